@@ -1,0 +1,24 @@
+# `make local` and `make test` bootstrap the virtualenv Pulumi.yaml names (venv/) on first use.
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+
+.PHONY: local test bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+local: $(VENV)/.installed
+	$(PY) run.py --local
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,174 @@
+"""The pipeline's settings: defaults from Pulumi.yaml, values from stack config, one validation.
+
+`Pulumi.yaml` is the single source of defaults. The Pulumi program reads values through
+`pulumi.Config`; the offline rehearsal reads `Pulumi.<stack>.yaml` directly. Both go through
+`PipelineSettings.from_config`, so a value either path accepts, the other accepts too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from components.xgboost import HyperparameterError, training_image, validate_hyperparameters
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
+_JOB_NAME_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,29}$")
+# A generated execution name is `<prefix>-YYYYMMDDTHHMMSS-xxxxxx` (23 characters after the
+# prefix), and SageMaker job names stop at 63 characters: the prefix gets at most 30.
+
+
+class SettingsError(ValueError):
+    """A setting the deployment or the container would reject; the message names the key."""
+
+
+def parse_hyperparameters(pairs: list[str], source: str = "hyperparameters") -> dict[str, str]:
+    """Turn ["num_round=5", ...] into {"num_round": "5", ...}."""
+    result = {}
+    for pair in pairs:
+        name, sep, value = str(pair).partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"{source}: {pair!r} is not key=value (e.g. num_round=10)")
+        result[name.strip()] = value.strip()
+    return result
+
+
+def project_defaults(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
+    """The `default` of every key declared in Pulumi.yaml's `config:` block."""
+    declared = yaml.safe_load(project_file.read_text())["config"]
+    return {key: spec["default"] for key, spec in declared.items()}
+
+
+def project_name(project_file: Path = PROJECT_FILE) -> str:
+    return yaml.safe_load(project_file.read_text())["name"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    stack: str
+    region: str
+    xgboost_version: str
+    rows: int
+    hyperparameters: dict[str, str]
+    training_instance_type: str
+    training_instance_count: int
+    transform_instance_type: str
+    transform_instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    job_name_prefix: str
+    log_level: str
+    tracing: bool
+    force_destroy: bool
+    log_retention_days: int
+
+    @property
+    def training_image(self) -> str:
+        return training_image(self.region, self.xgboost_version)
+
+    @property
+    def shards(self) -> int:
+        """Every training instance gets at least one shard under ShardedByS3Key."""
+        return self.training_instance_count
+
+    @classmethod
+    def from_config(cls, get: Callable[[str], Any], stack: str, region: str) -> "PipelineSettings":
+        """Build and validate settings; `get(key)` returns the configured value or None.
+
+        Values may come typed (YAML) or as strings (Pulumi passes config as strings).
+        """
+        defaults = project_defaults()
+
+        def value(key: str) -> Any:
+            raw = get(key)
+            return defaults[key] if raw is None else raw
+
+        def integer(key: str, minimum: int) -> int:
+            raw = value(key)
+            try:
+                number = int(raw) if not isinstance(raw, (bool, float)) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or number < minimum:
+                raise SettingsError(f"{key}: {raw!r} is not an integer >= {minimum}")
+            return number
+
+        def boolean(key: str) -> bool:
+            raw = value(key)
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("true", "false"):
+                return str(raw).lower() == "true"
+            raise SettingsError(f"{key}: {raw!r} is not true or false")
+
+        def choice(key: str, allowed: tuple[str, ...]) -> str:
+            raw = str(value(key))
+            if raw not in allowed:
+                raise SettingsError(f"{key}: {raw!r} is not one of {', '.join(allowed)}")
+            return raw
+
+        raw_pairs = value("hyperparameters")
+        if isinstance(raw_pairs, str):
+            try:
+                raw_pairs = json.loads(raw_pairs)
+            except json.JSONDecodeError:
+                raise SettingsError(
+                    'hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]') from None
+        if not isinstance(raw_pairs, list):
+            raise SettingsError('hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]')
+        hyperparameters = parse_hyperparameters(raw_pairs)
+        try:
+            validate_hyperparameters(hyperparameters)
+        except HyperparameterError as error:
+            raise SettingsError(f"hyperparameters: {error}") from None
+
+        prefix = str(value("jobNamePrefix")) or f"xgb-{stack}"
+        if not _JOB_NAME_PREFIX.match(prefix):
+            raise SettingsError(
+                f"jobNamePrefix: {prefix!r} must be 1-30 letters, digits or inner hyphens "
+                "(a SageMaker job name starts with it)")
+
+        version = str(value("xgboostVersion"))
+        settings = cls(
+            stack=stack,
+            region=region,
+            xgboost_version=version,
+            rows=integer("rows", 1),
+            hyperparameters=hyperparameters,
+            training_instance_type=str(value("trainingInstanceType")),
+            training_instance_count=integer("trainingInstanceCount", 1),
+            transform_instance_type=str(value("transformInstanceType")),
+            transform_instance_count=integer("transformInstanceCount", 1),
+            volume_size_gb=integer("volumeSizeGb", 1),
+            max_runtime_seconds=integer("maxRuntimeSeconds", 1),
+            job_name_prefix=prefix,
+            log_level=choice("logLevel", LOG_LEVELS),
+            tracing=boolean("tracing"),
+            force_destroy=boolean("forceDestroy"),
+            log_retention_days=integer("logRetentionDays", 1),
+        )
+        for key, instance_type in (("trainingInstanceType", settings.training_instance_type),
+                                   ("transformInstanceType", settings.transform_instance_type)):
+            if not instance_type.startswith("ml."):
+                raise SettingsError(f"{key}: {instance_type!r} is not a SageMaker instance type (e.g. ml.m5.xlarge)")
+        try:
+            settings.training_image  # resolves the image: fails for unknown versions or regions
+        except ValueError as error:
+            raise SettingsError(f"xgboostVersion: {error}".replace("\n", " ")) from None
+        return settings
+
+
+def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> PipelineSettings:
+    """Settings of a stack read straight from its Pulumi.<stack>.yaml, as the rehearsal uses them."""
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    values = (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}) if stack_file.exists() else {}
+    namespace = project_name(project_dir / "Pulumi.yaml")
+    region = values.get("aws:region", "us-west-2")
+    return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region)
