@@ -1,0 +1,68 @@
+"""The stack outputs the run script needs: from `pulumi stack output --json`, a file or stdin."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A problem the user fixes by changing how they call run.py; printed as one line, exit 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StackOutputs:
+    bucket_name: str
+    state_machine_arn: str
+    state_machine_name: str
+    region: str
+    job_name_prefix: str
+    console_url: str
+
+    KEYS = {"bucketName": "bucket_name", "stateMachineArn": "state_machine_arn",
+            "stateMachineName": "state_machine_name", "region": "region",
+            "jobNamePrefix": "job_name_prefix", "consoleUrl": "console_url"}
+
+    @classmethod
+    def from_dict(cls, values: object, source: str) -> "StackOutputs":
+        if not isinstance(values, dict):
+            raise UsageError(f"{source} is not a JSON object of stack outputs")
+        missing = [key for key in cls.KEYS if not values.get(key)]
+        if missing:
+            raise UsageError(f"{source} lacks {', '.join(missing)}: deploy this project's stack "
+                             "(pulumi up) or pass the outputs it exported")
+        return cls(**{field: str(values[key]) for key, field in cls.KEYS.items()})
+
+
+def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
+    """Read outputs from a file (`-` is stdin) or else from the Pulumi CLI."""
+    if outputs_file:
+        source = "stdin" if outputs_file == "-" else outputs_file
+        try:
+            text = sys.stdin.read() if outputs_file == "-" else Path(outputs_file).read_text()
+            values = json.loads(text)
+        except OSError as error:
+            raise UsageError(f"cannot read outputs file {outputs_file}: {error.strerror}") from None
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{source} is not JSON ({error.msg} at line {error.lineno}); "
+                             "produce it with: pulumi stack output --json") from None
+        return StackOutputs.from_dict(values, source)
+
+    if shutil.which("pulumi") is None:
+        raise UsageError("the pulumi CLI is not on PATH: install it, or pass --outputs-file FILE "
+                         "(from `pulumi stack output --json`), or try the offline rehearsal with --local")
+    command = ["pulumi", "stack", "output", "--json"] + (["--stack", stack] if stack else [])
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise UsageError(f"`{' '.join(command)}` failed: {detail} "
+                         "(select a deployed stack with --stack NAME, or run `pulumi up` first)")
+    try:
+        values = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise UsageError(f"`{' '.join(command)}` did not print JSON") from None
+    return StackOutputs.from_dict(values, f"stack {stack or '(current)'}")
