@@ -1,0 +1,335 @@
+"""The `TrainingPipeline` component: bucket, seeding Lambda, roles, log groups, state machine.
+
+Style follows pulumi/examples aws-py-hub-and-spoke-network: a dataclass of typed args, a
+`ComponentResource` whose children are all named `f"{name}-..."` and parented to it, and
+`register_outputs` last. The state machine definition comes from the Pulumi-free renderer in
+`components.definition`, called inside `Output.all(...).apply(...)`.
+
+IAM is least privilege, written as typed policy documents (`get_policy_document_output`):
+
+- seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
+  `DeleteObject` under `runs/*` of the bucket.
+- SageMaker role (training jobs and models): list the bucket, read and write under `runs/*`,
+  pull the training image's repository, SageMaker's own log groups and metric namespace.
+- state machine role: the AWS `.sync` policy for SageMaker (docs: "IAM policies for Amazon
+  SageMaker AI", sagemaker-iam), scoped to the job-name prefix; invoke the seeding function;
+  log delivery; X-Ray when tracing is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+from urllib.parse import quote
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import Output, ResourceOptions
+
+from components.definition import RUNS_PREFIX, render_definition
+from components.settings import PROJECT_DIR, PipelineSettings
+
+COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
+LAMBDA_SOURCE_DIR = PROJECT_DIR / "lambda_src"
+LAMBDA_HANDLER = "seed_dataset.handler"
+LAMBDA_RUNTIME = aws.lambda_.Runtime.PYTHON3D13
+LAMBDA_MEMORY_MB = 1769  # one full vCPU
+LAMBDA_TIMEOUT_SECONDS = 900
+STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
+# Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
+SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+                    "StepFunctionsGetEventsForSageMakerTransformJobsRule")
+
+# Actions without resource-level permissions (Service Authorization Reference): granted on "*".
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+)
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules", "xray:GetSamplingTargets")
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[a-z0-9._/-]+)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$")
+_CONSOLE_HOSTS = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn",
+                  "aws-us-gov": "console.amazonaws-us-gov.com"}
+
+
+def ecr_repository_arn(image_uri: str, partition: str) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>:<tag>` -> the repository's ARN."""
+    match = _ECR_IMAGE.match(image_uri)
+    if not match:
+        raise ValueError(f"not an ECR image URI: {image_uri!r}")
+    return (f"arn:{partition}:ecr:{match['region']}:{match['account']}:"
+            f"repository/{match['repository']}")
+
+
+def console_url(partition: str, region: str, state_machine_arn: str) -> str:
+    """The Step Functions console page of a state machine, for the partition's console."""
+    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
+    return (f"https://{host}/states/home?region={region}"
+            f"#/statemachines/view/{quote(state_machine_arn, safe='')}")
+
+
+def name_patterns(prefix: str) -> list[str]:
+    """Name patterns of this stack's SageMaker jobs and models, for resource ARNs.
+
+    SageMaker lower-cases names in its ARNs; a prefix with capitals gets both spellings.
+    """
+    return sorted({f"{prefix}-*", f"{prefix.lower()}-*"})
+
+
+def seed_code_archive(source_dir: Path = LAMBDA_SOURCE_DIR) -> pulumi.AssetArchive:
+    """The seeding function's code: every file of `lambda_src/`, caches left out.
+
+    Paths are resolved from the project directory, not the working directory; listing the
+    files (rather than a FileArchive of the directory) keeps `__pycache__` written by local
+    test runs out of the package, so it does not show up as a diff.
+    """
+    files = sorted(path for path in source_dir.rglob("*")
+                   if path.is_file() and "__pycache__" not in path.parts
+                   and path.suffix not in (".pyc", ".pyo") and not path.name.startswith("."))
+    return pulumi.AssetArchive({path.relative_to(source_dir).as_posix(): pulumi.FileAsset(str(path))
+                                for path in files})
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], *,
+               effect: str = "Allow", conditions: Sequence[tuple[str, str, Sequence[str]]] = (),
+               principals: Sequence[tuple[str, Sequence[str]]] = ()
+               ) -> aws.iam.GetPolicyDocumentStatementArgs:
+    return aws.iam.GetPolicyDocumentStatementArgs(
+        sid=sid,
+        effect=effect,
+        actions=list(actions),
+        resources=list(resources) or None,
+        conditions=[aws.iam.GetPolicyDocumentStatementConditionArgs(
+            test=test, variable=variable, values=list(values))
+            for test, variable, values in conditions] or None,
+        principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type=kind, identifiers=list(ids))
+                    for kind, ids in principals] or None,
+    )
+
+
+def _trust(service: str, conditions: Sequence[tuple[str, str, Sequence[str]]] = ()
+           ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    return [_statement("AssumeRole", ["sts:AssumeRole"], [],
+                       principals=[("Service", [service])], conditions=conditions)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    """Plain values every ARN of the stack is built from."""
+    partition: str
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+
+def seed_function_statements(bucket_arn: str, log_group_arn: str
+                             ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    return [
+        _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                   [f"{log_group_arn}:*"]),
+        _statement("WriteRunObjects",
+                   ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+                   [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+    ]
+
+
+def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
+                         ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    return [
+        _statement("ListBucket", ["s3:ListBucket"], [bucket_arn]),
+        _statement("ReadWriteRunObjects", ["s3:GetObject", "s3:PutObject"],
+                   [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+        # GetAuthorizationToken has no resource-level permissions.
+        _statement("EcrAuthorization", ["ecr:GetAuthorizationToken"], ["*"]),
+        _statement("PullTrainingImage",
+                   ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage"],
+                   [ecr_repository_arn(image_uri, scope.partition)]),
+        _statement("SageMakerLogs",
+                   ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                    "logs:DescribeLogStreams"],
+                   [scope.arn("logs", "log-group:/aws/sagemaker/*")]),
+        # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+        _statement("SageMakerMetrics", ["cloudwatch:PutMetricData"], ["*"],
+                   conditions=[("StringLike", "cloudwatch:namespace", ["/aws/sagemaker/*"])]),
+    ]
+
+
+def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagemaker_role_arn: str,
+                             seed_function_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    patterns = name_patterns(settings.job_name_prefix)
+    training_jobs = [scope.arn("sagemaker", f"training-job/{p}") for p in patterns]
+    transform_jobs = [scope.arn("sagemaker", f"transform-job/{p}") for p in patterns]
+    models = [scope.arn("sagemaker", f"model/{p}") for p in patterns]
+    statements = [
+        _statement("TrainingJobs", ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                                    "sagemaker:StopTrainingJob"], training_jobs),
+        _statement("TransformJobs", ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
+                                     "sagemaker:StopTransformJob"], transform_jobs),
+        _statement("Models", ["sagemaker:CreateModel"], models),
+        # The definition tags jobs and models when it creates them.
+        _statement("TagAtCreation", ["sagemaker:AddTags"], training_jobs + transform_jobs + models),
+        # The AWS policy for `.sync` grants ListTags on "*"; kept as documented.
+        _statement("ListTags", ["sagemaker:ListTags"], ["*"]),
+        _statement("PassSageMakerRole", ["iam:PassRole"], [sagemaker_role_arn],
+                   conditions=[("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])]),
+        _statement("SyncEventRules", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                   [scope.arn("events", f"rule/{rule}") for rule in SYNC_EVENT_RULES]),
+        _statement("InvokeSeedFunction", ["lambda:InvokeFunction"],
+                   [seed_function_arn, f"{seed_function_arn}:*"]),
+        # Log delivery actions have no resource-level permissions.
+        _statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
+    ]
+    if settings.tracing:
+        statements.append(_statement("XRay", XRAY_ACTIONS, ["*"]))
+    return statements
+
+
+def tls_only_statements(bucket_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    return [_statement("DenyInsecureTransport", ["s3:*"], [bucket_arn, f"{bucket_arn}/*"],
+                       effect="Deny", principals=[("*", ["*"])],
+                       conditions=[("Bool", "aws:SecureTransport", ["false"])])]
+
+
+@dataclasses.dataclass
+class TrainingPipelineArgs:
+    """Typed arguments of `TrainingPipeline`: validated settings (`PipelineSettings.from_config`)."""
+    settings: PipelineSettings
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    """Seed a dataset with Lambda, train XGBoost on SageMaker, batch-transform, on Step Functions."""
+
+    bucket: aws.s3.Bucket
+    seed_function: aws.lambda_.Function
+    sagemaker_role: aws.iam.Role
+    state_machine_role: aws.iam.Role
+    state_machine: aws.sfn.StateMachine
+    role_policies: list[aws.iam.RolePolicy]
+    console_url: Output[str]
+
+    def __init__(self, name: str, args: TrainingPipelineArgs,
+                 opts: Optional[ResourceOptions] = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        settings = args.settings
+        tags = {"training-pipeline:stack": settings.stack}
+
+        def child(**kwargs: Any) -> ResourceOptions:
+            return ResourceOptions(parent=self, **kwargs)
+
+        def document(statements: Any) -> Output[str]:
+            return aws.iam.get_policy_document_output(
+                statements=statements, opts=pulumi.InvokeOutputOptions(parent=self)).json
+
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        scope = Output.all(partition, identity.account_id).apply(
+            lambda values: _Scope(partition=values[0], region=settings.region, account=values[1]))
+
+        # Bucket: private, encrypted, TLS only. Every execution writes under runs/<name>/.
+        self.bucket = aws.s3.Bucket(f"{name}-data", force_destroy=settings.force_destroy, tags=tags,
+                                    opts=child())
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-data-public-access", bucket=self.bucket.id,
+            block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child())
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-data-encryption", bucket=self.bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3
+                .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"))],
+            opts=child())
+        aws.s3.BucketPolicy(
+            f"{name}-data-policy", bucket=self.bucket.id,
+            policy=document(self.bucket.arn.apply(tls_only_statements)),
+            # S3 rejects concurrent changes to a bucket's policy and its public access block.
+            opts=child(depends_on=[public_access]))
+
+        # Seeding function, with its own log group and role.
+        seed_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-seed-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-seed-",
+            retention_in_days=settings.log_retention_days, tags=tags, opts=child())
+        seed_role = aws.iam.Role(f"{name}-seed-role",
+                                 assume_role_policy=document(_trust("lambda.amazonaws.com")),
+                                 tags=tags, opts=child())
+        seed_policy = aws.iam.RolePolicy(
+            f"{name}-seed-policy", role=seed_role.id,
+            policy=document(Output.all(self.bucket.arn, seed_log_group.arn).apply(
+                lambda values: seed_function_statements(values[0], values[1]))),
+            opts=child())
+        self.seed_function = aws.lambda_.Function(
+            f"{name}-seed",
+            description="Writes a run's synthetic train/test CSV shards under runs/<execution>/.",
+            code=seed_code_archive(),
+            handler=LAMBDA_HANDLER,
+            runtime=LAMBDA_RUNTIME,
+            memory_size=LAMBDA_MEMORY_MB,
+            timeout=LAMBDA_TIMEOUT_SECONDS,
+            role=seed_role.arn,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="Text", log_group=seed_log_group.name),
+            tags=tags,
+            opts=child(depends_on=[seed_policy]))
+
+        # SageMaker execution role: training jobs and the model of the transform job.
+        self.sagemaker_role = aws.iam.Role(
+            f"{name}-sagemaker-role", assume_role_policy=document(_trust("sagemaker.amazonaws.com")),
+            tags=tags, opts=child())
+        sagemaker_policy = aws.iam.RolePolicy(
+            f"{name}-sagemaker-policy", role=self.sagemaker_role.id,
+            policy=document(Output.all(scope, self.bucket.arn).apply(
+                lambda values: sagemaker_statements(values[0], values[1], settings.training_image))),
+            opts=child())
+
+        # State machine role, its log group, the state machine.
+        self.state_machine_role = aws.iam.Role(
+            f"{name}-states-role",
+            assume_role_policy=document(identity.account_id.apply(lambda account: _trust(
+                "states.amazonaws.com", [("StringEquals", "aws:SourceAccount", [account])]))),
+            tags=tags, opts=child())
+        states_policy = aws.iam.RolePolicy(
+            f"{name}-states-policy", role=self.state_machine_role.id,
+            policy=document(Output.all(scope, self.sagemaker_role.arn, self.seed_function.arn).apply(
+                lambda values: state_machine_statements(
+                    values[0], settings, sagemaker_role_arn=values[1], seed_function_arn=values[2]))),
+            opts=child())
+        self.role_policies = [seed_policy, sagemaker_policy, states_policy]
+        states_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-states-logs", name_prefix=f"{STATES_LOG_GROUP_PREFIX}{name}-{settings.stack}-",
+            retention_in_days=settings.log_retention_days, tags=tags, opts=child())
+        self.state_machine = aws.sfn.StateMachine(
+            f"{name}-state-machine",
+            type="STANDARD",
+            role_arn=self.state_machine_role.arn,
+            definition=Output.all(self.bucket.bucket, self.seed_function.arn, self.sagemaker_role.arn)
+            .apply(lambda values: render_definition(settings, bucket=values[0], seed_function_arn=values[1],
+                                                    sagemaker_role_arn=values[2])),
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                level=settings.log_level, include_execution_data=True,
+                log_destination=states_log_group.arn.apply(lambda arn: f"{arn}:*")),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=settings.tracing),
+            tags=tags,
+            # A fresh role may not be usable yet, and without the events permissions the state
+            # machine cannot be created: wait for the policies, not only the roles.
+            opts=child(depends_on=self.role_policies))
+
+        self.console_url = Output.all(partition, self.state_machine.arn).apply(
+            lambda values: console_url(values[0], settings.region, values[1]))
+        self.register_outputs({
+            "bucketName": self.bucket.bucket,
+            "stateMachineArn": self.state_machine.arn,
+            "stateMachineName": self.state_machine.name,
+            "seedFunctionName": self.seed_function.name,
+            "sageMakerRoleArn": self.sagemaker_role.arn,
+            "trainingImage": settings.training_image,
+            "consoleUrl": self.console_url,
+        })

@@ -1,0 +1,441 @@
+"""The real Pulumi program (`__main__.py`) under mocks: resources, IAM, definition, outputs, config errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program  # noqa: E402
+
+import pulumi  # noqa: E402
+
+# pulumi_aws warns about its own deprecated classes when their modules load; not about this program.
+pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
+
+BUCKET = "aws:s3/bucket:Bucket"
+PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+FUNCTION = "aws:lambda/function:Function"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+COMPONENT = "training-pipeline:index:TrainingPipeline"
+
+IMAGES = {
+    "us-west-2": "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "us-east-1": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+}
+# Placeholders of the AWS sample this project replaces (seed-definition.asl.json).
+PLACEHOLDERS = ("123456789012", "1jn1le6gadwfz", "433757028032", "ml.m4", "xgboost:latest")
+# Actions the Service Authorization Reference lists without resource-level permissions, plus
+# sagemaker:ListTags, which the AWS `.sync` policy (sagemaker-iam docs) grants on "*".
+STAR_OK = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules", "xray:GetSamplingTargets", "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData", "sagemaker:ListTags",
+}
+OUTPUTS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName", "sageMakerRoleArn",
+           "trainingImage", "region", "consoleUrl", "jobNamePrefix"}
+
+
+@pytest.fixture(scope="module")
+def run():
+    result = run_program()
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def east():
+    result = run_program(region="us-east-1")
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def custom():
+    """Everything that can differ from the defaults, differing."""
+    result = run_program({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
+                          "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "Team-A",
+                          "hyperparameters": ["objective=binary:logistic", "num_round=20"]})
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def china():
+    result = run_program(region="cn-north-1")
+    assert result.error is None, result.error
+    return result
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements(document):
+    return document["Statement"]
+
+
+def definition_of(result):
+    return result.one(STATE_MACHINE).inputs["definition"]
+
+
+def role_policy(result, role_suffix):
+    """The document of the RolePolicy attached to the role whose resource name ends with role_suffix."""
+    role = result.one(ROLE, f"training-pipeline-{role_suffix}-role")
+    policies = [p for p in result.of_type(ROLE_POLICY) if p.inputs["role"] == role.outputs["name"]]
+    assert len(policies) == 1
+    return json.loads(policies[0].inputs["policy"])
+
+
+def trust(result, role_suffix):
+    return json.loads(result.one(ROLE, f"training-pipeline-{role_suffix}-role").inputs["assumeRolePolicy"])
+
+
+# --- shape and outputs ---------------------------------------------------------------------
+
+def test_component_parents_every_resource(run):
+    component = run.one(COMPONENT, "training-pipeline")
+    children = [r for r in run.resources if r is not component]
+    assert {r.parent for r in children} == {component.urn}
+    assert all(r.name.startswith("training-pipeline-") for r in children)
+    assert component.urn in run.component_outputs, "register_outputs was not called"
+    assert len(run.of_type(ROLE_POLICY)) == 3 and len(run.of_type(ROLE)) == 3
+
+
+def test_outputs(run):
+    assert set(run.outputs) == OUTPUTS
+    bucket = run.one(BUCKET).outputs
+    machine = run.one(STATE_MACHINE).outputs
+    assert run.outputs["bucketName"] == bucket["bucket"]
+    assert run.outputs["stateMachineArn"] == machine["arn"]
+    assert run.outputs["stateMachineName"] == machine["name"]
+    assert run.outputs["seedFunctionName"] == run.one(FUNCTION).outputs["name"]
+    assert run.outputs["sageMakerRoleArn"] == run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
+    assert run.outputs["trainingImage"] == IMAGES["us-west-2"]
+    assert run.outputs["region"] == "us-west-2"
+    assert run.outputs["jobNamePrefix"] == "xgb-dev"
+    assert run.outputs["consoleUrl"] == (
+        "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
+        + quote(machine["arn"], safe=""))
+
+
+def test_china_partition(china):
+    assert china.outputs["consoleUrl"].startswith("https://console.amazonaws.cn/states/home?region=cn-north-1#")
+    assert china.outputs["trainingImage"].endswith(".amazonaws.com.cn/sagemaker-xgboost:1.7-1")
+    for name, document in china.policy_documents().items():
+        for statement in statements(document):
+            for resource in as_list(statement.get("Resource", [])):
+                assert resource == "*" or resource.startswith("arn:aws-cn:"), (name, resource)
+    repository = china.outputs["trainingImage"].split(".")[0]
+    assert (f"arn:aws-cn:ecr:cn-north-1:{repository}:repository/sagemaker-xgboost"
+            in json.dumps(role_policy(china, "sagemaker")))
+
+
+# --- the definition ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
+def test_definition_is_rendered_from_the_stack(request, fixture, region):
+    result = request.getfixturevalue(fixture)
+    text = definition_of(result)
+    definition = json.loads(text)
+    function_arn = result.one(FUNCTION).outputs["arn"]
+    bucket = result.one(BUCKET).outputs["bucket"]
+    role_arn = result.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
+    assert function_arn.startswith(f"arn:aws:lambda:{region}:{ACCOUNT}:function:")
+    assert definition["States"]["Generate dataset"]["Resource"] == function_arn
+    assert definition["States"]["Generate dataset"]["Parameters"]["bucket"] == bucket
+    assert f"s3://{bucket}/runs/" in text
+    train = definition["States"]["Train model (XGBoost)"]["Parameters"]
+    assert train["RoleArn"] == role_arn
+    assert train["AlgorithmSpecification"]["TrainingImage"] == IMAGES[region]
+    save = definition["States"]["Save Model"]["Parameters"]
+    assert save["ExecutionRoleArn"] == role_arn and save["PrimaryContainer"]["Image"] == IMAGES[region]
+    for placeholder in PLACEHOLDERS:
+        assert placeholder not in text, placeholder
+
+
+def test_definition_follows_settings(custom):
+    definition = json.loads(definition_of(custom))
+    assert definition["States"]["Generate dataset"]["Parameters"]["shards"] == 2
+    train = definition["States"]["Train model (XGBoost)"]["Parameters"]
+    assert train["ResourceConfig"]["InstanceCount"] == 2
+    assert definition["States"]["Check execution name"]["Choices"][0]["StringMatches"] == "Team-A-*"
+    defaults = definition["States"]["Apply defaults"]["Parameters"]["defaults"]
+    assert defaults["hyperparameters"] == {"objective": "binary:logistic", "num_round": "20"}
+
+
+def test_definition_passes_statelint(run):
+    from statelint.config import Config
+    from statelint.linter import Linter
+
+    assert Linter.validate(definition_of(run), Config([], False, False)) == []
+
+
+def test_definition_is_accepted_by_moto(run):
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name="us-west-2")
+        created = client.create_state_machine(
+            name="training-pipeline", definition=definition_of(run),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/states")
+        assert created["stateMachineArn"]
+
+
+def test_definition_is_compact_and_stable(run):
+    text = definition_of(run)
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
+    again = run_program()
+    assert definition_of(again) == text
+
+
+# --- state machine, function, log groups -----------------------------------------------------
+
+def test_state_machine(run, custom):
+    machine = run.one(STATE_MACHINE).inputs
+    assert machine["type"] == "STANDARD"
+    assert machine["roleArn"] == run.one(ROLE, "training-pipeline-states-role").outputs["arn"]
+    log_group = run.one(LOG_GROUP, "training-pipeline-states-logs").outputs
+    assert log_group["name"].startswith("/aws/vendedlogs/states/")
+    assert log_group["retentionInDays"] == 14
+    assert machine["loggingConfiguration"] == {
+        "level": "ERROR", "includeExecutionData": True, "logDestination": f"{log_group['arn']}:*"}
+    assert machine["tracingConfiguration"] == {"enabled": False}
+    changed = custom.one(STATE_MACHINE).inputs
+    assert changed["loggingConfiguration"]["level"] == "ALL"
+    assert changed["tracingConfiguration"] == {"enabled": True}
+    assert custom.one(LOG_GROUP, "training-pipeline-states-logs").inputs["retentionInDays"] == 30
+
+
+def test_state_machine_waits_for_the_role_policies(run):
+    """MockResourceArgs has no dependencies, so RecordingMonitor keeps RegisterResourceRequest.dependencies.
+
+    The definition and role inputs never reference a RolePolicy, so a policy URN there can
+    only come from `depends_on`.
+    """
+    machine = run.one(STATE_MACHINE)
+    policy_urns = {policy.urn for policy in run.of_type(ROLE_POLICY)}
+    assert len(policy_urns) == 3
+    assert policy_urns <= set(machine.dependencies)
+    for urns in machine.property_dependencies.values():
+        assert not policy_urns & set(urns)
+    function = run.one(FUNCTION)
+    assert run.one(ROLE_POLICY, "training-pipeline-seed-policy").urn in function.dependencies
+
+
+def test_seed_function(run):
+    function = run.one(FUNCTION).inputs
+    assert function["handler"] == "seed_dataset.handler"
+    assert function["runtime"] in ("python3.12", "python3.13")
+    assert function["memorySize"] == 1769
+    assert function["timeout"] == 900
+    assert function["role"] == run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]
+    log_group = run.one(LOG_GROUP, "training-pipeline-seed-logs").outputs
+    assert function["loggingConfig"]["logGroup"] == log_group["name"]
+    assert log_group["retentionInDays"] == 14
+    code = function["code"]
+    assert isinstance(code, pulumi.AssetArchive)
+    assert "seed_dataset.py" in code.assets
+    source = (PROJECT_DIR / "lambda_src").resolve()
+    for name, asset in code.assets.items():
+        assert "__pycache__" not in name and not name.endswith(".pyc")
+        assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
+
+
+# --- bucket --------------------------------------------------------------------------------
+
+def test_bucket_hardening(run, custom):
+    bucket = run.one(BUCKET)
+    assert bucket.inputs["forceDestroy"] is True
+    assert custom.one(BUCKET).inputs["forceDestroy"] is False
+    name = bucket.outputs["bucket"]
+    block = run.one(PUBLIC_ACCESS).inputs
+    assert block["bucket"] == name
+    assert all(block[key] is True for key in
+               ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    encryption = run.one(ENCRYPTION).inputs
+    assert encryption["bucket"] == name
+    [rule] = encryption["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in ("AES256", "aws:kms")
+    policy = run.one(BUCKET_POLICY)
+    assert policy.inputs["bucket"] == name
+    assert run.one(PUBLIC_ACCESS).urn in policy.dependencies
+    [deny] = statements(json.loads(policy.inputs["policy"]))
+    arn = bucket.outputs["arn"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
+    assert as_list(deny["Action"]) == ["s3:*"]
+
+
+# --- IAM -----------------------------------------------------------------------------------
+
+def test_no_wildcard_actions_and_star_only_where_unavoidable(run, custom):
+    for result in (run, custom):
+        for name, document in result.policy_documents().items():
+            for statement in statements(document):
+                if statement["Effect"] != "Allow":
+                    continue
+                actions = as_list(statement["Action"])
+                assert not any("*" in action for action in actions), (name, actions)
+                if "*" in as_list(statement.get("Resource", [])):
+                    assert set(actions) <= STAR_OK, (name, actions)
+
+
+def test_s3_resources_are_this_bucket(run):
+    arn = run.one(BUCKET).outputs["arn"]
+    for name, document in run.policy_documents().items():
+        for statement in statements(document):
+            touches_s3 = any(action.startswith("s3:") for action in as_list(statement["Action"]))
+            for resource in as_list(statement.get("Resource", [])):
+                if touches_s3 or resource.startswith("arn:aws:s3"):
+                    assert resource == arn or resource.startswith(f"{arn}/"), (name, resource)
+
+
+def test_trust_policies(run):
+    for suffix, service in (("seed", "lambda"), ("sagemaker", "sagemaker"), ("states", "states")):
+        [statement] = statements(trust(run, suffix))
+        assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
+        assert statement["Action"] == "sts:AssumeRole"
+    [states] = statements(trust(run, "states"))
+    assert states["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_seed_function_policy(run):
+    bucket_arn = run.one(BUCKET).outputs["arn"]
+    log_group_arn = run.one(LOG_GROUP, "training-pipeline-seed-logs").outputs["arn"]
+    granted = {(action, resource) for statement in statements(role_policy(run, "seed"))
+               for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
+    assert granted == {
+        ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
+        ("s3:PutObject", f"{bucket_arn}/runs/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
+    }
+
+
+@pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
+def test_sagemaker_policy(request, fixture, region):
+    result = request.getfixturevalue(fixture)
+    document = role_policy(result, "sagemaker")
+    by_action = {}
+    for statement in statements(document):
+        for action in as_list(statement["Action"]):
+            by_action.setdefault(action, []).append(statement)
+    bucket_arn = result.one(BUCKET).outputs["arn"]
+    registry = IMAGES[region].split(".")[0]
+    [pull] = by_action["ecr:BatchGetImage"]
+    assert as_list(pull["Resource"]) == [f"arn:aws:ecr:{region}:{registry}:repository/sagemaker-xgboost"]
+    assert set(as_list(pull["Action"])) == {
+        "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
+    assert as_list(by_action["ecr:GetAuthorizationToken"][0]["Resource"]) == ["*"]
+    assert as_list(by_action["s3:ListBucket"][0]["Resource"]) == [bucket_arn]
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert all(r.startswith(f"{bucket_arn}/") for r in as_list(by_action[action][0]["Resource"]))
+    for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
+        assert as_list(by_action[action][0]["Resource"]) == [
+            f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/sagemaker/*"]
+    [metrics] = by_action["cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+
+
+def test_state_machine_policy(run, custom):
+    document = role_policy(run, "states")
+    by_action = {}
+    for statement in statements(document):
+        for action in as_list(statement["Action"]):
+            by_action.setdefault(action, []).append(statement)
+    sagemaker = f"arn:aws:sagemaker:us-west-2:{ACCOUNT}"
+    for kind, actions in (("training-job", ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")),
+                          ("transform-job", ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob")),
+                          ("model", ("CreateModel",))):
+        for action in actions:
+            [statement] = by_action[f"sagemaker:{action}"]
+            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev-*"]
+    [tags] = by_action["sagemaker:AddTags"]
+    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-*"
+                                              for kind in ("training-job", "transform-job", "model")}
+    assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
+    [pass_role] = by_action["iam:PassRole"]
+    assert as_list(pass_role["Resource"]) == [run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        assert set(as_list(by_action[action][0]["Resource"])) == {
+            f"arn:aws:events:us-west-2:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule"
+            for kind in ("Training", "Transform")}
+    function_arn = run.one(FUNCTION).outputs["arn"]
+    assert set(as_list(by_action["lambda:InvokeFunction"][0]["Resource"])) == {function_arn, f"{function_arn}:*"}
+    assert as_list(by_action["logs:CreateLogDelivery"][0]["Resource"]) == ["*"]
+    assert not any(action.startswith("xray:") for action in by_action)
+    # Tracing on: X-Ray; a prefix with capitals: both spellings (SageMaker lower-cases ARNs).
+    traced = json.dumps(role_policy(custom, "states"))
+    assert "xray:PutTraceSegments" in traced
+    assert f"{sagemaker}:training-job/Team-A-*" in traced and f"{sagemaker}:training-job/team-a-*" in traced
+
+
+def test_parliament_finds_nothing(run, custom):
+    import parliament
+
+    for result in (run, custom):
+        for name, document in result.policy_documents().items():
+            if name.endswith(".assumeRolePolicy"):
+                continue  # trust policies have no Resource; parliament reviews permission policies
+            findings = parliament.analyze_policy_string(json.dumps(document)).findings
+            assert findings == [], (name, [(f.issue, f.detail) for f in findings])
+
+
+# --- bad config --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config,key", [
+    ({"trainingInstanceCount": 0}, "trainingInstanceCount"),
+    ({"xgboostVersion": "latest"}, "xgboostVersion"),
+    ({"xgboostVersion": "9.9"}, "xgboostVersion"),
+    ({"hyperparameters": ["objective=reg:logistic"]}, "hyperparameters"),
+    ({"hyperparameters": ["objective=reg:nonsense", "num_round=5"]}, "hyperparameters"),
+    ({"rows": 0}, "rows"),
+    ({"logLevel": "DEBUG"}, "logLevel"),
+    ({"jobNamePrefix": "bad_prefix"}, "jobNamePrefix"),
+])
+def test_bad_config_fails_before_any_resource(config, key):
+    result = run_program(config)
+    assert isinstance(result.error, pulumi.RunError), repr(result.error)
+    message = str(result.error)
+    assert message.startswith(f"invalid config training-pipeline:{key}: "), message
+    assert "\n" not in message
+    assert result.resources == []
+
+
+# --- the deploy docs match the project -------------------------------------------------------
+
+def _table(text: str, heading: str) -> dict[str, list[str]]:
+    """First-column key (without backticks) -> cells, of the table under `### <heading>`."""
+    section = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
+    return {row[0].strip("`"): row[1:] for row in cells}
+
+
+def test_deploy_docs_match_pulumi_yaml_and_outputs():
+    import yaml
+
+    text = (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    documented = _table(text, "Configuration")
+    assert list(documented) == list(declared)
+    for key, spec in declared.items():
+        default = spec["default"]
+        expected = f"`{default}`" if isinstance(default, str) and default else f"`{json.dumps(default)}`"
+        assert documented[key][1] == expected, key
+    assert set(_table(text, "Stack outputs")) == OUTPUTS
