@@ -248,6 +248,16 @@ class TrainingPipeline(pulumi.ComponentResource):
                 .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"))],
             opts=child())
+        # A Lambda killed mid-upload cannot abort its multipart uploads: let S3 drop them.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-data-lifecycle", bucket=self.bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="abort-incomplete-multipart-uploads", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{RUNS_PREFIX}/"),
+                abort_incomplete_multipart_upload=aws.s3
+                .BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=1))],
+            opts=child())
         aws.s3.BucketPolicy(
             f"{name}-data-policy", bucket=self.bucket.id,
             policy=document(self.bucket.arn.apply(tls_only_statements)),

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:Depreca
 BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 FUNCTION = "aws:lambda/function:Function"
 ROLE = "aws:iam/role:Role"
@@ -279,6 +280,9 @@ def test_bucket_hardening(run, custom):
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
     assert as_list(deny["Action"]) == ["s3:*"]
+    [lifecycle] = run.one(LIFECYCLE).inputs["rules"]
+    assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {"prefix": "runs/"}
+    assert lifecycle["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
 
 
 # --- IAM -----------------------------------------------------------------------------------

@@ -1,0 +1,324 @@
+"""The seeding function (lambda_src/seed_dataset.py) against moto's S3."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+import seed_dataset  # noqa: E402
+from seed_dataset import InvalidSeedRequest, write_dataset  # noqa: E402
+
+BUCKET = "seed-test-bucket"
+PREFIX = "runs/xgb-dev-1/"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def event(**overrides):
+    return {"bucket": BUCKET, "prefix": PREFIX, **overrides}
+
+
+def read(s3, uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def keys(s3) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+def label(x: int, y: int) -> int:
+    return int(y >= 3 * x + 5)
+
+
+def parse(data: bytes, width: int) -> list[tuple[int, ...]]:
+    """Rows of `width` integers; fails on a header, blank line, padding, `\r` or a missing `\n`."""
+    text = data.decode("ascii")
+    assert text.endswith("\n")
+    rows = [tuple(map(int, line.split(","))) for line in text[:-1].split("\n")]
+    assert all(len(row) == width for row in rows)
+    assert "".join(",".join(map(str, row)) + "\n" for row in rows) == text  # canonical form
+    return rows
+
+
+def test_layout_format_and_return_value(s3):
+    result = write_dataset(event(rows=1003, test_rows=501, shards=4, seed=7), s3)
+
+    train_keys = [f"{PREFIX}csv/train/part-0000{i}.csv" for i in range(4)]
+    test_key, labels_key = f"{PREFIX}csv/test/test.csv", f"{PREFIX}csv/labels/test_labels.csv"
+    assert result == {
+        "train_uri": f"s3://{BUCKET}/{PREFIX}csv/train/",
+        "test_uri": f"s3://{BUCKET}/{PREFIX}csv/test/",
+        "labels_uri": f"s3://{BUCKET}/{labels_key}",
+        "rows": {"train": 1003, "test": 501},
+        "shards": 4,
+        "seed": 7,
+        "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key)],
+    }
+    assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key])
+
+    # The first rows % shards shards get one extra row.
+    shards = [parse(read(s3, uri), 3) for uri in result["objects"][:4]]
+    assert [len(rows) for rows in shards] == [251, 251, 251, 250]
+    train = [row for rows in shards for row in rows]
+    assert all(0 <= x <= 100 and 0 <= y <= 100 and lab == label(x, y) for lab, x, y in train)
+
+    test = parse(read(s3, result["objects"][4]), 2)
+    labels = [int(line) for line in read(s3, result["labels_uri"]).decode().splitlines()]
+    assert len(test) == len(labels) == 501
+    assert read(s3, result["labels_uri"]).endswith(b"\n")
+    assert all(0 <= x <= 100 and 0 <= y <= 100 for x, y in test)
+    assert labels == [label(x, y) for x, y in test]  # in the same order
+    assert 0 < sum(labels) < len(labels)
+
+
+@pytest.mark.parametrize("rows, shards", [(10, 3), (7, 7), (100_001, 6), (5, 1)])
+def test_shard_row_counts(s3, rows, shards):
+    result = write_dataset(event(rows=rows, shards=shards, seed=1), s3)
+    counts = [read(s3, uri).count(b"\n") for uri in result["objects"][:shards]]
+    assert len(result["objects"]) == shards + 2
+    assert sum(counts) == rows and max(counts) - min(counts) <= 1
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_defaults(s3):
+    result = write_dataset(event(), s3)
+    assert result["rows"] == {"train": 5000, "test": 5000} and result["shards"] == 1
+    assert read(s3, result["objects"][0]).count(b"\n") == 5000
+    assert read(s3, result["labels_uri"]).count(b"\n") == 5000
+
+
+def test_distribution_over_a_large_sample(s3):
+    """200k rows each: positive rate 15.53 % (sd 0.08 %), every (x, y) value reachable."""
+    result = write_dataset(event(rows=200_000, shards=2, seed=3), s3)
+    train = [row for uri in result["objects"][:2] for row in parse(read(s3, uri), 3)]
+    test = parse(read(s3, result["objects"][2]), 2)
+    labels = read(s3, result["labels_uri"]).split()
+    assert len(train) == len(test) == len(labels) == 200_000
+    assert all(lab == label(x, y) for lab, x, y in train)
+    assert labels == [b"%d" % label(x, y) for x, y in test]
+    expected = 1584 / 10201
+    for positives in (sum(row[0] for row in train), labels.count(b"1")):
+        assert abs(positives / 200_000 - expected) < 0.004
+    for values in ([x for _, x, _ in train], [y for _, _, y in train], [x for x, _ in test]):
+        counts = [values.count(v) for v in range(101)]
+        assert sum(counts) == 200_000  # nothing outside [0, 100]
+        assert all(abs(c - 1980) < 250 for c in counts), counts  # 1980 +- 44 each: uniform
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(s3):
+    def dataset(prefix, seed):
+        result = write_dataset(event(prefix=prefix, rows=20_000, shards=3, seed=seed), s3)
+        return [read(s3, uri) for uri in result["objects"]]
+
+    first, again, other = dataset("a/", 42), dataset("b/", 42), dataset("c/", 43)
+    assert first == again
+    assert all(a != b for a, b in zip(first, other))
+    assert len(set(first[:3])) == 3  # shards are not copies of each other
+
+
+def test_seed_is_optional_and_unseeded_runs_differ(s3):
+    first = write_dataset(event(prefix="a/", rows=1000), s3)
+    second = write_dataset(event(prefix="b/", rows=1000), s3)
+    assert read(s3, first["objects"][0]) != read(s3, second["objects"][0])
+    # The seed drawn is reported, and reproduces the run.
+    again = write_dataset(event(prefix="c/", rows=1000, seed=first["seed"]), s3)
+    assert read(s3, again["objects"][0]) == read(s3, first["objects"][0])
+
+
+def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
+    """1.5 M train rows (about 12 MB) go up in two parts, in order: the object equals the one
+    the same seed gives through a single put_object."""
+    calls = []
+    original = s3.upload_part
+    monkeypatch.setattr(s3, "upload_part",
+                        lambda **kw: calls.append(kw["PartNumber"]) or original(**kw))
+    result = write_dataset(event(rows=1_500_000, test_rows=10, seed=5), s3)
+    assert calls == [1, 2]
+    data = read(s3, result["objects"][0])
+    assert len(data) > seed_dataset.PART_SIZE and data.count(b"\n") == 1_500_000
+    head = s3.head_object(Bucket=BUCKET, Key=f"{PREFIX}csv/train/part-00000.csv")
+    assert head["ContentType"] == "text/csv"
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+    monkeypatch.setattr(seed_dataset, "PART_SIZE", 1 << 40)
+    single = write_dataset(event(prefix="single/", rows=1_500_000, test_rows=10, seed=5), s3)
+    assert calls == [1, 2]
+    assert read(s3, single["objects"][0]) == data
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"bucket": None}, "bucket"),
+    ({"bucket": ""}, "bucket"),
+    ({"bucket": "s3://seed-test-bucket"}, "bucket"),
+    ({"prefix": None}, "prefix"),
+    ({"prefix": "runs/x"}, "prefix"),
+    ({"prefix": ""}, "prefix"),
+    ({"prefix": "/runs/x/"}, "prefix"),
+    ({"rows": 0}, "rows"),
+    ({"rows": -5}, "rows"),
+    ({"rows": 10.0}, "rows"),
+    ({"rows": True}, "rows"),
+    ({"rows": "100"}, "rows"),
+    ({"rows": None}, "rows"),
+    ({"test_rows": 0}, "test_rows"),
+    ({"test_rows": 2.5}, "test_rows"),
+    ({"shards": 0}, "shards"),
+    ({"shards": False}, "shards"),
+    ({"rows": 3, "shards": 4}, "shards"),
+    ({"seed": 1.5}, "seed"),
+    ({"seed": "7"}, "seed"),
+    ({"seed": True}, "seed"),
+    ({"seed": None}, "seed"),
+    ({"seed": -1}, "seed"),  # random.Random(-1) would equal random.Random(1)
+    ({"row": 10}, "row"),
+    ({"Rows": 10, "extra": 1}, "Rows"),
+])
+def test_bad_input_is_rejected_before_writing(s3, bad, field):
+    with pytest.raises(InvalidSeedRequest, match=field) as raised:
+        write_dataset(event(**bad), s3)
+    assert "\n" not in str(raised.value)
+    assert keys(s3) == []
+
+
+@pytest.mark.parametrize("missing", ["bucket", "prefix"])
+def test_missing_required_key(s3, missing):
+    incomplete = event(rows=10)
+    del incomplete[missing]
+    with pytest.raises(InvalidSeedRequest, match=missing):
+        write_dataset(incomplete, s3)
+    assert keys(s3) == []
+
+
+@pytest.mark.parametrize("bad", [None, [], "rows=5"])
+def test_event_must_be_an_object(s3, bad):
+    with pytest.raises(InvalidSeedRequest, match="event"):
+        write_dataset(bad, s3)
+
+
+def test_messages_are_one_line_and_name_the_value():
+    with pytest.raises(InvalidSeedRequest, match=r"^rows must be a positive integer, got 0$"):
+        seed_dataset.parse_event(event(rows=0))
+    assert InvalidSeedRequest.__name__ == "InvalidSeedRequest"  # the state machine matches it
+
+
+class FailingClient:
+    """Delegates to a real client; `method` raises on its `fail_on`-th call."""
+
+    def __init__(self, client, method: str, fail_on: int):
+        self.client, self.method, self.fail_on, self.calls = client, method, fail_on, 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if name != self.method:
+            return attribute
+
+        def call(**kwargs):
+            self.calls += 1
+            if self.calls == self.fail_on:
+                raise ConnectionError(f"injected failure in {name} #{self.calls}")
+            return attribute(**kwargs)
+        return call
+
+
+def assert_nothing_left(s3):
+    assert keys(s3) == []
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_failure_mid_multipart_upload_leaves_nothing(s3):
+    """Shard 0 (about 10 MB) completes in two parts; shard 1 fails on its second part."""
+    client = FailingClient(s3, "upload_part", fail_on=4)
+    with pytest.raises(ConnectionError, match="upload_part #4"):
+        write_dataset(event(rows=2_400_000, shards=2, test_rows=10, seed=1), client)
+    assert client.calls == 4
+    assert_nothing_left(s3)
+
+
+def test_failure_on_the_last_object_deletes_the_completed_ones(s3):
+    s3.put_object(Bucket=BUCKET, Key="runs/other/csv/test/test.csv", Body=b"1,2\n")
+    client = FailingClient(s3, "put_object", fail_on=5)  # 3 shards, test.csv, then labels
+    with pytest.raises(ConnectionError):
+        write_dataset(event(rows=300, shards=3), client)
+    assert client.calls == 5
+    assert keys(s3) == ["runs/other/csv/test/test.csv"]  # other runs' objects are not touched
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_failure_while_completing_aborts_the_upload(s3):
+    client = FailingClient(s3, "complete_multipart_upload", fail_on=1)
+    with pytest.raises(ConnectionError):
+        write_dataset(event(rows=1_200_000, test_rows=10, seed=1), client)
+    assert_nothing_left(s3)
+
+
+def test_deadline_stops_and_cleans_up(s3):
+    """Checked once per chunk: shard 0 (23 chunks, 2 parts) completes, shard 1 has one part up."""
+    clock = iter([600_000] * 41 + [1_000] * 1000)  # plenty of time, then almost none
+    spy = FailingClient(s3, "upload_part", fail_on=0)
+    with pytest.raises(seed_dataset.DeadlineExceeded, match="rows"):
+        write_dataset(event(rows=3_000_000, shards=2, seed=1), spy, remaining_ms=lambda: next(clock))
+    assert spy.calls == 3
+    assert_nothing_left(s3)
+
+
+def test_abort_waits_for_the_part_in_flight(s3):
+    """Parts upload on a worker thread; an abort sent before the last part lands could leave it
+    stored. Part 2 is slow and the deadline hits while it is in flight."""
+    calls = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(s3, name)
+
+        def upload_part(self, **kwargs):
+            calls.append(("start", kwargs["PartNumber"]))
+            if kwargs["PartNumber"] == 2:
+                time.sleep(0.3)
+            response = s3.upload_part(**kwargs)
+            calls.append(("end", kwargs["PartNumber"]))
+            return response
+
+        def abort_multipart_upload(self, **kwargs):
+            calls.append(("abort",))
+            return s3.abort_multipart_upload(**kwargs)
+
+    with pytest.raises(seed_dataset.DeadlineExceeded):
+        write_dataset(event(rows=3_000_000, seed=1), Recording(),
+                      remaining_ms=lambda: 1_000 if ("start", 2) in calls else 600_000)
+    assert calls == [("start", 1), ("end", 1), ("start", 2), ("end", 2), ("abort",)]
+    assert_nothing_left(s3)
+
+
+def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
+    monkeypatch.setattr(seed_dataset, "_client", None)
+    created = []
+    real_client = boto3.client
+    monkeypatch.setattr(seed_dataset.boto3, "client",
+                        lambda *a, **kw: created.append(a) or real_client(*a, **kw))
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 900_000
+
+    first = seed_dataset.handler(event(prefix="a/", rows=10, seed=1), Context())
+    second = seed_dataset.handler(event(prefix="b/", rows=10, seed=1), None)
+    assert created == [("s3",)]
+    assert read(s3, first["objects"][0]) == read(s3, second["objects"][0])
+    with pytest.raises(InvalidSeedRequest):
+        seed_dataset.handler(event(rows=0), None)
