@@ -1,0 +1,97 @@
+"""The offline rehearsal end to end: `run.py --local` drives the real definition on the emulator."""
+
+import json
+import tarfile
+
+import pytest
+import xgboost
+
+from runner import cli
+
+SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
+                "predictions", "artifacts_dir", "error", "cause"}
+
+
+def load_model(path):
+    """The booster in a SageMaker model.tar.gz, which holds exactly one file, xgboost-model."""
+    with tarfile.open(path) as archive:
+        assert archive.getnames() == ["xgboost-model"]
+        data = archive.extractfile("xgboost-model").read()
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(data))
+    return booster
+
+
+def rehearse(capsys, tmp_path, *argv):
+    code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), *argv])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
+    code, summary, err = rehearse(capsys, tmp_path, "--rows", "2000", "--keep-data")
+    assert code == 0, err
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["status"] == "SUCCEEDED" and summary["error"] is None
+    assert [s["name"] for s in summary["states"]][-4:] == [
+        "Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform"]
+    assert all(s["status"] == "succeeded" for s in summary["states"])
+    assert summary["rows"] == {"train": 2000, "test": 2000}
+    assert summary["metrics"]["accuracy"] >= 0.97 and summary["metrics"]["auc"] >= 0.97
+
+    run_dir = tmp_path / summary["execution_name"]
+    assert summary["artifacts_dir"] == str(run_dir)
+    predictions = (run_dir / "predictions.csv").read_text().split()
+    assert len(predictions) == 2000 and all(0.0 <= float(p) <= 1.0 for p in predictions)
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    assert len((run_dir / "data" / "test" / "test.csv").read_text().splitlines()) == 2000
+    assert load_model(run_dir / "model.tar.gz").num_boosted_rounds() == 5  # the stack default num_round
+
+
+def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
+    code, first, err = rehearse(capsys, tmp_path, "--rows", "300", "--hp", "num_round=3")
+    assert code == 0, err
+    assert first["rows"] == {"train": 300, "test": 300}
+    assert load_model(tmp_path / first["execution_name"] / "model.tar.gz").num_boosted_rounds() == 3
+
+    code, second, err = rehearse(capsys, tmp_path, "--rows", "500")
+    assert code == 0, err
+    assert second["execution_name"] != first["execution_name"]
+    assert second["rows"] == {"train": 500, "test": 500}
+
+
+def test_bad_hyperparameter_fails_with_the_container_reason(capsys, tmp_path):
+    code, first, _ = rehearse(capsys, tmp_path, "--rows", "200")
+    assert code == 0
+    earlier = sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir())
+
+    code, summary, _ = rehearse(capsys, tmp_path, "--rows", "200", "--hp", "objective=reg:nope")
+    assert code == 1
+    assert summary["status"] == "FAILED" and summary["error"] == "States.TaskFailed"
+    assert summary["failed_state"] == "Train model (XGBoost)"
+    assert "objective" in summary["cause"] and "reg:nope" in summary["cause"]
+    assert summary["metrics"] is None and summary["predictions"] is None
+    # The failed run wrote nothing and left the earlier run's artifacts as they were.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first["execution_name"]]
+    assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
+
+
+def test_human_report_of_a_failed_run(capsys, tmp_path):
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path),
+                     "--rows", "200", "--hp", "bogus=1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED in state 'Train model (XGBoost)'" in out
+    assert "Extraneous hyperparameter found: bogus" in out
+
+
+@pytest.mark.parametrize("execution_input, field", [
+    ('{"rows": 0}', "rows"),
+    ('{"rows": 2.5}', "rows"),
+])
+def test_seeding_error_fails_naming_the_field(capsys, tmp_path, execution_input, field):
+    code, summary, _ = rehearse(capsys, tmp_path, "--input", execution_input)
+    assert code == 1
+    assert summary["error"] == "InvalidSeedRequest"
+    assert summary["failed_state"] == "Generate dataset"
+    assert summary["cause"].startswith(f"InvalidSeedRequest: {field} must be")
