@@ -434,7 +434,7 @@ def _table(text: str, heading: str) -> dict[str, list[str]]:
 def test_deploy_docs_match_pulumi_yaml_and_outputs():
     import yaml
 
-    text = (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    text = (PROJECT_DIR / "README.md").read_text()
     declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
     documented = _table(text, "Configuration")
     assert list(documented) == list(declared)
