@@ -1,0 +1,224 @@
+"""Run Lambda functions' Python handlers in-process, behind moto's Lambda API.
+
+moto without Docker answers Invoke with a canned string and never runs code.
+`LocalLambdaRuntime.installed()` replaces that stub so that Invoke of a registered function
+imports its handler module from a source directory (like a warm Lambda container: once per
+runtime, then reused) and calls `handler(event, context)` with the function's environment
+(AWS_REGION, AWS_DEFAULT_REGION, its Environment.Variables, ...). Results come back as real
+Lambda returns them: the JSON payload, or on an exception the payload
+`{"errorType", "errorMessage", "requestId", "stackTrace"}` with the response header
+`X-Amz-Function-Error: Unhandled`, which the Step Functions interpreter turns into an error
+named after the exception class.
+
+Invocations run one at a time (the environment variables are process-wide while a handler
+runs). The function's Timeout is reported by `context.get_remaining_time_in_millis()` but not
+enforced (a thread cannot be killed).
+
+Patched moto internal: moto/awslambda_simple/models.py, `LambdaSimpleBackend.invoke`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterator
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class LambdaContext:
+    """The attributes of the Python runtime's context object that handlers use."""
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float  # time.monotonic() at which the function would time out
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclasses.dataclass
+class _Function:
+    source_dir: Path
+    module: ModuleType | None = None
+
+
+class LocalLambdaRuntime:
+    """Handlers of registered functions, by function name."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, _Function] = {}
+        self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
+
+    def register(self, function_name: str, source_dir: Path | str) -> None:
+        """Run `function_name`'s handler (its configured `module.function`) from `source_dir`."""
+        self._functions[function_name] = _Function(Path(source_dir).resolve())
+
+    def handles(self, function_name: str) -> bool:
+        return function_name in self._functions
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["LocalLambdaRuntime"]:
+        original = LambdaSimpleBackend.__dict__["invoke"]
+        runtime = self
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+            fn = backend.get_function(function_name, qualifier)  # raises ResourceNotFound like AWS
+            if not runtime.handles(fn.function_name):
+                return original(backend, function_name, qualifier, body, headers, response_headers)
+            payload = runtime.invoke(fn, body, headers or {}, response_headers)
+            response_headers["Content-Length"] = str(len(payload))
+            return payload
+
+        LambdaSimpleBackend.invoke = invoke
+        try:
+            yield self
+        finally:
+            LambdaSimpleBackend.invoke = original
+            with self._lock:  # let an invocation in flight finish before the emulator goes away
+                for function in self._functions.values():
+                    if function.module is not None:
+                        sys.modules.pop(function.module.__name__, None)
+                        function.module = None
+
+    # -- one invocation --------------------------------------------------------------------------
+
+    def invoke(self, fn, body: Any, headers: dict, response_headers: dict) -> bytes:
+        """Run the handler; the payload bytes, with the headers real Lambda would send."""
+        response_headers["X-Amz-Executed-Version"] = getattr(fn, "version", "$LATEST")
+        invocation_type = {key.lower(): value for key, value in headers.items()}.get(
+            "x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        request_id = str(uuid.uuid4())
+        response_headers["x-amzn-RequestId"] = request_id
+        try:
+            event = json.loads(body) if body else {}
+        except (TypeError, ValueError) as error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}",
+                                  request_id, [])
+        with self._lock, _environment_set(self._environment(fn)):
+            function = self._functions[fn.function_name]
+            context = LambdaContext(
+                function_name=fn.function_name,
+                function_version=getattr(fn, "version", "$LATEST"),
+                invoked_function_arn=fn.function_arn,
+                memory_limit_in_mb=int(fn.memory_size or 128),
+                aws_request_id=request_id,
+                log_group_name=f"/aws/lambda/{fn.function_name}",
+                log_stream_name=f"local/{request_id}",
+                deadline=time.monotonic() + float(fn.timeout or 3),
+            )
+            try:
+                handler = self._handler(function, fn.handler)
+            except _RuntimeError as error:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return _error_payload(error.error_type, str(error), request_id, [])
+            try:
+                result = handler(event, context)
+            except Exception as error:
+                log.info("local Lambda %s raised %s: %s", fn.function_name, type(error).__name__, error)
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return _error_payload(type(error).__name__, str(error), request_id,
+                                      traceback.format_tb(error.__traceback__))
+        try:
+            payload = json.dumps(result).encode()
+        except (TypeError, ValueError) as error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload("Runtime.MarshalError", f"Unable to marshal response: {error}",
+                                  request_id, [])
+        return b"" if invocation_type == "Event" else payload
+
+    @staticmethod
+    def _environment(fn) -> dict[str, str]:
+        region = fn.function_arn.split(":")[3]
+        variables = {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": getattr(fn, "version", "$LATEST"),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size or 128),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python'}",
+        }
+        variables.update({key: str(value) for key, value in (fn.environment_vars or {}).items()})
+        return variables
+
+    @staticmethod
+    def _handler(function: _Function, handler: str):
+        """`module.function` from the source directory; the module is imported once (warm start)."""
+        module_name, _, attribute = (handler or "").rpartition(".")
+        if not module_name or not attribute:
+            raise _RuntimeError("Runtime.MalformedHandlerName",
+                                f"Bad handler '{handler}': not enough values to unpack")
+        if function.module is None:
+            path = function.source_dir / (module_name.replace(".", "/") + ".py")
+            if not path.is_file():
+                raise _RuntimeError("Runtime.ImportModuleError",
+                                    f"Unable to import module '{module_name}': No module named "
+                                    f"'{module_name}' (looked for {path})")
+            # A private module name: each runtime (each local stack) gets a fresh copy.
+            spec = importlib.util.spec_from_file_location(
+                f"_local_lambda_{module_name}_{uuid.uuid4().hex[:8]}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses, pickle, ... look the module up there
+            sys.path.insert(0, str(function.source_dir))  # sibling imports, as in /var/task
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:
+                del sys.modules[spec.name]
+                raise _RuntimeError("Runtime.ImportModuleError",
+                                    f"Unable to import module '{module_name}': {error}") from error
+            finally:
+                sys.path.remove(str(function.source_dir))
+            function.module = module
+        if not callable(getattr(function.module, attribute, None)):
+            raise _RuntimeError("Runtime.HandlerNotFound",
+                                f"Handler '{attribute}' missing on module '{module_name}'")
+        return getattr(function.module, attribute)
+
+
+class _RuntimeError(Exception):
+    """A failure of the runtime itself (import, handler lookup), reported under Lambda's names."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@contextlib.contextmanager
+def _environment_set(variables: dict[str, str]) -> Iterator[None]:
+    """Set these variables while the handler runs, then restore just them."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
+                       "stackTrace": stack}).encode()

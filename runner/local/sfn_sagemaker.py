@@ -1,0 +1,213 @@
+"""A SageMaker service integration for moto's Step Functions interpreter (`.sync` included).
+
+moto's interpreter (vendored from LocalStack) lists "sagemaker" among its unsupported
+services. `installed()` makes its task factory build `StateTaskServiceSageMaker` for
+`arn:aws:states:::sagemaker:*` resources, modelled on its Glue service:
+
+- createTrainingJob / createTransformJob (request-response or `.sync`) and createModel call
+  the emulator's SageMaker through boto3 (`boto_client_for`, as the Glue service does);
+- `.sync` returns the DescribeTrainingJob / DescribeTransformJob response once the job is
+  terminal, with timestamps as epoch milliseconds (JSON-safe, as Step Functions shows them);
+  a Failed or Stopped job raises States.TaskFailed with that response (JSON) as the cause;
+- a SageMaker API error becomes `SageMaker.<ErrorCode>` (e.g. SageMaker.ResourceInUse).
+
+Waiting does not poll on a fixed 0.5 s tick: the resolver blocks on the local job's
+completion event (`LocalSageMaker.wait`) in bounded slices, re-checking that the execution
+is still running; when it is stopped, the job is asked to stop too.
+
+Patched moto internal:
+  moto/stepfunctions/parser/asl/component/state/exec/state_task/state_task_factory.py:
+  the module-level name `state_task_service_for` (imported there from
+  .../service/state_task_service_factory.py, whose _UNSUPPORTED_SERVICE_NAMES holds "sagemaker").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import time
+from typing import Any, Callable, Final, Iterator
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
+    StateCredentials,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+    ResourceRuntimePart,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from runner.local.sagemaker_jobs import TRAINING, TRANSFORM, LocalSageMaker
+
+SERVICE_NAME: Final = "sagemaker"
+WAIT_SLICE_SECONDS: Final = 0.5
+_SYNC, _REQUEST = ResourceCondition.Sync, None
+# lower-cased API action -> integration patterns Step Functions offers for it
+_ACTIONS: Final[dict[str, set]] = {
+    "createtrainingjob": {_REQUEST, _SYNC},
+    "createtransformjob": {_REQUEST, _SYNC},
+    "createmodel": {_REQUEST},
+}
+# lower-cased action -> (job kind, name parameter, describe method, status key)
+_SYNC_JOBS: Final = {
+    "createtrainingjob": (TRAINING, "TrainingJobName", "describe_training_job", "TrainingJobStatus"),
+    "createtransformjob": (TRANSFORM, "TransformJobName", "describe_transform_job", "TransformJobStatus"),
+}
+_TERMINAL: Final = {"Completed", "Failed", "Stopped"}
+
+
+def to_json_value(value: Any) -> Any:
+    """A boto3 response made JSON-safe: datetimes become epoch milliseconds, as in Step Functions."""
+    if isinstance(value, dict):
+        return {key: to_json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return int(value.timestamp() * 1000)
+    return value
+
+
+class StateTaskServiceSageMaker(StateTaskServiceCallback):
+    """`arn:aws:states:::sagemaker:<action>[.sync]` on the emulator."""
+
+    # Set by `installed()`: the local jobs to wait on (None: plain polling).
+    jobs: LocalSageMaker | None = None
+
+    def __init__(self):
+        super().__init__(supported_integration_patterns={_SYNC})
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        # Any non-None value passes moto's definition-time check; None fails it with
+        # "The resource provided ... not recognized", as AWS refuses e.g. createModel.sync.
+        patterns = _ACTIONS.get(self.resource.api_action.lower())
+        if patterns is None or self.resource.condition not in patterns:
+            return None
+        return set()
+
+    def _client(self, runtime: ResourceRuntimePart, credentials: StateCredentials):
+        return boto_client_for(region=runtime.region, service=SERVICE_NAME,
+                               state_credentials=credentials)
+
+    def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            error = ex.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            name = f"SageMaker.{code}"
+            metadata = ex.response.get("ResponseMetadata", {})
+            cause = (f"{error.get('Message', '')} (Service: AmazonSageMaker; Status Code: "
+                     f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
+                     f"{metadata.get('RequestId', '')}; Proxy: null)")
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(name),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    error=name, cause=cause, resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type())),
+            )
+        return super()._from_error(env=env, ex=ex)
+
+    def _eval_service_task(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
+                           normalised_parameters: dict, state_credentials: StateCredentials):
+        client = self._client(resource_runtime_part, state_credentials)
+        call = getattr(client, self._get_boto_service_action())
+        response = call(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(to_json_value(response))
+
+    def _build_sync_resolver(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
+                             normalised_parameters: dict,
+                             state_credentials: StateCredentials) -> Callable[[], Any]:
+        env.stack.pop()  # the Create response; .sync outputs the Describe response instead
+        kind, name_key, describe_name, status_key = _SYNC_JOBS[self.resource.api_action.lower()]
+        name = normalised_parameters[name_key]
+        describe = getattr(self._client(resource_runtime_part, state_credentials), describe_name)
+        jobs = StateTaskServiceSageMaker.jobs
+
+        def resolver() -> Any | None:
+            # Returns the terminal Describe response, or None once the execution stops.
+            while env.is_running():
+                response = describe(**{name_key: name})
+                response.pop("ResponseMetadata", None)
+                status = response.get(status_key)
+                if status in _TERMINAL:
+                    return self._outcome(env, to_json_value(response), status)
+                if jobs is not None:
+                    jobs.wait(kind, name, WAIT_SLICE_SECONDS)
+                else:
+                    time.sleep(WAIT_SLICE_SECONDS)
+            if jobs is not None:  # on AWS, stopping the execution stops the job
+                jobs.request_stop(kind, name)
+            return None
+
+        return resolver
+
+    def _outcome(self, env: Environment, response: dict, status: str) -> dict:
+        if status == "Completed":
+            return response
+        raise FailureEventException(FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                resource=self._get_sfn_resource(),
+                resourceType=self._get_sfn_resource_type(),
+                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                cause=to_json_str(response),
+            )),
+        ))
+
+    def _eval_integration_pattern(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
+                                  normalised_parameters: dict,
+                                  state_credentials: StateCredentials) -> None:
+        # Replaces StateTaskServiceCallback's version, whose `finally:` calls
+        # `callback_endpoint.interrupt_all()` on a None endpoint for services without
+        # .waitForTaskToken (an AttributeError that would mask every .sync outcome), and whose
+        # loop sleeps a fixed 0.5 s between resolver calls.
+        resolver = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters,
+                                             state_credentials)
+        outcome = resolver()
+        env.stack.append(outcome)
+
+
+@contextlib.contextmanager
+def installed(jobs: LocalSageMaker | None = None) -> Iterator[None]:
+    """Route `sagemaker` service tasks to StateTaskServiceSageMaker while the block runs."""
+    original = state_task_factory.state_task_service_for
+
+    def state_task_service_for(service_name: str):
+        if service_name == SERVICE_NAME:
+            return StateTaskServiceSageMaker()
+        return original(service_name=service_name)
+
+    state_task_factory.state_task_service_for = state_task_service_for
+    StateTaskServiceSageMaker.jobs = jobs
+    try:
+        yield
+    finally:
+        state_task_factory.state_task_service_for = original
+        StateTaskServiceSageMaker.jobs = None

@@ -1,0 +1,293 @@
+"""The offline rehearsal end to end: the real definition on moto, the real seeding function, real XGBoost.
+
+Everything goes through plain boto3 against `local_stack`, as the run script does.
+"""
+
+import io
+import itertools
+import json
+import tarfile
+import time
+from urllib.parse import urlparse
+
+import boto3
+import numpy as np
+import pytest
+import xgboost
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.sagemaker.models import SageMakerModelBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+
+from components.settings import load_stack_settings
+from runner.local import local_stack
+from runner.local import sagemaker_container as container
+from runner.local.sagemaker_container import MODEL_FILE
+
+OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
+               "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix"}
+_names = itertools.count(1)
+
+
+def _name(outputs, tag):
+    return f"{outputs['jobNamePrefix']}-{tag}-{next(_names)}-{int(time.time())}"
+
+
+def _execute(outputs, execution_input, name=None, timeout=60):
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    name = name or _name(outputs, "run")
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
+                              input=json.dumps(execution_input))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
+        time.sleep(0.05)
+    return described
+
+
+def _read(outputs, uri):
+    parsed = urlparse(uri)
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    return s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+
+
+@pytest.fixture(scope="class")
+def outputs():
+    with local_stack(load_stack_settings("dev")) as stack_outputs:
+        yield stack_outputs
+
+
+class TestPipeline:
+    def test_outputs_look_like_the_real_stack(self, outputs):
+        assert set(outputs) == OUTPUT_KEYS
+        assert outputs["region"] == "us-west-2"
+        assert outputs["jobNamePrefix"] == "xgb-dev"
+        assert "local" in outputs["consoleUrl"]
+        assert outputs["trainingImage"].endswith("/sagemaker-xgboost:1.7-1")
+
+    def test_pipeline_trains_and_predicts(self, outputs):
+        described = _execute(outputs, {"rows": 2000})
+        assert described["status"] == "SUCCEEDED", described.get("cause")
+        result = json.loads(described["output"])
+        assert result["dataset"]["rows"] == {"train": 2000, "test": 2000}
+
+        predictions = np.array(_read(outputs, result["transform"]["outputPath"] + "/test.csv.out").split(),
+                               dtype=float)
+        labels = np.array(_read(outputs, result["dataset"]["labels_uri"]).split(), dtype=float)
+        assert len(predictions) == 2000 == len(labels)
+        assert ((predictions >= 0.5) == labels).mean() >= 0.97
+
+        with tarfile.open(fileobj=io.BytesIO(_read(outputs, result["training"]["modelDataUrl"]))) as archive:
+            assert archive.getnames() == [MODEL_FILE]
+            raw = archive.extractfile(MODEL_FILE).read()
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(raw))
+        assert booster.num_boosted_rounds() == 5 and booster.num_features() == 2
+
+    def test_execution_input_reaches_the_lambda_and_the_jobs(self, outputs):
+        name = _name(outputs, "input")
+        described = _execute(outputs, {"rows": 300, "hyperparameters": {"num_round": "3"}}, name=name)
+        assert described["status"] == "SUCCEEDED", described.get("cause")
+        result = json.loads(described["output"])
+        train = _read(outputs, result["dataset"]["train_uri"] + "part-00000.csv")
+        assert train.count(b"\n") == 300
+
+        sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
+        job = sagemaker.describe_training_job(TrainingJobName=name)
+        assert job["HyperParameters"] == {"objective": "reg:logistic", "eval_metric": "rmse",
+                                          "num_round": "3"}
+        assert job["TrainingJobStatus"] == "Completed" and "FailureReason" not in job
+        assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
+            "Starting", "Downloading", "Training", "Uploading", "Completed"]
+        assert job["FinalMetricDataList"][0]["MetricName"] == "train:rmse"
+        assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "Completed"
+
+    def test_sync_output_is_the_describe_response_as_json(self, outputs):
+        name = _name(outputs, "history")
+        assert _execute(outputs, {"rows": 200}, name=name)["status"] == "SUCCEEDED"
+        sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+        arn = f"{outputs['stateMachineArn'].replace(':stateMachine:', ':execution:')}:{name}"
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        succeeded = [json.loads(e["taskSucceededEventDetails"]["output"]) for e in events
+                     if e["type"] == "TaskSucceeded"]
+        training = next(output for output in succeeded if "TrainingJobStatus" in output)
+        assert training["TrainingJobStatus"] == "Completed"
+        assert isinstance(training["CreationTime"], int)  # epoch milliseconds, not a datetime
+        assert training["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"/{name}/output/model.tar.gz")
+        assert any(set(output) == {"ModelArn"} for output in succeeded)
+
+    @pytest.mark.parametrize("hyperparameters, reason", [
+        ({"objective": "reg:nope"}, "ClientError: Hyperparameter objective: value reg:nope not in range"),
+        ({"bogus": "1"}, "ClientError: Extraneous hyperparameter found: bogus"),
+    ])
+    def test_bad_hyperparameter_fails_the_training_job(self, outputs, hyperparameters, reason):
+        described = _execute(outputs, {"rows": 200, "hyperparameters": hyperparameters})
+        assert described["status"] == "FAILED"
+        assert described["error"] == "States.TaskFailed"
+        cause = json.loads(described["cause"])  # the DescribeTrainingJob response
+        assert cause["TrainingJobStatus"] == "Failed"
+        assert cause["FailureReason"].startswith(reason)
+
+    def test_bad_seeding_input_fails_naming_the_field(self, outputs):
+        described = _execute(outputs, {"rows": 0})
+        assert described["status"] == "FAILED"
+        assert described["error"] == "InvalidSeedRequest"
+        cause = json.loads(described["cause"])
+        assert cause["errorType"] == "InvalidSeedRequest"
+        assert cause["errorMessage"].startswith("rows ")
+
+    def test_a_taken_job_name_fails_as_sagemaker_resource_in_use(self, outputs):
+        name = _name(outputs, "taken")
+        bucket, region = outputs["bucketName"], outputs["region"]
+        sagemaker = boto3.client("sagemaker", region_name=region)
+        sagemaker.create_training_job(  # someone else's job, with no data: it fails by itself
+            TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"], HyperParameters={"num_round": "1"},
+            AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
+            InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/nothing/"}}}],
+            OutputDataConfig={"S3OutputPath": f"s3://{bucket}/adhoc/model"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 60})
+        described = _execute(outputs, {"rows": 200}, name=name)
+        assert described["status"] == "FAILED"
+        assert described["error"] == "SageMaker.ResourceInUse"
+        assert "Training job names must be unique" in described["cause"]
+        job = sagemaker.describe_training_job(TrainingJobName=name)
+        assert job["TrainingJobStatus"] == "Failed"
+        assert job["FailureReason"].startswith("ClientError: Data download failed: No S3 objects found")
+
+    def test_a_taken_model_name_fails_as_sagemaker_validation_exception(self, outputs):
+        name = _name(outputs, "model")
+        sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
+        sagemaker.create_model(ModelName=name, ExecutionRoleArn=outputs["sageMakerRoleArn"],
+                               PrimaryContainer={"Image": outputs["trainingImage"]})
+        described = _execute(outputs, {"rows": 200}, name=name)
+        assert described["status"] == "FAILED"
+        assert described["error"] == "SageMaker.ValidationException"
+        assert "Cannot create already existing model" in described["cause"]
+
+    def test_execution_names_outside_the_prefix_are_refused(self, outputs):
+        described = _execute(outputs, {}, name="someone-else-1")
+        assert described["status"] == "FAILED"
+        assert described["error"] == "ExecutionNameNotAllowed"
+
+    def test_transform_rejects_rows_with_the_wrong_number_of_columns(self, outputs):
+        described = _execute(outputs, {"rows": 200})
+        model_name = json.loads(described["output"])["training"]["jobName"]
+        bucket, region = outputs["bucketName"], outputs["region"]
+        boto3.client("s3", region_name=region).put_object(
+            Bucket=bucket, Key="adhoc/labelled/test.csv", Body=b"1,10,40\n0,50,20\n")
+        sagemaker = boto3.client("sagemaker", region_name=region)
+        name = _name(outputs, "transform")
+        sagemaker.create_transform_job(
+            TransformJobName=name, ModelName=model_name,
+            TransformInput={"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/adhoc/labelled/"}}},
+            TransformOutput={"S3OutputPath": f"s3://{bucket}/adhoc/out"},
+            TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+        deadline = time.monotonic() + 30
+        while (job := sagemaker.describe_transform_job(TransformJobName=name))["TransformJobStatus"] \
+                == "InProgress":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert job["TransformJobStatus"] == "Failed"
+        assert "Feature size of csv inference data 3 is not consistent" in job["FailureReason"]
+
+    def test_two_consecutive_executions_succeed(self, outputs):
+        first = _execute(outputs, {"rows": 500})
+        second = _execute(outputs, {"rows": 500})
+        assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED"), second.get("cause")
+
+
+def test_a_second_stack_after_the_first_works_and_patches_are_undone():
+    patched = {
+        "factory": lambda: state_task_factory.state_task_service_for,
+        "fail state": lambda: state_fail.CustomErrorName,
+        "lambda": lambda: LambdaSimpleBackend.invoke,
+        "training": lambda: SageMakerModelBackend.create_training_job,
+        "transform": lambda: SageMakerModelBackend.create_transform_job,
+        "model": lambda: SageMakerModelBackend.create_model,
+    }
+    originals = {name: get() for name, get in patched.items()}
+    settings = load_stack_settings("dev")
+    for _ in range(2):
+        with local_stack(settings) as outputs:
+            assert all(get() is not originals[name] for name, get in patched.items())
+            described = _execute(outputs, {"rows": 200})
+            assert described["status"] == "SUCCEEDED", described.get("cause")
+        assert {name: get() for name, get in patched.items()} == originals
+
+
+def test_lambda_runtime_failures_are_reported_under_lambdas_names(tmp_path):
+    (tmp_path / "seed_dataset.py").write_text("raise ImportError('a missing dependency')\n")
+    with local_stack(load_stack_settings("dev"), lambda_source_dir=tmp_path) as outputs:
+        described = _execute(outputs, {"rows": 200})
+        assert described["status"] == "FAILED"
+        assert described["error"] == "Runtime.ImportModuleError"
+        assert "Unable to import module 'seed_dataset': a missing dependency" in described["cause"]
+
+
+# -- the local container on its own (no emulator) --------------------------------------------------
+
+def _dataset(rows, seed=7):
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 101, size=(rows, 2))
+    labels = (xy[:, 1] >= 3 * xy[:, 0] + 5).astype(int)
+    train = "".join(f"{l},{x},{y}\n" for l, (x, y) in zip(labels, xy)).encode()
+    test = "".join(f"{x},{y}\n" for x, y in xy).encode()
+    return train, test, labels
+
+
+HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
+
+
+def _train(objects, hyperparameters=HYPERPARAMETERS, name="train", content_type="text/csv"):
+    return container.train([container.Channel(name, content_type, "None", objects)], hyperparameters)
+
+
+def test_container_reads_every_object_of_the_channel_and_predicts_one_line_per_row():
+    train, test, labels = _dataset(1000)
+    half = train.index(b"\n", len(train) // 2) + 1
+    result = _train([("part-0", train[:half]), ("part-1", train[half:])])
+    assert result.rows == {"train": 1000}
+    assert set(result.metrics) == {"train:rmse"}
+    predictions = container.predict_csv(container.load_model(result.model_tar_gz), test, "test.csv")
+    values = np.array(predictions.split(), dtype=float)
+    assert len(values) == 1000 and ((values >= 0.5) == labels).mean() >= 0.97
+
+
+@pytest.mark.parametrize("objects, hyperparameters, name, content_type, reason", [
+    ([("a", b"2,1,1\n0,1,2\n")], HYPERPARAMETERS, "train", "text/csv",
+     "ClientError: label must be in [0,1] for logistic regression"),
+    ([("a", b"1,1,1\n0,1\n")], HYPERPARAMETERS, "train", "text/csv",
+     "ClientError: a: line 2 has 2 field(s), the first line has 3"),
+    ([("a", b"1,1,1\n")], HYPERPARAMETERS, "extra", "text/csv",
+     "ClientError: Missing required channel: train"),
+    ([("a", b"1,1,1\n")], HYPERPARAMETERS, "train", "text/libsvm",
+     "ClientError: Channel configuration for 'train'"),
+    ([("a", b"1,1,1\n")], {"num_round": "0"}, "train", "text/csv",
+     "ClientError: Hyperparameter num_round: value 0 not in range [1, inf)"),
+])
+def test_container_fails_like_the_real_one(objects, hyperparameters, name, content_type, reason):
+    with pytest.raises(container.ContainerError) as failure:
+        _train(objects, hyperparameters, name, content_type)
+    assert failure.value.reason.startswith(reason)
+
+
+def test_container_reads_a_header_as_a_row_of_zeros_in_training_but_refuses_it_in_inference():
+    result = _train([("a", b"label,x,y\n1,1,1\n0,1,2\n")])
+    assert result.rows == {"train": 3}
+    booster = container.load_model(result.model_tar_gz)
+    for data, reason in [(b"x,y\n1,2\n", "Loading csv data failed"),
+                         (b"1,2,3\n", "Feature size of csv inference data 3"),
+                         (b"1,2\n3\n", r"line 2 has 1 field\(s\)")]:
+        with pytest.raises(container.ContainerError, match=reason):
+            container.predict_csv(booster, data, "t.csv")
+
+
+def test_container_uses_the_second_column_as_weights_with_csv_weights():
+    train, _, _ = _dataset(200)
+    weighted = b"".join(line.replace(b",", b",1,", 1) + b"\n" for line in train.splitlines())
+    result = _train([("a", weighted)], {**HYPERPARAMETERS, "csv_weights": "1"})
+    assert container.load_model(result.model_tar_gz).num_features() == 2
