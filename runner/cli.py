@@ -112,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 class Clients:
     def __init__(self, region: str):
-        session = boto3.session.Session(region_name=region)
-        self.sfn = session.client("stepfunctions", config=_RETRIES)
-        self.sagemaker = session.client("sagemaker", config=_RETRIES)
-        self.s3 = session.client("s3", config=_RETRIES)
+        # boto3's default session: with --local, the emulator already loaded these service models there.
+        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES)
+        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES)
+        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES)
 
 
 @contextlib.contextmanager

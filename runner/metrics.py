@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 _EPSILON = 1e-15
 
@@ -22,7 +21,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     negatives = labels.size - positives
     if positives == 0 or negatives == 0:
         return float("nan")
-    ranks = rankdata(scores)  # ties get their average rank
+    # 1-based ranks; every run of equal scores gets the average rank of the run.
+    _, run_of, run_sizes = np.unique(scores, return_inverse=True, return_counts=True)
+    run_ends = np.cumsum(run_sizes)
+    ranks = ((run_ends - run_sizes + 1 + run_ends) / 2.0)[run_of]
     rank_sum = ranks[labels == 1].sum()
     return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
 
