@@ -26,7 +26,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 import boto3  # noqa: E402
 
-from bench.plain_pipeline import seed_module, plain  # noqa: E402
+from bench.plain_pipeline import load_seed_module, plain  # noqa: E402
 from components.settings import load_stack_settings  # noqa: E402
 from runner.local import local_stack  # noqa: E402
 
@@ -68,7 +68,7 @@ def command(argv: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     sizes = [int(value) for value in (argv if argv is not None else sys.argv[1:])] or list(SIZES)
-    seed_module = seed_module()
+    seed_module = load_seed_module()
     setup, first, teardown = cold(max(sizes))  # first, while nothing is warm yet
     plain(1000, seed_module)  # warm-up: xgboost's and pandas' first calls
     with local_stack(load_stack_settings("dev")) as outputs:

@@ -24,7 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PARAMS = {"objective": "reg:logistic", "eval_metric": "rmse", "base_score": 0.5, "tree_method": "exact"}
 
 
-def seed_module():
+def load_seed_module():
     spec = importlib.util.spec_from_file_location("bench_seed_dataset",
                                                   PROJECT_DIR / "lambda_src" / "seed_dataset.py")
     module = importlib.util.module_from_spec(spec)
@@ -76,4 +76,4 @@ def plain(rows: int, seed_module) -> float:
 
 
 if __name__ == "__main__":
-    print(f"{plain(int(sys.argv[1]), seed_module()):.3f}")
+    print(f"{plain(int(sys.argv[1]), load_seed_module()):.3f}")

@@ -95,3 +95,29 @@ def test_seeding_error_fails_naming_the_field(capsys, tmp_path, execution_input,
     assert summary["error"] == "InvalidSeedRequest"
     assert summary["failed_state"] == "Generate dataset"
     assert summary["cause"].startswith(f"InvalidSeedRequest: {field} must be")
+
+
+def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
+    seen = {}
+
+    class RecordingClients(cli.Clients):
+        def __init__(self, region):
+            super().__init__(region)
+            stop = self.sfn.stop_execution
+
+            def recording_stop(**kwargs):
+                response = stop(**kwargs)
+                seen["status"] = self.sfn.describe_execution(executionArn=kwargs["executionArn"])["status"]
+                return response
+            self.sfn.stop_execution = recording_stop
+
+    def interrupted_follow(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "Clients", RecordingClients)
+    monkeypatch.setattr(cli, "follow", interrupted_follow)
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200"])
+    assert code == 130
+    assert seen["status"] == "ABORTED"
+    assert "stopped execution" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -226,3 +226,23 @@ def test_cleanup_dry_run_lists_tagged_models_and_deletes_nothing(outputs_file, m
     stub.assert_no_pending_responses()
     assert code == 0
     assert json.loads(out) == {"dry_run": True, "models": ["xgb-dev-1"]}
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypatch, capsys):
+    sfn = boto3.client("stepfunctions", region_name="us-west-2",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sfn)
+    arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1"
+    stub.add_response("start_execution", {"executionArn": arn, "startDate": datetime(2026, 1, 1)})
+    clients = _StubbedClients()
+    clients.sfn = sfn
+    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(cli, "follow", _interrupt)
+    with stub:  # a stop_execution call would be unexpected and fail
+        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1", "--detach"], capsys)
+    assert code == 0
+    assert f"python run.py follow {arn}" in err
