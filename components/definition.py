@@ -20,24 +20,29 @@ Everything an execution writes lives under `runs/<execution name>/`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from components.settings import PipelineSettings
 
 STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
 FAILED_STATE = "Pipeline failed"
-SEED_ERROR = "InvalidSeedRequest"
 RUNS_PREFIX = "runs"
 TAG_STACK = "training-pipeline:stack"
 TAG_EXECUTION = "training-pipeline:execution"
 
 _EXECUTION_NAME = "$$.Execution.Name"
-# Transient failures worth retrying. Job failures (States.TaskFailed) and validation errors are not:
-# a retried CreateTrainingJob would also collide with the job name it already took.
-_LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
-                     "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
-_SAGEMAKER_TRANSIENT = ["SageMaker.ThrottlingException", "SageMaker.InternalFailure",
-                        "SageMaker.ServiceUnavailable"]
+# SageMaker's rule for job and model names; the execution name becomes all three.
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# Transient failures worth retrying. Job failures (States.TaskFailed) are not: a retried
+# CreateTrainingJob would also collide with the job name it already took.
+LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
+                    "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
+# Step Functions reports SageMaker's unmodelled API errors (throttling, internal errors, but
+# also validation errors) under this one name, with the real code only in the cause; modelled
+# ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
+# So throttling is retried, and a validation error costs two short, futile retries.
+SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException"]
 
 
 def run_uri(bucket: str, suffix: str) -> str:
@@ -45,8 +50,8 @@ def run_uri(bucket: str, suffix: str) -> str:
     return f"States.Format('s3://{bucket}/{RUNS_PREFIX}/{{}}/{suffix}', {_EXECUTION_NAME})"
 
 
-def _retry(errors: list[str]) -> list[dict[str, Any]]:
-    return [{"ErrorEquals": errors, "IntervalSeconds": 2, "MaxAttempts": 5,
+def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": errors, "IntervalSeconds": interval, "MaxAttempts": attempts,
              "BackoffRate": 2.0, "JitterStrategy": "FULL"}]
 
 
@@ -106,7 +111,7 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
                     "shards": settings.shards,
                 },
                 "ResultPath": "$.dataset",
-                "Retry": _retry(_LAMBDA_TRANSIENT),
+                "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
                 "Catch": _CATCH,
                 "Next": train,
             },
@@ -143,7 +148,7 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
                     "modelDataUrl.$": "$.ModelArtifacts.S3ModelArtifacts",
                 },
                 "ResultPath": "$.training",
-                "Retry": _retry(_SAGEMAKER_TRANSIENT),
+                "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
                 "Catch": _CATCH,
                 "Next": save,
             },
@@ -158,7 +163,7 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
                 },
                 "ResultSelector": {"modelArn.$": "$.ModelArn"},
                 "ResultPath": "$.model",
-                "Retry": _retry(_SAGEMAKER_TRANSIENT),
+                "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
                 "Catch": _CATCH,
                 "Next": transform,
             },
@@ -189,7 +194,7 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
                     "outputPath.$": "$.TransformOutput.S3OutputPath",
                 },
                 "ResultPath": "$.transform",
-                "Retry": _retry(_SAGEMAKER_TRANSIENT),
+                "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
                 "Catch": _CATCH,
                 "End": True,
             },

@@ -28,15 +28,11 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
-from components.definition import RUNS_PREFIX, render_definition
-from components.settings import PROJECT_DIR, PipelineSettings
+from components import seed_function
+from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
+from components.settings import PipelineSettings
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
-LAMBDA_SOURCE_DIR = PROJECT_DIR / "lambda_src"
-LAMBDA_HANDLER = "seed_dataset.handler"
-LAMBDA_RUNTIME = aws.lambda_.Runtime.PYTHON3D13
-LAMBDA_MEMORY_MB = 1769  # one full vCPU
-LAMBDA_TIMEOUT_SECONDS = 900
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 # Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
 SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -82,18 +78,10 @@ def name_patterns(prefix: str) -> list[str]:
     return sorted({f"{prefix}-*", f"{prefix.lower()}-*"})
 
 
-def seed_code_archive(source_dir: Path = LAMBDA_SOURCE_DIR) -> pulumi.AssetArchive:
-    """The seeding function's code: every file of `lambda_src/`, caches left out.
-
-    Paths are resolved from the project directory, not the working directory; listing the
-    files (rather than a FileArchive of the directory) keeps `__pycache__` written by local
-    test runs out of the package, so it does not show up as a diff.
-    """
-    files = sorted(path for path in source_dir.rglob("*")
-                   if path.is_file() and "__pycache__" not in path.parts
-                   and path.suffix not in (".pyc", ".pyo") and not path.name.startswith("."))
+def seed_code_archive(source_dir: Path = seed_function.SOURCE_DIR) -> pulumi.AssetArchive:
+    """The seeding function's code, with paths resolved from the project, not the working directory."""
     return pulumi.AssetArchive({path.relative_to(source_dir).as_posix(): pulumi.FileAsset(str(path))
-                                for path in files})
+                                for path in seed_function.source_files(source_dir)})
 
 
 def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], *,
@@ -220,7 +208,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                  opts: Optional[ResourceOptions] = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         settings = args.settings
-        tags = {"training-pipeline:stack": settings.stack}
+        tags = {TAG_STACK: settings.stack}
 
         def child(**kwargs: Any) -> ResourceOptions:
             return ResourceOptions(parent=self, **kwargs)
@@ -280,10 +268,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-seed",
             description="Writes a run's synthetic train/test CSV shards under runs/<execution>/.",
             code=seed_code_archive(),
-            handler=LAMBDA_HANDLER,
-            runtime=LAMBDA_RUNTIME,
-            memory_size=LAMBDA_MEMORY_MB,
-            timeout=LAMBDA_TIMEOUT_SECONDS,
+            handler=seed_function.HANDLER,
+            runtime=seed_function.RUNTIME,
+            memory_size=seed_function.MEMORY_MB,
+            timeout=seed_function.TIMEOUT_SECONDS,
             role=seed_role.arn,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=seed_log_group.name),

@@ -20,6 +20,10 @@ from components.xgboost import HyperparameterError, training_image, validate_hyp
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxRuntimeInSeconds
 _JOB_NAME_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,29}$")
 # A generated execution name is `<prefix>-YYYYMMDDTHHMMSS-xxxxxx` (23 characters after the
 # prefix), and SageMaker job names stop at 63 characters: the prefix gets at most 30.
@@ -90,14 +94,15 @@ class PipelineSettings:
             raw = get(key)
             return defaults[key] if raw is None else raw
 
-        def integer(key: str, minimum: int) -> int:
+        def integer(key: str, minimum: int, maximum: int | None = None) -> int:
             raw = value(key)
             try:
                 number = int(raw) if not isinstance(raw, (bool, float)) else None
             except (TypeError, ValueError):
                 number = None
-            if number is None or number < minimum:
-                raise SettingsError(f"{key}: {raw!r} is not an integer >= {minimum}")
+            if number is None or number < minimum or (maximum is not None and number > maximum):
+                bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+                raise SettingsError(f"{key}: {raw!r} is not an integer {bounds}")
             return number
 
         def boolean(key: str) -> bool:
@@ -145,15 +150,20 @@ class PipelineSettings:
             training_instance_type=str(value("trainingInstanceType")),
             training_instance_count=integer("trainingInstanceCount", 1),
             transform_instance_type=str(value("transformInstanceType")),
-            transform_instance_count=integer("transformInstanceCount", 1),
+            # The held-out set is one object and batch transform gives each object to one
+            # instance: a second instance would sit idle, billed.
+            transform_instance_count=integer("transformInstanceCount", 1, maximum=1),
             volume_size_gb=integer("volumeSizeGb", 1),
-            max_runtime_seconds=integer("maxRuntimeSeconds", 1),
+            max_runtime_seconds=integer("maxRuntimeSeconds", 1, maximum=MAX_RUNTIME_SECONDS),
             job_name_prefix=prefix,
             log_level=choice("logLevel", LOG_LEVELS),
             tracing=boolean("tracing"),
             force_destroy=boolean("forceDestroy"),
             log_retention_days=integer("logRetentionDays", 1),
         )
+        if settings.log_retention_days not in LOG_RETENTION_DAYS:
+            raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
+                                f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
         for key, instance_type in (("trainingInstanceType", settings.training_instance_type),
                                    ("transformInstanceType", settings.transform_instance_type)):
             if not instance_type.startswith("ml."):

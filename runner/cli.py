@@ -12,11 +12,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from components.definition import TAG_EXECUTION
 from runner import execution, results
 from runner.follow import LiveDisplay, PlainDisplay, follow
 from runner.outputs import StackOutputs, UsageError, load_outputs
@@ -25,7 +27,6 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 AWS_POLL_SECONDS, LOCAL_POLL_SECONDS = 5.0, 0.1
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
-_TAG_EXECUTION = "training-pipeline:execution"
 
 
 def _positive_int(text: str) -> int:
@@ -95,11 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     attach = commands.add_parser("follow", help="attach to a running or finished execution",
                                  argument_default=argparse.SUPPRESS)
     attach.add_argument("execution_arn", metavar="ARN")
-    attach.add_argument("--detach", action="store_true", default=False,
+    attach.add_argument("--detach", action="store_true", default=argparse.SUPPRESS,
                         help="on Ctrl-C leave the execution running instead of stopping it")
     listing = commands.add_parser("list", help="recent executions of this state machine",
                                   argument_default=argparse.SUPPRESS)
-    listing.add_argument("--max", type=_positive_int, default=20, help="how many (default 20)")
+    listing.add_argument("--max", type=_positive_int, default=20, choices=range(1, 1001),
+                         metavar="N", help="how many, 1-1000 (default 20)")
     cleanup = commands.add_parser("cleanup", help="delete the SageMaker models this stack's runs created",
                                   argument_default=argparse.SUPPRESS)
     cleanup.add_argument("--dry-run", action="store_true", default=False, help="only list them")
@@ -159,18 +161,19 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
           + (f" in state '{summary['failed_state']}'" if summary["failed_state"] else ""))
     print(f"  error: {summary['error']}")
     print(f"  cause: {summary['cause']}")
-    if outputs.console_url.startswith("https://"):
-        print(f"  console: https://{outputs.region}.console.aws.amazon.com/states/home?region="
-              f"{outputs.region}#/v2/executions/details/{summary['execution_arn']}")
+    console = urlparse(outputs.console_url)
+    if console.scheme == "https":  # the local emulator has no console
+        print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
+              f"#/v2/executions/details/{summary['execution_arn']}")
 
 
-def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, interval: float, local: bool) -> int:
+def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, interval: float) -> int:
     display = _display(args)
     try:
         view = follow(clients.sfn, clients.sagemaker, arn, display, interval)
     except KeyboardInterrupt:
         display.close()
-        if args.detach and not local:
+        if args.detach:
             print(f"detached; the execution goes on. Follow it again with:\n  python run.py follow {arn}",
                   file=sys.stderr)
             return 0
@@ -192,7 +195,7 @@ def _start(args, clients: Clients, outputs: StackOutputs, interval: float,
                                           input=json.dumps(execution_input))
     print(f"started {name}" + (" (local emulator)" if args.local else f"\n  {outputs.console_url}"),
           file=sys.stderr)
-    return _watch(args, clients, outputs, started["executionArn"], interval, args.local)
+    return _watch(args, clients, outputs, started["executionArn"], interval)
 
 
 def _list(args, clients: Clients, outputs: StackOutputs) -> int:
@@ -217,7 +220,7 @@ def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
     for page in clients.sagemaker.get_paginator("list_models").paginate(NameContains=prefix):
         for model in page["Models"]:
             tags = clients.sagemaker.list_tags(ResourceArn=model["ModelArn"]).get("Tags", [])
-            if model["ModelName"].startswith(prefix) and any(t["Key"] == _TAG_EXECUTION for t in tags):
+            if model["ModelName"].startswith(prefix) and any(t["Key"] == TAG_EXECUTION for t in tags):
                 models.append(model["ModelName"])
     for name in models:
         if not args.dry_run:
@@ -235,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command and args.local:
         parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
+    run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
+                                         ("--input", args.input), ("--keep-data", args.keep_data))
+                if value]
+    if args.command and run_only:
+        parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}")
+    if args.local and args.detach:
+        parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
     try:
         with stack_outputs(args) as (outputs, interval):
             if not args.command:  # everything a new run needs is checked before any AWS call
@@ -243,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 execution_input = execution.build_input(args.input, args.rows, args.hp)
             clients = Clients(outputs.region)
             if args.command == "follow":
-                return _watch(args, clients, outputs, args.execution_arn, interval, local=False)
+                return _watch(args, clients, outputs, args.execution_arn, interval)
             if args.command == "list":
                 return _list(args, clients, outputs)
             if args.command == "cleanup":
@@ -259,3 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ClientError, BotoCoreError) as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except results.ResultsError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("run.py: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from datetime import datetime, timezone
 
+from components.definition import JOB_NAME_PATTERN
 from runner.outputs import UsageError
 
-# SageMaker job names: the execution name becomes the training/transform job and model name.
-_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def check_name(name: str) -> str:
-    if not _JOB_NAME.match(name):
+    if not JOB_NAME_PATTERN.match(name):
         raise UsageError(f"invalid execution name {name!r}: use 1-63 letters, digits and hyphens, "
                          "not starting or ending with a hyphen (it becomes the SageMaker job name)")
     return name

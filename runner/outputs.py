@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
 
 class UsageError(Exception):
     """A problem the user fixes by changing how they call run.py; printed as one line, exit 2."""
@@ -56,7 +58,8 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
         raise UsageError("the pulumi CLI is not on PATH: install it, or pass --outputs-file FILE "
                          "(from `pulumi stack output --json`), or try the offline rehearsal with --local")
     command = ["pulumi", "stack", "output", "--json"] + (["--stack", stack] if stack else [])
-    result = subprocess.run(command, capture_output=True, text=True)
+    # Run where Pulumi.yaml is, so run.py works from any directory.
+    result = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_DIR)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no error output"])[-1]
         raise UsageError(f"`{' '.join(command)}` failed: {detail} "

@@ -11,6 +11,10 @@ from runner import metrics
 from runner.follow import ExecutionView
 
 
+class ResultsError(Exception):
+    """The execution succeeded but its results cannot be fetched, scored or saved."""
+
+
 def split_uri(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     return parsed.netloc, parsed.path.lstrip("/")
@@ -70,19 +74,32 @@ def collect(s3, view: ExecutionView, runs_dir: Path, keep_data: bool) -> dict:
     Files are written to a scratch folder first and moved into place at the end, so an
     interrupted or failed fetch leaves no half-written run and never touches other runs.
     """
+    try:
+        return _collect(s3, view, runs_dir, keep_data)
+    except KeyError as missing:
+        raise ResultsError(f"the output of {view.name} has no {missing} key: was it started from "
+                           "this project's state machine?") from None
+    except ValueError as error:
+        raise ResultsError(f"cannot score {view.name}: {error}") from None
+    except OSError as error:
+        raise ResultsError(f"cannot save {view.name} under {runs_dir}: {error.strerror or error}") from None
+
+
+def _collect(s3, view: ExecutionView, runs_dir: Path, keep_data: bool) -> dict:
     summary = summary_of(view)
     output = view.output or {}
     dataset, transform, training = output["dataset"], output["transform"], output["training"]
-
     bucket, _ = split_uri(transform["outputPath"])
     prediction_text = b"".join(
         s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")).decode()
     label_text = _read(s3, dataset["labels_uri"]).decode()
-    predictions = metrics.parse_column(prediction_text, "the batch transform output")
-    labels = metrics.parse_column(label_text, "the labels object")
+    summary["metrics"] = metrics.score(metrics.parse_column(label_text, "the labels object"),
+                                       metrics.parse_column(prediction_text, "the batch transform output"))
 
     final_dir = runs_dir / view.name
+    summary["predictions"] = str(final_dir / "predictions.csv")
+    summary["artifacts_dir"] = str(final_dir)
     scratch = runs_dir / f".{view.name}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -91,15 +108,11 @@ def collect(s3, view: ExecutionView, runs_dir: Path, keep_data: bool) -> dict:
         (scratch / "labels.csv").write_text(label_text)
         (scratch / "model.tar.gz").write_bytes(_read(s3, training["modelDataUrl"]))
         if keep_data:
-            data_dir = scratch / "data"
             for uri in (dataset["train_uri"], dataset["test_uri"]):
                 for key in _keys_under(s3, uri):
-                    target = data_dir / key.split("/csv/", 1)[-1]
+                    target = scratch / "data" / key.split("/csv/", 1)[-1]
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        summary["metrics"] = metrics.score(labels, predictions)
-        summary["predictions"] = str(final_dir / "predictions.csv")
-        summary["artifacts_dir"] = str(final_dir)
         (scratch / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if final_dir.exists():
             shutil.rmtree(final_dir)

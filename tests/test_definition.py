@@ -122,6 +122,16 @@ def test_shards_follow_the_training_instance_count(count):
     assert source["S3DataDistributionType"] == "ShardedByS3Key" and source["S3DataType"] == "S3Prefix"
 
 
+def test_retries_name_the_errors_step_functions_reports(definition):
+    states = definition["States"]
+    [seed_retry] = states["Generate dataset"]["Retry"]
+    assert "Lambda.ServiceException" in seed_retry["ErrorEquals"]
+    for name in ("Train model (XGBoost)", "Save Model", "Batch transform"):
+        [retry] = states[name]["Retry"]
+        assert retry["ErrorEquals"] == ["SageMaker.AmazonSageMakerException"], name
+        assert retry["MaxAttempts"] <= 2  # it also covers validation errors: keep futile retries short
+
+
 def test_retries_only_transient_errors(definition):
     for name, state in definition["States"].items():
         for retrier in state.get("Retry", []):

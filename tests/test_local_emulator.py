@@ -137,7 +137,7 @@ class TestPipeline:
         assert cause["errorType"] == "InvalidSeedRequest"
         assert cause["errorMessage"].startswith("rows ")
 
-    def test_a_taken_job_name_fails_as_sagemaker_resource_in_use(self, outputs):
+    def test_a_taken_job_name_fails_as_resource_in_use_exception(self, outputs):
         name = _name(outputs, "taken")
         bucket, region = outputs["bucketName"], outputs["region"]
         sagemaker = boto3.client("sagemaker", region_name=region)
@@ -151,20 +151,20 @@ class TestPipeline:
             StoppingCondition={"MaxRuntimeInSeconds": 60})
         described = _execute(outputs, {"rows": 200}, name=name)
         assert described["status"] == "FAILED"
-        assert described["error"] == "SageMaker.ResourceInUse"
+        assert described["error"] == "SageMaker.ResourceInUseException"
         assert "Training job names must be unique" in described["cause"]
         job = sagemaker.describe_training_job(TrainingJobName=name)
         assert job["TrainingJobStatus"] == "Failed"
         assert job["FailureReason"].startswith("ClientError: Data download failed: No S3 objects found")
 
-    def test_a_taken_model_name_fails_as_sagemaker_validation_exception(self, outputs):
+    def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs):
         name = _name(outputs, "model")
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
         sagemaker.create_model(ModelName=name, ExecutionRoleArn=outputs["sageMakerRoleArn"],
                                PrimaryContainer={"Image": outputs["trainingImage"]})
         described = _execute(outputs, {"rows": 200}, name=name)
         assert described["status"] == "FAILED"
-        assert described["error"] == "SageMaker.ValidationException"
+        assert described["error"] == "SageMaker.AmazonSageMakerException"  # after the retries
         assert "Cannot create already existing model" in described["cause"]
 
     def test_execution_names_outside_the_prefix_are_refused(self, outputs):

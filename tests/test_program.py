@@ -270,7 +270,8 @@ def test_bucket_hardening(run, custom):
     encryption = run.one(ENCRYPTION).inputs
     assert encryption["bucket"] == name
     [rule] = encryption["rules"]
-    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in ("AES256", "aws:kms")
+    # SSE-S3: with KMS the Lambda and SageMaker roles would need key grants too.
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
     policy = run.one(BUCKET_POLICY)
     assert policy.inputs["bucket"] == name
     assert run.one(PUBLIC_ACCESS).urn in policy.dependencies
@@ -411,6 +412,9 @@ def test_parliament_finds_nothing(run, custom):
     ({"rows": 0}, "rows"),
     ({"logLevel": "DEBUG"}, "logLevel"),
     ({"jobNamePrefix": "bad_prefix"}, "jobNamePrefix"),
+    ({"transformInstanceCount": 2}, "transformInstanceCount"),
+    ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
+    ({"logRetentionDays": 10}, "logRetentionDays"),
 ])
 def test_bad_config_fails_before_any_resource(config, key):
     result = run_program(config)

@@ -246,3 +246,34 @@ def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypat
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1", "--detach"], capsys)
     assert code == 0
     assert f"python run.py follow {arn}" in err
+
+
+def test_detach_before_the_follow_command_is_kept():
+    args = cli.build_parser().parse_args(["--detach", "follow", "arn:aws:states:x"])
+    assert args.detach is True and args.command == "follow"
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--rows", "5", "list"], "--rows only apply when starting a run"),
+    (["--local", "--detach"], "--detach needs a deployed stack"),
+    (["list", "--max", "1001"], "invalid choice"),
+])
+def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, monkeypatch, capsys):
+    from runner.follow import ExecutionView
+
+    view = ExecutionView(arn="arn:aws:states:us-west-2:111122223333:execution:other:xgb-dev-1",
+                         name="xgb-dev-1", status="SUCCEEDED", started=_t(0), stopped=_t(5),
+                         states=[], output={"hello": "world"})
+    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    code, out, err = run(["follow", view.arn, "--outputs-file", outputs_file], capsys)
+    assert code == 1 and out == ""
+    assert err.strip() == ("run.py: error: the output of xgb-dev-1 has no 'dataset' key: "
+                           "was it started from this project's state machine?")

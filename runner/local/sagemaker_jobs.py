@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -34,12 +33,12 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
+from components.definition import JOB_NAME_PATTERN
 from runner.local import sagemaker_container as container
 
 log = logging.getLogger(__name__)
 
 TRAINING, TRANSFORM = "training-job", "transform-job"
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _PATCHED = ("create_training_job", "create_transform_job", "create_model")
 _METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*"
 JOIN_SECONDS = 120.0
@@ -54,7 +53,7 @@ def _arn(backend: SageMakerModelBackend, kind: str, name: str) -> str:
 
 
 def _check_name(name: Any, member: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not JOB_NAME_PATTERN.match(name):
         raise ValidationError(
             f"1 validation error detected: Value '{name}' at '{member}' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: "

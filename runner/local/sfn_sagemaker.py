@@ -9,7 +9,9 @@ services. `installed()` makes its task factory build `StateTaskServiceSageMaker`
 - `.sync` returns the DescribeTrainingJob / DescribeTransformJob response once the job is
   terminal, with timestamps as epoch milliseconds (JSON-safe, as Step Functions shows them);
   a Failed or Stopped job raises States.TaskFailed with that response (JSON) as the cause;
-- a SageMaker API error becomes `SageMaker.<ErrorCode>` (e.g. SageMaker.ResourceInUse).
+- a SageMaker API error is named as Step Functions names it: `SageMaker.<Code>Exception` for
+  SageMaker's modelled errors (e.g. SageMaker.ResourceInUseException), otherwise
+  `SageMaker.AmazonSageMakerException` (throttling and validation errors alike).
 
 Waiting does not poll on a fixed 0.5 s tick: the resolver blocks on the local job's
 completion event (`LocalSageMaker.wait`) in bounded slices, re-checking that the execution
@@ -78,6 +80,19 @@ _SYNC_JOBS: Final = {
 _TERMINAL: Final = {"Completed", "Failed", "Stopped"}
 
 
+# SageMaker's modelled exceptions (botocore's sagemaker service model), named by Step Functions
+# after the exception class; every other API error is SageMaker.AmazonSageMakerException.
+_MODELLED_ERRORS: Final = ("ConflictException", "ResourceInUse", "ResourceLimitExceeded",
+                           "ResourceNotFound")
+
+
+def sfn_error_name(code: str) -> str:
+    """The error name Step Functions gives a SageMaker API error code."""
+    if code in _MODELLED_ERRORS:
+        return f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
+    return "SageMaker.AmazonSageMakerException"
+
+
 def to_json_value(value: Any) -> Any:
     """A boto3 response made JSON-safe: datetimes become epoch milliseconds, as in Step Functions."""
     if isinstance(value, dict):
@@ -116,7 +131,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         if isinstance(ex, ClientError):
             error = ex.response.get("Error", {})
             code = error.get("Code", "Unknown")
-            name = f"SageMaker.{code}"
+            name = sfn_error_name(code)
             metadata = ex.response.get("ResponseMetadata", {})
             cause = (f"{error.get('Message', '')} (Service: AmazonSageMaker; Status Code: "
                      f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "

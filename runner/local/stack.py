@@ -7,9 +7,9 @@
 
 Inside the block every boto3 client (any thread) talks to moto. The stack mirrors what the
 Pulumi component (components/pipeline.py) deploys: a bucket, IAM roles, the seeding Lambda
-(lambda_src/ zipped, handler seed_dataset.handler, python3.13, 1769 MB, 900 s) and the state
-machine rendered by `components.definition.render_definition`, the renderer the component uses. The outputs
-have the keys of the real stack's outputs. On exit, running executions are stopped, local
+(packaged and configured as components/seed_function.py says) and the state
+machine rendered by `components.definition.render_definition`, the renderer the component
+uses. The outputs have the keys of the real stack's outputs. On exit, running executions are stopped, local
 jobs and interpreter threads are joined, the moto patches are undone and moto is reset.
 """
 
@@ -28,20 +28,15 @@ import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from components.definition import RUNS_PREFIX, render_definition
-from components.settings import PROJECT_DIR, PipelineSettings, project_name
+from components import seed_function
+from components.definition import TAG_STACK, render_definition
+from components.settings import PipelineSettings, project_name
 from runner.local import sfn_fail_state, sfn_sagemaker
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
 log = logging.getLogger(__name__)
 
-LAMBDA_SOURCE_DIR = PROJECT_DIR / "lambda_src"
-SEED_HANDLER = "seed_dataset.handler"
-# components/pipeline.py's values (not imported from there: that would load pulumi_aws)
-SEED_RUNTIME = "python3.13"
-SEED_TIMEOUT_SECONDS = 900
-SEED_MEMORY_MB = 1769  # one full vCPU
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 CONSOLE_URL = "local emulator (moto, in this process): no AWS console"
 JOIN_SECONDS = 60.0
@@ -54,16 +49,11 @@ def _trust(service: str) -> str:
         "Action": "sts:AssumeRole"}]})
 
 
-def _policy(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _zip_directory(source_dir: Path) -> bytes:
+def _zip_package(source_dir: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source_dir.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(source_dir).as_posix())
+        for path in seed_function.source_files(source_dir):
+            archive.write(path, path.relative_to(source_dir).as_posix())
     return buffer.getvalue()
 
 
@@ -76,60 +66,34 @@ def _deploy(settings: PipelineSettings, lambda_source_dir: Path,
     s3, iam = boto3.client("s3", region_name=region), boto3.client("iam", region_name=region)
     awslambda = boto3.client("lambda", region_name=region)
     sfn = boto3.client("stepfunctions", region_name=region)
-    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
     # Likewise moto's SageMaker backend, imported on its first request.
     boto3.client("sagemaker", region_name=region).list_training_jobs(MaxResults=1)
 
     bucket = f"{base}-local"
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     s3.create_bucket(Bucket=bucket, **location)
-    bucket_arn = f"arn:aws:s3:::{bucket}"
 
-    def role(name: str, service: str, policy: str) -> str:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service))["Role"]["Arn"]
-        iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=policy)
-        return arn
+    # The roles exist so the ARNs are real; moto does not evaluate IAM, and the deployed
+    # policies are tested against the Pulumi program itself (tests/test_program.py).
+    def role(name: str, service: str) -> str:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service))["Role"]["Arn"]
 
-    objects = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                                              "s3:AbortMultipartUpload"],
-               "Resource": f"{bucket_arn}/{RUNS_PREFIX}/*"}
-    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
-    seed_role = role(f"{base}-seed", "lambda", _policy(objects, listing))
-    sagemaker_role = role(f"{base}-sagemaker", "sagemaker", _policy(objects, listing))
-
+    sagemaker_role = role(f"{base}-sagemaker", "sagemaker")
     function_name = f"{base}-seed"
     function_arn = awslambda.create_function(
-        FunctionName=function_name, Runtime=SEED_RUNTIME, Role=seed_role, Handler=SEED_HANDLER,
-        Code={"ZipFile": _zip_directory(lambda_source_dir)}, Timeout=SEED_TIMEOUT_SECONDS,
-        MemorySize=SEED_MEMORY_MB, Description="Seeds a labelled dataset (offline rehearsal)",
+        FunctionName=function_name, Runtime=seed_function.RUNTIME, Role=role(f"{base}-seed", "lambda"),
+        Handler=seed_function.HANDLER, Code={"ZipFile": _zip_package(lambda_source_dir)},
+        Timeout=seed_function.TIMEOUT_SECONDS, MemorySize=seed_function.MEMORY_MB,
+        Description="Seeds a labelled dataset (offline rehearsal)",
     )["FunctionArn"]
     lambdas.register(function_name, lambda_source_dir)
-
-    prefix = settings.job_name_prefix
-    arn = f"arn:aws:sagemaker:{region}:{account}"
-    states_role = role(f"{base}-states", "states", _policy(
-        {"Effect": "Allow", "Action": "lambda:InvokeFunction",
-         "Resource": [function_arn, f"{function_arn}:*"]},
-        {"Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                                       "sagemaker:StopTrainingJob"],
-         "Resource": f"{arn}:training-job/{prefix}*"},
-        {"Effect": "Allow", "Action": ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                                       "sagemaker:StopTransformJob"],
-         "Resource": f"{arn}:transform-job/{prefix}*"},
-        {"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": f"{arn}:model/{prefix}*"},
-        {"Effect": "Allow", "Action": "sagemaker:ListTags", "Resource": "*"},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": sagemaker_role,
-         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}},
-        {"Effect": "Allow", "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-         "Resource": [f"arn:aws:events:{region}:{account}:rule/"
-                      f"StepFunctionsGetEventsForSageMaker{kind}JobsRule" for kind in ("Training", "Transform")]},
-    ))
+    states_role = role(f"{base}-states", "states")
 
     definition = render_definition(settings, bucket=bucket, seed_function_arn=function_arn,
                                    sagemaker_role_arn=sagemaker_role)
     machine = sfn.create_state_machine(name=base, definition=definition, roleArn=states_role,
                                        type="STANDARD",
-                                       tags=[{"key": "training-pipeline:stack", "value": stack}])
+                                       tags=[{"key": TAG_STACK, "value": stack}])
     return {
         "bucketName": bucket,
         "stateMachineArn": machine["stateMachineArn"],
@@ -139,7 +103,7 @@ def _deploy(settings: PipelineSettings, lambda_source_dir: Path,
         "trainingImage": settings.training_image,
         "region": region,
         "consoleUrl": CONSOLE_URL,
-        "jobNamePrefix": prefix,
+        "jobNamePrefix": settings.job_name_prefix,
     }
 
 
@@ -186,9 +150,9 @@ def local_stack(settings: PipelineSettings, *,
     """Host the emulator, deploy the pipeline into it, yield the stack outputs."""
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
-    source_dir = Path(lambda_source_dir) if lambda_source_dir else LAMBDA_SOURCE_DIR
-    if not (source_dir / (SEED_HANDLER.rpartition(".")[0] + ".py")).is_file():
-        raise FileNotFoundError(f"no seeding function in {source_dir} (expected {SEED_HANDLER})")
+    source_dir = Path(lambda_source_dir) if lambda_source_dir else seed_function.SOURCE_DIR
+    if not (source_dir / (seed_function.HANDLER.rpartition(".")[0] + ".py")).is_file():
+        raise FileNotFoundError(f"no seeding function in {source_dir} (expected {seed_function.HANDLER})")
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
