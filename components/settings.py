@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from pathlib import Path
@@ -73,7 +74,7 @@ class PipelineSettings:
     force_destroy: bool
     log_retention_days: int
 
-    @property
+    @functools.cached_property
     def training_image(self) -> str:
         return training_image(self.region, self.xgboost_version)
 
