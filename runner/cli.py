@@ -39,6 +39,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _list_size(text: str) -> int:
+    value = _positive_int(text)
+    if value > 1000:  # ListExecutions' maxResults limit
+        raise argparse.ArgumentTypeError(f"{text!r} is more than 1000")
+    return value
+
+
 def _execution_name(text: str) -> str:
     try:
         return execution.check_name(text)
@@ -100,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on Ctrl-C leave the execution running instead of stopping it")
     listing = commands.add_parser("list", help="recent executions of this state machine",
                                   argument_default=argparse.SUPPRESS)
-    listing.add_argument("--max", type=_positive_int, default=20, choices=range(1, 1001),
-                         metavar="N", help="how many, 1-1000 (default 20)")
+    listing.add_argument("--max", type=_list_size, default=20, metavar="N",
+                         help="how many, 1-1000 (default 20)")
     cleanup = commands.add_parser("cleanup", help="delete the SageMaker models this stack's runs created",
                                   argument_default=argparse.SUPPRESS)
     cleanup.add_argument("--dry-run", action="store_true", default=False, help="only list them")
@@ -123,7 +130,7 @@ class Clients:
 @contextlib.contextmanager
 def stack_outputs(args) -> Iterator[tuple[StackOutputs, float]]:
     """The outputs to use and the poll interval: a deployed stack's, or a local emulator's."""
-    if not getattr(args, "local", False):
+    if not args.local:
         yield load_outputs(args.stack, args.outputs_file), AWS_POLL_SECONDS
         return
     if args.outputs_file:
@@ -172,7 +179,10 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, interval: fl
     try:
         view = follow(clients.sfn, clients.sagemaker, arn, display, interval)
     except KeyboardInterrupt:
+        view = None
+    finally:
         display.close()
+    if view is None:  # Ctrl-C
         if args.detach:
             print(f"detached; the execution goes on. Follow it again with:\n  python run.py follow {arn}",
                   file=sys.stderr)
@@ -180,9 +190,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, interval: fl
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
         print(f"stopped execution {arn}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    display.close()
     if view.status == "SUCCEEDED":
-        summary = results.collect(clients.s3, view, args.runs_dir, getattr(args, "keep_data", False))
+        summary = results.collect(clients.s3, view, args.runs_dir, args.keep_data)
     else:
         summary = results.summary_of(view)
     _report(summary, outputs, args.json)

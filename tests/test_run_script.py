@@ -256,7 +256,7 @@ def test_detach_before_the_follow_command_is_kept():
 @pytest.mark.parametrize("argv, problem", [
     (["--rows", "5", "list"], "--rows only apply when starting a run"),
     (["--local", "--detach"], "--detach needs a deployed stack"),
-    (["list", "--max", "1001"], "invalid choice"),
+    (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
 ])
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
     with pytest.raises(SystemExit) as exit_info:
