@@ -49,35 +49,34 @@ OUTPUTS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionNam
            "trainingImage", "region", "consoleUrl", "jobNamePrefix"}
 
 
-@pytest.fixture(scope="module")
-def run():
-    result = run_program()
+def deployed(config=None, **kwargs):
+    """The program's registrations, which must have succeeded."""
+    result = run_program(config, **kwargs)
     assert result.error is None, result.error
     return result
+
+
+@pytest.fixture(scope="module")
+def run():
+    return deployed()
 
 
 @pytest.fixture(scope="module")
 def east():
-    result = run_program(region="us-east-1")
-    assert result.error is None, result.error
-    return result
+    return deployed(region="us-east-1")
 
 
 @pytest.fixture(scope="module")
 def custom():
     """Everything that can differ from the defaults, differing."""
-    result = run_program({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
-                          "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "Team-A",
-                          "hyperparameters": ["objective=binary:logistic", "num_round=20"]})
-    assert result.error is None, result.error
-    return result
+    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
+                     "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "Team-A",
+                     "hyperparameters": ["objective=binary:logistic", "num_round=20"]})
 
 
 @pytest.fixture(scope="module")
 def china():
-    result = run_program(region="cn-north-1")
-    assert result.error is None, result.error
-    return result
+    return deployed(region="cn-north-1")
 
 
 def as_list(value):
