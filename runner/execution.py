@@ -9,6 +9,9 @@ from datetime import datetime, timezone
 from components.definition import JOB_NAME_PATTERN
 from runner.outputs import UsageError
 
+# Seeds drawn for runs stay below 2**31: easy to type, exact in every JSON reader.
+DRAWN_SEEDS = 1 << 31
+MAX_SEED = (1 << 53) - 1  # the largest integer a JSON reader that uses doubles keeps exact
 
 
 def check_name(name: str) -> str:
@@ -38,8 +41,26 @@ def parse_hyperparameter(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]]) -> dict:
-    """The execution input: `--input` JSON, then `--rows` and `--hp` on top of it."""
+def parse_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {text!r}: expected an integer from 0 to {MAX_SEED}")
+    return seed
+
+
+def draw_seed() -> int:
+    return secrets.randbelow(DRAWN_SEEDS)
+
+
+def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]],
+                seed: int | None = None) -> dict:
+    """The execution input: `--input` JSON, then `--rows`, `--hp` and `--seed` on top of it.
+
+    Without a seed in either, one is drawn here, so every run records the seed it used.
+    """
     execution_input: dict = {}
     if raw_input is not None:
         try:
@@ -54,4 +75,8 @@ def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[t
         merged = dict(execution_input.get("hyperparameters") or {})
         merged.update(hyperparameters)
         execution_input["hyperparameters"] = merged
+    if seed is not None:
+        execution_input["seed"] = seed
+    elif "seed" not in execution_input:
+        execution_input["seed"] = draw_seed()
     return execution_input

@@ -37,7 +37,18 @@ class StackOutputs:
         if missing:
             raise UsageError(f"{source} lacks {', '.join(missing)}: deploy this project's stack "
                              "(pulumi up) or pass the outputs it exported")
-        return cls(**{field: str(values[key]) for key, field in cls.KEYS.items()})
+        outputs = cls(**{field: str(values[key]) for key, field in cls.KEYS.items()})
+        arn_region = arn_part(outputs.state_machine_arn, 3)
+        if arn_region != outputs.region:
+            raise UsageError(f"{source}: region {outputs.region!r} disagrees with stateMachineArn, which is "
+                             f"in {arn_region!r}: use the outputs of one stack, unedited")
+        return outputs
+
+
+def arn_part(arn: str, index: int) -> str:
+    """Field `index` of an ARN (`arn:partition:service:region:account:...`), '' if it has none."""
+    parts = arn.split(":")
+    return parts[index] if len(parts) > index else ""
 
 
 def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:

@@ -164,5 +164,6 @@ def local_stack(settings: PipelineSettings, *,
         outputs = _deploy(settings, source_dir, lambdas)
         # Runs first on exit (LIFO), while the emulator and the patches are still in place.
         stack.callback(_join_interpreter_threads, threads_before)
+        stack.callback(lambdas.close)  # a seeding run in flight stops at its next deadline check
         stack.callback(_stop_executions, settings.region, outputs["stateMachineArn"])
         yield outputs
