@@ -285,10 +285,11 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: t
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
-def _start(args, clients: Clients, outputs: StackOutputs, intervals: tuple[float, float],
+def _start(args, outputs: StackOutputs, intervals: tuple[float, float],
            name: str, execution_input: dict) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
     try:
+        clients = Clients(outputs.region)
         started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
                                               input=json.dumps(execution_input))
     except BaseException:
@@ -373,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
+            if not args.command:
+                return _start(args, outputs, intervals, name, execution_input)
             clients = Clients(outputs.region)
             if args.command == "follow":
                 return _watch(args, clients, outputs, args.execution_arn, intervals, None,
@@ -381,7 +384,6 @@ def main(argv: list[str] | None = None) -> int:
                 return _list(args, clients, outputs)
             if args.command == "cleanup":
                 return _cleanup(args, clients, outputs)
-            return _start(args, clients, outputs, intervals, name, execution_input)
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE

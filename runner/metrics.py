@@ -22,11 +22,15 @@ class NotScorable(ValueError):
 def _numbers(block: bytes, columns: int, what: str, first_line: int) -> np.ndarray:
     """The complete lines of `block` as an array of `columns` numbers per line."""
     lines = block.count(b"\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # numpy's "could not be read to its end"
-        values = np.fromstring(block.replace(b",", b" ") if columns > 1 else block,
-                               dtype=np.float64, sep=" ")
-    if values.size != lines * columns or (columns == 1 and b"," in block):
+    try:
+        with warnings.catch_warnings():
+            # Older numpy warns and stops at unreadable text, newer raises: both end up below.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            values = np.fromstring(block.replace(b",", b" ") if columns > 1 else block,
+                                   dtype=np.float64, sep=" ")
+    except ValueError:
+        values = None
+    if values is None or values.size != lines * columns or (columns == 1 and b"," in block):
         for offset, line in enumerate(block.split(b"\n")):
             fields = line.split(b",")
             try:

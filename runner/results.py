@@ -55,9 +55,14 @@ def readable_cause(cause: str | None) -> str | None:
 
 def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
     """Create runs/<name>/ empty, or refuse: a name is used once, its results never overwritten."""
+    run_dir = runs_dir / name
     try:
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
         runs_dir.mkdir(parents=True, exist_ok=True)
-        run_dir = runs_dir / name
+    except OSError as error:
+        raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
+    try:
         run_dir.mkdir()
     except FileExistsError:
         if local:  # the emulator is new each run: runs/ is what remembers the names used
@@ -66,7 +71,7 @@ def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
         raise UsageError(f"{run_dir}/ already exists and is never overwritten: pick another --name, "
                          "another --runs-dir, or move it away") from None
     except OSError as error:
-        raise UsageError(f"cannot create {runs_dir / name}/ (--runs-dir): {error.strerror or error}") from None
+        raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
     return run_dir
 
 

@@ -108,6 +108,9 @@ def test_missing_stack(tmp_path, monkeypatch, no_aws, capsys):
     (["--rows", "0"], "not a positive integer"),
     (["--rows", "ten"], "not a positive integer"),
     (["--hp", "num_round"], "expected key=value"),
+    (["--seed", "-1"], "expected an integer from 0 to"),
+    (["--seed", "seven"], "expected an integer from 0 to"),
+    (["--runs-dir", ""], "argument --runs-dir: is empty"),
     (["--bogus-flag"], "unrecognized arguments"),
 ])
 def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws, capsys):
@@ -238,30 +241,11 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypatch, capsys):
-    sfn = boto3.client("stepfunctions", region_name="us-west-2",
-                       aws_access_key_id="x", aws_secret_access_key="x")
-    stub = Stubber(sfn)
-    arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1"
-    stub.add_response("start_execution", {"executionArn": arn, "startDate": datetime(2026, 1, 1)})
-    clients = _StubbedClients()
-    clients.sfn = sfn
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", _interrupt)
-    with stub:  # a stop_execution call would be unexpected and fail
-        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1", "--detach"], capsys)
-    assert code == 0
-    assert f"python run.py follow {arn}" in err
-
-
-def test_detach_before_the_follow_command_is_kept():
-    args = cli.build_parser().parse_args(["--detach", "follow", "arn:aws:states:x"])
-    assert args.detach is True and args.command == "follow"
-
-
 @pytest.mark.parametrize("argv, problem", [
     (["--rows", "5", "list"], "--rows only apply when starting a run"),
     (["--local", "--detach"], "--detach needs a deployed stack"),
+    (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
+    (["--keep-data", "list"], "--keep-data only apply when starting a run"),
     (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
 ])
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
