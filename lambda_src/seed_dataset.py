@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import boto3
 
+import execution_input
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ROWS = 5000
@@ -307,4 +309,8 @@ def _clean_up(s3, bucket: str, uploads: list[_Upload]) -> None:
 
 
 def handler(event, context):
+    """`{"action": "validate", ...}` checks an execution's input (execution_input.handle);
+    any other event is a seeding request."""
+    if isinstance(event, dict) and event.get("action") == "validate":
+        return execution_input.handle(event)
     return write_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))

@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
                 execution_input = execution.build_input(args.input, args.rows, args.hp)
+                execution.check_input(execution_input, name, outputs)
             clients = Clients(outputs.region)
             if args.command == "follow":
                 return _watch(args, clients, outputs, args.execution_arn, interval)
