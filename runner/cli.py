@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
+from lambda_src.execution_input import NAME_SEPARATOR
 from runner import execution, results
 from runner.follow import LiveDisplay, PlainDisplay, follow
 from runner.outputs import StackOutputs, UsageError, load_outputs
@@ -223,8 +224,8 @@ def _list(args, clients: Clients, outputs: StackOutputs) -> int:
 
 
 def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
-    """Delete models named `<prefix>-...` that carry this pipeline's execution tag."""
-    prefix = f"{outputs.job_name_prefix}-"
+    """Delete models named `<prefix>--...` that carry this pipeline's execution tag."""
+    prefix = f"{outputs.job_name_prefix}{NAME_SEPARATOR}"
     models = []
     for page in clients.sagemaker.get_paginator("list_models").paginate(NameContains=prefix):
         for model in page["Models"]:
