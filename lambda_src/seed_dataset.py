@@ -8,6 +8,8 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `<prefix>`:
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
 Event: {"bucket", "prefix" (ends with "/"), "rows"=5000, "test_rows"=rows, "shards"=1, "seed"?}.
+The same function is the state machine's validation step: an event with "action": "validate"
+goes to execution_input.handle, which writes nothing.
 The result carries the URIs, row counts and the seed used (drawn at random when none is given).
 Bad input raises InvalidSeedRequest before anything is written. Objects are streamed with
 multipart uploads (memory stays flat whatever `rows` is); on any failure, open uploads are
