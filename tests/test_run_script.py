@@ -296,3 +296,24 @@ def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, mo
     assert code == 1 and out == ""
     assert err.strip() == ("run.py: error: the output of xgb-dev-1 has no 'dataset' key: "
                            "was it started from this project's state machine?")
+
+
+def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatch, capsys):
+    sfn = boto3.client("stepfunctions", region_name="us-west-2",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sfn)
+    running = [f"arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--{i}" for i in (1, 2)]
+    stub.add_response("list_executions", {"executions": [
+        {"executionArn": arn, "stateMachineArn": OUTPUTS["stateMachineArn"], "name": arn.rsplit(":", 1)[1],
+         "status": "RUNNING", "startDate": datetime(2026, 1, 1)} for arn in running]},
+        {"stateMachineArn": OUTPUTS["stateMachineArn"], "statusFilter": "RUNNING"})
+    for arn in running:
+        stub.add_response("stop_execution", {"stopDate": datetime(2026, 1, 1)},
+                          {"executionArn": arn, "error": "Stopped", "cause": "stopped by run.py stop"})
+    clients = _StubbedClients()
+    clients.sfn = sfn
+    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    with stub:
+        code, out, _ = run(["stop", "--json", "--outputs-file", outputs_file], capsys)
+    stub.assert_no_pending_responses()
+    assert code == 0 and json.loads(out) == {"dry_run": False, "executions": running}
