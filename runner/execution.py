@@ -6,12 +6,13 @@ import json
 import secrets
 from datetime import datetime, timezone
 
-from components.definition import JOB_NAME_PATTERN
-from runner.outputs import UsageError
+from lambda_src.execution_input import (
+    JOB_NAME_PATTERN, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
+    validate_execution)
+from runner.outputs import StackOutputs, UsageError
 
-# Seeds drawn for runs stay below 2**31: easy to type, exact in every JSON reader.
+# Seeds drawn by run.py stay below 2**31: easy to type, exact in every JSON reader.
 DRAWN_SEEDS = 1 << 31
-MAX_SEED = (1 << 53) - 1  # the largest integer a JSON reader that uses doubles keeps exact
 
 
 def check_name(name: str) -> str:
@@ -22,16 +23,26 @@ def check_name(name: str) -> str:
 
 
 def check_prefix(name: str, prefix: str) -> str:
-    if not name.startswith(f"{prefix}-"):
-        raise UsageError(f"execution name {name!r} must start with '{prefix}-' "
-                         "(the stack's roles are scoped to that prefix)")
-    return name
+    try:
+        return check_execution_name(name, prefix)
+    except InvalidExecutionInput as error:
+        raise UsageError(str(error)) from None
 
 
 def new_name(prefix: str, now: datetime | None = None) -> str:
-    """`<prefix>-YYYYMMDD-HHMMSS-<6 hex>`: unique, sortable, and a valid SageMaker job name."""
+    """`<prefix>--YYYYMMDD-HHMMSS-<6 hex>`: unique, sortable, and a valid SageMaker job name."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
-    return check_name(f"{prefix}-{stamp}-{secrets.token_hex(3)}")
+    return check_name(f"{prefix}{NAME_SEPARATOR}{stamp}-{secrets.token_hex(3)}")
+
+
+def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict:
+    """The state machine's own validation step, run before anything starts; its result."""
+    try:
+        return validate_execution(execution_input, execution_name=name,
+                                  job_name_prefix=outputs.job_name_prefix,
+                                  defaults=outputs.run_defaults)
+    except InvalidExecutionInput as error:
+        raise UsageError(f"the execution would be refused: {error}") from None
 
 
 def parse_hyperparameter(text: str) -> tuple[str, str]:
@@ -46,8 +57,8 @@ def parse_seed(text: str) -> int:
         seed = int(text)
     except ValueError:
         seed = -1
-    if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed {text!r}: expected an integer from 0 to {MAX_SEED}")
+    if not 0 <= seed < SEED_LIMIT:
+        raise UsageError(f"--seed {text!r}: expected an integer from 0 to {SEED_LIMIT - 1}")
     return seed
 
 

@@ -60,21 +60,17 @@ class ExecutionView:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The most complete state data known: the output, else the last state's input.
+        """The most complete state data known: the output, else the latest state input with run data.
 
-        A failed run has no output, but the Fail state's input still carries what the
+        A failed run has no output, but the failing state's input still carries what the
         states before it added (the effective settings, the dataset's row counts and seed).
         """
         if isinstance(self.output, dict):
             return self.output
         for state in reversed(self.states):
-            if state.input:
-                try:
-                    data = json.loads(state.input)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(data, dict):
-                    return data
+            data = _json(state.input)
+            if isinstance(data, dict) and ("run" in data or "dataset" in data):
+                return data
         return {}
 
     def state(self, name: str) -> StateProgress | None:

@@ -196,13 +196,12 @@ def test_a_save_failure_still_returns_the_record_and_leaves_nothing(tmp_path, mo
 
 
 def test_a_failed_run_keeps_its_record_with_what_was_generated(tmp_path):
-    failed_input = json.dumps({"run": {"rows": 4, "seed": 9, "hyperparameters": {"num_round": "5"}},
-                               "dataset": {"rows": {"train": 4, "test": 4}, "seed": 9},
-                               "error": {"Error": "States.TaskFailed"}})
+    train_input = json.dumps({"run": {"rows": 4, "seed": 9, "hyperparameters": {"num_round": "5"}},
+                              "dataset": {"rows": {"train": 4, "test": 4}, "seed": 9}})
     states = [StateProgress(name="Train model (XGBoost)", entered=_t(1), exited=None, status="retrying",
-                            error="States.TaskFailed", cause='{"FailureReason": "boom"}'),
+                            error="States.TaskFailed", cause='{"FailureReason": "boom"}', input=train_input),
               StateProgress(name="Pipeline failed", entered=_t(5), exited=_t(5), status="failed",
-                            input=failed_input)]
+                            input=json.dumps({"Error": "States.TaskFailed", "Cause": "boom"}))]
     view = ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(5), states=states,
                          error="States.TaskFailed", cause='{"FailureReason": "boom"}')
     summary = results.collect(None, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
@@ -219,7 +218,7 @@ def test_a_run_folder_is_claimed_once_even_by_concurrent_runs(tmp_path):
 
     def attempt():
         try:
-            results.claim(tmp_path, "xgb-dev-same", local=True)
+            results.claim(tmp_path, "xgb-dev--same", local=True)
             outcomes.append("claimed")
         except UsageError as error:
             outcomes.append(str(error))
@@ -229,7 +228,7 @@ def test_a_run_folder_is_claimed_once_even_by_concurrent_runs(tmp_path):
     for thread in threads:
         thread.join()
     assert outcomes.count("claimed") == 1
-    assert all(o.startswith("ExecutionAlreadyExists: an execution named xgb-dev-same already ran")
+    assert all(o.startswith("ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
                for o in outcomes if o != "claimed")
 
 

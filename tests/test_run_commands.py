@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from runner import cli
 from test_run_script import OUTPUTS, _StubbedClients, outputs_file, no_aws, run  # noqa: F401 (fixtures)
 
-ARN = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1"
+ARN = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
 
 
 def _interrupt(*args, **kwargs):
@@ -34,7 +34,7 @@ def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypat
     monkeypatch.setattr(cli, "Clients", lambda region: clients)
     monkeypatch.setattr(cli, "follow", _interrupt)
     with stub:  # a stop_execution call would be unexpected and fail
-        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1", "--detach",
+        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--detach",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 0
     assert f"run.py follow {ARN} --outputs-file {outputs_file} --runs-dir {tmp_path / 'runs'}" in err
@@ -71,7 +71,7 @@ def test_a_name_aws_already_used_is_one_line_exit_2(outputs_file, monkeypatch, c
                           f"Execution Already Exists: '{ARN}'", http_status_code=400)
     monkeypatch.setattr(cli, "Clients", lambda region: clients)
     with stub:
-        code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1",
+        code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
                               "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 2 and out == ""
     assert err.startswith(f"run.py: error: Execution Already Exists: '{ARN}': that name was used before")
@@ -80,12 +80,12 @@ def test_a_name_aws_already_used_is_one_line_exit_2(outputs_file, monkeypatch, c
 
 
 def test_an_existing_run_folder_is_never_overwritten(outputs_file, no_aws, capsys, tmp_path):
-    (tmp_path / "runs" / "xgb-dev-1").mkdir(parents=True)
-    (tmp_path / "runs" / "xgb-dev-1" / "summary.json").write_text("{}")
-    code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1",
+    (tmp_path / "runs" / "xgb-dev--1").mkdir(parents=True)
+    (tmp_path / "runs" / "xgb-dev--1" / "summary.json").write_text("{}")
+    code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
                         "--runs-dir", str(tmp_path / "runs")], capsys)
-    assert code == 2 and "xgb-dev-1/ already exists and is never overwritten" in err
-    assert (tmp_path / "runs" / "xgb-dev-1" / "summary.json").read_text() == "{}"
+    assert code == 2 and "xgb-dev--1/ already exists and is never overwritten" in err
+    assert (tmp_path / "runs" / "xgb-dev--1" / "summary.json").read_text() == "{}"
 
 
 def test_list_says_so_when_there_are_no_executions(outputs_file, monkeypatch, capsys):
@@ -121,7 +121,7 @@ def test_region_disagreeing_with_the_arns_is_named(tmp_path, no_aws, capsys):
 
 
 def test_follow_refuses_an_execution_of_another_state_machine(outputs_file, no_aws, capsys):
-    other = "arn:aws:states:us-east-1:111122223333:execution:pipeline-abc:xgb-dev-1"
+    other = "arn:aws:states:us-east-1:111122223333:execution:pipeline-abc:xgb-dev--1"
     code, _, err = run(["follow", other, "--outputs-file", outputs_file], capsys)
     assert code == 2 and "is not an execution of this stack's state machine pipeline-abc in us-west-2" in err
 

@@ -28,6 +28,31 @@ def rehearse(capsys, runs_dir, *argv):
     return code, captured.out, captured.err
 
 
+def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(capsys, tmp_path):
+    runs = []
+    for _ in range(2):
+        code, out, err = rehearse(capsys, tmp_path, "--rows", "3000", "--seed", "7")
+        assert code == 0, err
+        runs.append(strict_json(out))
+    first, second = runs
+    assert first["seed"] == second["seed"] == 7 and first["input"]["seed"] == 7
+    assert first["execution_name"] != second["execution_name"]
+    assert Path(first["predictions"]).read_bytes() == Path(second["predictions"]).read_bytes()
+    assert first["metrics"] == second["metrics"]
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "3000", "--seed", "8")
+    assert Path(strict_json(out)["predictions"]).read_bytes() != Path(first["predictions"]).read_bytes()
+
+
+def test_a_seed_in_the_input_is_used_and_a_drawn_one_is_printed_and_recorded(capsys, tmp_path):
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--input", '{"seed": 11}')
+    assert code == 0, err
+    assert strict_json(out)["seed"] == 11 and ", seed 11" in err
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "100")
+    summary = strict_json(out)
+    assert isinstance(summary["seed"], int) and f", seed {summary['seed']}" in err
+    assert summary["input"]["seed"] == summary["seed"]
+
+
 def test_summary_describes_the_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # paths in the record do not depend on where run.py started
     code, out, err = rehearse(capsys, "runs", "--rows", "500", "--hp", "num_round=3",
@@ -84,14 +109,14 @@ def test_a_multiclass_objective_keeps_the_artifacts_and_says_why_there_are_no_me
 
 
 def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path):
-    code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev-same")
+    code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev--same")
     assert code == 0, err
-    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev-same").iterdir()}
-    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev-same")
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev--same").iterdir()}
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev--same")
     assert code == 2 and out == ""
-    assert err.startswith("run.py: error: ExecutionAlreadyExists: an execution named xgb-dev-same already ran")
+    assert err.startswith("run.py: error: ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
     assert len(err.strip().splitlines()) == 1
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev-same").iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev--same").iterdir()} == before
 
 
 def test_a_runs_dir_that_cannot_be_made_is_refused_before_anything_starts(capsys):
@@ -108,6 +133,8 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
     invoke = lambda_runtime.LocalLambdaRuntime.invoke
 
     def watched_invoke(self, fn, body, headers, response_headers):
+        if json.loads(body).get("action") == "validate":  # the first state's check, not the seeding
+            return invoke(self, fn, body, headers, response_headers)
         seeding.set()
         payload = invoke(self, fn, body, headers, response_headers)
         outcomes.append(json.loads(payload))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from components.xgboost import HyperparameterError, validate_hyperparameters
+from lambda_src import xgboost_hyperparameters
 
 MODEL_FILE = "xgboost-model"
 CSV_CONTENT_TYPES = ("text/csv", "csv")
@@ -203,9 +203,9 @@ class _StopWhen(xgb.callback.TrainingCallback):
 def train(channels: list[Channel], hyperparameters: dict[str, str],
           stop_requested: Callable[[], bool] = lambda: False) -> TrainingResult:
     """Validate, read, train; the result holds model.tar.gz's bytes. Raises ContainerError."""
-    try:
-        validate_hyperparameters(hyperparameters)
-    except HyperparameterError as error:
+    try:  # the container's own checks; script-mode names are refused, not run
+        xgboost_hyperparameters.validate(hyperparameters)
+    except xgboost_hyperparameters.HyperparameterError as error:
         raise client_error(str(error)) from None
     validate_channels(channels)
     by_name = {channel.name: channel for channel in channels}
