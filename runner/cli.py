@@ -256,20 +256,25 @@ def _follow_command(args, arn: str) -> str:
 def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: tuple[float, float],
            run_dir: Path | None, stop_on_interrupt: bool) -> int:
     display = _display(args)
+    interrupted = None
     try:
         view = follow(clients.sfn, clients.sagemaker, arn, display, *intervals)
-    except KeyboardInterrupt:
-        view = None
+    except KeyboardInterrupt as error:
+        interrupted, view = error, None
     finally:
         display.close()
-    if view is None:  # Ctrl-C
+    if interrupted is not None:  # Ctrl-C
         results.release(run_dir)
+        last = getattr(interrupted, "view", None)
+        running = [state.name for state in last.states if state.exited is None] if last else []
+        where = f" in state '{running[-1]}'" if running else ""
         if not stop_on_interrupt:
-            print(f"detached; the execution goes on. Follow it again with:\n  {_follow_command(args, arn)}",
-                  file=sys.stderr)
+            print(f"detached from {arn}{where}; the execution goes on. Follow it again with:\n"
+                  f"  {_follow_command(args, arn)}", file=sys.stderr)
             return 0
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}" + (" and the local emulator" if args.local else ""), file=sys.stderr)
+        print(f"stopped execution {arn}{where}" + (" and the local emulator" if args.local else ""),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     where = _where(args, outputs)
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep

@@ -248,6 +248,14 @@ class LiveDisplay:
         self.live.stop()
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while following; `view` is the last one seen (None before the first)."""
+
+    def __init__(self, view: ExecutionView | None):
+        super().__init__()
+        self.view = view
+
+
 def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float,
            max_interval: float | None = None) -> ExecutionView:
     """Poll until the execution ends, updating `display`; returns the final view.
@@ -257,13 +265,16 @@ def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float
     """
     history = History(sfn, execution_arn)
     max_interval = max(interval, max_interval or interval)
-    wait, last = interval, None
-    while True:
-        view = snapshot(sfn, sagemaker, execution_arn, history)
-        display.update(view)
-        if view.status in TERMINAL:
-            return view
-        seen = (len(history.events), tuple(state.detail for state in view.states))
-        wait = interval if seen != last else min(max_interval, wait * 1.5)
-        last = seen
-        time.sleep(wait)
+    wait, last, view = interval, None, None
+    try:
+        while True:
+            view = snapshot(sfn, sagemaker, execution_arn, history)
+            display.update(view)
+            if view.status in TERMINAL:
+                return view
+            seen = (len(history.events), tuple(state.detail for state in view.states))
+            wait = interval if seen != last else min(max_interval, wait * 1.5)
+            last = seen
+            time.sleep(wait)
+    except KeyboardInterrupt:
+        raise Interrupted(view) from None

@@ -313,3 +313,15 @@ def test_plain_progress_times_never_go_back_and_ended_jobs_are_not_shown_as_runn
             return {"TrainingJobStatus": "Completed", "SecondaryStatus": "Completed"}
     assert job_status(SageMaker(), StateProgress(name="T", entered=_t(0), resource="createTrainingJob.sync",
                                                  job_name=NAME)) == ""
+
+
+def test_ctrl_c_while_following_carries_the_last_view(monkeypatch):
+    from runner.follow import Interrupted
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("runner.follow.time.sleep", ctrl_c)
+    sfn = FakeSfn([[_event(1, "TaskStateEntered", "Generate dataset", 0)], []])
+    with pytest.raises(Interrupted) as interrupted:
+        follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
+    assert [state.name for state in interrupted.value.view.states] == ["Generate dataset"]

@@ -130,3 +130,26 @@ def test_make_clean_keeps_downloaded_runs():
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
     clean = makefile.split("\nclean:", 1)[1].split("\n\n", 1)[0]
     assert "rm" in clean and "runs" not in clean
+
+
+def test_ctrl_c_says_which_state_it_stopped(outputs_file, monkeypatch, capsys, tmp_path):
+    from runner.follow import ExecutionView, Interrupted, StateProgress
+
+    clients, stub = _sfn_stub()
+    stub.add_response("start_execution", {"executionArn": ARN, "startDate": datetime(2026, 1, 1)})
+    stub.add_response("stop_execution", {"stopDate": datetime(2026, 1, 1)})
+    moment = datetime(2026, 1, 1)
+    view = ExecutionView(arn=ARN, name="xgb-dev--1", status="RUNNING", started=moment, stopped=None,
+                         states=[StateProgress(name="Generate dataset", entered=moment, exited=moment,
+                                               status="succeeded"),
+                                 StateProgress(name="Train model (XGBoost)", entered=moment)])
+
+    def interrupted(*args):
+        raise Interrupted(view)
+    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(cli, "follow", interrupted)
+    with stub:
+        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
+                            "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == f"stopped execution {ARN} in state 'Train model (XGBoost)'"
