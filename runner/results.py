@@ -342,10 +342,15 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None
     if problem:
         summary["plot_missing"] = problem
         return
-    from runner import plot
-
     predictions, labels = scored
     drawn = f", {points.shape[0]:,} drawn" if stride > 1 else ""
-    plot.render(scratch / "plot.png", predictions[::stride], labels[::stride], points,
-                title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
+    try:
+        from runner import plot
+
+        plot.render(scratch / "plot.png", predictions[::stride], labels[::stride], points,
+                    title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
+    except (ImportError, RuntimeError, ValueError) as error:  # no matplotlib, or it cannot draw this
+        (scratch / "plot.png").unlink(missing_ok=True)
+        summary["plot_missing"] = f"cannot draw the plot: {error}"
+        return
     summary["plot"] = str(final / "plot.png")

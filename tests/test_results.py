@@ -325,3 +325,14 @@ def test_ctrl_c_while_following_carries_the_last_view(monkeypatch):
     with pytest.raises(Interrupted) as interrupted:
         follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
     assert [state.name for state in interrupted.value.view.states] == ["Generate dataset"]
+
+
+def test_a_plot_that_cannot_be_drawn_leaves_the_rest_and_says_why(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were not installed
+    s3, view = _run()
+    summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    assert summary["results_error"] is None and summary["metrics"]["accuracy"] == 1.0
+    assert summary["plot"] is None and summary["plot_missing"].startswith("cannot draw the plot:")
+    assert not (tmp_path / NAME / "plot.png").exists()

@@ -100,6 +100,7 @@ def test_list_says_so_when_there_are_no_executions(outputs_file, monkeypatch, ca
 @pytest.mark.parametrize("command, absent", [
     ("list", ["--runs-dir", "--no-progress", "--keep-data", "--stop"]),
     ("cleanup", ["--runs-dir", "--no-progress", "--keep-data", "--stop"]),
+    ("stop", ["--runs-dir", "--no-progress", "--keep-data", "--max"]),
     ("follow", ["--name", "--rows", "--hp", "--seed", "--detach"]),
 ])
 def test_subcommand_help_shows_only_options_that_work_there(command, absent, capsys):
