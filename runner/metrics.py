@@ -45,16 +45,48 @@ def _numbers(block: bytes, columns: int, what: str, first_line: int) -> np.ndarr
     return values.reshape(lines, columns) if columns > 1 else values
 
 
+def _every(block: bytes, first: int, step: int) -> tuple[bytes, int]:
+    """The lines of `block` whose 0-based index (counting from `first`) is a multiple of `step`."""
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.r_[0, ends[:-1] + 1]
+    chosen = np.arange((-first) % step, ends.size, step)
+    return b"".join(block[start:end + 1] for start, end in zip(starts[chosen], ends[chosen])), ends.size
+
+
+def _zero_one_lines(block: bytes) -> np.ndarray | None:
+    """Fast path for the labels object: lines that are exactly "0" or "1"."""
+    raw = np.frombuffer(block, dtype=np.uint8)
+    if raw.size % 2 or not (raw[1::2] == 10).all():
+        return None
+    digits = raw[0::2] - ord("0")
+    return digits.astype(np.float64) if (digits <= 1).all() else None
+
+
 def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
                  sink: BinaryIO | None = None, keep: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                 expected: int | None = None) -> np.ndarray:
+                 expected: int | None = None, every: int | None = None) -> np.ndarray:
     """Parse a text object of `columns` numbers per line, streamed as byte chunks.
 
-    Every chunk is also written to `sink` if given. `keep(first_row, rows)` may select the rows
-    to keep (e.g. a sample); by default all are kept, in an array of `expected` rows if known.
+    Every chunk is also written to `sink` if given. `every=k` parses only every k-th line (an
+    even sample; the others are counted, not read). `keep(first_row, rows)` may transform or
+    select the parsed rows of each chunk.
     """
     kept: list[np.ndarray] = []
     carry, line = b"", 1
+
+    def parse(block: bytes) -> None:
+        nonlocal line
+        lines = block.count(b"\n")
+        if every:
+            block, lines = _every(block, line - 1, every)
+            values = _numbers(block, columns, what, line) if block else np.empty((0, columns))
+        else:
+            values = _zero_one_lines(block) if columns == 1 and keep else None
+            if values is None:
+                values = _numbers(block, columns, what, line)
+        kept.append(keep(line - 1, values) if keep else values)
+        line += lines
+
     for chunk in chunks:
         if sink is not None:
             sink.write(chunk)
@@ -62,13 +94,9 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
         end = block.rfind(b"\n") + 1
         carry = block[end:]
         if end:
-            values = _numbers(block[:end], columns, what, line)
-            kept.append(keep(line - 1, values) if keep else values)
-            line += len(values)
+            parse(block[:end])
     if carry.strip():
-        values = _numbers(carry + b"\n", columns, what, line)
-        kept.append(keep(line - 1, values) if keep else values)
-        line += len(values)
+        parse(carry + b"\n")
     rows = line - 1
     if expected is not None and rows != expected:
         raise NotScorable(f"{what} has {rows} lines, expected {expected}")

@@ -326,19 +326,19 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
 def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None:
     """Stream test.csv once: kept with --keep-data, and sampled evenly for the plot."""
     dataset = view.output["dataset"]
-    size = scored[0].size if scored else 0
-    stride = max(1, math.ceil(size / PLOT_POINTS))
     bucket, _ = split_uri(dataset["test_uri"])
+    chunks = _chunks(s3, bucket, _keys_under(s3, dataset["test_uri"]))
     target = scratch / "data" / "test" / "test.csv" if keep_data else None
+    if not scored:
+        _copy(chunks, target)
+        return
+    size = scored[0].size
+    stride = max(1, math.ceil(size / PLOT_POINTS))
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
     points, problem = _save_and_parse(
-        _chunks(s3, bucket, _keys_under(s3, dataset["test_uri"])), target,
-        lambda chunks: metrics.read_numbers(
-            chunks, "the held-out rows (test.csv)", columns=2, expected=size if scored else None,
-            keep=lambda first, rows: rows[(-first) % stride::stride] if scored else rows[:0]))
-    if not scored:
-        return
+        chunks, target, lambda chunks: metrics.read_numbers(
+            chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
     if problem:
         summary["plot_missing"] = problem
         return

@@ -50,7 +50,7 @@ def test_a_bad_line_is_named_by_number():
 def test_two_column_rows_can_be_sampled_while_streaming():
     text = b"".join(b"%d,%d\n" % (i, 100 - i) for i in range(100))
     chunks = [text[i:i + 10] for i in range(0, len(text), 10)]
-    kept = metrics.read_numbers(chunks, "t", columns=2, keep=lambda first, rows: rows[(-first) % 7::7])
+    kept = metrics.read_numbers(chunks, "t", columns=2, every=7)
     assert kept[:, 0].tolist() == list(range(0, 100, 7))
     assert kept[:, 1].tolist() == [100 - i for i in range(0, 100, 7)]
 
@@ -165,12 +165,13 @@ def test_artifacts_are_kept_when_the_predictions_cannot_be_scored(tmp_path):
     s3, view = _run(predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
                     hyperparameters={"objective": "multi:softprob", "num_class": "2", "num_round": "5"})
     run_dir = results.claim(tmp_path, NAME, local=False)
-    summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
     assert summary["results_error"] is None and summary["metrics"] is None
     assert "line 1 is not 1 number(s): '0.1,0.9'" in summary["metrics_missing"]
     assert "multi:softprob does not write one probability per row" in summary["metrics_missing"]
-    assert sorted(p.name for p in run_dir.iterdir()) == ["labels.csv", "model.tar.gz", "predictions.csv",
-                                                         "summary.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "labels.csv", "model.tar.gz",
+                                                         "predictions.csv", "summary.json"]
+    assert (run_dir / "data" / "test" / "test.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/test/test.csv"]
     assert (run_dir / "predictions.csv").read_bytes() == s3.objects[f"runs/{NAME}/predictions/test.csv.out"]
 
 
