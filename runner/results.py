@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import urlparse
 
-from runner import metrics
 from runner.follow import ExecutionView
 from runner.outputs import PROJECT_DIR, UsageError
 
@@ -221,6 +220,8 @@ def _tee(chunks: Iterable[bytes], sink: BinaryIO | None) -> Iterator[bytes]:
 
 def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[Any, str | None]:
     """Stream `chunks` to `path` while `parse` reads them; the file is complete even if parsing fails."""
+    from runner import metrics
+
     with open(path, "wb") if path else contextlib.nullcontext() as sink:
         try:
             return parse(_tee(chunks, sink)), None
@@ -279,6 +280,8 @@ def _copy(chunks: Iterable[bytes], path: Path) -> None:
 
 
 def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool) -> None:
+    from runner import metrics  # numpy: imported once there is something to score
+
     output = view.output or {}
     dataset, transform, training = output["dataset"], output["transform"], output["training"]
     bucket, _ = split_uri(transform["outputPath"])
@@ -325,6 +328,8 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
 
 def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None:
     """Stream test.csv once: kept with --keep-data, and sampled evenly for the plot."""
+    from runner import metrics
+
     dataset = view.output["dataset"]
     bucket, _ = split_uri(dataset["test_uri"])
     chunks = _chunks(s3, bucket, _keys_under(s3, dataset["test_uri"]))
