@@ -273,8 +273,9 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: t
                   f"  {_follow_command(args, arn)}", file=sys.stderr)
             return 0
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}{where}" + (" and the local emulator" if args.local else ""),
-              file=sys.stderr)
+        print(f"stopped execution {arn}{where}"
+              + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
+                 if args.local else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     where = _where(args, outputs)
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
