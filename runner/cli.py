@@ -267,24 +267,25 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: t
         results.release(run_dir)
         last = getattr(interrupted, "view", None)
         running = [state.name for state in last.states if state.exited is None] if last else []
-        where = f" in state '{running[-1]}'" if running else ""
+        in_state = f" in state '{running[-1]}'" if running else ""
         if not stop_on_interrupt:
-            print(f"detached from {arn}{where}; the execution goes on. Follow it again with:\n"
+            print(f"detached from {arn}{in_state}; the execution goes on. Follow it again with:\n"
                   f"  {_follow_command(args, arn)}", file=sys.stderr)
             return 0
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}{where}"
+        print(f"stopped execution {arn}{in_state}"
               + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
                  if args.local else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
-    where = _where(args, outputs)
+    not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
         try:
             run_dir = results.claim(args.runs_dir, view.name, local=False)
         except UsageError as error:
-            where["not_saved"] = str(error)
+            not_saved = str(error)
     try:
-        summary = results.collect(clients.s3, view, where, run_dir, args.keep_data)
+        summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
+                                  not_saved=not_saved)
     except KeyboardInterrupt:
         results.release(run_dir)
         print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",

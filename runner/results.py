@@ -125,7 +125,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     request = training.parameters if training else {}
     described = training.result if training and isinstance(training.result, dict) else {}
     resources = request.get("ResourceConfig") or {}
-    image = (request.get("AlgorithmSpecification") or {}).get("TrainingImage") or where.get("image")
+    image = (request.get("AlgorithmSpecification") or {}).get("TrainingImage")
     transform_request = transform.parameters if transform else {}
     transform_described = transform.result if transform and isinstance(transform.result, dict) else {}
     final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
@@ -137,7 +137,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "execution_name": view.name,
         "execution_arn": view.arn,
         "status": view.status,
-        "where": {key: value for key, value in where.items() if key != "image"},
+        "where": where,
         "started": _iso(view.started),
         "stopped": _iso(view.stopped),
         "seconds": round((now - view.started).total_seconds(), 3) if view.stopped else None,
@@ -232,16 +232,18 @@ def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[
             return None, str(problem)
 
 
-def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool) -> dict:
+def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
+            not_saved: str | None = None) -> dict:
     """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
 
     Never raises for a results problem: the summary says what could not be done
     (`results_error`, `metrics_missing`), so `--json` always has its one object to print.
-    `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed.
+    `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed (`not_saved`
+    says why).
     """
     summary = summary_of(view, where)
     if run_dir is None:
-        summary["results_error"] = where.get("not_saved") or "not saved"
+        summary["results_error"] = not_saved or "not saved"
         return summary
     run_dir = run_dir.resolve()
     scratch = run_dir.with_name(f".{run_dir.name}.partial-{os.getpid()}")

@@ -154,3 +154,22 @@ def test_ctrl_c_says_which_state_it_stopped(outputs_file, monkeypatch, capsys, t
                             "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 130
     assert err.strip().splitlines()[-1] == f"stopped execution {ARN} in state 'Train model (XGBoost)'"
+
+
+def test_follow_of_a_run_already_saved_prints_the_record_and_says_why_nothing_was_saved(
+        outputs_file, monkeypatch, capsys, tmp_path):
+    from runner.follow import ExecutionView
+
+    (tmp_path / "runs" / "xgb-dev--1").mkdir(parents=True)
+    moment = datetime(2026, 1, 1)
+    view = ExecutionView(arn=ARN, name="xgb-dev--1", status="FAILED", started=moment, stopped=moment,
+                         states=[], error="States.TaskFailed", cause="boom")
+    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    code, out, err = run(["follow", ARN, "--json", "--outputs-file", outputs_file,
+                          "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["status"] == "FAILED" and "where" in summary and "not_saved" not in summary["where"]
+    assert "xgb-dev--1/ already exists and is never overwritten" in summary["results_error"]
+    assert list((tmp_path / "runs" / "xgb-dev--1").iterdir()) == []
