@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from runner.follow import ExecutionView
 from runner.outputs import PROJECT_DIR, UsageError
 
@@ -261,9 +263,7 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
                                     "from this project's state machine?")
     except OSError as error:
         summary["results_error"] = f"cannot save {view.name} under {run_dir.parent}: {error.strerror or error}"
-    except Exception as error:  # botocore's ClientError / BotoCoreError while downloading
-        if type(error).__module__.split(".")[0] != "botocore":
-            raise
+    except (BotoCoreError, ClientError) as error:
         summary["results_error"] = f"cannot fetch the results of {view.name}: {error}"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

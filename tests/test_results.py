@@ -337,3 +337,16 @@ def test_a_plot_that_cannot_be_drawn_leaves_the_rest_and_says_why(tmp_path, monk
     assert summary["results_error"] is None and summary["metrics"]["accuracy"] == 1.0
     assert summary["plot"] is None and summary["plot_missing"].startswith("cannot draw the plot:")
     assert not (tmp_path / NAME / "plot.png").exists()
+
+
+def test_a_download_error_still_returns_the_record(tmp_path):
+    from botocore.exceptions import ClientError
+
+    s3, view = _run()
+
+    def denied(Bucket, Key):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+    s3.get_object = denied
+    summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    assert summary["results_error"].startswith(f"cannot fetch the results of {NAME}: An error occurred (AccessDenied)")
+    assert summary["metrics"] is None and list(tmp_path.iterdir()) == []
