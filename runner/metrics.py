@@ -69,22 +69,32 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
 
     Every chunk is also written to `sink` if given. `every=k` parses only every k-th line (an
     even sample; the others are counted, not read). `keep(first_row, rows)` may transform or
-    select the parsed rows of each chunk.
+    select the parsed rows of each chunk. With `expected` rows known, they are parsed into one
+    array of that size (no second copy to join chunks), and any other count is refused.
     """
     kept: list[np.ndarray] = []
+    whole: np.ndarray | None = None
     carry, line = b"", 1
 
     def parse(block: bytes) -> None:
-        nonlocal line
+        nonlocal line, whole
         lines = block.count(b"\n")
         if every:
             block, lines = _every(block, line - 1, every)
             values = _numbers(block, columns, what, line) if block else np.empty((0, columns))
         else:
-            values = _zero_one_lines(block) if columns == 1 and keep else None
+            values = _zero_one_lines(block) if columns == 1 else None
             if values is None:
                 values = _numbers(block, columns, what, line)
-        kept.append(keep(line - 1, values) if keep else values)
+        values = keep(line - 1, values) if keep else values
+        if expected is None or every:
+            kept.append(values)
+        else:
+            if line - 1 + len(values) > expected:
+                raise NotScorable(f"{what} has more than the {expected} lines expected")
+            if whole is None:
+                whole = np.empty((expected, *values.shape[1:]), dtype=values.dtype)
+            whole[line - 1:line - 1 + len(values)] = values
         line += lines
 
     for chunk in chunks:
@@ -100,11 +110,11 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
     rows = line - 1
     if expected is not None and rows != expected:
         raise NotScorable(f"{what} has {rows} lines, expected {expected}")
+    if whole is not None:
+        return whole
     if not kept:
         return np.empty((0, columns) if columns > 1 else 0)
-    if len(kept) == 1:
-        return kept[0]
-    return np.concatenate(kept)
+    return kept[0] if len(kept) == 1 else np.concatenate(kept)
 
 
 def labels_from(values: np.ndarray, what: str) -> np.ndarray:
@@ -122,8 +132,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     negatives below and equal to it by binary search: O(n log n), one copy of the scores.
     """
     positive = labels == 1
-    pos, neg = np.sort(scores[positive]), np.sort(scores[~positive])
+    pos, neg = scores[positive], scores[~positive]  # copies, sorted in place: no third copy
     del positive
+    pos.sort()
+    neg.sort()
     if pos.size == 0 or neg.size == 0:
         return None
     wins = 0.0
@@ -160,7 +172,7 @@ def score(labels: np.ndarray, predictions: np.ndarray) -> tuple[dict[str, float 
         notes["auc"] = (f"undefined: every held-out label is {int(labels[0])}, "
                         "AUC needs both classes (use more --rows)")
     return {
-        "accuracy": correct / labels.size,
+        "accuracy": float(correct / labels.size),
         "auc": auc,
         "rmse": float(np.sqrt(squared / labels.size)),
         "logloss": float(log_loss / labels.size),

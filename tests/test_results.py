@@ -45,6 +45,8 @@ def test_a_bad_line_is_named_by_number():
         metrics.read_numbers([b"0.1\nabc\n"], "the output")
     with pytest.raises(metrics.NotScorable, match="has 2 lines, expected 3"):
         metrics.read_numbers([b"0.1\n0.5\n"], "the output", expected=3)
+    with pytest.raises(metrics.NotScorable, match="has more than the 1 lines expected"):
+        metrics.read_numbers([b"0.1\n0.5\n"], "the output", expected=1)
 
 
 def test_two_column_rows_can_be_sampled_while_streaming():
