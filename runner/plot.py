@@ -26,7 +26,7 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS):
-    """Mean predicted probability and observed positive rate per equal-width bin (empty bins dropped)."""
+    """Mean predicted probability, observed positive rate and rows per equal-width bin (empty bins dropped)."""
     which = np.clip((np.clip(scores, 0.0, 1.0) * bins).astype(int), 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
     predicted = np.bincount(which, weights=scores, minlength=bins)
@@ -56,13 +56,17 @@ def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarra
     roc_axes.legend(loc="lower right")
 
     predicted, observed, counts = calibration(labels, scores)
+    rows_axes = calibration_axes.twinx()  # how many rows each point stands for, behind the curve
+    rows_axes.hist(np.clip(scores, 0, 1), bins=CALIBRATION_BINS, range=(0, 1), color="lightgrey", log=True)
+    rows_axes.set_ylim(0.8, max(counts.max(initial=1), 1) ** 1.6 * 2)  # bars stay in the lower part
+    rows_axes.set_ylabel("rows per bin (log scale, grey bars)", color="grey")
+    calibration_axes.set_zorder(rows_axes.get_zorder() + 1)
+    calibration_axes.patch.set_visible(False)
     calibration_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     calibration_axes.plot(predicted, observed, marker="o", color="tab:orange", label="model")
-    for x, y, n in zip(predicted, observed, counts):
-        calibration_axes.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    calibration_axes.set(title=f"Calibration ({CALIBRATION_BINS} bins, rows per bin)",
+    calibration_axes.set(title=f"Calibration ({CALIBRATION_BINS} bins)",
                          xlabel="mean predicted probability", ylabel="observed positive rate",
-                         xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+                         xlim=(0, 1), ylim=(0, 1.01))
     calibration_axes.legend(loc="upper left")
 
     drawn = plane_axes.scatter(points[:, 0], points[:, 1], c=scores, cmap="coolwarm", vmin=0, vmax=1,

@@ -352,3 +352,26 @@ def test_a_download_error_still_returns_the_record(tmp_path):
     summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
     assert summary["results_error"].startswith(f"cannot fetch the results of {NAME}: An error occurred (AccessDenied)")
     assert summary["metrics"] is None and list(tmp_path.iterdir()) == []
+
+
+def test_roc_and_calibration_points():
+    from runner import plot
+
+    labels = np.array([1, 0, 1, 0, 1], dtype=np.uint8)
+    scores = np.array([0.9, 0.8, 0.8, 0.1, 0.05])
+    fpr, tpr = plot.roc_curve(labels, scores)
+    # thresholds 0.9, 0.8 (a tie of one positive and one negative), 0.1, 0.05
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert tpr.tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 2 / 3, 1.0])
+    predicted, observed, counts = plot.calibration(labels, scores, bins=2)
+    assert counts.tolist() == [2, 3] and observed.tolist() == pytest.approx([0.5, 2 / 3])
+    assert predicted.tolist() == pytest.approx([0.075, 2.5 / 3])
+
+
+def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
+    from runner import plot
+
+    path = plot.render(tmp_path / "plot.png", np.array([0.2]), np.array([0], dtype=np.uint8),
+                       np.array([[3.0, 40.0]]), title="one row",
+                       metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2})
+    assert path.read_bytes()[:4] == b"\x89PNG"
