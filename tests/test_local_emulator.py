@@ -282,3 +282,14 @@ def test_container_uses_the_second_column_as_weights_with_csv_weights():
     weighted = b"".join(line.replace(b",", b",1,", 1) + b"\n" for line in train.splitlines())
     result = _train([("a", weighted)], {**HYPERPARAMETERS, "csv_weights": "1"})
     assert container.load_model(result.model_tar_gz).num_features() == 2
+
+
+def test_container_computes_its_own_metrics_instead_of_passing_them_to_xgboost():
+    """accuracy, f1, mse, r2, ... are the container's (custom_metrics.py), unknown to xgboost itself."""
+    train, _, labels = _dataset(500)
+    result = _train([("a", train)], {"objective": "binary:logistic", "num_round": "5",
+                                     "eval_metric": "auc,accuracy,f1_binary,balanced_accuracy,r2"})
+    assert set(result.metrics) == {"train:auc", "train:accuracy", "train:f1_binary", "train:balanced_accuracy",
+                                   "train:r2"}
+    assert result.metrics["train:accuracy"] >= 0.97 and result.metrics["train:f1_binary"] >= 0.9
+    assert 0.9 <= result.metrics["train:balanced_accuracy"] <= 1.0
