@@ -88,7 +88,8 @@ def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_pa
 
 def test_a_multiclass_objective_keeps_the_artifacts_and_says_why_there_are_no_metrics(capsys, tmp_path):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "300",
-                              "--hp", "objective=multi:softprob", "--hp", "num_class=2")
+                              "--hp", "objective=multi:softprob", "--hp", "num_class=2",
+                              "--hp", "eval_metric=mlogloss")
     assert code == 0, err
     summary = strict_json(out)
     assert summary["metrics"] is None
