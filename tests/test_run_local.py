@@ -178,3 +178,25 @@ def test_one_row_capacity_is_quoted(stream):
     quoted = {name: set(figure.findall(text)) for name, text in (("readme", readme), ("docstring", docstring))}
     assert len(quoted[stream]) == 1, quoted
     assert quoted["readme"] == quoted["docstring"]
+
+
+def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path):
+    """`follow` on the emulator: incremental history, the record and artifacts saved at the end."""
+    import boto3
+
+    from components.settings import load_stack_settings
+    from runner.local import local_stack
+
+    with local_stack(load_stack_settings("dev")) as outputs:
+        (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+        sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+        arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev--followed",
+                                  input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
+        code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
+                         "--runs-dir", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = strict_json(captured.out)
+    assert summary["status"] == "SUCCEEDED" and summary["seed"] == 3 and summary["input"] == {"rows": 400, "seed": 3}
+    assert summary["artifacts_dir"] == str(tmp_path / "runs" / "xgb-dev--followed")
+    assert summary["metrics"]["accuracy"] > 0.9 and Path(summary["plot"]).is_file()
