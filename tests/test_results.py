@@ -375,3 +375,16 @@ def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
                        np.array([[3.0, 40.0]]), title="one row",
                        metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2})
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_readme_describes_every_field_of_the_record():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("`metrics_undefined`. Its fields:", 1)[1].strip().split("\n\n", 1)[0]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        documented |= set(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+    s3, view = _run()
+    assert documented == set(results.summary_of(view, WHERE))
