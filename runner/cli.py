@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "predictions and score them against the held-out labels. Reads the stack "
                     "outputs with `pulumi stack output --json` unless --outputs-file is given; "
                     "--local runs everything offline on an embedded AWS emulator instead.",
-        epilog="exit codes: 0 success, 1 the execution failed, 2 usage error, 130 interrupted")
+        epilog="exit codes: 0 success (or detached), 1 the execution failed or its results could "
+               "not be fetched or saved, 2 usage error, 130 interrupted")
     _source_options(parser)
     run = parser.add_argument_group("run options")
     run.add_argument("--local", action="store_true",
@@ -103,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "definition there and train with local XGBoost (no AWS account needed)")
     run.add_argument("--name", type=_execution_name,
                      help="execution name (also the SageMaker job and model name): 1-63 letters, "
-                          "digits and hyphens starting with the stack's jobNamePrefix; default "
-                          "<prefix>-<UTC time>-<random>")
+                          "digits and hyphens starting with the stack's jobNamePrefix and --; "
+                          "default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
     run.add_argument("--rows", type=_positive_int, help="training rows (overrides the stack default)")
     run.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                      help="XGBoost hyperparameter merged over the stack defaults (repeatable)")
