@@ -376,6 +376,16 @@ def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
                          f"{outputs.region} (arn:...:states:{outputs.region}:...:execution:{machine}:NAME)")
 
 
+def _command(args, outputs: StackOutputs, intervals: tuple[float, float]) -> int:
+    """follow, list, cleanup or stop."""
+    if args.command == "follow":
+        _check_follow_arn(args.execution_arn, outputs)
+    clients = Clients(outputs.region)
+    if args.command == "follow":
+        return _watch(args, clients, outputs, args.execution_arn, intervals, None, stop_on_interrupt=args.stop)
+    return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -399,23 +409,16 @@ def main(argv: list[str] | None = None) -> int:
             phase = "while starting the local emulator; nothing was started"
         with stack_outputs(args) as (outputs, intervals):
             phase = "before anything started"
-            if args.command == "follow":
-                _check_follow_arn(args.execution_arn, outputs)
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
                 execution.check_input(execution_input, name, outputs)
-                return _start(args, outputs, intervals, name, execution_input)
-            clients = Clients(outputs.region)
-            if args.command == "follow":
-                return _watch(args, clients, outputs, args.execution_arn, intervals, None,
-                              stop_on_interrupt=args.stop)
-            if args.command == "list":
-                return _list(args, clients, outputs)
-            if args.command == "cleanup":
-                return _cleanup(args, clients, outputs)
-            if args.command == "stop":
-                return _stop(args, clients, outputs)
+                code = _start(args, outputs, intervals, name, execution_input)
+            else:
+                code = _command(args, outputs, intervals)
+            if args.local:  # leaving the block shuts the emulator down
+                phase = "while shutting the local emulator down, after the execution ended or was stopped"
+        return code
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
