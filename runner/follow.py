@@ -31,6 +31,7 @@ class StateProgress:
     error: str | None = None
     cause: str | None = None
     input: str | None = None  # the state's input, JSON text (kept unparsed: only the last is read)
+    changed: datetime | None = None  # time of the last event that changed `status`
 
     def seconds(self, now: datetime) -> float:
         return ((self.exited or now) - self.entered).total_seconds()
@@ -95,12 +96,12 @@ def states_from_history(events: list[dict]) -> list[StateProgress]:
         current = states[-1] if states else None
         if kind.endswith("StateEntered"):
             state = StateProgress(name=details["name"], entered=event["timestamp"],
-                                  input=details.get("input"))
+                                  input=details.get("input"), changed=event["timestamp"])
             if kind == "FailStateEntered":
                 state.status, state.exited = "failed", event["timestamp"]
             states.append(state)
         elif kind.endswith("StateExited") and current:
-            current.exited = event["timestamp"]
+            current.exited = current.changed = event["timestamp"]
             current.status = "failed" if current.error else "succeeded"
         elif kind == "TaskScheduled" and current:
             current.resource = details.get("resource", "")
@@ -110,11 +111,13 @@ def states_from_history(events: list[dict]) -> list[StateProgress]:
         elif kind in _SUCCESS_EVENTS and current:
             current.error = current.cause = None  # a retry succeeded
             current.result = _json(details.get("output"))
+            if current.status == "retrying":
+                current.status, current.changed = "running", event["timestamp"]
         elif kind.endswith(_FAILURE_SUFFIXES) and not kind.startswith("Execution") and current:
             current.error, current.cause = details.get("error"), details.get("cause")
             current.result = _json(details.get("cause"))
             if current.exited is None:
-                current.status = "retrying"
+                current.status, current.changed = "retrying", event["timestamp"]
     return states
 
 
@@ -210,7 +213,7 @@ class PlainDisplay:
             status_changed = self.seen.get(state.name, ("", ""))[0] != state.status
             self.seen[state.name] = key
             # A status change happened at its event's time; a job's own status was seen now.
-            moment = (state.exited or state.entered) if status_changed else now
+            moment = (state.changed or state.entered) if status_changed else now
             # The emulator's clock and ours can differ by a hair: never print time going back.
             self.last = max(self.last, (moment - view.started).total_seconds())
             detail = f"  {state.detail}" if state.detail else ""

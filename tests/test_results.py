@@ -388,3 +388,25 @@ def test_the_readme_describes_every_field_of_the_record():
         documented |= set(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
     s3, view = _run()
     assert documented == set(results.summary_of(view, WHERE))
+
+
+def test_plain_progress_prints_each_change_at_its_event_time():
+    from runner.follow import states_from_history
+
+    def details(kind, **values):
+        key = {"TaskStateEntered": "stateEnteredEventDetails", "TaskStateExited": "stateExitedEventDetails",
+               "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
+               "LambdaFunctionSucceeded": "lambdaFunctionSucceededEventDetails"}[kind]
+        return {key: values}
+    events = [{"type": "TaskStateEntered", "timestamp": _t(1), **details("TaskStateEntered", name="Generate dataset")},
+              {"type": "LambdaFunctionFailed", "timestamp": _t(3), **details("LambdaFunctionFailed", error="Lambda.ServiceException")},
+              {"type": "LambdaFunctionSucceeded", "timestamp": _t(7), **details("LambdaFunctionSucceeded", output="{}")},
+              {"type": "TaskStateExited", "timestamp": _t(8), **details("TaskStateExited", name="Generate dataset")}]
+    stream = io.StringIO()
+    display = PlainDisplay(stream)
+    for seen in range(1, len(events) + 1):
+        display.update(ExecutionView(arn=ARN, name=NAME, status="RUNNING", started=_t(0), stopped=None,
+                                     states=states_from_history(events[:seen])))
+    assert stream.getvalue().splitlines() == [
+        "[    1.0s] Generate dataset: running", "[    3.0s] Generate dataset: retrying",
+        "[    7.0s] Generate dataset: running", "[    8.0s] Generate dataset: succeeded"]
