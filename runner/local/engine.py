@@ -23,6 +23,7 @@ import io
 import json
 import runpy
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -387,7 +388,10 @@ def run_program(engine: EmulatorEngine, config: dict[str, Any], *, project: str,
             return pulumi.Output.all(**exported).apply(outputs.update)
 
         try:
-            program()
+            with warnings.catch_warnings():
+                # pulumi_aws warns about its own deprecated classes as its modules load.
+                warnings.filterwarnings("ignore", ".*deprecated in favor of", DeprecationWarning)
+                program()
         except Exception as error:  # noqa: BLE001 - handed to the caller
             return error
         return None

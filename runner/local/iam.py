@@ -282,6 +282,7 @@ class AccessControl:
                    "aws:PrincipalAccount": principal.role_arn.split(":")[4], **(context or {})}
         identity, resources = self._documents(principal, resource)
         account = principal.role_arn.split(":")[4]
+        shown = f'"{resource}"' if action.startswith("s3:") else resource  # S3 quotes it
         allowed_by = None
         for kind, policies in (("identity-based", identity), ("resource-based", resources)):
             for name, document in policies:
@@ -294,14 +295,14 @@ class AccessControl:
                         article = "an" if kind == "identity-based" else "a"
                         return Decision(False, (name, _statement_id(statement, index)),
                                         f"User: {principal.arn} is not authorized to perform: {action} "
-                                        f"on resource: {resource} with an explicit deny in {article} "
+                                        f"on resource: {shown} with an explicit deny in {article} "
                                         f"{kind} policy")
                     if allowed_by is None:
                         allowed_by = (name, _statement_id(statement, index))
         if allowed_by:
             return Decision(True, allowed_by, "")
         return Decision(False, None, f"User: {principal.arn} is not authorized to perform: {action} on "
-                                     f"resource: {resource} because no identity-based policy allows "
+                                     f"resource: {shown} because no identity-based policy allows "
                                      f"the {action} action")
 
     def authorize(self, principal: Principal, action: str, resource: str,
