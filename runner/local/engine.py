@@ -172,6 +172,16 @@ class EmulatorEngine(pulumi.runtime.Mocks):
         self._lock = threading.Lock()
         self.invokes: list[tuple[str, dict]] = []
         self._account_id: Optional[str] = None
+        self._in_flight = 0
+        self._closed = False
+        self._idle = threading.Condition(self._lock)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse further registrations and wait for those in flight: a program that failed
+        leaves registrations running on Pulumi's executor threads after `run_program` returns."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def client(self, service: str):
         with self._lock:
@@ -213,9 +223,18 @@ class EmulatorEngine(pulumi.runtime.Mocks):
             raise UnsupportedResource(
                 f"the local rehearsal cannot deploy resource type {args.typ} ({args.name}): "
                 "add it to runner/local/engine.py")
-        inputs = dict(args.inputs)
-        physical_id, computed = create(self, args.name, inputs)
-        return physical_id, {**inputs, **computed}
+        with self._idle:
+            if self._closed:
+                raise UnsupportedResource(f"{args.typ} ({args.name}) registered after the deployment ended")
+            self._in_flight += 1
+        try:
+            inputs = dict(args.inputs)
+            physical_id, computed = create(self, args.name, inputs)
+            return physical_id, {**inputs, **computed}
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
 
     def _bucket(self, name: str, inputs: dict):
         bucket = inputs.get("bucket") or auto_name(name)
@@ -397,4 +416,5 @@ def run_program(engine: EmulatorEngine, config: dict[str, Any], *, project: str,
         return None
 
     error = contextvars.copy_context().run(body)
+    engine.close()
     return outputs, error

@@ -138,7 +138,7 @@ class LocalLambdaRuntime:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}",
                                   request_id, [])
-        with self._lock, _environment_set(self._environment(fn)):
+        with self._lock, _environment_set(self._environment(fn)), _own_default_session():
             context = LambdaContext(
                 function_name=fn.function_name,
                 function_version=getattr(fn, "version", "$LATEST"),
@@ -239,6 +239,20 @@ def _environment_set(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _own_default_session() -> Iterator[None]:
+    """The handler's `boto3.client(...)` gets a default session of its own, as in its own process:
+    the host's has resolved (and cached) the host's credentials, not the function role's."""
+    import boto3
+
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
