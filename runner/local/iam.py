@@ -48,8 +48,7 @@ from moto.iam.models import iam_backends
 from moto.s3.exceptions import S3AccessDeniedError
 from moto.iam.access_control import PermissionResult
 from moto.s3.models import FakeBucket, s3_backends
-
-from runner.local.engine import partition_of
+from moto.utilities.utils import get_partition
 
 # Statements whose actions the rehearsal never exercises, and why (matched on every action).
 UNEXERCISED = {
@@ -212,7 +211,7 @@ class AccessControl:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.partition = partition_of(region)
+        self.partition = get_partition(region)
         self._session = boto3.session.Session()
         self._lock = threading.Lock()
         self._sts = None

@@ -28,7 +28,6 @@ from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
 from runner.local import iam, sfn_fail_state, sfn_sagemaker
-from runner.local.engine import EmulatorEngine, run_program, stack_config
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -55,6 +54,8 @@ class LocalStackOutputs(dict):
 
 def deploy(settings: PipelineSettings) -> dict[str, Any]:
     """Run the program with the stack's config against the (active) emulator; its exports."""
+    from runner.local.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
+
     config = stack_config(settings.stack)
     config.setdefault("aws:region", settings.region)
     engine = EmulatorEngine(settings.region)
