@@ -25,7 +25,7 @@ _names = itertools.count(1)
 
 def _execute(outputs, rows=50, timeout=60):
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    name = f"{outputs['jobNamePrefix']}-iam-{next(_names)}-{int(time.time())}"
+    name = f"{outputs['jobNamePrefix']}--iam-{next(_names)}-{int(time.time())}"
     arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
                               input=json.dumps({"rows": rows}))["executionArn"]
     deadline = time.monotonic() + timeout

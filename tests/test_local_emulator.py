@@ -144,7 +144,7 @@ class TestPipeline:
             TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"], HyperParameters={"num_round": "1"},
             AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
             InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/nothing/"}}}],
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/nothing/"}}}],
             OutputDataConfig={"S3OutputPath": f"s3://{bucket}/adhoc/model"},
             ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
             StoppingCondition={"MaxRuntimeInSeconds": 60})
@@ -193,9 +193,9 @@ class TestPipeline:
 
         # The SageMaker role may read only under runs/: the job fails naming the refused access.
         reason = transform("adhoc")
-        assert reason.startswith(f"ClientError: Failed to download s3://{bucket}/adhoc/labelled/test.csv")
-        assert ":assumed-role/" in reason and "is not authorized to perform: s3:GetObject on resource: " \
-            f'"arn:aws:s3:::{bucket}/adhoc/labelled/test.csv"' in reason
+        assert reason.startswith(f"ClientError: Data download failed: could not list s3://{bucket}/adhoc/labelled/")
+        assert ":assumed-role/" in reason and "is not authorized to perform: s3:ListBucket on resource: " \
+            f'"arn:aws:s3:::{bucket}"' in reason
         assert "Feature size of csv inference data 3 is not consistent" in transform(f"runs/{model_name}-adhoc")
 
     def test_two_consecutive_executions_succeed(self, outputs):

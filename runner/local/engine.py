@@ -186,7 +186,12 @@ class EmulatorEngine(pulumi.runtime.Mocks):
     def client(self, service: str):
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(service, region_name=self.region)
+                extra = {}
+                if service == "iam" and self.partition == "aws-us-gov":
+                    # moto takes the partition from the endpoint's region, and botocore's
+                    # GovCloud IAM endpoint (iam.us-gov.amazonaws.com) names none.
+                    extra["endpoint_url"] = f"https://iam.{self.region}.amazonaws.com"
+                self._clients[service] = self._session.client(service, region_name=self.region, **extra)
             return self._clients[service]
 
     # -- data sources ---------------------------------------------------------------------------
