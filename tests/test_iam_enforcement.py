@@ -183,3 +183,13 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
         assert [(c["action"], c["allowed"]) for c in report["calls"]] == [
             ("s3:GetObject", True), ("s3:GetObject", False), ("s3:DeleteObject", False),
             ("sagemaker:CreateModel", False)]
+
+
+def test_the_report_is_written_as_json(stack, tmp_path):
+    outputs, report = stack
+    outputs.write_iam_report(tmp_path / "iam.json")
+    written = json.loads((tmp_path / "iam.json").read_text())
+    assert written.keys() == report.keys()
+    for entry in written.values():
+        for statement in entry["statements"]:
+            assert statement["required"] or statement["reason"]

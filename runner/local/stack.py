@@ -18,8 +18,10 @@ local jobs and interpreter threads are joined, the moto patches are undone and m
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
@@ -44,12 +46,16 @@ class DeployError(Exception):
 
 
 class LocalStackOutputs(dict):
-    """The stack outputs, plus the stack's access control (`.access.report()`)."""
+    """The stack outputs, plus the stack's access control: what each role called, under which statement."""
 
     access: iam.AccessControl
 
     def iam_report(self) -> dict[str, Any]:
         return self.access.report()
+
+    def write_iam_report(self, path: Path) -> None:
+        """`iam.json`: per role, each call (action, resource, statement) and each statement no call needed."""
+        path.write_text(json.dumps(self.iam_report(), indent=2) + "\n")
 
 
 def deploy(settings: PipelineSettings) -> dict[str, Any]:
