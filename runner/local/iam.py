@@ -253,6 +253,24 @@ class AccessControl:
                     config=_CLIENT_CONFIG)
             return self._clients[key]
 
+    def may_assume(self, role_arn: str, service: str, context: dict[str, str]) -> bool:
+        """Whether the role's trust policy lets `service` assume it (with aws:SourceAccount/SourceArn)."""
+        account = role_arn.split(":")[4]
+        role = iam_backends[account][self.partition].get_role(role_arn.rsplit("/", 1)[-1])
+        allowed = False
+        for statement in _as_list(json.loads(role.assume_role_policy_document).get("Statement", [])):
+            named = statement.get("Principal")
+            services = _as_list(named.get("Service", [])) if isinstance(named, dict) else []
+            if named != "*" and service not in services:
+                continue
+            if not statement_applies({key: value for key, value in statement.items() if key != "Resource"},
+                                     "sts:AssumeRole", role_arn, context):
+                continue
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = True
+        return allowed
+
     def principal_for_key(self, access_key: Optional[str]) -> Optional[Principal]:
         return self._by_key.get(access_key or "")
 
@@ -416,6 +434,8 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
                     if body.get(role_key):
                         checks.append(("iam:PassRole", body[role_key],
                                        {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+                        checks.append(("sts:AssumeRole", body[role_key],
+                                       {"aws:SourceAccount": account, "aws:SourceArn": arn}))
                 if api.startswith("Create") and body.get("Tags"):
                     checks.append(("sagemaker:AddTags", arn, {}))
                 return checks
@@ -437,6 +457,13 @@ def installed(access: AccessControl) -> Iterator[AccessControl]:
         api = response.data.get("Action") if service == "s3" else response._get_action()
         try:
             for action, arn, context in _request_checks(access, principal, service, api, response, resource):
+                if action == "sts:AssumeRole":  # SageMaker must be able to assume the role it is given
+                    if not access.may_assume(arn, "sagemaker.amazonaws.com", context):
+                        error = JsonRESTError(
+                            "ValidationException", f"Could not assume role {arn}. Please ensure that the "
+                            "role exists and allows principal 'sagemaker.amazonaws.com' to assume the role.")
+                        raise error
+                    continue
                 access.authorize(principal, action, arn, context)
         except AccessDenied as denied:
             if service == "s3":

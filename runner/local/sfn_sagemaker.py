@@ -19,6 +19,10 @@ with that role's credentials, and a `.sync` task first checks `events:PutRule`,
 `events:PutTargets` and `events:DescribeRule` on the managed rule Step Functions keeps for it;
 refused, the task fails with States.TaskFailed naming the action.
 
+The interpreter's own Lambda tasks name a Lambda API error ("Exception" in moto) as Step
+Functions does: `Lambda.<Code>` for Lambda's modelled errors, otherwise
+`Lambda.AWSLambdaException` (an AccessDeniedException among them), with the cause AWS gives.
+
 Waiting does not poll on a fixed 0.5 s tick: the resolver blocks on the local job's
 completion event (`LocalSageMaker.wait`) in bounded slices, re-checking that the execution
 is still running; when it is stopped, the job is asked to stop too.
@@ -37,7 +41,11 @@ import time
 from typing import Any, Callable, Final, Iterator
 
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.api import (
+    HistoryEventType,
+    LambdaFunctionFailedEventDetails,
+    TaskFailedEventDetails,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
 )
@@ -54,6 +62,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+    StateTaskLambda,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
     StateCredentials,
@@ -98,6 +109,20 @@ _SYNC_RULES: Final = {
 # after the exception class; every other API error is SageMaker.AmazonSageMakerException.
 _MODELLED_ERRORS: Final = ("ConflictException", "ResourceInUse", "ResourceLimitExceeded",
                            "ResourceNotFound")
+
+
+def lambda_error_name(code: str) -> str:
+    """The error name Step Functions gives a Lambda API error code."""
+    global _LAMBDA_ERRORS
+    if _LAMBDA_ERRORS is None:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("lambda")
+        _LAMBDA_ERRORS = frozenset(shape.name for shape in model.error_shapes)
+    return f"Lambda.{code}" if code in _LAMBDA_ERRORS else "Lambda.AWSLambdaException"
+
+
+_LAMBDA_ERRORS: frozenset | None = None
 
 
 def sfn_error_name(code: str) -> str:
@@ -271,15 +296,34 @@ def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]
             return StateTaskServiceSageMaker()
         return original(service_name=service_name)
 
+    original_lambda_error = StateTaskLambda.__dict__["_from_error"]
+
+    def lambda_from_error(task, env: Environment, ex: Exception) -> FailureEvent:
+        if not isinstance(ex, ClientError):
+            return original_lambda_error(task, env, ex)
+        error = ex.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        metadata = ex.response.get("ResponseMetadata", {})
+        name = lambda_error_name(code)
+        cause = (f"{error.get('Message', '')} (Service: AWSLambda; Status Code: "
+                 f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
+                 f"{metadata.get('RequestId', '')}; Proxy: null)")
+        return FailureEvent(env=env, error_name=CustomErrorName(name),
+                            event_type=HistoryEventType.LambdaFunctionFailed,
+                            event_details=EventDetails(lambdaFunctionFailedEventDetails=(
+                                LambdaFunctionFailedEventDetails(error=name, cause=cause))))
+
     state_task_factory.state_task_service_for = state_task_service_for
     StateTaskServiceSageMaker.jobs = jobs
     StateTaskServiceSageMaker.access = access
+    StateTaskLambda._from_error = lambda_from_error
     if access is not None:
         lambda_eval_utils.boto_client_for = _client_for
     try:
         yield
     finally:
         state_task_factory.state_task_service_for = original
+        StateTaskLambda._from_error = original_lambda_error
         lambda_eval_utils.boto_client_for = original_lambda_client
         StateTaskServiceSageMaker.jobs = None
         StateTaskServiceSageMaker.access = None
