@@ -167,7 +167,11 @@ class EmulatorEngine(pulumi.runtime.Mocks):
     def __init__(self, region: str, session: Optional[boto3.session.Session] = None) -> None:
         self.region = region
         self.partition = partition_of(region)
-        self._session = session or boto3.session.Session()
+        # boto3's default session, which run.py and the interpreter use too: the service models
+        # loaded while deploying are not loaded again.
+        if session is None and boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        self._session = session or boto3.DEFAULT_SESSION
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.invokes: list[tuple[str, dict]] = []

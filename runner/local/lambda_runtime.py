@@ -75,6 +75,7 @@ class LocalLambdaRuntime:
         self._functions: dict[tuple[str, str], _Function] = {}  # (name, CodeSha256) -> unpacked code
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
         self._code_dir: tempfile.TemporaryDirectory | None = None
+        self._sessions: dict = {}  # execution role ARN -> the handlers' default boto3 session
 
     @staticmethod
     def handles(fn) -> bool:
@@ -107,6 +108,25 @@ class LocalLambdaRuntime:
                 self._functions.clear()
                 self._code_dir.cleanup()
 
+    @contextlib.contextmanager
+    def _own_default_session(self, role: str) -> Iterator[None]:
+        """The handler's `boto3.client(...)` gets a default session of its own, as in its own
+        process: the host's has resolved (and cached) the host's credentials, not the role's.
+        One per role, sharing the host's loaded service models."""
+        import boto3
+
+        saved = boto3.DEFAULT_SESSION
+        if self._access is not None:
+            from runner.local.iam import session_sharing_models
+
+            if role not in self._sessions:
+                self._sessions[role] = session_sharing_models()
+            boto3.DEFAULT_SESSION = self._sessions[role]
+        try:
+            yield
+        finally:
+            boto3.DEFAULT_SESSION = saved
+
     def _function(self, fn) -> _Function:
         """The function's deployment package, unpacked once per code version (like /var/task)."""
         key = (fn.function_name, fn.code_sha_256)
@@ -138,7 +158,7 @@ class LocalLambdaRuntime:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}",
                                   request_id, [])
-        with self._lock, _environment_set(self._environment(fn)), _own_default_session():
+        with self._lock, _environment_set(self._environment(fn)), self._own_default_session(fn.role):
             context = LambdaContext(
                 function_name=fn.function_name,
                 function_version=getattr(fn, "version", "$LATEST"),
@@ -239,20 +259,6 @@ def _environment_set(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _own_default_session() -> Iterator[None]:
-    """The handler's `boto3.client(...)` gets a default session of its own, as in its own process:
-    the host's has resolved (and cached) the host's credentials, not the function role's."""
-    import boto3
-
-    saved = boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = None
-    try:
-        yield
-    finally:
-        boto3.DEFAULT_SESSION = saved
 
 
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
