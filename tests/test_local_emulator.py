@@ -24,6 +24,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
@@ -215,6 +216,7 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
         "request authorisation": lambda: ActionAuthenticatorMixin._authenticate_and_authorize_action,
         "bucket policy": lambda: FakeBucket.get_permission,
         "lambda task client": lambda: lambda_eval_utils.boto_client_for,
+        "lambda task errors": lambda: StateTaskLambda._from_error,
     }
     originals = {name: get() for name, get in patched.items()}
     settings = load_stack_settings("dev")
