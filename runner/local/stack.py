@@ -3,15 +3,15 @@
     with local_stack(load_stack_settings("dev")) as outputs:
         sfn = boto3.client("stepfunctions", region_name=outputs["region"])
         sfn.start_execution(stateMachineArn=outputs["stateMachineArn"],
-                            name=f"{outputs['jobNamePrefix']}-...", input="{}")
+                            name=f"{outputs['jobNamePrefix']}--...", input="{}")
 
 Inside the block every boto3 client (any thread) talks to moto. The stack is what `pulumi up`
 would create: `__main__.py` runs under the engine double (`runner.local.engine`), which
 creates every resource the component registers in moto, with the stack's config
 (Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
 under its role's deployed policies (`runner.local.iam`): the seeding function, the state
-machine's tasks and the SageMaker jobs; `outputs.access.report()` tells which statement each
-call used and which statements no call needed. On exit, running executions are stopped,
+machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
+call used and which statements no call needed (`outputs.write_iam_report(path)`: iam.json). On exit, running executions are stopped,
 local jobs and interpreter threads are joined, the moto patches are undone and moto is reset.
 """
 
