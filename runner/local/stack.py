@@ -11,8 +11,9 @@ creates every resource the component registers in moto, with the stack's config
 (Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
 under its role's deployed policies (`runner.local.iam`): the seeding function, the state
 machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
-call used and which statements no call needed (`outputs.write_iam_report(path)`: iam.json). On exit, running executions are stopped,
-local jobs and interpreter threads are joined, the moto patches are undone and moto is reset.
+call used and which statements no call needed (`outputs.write_iam_report(path)` writes it).
+On exit, running executions are stopped, local jobs and interpreter threads are joined, the
+moto patches are undone and moto is reset.
 """
 
 from __future__ import annotations
