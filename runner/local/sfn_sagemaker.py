@@ -239,11 +239,23 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                     jobs.wait(kind, name, WAIT_SLICE_SECONDS)
                 else:
                     time.sleep(WAIT_SLICE_SECONDS)
-            if jobs is not None:  # on AWS, stopping the execution stops the job
-                jobs.request_stop(kind, name)
+            if jobs is not None and self._may_stop(resource_runtime_part, state_credentials, kind, name):
+                jobs.request_stop(kind, name)  # on AWS, stopping the execution stops the job
             return None
 
         return resolver
+
+    def _may_stop(self, runtime: ResourceRuntimePart, credentials: StateCredentials,
+                  kind: str, name: str) -> bool:
+        """Step Functions stops the job as the state machine role (StopTrainingJob, ...); refused,
+        the job runs on (moto has no Stop* API, so this is the check alone)."""
+        access = StateTaskServiceSageMaker.access
+        if access is None:
+            return True
+        action = "sagemaker:StopTrainingJob" if kind == TRAINING else "sagemaker:StopTransformJob"
+        arn = f"arn:{access.partition}:sagemaker:{runtime.region}:{runtime.account}:{kind}/{name.lower()}"
+        principal = access.principal(credentials.role_arn, "StepFunctions")
+        return access.authorize(principal, action, arn, best_effort=True).allowed
 
     def _outcome(self, env: Environment, response: dict, status: str) -> dict:
         if status == "Completed":
