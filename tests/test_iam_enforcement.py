@@ -44,6 +44,70 @@ def _role_policies(region):
             yield role["RoleName"], policy, document if isinstance(document, dict) else json.loads(document)
 
 
+# -- the evaluator ----------------------------------------------------------------------------------
+
+def _allows(statement, action="s3:GetObject", resource="arn:aws:s3:::b/runs/x", context=None):
+    return statement_applies({"Effect": "Allow", **statement}, action, resource, context or {})
+
+
+def test_statement_matching_follows_iam_rules():
+    assert _allows({"Action": "S3:getobject", "Resource": "arn:aws:s3:::b/runs/*"})  # actions ignore case
+    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/runs/*"})  # resources do not
+    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b.runs/*"},
+                       resource="arn:aws:s3:::bxruns/x")  # "." is literal
+    assert _allows({"Action": "s3:Get?bject", "Resource": "*"})
+    assert not _allows({"NotAction": "s3:Get*", "Resource": "*"})
+    assert not _allows({"Action": "s3:*", "NotResource": "arn:aws:s3:::b/runs/*"})
+    condition = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert not _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole")
+    assert _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole",
+                   context={"iam:PassedToService": "sagemaker.amazonaws.com"})
+    prefix = {"StringLike": {"s3:prefix": ["runs/*"]}}
+    assert _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
+                   context={"s3:prefix": "runs/x/"})
+    assert not _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
+                       context={"s3:prefix": "other/"})
+    assert not _allows({"Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                       context={"aws:SecureTransport": "true"})
+    with pytest.raises(UnsupportedPolicy, match="NumericLessThan"):
+        _allows({"Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
+                context={"s3:max-keys": "5"})
+
+
+def test_explicit_deny_wins_and_the_bucket_policy_applies():
+    region = "us-west-2"
+    with mock_aws():
+        iam = boto3.client("iam", region_name=region)
+        s3 = boto3.client("s3", region_name=region)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Sid": "NotSecret", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/secret/*"}]}))
+        s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+             "Resource": "arn:aws:s3:::bkt/*"}]}))
+        access = AccessControl(region)
+        principal = access.principal(role, "SageMaker")
+        assert access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/runs/x").statement == ("p", "All")
+        with pytest.raises(AccessDenied, match="with an explicit deny in an identity-based policy"):
+            access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/secret/x")
+        with pytest.raises(AccessDenied, match="with an explicit deny in a resource-based policy"):
+            access.authorize(principal, "s3:DeleteObject", "arn:aws:s3:::bkt/runs/x")
+        with pytest.raises(AccessDenied, match="because no identity-based policy allows the sagemaker:CreateModel"):
+            access.authorize(principal, "sagemaker:CreateModel", "arn:aws:sagemaker:us-west-2:123456789012:model/m")
+        report = access.report()[role]
+        assert [(c["action"], c["allowed"]) for c in report["calls"]] == [
+            ("s3:GetObject", True), ("s3:GetObject", False), ("s3:DeleteObject", False),
+            ("sagemaker:CreateModel", False)]
+
+
+# -- the rehearsal (one stack for the module: these tests come after the ones above, which
+#    host their own emulator) -----------------------------------------------------------------
+
 @pytest.fixture(scope="module")
 def stack():
     with local_stack(load_stack_settings("dev")) as outputs:
@@ -140,67 +204,6 @@ def test_the_seeding_function_writes_as_its_role(stack):
     assert "AccessDenied" in refused["errorMessage"]
     assert "is not authorized to perform: s3:PutObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
-
-
-# -- the evaluator ----------------------------------------------------------------------------------
-
-def _allows(statement, action="s3:GetObject", resource="arn:aws:s3:::b/runs/x", context=None):
-    return statement_applies({"Effect": "Allow", **statement}, action, resource, context or {})
-
-
-def test_statement_matching_follows_iam_rules():
-    assert _allows({"Action": "S3:getobject", "Resource": "arn:aws:s3:::b/runs/*"})  # actions ignore case
-    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/runs/*"})  # resources do not
-    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b.runs/*"},
-                       resource="arn:aws:s3:::bxruns/x")  # "." is literal
-    assert _allows({"Action": "s3:Get?bject", "Resource": "*"})
-    assert not _allows({"NotAction": "s3:Get*", "Resource": "*"})
-    assert not _allows({"Action": "s3:*", "NotResource": "arn:aws:s3:::b/runs/*"})
-    condition = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    assert not _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole")
-    assert _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole",
-                   context={"iam:PassedToService": "sagemaker.amazonaws.com"})
-    prefix = {"StringLike": {"s3:prefix": ["runs/*"]}}
-    assert _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
-                   context={"s3:prefix": "runs/x/"})
-    assert not _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
-                       context={"s3:prefix": "other/"})
-    assert not _allows({"Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-                       context={"aws:SecureTransport": "true"})
-    with pytest.raises(UnsupportedPolicy, match="NumericLessThan"):
-        _allows({"Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
-                context={"s3:max-keys": "5"})
-
-
-def test_explicit_deny_wins_and_the_bucket_policy_applies():
-    region = "us-west-2"
-    with mock_aws():
-        iam = boto3.client("iam", region_name=region)
-        s3 = boto3.client("s3", region_name=region)
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [
-                {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-                {"Sid": "NotSecret", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/secret/*"}]}))
-        s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": region})
-        s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
-             "Resource": "arn:aws:s3:::bkt/*"}]}))
-        access = AccessControl(region)
-        principal = access.principal(role, "SageMaker")
-        assert access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/runs/x").statement == ("p", "All")
-        with pytest.raises(AccessDenied, match="with an explicit deny in an identity-based policy"):
-            access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/secret/x")
-        with pytest.raises(AccessDenied, match="with an explicit deny in a resource-based policy"):
-            access.authorize(principal, "s3:DeleteObject", "arn:aws:s3:::bkt/runs/x")
-        with pytest.raises(AccessDenied, match="because no identity-based policy allows the sagemaker:CreateModel"):
-            access.authorize(principal, "sagemaker:CreateModel", "arn:aws:sagemaker:us-west-2:123456789012:model/m")
-        report = access.report()[role]
-        assert [(c["action"], c["allowed"]) for c in report["calls"]] == [
-            ("s3:GetObject", True), ("s3:GetObject", False), ("s3:DeleteObject", False),
-            ("sagemaker:CreateModel", False)]
 
 
 def test_the_report_is_written_as_json(stack, tmp_path):
