@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,10 @@ def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path):
         sfn = boto3.client("stepfunctions", region_name=outputs["region"])
         arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev--followed",
                                   input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
+        # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
+        # default session for the function role's, and clients made then would act as that role.
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.05)
         code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
                          "--runs-dir", str(tmp_path / "runs")])
     captured = capsys.readouterr()
