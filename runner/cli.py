@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -167,14 +168,23 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, tuple[float, float]]]:
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import local_stack
+    from runner.local import DeployError, local_stack
 
     try:
         settings = load_stack_settings(args.stack or "dev")
     except SettingsError as error:
         raise UsageError(str(error)) from None
-    with local_stack(settings) as outputs:
-        yield StackOutputs.from_dict(outputs, "the local emulator"), LOCAL_POLL_SECONDS
+    with contextlib.ExitStack() as emulator:
+        try:
+            outputs = emulator.enter_context(local_stack(settings))
+        except DeployError as error:
+            raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
+        yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
+                                   iam_report=outputs.iam_report), LOCAL_POLL_SECONDS)
+
+
+class LocalDeployFailed(Exception):
+    """The program failed under the local engine double (a resource type it cannot create, ...)."""
 
 
 def _display(args):
@@ -286,7 +296,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: t
             not_saved = str(error)
     try:
         summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
-                                  not_saved=not_saved)
+                                  not_saved=not_saved, iam_report=outputs.iam_report)
     except KeyboardInterrupt:
         results.release(run_dir)
         print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
@@ -433,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except BotoCoreError as error:
+    except (BotoCoreError, LocalDeployFailed) as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

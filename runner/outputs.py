@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable, Optional
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,9 @@ class StackOutputs:
     job_name_prefix: str
     console_url: str
     run_defaults: dict  # {"rows", "hyperparameters"}: what executions get unless their input says otherwise
+    # The local emulator's least-privilege report (runner.local.iam): what each role called, under
+    # which statement, and which statements no call needed. None on AWS.
+    iam_report: Optional[Callable[[], dict]] = None
 
     KEYS = {"bucketName": "bucket_name", "stateMachineArn": "state_machine_arn",
             "stateMachineName": "state_machine_name", "region": "region",

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -178,6 +178,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "plot": None,
         "plot_missing": None,
         "summary": None,
+        "iam_report": None,
         "results_error": None,
         "failed_state": failed.name if failed else None,
         "error": view.error,
@@ -235,13 +236,13 @@ def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[
 
 
 def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
-            not_saved: str | None = None) -> dict:
+            not_saved: str | None = None, iam_report: Callable[[], dict] | None = None) -> dict:
     """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
 
     Never raises for a results problem: the summary says what could not be done
     (`results_error`, `metrics_missing`), so `--json` always has its one object to print.
     `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed (`not_saved`
-    says why).
+    says why). `iam_report` (local runs) gives what goes into `iam.json`.
     """
     summary = summary_of(view, where)
     if run_dir is None:
@@ -254,6 +255,9 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
         scratch.mkdir()
         if view.status == "SUCCEEDED":
             _fetch(s3, view, summary, scratch, run_dir, keep_data)
+        if iam_report is not None:
+            (scratch / "iam.json").write_text(json.dumps(iam_report(), indent=2) + "\n")
+            summary["iam_report"] = str(run_dir / "iam.json")
         summary["artifacts_dir"] = str(run_dir)
         summary["summary"] = str(run_dir / "summary.json")
         (scratch / "summary.json").write_text(to_json(summary) + "\n")
@@ -268,7 +272,7 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if summary["results_error"]:
-        for key in ("artifacts_dir", "summary", "predictions", "model", "plot"):
+        for key in ("artifacts_dir", "summary", "predictions", "model", "plot", "iam_report"):
             summary[key] = None
         release(run_dir)
     return summary

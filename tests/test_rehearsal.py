@@ -1,6 +1,7 @@
 """The offline rehearsal end to end: `run.py --local` drives the real definition on the emulator."""
 
 import json
+from pathlib import Path
 import tarfile
 import time
 
@@ -48,6 +49,13 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert len((run_dir / "data" / "test" / "test.csv").read_text().splitlines()) == 2000
     assert load_model(run_dir / "model.tar.gz").num_boosted_rounds() == 5  # the stack default num_round
+    # The least-privilege report: the three roles, every call allowed by a named statement.
+    report = json.loads((run_dir / "iam.json").read_text())
+    assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 3
+    calls = [call for role in report.values() for call in role["calls"]]
+    assert {"s3:PutObject", "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "iam:PassRole",
+            "s3:GetObject"} <= {call["action"] for call in calls}
+    assert all(call["allowed"] and call["statement"] for call in calls)
 
 
 def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
@@ -167,3 +175,21 @@ def test_run_py_local_fails_naming_the_action_a_role_lacks(capsys, tmp_path, mon
     assert code == 1
     assert summary["status"] == "FAILED" and summary["failed_state"] == "Train model (XGBoost)"
     assert "is not authorized to perform: s3:GetObject on resource: " in summary["cause"]
+    # iam.json shows the refusal: the call, not allowed, made as the SageMaker role.
+    report = json.loads(Path(summary["iam_report"]).read_text())
+    [sagemaker_role] = [role for role in report if "sagemaker-role" in role]
+    refused = [call for call in report[sagemaker_role]["calls"] if not call["allowed"]]
+    assert [call["action"] for call in refused] == ["s3:GetObject"]
+
+
+def test_a_resource_the_local_engine_cannot_create_is_one_line_exit_1(capsys, tmp_path, monkeypatch):
+    """A new resource type in the component is never skipped silently by the rehearsal."""
+    monkeypatch.delitem(engine_module.RESOURCES,
+                        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--rows", "50"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.startswith("run.py: error: the program could not be deployed to the local emulator: ")
+    assert "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration" in captured.err
+    assert len(captured.err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
