@@ -88,7 +88,7 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path):
     # The failed run left its record only, and the earlier run's artifacts as they were.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["execution_name"],
                                                                  summary["execution_name"]])
-    assert [p.name for p in (tmp_path / summary["execution_name"]).iterdir()] == ["summary.json"]
+    assert sorted(p.name for p in (tmp_path / summary["execution_name"]).iterdir()) == ["iam.json", "summary.json"]
     assert json.loads((tmp_path / summary["execution_name"] / "summary.json").read_text()) == summary
     assert summary["rows"] == {"train": 200, "test": 200}  # the dataset was generated before the failure
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
