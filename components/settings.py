@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 import yaml
 
-from components.xgboost import HyperparameterError, training_image, validate_hyperparameters
+from components.images import training_image
+from components.xgboost import HyperparameterError, validate_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"

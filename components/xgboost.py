@@ -9,8 +9,6 @@ training job with these same messages, and the stack's config is checked with th
 
 from __future__ import annotations
 
-DEPRECATED_VERSIONS = ("latest", "1")
-
 OBJECTIVES = (
     "binary:logistic", "binary:logitraw", "binary:hinge", "count:poisson",
     "multi:softmax", "multi:softprob", "rank:pairwise", "rank:ndcg", "rank:map",
@@ -94,12 +92,3 @@ def validate_hyperparameters(hyperparameters: dict[str, str]) -> None:
     if hyperparameters.get("objective") in ("multi:softmax", "multi:softprob") \
             and "num_class" not in hyperparameters:
         raise HyperparameterError("Require input for parameter 'num_class' for multi-classification")
-
-
-def training_image(region: str, version: str) -> str:
-    """The built-in XGBoost image for `region`, resolved offline by the SageMaker Python SDK."""
-    if version in DEPRECATED_VERSIONS:
-        raise ValueError(f"XGBoost version {version!r} is deprecated by AWS; use e.g. 1.7-1")
-    from sagemaker.core import image_uris  # imported here: it takes about a second
-
-    return image_uris.retrieve("xgboost", region, version)
