@@ -1,5 +1,6 @@
 """Shared test set-up."""
 
+import gc
 from unittest import mock
 
 import botocore.loaders
@@ -9,6 +10,13 @@ import pytest
 # reads them once, and test modules import xgboost too), and runner.local keeps moto's Batch
 # and EC2 models out before any test loads moto's Step Functions interpreter.
 import runner.local.sagemaker_container  # noqa: F401
+
+# The test process keeps about 650,000 objects alive (moto, botocore's data, Pulumi, the
+# SageMaker SDK), and every full collection walks them all: with CPython's default thresholds
+# (700, 10, 10) the suite ran 20 of them, 7 s of a 33 s run. Collecting the young generation
+# every 10,000 allocations instead made it 4 (2 s), with the same peak memory (524 vs 529 MB).
+# Thresholds only: no gc.freeze() here, which would keep every test's garbage.
+gc.set_threshold(10_000, 10, 10)
 
 
 @pytest.fixture(scope="session", autouse=True)
