@@ -32,6 +32,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from runner.openmp import apply_openmp_defaults  # noqa: E402  (light: this process stays small)
+
 SIZES = (5_000, 1_000_000)
 LARGE = 10_000_000
 PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "exit")
@@ -39,7 +41,11 @@ _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS
 
 
 def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one whole process."""
+    """(wall seconds, peak RSS MiB, stdout) of one whole process.
+
+    Linux counts the memory a child shared with its parent before exec in the child's peak RSS:
+    this process must stay small (nothing heavy imported) for the figures to be the child's.
+    """
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT_DIR, env=env,
@@ -98,8 +104,6 @@ def phases(rows: int, runs_dir: str, env: dict[str, str]) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    from runner.local.sagemaker_container import apply_openmp_defaults
-
     sizes = [int(value) for value in argv] or [*SIZES, *([LARGE] if os.environ.get("BENCH_LARGE") else [])]
     pairs = int(os.environ.get("BENCH_PAIRS", "3"))
     env = dict(os.environ)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.local import moto_batch_deferred
-from runner.local.sagemaker_container import apply_openmp_defaults
+from runner.openmp import apply_openmp_defaults
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
