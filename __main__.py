@@ -30,5 +30,7 @@ pulumi.export("sageMakerRoleArn", pipeline.sagemaker_role.arn)
 pulumi.export("trainingImage", settings.training_image)
 pulumi.export("region", settings.region)
 pulumi.export("consoleUrl", pipeline.console_url)
-# Executions must be named `<jobNamePrefix>-...`: they name the SageMaker jobs the roles allow.
+# Executions must be named `<jobNamePrefix>--...`: they name the SageMaker jobs the roles allow.
 pulumi.export("jobNamePrefix", settings.job_name_prefix)
+# What an execution gets unless its input says otherwise; run.py checks input against it.
+pulumi.export("runDefaults", settings.run_defaults)

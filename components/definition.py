@@ -1,39 +1,42 @@
 """The state machine definition, rendered from plain values (no Pulumi here).
 
-The component calls `render_definition` inside `Output.all(...).apply(...)`; the offline
-rehearsal calls it with the emulator's values. One renderer, two callers.
+The component calls `render_definition` inside `Output.all(...).apply(...)`. One renderer.
 
 Data flow of an execution (all keys below are the state's JSON):
 
-    input {rows?, hyperparameters?}
-      -> Check execution name   the name must start with the job prefix (IAM is scoped to it)
-      -> Apply defaults         {defaults, overrides: input}
-      -> Merge input            {settings: defaults merged with input, defaultHyperparameters}
-      -> Generate dataset       + dataset: the seeding function's result (URIs, row counts)
+    input {rows?, seed?, hyperparameters?}    untrusted: whoever may StartExecution wrote it
+      -> Validate input         the seeding function checks name and input (execution_input.py)
+                                against the stack's rules; its result replaces the input:
+                                {run: {rows, seed, hyperparameters}}
+      -> Generate dataset       + dataset: the seeding function's result (URIs, row counts, seed)
       -> Train model (XGBoost)  + training: {jobName, modelDataUrl}
       -> Save Model             + model: {modelArn}
       -> Batch transform        + transform: {jobName, outputPath}
 
-Everything an execution writes lives under `runs/<execution name>/`.
+A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
+names the field) before anything is written; any other failure ends in `Pipeline failed`
+with the original error and cause. Everything an execution writes lives under
+`runs/<execution name>/`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from components.settings import PipelineSettings
+from lambda_src.execution_input import InvalidExecutionInput
 
 STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
+VALIDATE_STATE = "Validate input"
+REFUSED_STATE = "Execution input refused"
 FAILED_STATE = "Pipeline failed"
 RUNS_PREFIX = "runs"
 TAG_STACK = "training-pipeline:stack"
 TAG_EXECUTION = "training-pipeline:execution"
+INVALID_INPUT_ERROR = InvalidExecutionInput.__name__
 
 _EXECUTION_NAME = "$$.Execution.Name"
-# SageMaker's rule for job and model names; the execution name becomes all three.
-JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # Transient failures worth retrying. Job failures (States.TaskFailed) are not: a retried
 # CreateTrainingJob would also collide with the job name it already took.
 LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
@@ -43,6 +46,12 @@ LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
 # ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
 # So throttling is retried, and a validation error costs two short, futile retries.
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException"]
+
+
+def integration_arn(partition: str, action: str) -> str:
+    """An optimized integration's ARN; `arn:aws:` in another partition fails every execution
+    with States.Runtime, which no Retry or Catch handles."""
+    return f"arn:{partition}:states:::{action}"
 
 
 def run_uri(bucket: str, suffix: str) -> str:
@@ -55,51 +64,54 @@ def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, An
              "BackoffRate": 2.0, "JitterStrategy": "FULL"}]
 
 
-_CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED_STATE}]
+# The error ({Error, Cause}) replaces the state's input, which need not even be an object.
+_CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
+_REFUSAL_CAUSE = "Read refusal"
 
 
 def _tags(stack: str) -> list[dict[str, str]]:
     return [{"Key": TAG_STACK, "Value": stack}, {"Key": TAG_EXECUTION, "Value.$": _EXECUTION_NAME}]
 
 
-def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_arn: str,
-                     sagemaker_role_arn: str) -> dict[str, Any]:
+def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
+                     seed_function_arn: str, sagemaker_role_arn: str) -> dict[str, Any]:
     """The definition as a dict; `render_definition` is what deployments use."""
     image = settings.training_image
-    defaults = {"rows": settings.rows, "hyperparameters": settings.hyperparameters}
     distribution = "ShardedByS3Key"
     generate, train, save, transform = STATE_NAMES
     return {
         "Comment": "Seed a dataset, train XGBoost on SageMaker, save the model, batch-transform "
                    f"the held-out rows. Stack {settings.stack}.",
-        "StartAt": "Check execution name",
+        "StartAt": VALIDATE_STATE,
         "States": {
-            "Check execution name": {
-                "Type": "Choice",
-                "Choices": [{"Variable": _EXECUTION_NAME,
-                             "StringMatches": f"{settings.job_name_prefix}-*",
-                             "Next": "Apply defaults"}],
-                "Default": "Execution name not allowed",
-            },
-            "Execution name not allowed": {
-                "Type": "Fail",
-                "Error": "ExecutionNameNotAllowed",
-                "Cause": f"Execution names become SageMaker job names and must start with "
-                         f"'{settings.job_name_prefix}-' (the roles are scoped to it); "
-                         "start runs with run.py or name them so.",
-            },
-            "Apply defaults": {
-                "Type": "Pass",
-                "Parameters": {"defaults": defaults, "overrides.$": "$"},
-                "Next": "Merge input",
-            },
-            "Merge input": {
-                "Type": "Pass",
+            VALIDATE_STATE: {
+                "Type": "Task",
+                "Resource": seed_function_arn,
                 "Parameters": {
-                    "settings.$": "States.JsonMerge($.defaults, $.overrides, false)",
-                    "defaultHyperparameters.$": "$.defaults.hyperparameters",
+                    "action": "validate",
+                    "executionName.$": _EXECUTION_NAME,
+                    "input.$": "$",
+                    "jobNamePrefix": settings.job_name_prefix,
+                    "defaults": settings.run_defaults,
                 },
+                # The untrusted input is dropped here: later states read only the checked request.
+                "ResultSelector": {"run.$": "$"},
+                "ResultPath": "$",
+                "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
+                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$",
+                           "Next": _REFUSAL_CAUSE}, *_CATCH],
                 "Next": generate,
+            },
+            # Lambda reports an exception as JSON {errorMessage, errorType, ...}: keep the message.
+            _REFUSAL_CAUSE: {
+                "Type": "Pass",
+                "Parameters": {"cause.$": "States.StringToJson($.Cause)"},
+                "Next": REFUSED_STATE,
+            },
+            REFUSED_STATE: {
+                "Type": "Fail",
+                "Error": INVALID_INPUT_ERROR,
+                "CausePath": "$.cause.errorMessage",
             },
             generate: {
                 "Type": "Task",
@@ -107,7 +119,8 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
                 "Parameters": {
                     "bucket": bucket,
                     "prefix.$": f"States.Format('{RUNS_PREFIX}/{{}}/', {_EXECUTION_NAME})",
-                    "rows.$": "$.settings.rows",
+                    "rows.$": "$.run.rows",
+                    "seed.$": "$.run.seed",
                     "shards": settings.shards,
                 },
                 "ResultPath": "$.dataset",
@@ -117,13 +130,14 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
             },
             train: {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                "Resource": integration_arn(partition, "sagemaker:createTrainingJob.sync"),
                 "Parameters": {
                     "TrainingJobName.$": _EXECUTION_NAME,
                     "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
                     "RoleArn": sagemaker_role_arn,
-                    "HyperParameters.$":
-                        "States.JsonMerge($.defaultHyperparameters, $.settings.hyperparameters, false)",
+                    "HyperParameters.$": "$.run.hyperparameters",
+                    # Built-in XGBoost needs no network; the job cannot send data anywhere.
+                    "EnableNetworkIsolation": True,
                     "InputDataConfig": [{
                         "ChannelName": "train",
                         "ContentType": "text/csv",
@@ -154,11 +168,12 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
             },
             save: {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::sagemaker:createModel",
+                "Resource": integration_arn(partition, "sagemaker:createModel"),
                 "Parameters": {
                     "ModelName.$": _EXECUTION_NAME,
                     "PrimaryContainer": {"Image": image, "ModelDataUrl.$": "$.training.modelDataUrl"},
                     "ExecutionRoleArn": sagemaker_role_arn,
+                    "EnableNetworkIsolation": True,
                     "Tags": _tags(settings.stack),
                 },
                 "ResultSelector": {"modelArn.$": "$.ModelArn"},
@@ -169,7 +184,7 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
             },
             transform: {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::sagemaker:createTransformJob.sync",
+                "Resource": integration_arn(partition, "sagemaker:createTransformJob.sync"),
                 "Parameters": {
                     "TransformJobName.$": _EXECUTION_NAME,
                     "ModelName.$": _EXECUTION_NAME,
@@ -200,16 +215,17 @@ def build_definition(settings: PipelineSettings, *, bucket: str, seed_function_a
             },
             FAILED_STATE: {
                 "Type": "Fail",
-                "ErrorPath": "$.error.Error",
-                "CausePath": "$.error.Cause",
+                "ErrorPath": "$.Error",
+                "CausePath": "$.Cause",
             },
         },
     }
 
 
-def render_definition(settings: PipelineSettings, *, bucket: str, seed_function_arn: str,
-                      sagemaker_role_arn: str) -> str:
+def render_definition(settings: PipelineSettings, *, partition: str, bucket: str,
+                      seed_function_arn: str, sagemaker_role_arn: str) -> str:
     """Compact, deterministic JSON: the same inputs always give the same bytes."""
-    definition = build_definition(settings, bucket=bucket, seed_function_arn=seed_function_arn,
+    definition = build_definition(settings, partition=partition, bucket=bucket,
+                                  seed_function_arn=seed_function_arn,
                                   sagemaker_role_arn=sagemaker_role_arn)
     return json.dumps(definition, separators=(",", ":"), sort_keys=True)

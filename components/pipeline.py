@@ -9,11 +9,12 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
 
 - seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
   `DeleteObject` under `runs/*` of the bucket.
-- SageMaker role (training jobs and models): list the bucket, read and write under `runs/*`,
-  pull the training image's repository, SageMaker's own log groups and metric namespace.
+- SageMaker role (training jobs and models), assumable by SageMaker for this account only:
+  list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
+  repository, SageMaker's own log groups and metric namespace.
 - state machine role: the AWS `.sync` policy for SageMaker (docs: "IAM policies for Amazon
-  SageMaker AI", sagemaker-iam), scoped to the job-name prefix; invoke the seeding function;
-  log delivery; X-Ray when tracing is on.
+  SageMaker AI", sagemaker-iam), scoped to `<jobNamePrefix>--*`; invoke the seeding function
+  (unqualified, as the definition does); log delivery; X-Ray when tracing is on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pulumi import Output, ResourceOptions
 from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
+from lambda_src.execution_input import NAME_SEPARATOR
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
@@ -70,12 +72,13 @@ def console_url(partition: str, region: str, state_machine_arn: str) -> str:
             f"#/statemachines/view/{quote(state_machine_arn, safe='')}")
 
 
-def name_patterns(prefix: str) -> list[str]:
-    """Name patterns of this stack's SageMaker jobs and models, for resource ARNs.
+def name_pattern(prefix: str) -> str:
+    """The ARN name pattern of this stack's SageMaker jobs and models.
 
-    SageMaker lower-cases names in its ARNs; a prefix with capitals gets both spellings.
+    Prefixes are lower case (SageMaker lower-cases names in ARNs) and never contain the
+    separator, so no other stack's names match `<prefix>--*`.
     """
-    return sorted({f"{prefix}-*", f"{prefix.lower()}-*"})
+    return f"{prefix}{NAME_SEPARATOR}*"
 
 
 def seed_code_archive(source_dir: Path = seed_function.SOURCE_DIR) -> pulumi.AssetArchive:
@@ -132,7 +135,8 @@ def seed_function_statements(bucket_arn: str, log_group_arn: str
 def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
                          ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     return [
-        _statement("ListBucket", ["s3:ListBucket"], [bucket_arn]),
+        _statement("ListRunObjects", ["s3:ListBucket"], [bucket_arn],
+                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*"])]),
         _statement("ReadWriteRunObjects", ["s3:GetObject", "s3:PutObject"],
                    [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
         # GetAuthorizationToken has no resource-level permissions.
@@ -153,10 +157,10 @@ def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
 
 def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagemaker_role_arn: str,
                              seed_function_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    patterns = name_patterns(settings.job_name_prefix)
-    training_jobs = [scope.arn("sagemaker", f"training-job/{p}") for p in patterns]
-    transform_jobs = [scope.arn("sagemaker", f"transform-job/{p}") for p in patterns]
-    models = [scope.arn("sagemaker", f"model/{p}") for p in patterns]
+    pattern = name_pattern(settings.job_name_prefix)
+    training_jobs = [scope.arn("sagemaker", f"training-job/{pattern}")]
+    transform_jobs = [scope.arn("sagemaker", f"transform-job/{pattern}")]
+    models = [scope.arn("sagemaker", f"model/{pattern}")]
     statements = [
         _statement("TrainingJobs", ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                                     "sagemaker:StopTrainingJob"], training_jobs),
@@ -171,8 +175,7 @@ def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagem
                    conditions=[("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])]),
         _statement("SyncEventRules", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                    [scope.arn("events", f"rule/{rule}") for rule in SYNC_EVENT_RULES]),
-        _statement("InvokeSeedFunction", ["lambda:InvokeFunction"],
-                   [seed_function_arn, f"{seed_function_arn}:*"]),
+        _statement("InvokeSeedFunction", ["lambda:InvokeFunction"], [seed_function_arn]),
         # Log delivery actions have no resource-level permissions.
         _statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
     ]
@@ -279,8 +282,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=child(depends_on=[seed_policy]))
 
         # SageMaker execution role: training jobs and the model of the transform job.
+        # Confused-deputy guard: SageMaker may assume it only for this account's jobs.
         self.sagemaker_role = aws.iam.Role(
-            f"{name}-sagemaker-role", assume_role_policy=document(_trust("sagemaker.amazonaws.com")),
+            f"{name}-sagemaker-role",
+            assume_role_policy=document(identity.account_id.apply(lambda account: _trust(
+                "sagemaker.amazonaws.com", [("StringEquals", "aws:SourceAccount", [account])]))),
             tags=tags, opts=child())
         sagemaker_policy = aws.iam.RolePolicy(
             f"{name}-sagemaker-policy", role=self.sagemaker_role.id,
@@ -308,9 +314,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-state-machine",
             type="STANDARD",
             role_arn=self.state_machine_role.arn,
-            definition=Output.all(self.bucket.bucket, self.seed_function.arn, self.sagemaker_role.arn)
-            .apply(lambda values: render_definition(settings, bucket=values[0], seed_function_arn=values[1],
-                                                    sagemaker_role_arn=values[2])),
+            definition=Output.all(partition, self.bucket.bucket, self.seed_function.arn,
+                                  self.sagemaker_role.arn)
+            .apply(lambda values: render_definition(settings, partition=values[0], bucket=values[1],
+                                                    seed_function_arn=values[2],
+                                                    sagemaker_role_arn=values[3])),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
                 level=settings.log_level, include_execution_data=True,
                 log_destination=states_log_group.arn.apply(lambda arn: f"{arn}:*")),

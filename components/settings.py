@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from components.images import training_image
-from components.xgboost import HyperparameterError, validate_hyperparameters
+from lambda_src import execution_input, xgboost_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -26,9 +27,19 @@ LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
 MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxRuntimeInSeconds
-_JOB_NAME_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,29}$")
-# A generated execution name is `<prefix>-YYYYMMDDTHHMMSS-xxxxxx` (23 characters after the
-# prefix), and SageMaker job names stop at 63 characters: the prefix gets at most 30.
+DEFAULT_PREFIX_STEM = "xgb-"
+
+
+def default_job_name_prefix(stack: str) -> str:
+    """`xgb-<stack>`, made a valid prefix; a short hash of the stack name keeps it unique when
+    the stack name had to be changed (capitals, `_`, `.`, `--`, length)."""
+    readable = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", stack.lower())).strip("-")
+    prefix = DEFAULT_PREFIX_STEM + readable
+    if readable == stack and len(prefix) <= execution_input.MAX_PREFIX_LENGTH:
+        return prefix
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:6]
+    room = execution_input.MAX_PREFIX_LENGTH - len(DEFAULT_PREFIX_STEM) - len(digest) - 1
+    return f"{DEFAULT_PREFIX_STEM}{(readable[:room].strip('-') + '-') if readable else ''}{digest}"
 
 
 class SettingsError(ValueError):
@@ -78,6 +89,11 @@ class PipelineSettings:
     @functools.cached_property
     def training_image(self) -> str:
         return training_image(self.region, self.xgboost_version)
+
+    @property
+    def run_defaults(self) -> dict[str, Any]:
+        """What an execution gets unless its input says otherwise (execution_input.validate_execution)."""
+        return {"rows": self.rows, "hyperparameters": self.hyperparameters}
 
     @property
     def shards(self) -> int:
@@ -132,22 +148,22 @@ class PipelineSettings:
             raise SettingsError('hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]')
         hyperparameters = parse_hyperparameters(raw_pairs)
         try:
-            validate_hyperparameters(hyperparameters)
-        except HyperparameterError as error:
+            xgboost_hyperparameters.validate(hyperparameters)
+        except xgboost_hyperparameters.HyperparameterError as error:
             raise SettingsError(f"hyperparameters: {error}") from None
 
-        prefix = str(value("jobNamePrefix")) or f"xgb-{stack}"
-        if not _JOB_NAME_PREFIX.match(prefix):
-            raise SettingsError(
-                f"jobNamePrefix: {prefix!r} must be 1-30 letters, digits or inner hyphens "
-                "(a SageMaker job name starts with it)")
+        prefix = str(value("jobNamePrefix")) or default_job_name_prefix(stack)
+        try:
+            execution_input.check_prefix(prefix)
+        except execution_input.InvalidExecutionInput as error:
+            raise SettingsError(str(error)) from None
 
         version = str(value("xgboostVersion"))
         settings = cls(
             stack=stack,
             region=region,
             xgboost_version=version,
-            rows=integer("rows", 1),
+            rows=integer("rows", 1, maximum=execution_input.MAX_ROWS),
             hyperparameters=hyperparameters,
             training_instance_type=str(value("trainingInstanceType")),
             training_instance_count=integer("trainingInstanceCount", 1),

@@ -8,6 +8,8 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `<prefix>`:
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
 Event: {"bucket", "prefix" (ends with "/"), "rows"=5000, "test_rows"=rows, "shards"=1, "seed"?}.
+The same function is the state machine's validation step: an event with "action": "validate"
+goes to execution_input.handle, which writes nothing.
 The result carries the URIs, row counts and the seed used (drawn at random when none is given).
 Bad input raises InvalidSeedRequest before anything is written. Objects are streamed with
 multipart uploads (memory stays flat whatever `rows` is); on any failure, open uploads are
@@ -30,6 +32,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import boto3
+
+import execution_input
 
 log = logging.getLogger(__name__)
 
@@ -307,4 +311,8 @@ def _clean_up(s3, bucket: str, uploads: list[_Upload]) -> None:
 
 
 def handler(event, context):
+    """`{"action": "validate", ...}` checks an execution's input (execution_input.handle);
+    any other event is a seeding request."""
+    if isinstance(event, dict) and event.get("action") == "validate":
+        return execution_input.handle(event)
     return write_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))

@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
+from lambda_src.execution_input import NAME_SEPARATOR
 from runner import execution, results
 from runner.follow import LiveDisplay, PlainDisplay, follow
 from runner.outputs import StackOutputs, UsageError, load_outputs
@@ -112,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser("cleanup", help="delete the SageMaker models this stack's runs created",
                                   argument_default=argparse.SUPPRESS)
     cleanup.add_argument("--dry-run", action="store_true", default=False, help="only list them")
-    for sub in (attach, listing, cleanup):
+    stop = commands.add_parser("stop", help="stop this stack's running executions (pulumi destroy "
+                                            "cannot delete the state machine while they run)",
+                               argument_default=argparse.SUPPRESS)
+    stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
+    for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
         sub.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS)
         sub.add_argument("--runs-dir", type=Path, default=argparse.SUPPRESS)
@@ -223,8 +228,8 @@ def _list(args, clients: Clients, outputs: StackOutputs) -> int:
 
 
 def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
-    """Delete models named `<prefix>-...` that carry this pipeline's execution tag."""
-    prefix = f"{outputs.job_name_prefix}-"
+    """Delete models named `<prefix>--...` that carry this pipeline's execution tag."""
+    prefix = f"{outputs.job_name_prefix}{NAME_SEPARATOR}"
     models = []
     for page in clients.sagemaker.get_paginator("list_models").paginate(NameContains=prefix):
         for model in page["Models"]:
@@ -239,6 +244,23 @@ def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
         print(json.dumps({"dry_run": args.dry_run, "models": models}))
     else:
         print(f"{verb} {len(models)} model(s)" + "".join(f"\n  {name}" for name in models))
+    return 0
+
+
+def _stop(args, clients: Clients, outputs: StackOutputs) -> int:
+    """Stop every RUNNING execution of this stack's state machine."""
+    pages = clients.sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=outputs.state_machine_arn, statusFilter="RUNNING")
+    running = [item["executionArn"] for page in pages for item in page["executions"]]
+    for arn in running:
+        if not args.dry_run:
+            clients.sfn.stop_execution(executionArn=arn, error="Stopped",
+                                       cause="stopped by run.py stop")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "executions": running}))
+    else:
+        verb = "would stop" if args.dry_run else "stopped"
+        print(f"{verb} {len(running)} running execution(s)" + "".join(f"\n  {arn}" for arn in running))
     return 0
 
 
@@ -260,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
                 execution_input = execution.build_input(args.input, args.rows, args.hp)
+                execution.check_input(execution_input, name, outputs)
             clients = Clients(outputs.region)
             if args.command == "follow":
                 return _watch(args, clients, outputs, args.execution_arn, interval)
@@ -267,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _list(args, clients, outputs)
             if args.command == "cleanup":
                 return _cleanup(args, clients, outputs)
+            if args.command == "stop":
+                return _stop(args, clients, outputs)
             return _start(args, clients, outputs, interval, name, execution_input)
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)

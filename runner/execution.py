@@ -6,9 +6,9 @@ import json
 import secrets
 from datetime import datetime, timezone
 
-from components.definition import JOB_NAME_PATTERN
-from runner.outputs import UsageError
-
+from lambda_src.execution_input import (
+    JOB_NAME_PATTERN, NAME_SEPARATOR, InvalidExecutionInput, check_execution_name, validate_execution)
+from runner.outputs import StackOutputs, UsageError
 
 
 def check_name(name: str) -> str:
@@ -19,16 +19,26 @@ def check_name(name: str) -> str:
 
 
 def check_prefix(name: str, prefix: str) -> str:
-    if not name.startswith(f"{prefix}-"):
-        raise UsageError(f"execution name {name!r} must start with '{prefix}-' "
-                         "(the stack's roles are scoped to that prefix)")
-    return name
+    try:
+        return check_execution_name(name, prefix)
+    except InvalidExecutionInput as error:
+        raise UsageError(str(error)) from None
 
 
 def new_name(prefix: str, now: datetime | None = None) -> str:
-    """`<prefix>-YYYYMMDD-HHMMSS-<6 hex>`: unique, sortable, and a valid SageMaker job name."""
+    """`<prefix>--YYYYMMDD-HHMMSS-<6 hex>`: unique, sortable, and a valid SageMaker job name."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
-    return check_name(f"{prefix}-{stamp}-{secrets.token_hex(3)}")
+    return check_name(f"{prefix}{NAME_SEPARATOR}{stamp}-{secrets.token_hex(3)}")
+
+
+def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict:
+    """The state machine's own validation step, run before anything starts; its result."""
+    try:
+        return validate_execution(execution_input, execution_name=name,
+                                  job_name_prefix=outputs.job_name_prefix,
+                                  defaults=outputs.run_defaults)
+    except InvalidExecutionInput as error:
+        raise UsageError(f"the execution would be refused: {error}") from None
 
 
 def parse_hyperparameter(text: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ class StackOutputs:
     region: str
     job_name_prefix: str
     console_url: str
+    run_defaults: dict  # {"rows", "hyperparameters"}: what executions get unless their input says otherwise
 
     KEYS = {"bucketName": "bucket_name", "stateMachineArn": "state_machine_arn",
             "stateMachineName": "state_machine_name", "region": "region",
@@ -37,7 +38,12 @@ class StackOutputs:
         if missing:
             raise UsageError(f"{source} lacks {', '.join(missing)}: deploy this project's stack "
                              "(pulumi up) or pass the outputs it exported")
-        return cls(**{field: str(values[key]) for key, field in cls.KEYS.items()})
+        defaults = values.get("runDefaults")
+        if not isinstance(defaults, dict) or not isinstance(defaults.get("hyperparameters"), dict) \
+                or type(defaults.get("rows")) is not int:
+            raise UsageError(f"{source} lacks runDefaults ({{rows, hyperparameters}}): update the "
+                             "stack with this project's program (pulumi up)")
+        return cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=defaults)
 
 
 def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:

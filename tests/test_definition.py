@@ -21,13 +21,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-from components.definition import STATE_NAMES, build_definition, render_definition  # noqa: E402
+from components.definition import (  # noqa: E402
+    FAILED_STATE, REFUSED_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
 from components.settings import PipelineSettings  # noqa: E402
 
 BUCKET = "training-pipeline-data-1a2b3c4"
 ROLE_ARN = "arn:aws:iam::111122223333:role/training-pipeline-sagemaker-role-5d6e7f8"
 FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-seed-9a0b1c2"
-EXECUTION = "xgb-dev-20260101T000000-abc123"
+EXECUTION = "xgb-dev--20260101-000000-abc123"
+TARGET = dict(partition="aws", bucket=BUCKET, seed_function_arn=FUNCTION_ARN, sagemaker_role_arn=ROLE_ARN)
 DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 SAGEMAKER_TASKS = {
     "Train model (XGBoost)": "CreateTrainingJob",
@@ -47,7 +49,7 @@ def settings() -> PipelineSettings:
 
 @pytest.fixture(scope="module")
 def definition(settings) -> dict:
-    return build_definition(settings, bucket=BUCKET, seed_function_arn=FUNCTION_ARN, sagemaker_role_arn=ROLE_ARN)
+    return build_definition(settings, **TARGET)
 
 
 def happy_path(definition: dict) -> list[str]:
@@ -80,7 +82,8 @@ def test_seed_states_in_order(definition):
     path = happy_path(definition)
     assert [name for name in path if name in STATE_NAMES] == list(STATE_NAMES)
     tasks = [name for name in path if definition["States"][name]["Type"] == "Task"]
-    assert tasks == list(STATE_NAMES)
+    assert tasks == [VALIDATE_STATE, *STATE_NAMES]
+    assert definition["StartAt"] == VALIDATE_STATE
     assert definition["States"][path[-1]].get("End") is True and path[-1] == STATE_NAMES[-1]
 
 
@@ -113,8 +116,7 @@ def test_jobs_and_models_are_named_after_the_execution(definition):
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_shards_follow_the_training_instance_count(count):
-    definition = build_definition(settings_with(trainingInstanceCount=count), bucket=BUCKET,
-                                  seed_function_arn=FUNCTION_ARN, sagemaker_role_arn=ROLE_ARN)
+    definition = build_definition(settings_with(trainingInstanceCount=count), **TARGET)
     assert definition["States"]["Generate dataset"]["Parameters"]["shards"] == count
     train = definition["States"]["Train model (XGBoost)"]["Parameters"]
     assert train["ResourceConfig"]["InstanceCount"] == count
@@ -124,8 +126,9 @@ def test_shards_follow_the_training_instance_count(count):
 
 def test_retries_name_the_errors_step_functions_reports(definition):
     states = definition["States"]
-    [seed_retry] = states["Generate dataset"]["Retry"]
-    assert "Lambda.ServiceException" in seed_retry["ErrorEquals"]
+    for name in (VALIDATE_STATE, "Generate dataset"):
+        [seed_retry] = states[name]["Retry"]
+        assert "Lambda.ServiceException" in seed_retry["ErrorEquals"]
     for name in ("Train model (XGBoost)", "Save Model", "Batch transform"):
         [retry] = states[name]["Retry"]
         assert retry["ErrorEquals"] == ["SageMaker.AmazonSageMakerException"], name
@@ -142,9 +145,8 @@ def test_retries_only_transient_errors(definition):
 
 
 def test_compact_deterministic_json(settings):
-    kwargs = dict(bucket=BUCKET, seed_function_arn=FUNCTION_ARN, sagemaker_role_arn=ROLE_ARN)
-    first = render_definition(settings, **kwargs)
-    again = render_definition(settings_with(), **kwargs)
+    first = render_definition(settings, **TARGET)
+    again = render_definition(settings_with(), **TARGET)
     assert first == again
     assert first == json.dumps(json.loads(first), separators=(",", ":"), sort_keys=True)
     assert "\n" not in first
@@ -154,8 +156,7 @@ def test_statelint(settings):
     from statelint.config import Config
     from statelint.linter import Linter
 
-    text = render_definition(settings, bucket=BUCKET, seed_function_arn=FUNCTION_ARN,
-                             sagemaker_role_arn=ROLE_ARN)
+    text = render_definition(settings, **TARGET)
     assert Linter.validate(text, Config([], False, False)) == []
 
 
@@ -208,14 +209,52 @@ def test_training_image_is_resolved_for_the_region():
     for region, image in (("us-west-2", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"),
                           ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")):
         settings = PipelineSettings.from_config(lambda key: None, stack="dev", region=region)
-        definition = build_definition(settings, bucket=BUCKET, seed_function_arn=FUNCTION_ARN,
-                                      sagemaker_role_arn=ROLE_ARN)
+        definition = build_definition(settings, **TARGET)
         states = definition["States"]
         assert states["Train model (XGBoost)"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"] == image
         assert states["Save Model"]["Parameters"]["PrimaryContainer"]["Image"] == image
 
 
-# --- input overrides, executed by moto's ASL interpreter ----------------------------------------
+# --- partitions ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_integration_arns_carry_the_partition(settings, partition):
+    """`arn:aws:states:::...` in aws-cn or aws-us-gov fails every execution with States.Runtime."""
+    definition = build_definition(settings, **{**TARGET, "partition": partition})
+    resources = [state["Resource"] for state in definition["States"].values() if "Resource" in state]
+    integrations = [arn for arn in resources if arn.split(":")[2] == "states"]
+    assert len(integrations) == 3
+    assert all(arn.startswith(f"arn:{partition}:states:::sagemaker:") for arn in integrations)
+
+
+# --- the untrusted input: validated first, then dropped ---------------------------------------------
+
+def test_input_goes_only_to_the_validation_step(definition):
+    """Only the validation step reads `$` as given; every later state reads what it returned."""
+    validate = definition["States"][VALIDATE_STATE]
+    assert validate["Parameters"]["input.$"] == "$"
+    assert validate["ResultPath"] == "$" and validate["ResultSelector"] == {"run.$": "$"}
+    for name in STATE_NAMES:
+        for _, key, value in walk(definition["States"][name]["Parameters"]):
+            if key.endswith(".$") and value.startswith("$."):
+                assert value.split(".")[1] in ("run", "dataset", "training"), (name, key, value)
+
+
+def test_refused_input_has_its_own_error(definition):
+    validate = definition["States"][VALIDATE_STATE]
+    refusal, *others = validate["Catch"]
+    assert refusal["ErrorEquals"] == ["InvalidExecutionInput"]
+    assert [catch["Next"] for catch in others] == [FAILED_STATE]
+    assert definition["States"][REFUSED_STATE]["Error"] == "InvalidExecutionInput"
+
+
+def test_network_isolation(definition):
+    states = definition["States"]
+    assert states["Train model (XGBoost)"]["Parameters"]["EnableNetworkIsolation"] is True
+    assert states["Save Model"]["Parameters"]["EnableNetworkIsolation"] is True
+
+
+# --- the data flow, executed by moto's ASL interpreter ---------------------------------------------
 
 def without_sagemaker(definition: dict) -> dict:
     """The definition with the training task as a Pass state that outputs its request and ends.
@@ -234,7 +273,7 @@ def without_sagemaker(definition: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def interpreter(settings):
-    """A moto account with the seeding function (simple Lambda: echoes or replays) and the state machine."""
+    """A moto account with a stub seeding function (replays queued results) and the state machine."""
     import boto3
     from moto import mock_aws
 
@@ -248,25 +287,19 @@ def interpreter(settings):
             FunctionName="seed", Runtime="python3.13", Role=role, Handler="seed_dataset.handler",
             Code={"ZipFile": code.getvalue()})["FunctionArn"]
         client = boto3.client("stepfunctions", region_name="us-west-2")
-        full = build_definition(settings, bucket=BUCKET, seed_function_arn=function_arn, sagemaker_role_arn=role)
-        machines = {
-            "full": client.create_state_machine(name="full", definition=json.dumps(full),
-                                                roleArn=role)["stateMachineArn"],
-            "no-sagemaker": client.create_state_machine(name="no-sagemaker",
-                                                        definition=json.dumps(without_sagemaker(full)),
-                                                        roleArn=role)["stateMachineArn"],
-        }
-        yield client, machines
+        full = build_definition(settings, **{**TARGET, "seed_function_arn": function_arn, "sagemaker_role_arn": role})
+        machine = client.create_state_machine(name="no-sagemaker", definition=json.dumps(without_sagemaker(full)),
+                                              roleArn=role)["stateMachineArn"]
+        yield client, machine
 
 
-def execute(client, machine_arn: str, name: str, payload: dict, lambda_result: dict | None = None) -> dict:
-    """Run one execution to its end; return its description and history events."""
-    if lambda_result is not None:
-        from moto.awslambda_simple.models import lambda_simple_backends
-        from moto.core import DEFAULT_ACCOUNT_ID
+def execute(client, machine_arn: str, name: str, payload, lambda_results: list[dict]) -> dict:
+    """Run one execution to its end, the Lambda answering `lambda_results` in turn."""
+    from moto.awslambda_simple.models import lambda_simple_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
 
-        lambda_simple_backends[DEFAULT_ACCOUNT_ID]["us-west-2"].lambda_simple_results_queue.append(
-            json.dumps(lambda_result))
+    queue = lambda_simple_backends[DEFAULT_ACCOUNT_ID]["us-west-2"].lambda_simple_results_queue
+    queue.extend(json.dumps(result) for result in lambda_results)
     arn = client.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(payload))["executionArn"]
     deadline = time.monotonic() + 10
     while (description := client.describe_execution(executionArn=arn))["status"] == "RUNNING":
@@ -276,48 +309,30 @@ def execute(client, machine_arn: str, name: str, payload: dict, lambda_result: d
     return {"description": description, "events": events}
 
 
-def scheduled_lambda_input(run: dict) -> dict:
-    [event] = [e for e in run["events"] if e["type"] == "LambdaFunctionScheduled"]
-    return json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
+def lambda_inputs(run: dict) -> list[dict]:
+    return [json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
+            for event in run["events"] if event["type"] == "LambdaFunctionScheduled"]
 
 
-@pytest.mark.parametrize("suffix,payload,rows", [
-    ("empty", {}, 5000),
-    ("rows", {"rows": 10}, 10),
-    ("hyper", {"hyperparameters": {"num_round": "9"}}, 5000),
-])
-def test_input_overrides_reach_the_seeding_function(interpreter, suffix, payload, rows):
-    client, machines = interpreter
-    name = f"xgb-dev-override-{suffix}"
-    run = execute(client, machines["full"], name, payload)
-    assert scheduled_lambda_input(run) == {"bucket": BUCKET, "prefix": f"runs/{name}/", "rows": rows, "shards": 1}
-    # The interpreter stops at SageMaker `.sync` (unsupported in moto), after the seeding step.
-    assert run["description"]["status"] == "FAILED"
-
-
-@pytest.mark.parametrize("suffix,payload,hyperparameters", [
-    ("empty", {}, DEFAULT_HYPERPARAMETERS),
-    ("rows", {"rows": 10}, DEFAULT_HYPERPARAMETERS),
-    ("hyper", {"hyperparameters": {"num_round": "9"}}, {**DEFAULT_HYPERPARAMETERS, "num_round": "9"}),
-])
-def test_training_request_merges_overrides(interpreter, suffix, payload, hyperparameters):
-    client, machines = interpreter
-    name = f"xgb-dev-request-{suffix}"
+def test_validated_request_drives_every_later_state(interpreter):
+    client, machine = interpreter
+    name = "xgb-dev--flow-1"
+    payload = {"rows": 10, "hyperparameters": {"num_round": 9}, "extra": "ignored by the stub"}
+    request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"}}
     dataset = {"train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
                "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/"}
-    run = execute(client, machines["no-sagemaker"], name, payload, lambda_result=dataset)
+    run = execute(client, machine, name, payload, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
-    request = json.loads(run["description"]["output"])["trainingRequest"]
-    assert request["HyperParameters"] == hyperparameters
-    assert request["TrainingJobName"] == name
-    assert request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/runs/{name}/model"
-    assert request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == dataset["train_uri"]
-    assert {"Key": "training-pipeline:execution", "Value": name} in request["Tags"]
-
-
-def test_execution_name_outside_the_prefix_is_refused(interpreter):
-    client, machines = interpreter
-    run = execute(client, machines["full"], "someone-else-1", {})
-    assert run["description"]["status"] == "FAILED"
-    assert run["description"]["error"] == "ExecutionNameNotAllowed"
-    assert not [e for e in run["events"] if e["type"] == "LambdaFunctionScheduled"]
+    validate, seed = lambda_inputs(run)
+    assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev",
+                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS}}
+    assert seed == {"bucket": BUCKET, "prefix": f"runs/{name}/", "rows": 10, "seed": 7, "shards": 1}
+    output = json.loads(run["description"]["output"])
+    assert "extra" not in output and "hyperparameters" not in output  # the raw input is gone
+    assert output["run"] == request
+    training = output["trainingRequest"]
+    assert training["HyperParameters"] == request["hyperparameters"]
+    assert training["TrainingJobName"] == name
+    assert training["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/runs/{name}/model"
+    assert training["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == dataset["train_uri"]
+    assert {"Key": "training-pipeline:execution", "Value": name} in training["Tags"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -46,7 +47,7 @@ STAR_OK = {
     "cloudwatch:PutMetricData", "sagemaker:ListTags",
 }
 OUTPUTS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName", "sageMakerRoleArn",
-           "trainingImage", "region", "consoleUrl", "jobNamePrefix"}
+           "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
 
 
 def deployed(config=None, **kwargs):
@@ -70,13 +71,18 @@ def east():
 def custom():
     """Everything that can differ from the defaults, differing."""
     return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
-                     "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "Team-A",
+                     "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"]})
 
 
 @pytest.fixture(scope="module")
 def china():
     return deployed(region="cn-north-1")
+
+
+@pytest.fixture(scope="module")
+def govcloud():
+    return deployed(region="us-gov-west-1")
 
 
 def as_list(value):
@@ -126,6 +132,8 @@ def test_outputs(run):
     assert run.outputs["trainingImage"] == IMAGES["us-west-2"]
     assert run.outputs["region"] == "us-west-2"
     assert run.outputs["jobNamePrefix"] == "xgb-dev"
+    assert run.outputs["runDefaults"] == {
+        "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
         + quote(machine["arn"], safe=""))
@@ -141,6 +149,20 @@ def test_china_partition(china):
     repository = china.outputs["trainingImage"].split(".")[0]
     assert (f"arn:aws-cn:ecr:cn-north-1:{repository}:repository/sagemaker-xgboost"
             in json.dumps(role_policy(china, "sagemaker")))
+
+
+@pytest.mark.parametrize("fixture,partition", [("run", "aws"), ("china", "aws-cn"), ("govcloud", "aws-us-gov")])
+def test_every_arn_carries_the_stack_partition(request, fixture, partition):
+    """`arn:aws:` in aws-cn or aws-us-gov fails executions with an uncatchable States.Runtime."""
+    result = request.getfixturevalue(fixture)
+    definition = json.loads(definition_of(result))
+    arns = re.findall(r"arn:[a-z-]+:[^\"]*", definition_of(result)) + re.findall(
+        r"arn:[a-z-]+:[^\"]*", json.dumps(result.policy_documents()))
+    assert arns and {arn.split(":")[1] for arn in arns} == {partition}
+    integrations = [state["Resource"] for state in definition["States"].values()
+                    if state.get("Resource", "").split(":")[2:3] == ["states"]]
+    assert sorted(integrations) == sorted(f"arn:{partition}:states:::sagemaker:{action}" for action in (
+        "createTrainingJob.sync", "createModel", "createTransformJob.sync"))
 
 
 # --- the definition ------------------------------------------------------------------------
@@ -171,9 +193,10 @@ def test_definition_follows_settings(custom):
     assert definition["States"]["Generate dataset"]["Parameters"]["shards"] == 2
     train = definition["States"]["Train model (XGBoost)"]["Parameters"]
     assert train["ResourceConfig"]["InstanceCount"] == 2
-    assert definition["States"]["Check execution name"]["Choices"][0]["StringMatches"] == "Team-A-*"
-    defaults = definition["States"]["Apply defaults"]["Parameters"]["defaults"]
-    assert defaults["hyperparameters"] == {"objective": "binary:logistic", "num_round": "20"}
+    validate = definition["States"]["Validate input"]["Parameters"]
+    assert validate["jobNamePrefix"] == "team-a"
+    assert validate["defaults"] == {"rows": 5000,
+                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"}}
 
 
 def test_definition_passes_statelint(run):
@@ -314,8 +337,9 @@ def test_trust_policies(run):
         [statement] = statements(trust(run, suffix))
         assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
         assert statement["Action"] == "sts:AssumeRole"
-    [states] = statements(trust(run, "states"))
-    assert states["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    for suffix in ("states", "sagemaker"):  # confused-deputy guard for the service roles
+        [statement] = statements(trust(run, suffix))
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
 def test_seed_function_policy(run):
@@ -345,7 +369,9 @@ def test_sagemaker_policy(request, fixture, region):
     assert set(as_list(pull["Action"])) == {
         "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
     assert as_list(by_action["ecr:GetAuthorizationToken"][0]["Resource"]) == ["*"]
-    assert as_list(by_action["s3:ListBucket"][0]["Resource"]) == [bucket_arn]
+    [listing] = by_action["s3:ListBucket"]
+    assert as_list(listing["Resource"]) == [bucket_arn]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
     for action in ("s3:GetObject", "s3:PutObject"):
         assert all(r.startswith(f"{bucket_arn}/") for r in as_list(by_action[action][0]["Resource"]))
     for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
@@ -367,9 +393,9 @@ def test_state_machine_policy(run, custom):
                           ("model", ("CreateModel",))):
         for action in actions:
             [statement] = by_action[f"sagemaker:{action}"]
-            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev-*"]
+            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev--*"]
     [tags] = by_action["sagemaker:AddTags"]
-    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-*"
+    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev--*"
                                               for kind in ("training-job", "transform-job", "model")}
     assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
     [pass_role] = by_action["iam:PassRole"]
@@ -380,13 +406,14 @@ def test_state_machine_policy(run, custom):
             f"arn:aws:events:us-west-2:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule"
             for kind in ("Training", "Transform")}
     function_arn = run.one(FUNCTION).outputs["arn"]
-    assert set(as_list(by_action["lambda:InvokeFunction"][0]["Resource"])) == {function_arn, f"{function_arn}:*"}
+    # The definition invokes the unqualified ARN: no `:*` for versions and aliases it never uses.
+    assert as_list(by_action["lambda:InvokeFunction"][0]["Resource"]) == [function_arn]
     assert as_list(by_action["logs:CreateLogDelivery"][0]["Resource"]) == ["*"]
     assert not any(action.startswith("xray:") for action in by_action)
-    # Tracing on: X-Ray; a prefix with capitals: both spellings (SageMaker lower-cases ARNs).
+    # Tracing on: X-Ray; another prefix: its own pattern only.
     traced = json.dumps(role_policy(custom, "states"))
     assert "xray:PutTraceSegments" in traced
-    assert f"{sagemaker}:training-job/Team-A-*" in traced and f"{sagemaker}:training-job/team-a-*" in traced
+    assert f"{sagemaker}:training-job/team-a--*" in traced and "xgb-dev" not in traced
 
 
 def test_parliament_finds_nothing(run, custom):
@@ -411,6 +438,11 @@ def test_parliament_finds_nothing(run, custom):
     ({"rows": 0}, "rows"),
     ({"logLevel": "DEBUG"}, "logLevel"),
     ({"jobNamePrefix": "bad_prefix"}, "jobNamePrefix"),
+    ({"jobNamePrefix": "Team-A"}, "jobNamePrefix"),  # SageMaker ARNs are lower case
+    ({"jobNamePrefix": "team--a"}, "jobNamePrefix"),  # `--` ends a prefix
+    ({"hyperparameters": ["objective=reg:logistic", "eval_metric=auc", "num_round=5"]}, "hyperparameters"),
+    ({"hyperparameters": ["num_round=5", "eta=2"]}, "hyperparameters"),
+    ({"hyperparameters": ["num_round=5", "sagemaker_program=train.py"]}, "hyperparameters"),
     ({"transformInstanceCount": 2}, "transformInstanceCount"),
     ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
     ({"logRetentionDays": 10}, "logRetentionDays"),

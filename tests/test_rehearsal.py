@@ -61,16 +61,20 @@ def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
     assert second["rows"] == {"train": 500, "test": 500}
 
 
-def test_bad_hyperparameter_fails_with_the_container_reason(capsys, tmp_path):
+# Valid hyperparameters the data cannot satisfy: gamma regression needs positive labels.
+GAMMA = ("--hp", "objective=reg:gamma", "--hp", "eval_metric=gamma-nloglik")
+
+
+def test_failed_training_reports_the_container_reason(capsys, tmp_path):
     code, first, _ = rehearse(capsys, tmp_path, "--rows", "200")
     assert code == 0
     earlier = sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir())
 
-    code, summary, _ = rehearse(capsys, tmp_path, "--rows", "200", "--hp", "objective=reg:nope")
+    code, summary, _ = rehearse(capsys, tmp_path, "--rows", "200", *GAMMA)
     assert code == 1
     assert summary["status"] == "FAILED" and summary["error"] == "States.TaskFailed"
     assert summary["failed_state"] == "Train model (XGBoost)"
-    assert "objective" in summary["cause"] and "reg:nope" in summary["cause"]
+    assert "label" in summary["cause"]
     assert summary["metrics"] is None and summary["predictions"] is None
     # The failed run wrote nothing and left the earlier run's artifacts as they were.
     assert sorted(p.name for p in tmp_path.iterdir()) == [first["execution_name"]]
@@ -78,24 +82,24 @@ def test_bad_hyperparameter_fails_with_the_container_reason(capsys, tmp_path):
 
 
 def test_human_report_of_a_failed_run(capsys, tmp_path):
-    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path),
-                     "--rows", "200", "--hp", "bogus=1"])
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200", *GAMMA])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAILED in state 'Train model (XGBoost)'" in out
-    assert "Extraneous hyperparameter found: bogus" in out
+    assert "label" in out
 
 
 @pytest.mark.parametrize("execution_input, field", [
     ('{"rows": 0}', "rows"),
     ('{"rows": 2.5}', "rows"),
+    ('{"hyperparameters": {"sagemaker_program": "x.py"}}', "sagemaker_program"),
 ])
-def test_seeding_error_fails_naming_the_field(capsys, tmp_path, execution_input, field):
-    code, summary, _ = rehearse(capsys, tmp_path, "--input", execution_input)
-    assert code == 1
-    assert summary["error"] == "InvalidSeedRequest"
-    assert summary["failed_state"] == "Generate dataset"
-    assert summary["cause"].startswith(f"InvalidSeedRequest: {field} must be")
+def test_input_the_state_machine_would_refuse_starts_nothing(capsys, tmp_path, execution_input, field):
+    code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--input", execution_input])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("run.py: error: the execution would be refused: ") and field in captured.err
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
 def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):

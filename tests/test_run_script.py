@@ -25,6 +25,7 @@ OUTPUTS = {
     "region": "us-west-2",
     "consoleUrl": "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/statemachines",
     "jobNamePrefix": "xgb-dev",
+    "runDefaults": {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"}},
 }
 
 
@@ -118,16 +119,34 @@ def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws
 
 
 def test_name_outside_the_prefix_is_refused_before_any_call(outputs_file, no_aws, capsys):
-    code, _, err = run(["--outputs-file", outputs_file, "--name", "other-run-1"], capsys)
-    assert code == 2 and "must start with 'xgb-dev-'" in err
+    for name in ("other-run-1", "xgb-dev-2-run", "xgb-dev1"):
+        code, _, err = run(["--outputs-file", outputs_file, "--name", name], capsys)
+        assert code == 2 and "must start with 'xgb-dev--'" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--hp", "sagemaker_program=train.py"], "sagemaker_program is not allowed: it switches the container to script"),
+    (["--hp", "eval_metric=auc"], "Metric 'auc' can only be applied for classification"),
+    (["--hp", "eta=2"], "Hyperparameter eta: 2.0 is not in [0, 1]"),
+    (["--hp", "bogus=1"], "Extraneous hyperparameter found: bogus"),
+    (["--input", '{"rows": "abc"}'], 'rows: "abc" is not an integer'),
+    (["--input", '{"hyperparameters": "x"}'], 'hyperparameters: expected an object'),
+    (["--input", '{"rowz": 5}'], "unknown field 'rowz'"),
+])
+def test_input_the_state_machine_would_refuse_is_refused_before_any_call(argv, problem, outputs_file, no_aws,
+                                                                        capsys):
+    code, out, err = run(["--outputs-file", outputs_file, *argv], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("run.py: error: the execution would be refused: ") and problem in err, err
+    assert len(err.splitlines()) == 1
 
 
 def test_generated_names_are_unique_valid_job_names():
     moment = datetime(2026, 11, 26, 17, 0, 0, tzinfo=timezone.utc)
-    names = {new_name("p" * 30, moment) for _ in range(50)}
+    names = {new_name("p" * 39, moment) for _ in range(50)}  # the longest prefix settings allow
     assert len(names) == 50
     for name in names:
-        assert len(name) <= 63 and name.startswith("p" * 30 + "-20261126-170000-")
+        assert len(name) <= 63 and name.startswith("p" * 39 + "--20261126-170000-")
 
 
 def test_execution_input_layers_rows_and_hyperparameters_over_raw_input():
@@ -214,18 +233,18 @@ def test_cleanup_dry_run_lists_tagged_models_and_deletes_nothing(outputs_file, m
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     arn = "arn:aws:sagemaker:us-west-2:111122223333:model/{}"
     stub.add_response("list_models", {"Models": [
-        {"ModelName": "xgb-dev-1", "ModelArn": arn.format("xgb-dev-1"), "CreationTime": now},
-        {"ModelName": "xgb-dev-hand-made", "ModelArn": arn.format("xgb-dev-hand-made"), "CreationTime": now},
-    ]}, {"NameContains": "xgb-dev-"})
-    stub.add_response("list_tags", {"Tags": [{"Key": "training-pipeline:execution", "Value": "xgb-dev-1"}]},
-                      {"ResourceArn": arn.format("xgb-dev-1")})
-    stub.add_response("list_tags", {"Tags": []}, {"ResourceArn": arn.format("xgb-dev-hand-made")})
+        {"ModelName": "xgb-dev--1", "ModelArn": arn.format("xgb-dev--1"), "CreationTime": now},
+        {"ModelName": "xgb-dev--hand-made", "ModelArn": arn.format("xgb-dev--hand-made"), "CreationTime": now},
+    ]}, {"NameContains": "xgb-dev--"})
+    stub.add_response("list_tags", {"Tags": [{"Key": "training-pipeline:execution", "Value": "xgb-dev--1"}]},
+                      {"ResourceArn": arn.format("xgb-dev--1")})
+    stub.add_response("list_tags", {"Tags": []}, {"ResourceArn": arn.format("xgb-dev--hand-made")})
     monkeypatch.setattr(cli, "Clients", lambda region: clients)
     with stub:  # any delete_model call would be an unexpected call and fail
         code, out, _ = run(["cleanup", "--dry-run", "--json", "--outputs-file", outputs_file], capsys)
     stub.assert_no_pending_responses()
     assert code == 0
-    assert json.loads(out) == {"dry_run": True, "models": ["xgb-dev-1"]}
+    assert json.loads(out) == {"dry_run": True, "models": ["xgb-dev--1"]}
 
 
 def _interrupt(*args, **kwargs):
@@ -236,14 +255,14 @@ def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypat
     sfn = boto3.client("stepfunctions", region_name="us-west-2",
                        aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(sfn)
-    arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1"
+    arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
     stub.add_response("start_execution", {"executionArn": arn, "startDate": datetime(2026, 1, 1)})
     clients = _StubbedClients()
     clients.sfn = sfn
     monkeypatch.setattr(cli, "Clients", lambda region: clients)
     monkeypatch.setattr(cli, "follow", _interrupt)
     with stub:  # a stop_execution call would be unexpected and fail
-        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev-1", "--detach"], capsys)
+        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--detach"], capsys)
     assert code == 0
     assert f"python run.py follow {arn}" in err
 
@@ -277,3 +296,24 @@ def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, mo
     assert code == 1 and out == ""
     assert err.strip() == ("run.py: error: the output of xgb-dev-1 has no 'dataset' key: "
                            "was it started from this project's state machine?")
+
+
+def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatch, capsys):
+    sfn = boto3.client("stepfunctions", region_name="us-west-2",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sfn)
+    running = [f"arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--{i}" for i in (1, 2)]
+    stub.add_response("list_executions", {"executions": [
+        {"executionArn": arn, "stateMachineArn": OUTPUTS["stateMachineArn"], "name": arn.rsplit(":", 1)[1],
+         "status": "RUNNING", "startDate": datetime(2026, 1, 1)} for arn in running]},
+        {"stateMachineArn": OUTPUTS["stateMachineArn"], "statusFilter": "RUNNING"})
+    for arn in running:
+        stub.add_response("stop_execution", {"stopDate": datetime(2026, 1, 1)},
+                          {"executionArn": arn, "error": "Stopped", "cause": "stopped by run.py stop"})
+    clients = _StubbedClients()
+    clients.sfn = sfn
+    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    with stub:
+        code, out, _ = run(["stop", "--json", "--outputs-file", outputs_file], capsys)
+    stub.assert_no_pending_responses()
+    assert code == 0 and json.loads(out) == {"dry_run": False, "executions": running}

@@ -34,7 +34,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
-from components.definition import JOB_NAME_PATTERN
+from lambda_src.execution_input import JOB_NAME_PATTERN
 from runner.local import sagemaker_container as container
 
 log = logging.getLogger(__name__)

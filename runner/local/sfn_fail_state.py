@@ -1,7 +1,7 @@
 """Let a Fail state re-raise a caught `States.*` error, as AWS Step Functions does.
 
-The definition catches every failure into `$.error` and ends in a Fail state with
-`ErrorPath: $.error.Error`, so a failed SageMaker job ends the execution with
+The definition catches every failure as the state's output and ends in a Fail state with
+`ErrorPath: $.Error`, so a failed SageMaker job ends the execution with
 `States.TaskFailed`, as on AWS. moto's interpreter builds the Fail state's error name with
 `CustomErrorName`, which refuses names starting with "States." (the ASL rule for *custom*
 names), and the execution would end in `States.Runtime` instead.

@@ -89,8 +89,8 @@ def _deploy(settings: PipelineSettings, lambda_source_dir: Path,
     lambdas.register(function_name, lambda_source_dir)
     states_role = role(f"{base}-states", "states")
 
-    definition = render_definition(settings, bucket=bucket, seed_function_arn=function_arn,
-                                   sagemaker_role_arn=sagemaker_role)
+    definition = render_definition(settings, partition="aws", bucket=bucket,
+                                   seed_function_arn=function_arn, sagemaker_role_arn=sagemaker_role)
     machine = sfn.create_state_machine(name=base, definition=definition, roleArn=states_role,
                                        type="STANDARD",
                                        tags=[{"key": TAG_STACK, "value": stack}])
@@ -104,6 +104,7 @@ def _deploy(settings: PipelineSettings, lambda_source_dir: Path,
         "region": region,
         "consoleUrl": CONSOLE_URL,
         "jobNamePrefix": settings.job_name_prefix,
+        "runDefaults": settings.run_defaults,
     }
 
 
