@@ -53,3 +53,20 @@ def test_a_batch_task_still_gets_motos_integration_built_when_first_needed(monke
 def test_idle_openmp_threads_sleep_unless_the_user_chose(environ, expected):
     apply_openmp_defaults(environ)
     assert environ == expected
+
+
+def test_only_run_py_freezes_the_collector():
+    """gc.freeze() belongs to the process entry: in a test run it would keep every test's garbage."""
+    import gc
+
+    import runner.cli  # noqa: F401
+    import runner.local  # noqa: F401
+
+    assert gc.get_freeze_count() == 0
+    script = ("import atexit, gc, runpy, sys\n"
+              "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
+              "sys.argv = ['run.py', 'list', '--outputs-file', '/nonexistent/outputs.json']\n"
+              "runpy.run_path('run.py', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr  # a usage error, returned normally by main()
+    assert int(result.stderr.strip().splitlines()[-1]) > 0  # what was alive at exit is frozen
