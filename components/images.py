@@ -50,7 +50,10 @@ def _ecr_hostname(region: str) -> str | None:
 
 def _from_table(region: str, version: str) -> str | None:
     """The URI `retrieve` builds for the plain cases of the table, else None."""
-    entry = image_table()["versions"].get(version)
+    try:
+        entry = image_table()["versions"].get(version)
+    except (OSError, ValueError, KeyError):  # moved or reshaped in another SDK release: ask the SDK
+        return None
     if entry is None or region not in entry.get("registries", {}):
         return None
     if set(entry) - {"registries", "repository", "processors", "py_versions"}:
