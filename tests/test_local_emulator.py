@@ -8,6 +8,7 @@ import itertools
 import json
 import tarfile
 import time
+import zipfile
 from urllib.parse import urlparse
 
 import boto3
@@ -16,8 +17,14 @@ import pytest
 import xgboost
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.s3.models import FakeBucket
 from moto.sagemaker.models import SageMakerModelBackend
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+    lambda_eval_utils,
+    state_task_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
@@ -138,7 +145,7 @@ class TestPipeline:
             TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"], HyperParameters={"num_round": "1"},
             AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
             InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/nothing/"}}}],
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/nothing/"}}}],
             OutputDataConfig={"S3OutputPath": f"s3://{bucket}/adhoc/model"},
             ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
             StoppingCondition={"MaxRuntimeInSeconds": 60})
@@ -161,27 +168,36 @@ class TestPipeline:
         assert "Cannot create already existing model" in described["cause"]
 
 
-    def test_transform_rejects_rows_with_the_wrong_number_of_columns(self, outputs):
+    def test_transform_runs_as_the_model_role_and_rejects_rows_with_the_wrong_number_of_columns(self, outputs):
         described = _execute(outputs, {"rows": 200})
         model_name = json.loads(described["output"])["training"]["jobName"]
         bucket, region = outputs["bucketName"], outputs["region"]
-        boto3.client("s3", region_name=region).put_object(
-            Bucket=bucket, Key="adhoc/labelled/test.csv", Body=b"1,10,40\n0,50,20\n")
         sagemaker = boto3.client("sagemaker", region_name=region)
-        name = _name(outputs, "transform")
-        sagemaker.create_transform_job(
-            TransformJobName=name, ModelName=model_name,
-            TransformInput={"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/adhoc/labelled/"}}},
-            TransformOutput={"S3OutputPath": f"s3://{bucket}/adhoc/out"},
-            TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
-        deadline = time.monotonic() + 30
-        while (job := sagemaker.describe_transform_job(TransformJobName=name))["TransformJobStatus"] \
-                == "InProgress":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert job["TransformJobStatus"] == "Failed"
-        assert "Feature size of csv inference data 3 is not consistent" in job["FailureReason"]
+
+        def transform(prefix):
+            boto3.client("s3", region_name=region).put_object(
+                Bucket=bucket, Key=f"{prefix}/labelled/test.csv", Body=b"1,10,40\n0,50,20\n")
+            name = _name(outputs, "transform")
+            sagemaker.create_transform_job(
+                TransformJobName=name, ModelName=model_name,
+                TransformInput={"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/labelled/"}}},
+                TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/out"},
+                TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+            deadline = time.monotonic() + 30
+            while (job := sagemaker.describe_transform_job(TransformJobName=name))["TransformJobStatus"] \
+                    == "InProgress":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert job["TransformJobStatus"] == "Failed"
+            return job["FailureReason"]
+
+        # The SageMaker role may read only under runs/: the job fails naming the refused access.
+        reason = transform("adhoc")
+        assert reason.startswith(f"ClientError: Data download failed: could not list s3://{bucket}/adhoc/labelled/")
+        assert ":assumed-role/" in reason and "is not authorized to perform: s3:ListBucket on resource: " \
+            f'"arn:aws:s3:::{bucket}"' in reason
+        assert "Feature size of csv inference data 3 is not consistent" in transform(f"runs/{model_name}-adhoc")
 
     def test_two_consecutive_executions_succeed(self, outputs):
         first = _execute(outputs, {"rows": 500})
@@ -197,6 +213,10 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
         "training": lambda: SageMakerModelBackend.create_training_job,
         "transform": lambda: SageMakerModelBackend.create_transform_job,
         "model": lambda: SageMakerModelBackend.create_model,
+        "request authorisation": lambda: ActionAuthenticatorMixin._authenticate_and_authorize_action,
+        "bucket policy": lambda: FakeBucket.get_permission,
+        "lambda task client": lambda: lambda_eval_utils.boto_client_for,
+        "lambda task errors": lambda: StateTaskLambda._from_error,
     }
     originals = {name: get() for name, get in patched.items()}
     settings = load_stack_settings("dev")
@@ -208,9 +228,13 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
         assert {name: get() for name, get in patched.items()} == originals
 
 
-def test_lambda_runtime_failures_are_reported_under_lambdas_names(tmp_path):
-    (tmp_path / "seed_dataset.py").write_text("raise ImportError('a missing dependency')\n")
-    with local_stack(load_stack_settings("dev"), lambda_source_dir=tmp_path) as outputs:
+def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambdas_names():
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("seed_dataset.py", "raise ImportError('a missing dependency')\n")
+    with local_stack(load_stack_settings("dev")) as outputs:
+        boto3.client("lambda", region_name=outputs["region"]).update_function_code(
+            FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue())
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED"
         assert described["error"] == "Runtime.ImportModuleError"

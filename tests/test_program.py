@@ -478,3 +478,30 @@ def test_deploy_docs_match_pulumi_yaml_and_outputs():
         expected = f"`{default}`" if isinstance(default, str) and default else f"`{json.dumps(default)}`"
         assert documented[key][1] == expected, key
     assert set(_table(text, "Stack outputs")) == OUTPUTS
+
+
+# --- the engine double ---------------------------------------------------------------------------
+
+def test_a_resource_type_the_engine_double_cannot_create_fails_the_deployment_naming_it(monkeypatch):
+    from runner.local import engine
+
+    monkeypatch.delitem(engine.RESOURCES, LOG_GROUP)
+    result = run_program()
+    assert isinstance(result.error, Exception)
+    assert f"cannot deploy resource type {LOG_GROUP} (training-pipeline-" in str(result.error)
+
+
+def test_outputs_come_from_the_emulator(run):
+    """ARNs and names are the ones moto returned for the resources the program registered."""
+    import boto3
+    from moto import mock_aws
+
+    function = run.one(FUNCTION).outputs
+    assert function["arn"] == f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:{function['name']}"
+    assert function["sourceCodeHash"]  # moto's CodeSha256 of the package built from the AssetArchive
+    role = run.one(ROLE, "training-pipeline-sagemaker-role").outputs
+    assert role["uniqueId"].startswith("AROA")
+    assert ("aws:index/getCallerIdentity:getCallerIdentity", {}) in [
+        (token, dict(args)) for token, args in run.invokes]
+    with mock_aws():  # a fresh emulator knows none of it: the run's emulator was its own
+        assert boto3.client("s3", region_name="us-west-2").list_buckets()["Buckets"] == []

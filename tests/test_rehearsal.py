@@ -8,6 +8,7 @@ import pytest
 import xgboost
 
 from runner import cli
+from runner.local import engine as engine_module
 
 SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
                 "predictions", "artifacts_dir", "error", "cause"}
@@ -140,3 +141,25 @@ def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
     assert seen["status"] in ("ABORTED", "FAILED")
     assert "stopped execution" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_py_local_fails_naming_the_action_a_role_lacks(capsys, tmp_path, monkeypatch):
+    """As if `s3:GetObject` were left out of the SageMaker role's policy in the component."""
+    create_role_policy = engine_module.EmulatorEngine._role_policy
+
+    def without_get_object(self, name, inputs):
+        if "sagemaker" in name:
+            document = json.loads(inputs["policy"])
+            for statement in document["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                statement["Action"] = [action for action in actions if action != "s3:GetObject"]
+            document["Statement"] = [s for s in document["Statement"] if s["Action"]]
+            inputs = dict(inputs, policy=json.dumps(document))
+        return create_role_policy(self, name, inputs)
+
+    monkeypatch.setitem(engine_module.RESOURCES, "aws:iam/rolePolicy:RolePolicy", without_get_object)
+    code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--rows", "50"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert summary["status"] == "FAILED" and summary["failed_state"] == "Train model (XGBoost)"
+    assert "is not authorized to perform: s3:GetObject on resource: " in summary["cause"]

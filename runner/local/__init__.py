@@ -1,8 +1,10 @@
 """The offline rehearsal: the pipeline's stack on an in-process AWS emulator (moto) with real XGBoost.
 
 One small module per concern:
-  stack.py                `local_stack(settings)`: host moto, deploy, yield the stack outputs
-  lambda_runtime.py       Lambda Invoke runs the handler in-process
+  stack.py                `local_stack(settings)`: host moto, deploy the program, yield the stack outputs
+  engine.py               the engine double: `__main__.py` under Pulumi mocks, resources created in moto
+  iam.py                  each principal under its role's deployed policies; the least-privilege report
+  lambda_runtime.py       Lambda Invoke runs the function's deployed package in-process
   sagemaker_jobs.py       SageMaker training/transform jobs run in background threads
   sagemaker_container.py  what the built-in XGBoost container does with the data
   sfn_sagemaker.py        the Step Functions SageMaker integration (.sync) for moto's interpreter
@@ -10,6 +12,6 @@ One small module per concern:
 """
 
 from runner.local import moto_batch_deferred  # noqa: F401  (before moto's interpreter loads)
-from runner.local.stack import local_stack
+from runner.local.stack import DeployError, local_stack
 
-__all__ = ["local_stack"]
+__all__ = ["DeployError", "local_stack"]

@@ -1,10 +1,13 @@
 """Run Lambda functions' Python handlers in-process, behind moto's Lambda API.
 
 moto without Docker answers Invoke with a canned string and never runs code.
-`LocalLambdaRuntime.installed()` replaces that stub so that Invoke of a registered function
-imports its handler module from a source directory (like a warm Lambda container: once per
-runtime, then reused) and calls `handler(event, context)` with the function's environment
-(AWS_REGION, AWS_DEFAULT_REGION, its Environment.Variables, ...). Results come back as real
+`LocalLambdaRuntime.installed()` replaces that stub so that Invoke of a Python function
+unpacks the code moto holds for it (its deployment package, as CreateFunction or
+UpdateFunctionCode gave it), imports the handler module from there (like a warm Lambda
+container: once per code version, then reused) and calls `handler(event, context)` with the
+function's environment (AWS_REGION, AWS_DEFAULT_REGION, its Environment.Variables, ...) and,
+given an `AccessControl`, its execution role's credentials (AWS_ACCESS_KEY_ID, ...), so
+the handler's AWS calls are checked against that role. Results come back as real
 Lambda returns them: the JSON payload, or on an exception the payload
 `{"errorType", "errorMessage", "requestId", "stackTrace"}` with the response header
 `X-Amz-Function-Error: Unhandled`, which the Step Functions interpreter turns into an error
@@ -24,12 +27,15 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import io
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import uuid
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
@@ -62,18 +68,18 @@ class _Function:
 
 
 class LocalLambdaRuntime:
-    """Handlers of registered functions, by function name."""
+    """Runs the handlers of the emulator's Python functions from their deployed code."""
 
-    def __init__(self) -> None:
-        self._functions: dict[str, _Function] = {}
+    def __init__(self, access=None) -> None:
+        self._access = access  # runner.local.iam.AccessControl, or None: no role credentials
+        self._functions: dict[tuple[str, str], _Function] = {}  # (name, CodeSha256) -> unpacked code
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
+        self._code_dir: tempfile.TemporaryDirectory | None = None
+        self._sessions: dict = {}  # execution role ARN -> the handlers' default boto3 session
 
-    def register(self, function_name: str, source_dir: Path | str) -> None:
-        """Run `function_name`'s handler (its configured `module.function`) from `source_dir`."""
-        self._functions[function_name] = _Function(Path(source_dir).resolve())
-
-    def handles(self, function_name: str) -> bool:
-        return function_name in self._functions
+    @staticmethod
+    def handles(fn) -> bool:
+        return (fn.run_time or "").startswith("python") and bool(getattr(fn, "code_bytes", b""))
 
     @contextlib.contextmanager
     def installed(self) -> Iterator["LocalLambdaRuntime"]:
@@ -82,13 +88,14 @@ class LocalLambdaRuntime:
 
         def invoke(backend, function_name, qualifier, body, headers, response_headers):
             fn = backend.get_function(function_name, qualifier)  # raises ResourceNotFound like AWS
-            if not runtime.handles(fn.function_name):
+            if not runtime.handles(fn):
                 return original(backend, function_name, qualifier, body, headers, response_headers)
             payload = runtime.invoke(fn, body, headers or {}, response_headers)
             response_headers["Content-Length"] = str(len(payload))
             return payload
 
         LambdaSimpleBackend.invoke = invoke
+        self._code_dir = tempfile.TemporaryDirectory(prefix="local-lambda-")
         try:
             yield self
         finally:
@@ -98,6 +105,41 @@ class LocalLambdaRuntime:
                     if function.module is not None:
                         sys.modules.pop(function.module.__name__, None)
                         function.module = None
+                self._functions.clear()
+                self._code_dir.cleanup()
+
+    @contextlib.contextmanager
+    def _own_default_session(self, role: str) -> Iterator[None]:
+        """The handler's `boto3.client(...)` gets a default session of its own, as in its own
+        process: the host's has resolved (and cached) the host's credentials, not the role's.
+        One per role, sharing the host's loaded service models."""
+        import boto3
+
+        saved = boto3.DEFAULT_SESSION
+        if self._access is not None:
+            from runner.local.iam import session_sharing_models
+
+            if role not in self._sessions:
+                self._sessions[role] = session_sharing_models()
+            boto3.DEFAULT_SESSION = self._sessions[role]
+        try:
+            yield
+        finally:
+            boto3.DEFAULT_SESSION = saved
+
+    def _function(self, fn) -> _Function:
+        """The function's deployment package, unpacked once per code version (like /var/task)."""
+        key = (fn.function_name, fn.code_sha_256)
+        if key not in self._functions:
+            target = Path(self._code_dir.name) / f"{fn.function_name}-{len(self._functions)}"
+            try:
+                with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as package:
+                    package.extractall(target)
+            except zipfile.BadZipFile as error:
+                raise _RuntimeError("Runtime.InvalidEntrypoint", f"the deployment package is not a "
+                                    f"zip file: {error}") from None
+            self._functions[key] = _Function(target)
+        return self._functions[key]
 
     # -- one invocation --------------------------------------------------------------------------
 
@@ -116,8 +158,7 @@ class LocalLambdaRuntime:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}",
                                   request_id, [])
-        with self._lock, _environment_set(self._environment(fn)):
-            function = self._functions[fn.function_name]
+        with self._lock, _environment_set(self._environment(fn)), self._own_default_session(fn.role):
             context = LambdaContext(
                 function_name=fn.function_name,
                 function_version=getattr(fn, "version", "$LATEST"),
@@ -129,7 +170,7 @@ class LocalLambdaRuntime:
                 deadline=time.monotonic() + float(fn.timeout or 3),
             )
             try:
-                handler = self._handler(function, fn.handler)
+                handler = self._handler(self._function(fn), fn.handler)
             except _RuntimeError as error:
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return _error_payload(error.error_type, str(error), request_id, [])
@@ -148,8 +189,7 @@ class LocalLambdaRuntime:
                                   request_id, [])
         return b"" if invocation_type == "Event" else payload
 
-    @staticmethod
-    def _environment(fn) -> dict[str, str]:
+    def _environment(self, fn) -> dict[str, str]:
         region = fn.function_arn.split(":")[3]
         variables = {
             "AWS_REGION": region,
@@ -159,6 +199,8 @@ class LocalLambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size or 128),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python'}",
         }
+        if self._access is not None:  # the execution role's session, as Lambda hands it over
+            variables.update(self._access.principal(fn.role, fn.function_name).environment())
         variables.update({key: str(value) for key, value in (fn.environment_vars or {}).items()})
         return variables
 

@@ -12,6 +12,13 @@ Patched moto internals (moto/sagemaker/models.py, class SageMakerModelBackend):
   create_training_job, create_transform_job  -> name checks, then run the job in a thread
   create_model                                -> refuse duplicate names, as AWS does
 
+Given an `AccessControl` (runner.local.iam), a job acts as SageMaker does with the role it was
+given (the training job's RoleArn, the model's ExecutionRoleArn): its S3 reads and writes are
+made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
+`ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the image's repository) is checked when
+the job starts, and its log and metric writes are checked as best effort (AWS drops them when
+refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
+
 Differences from AWS worth knowing: one local "instance" reads every object of a channel
 (InstanceCount and ShardedByS3Key do not split data); StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
@@ -72,7 +79,8 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 class LocalSageMaker:
     """Runs the jobs moto records; `wait` lets a follower block until a job ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, access=None) -> None:
+        self._access = access  # runner.local.iam.AccessControl, or None: jobs act unchecked
         self._lock = threading.Lock()
         self._done: dict[tuple[str, str], threading.Event] = {}
         self._stop_requested: set[tuple[str, str]] = set()
@@ -182,11 +190,15 @@ class LocalSageMaker:
         self._threads.append(thread)
         thread.start()
 
-    def _s3(self, backend):
-        """One S3 client per region, shared by the job threads (clients are thread-safe; creating
-        them from one session is not, hence the lock). Their session is the jobs' own, but reads
-        botocore's data through the loader of boto3's default session, which the deployment
-        used: the S3 model and endpoint data are not parsed again (0.12 s)."""
+    def _s3(self, backend, role_arn: str | None):
+        """The S3 client of the job's role; without access control, one client per region shared
+        by the job threads (clients are thread-safe; creating them from one session is not, hence
+        the lock). That session is the jobs' own, but reads botocore's data through the loader of
+        boto3's default session, which the deployment used: the S3 model and endpoint data are
+        not parsed again (0.12 s)."""
+        if self._access is not None:
+            return self._access.client("s3", self._access.principal(role_arn, "SageMaker"),
+                                       backend.region_name)
         with self._lock:
             if self._session is None:
                 core = botocore.session.Session()
@@ -203,11 +215,13 @@ class LocalSageMaker:
     def _run_training(self, backend, job) -> None:
         name = job.training_job_name
         try:
-            s3 = self._s3(backend)
+            s3 = self._s3(backend, job.role_arn)
             self._checkpoint(TRAINING, name)
             _transition(job, "Downloading", "Downloading input data")
             channels = [_download_channel(s3, channel, job.role_arn, backend.region_name)
                         for channel in job.input_data_config or []]
+            self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
+            self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
             self._checkpoint(TRAINING, name)
             _transition(job, "Training", "Training image download completed. Training in progress.")
             result = container.train(channels, dict(job.hyper_parameters or {}),
@@ -221,6 +235,8 @@ class LocalSageMaker:
             now = utcnow()
             job.final_metric_data_list = [{"MetricName": metric, "Value": value, "Timestamp": now}
                                           for metric, value in result.metrics.items()]
+            if result.metrics:
+                self._put_metrics(job.role_arn, "/aws/sagemaker/TrainingJobs")
             _end_training(job, "Completed", "Training job completed")
         except _Stopped:
             _end_training(job, "Stopped", "Training job stopped", status="Stopped")
@@ -237,9 +253,11 @@ class LocalSageMaker:
         name = job.transform_job_name
         try:
             _check_transform_request(job)
-            s3 = self._s3(backend)
             model = backend._models[job.model_name]
+            s3 = self._s3(backend, model.execution_role_arn)
             container_spec = model.primary_container or (model.containers or [{}])[0]
+            self._pull_image(model.execution_role_arn, container_spec.get("Image", ""), backend)
+            self._write_logs(model.execution_role_arn, backend, "TransformJobs", f"{name}/local-1")
             model_url = container_spec.get("ModelDataUrl")
             if not model_url:
                 raise container.client_error(f"Model {job.model_name} has no ModelDataUrl")
@@ -269,6 +287,40 @@ class LocalSageMaker:
         except Exception as error:
             log.exception("local transform job %s crashed", name)
             _end_transform(job, "Failed", reason=f"AlgorithmError: {type(error).__name__}: {error}")
+
+    # what SageMaker does with the job's role without a request to the emulator
+
+    def _pull_image(self, role_arn: str, image: str, backend) -> None:
+        if self._access is None:
+            return
+        from components.pipeline import ecr_repository_arn
+        from runner.local.iam import AccessDenied
+
+        principal = self._access.principal(role_arn, "SageMaker")
+        try:
+            repository = ecr_repository_arn(image, backend.partition)
+        except ValueError:
+            raise container.client_error(f"Cannot pull the image {image!r}: not an ECR image URI") from None
+        try:
+            self._access.authorize(principal, "ecr:GetAuthorizationToken", "*")
+            for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+                self._access.authorize(principal, action, repository)
+        except AccessDenied as denied:
+            raise container.client_error(f"Cannot pull the algorithm image {image}: {denied}") from None
+
+    def _write_logs(self, role_arn: str, backend, group: str, stream: str) -> None:
+        if self._access is None:
+            return
+        principal = self._access.principal(role_arn, "SageMaker")
+        arn = (f"arn:{backend.partition}:logs:{backend.region_name}:{backend.account_id}:"
+               f"log-group:/aws/sagemaker/{group}:log-stream:{stream}-{int(time.time())}")
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            self._access.authorize(principal, action, arn, best_effort=True)
+
+    def _put_metrics(self, role_arn: str, namespace: str) -> None:
+        if self._access is not None:
+            self._access.authorize(self._access.principal(role_arn, "SageMaker"), "cloudwatch:PutMetricData",
+                                   "*", {"cloudwatch:namespace": namespace}, best_effort=True)
 
     def _checkpoint(self, kind: str, name: str) -> None:
         if self._should_stop(kind, name):

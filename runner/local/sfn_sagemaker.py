@@ -13,6 +13,16 @@ services. `installed()` makes its task factory build `StateTaskServiceSageMaker`
   SageMaker's modelled errors (e.g. SageMaker.ResourceInUseException), otherwise
   `SageMaker.AmazonSageMakerException` (throttling and validation errors alike).
 
+Given an `AccessControl` (runner.local.iam), the tasks act as the state machine's role:
+the SageMaker calls (and the Lambda invokes of the interpreter's own Lambda tasks) are made
+with that role's credentials, and a `.sync` task first checks `events:PutRule`,
+`events:PutTargets` and `events:DescribeRule` on the managed rule Step Functions keeps for it;
+refused, the task fails with States.TaskFailed naming the action.
+
+The interpreter's own Lambda tasks name a Lambda API error ("Exception" in moto) as Step
+Functions does: `Lambda.<Code>` for Lambda's modelled errors, otherwise
+`Lambda.AWSLambdaException` (an AccessDeniedException among them), with the cause AWS gives.
+
 Waiting does not poll on a fixed 0.5 s tick: the resolver blocks on the local job's
 completion event (`LocalSageMaker.wait`) in bounded slices, re-checking that the execution
 is still running; when it is stopped, the job is asked to stop too.
@@ -31,7 +41,11 @@ import time
 from typing import Any, Callable, Final, Iterator
 
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.api import (
+    HistoryEventType,
+    LambdaFunctionFailedEventDetails,
+    TaskFailedEventDetails,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
 )
@@ -45,7 +59,13 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+    lambda_eval_utils,
+    state_task_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+    StateTaskLambda,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
     StateCredentials,
 )
@@ -78,12 +98,31 @@ _SYNC_JOBS: Final = {
     "createtransformjob": (TRANSFORM, "TransformJobName", "describe_transform_job", "TransformJobStatus"),
 }
 _TERMINAL: Final = {"Completed", "Failed", "Stopped"}
+# The managed EventBridge rule Step Functions keeps per .sync job kind.
+_SYNC_RULES: Final = {
+    "createtrainingjob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "createtransformjob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+}
 
 
 # SageMaker's modelled exceptions (botocore's sagemaker service model), named by Step Functions
 # after the exception class; every other API error is SageMaker.AmazonSageMakerException.
 _MODELLED_ERRORS: Final = ("ConflictException", "ResourceInUse", "ResourceLimitExceeded",
                            "ResourceNotFound")
+
+
+def lambda_error_name(code: str) -> str:
+    """The error name Step Functions gives a Lambda API error code."""
+    global _LAMBDA_ERRORS
+    if _LAMBDA_ERRORS is None:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("lambda")
+        _LAMBDA_ERRORS = frozenset(shape.name for shape in model.error_shapes)
+    return f"Lambda.{code}" if code in _LAMBDA_ERRORS else "Lambda.AWSLambdaException"
+
+
+_LAMBDA_ERRORS: frozenset | None = None
 
 
 def sfn_error_name(code: str) -> str:
@@ -109,8 +148,9 @@ def to_json_value(value: Any) -> Any:
 class StateTaskServiceSageMaker(StateTaskServiceCallback):
     """`arn:aws:states:::sagemaker:<action>[.sync]` on the emulator."""
 
-    # Set by `installed()`: the local jobs to wait on (None: plain polling).
+    # Set by `installed()`: the local jobs to wait on (None: plain polling), the access control.
     jobs: LocalSageMaker | None = None
+    access = None
 
     def __init__(self):
         super().__init__(supported_integration_patterns={_SYNC})
@@ -124,8 +164,31 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         return set()
 
     def _client(self, runtime: ResourceRuntimePart, credentials: StateCredentials):
-        return boto_client_for(region=runtime.region, service=SERVICE_NAME,
-                               state_credentials=credentials)
+        return _client_for(region=runtime.region, service=SERVICE_NAME, state_credentials=credentials)
+
+    def _check_sync_rule(self, env: Environment, runtime: ResourceRuntimePart,
+                         credentials: StateCredentials) -> None:
+        """Step Functions puts and describes the managed rule of a .sync job as the state machine role."""
+        access = StateTaskServiceSageMaker.access
+        rule = _SYNC_RULES.get(self.resource.api_action.lower())
+        if access is None or rule is None or self.resource.condition != _SYNC:
+            return
+        from runner.local.iam import AccessDenied
+
+        principal = access.principal(credentials.role_arn, "StepFunctions")
+        arn = f"arn:{access.partition}:events:{runtime.region}:{runtime.account}:rule/{rule}"
+        try:
+            for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule"):
+                access.authorize(principal, action, arn)
+        except AccessDenied as denied:
+            raise FailureEventException(FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=str(denied))),
+            )) from None
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
@@ -148,6 +211,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
 
     def _eval_service_task(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
                            normalised_parameters: dict, state_credentials: StateCredentials):
+        self._check_sync_rule(env, resource_runtime_part, state_credentials)
         client = self._client(resource_runtime_part, state_credentials)
         call = getattr(client, self._get_boto_service_action())
         response = call(**normalised_parameters)
@@ -175,11 +239,23 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                     jobs.wait(kind, name, WAIT_SLICE_SECONDS)
                 else:
                     time.sleep(WAIT_SLICE_SECONDS)
-            if jobs is not None:  # on AWS, stopping the execution stops the job
-                jobs.request_stop(kind, name)
+            if jobs is not None and self._may_stop(resource_runtime_part, state_credentials, kind, name):
+                jobs.request_stop(kind, name)  # on AWS, stopping the execution stops the job
             return None
 
         return resolver
+
+    def _may_stop(self, runtime: ResourceRuntimePart, credentials: StateCredentials,
+                  kind: str, name: str) -> bool:
+        """Step Functions stops the job as the state machine role (StopTrainingJob, ...); refused,
+        the job runs on (moto has no Stop* API, so this is the check alone)."""
+        access = StateTaskServiceSageMaker.access
+        if access is None:
+            return True
+        action = "sagemaker:StopTrainingJob" if kind == TRAINING else "sagemaker:StopTransformJob"
+        arn = f"arn:{access.partition}:sagemaker:{runtime.region}:{runtime.account}:{kind}/{name.lower()}"
+        principal = access.principal(credentials.role_arn, "StepFunctions")
+        return access.authorize(principal, action, arn, best_effort=True).allowed
 
     def _outcome(self, env: Environment, response: dict, status: str) -> dict:
         if status == "Completed":
@@ -209,20 +285,57 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         env.stack.append(outcome)
 
 
+def _client_for(region: str, service: str, state_credentials: Any = None):
+    """The interpreter's client for a task: the state machine role's, given an access control."""
+    access = StateTaskServiceSageMaker.access
+    if access is None or state_credentials is None:
+        return boto_client_for(region=region, service=service, state_credentials=state_credentials)
+    return access.client(service, access.principal(state_credentials.role_arn, "StepFunctions"), region)
+
+
 @contextlib.contextmanager
-def installed(jobs: LocalSageMaker | None = None) -> Iterator[None]:
-    """Route `sagemaker` service tasks to StateTaskServiceSageMaker while the block runs."""
+def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]:
+    """Route `sagemaker` service tasks to StateTaskServiceSageMaker while the block runs.
+
+    With `access` (runner.local.iam.AccessControl), the interpreter's Lambda tasks invoke with
+    the state machine role's client too (moto's `lambda_eval_utils.boto_client_for`).
+    """
     original = state_task_factory.state_task_service_for
+    original_lambda_client = lambda_eval_utils.boto_client_for
 
     def state_task_service_for(service_name: str):
         if service_name == SERVICE_NAME:
             return StateTaskServiceSageMaker()
         return original(service_name=service_name)
 
+    original_lambda_error = StateTaskLambda.__dict__["_from_error"]
+
+    def lambda_from_error(task, env: Environment, ex: Exception) -> FailureEvent:
+        if not isinstance(ex, ClientError):
+            return original_lambda_error(task, env, ex)
+        error = ex.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        metadata = ex.response.get("ResponseMetadata", {})
+        name = lambda_error_name(code)
+        cause = (f"{error.get('Message', '')} (Service: AWSLambda; Status Code: "
+                 f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
+                 f"{metadata.get('RequestId', '')}; Proxy: null)")
+        return FailureEvent(env=env, error_name=CustomErrorName(name),
+                            event_type=HistoryEventType.LambdaFunctionFailed,
+                            event_details=EventDetails(lambdaFunctionFailedEventDetails=(
+                                LambdaFunctionFailedEventDetails(error=name, cause=cause))))
+
     state_task_factory.state_task_service_for = state_task_service_for
     StateTaskServiceSageMaker.jobs = jobs
+    StateTaskServiceSageMaker.access = access
+    StateTaskLambda._from_error = lambda_from_error
+    if access is not None:
+        lambda_eval_utils.boto_client_for = _client_for
     try:
         yield
     finally:
         state_task_factory.state_task_service_for = original
+        StateTaskLambda._from_error = original_lambda_error
+        lambda_eval_utils.boto_client_for = original_lambda_client
         StateTaskServiceSageMaker.jobs = None
+        StateTaskServiceSageMaker.access = None

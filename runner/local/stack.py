@@ -1,37 +1,36 @@
-"""`local_stack`: the pipeline's stack on an in-process AWS emulator, for the offline rehearsal.
+"""`local_stack`: the Pulumi program deployed on an in-process AWS emulator, for the offline rehearsal.
 
     with local_stack(load_stack_settings("dev")) as outputs:
         sfn = boto3.client("stepfunctions", region_name=outputs["region"])
         sfn.start_execution(stateMachineArn=outputs["stateMachineArn"],
-                            name=f"{outputs['jobNamePrefix']}-...", input="{}")
+                            name=f"{outputs['jobNamePrefix']}--...", input="{}")
 
-Inside the block every boto3 client (any thread) talks to moto. The stack mirrors what the
-Pulumi component (components/pipeline.py) deploys: a bucket, IAM roles, the seeding Lambda
-(packaged and configured as components/seed_function.py says) and the state
-machine rendered by `components.definition.render_definition`, the renderer the component
-uses. The outputs have the keys of the real stack's outputs. On exit, running executions are stopped, local
-jobs and interpreter threads are joined, the moto patches are undone and moto is reset.
+Inside the block every boto3 client (any thread) talks to moto. The stack is what `pulumi up`
+would create: `__main__.py` runs under the engine double (`runner.local.engine`), which
+creates every resource the component registers in moto, with the stack's config
+(Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
+under its role's deployed policies (`runner.local.iam`): the seeding function, the state
+machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
+call used and which statements no call needed (`outputs.write_iam_report(path)` writes it).
+On exit, running executions are stopped, local jobs and interpreter threads are joined, the
+moto patches are undone and moto is reset.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import time
-import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from components import seed_function
-from components.definition import TAG_STACK, render_definition
 from components.settings import PipelineSettings, project_name
-from runner.local import sfn_fail_state, sfn_sagemaker
+from runner.local import iam, sfn_fail_state, sfn_sagemaker
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -43,69 +42,35 @@ JOIN_SECONDS = 60.0
 INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 
 
-def _trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
-        "Action": "sts:AssumeRole"}]})
+class DeployError(Exception):
+    """The program failed under the engine double (bad config, a resource it cannot create)."""
 
 
-def _zip_package(source_dir: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in seed_function.source_files(source_dir):
-            archive.write(path, path.relative_to(source_dir).as_posix())
-    return buffer.getvalue()
+class LocalStackOutputs(dict):
+    """The stack outputs, plus the stack's access control: what each role called, under which statement."""
+
+    access: iam.AccessControl
+
+    def iam_report(self) -> dict[str, Any]:
+        return self.access.report()
+
+    def write_iam_report(self, path: Path) -> None:
+        """`iam.json`: per role, each call (action, resource, statement) and each statement no call needed."""
+        path.write_text(json.dumps(self.iam_report(), indent=2) + "\n")
 
 
-def _deploy(settings: PipelineSettings, lambda_source_dir: Path,
-            lambdas: LocalLambdaRuntime) -> dict[str, str]:
-    region, stack = settings.region, settings.stack
-    base = f"{project_name()}-{stack}"
-    # boto3's default session, which the interpreter's clients (boto_client_for) use too: the
-    # service models it loads here are not loaded again during the first execution.
-    s3, iam = boto3.client("s3", region_name=region), boto3.client("iam", region_name=region)
-    awslambda = boto3.client("lambda", region_name=region)
-    sfn = boto3.client("stepfunctions", region_name=region)
-    # Likewise moto's SageMaker backend, imported on its first request.
-    boto3.client("sagemaker", region_name=region).list_training_jobs(MaxResults=1)
+def deploy(settings: PipelineSettings) -> dict[str, Any]:
+    """Run the program with the stack's config against the (active) emulator; its exports."""
+    from runner.local.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
 
-    bucket = f"{base}-local"
-    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=bucket, **location)
-
-    # The roles exist so the ARNs are real; moto does not evaluate IAM, and the deployed
-    # policies are tested against the Pulumi program itself (tests/test_program.py).
-    def role(name: str, service: str) -> str:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service))["Role"]["Arn"]
-
-    sagemaker_role = role(f"{base}-sagemaker", "sagemaker")
-    function_name = f"{base}-seed"
-    function_arn = awslambda.create_function(
-        FunctionName=function_name, Runtime=seed_function.RUNTIME, Role=role(f"{base}-seed", "lambda"),
-        Handler=seed_function.HANDLER, Code={"ZipFile": _zip_package(lambda_source_dir)},
-        Timeout=seed_function.TIMEOUT_SECONDS, MemorySize=seed_function.MEMORY_MB,
-        Description="Seeds a labelled dataset (offline rehearsal)",
-    )["FunctionArn"]
-    lambdas.register(function_name, lambda_source_dir)
-    states_role = role(f"{base}-states", "states")
-
-    definition = render_definition(settings, partition="aws", bucket=bucket,
-                                   seed_function_arn=function_arn, sagemaker_role_arn=sagemaker_role)
-    machine = sfn.create_state_machine(name=base, definition=definition, roleArn=states_role,
-                                       type="STANDARD",
-                                       tags=[{"key": TAG_STACK, "value": stack}])
-    return {
-        "bucketName": bucket,
-        "stateMachineArn": machine["stateMachineArn"],
-        "stateMachineName": base,
-        "seedFunctionName": function_name,
-        "sageMakerRoleArn": sagemaker_role,
-        "trainingImage": settings.training_image,
-        "region": region,
-        "consoleUrl": CONSOLE_URL,
-        "jobNamePrefix": settings.job_name_prefix,
-        "runDefaults": settings.run_defaults,
-    }
+    config = stack_config(settings.stack)
+    config.setdefault("aws:region", settings.region)
+    engine = EmulatorEngine(settings.region)
+    outputs, error = run_program(engine, config, project=project_name(), stack=settings.stack)
+    if error is not None:
+        raise DeployError(str(error)) from error
+    # Nothing to open in a console: the emulator lives in this process.
+    return {**outputs, "consoleUrl": CONSOLE_URL}
 
 
 def _stop_executions(region: str, state_machine_arn: str) -> None:
@@ -146,23 +111,21 @@ def _quiet_interpreter_failures() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_stack(settings: PipelineSettings, *,
-                lambda_source_dir: Path | str | None = None) -> Iterator[dict[str, str]]:
-    """Host the emulator, deploy the pipeline into it, yield the stack outputs."""
+def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
+    """Host the emulator, deploy the program into it, yield the stack outputs."""
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
-    source_dir = Path(lambda_source_dir) if lambda_source_dir else seed_function.SOURCE_DIR
-    if not (source_dir / (seed_function.HANDLER.rpartition(".")[0] + ".py")).is_file():
-        raise FileNotFoundError(f"no seeding function in {source_dir} (expected {seed_function.HANDLER})")
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
-        lambdas = stack.enter_context(LocalLambdaRuntime().installed())
-        jobs = stack.enter_context(LocalSageMaker().installed())
-        stack.enter_context(sfn_sagemaker.installed(jobs))
-        stack.enter_context(sfn_fail_state.installed())
         stack.enter_context(_quiet_interpreter_failures())
-        outputs = _deploy(settings, source_dir, lambdas)
+        access = stack.enter_context(iam.installed(iam.AccessControl(settings.region)))
+        stack.enter_context(LocalLambdaRuntime(access).installed())
+        jobs = stack.enter_context(LocalSageMaker(access).installed())
+        stack.enter_context(sfn_sagemaker.installed(jobs, access))
+        stack.enter_context(sfn_fail_state.installed())
+        outputs = LocalStackOutputs(deploy(settings))
+        outputs.access = access
         # Runs first on exit (LIFO), while the emulator and the patches are still in place.
         stack.callback(_join_interpreter_threads, threads_before)
         stack.callback(_stop_executions, settings.region, outputs["stateMachineArn"])

@@ -1,0 +1,235 @@
+"""Each principal of the rehearsal acts under its role's deployed policies.
+
+The least-privilege check is generic over whatever statements the program renders: every
+Allow statement of every role policy the program deployed is either needed (removing it
+makes the pipeline fail, naming one of its actions) or reported as not needed, with the
+reason; and all of them together are enough (the untouched stack succeeds).
+"""
+
+import io
+import itertools
+import json
+import time
+import zipfile
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.settings import load_stack_settings
+from runner.local import local_stack
+from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
+
+_names = itertools.count(1)
+
+
+def _execute(outputs, rows=50, timeout=60):
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    name = f"{outputs['jobNamePrefix']}--iam-{next(_names)}-{int(time.time())}"
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
+                              input=json.dumps({"rows": rows}))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
+        time.sleep(0.05)
+    return described
+
+
+def _role_policies(region):
+    """(role name, policy name, document) of every inline role policy in the emulator."""
+    iam = boto3.client("iam", region_name=region)
+    for role in iam.list_roles()["Roles"]:
+        for policy in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy)["PolicyDocument"]
+            yield role["RoleName"], policy, document if isinstance(document, dict) else json.loads(document)
+
+
+# -- the evaluator ----------------------------------------------------------------------------------
+
+def _allows(statement, action="s3:GetObject", resource="arn:aws:s3:::b/runs/x", context=None):
+    return statement_applies({"Effect": "Allow", **statement}, action, resource, context or {})
+
+
+def test_statement_matching_follows_iam_rules():
+    assert _allows({"Action": "S3:getobject", "Resource": "arn:aws:s3:::b/runs/*"})  # actions ignore case
+    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/runs/*"})  # resources do not
+    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b.runs/*"},
+                       resource="arn:aws:s3:::bxruns/x")  # "." is literal
+    assert _allows({"Action": "s3:Get?bject", "Resource": "*"})
+    assert not _allows({"NotAction": "s3:Get*", "Resource": "*"})
+    assert not _allows({"Action": "s3:*", "NotResource": "arn:aws:s3:::b/runs/*"})
+    condition = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert not _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole")
+    assert _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole",
+                   context={"iam:PassedToService": "sagemaker.amazonaws.com"})
+    prefix = {"StringLike": {"s3:prefix": ["runs/*"]}}
+    assert _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
+                   context={"s3:prefix": "runs/x/"})
+    assert not _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
+                       context={"s3:prefix": "other/"})
+    assert not _allows({"Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                       context={"aws:SecureTransport": "true"})
+    with pytest.raises(UnsupportedPolicy, match="NumericLessThan"):
+        _allows({"Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
+                context={"s3:max-keys": "5"})
+
+
+def test_explicit_deny_wins_and_the_bucket_policy_applies():
+    region = "us-west-2"
+    with mock_aws():
+        iam = boto3.client("iam", region_name=region)
+        s3 = boto3.client("s3", region_name=region)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Sid": "NotSecret", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/secret/*"}]}))
+        s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+             "Resource": "arn:aws:s3:::bkt/*"}]}))
+        access = AccessControl(region)
+        principal = access.principal(role, "SageMaker")
+        assert access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/runs/x").statement == ("p", "All")
+        with pytest.raises(AccessDenied, match="with an explicit deny in an identity-based policy"):
+            access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/secret/x")
+        with pytest.raises(AccessDenied, match="with an explicit deny in a resource-based policy"):
+            access.authorize(principal, "s3:DeleteObject", "arn:aws:s3:::bkt/runs/x")
+        with pytest.raises(AccessDenied, match="because no identity-based policy allows the sagemaker:CreateModel"):
+            access.authorize(principal, "sagemaker:CreateModel", "arn:aws:sagemaker:us-west-2:123456789012:model/m")
+        report = access.report()[role]
+        assert [(c["action"], c["allowed"]) for c in report["calls"]] == [
+            ("s3:GetObject", True), ("s3:GetObject", False), ("s3:DeleteObject", False),
+            ("sagemaker:CreateModel", False)]
+
+
+# -- the rehearsal (one stack for the module: these tests come after the ones above, which
+#    host their own emulator) -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stack():
+    with local_stack(load_stack_settings("dev")) as outputs:
+        described = _execute(outputs)
+        assert described["status"] == "SUCCEEDED", described.get("cause")
+        yield outputs, outputs.iam_report()
+
+
+def test_the_deployed_policies_together_allow_every_call(stack):
+    outputs, report = stack
+    assert len(report) == 3  # the seeding, SageMaker and state machine roles all acted
+    for role, entry in report.items():
+        refused = [call for call in entry["calls"] if not call["allowed"]]
+        assert refused == [], (role, refused)
+        assert all(call["statement"] for call in entry["calls"])
+    calls = {call["action"] for entry in report.values() for call in entry["calls"]}
+    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "lambda:InvokeFunction",
+            "sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateTransformJob",
+            "iam:PassRole", "events:PutRule", "ecr:BatchGetImage"} <= calls
+
+
+def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
+    outputs, report = stack
+    entries = {(s["policy"], s["statement"]): s for entry in report.values() for s in entry["statements"]}
+    iam = boto3.client("iam", region_name=outputs["region"])
+    problems = []
+    # A refusal is retried like any AWS API error (Lambda.AWSLambdaException for up to half a
+    # minute): without the definition's Retry blocks each run fails at once, with the same cause.
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    definition = sfn.describe_state_machine(stateMachineArn=outputs["stateMachineArn"])["definition"]
+    no_retries = json.loads(definition)
+    for state in no_retries["States"].values():
+        state.pop("Retry", None)
+    sfn.update_state_machine(stateMachineArn=outputs["stateMachineArn"], definition=json.dumps(no_retries))
+    try:
+        _remove_each_statement(outputs, entries, iam, problems)
+    finally:
+        sfn.update_state_machine(stateMachineArn=outputs["stateMachineArn"], definition=definition)
+    removed = sum(1 for entry in entries.values() if entry["required"])
+    assert removed >= 10  # each role has statements the pipeline needs
+    assert problems == []
+
+
+def _remove_each_statement(outputs, entries, iam, problems):
+    for role, policy, document in list(_role_policies(outputs["region"])):
+        for index, statement in enumerate(document["Statement"]):
+            if statement["Effect"] != "Allow":
+                continue
+            sid = statement.get("Sid") or f"#{index}"
+            entry = entries[(policy, sid)]
+            if not entry["required"]:
+                if not entry.get("reason"):
+                    problems.append(f"{policy}/{sid}: unused and no reason given")
+                continue
+            narrowed = dict(document, Statement=[s for s in document["Statement"] if s is not statement])
+            iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(narrowed))
+            try:
+                described = _execute(outputs)
+            finally:
+                iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            cause = described.get("cause") or ""
+            if described["status"] != "FAILED":
+                problems.append(f"{policy}/{sid}: still {described['status']} without it")
+            elif not any(f"is not authorized to perform: {action} on resource: " in cause for action in actions):
+                problems.append(f"{policy}/{sid}: failed, but the cause names none of {actions}: {cause[:300]}")
+            elif actions == ["lambda:InvokeFunction"] and described["error"] != "Lambda.AWSLambdaException":
+                problems.append(f"{policy}/{sid}: Step Functions names a refused invoke "
+                                f"Lambda.AWSLambdaException, not {described['error']}")
+
+
+def test_the_seeding_function_writes_as_its_role(stack):
+    """Code deployed to the function acts with the function role's credentials, not the operator's."""
+    outputs, _ = stack
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("probe.py", "import boto3\n"
+                                     "def handler(event, context):\n"
+                                     "    s3 = boto3.client('s3')\n"
+                                     "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+                                     "    return 'written'\n")
+    awslambda = boto3.client("lambda", region_name=outputs["region"])
+    function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
+    awslambda.create_function(FunctionName="probe", Runtime="python3.13", Role=function["Role"],
+                              Handler="probe.handler", Code={"ZipFile": package.getvalue()})
+
+    def invoke(key):
+        response = awslambda.invoke(FunctionName="probe", Payload=json.dumps(
+            {"bucket": outputs["bucketName"], "key": key}))
+        return json.loads(response["Payload"].read())
+
+    assert invoke("runs/probe/ok.txt") == "written"
+    refused = invoke("elsewhere/no.txt")
+    assert "AccessDenied" in refused["errorMessage"]
+    assert "is not authorized to perform: s3:PutObject on resource: " \
+        f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
+
+
+def test_the_report_is_written_as_json(stack, tmp_path):
+    outputs, report = stack
+    outputs.write_iam_report(tmp_path / "iam.json")
+    written = json.loads((tmp_path / "iam.json").read_text())
+    assert written.keys() == report.keys()
+    for entry in written.values():
+        for statement in entry["statements"]:
+            assert statement["required"] or statement["reason"]
+
+
+def test_sagemaker_must_be_able_to_assume_the_role_it_is_given(stack):
+    """The trust policy counts too: SageMaker assumes the role with aws:SourceAccount set to the caller's."""
+    outputs, _ = stack
+    iam = boto3.client("iam", region_name=outputs["region"])
+    role_name = outputs["sageMakerRoleArn"].rsplit("/", 1)[-1]
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    trust = trust if isinstance(trust, dict) else json.loads(trust)
+    foreign = json.loads(json.dumps(trust).replace(outputs["sageMakerRoleArn"].split(":")[4], "999999999999"))
+    assert foreign != trust  # the trust policy is scoped to this account
+    iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(foreign))
+    try:
+        described = _execute(outputs)
+    finally:
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(trust))
+    assert described["status"] == "FAILED"
+    assert described["error"] == "SageMaker.AmazonSageMakerException"
+    assert f"Could not assume role {outputs['sageMakerRoleArn']}" in described["cause"]
