@@ -83,7 +83,7 @@ def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
                 marks[mark] = time.time()
         setattr(module, name, wrapper)
 
-    mark_end(stack, "_deploy", "deployed")
+    mark_end(stack, "deploy", "deployed")
     mark_end(cli, "follow", "executed")
     mark_end(cli.results, "collect", "scored")
     mark_end(cli, "main", "ended")
