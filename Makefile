@@ -20,5 +20,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/run.py
 
+# Caches only: runs/ holds every downloaded result (paid AWS runs too); delete it by hand if you mean to.
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf .pytest_cache
+	find . -path ./venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -194,9 +194,70 @@ class PipelineSettings:
 
 
 def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> PipelineSettings:
-    """Settings of a stack read straight from its Pulumi.<stack>.yaml, as the rehearsal uses them."""
+    """Settings of a stack read straight from its Pulumi.<stack>.yaml, as the rehearsal uses them.
+
+    Strict, since nothing else checks this file before a run: it must exist, parse, and hold
+    only keys the project declares (other providers' namespaces aside). Every problem is a
+    SettingsError of one line naming the file and the key.
+    """
+    import difflib
+
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    values = (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}) if stack_file.exists() else {}
+    name = stack_file.name
+    if not stack_file.is_file():
+        present = sorted(path.name for path in project_dir.glob("Pulumi.*.yaml"))
+        raise SettingsError(f"{name}: no such stack file in {project_dir} (stack files here: "
+                            f"{', '.join(present) or 'none'}; pick one with --stack, or create it "
+                            f"with `pulumi stack init {stack}`)")
+    try:
+        document = yaml.safe_load(stack_file.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SettingsError(f"{name}: not valid YAML{where}: {problem}") from None
+    except OSError as error:
+        raise SettingsError(f"{name}: cannot read it: {error.strerror or error}") from None
+    document = {} if document is None else document
+    values = document.get("config", {}) if isinstance(document, dict) else None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise SettingsError(f"{name}: config: expected a mapping of key: value")
+
     namespace = project_name(project_dir / "Pulumi.yaml")
+    declared = {f"{namespace}:{key}" for key in project_defaults(project_dir / "Pulumi.yaml")}
+    for key in values:
+        key = str(key)
+        if key in declared or (":" in key and not key.startswith(f"{namespace}:")
+                               and key.partition(":")[0] != "aws"):
+            continue
+        if key.startswith("aws:") and key in _AWS_KEYS:
+            continue
+        known = sorted(declared) + sorted(_AWS_KEYS)
+        guess = difflib.get_close_matches(key if ":" in key else f"{namespace}:{key}", known, n=1)
+        raise SettingsError(f"{name}: {key}: unknown key" + (f" (did you mean {guess[0]}?)" if guess else
+                                                             f"; known keys: {', '.join(known)}"))
+
     region = values.get("aws:region", "us-west-2")
-    return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region)
+    if not isinstance(region, str) or not region:
+        raise SettingsError(f"{name}: aws:region: {region!r} is not a region name (e.g. us-west-2)")
+    try:
+        training_image(region, str(project_defaults(project_dir / "Pulumi.yaml")["xgboostVersion"]))
+    except ValueError:
+        raise SettingsError(f"{name}: aws:region: {region!r} is not a region where SageMaker offers the "
+                            "XGBoost image (e.g. us-west-2, us-east-1, eu-west-1)") from None
+    try:
+        return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region)
+    except SettingsError as error:
+        raise SettingsError(f"{name}: {namespace}:{error}") from None
+
+
+# The provider settings a stack file may carry besides aws:region (pulumi-aws's config keys).
+_AWS_KEYS = {"aws:region", "aws:profile", "aws:sharedCredentialsFiles", "aws:sharedConfigFiles",
+             "aws:assumeRole", "aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws:defaultTags",
+             "aws:skipCredentialsValidation", "aws:skipMetadataApiCheck", "aws:skipRegionValidation",
+             "aws:skipRequestingAccountId", "aws:maxRetries", "aws:endpoints", "aws:accessKey",
+             "aws:secretKey", "aws:token", "aws:ignoreTags", "aws:retryMode", "aws:s3UsePathStyle",
+             "aws:stsRegion", "aws:useFipsEndpoint", "aws:insecure", "aws:httpProxy", "aws:httpsProxy",
+             "aws:noProxy", "aws:customCaBundle", "aws:ec2MetadataServiceEndpoint",
+             "aws:ec2MetadataServiceEndpointMode", "aws:tokenBucketRateLimiterCapacity"}

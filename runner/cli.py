@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,10 +24,11 @@ from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import execution, results
 from runner.follow import LiveDisplay, PlainDisplay, follow
-from runner.outputs import StackOutputs, UsageError, load_outputs
+from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-AWS_POLL_SECONDS, LOCAL_POLL_SECONDS = 5.0, 0.1
+# Polls start at the first figure and slow down to the second while nothing changes.
+AWS_POLL_SECONDS, LOCAL_POLL_SECONDS = (5.0, 15.0), (0.1, 1.0)
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
@@ -54,6 +57,19 @@ def _execution_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _seed(text: str) -> int:
+    try:
+        return execution.parse_seed(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--seed ")) from None
+
+
+def _runs_dir(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a directory, e.g. --runs-dir runs")
+    return Path(text).expanduser()
+
+
 def _hyperparameter(text: str) -> tuple[str, str]:
     try:
         return execution.parse_hyperparameter(text)
@@ -79,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "predictions and score them against the held-out labels. Reads the stack "
                     "outputs with `pulumi stack output --json` unless --outputs-file is given; "
                     "--local runs everything offline on an embedded AWS emulator instead.",
-        epilog="exit codes: 0 success, 1 the execution failed, 2 usage error, 130 interrupted")
+        epilog="exit codes: 0 success (or detached), 1 the execution failed or its results could "
+               "not be fetched or saved, 2 usage error, 130 interrupted")
     _source_options(parser)
     run = parser.add_argument_group("run options")
     run.add_argument("--local", action="store_true",
@@ -87,25 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
                           "definition there and train with local XGBoost (no AWS account needed)")
     run.add_argument("--name", type=_execution_name,
                      help="execution name (also the SageMaker job and model name): 1-63 letters, "
-                          "digits and hyphens starting with the stack's jobNamePrefix; default "
-                          "<prefix>-<UTC time>-<random>")
+                          "digits and hyphens starting with the stack's jobNamePrefix and --; "
+                          "default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
     run.add_argument("--rows", type=_positive_int, help="training rows (overrides the stack default)")
     run.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                      help="XGBoost hyperparameter merged over the stack defaults (repeatable)")
-    run.add_argument("--input", metavar="JSON", help="raw execution input; --rows and --hp apply on top")
+    run.add_argument("--seed", type=_seed, metavar="N",
+                     help="dataset seed, to repeat a run exactly (default: drawn, printed and recorded)")
+    run.add_argument("--input", metavar="JSON",
+                     help="raw execution input; --rows, --hp and --seed apply on top")
     run.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
     run.add_argument("--keep-data", action="store_true", help="also download the generated dataset")
-    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ goes")
+    run.add_argument("--runs-dir", type=_runs_dir, default=Path("runs"), metavar="DIR",
+                     help="where <name>/ with the run's files goes (default runs); never overwritten")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                      description="without a command, run.py starts a new execution")
-    attach = commands.add_parser("follow", help="attach to a running or finished execution",
-                                 argument_default=argparse.SUPPRESS)
+    attach = commands.add_parser(
+        "follow", help="attach to a running or finished execution; Ctrl-C detaches",
+        argument_default=argparse.SUPPRESS,
+        description="Follow an execution until it ends, then save and score its results as a run "
+                    "does. Ctrl-C detaches and leaves the execution running, unless --stop.")
     attach.add_argument("execution_arn", metavar="ARN")
-    attach.add_argument("--detach", action="store_true", default=argparse.SUPPRESS,
-                        help="on Ctrl-C leave the execution running instead of stopping it")
+    attach.add_argument("--stop", action="store_true", default=False,
+                        help="on Ctrl-C stop the execution instead of detaching")
+    attach.add_argument("--no-progress", action="store_true", help="plain progress lines")
+    attach.add_argument("--keep-data", action="store_true", help="also download the generated dataset")
+    attach.add_argument("--runs-dir", type=_runs_dir, metavar="DIR", help="where <name>/ goes (default runs)")
     listing = commands.add_parser("list", help="recent executions of this state machine",
                                   argument_default=argparse.SUPPRESS)
     listing.add_argument("--max", type=_list_size, default=20, metavar="N",
@@ -119,8 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
-        sub.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS)
-        sub.add_argument("--runs-dir", type=Path, default=argparse.SUPPRESS)
+    parser.set_defaults(stop=False)
     return parser
 
 
@@ -133,8 +159,8 @@ class Clients:
 
 
 @contextlib.contextmanager
-def stack_outputs(args) -> Iterator[tuple[StackOutputs, float]]:
-    """The outputs to use and the poll interval: a deployed stack's, or a local emulator's."""
+def stack_outputs(args) -> Iterator[tuple[StackOutputs, tuple[float, float]]]:
+    """The outputs to use and the poll intervals: a deployed stack's, or a local emulator's."""
     if not args.local:
         yield load_outputs(args.stack, args.outputs_file), AWS_POLL_SECONDS
         return
@@ -146,7 +172,7 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, float]]:
     try:
         settings = load_stack_settings(args.stack or "dev")
     except SettingsError as error:
-        raise UsageError(f"Pulumi.{args.stack or 'dev'}.yaml: {error}") from None
+        raise UsageError(str(error)) from None
     with local_stack(settings) as outputs:
         yield StackOutputs.from_dict(outputs, "the local emulator"), LOCAL_POLL_SECONDS
 
@@ -157,59 +183,135 @@ def _display(args):
     return LiveDisplay(sys.stderr)
 
 
+def _where(args, outputs: StackOutputs) -> dict:
+    """Where the run ran, for its record."""
+    if args.local:
+        from importlib import metadata
+
+        return {"local": True, "region": outputs.region,
+                "emulator": f"moto {metadata.version('moto')}, in the run.py process"}
+    return {"local": False, "partition": arn_part(outputs.state_machine_arn, 1),
+            "account": arn_part(outputs.state_machine_arn, 4), "region": outputs.region,
+            "state_machine_arn": outputs.state_machine_arn}
+
+
+def _format_metrics(scores: dict) -> str:
+    return "   ".join(f"{name} {value:.4f}" if value is not None else f"{name} n/a"
+                      for name, value in scores.items())
+
+
 def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(summary))
+        print(json.dumps(summary, allow_nan=False))
         return
-    if summary["status"] == "SUCCEEDED":
-        scores = summary["metrics"]
+    name, status = summary["execution_name"], summary["status"]
+    if status == "SUCCEEDED":
         rows = summary["rows"] or {}
-        print(f"{summary['execution_name']} SUCCEEDED: {rows.get('train')} training rows, "
-              f"{rows.get('test')} held-out rows")
-        print("  accuracy {accuracy:.4f}   auc {auc:.4f}   rmse {rmse:.4f}   logloss {logloss:.4f}".format(**scores))
-        print(f"  predictions, model and summary.json in {summary['artifacts_dir']}/")
-        return
-    print(f"{summary['execution_name']} {summary['status']}"
-          + (f" in state '{summary['failed_state']}'" if summary["failed_state"] else ""))
-    print(f"  error: {summary['error']}")
-    print(f"  cause: {summary['cause']}")
-    console = urlparse(outputs.console_url)
-    if console.scheme == "https":  # the local emulator has no console
-        print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
-              f"#/v2/executions/details/{summary['execution_arn']}")
+        print(f"{name} SUCCEEDED: {rows.get('train')} training rows, {rows.get('test')} held-out rows, "
+              f"seed {summary['seed']}")
+        if summary["metrics"]:
+            print(f"  {_format_metrics(summary['metrics'])}")
+        for metric, reason in (summary["metrics_undefined"] or {}).items():
+            print(f"  {metric}: {reason}")
+        if summary["metrics_missing"]:
+            print(f"  no metrics: {summary['metrics_missing']}")
+    else:
+        print(f"{name} {status}" + (f" in state '{summary['failed_state']}'" if summary["failed_state"] else "")
+              + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
+        print(f"  error: {summary['error']}")
+        print(f"  cause: {summary['cause']}")
+        console = urlparse(outputs.console_url)
+        if console.scheme == "https":  # the local emulator has no console
+            print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
+                  f"#/v2/executions/details/{summary['execution_arn']}")
+    if summary["artifacts_dir"]:
+        kept = "predictions, model, plot and summary.json" if summary["plot"] else (
+            "predictions, model and summary.json" if summary["predictions"] else "summary.json")
+        print(f"  {kept} in {summary['artifacts_dir']}/")
+        if summary["plot"]:
+            print(f"  plot: {summary['plot']}")
+    if summary["results_error"]:
+        print(f"  not saved: {summary['results_error']}")
 
 
-def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, interval: float) -> int:
-    display = _display(args)
+def _follow_command(args, arn: str) -> str:
+    """The command that follows `arn` again, with this interpreter and the same stack options."""
+    interpreter = Path(sys.executable or "python3")
+    script = PROJECT_DIR / "run.py"
     try:
-        view = follow(clients.sfn, clients.sagemaker, arn, display, interval)
-    except KeyboardInterrupt:
-        view = None
+        interpreter_text = os.path.relpath(interpreter) if interpreter.is_relative_to(Path.cwd()) \
+            else str(interpreter)
+    except ValueError:
+        interpreter_text = str(interpreter)
+    script_text = os.path.relpath(script) if script.is_relative_to(Path.cwd()) else str(script)
+    words = [interpreter_text, script_text, "follow", arn]
+    if args.stack:
+        words += ["--stack", args.stack]
+    if args.outputs_file:
+        words += ["--outputs-file", args.outputs_file]
+    if args.runs_dir != Path("runs"):
+        words += ["--runs-dir", str(args.runs_dir)]
+    return shlex.join(words)
+
+
+def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: tuple[float, float],
+           run_dir: Path | None, stop_on_interrupt: bool) -> int:
+    display = _display(args)
+    interrupted = None
+    try:
+        view = follow(clients.sfn, clients.sagemaker, arn, display, *intervals)
+    except KeyboardInterrupt as error:
+        interrupted, view = error, None
     finally:
         display.close()
-    if view is None:  # Ctrl-C
-        if args.detach:
-            print(f"detached; the execution goes on. Follow it again with:\n  python run.py follow {arn}",
-                  file=sys.stderr)
+    if interrupted is not None:  # Ctrl-C
+        results.release(run_dir)
+        last = getattr(interrupted, "view", None)
+        running = [state.name for state in last.states if state.exited is None] if last else []
+        in_state = f" in state '{running[-1]}'" if running else ""
+        if not stop_on_interrupt:
+            print(f"detached from {arn}{in_state}; the execution goes on. Follow it again with:\n"
+                  f"  {_follow_command(args, arn)}", file=sys.stderr)
             return 0
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}", file=sys.stderr)
+        print(f"stopped execution {arn}{in_state}"
+              + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
+                 if args.local else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
-    if view.status == "SUCCEEDED":
-        summary = results.collect(clients.s3, view, args.runs_dir, args.keep_data)
-    else:
-        summary = results.summary_of(view)
+    not_saved = None
+    if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
+        try:
+            run_dir = results.claim(args.runs_dir, view.name, local=False)
+        except UsageError as error:
+            not_saved = str(error)
+    try:
+        summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
+                                  not_saved=not_saved)
+    except KeyboardInterrupt:
+        results.release(run_dir)
+        print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     _report(summary, outputs, args.json)
-    return 0 if view.status == "SUCCEEDED" else EXIT_FAILED
+    if summary["results_error"]:
+        print(f"run.py: error: {summary['results_error']}", file=sys.stderr)
+    return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
-def _start(args, clients: Clients, outputs: StackOutputs, interval: float,
+def _start(args, outputs: StackOutputs, intervals: tuple[float, float],
            name: str, execution_input: dict) -> int:
-    started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
-                                          input=json.dumps(execution_input))
-    print(f"started {name}" + (" (local emulator)" if args.local else f"\n  {outputs.console_url}"),
-          file=sys.stderr)
-    return _watch(args, clients, outputs, started["executionArn"], interval)
+    run_dir = results.claim(args.runs_dir, name, local=args.local)
+    try:
+        clients = Clients(outputs.region)
+        started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
+                                              input=json.dumps(execution_input))
+    except BaseException:
+        results.release(run_dir)
+        raise
+    where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
+    print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
+    return _watch(args, clients, outputs, started["executionArn"], intervals, run_dir,
+                  stop_on_interrupt=not args.detach)
 
 
 def _list(args, clients: Clients, outputs: StackOutputs) -> int:
@@ -222,6 +324,8 @@ def _list(args, clients: Clients, outputs: StackOutputs) -> int:
                      "seconds": round((end - item["startDate"]).total_seconds(), 1)})
     if args.json:
         print(json.dumps({"executions": rows}))
+    elif not rows:
+        print(f"no executions of {outputs.state_machine_name} yet: start one with run.py")
     for row in [] if args.json else rows:
         print(f"{row['started'][:19]}  {row['status']:<10} {row['seconds']:>8.1f}s  {row['name']}")
     return 0
@@ -264,35 +368,57 @@ def _stop(args, clients: Clients, outputs: StackOutputs) -> int:
     return 0
 
 
+def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
+    machine = arn_part(outputs.state_machine_arn, 6)
+    if (arn_part(arn, 2) != "states" or arn_part(arn, 5) != "execution"
+            or arn_part(arn, 3) != outputs.region or arn_part(arn, 6) != machine):
+        raise UsageError(f"{arn} is not an execution of this stack's state machine {machine} in "
+                         f"{outputs.region} (arn:...:states:{outputs.region}:...:execution:{machine}:NAME)")
+
+
+def _command(args, outputs: StackOutputs, intervals: tuple[float, float]) -> int:
+    """follow, list, cleanup or stop."""
+    if args.command == "follow":
+        _check_follow_arn(args.execution_arn, outputs)
+    clients = Clients(outputs.region)
+    if args.command == "follow":
+        return _watch(args, clients, outputs, args.execution_arn, intervals, None, stop_on_interrupt=args.stop)
+    return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command and args.local:
         parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
-                                         ("--input", args.input), ("--keep-data", args.keep_data))
+                                         ("--seed", args.seed is not None), ("--input", args.input),
+                                         ("--detach", args.detach),
+                                         ("--keep-data", args.keep_data and args.command != "follow"))
                 if value]
     if args.command and run_only:
-        parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}")
+        hint = " (follow detaches on Ctrl-C by default; --stop stops)" if "--detach" in run_only else ""
+        parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}{hint}")
     if args.local and args.detach:
         parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
+    phase = "before anything started"
     try:
-        with stack_outputs(args) as (outputs, interval):
-            if not args.command:  # everything a new run needs is checked before any AWS call
+        if not args.command:  # everything a new run needs is checked before any AWS call
+            execution_input = execution.build_input(args.input, args.rows, args.hp, args.seed)
+        if args.local:
+            phase = "while starting the local emulator; nothing was started"
+        with stack_outputs(args) as (outputs, intervals):
+            phase = "before anything started"
+            if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
-                execution_input = execution.build_input(args.input, args.rows, args.hp)
                 execution.check_input(execution_input, name, outputs)
-            clients = Clients(outputs.region)
-            if args.command == "follow":
-                return _watch(args, clients, outputs, args.execution_arn, interval)
-            if args.command == "list":
-                return _list(args, clients, outputs)
-            if args.command == "cleanup":
-                return _cleanup(args, clients, outputs)
-            if args.command == "stop":
-                return _stop(args, clients, outputs)
-            return _start(args, clients, outputs, interval, name, execution_input)
+                code = _start(args, outputs, intervals, name, execution_input)
+            else:
+                code = _command(args, outputs, intervals)
+            if args.local:  # leaving the block shuts the emulator down
+                phase = "while shutting the local emulator down, after the execution ended or was stopped"
+        return code
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -300,12 +426,16 @@ def main(argv: list[str] | None = None) -> int:
         print("run.py: error: no AWS credentials found: configure them (aws configure, AWS_PROFILE "
               "or environment variables), or rehearse offline with --local", file=sys.stderr)
         return EXIT_USAGE
-    except (ClientError, BotoCoreError) as error:
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            print(f"run.py: error: {error.response['Error'].get('Message') or 'ExecutionAlreadyExists'}: "
+                  "that name was used before; pick another --name or leave --name out", file=sys.stderr)
+            return EXIT_USAGE
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except results.ResultsError as error:
+    except BotoCoreError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("run.py: interrupted", file=sys.stderr)
+        print(f"run.py: interrupted {phase}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,8 +7,12 @@ import secrets
 from datetime import datetime, timezone
 
 from lambda_src.execution_input import (
-    JOB_NAME_PATTERN, NAME_SEPARATOR, InvalidExecutionInput, check_execution_name, validate_execution)
+    JOB_NAME_PATTERN, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
+    validate_execution)
 from runner.outputs import StackOutputs, UsageError
+
+# Seeds drawn by run.py stay below 2**31: easy to type, exact in every JSON reader.
+DRAWN_SEEDS = 1 << 31
 
 
 def check_name(name: str) -> str:
@@ -48,8 +52,26 @@ def parse_hyperparameter(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]]) -> dict:
-    """The execution input: `--input` JSON, then `--rows` and `--hp` on top of it."""
+def parse_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < SEED_LIMIT:
+        raise UsageError(f"--seed {text!r}: expected an integer from 0 to {SEED_LIMIT - 1}")
+    return seed
+
+
+def draw_seed() -> int:
+    return secrets.randbelow(DRAWN_SEEDS)
+
+
+def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]],
+                seed: int | None = None) -> dict:
+    """The execution input: `--input` JSON, then `--rows`, `--hp` and `--seed` on top of it.
+
+    Without a seed in either, one is drawn here, so every run records the seed it used.
+    """
     execution_input: dict = {}
     if raw_input is not None:
         try:
@@ -64,4 +86,8 @@ def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[t
         merged = dict(execution_input.get("hyperparameters") or {})
         merged.update(hyperparameters)
         execution_input["hyperparameters"] = merged
+    if seed is not None:
+        execution_input["seed"] = seed
+    elif "seed" not in execution_input:
+        execution_input["seed"] = draw_seed()
     return execution_input

@@ -12,6 +12,9 @@ from typing import Any, Protocol
 _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _SUCCESS_EVENTS = ("TaskSucceeded", "LambdaFunctionSucceeded")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# A SageMaker job that has ended while its state has not yet exited is no news to show.
+_JOB_ENDED = ("Completed", "Failed", "Stopped")
+HISTORY_PAGE = 50
 
 
 @dataclasses.dataclass
@@ -23,8 +26,12 @@ class StateProgress:
     detail: str = ""       # a SageMaker job's current status, e.g. "Training"
     resource: str = ""     # e.g. "createTrainingJob.sync"
     job_name: str = ""
+    parameters: dict = dataclasses.field(default_factory=dict)  # the task's request, as scheduled
+    result: Any = None     # the task's own result (for .sync jobs: the Describe response)
     error: str | None = None
     cause: str | None = None
+    input: str | None = None  # the state's input, JSON text (kept unparsed: only the last is read)
+    changed: datetime | None = None  # time of the last event that changed `status`
 
     def seconds(self, now: datetime) -> float:
         return ((self.exited or now) - self.entered).total_seconds()
@@ -41,6 +48,7 @@ class ExecutionView:
     output: dict[str, Any] | None = None
     error: str | None = None
     cause: str | None = None
+    input: Any = None
 
     @property
     def failed_state(self) -> StateProgress | None:
@@ -51,9 +59,34 @@ class ExecutionView:
         failed = [state for state in self.states if state.status == "failed"]
         return failed[-1] if failed else None
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The most complete state data known: the output, else the latest state input with run data.
+
+        A failed run has no output, but the failing state's input still carries what the
+        states before it added (the effective settings, the dataset's row counts and seed).
+        """
+        if isinstance(self.output, dict):
+            return self.output
+        for state in reversed(self.states):
+            data = _json(state.input)
+            if isinstance(data, dict) and ("run" in data or "dataset" in data):
+                return data
+        return {}
+
+    def state(self, name: str) -> StateProgress | None:
+        return next((state for state in reversed(self.states) if state.name == name), None)
+
 
 def _details(event: dict) -> dict:
     return next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return text
 
 
 def states_from_history(events: list[dict]) -> list[StateProgress]:
@@ -62,23 +95,29 @@ def states_from_history(events: list[dict]) -> list[StateProgress]:
         kind, details = event["type"], _details(event)
         current = states[-1] if states else None
         if kind.endswith("StateEntered"):
-            state = StateProgress(name=details["name"], entered=event["timestamp"])
+            state = StateProgress(name=details["name"], entered=event["timestamp"],
+                                  input=details.get("input"), changed=event["timestamp"])
             if kind == "FailStateEntered":
                 state.status, state.exited = "failed", event["timestamp"]
             states.append(state)
         elif kind.endswith("StateExited") and current:
-            current.exited = event["timestamp"]
+            current.exited = current.changed = event["timestamp"]
             current.status = "failed" if current.error else "succeeded"
         elif kind == "TaskScheduled" and current:
             current.resource = details.get("resource", "")
-            parameters = json.loads(details.get("parameters") or "{}")
-            current.job_name = parameters.get("TrainingJobName") or parameters.get("TransformJobName") or ""
+            current.parameters = _json(details.get("parameters")) or {}
+            current.job_name = (current.parameters.get("TrainingJobName")
+                                or current.parameters.get("TransformJobName") or "")
         elif kind in _SUCCESS_EVENTS and current:
             current.error = current.cause = None  # a retry succeeded
+            current.result = _json(details.get("output"))
+            if current.status == "retrying":
+                current.status, current.changed = "running", event["timestamp"]
         elif kind.endswith(_FAILURE_SUFFIXES) and not kind.startswith("Execution") and current:
             current.error, current.cause = details.get("error"), details.get("cause")
+            current.result = _json(details.get("cause"))
             if current.exited is None:
-                current.status = "retrying"
+                current.status, current.changed = "retrying", event["timestamp"]
     return states
 
 
@@ -89,24 +128,63 @@ def job_status(sagemaker, state: StateProgress) -> str:
     try:
         if state.resource.startswith("createTrainingJob"):
             job = sagemaker.describe_training_job(TrainingJobName=state.job_name)
-            return job.get("SecondaryStatus") or job.get("TrainingJobStatus", "")
-        if state.resource.startswith("createTransformJob"):
-            return sagemaker.describe_transform_job(TransformJobName=state.job_name)["TransformJobStatus"]
+            status = job.get("SecondaryStatus") or job.get("TrainingJobStatus", "")
+        elif state.resource.startswith("createTransformJob"):
+            status = sagemaker.describe_transform_job(TransformJobName=state.job_name)["TransformJobStatus"]
+        else:
+            return ""
     except sagemaker.exceptions.ClientError:
         return "Pending"  # the job is not created yet
-    return ""
+    return "" if status in _JOB_ENDED else status
 
 
-def snapshot(sfn, sagemaker, execution_arn: str) -> ExecutionView:
+class History:
+    """An execution's events, fetched incrementally: newest first, until a known event.
+
+    A long run's history is fetched whole once at most; each poll after that costs one small
+    page. (An emulator that ignores reverseOrder returns everything: the ids sort it out.)
+    """
+
+    def __init__(self, sfn, execution_arn: str):
+        self.sfn, self.arn = sfn, execution_arn
+        self.events: dict[int, dict] = {}
+        self.calls = 0
+
+    def refresh(self) -> bool:
+        """Fetch the new events; True if there were any."""
+        known = max(self.events, default=0)
+        new: dict[int, dict] = {}
+        token = None
+        while True:
+            request = dict(executionArn=self.arn, includeExecutionData=True, reverseOrder=True,
+                           maxResults=HISTORY_PAGE)
+            if token:
+                request["nextToken"] = token
+            page = self.sfn.get_execution_history(**request)
+            self.calls += 1
+            ids = [event["id"] for event in page["events"]]
+            new.update((event["id"], event) for event in page["events"] if event["id"] > known)
+            token = page.get("nextToken")
+            if not token or (ids and min(ids) <= known + 1):
+                break
+        self.events.update(new)
+        return bool(new)
+
+    def ordered(self) -> list[dict]:
+        return [self.events[key] for key in sorted(self.events)]
+
+
+def snapshot(sfn, sagemaker, execution_arn: str, history: History | None = None) -> ExecutionView:
     description = sfn.describe_execution(executionArn=execution_arn)
-    events = [event for page in sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution_arn, includeExecutionData=True) for event in page["events"]]
+    history = history or History(sfn, execution_arn)
+    history.refresh()
     view = ExecutionView(
         arn=execution_arn, name=description["name"], status=description["status"],
         started=description["startDate"], stopped=description.get("stopDate"),
-        states=states_from_history(events),
-        output=json.loads(description["output"]) if description.get("output") else None,
-        error=description.get("error"), cause=description.get("cause"))
+        states=states_from_history(history.ordered()),
+        output=_json(description.get("output")),
+        error=description.get("error"), cause=description.get("cause"),
+        input=_json(description.get("input")))
     for state in view.states:
         if state.exited is None and view.status == "RUNNING":
             state.detail = job_status(sagemaker, state)
@@ -119,21 +197,27 @@ class Display(Protocol):
 
 
 class PlainDisplay:
-    """One line per change, for logs and pipes."""
+    """One line per change, for logs and pipes; times are seconds since the execution started."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
         self.seen: dict[str, tuple[str, str]] = {}
+        self.last = 0.0
 
     def update(self, view: ExecutionView) -> None:
         now = datetime.now(timezone.utc)
         for state in view.states:
             key = (state.status, state.detail)
-            if self.seen.get(state.name) != key:
-                self.seen[state.name] = key
-                elapsed = ((state.exited or now) - view.started).total_seconds()
-                detail = f"  {state.detail}" if state.detail else ""
-                print(f"[{elapsed:7.1f}s] {state.name}: {state.status}{detail}", file=self.stream, flush=True)
+            if self.seen.get(state.name) == key:
+                continue
+            status_changed = self.seen.get(state.name, ("", ""))[0] != state.status
+            self.seen[state.name] = key
+            # A status change happened at its event's time; a job's own status was seen now.
+            moment = (state.changed or state.entered) if status_changed else now
+            # The emulator's clock and ours can differ by a hair: never print time going back.
+            self.last = max(self.last, (moment - view.started).total_seconds())
+            detail = f"  {state.detail}" if state.detail else ""
+            print(f"[{self.last:7.1f}s] {state.name}: {state.status}{detail}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -167,11 +251,33 @@ class LiveDisplay:
         self.live.stop()
 
 
-def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float) -> ExecutionView:
-    """Poll until the execution ends, updating `display`; returns the final view."""
-    while True:
-        view = snapshot(sfn, sagemaker, execution_arn)
-        display.update(view)
-        if view.status in TERMINAL:
-            return view
-        time.sleep(interval)
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while following; `view` is the last one seen (None before the first)."""
+
+    def __init__(self, view: ExecutionView | None):
+        super().__init__()
+        self.view = view
+
+
+def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float,
+           max_interval: float | None = None) -> ExecutionView:
+    """Poll until the execution ends, updating `display`; returns the final view.
+
+    The wait between polls starts at `interval` and grows (up to `max_interval`) while
+    nothing changes, so a long training job costs few calls; any change resets it.
+    """
+    history = History(sfn, execution_arn)
+    max_interval = max(interval, max_interval or interval)
+    wait, last, view = interval, None, None
+    try:
+        while True:
+            view = snapshot(sfn, sagemaker, execution_arn, history)
+            display.update(view)
+            if view.status in TERMINAL:
+                return view
+            seen = (len(history.events), tuple(state.detail for state in view.states))
+            wait = interval if seen != last else min(max_interval, wait * 1.5)
+            last = seen
+            time.sleep(wait)
+    except KeyboardInterrupt:
+        raise Interrupted(view) from None

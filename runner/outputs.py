@@ -43,7 +43,18 @@ class StackOutputs:
                 or type(defaults.get("rows")) is not int:
             raise UsageError(f"{source} lacks runDefaults ({{rows, hyperparameters}}): update the "
                              "stack with this project's program (pulumi up)")
-        return cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=defaults)
+        outputs = cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=defaults)
+        arn_region = arn_part(outputs.state_machine_arn, 3)
+        if arn_region != outputs.region:
+            raise UsageError(f"{source}: region {outputs.region!r} disagrees with stateMachineArn, which is "
+                             f"in {arn_region!r}: use the outputs of one stack, unedited")
+        return outputs
+
+
+def arn_part(arn: str, index: int) -> str:
+    """Field `index` of an ARN (`arn:partition:service:region:account:...`), '' if it has none."""
+    parts = arn.split(":")
+    return parts[index] if len(parts) > index else ""
 
 
 def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:

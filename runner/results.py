@@ -1,18 +1,34 @@
-"""After an execution: fetch its predictions and labels, score them, keep the artifacts locally."""
+"""After an execution: keep its record and artifacts in runs/<name>/, score the predictions.
+
+`runs/<name>/` is claimed (created empty, atomically) before a run starts and is never
+overwritten. Files are written to a scratch folder beside it and moved into place at the
+end, so an interrupted or failed fetch leaves no half-written run. Everything streams in
+bounded chunks: a 10 M-row run costs its predictions' arrays, not its text.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import urlparse
 
-from runner import metrics
+from botocore.exceptions import BotoCoreError, ClientError
+
 from runner.follow import ExecutionView
+from runner.outputs import PROJECT_DIR, UsageError
+
+CHUNK_BYTES = 8 << 20
+PLOT_POINTS = 50_000  # rows drawn in the plot; larger runs are sampled evenly
 
 
 class ResultsError(Exception):
-    """The execution succeeded but its results cannot be fetched, scored or saved."""
+    """The execution ended but its results cannot be fetched or saved; the message says why."""
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -36,10 +52,151 @@ def readable_cause(cause: str | None) -> str | None:
     return cause
 
 
-def _read(s3, uri: str) -> bytes:
-    bucket, key = split_uri(uri)
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+# -- runs/<name>/ -------------------------------------------------------------------------------
 
+def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
+    """Create runs/<name>/ empty, or refuse: a name is used once, its results never overwritten."""
+    run_dir = runs_dir / name
+    try:
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        if local:  # the emulator is new each run: runs/ is what remembers the names used
+            raise UsageError(f"ExecutionAlreadyExists: an execution named {name} already ran "
+                             f"({run_dir}/ holds it); pick another --name or leave --name out") from None
+        raise UsageError(f"{run_dir}/ already exists and is never overwritten: pick another --name, "
+                         "another --runs-dir, or move it away") from None
+    except OSError as error:
+        raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
+    return run_dir
+
+
+def release(run_dir: Path | None) -> None:
+    """Give back a claimed run folder that received nothing (the run was not started or stopped)."""
+    if run_dir is not None:
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass
+
+
+# -- the record ---------------------------------------------------------------------------------
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def project_version() -> str | None:
+    """`git describe` of the project checkout (with -dirty for local changes), if it is one."""
+    try:
+        result = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=PROJECT_DIR,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _package_version(*names: str) -> str | None:
+    from importlib import metadata
+
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _task(view: ExecutionView, resource: str):
+    return next((s for s in reversed(view.states) if s.resource.startswith(resource)), None)
+
+
+def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
+    """The run's record: what `--json` prints and `summary.json` holds. Strict JSON."""
+    data = view.data
+    run = data.get("run") if isinstance(data.get("run"), dict) else {}
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
+    given = view.input if isinstance(view.input, dict) else {}
+    training, transform = _task(view, "createTrainingJob"), _task(view, "createTransformJob")
+    request = training.parameters if training else {}
+    described = training.result if training and isinstance(training.result, dict) else {}
+    resources = request.get("ResourceConfig") or {}
+    image = (request.get("AlgorithmSpecification") or {}).get("TrainingImage")
+    transform_request = transform.parameters if transform else {}
+    transform_described = transform.result if transform and isinstance(transform.result, dict) else {}
+    final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
+                     if isinstance(item, dict) and "MetricName" in item}
+    failed = view.failed_state
+    now = view.stopped or view.started
+    container = image.rsplit(":", 1)[-1] if image and ":" in image else None
+    return {
+        "execution_name": view.name,
+        "execution_arn": view.arn,
+        "status": view.status,
+        "where": where,
+        "started": _iso(view.started),
+        "stopped": _iso(view.stopped),
+        "seconds": round((now - view.started).total_seconds(), 3) if view.stopped else None,
+        "input": view.input,
+        "seed": dataset.get("seed", run.get("seed", given.get("seed"))),
+        "rows": dataset.get("rows"),
+        "hyperparameters": run.get("hyperparameters") or request.get("HyperParameters")
+                           or settings.get("hyperparameters"),
+        "training": {
+            "job_name": training.job_name if training else None,
+            "image": image,
+            "instance_type": resources.get("InstanceType"),
+            "instance_count": resources.get("InstanceCount"),
+            "volume_size_gb": resources.get("VolumeSizeInGB"),
+            "max_runtime_seconds": (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+            "status": described.get("TrainingJobStatus"),
+            "training_seconds": described.get("TrainingTimeInSeconds"),
+            "billable_seconds": described.get("BillableTimeInSeconds"),
+            "final_metrics": final_metrics or None,
+        },
+        "transform": {
+            "job_name": transform.job_name if transform else None,
+            "instance_type": (transform_request.get("TransformResources") or {}).get("InstanceType"),
+            "instance_count": (transform_request.get("TransformResources") or {}).get("InstanceCount"),
+            "status": transform_described.get("TransformJobStatus"),
+        },
+        "states": [{"name": state.name, "status": state.status, "started": _iso(state.entered),
+                    "stopped": _iso(state.exited), "seconds": round(state.seconds(now), 3)}
+                   for state in view.states],
+        "metrics": None,
+        "metrics_missing": None if view.status == "SUCCEEDED" else f"the execution {view.status}",
+        "metrics_undefined": {},
+        "artifacts_dir": None,
+        "predictions": None,
+        "model": None,
+        "plot": None,
+        "plot_missing": None,
+        "summary": None,
+        "results_error": None,
+        "failed_state": failed.name if failed else None,
+        "error": view.error,
+        "cause": readable_cause(view.cause),
+        "versions": {
+            "project": project_version(),
+            "xgboost_container": container,
+            # Only a local run trains with this machine's XGBoost.
+            "xgboost_library": _package_version("xgboost", "xgboost-cpu") if where.get("local") else None,
+        },
+    }
+
+
+def to_json(summary: dict) -> str:
+    """Strict JSON (no NaN/Infinity): a value that slipped through as NaN would fail loudly here."""
+    return json.dumps(summary, indent=2, allow_nan=False)
+
+
+# -- fetching -----------------------------------------------------------------------------------
 
 def _keys_under(s3, uri: str) -> list[str]:
     bucket, prefix = split_uri(uri.rstrip("/") + "/")
@@ -47,76 +204,160 @@ def _keys_under(s3, uri: str) -> list[str]:
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
-def summary_of(view: ExecutionView) -> dict:
-    """The run's summary: what `--json` prints and `summary.json` holds."""
-    now = view.stopped or view.started
-    failed = view.failed_state
-    dataset = (view.output or {}).get("dataset", {})
-    return {
-        "execution_name": view.name,
-        "execution_arn": view.arn,
-        "status": view.status,
-        "states": [{"name": state.name, "status": state.status, "seconds": round(state.seconds(now), 3)}
-                   for state in view.states],
-        "rows": dataset.get("rows"),
-        "metrics": None,
-        "predictions": None,
-        "artifacts_dir": None,
-        "failed_state": failed.name if failed else None,
-        "error": view.error,
-        "cause": readable_cause(view.cause),
-    }
+def _chunks(s3, bucket: str, keys: Iterable[str]) -> Iterator[bytes]:
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK_BYTES)
+        finally:
+            body.close()
 
 
-def collect(s3, view: ExecutionView, runs_dir: Path, keep_data: bool) -> dict:
-    """Download predictions, labels and model of a SUCCEEDED run, score them, write runs/<name>/.
+def _tee(chunks: Iterable[bytes], sink: BinaryIO | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if sink is not None:
+            sink.write(chunk)
+        yield chunk
 
-    Files are written to a scratch folder first and moved into place at the end, so an
-    interrupted or failed fetch leaves no half-written run and never touches other runs.
+
+def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[Any, str | None]:
+    """Stream `chunks` to `path` while `parse` reads them; the file is complete even if parsing fails."""
+    from runner import metrics
+
+    with open(path, "wb") if path else contextlib.nullcontext() as sink:
+        try:
+            return parse(_tee(chunks, sink)), None
+        except metrics.NotScorable as problem:
+            if path is not None:
+                for chunk in chunks:  # the rest of the object, kept as it is
+                    sink.write(chunk)
+            return None, str(problem)
+
+
+def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
+            not_saved: str | None = None) -> dict:
+    """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
+
+    Never raises for a results problem: the summary says what could not be done
+    (`results_error`, `metrics_missing`), so `--json` always has its one object to print.
+    `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed (`not_saved`
+    says why).
     """
+    summary = summary_of(view, where)
+    if run_dir is None:
+        summary["results_error"] = not_saved or "not saved"
+        return summary
+    run_dir = run_dir.resolve()
+    scratch = run_dir.with_name(f".{run_dir.name}.partial-{os.getpid()}")
     try:
-        return _collect(s3, view, runs_dir, keep_data)
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        if view.status == "SUCCEEDED":
+            _fetch(s3, view, summary, scratch, run_dir, keep_data)
+        summary["artifacts_dir"] = str(run_dir)
+        summary["summary"] = str(run_dir / "summary.json")
+        (scratch / "summary.json").write_text(to_json(summary) + "\n")
+        scratch.rename(run_dir)  # replaces the claimed, empty folder in one step
     except KeyError as missing:
-        raise ResultsError(f"the output of {view.name} has no {missing} key: was it started from "
-                           "this project's state machine?") from None
-    except ValueError as error:
-        raise ResultsError(f"cannot score {view.name}: {error}") from None
+        summary["results_error"] = (f"the output of {view.name} has no {missing} key: was it started "
+                                    "from this project's state machine?")
     except OSError as error:
-        raise ResultsError(f"cannot save {view.name} under {runs_dir}: {error.strerror or error}") from None
+        summary["results_error"] = f"cannot save {view.name} under {run_dir.parent}: {error.strerror or error}"
+    except (BotoCoreError, ClientError) as error:
+        summary["results_error"] = f"cannot fetch the results of {view.name}: {error}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if summary["results_error"]:
+        for key in ("artifacts_dir", "summary", "predictions", "model", "plot"):
+            summary[key] = None
+        release(run_dir)
+    return summary
 
 
-def _collect(s3, view: ExecutionView, runs_dir: Path, keep_data: bool) -> dict:
-    summary = summary_of(view)
+def _copy(chunks: Iterable[bytes], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as sink:
+        for chunk in chunks:
+            sink.write(chunk)
+
+
+def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool) -> None:
+    from runner import metrics  # numpy: imported once there is something to score
+
     output = view.output or {}
     dataset, transform, training = output["dataset"], output["transform"], output["training"]
     bucket, _ = split_uri(transform["outputPath"])
-    prediction_text = b"".join(
-        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")).decode()
-    label_text = _read(s3, dataset["labels_uri"]).decode()
-    summary["metrics"] = metrics.score(metrics.parse_column(label_text, "the labels object"),
-                                       metrics.parse_column(prediction_text, "the batch transform output"))
+    test_rows = (dataset.get("rows") or {}).get("test")
 
-    final_dir = runs_dir / view.name
-    summary["predictions"] = str(final_dir / "predictions.csv")
-    summary["artifacts_dir"] = str(final_dir)
-    scratch = runs_dir / f".{view.name}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    prediction_keys = [key for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")]
+    predictions, problem = _save_and_parse(
+        _chunks(s3, bucket, prediction_keys), scratch / "predictions.csv",
+        lambda chunks: metrics.read_numbers(chunks, "the batch transform output", expected=test_rows))
+    labels_bucket, labels_key = split_uri(dataset["labels_uri"])
+    labels, labels_problem = _save_and_parse(
+        _chunks(s3, labels_bucket, [labels_key]), scratch / "labels.csv",
+        lambda chunks: metrics.read_numbers(
+            chunks, "the labels object", expected=test_rows,
+            keep=lambda first, values: metrics.labels_from(values, "the labels object")))
+    model_bucket, model_key = split_uri(training["modelDataUrl"])
+    _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
+    summary["predictions"] = str(final / "predictions.csv")
+    summary["model"] = str(final / "model.tar.gz")
+    if keep_data:
+        train_bucket, _ = split_uri(dataset["train_uri"])
+        for key in _keys_under(s3, dataset["train_uri"]):
+            _copy(_chunks(s3, train_bucket, [key]), scratch / "data" / key.split("/csv/", 1)[-1])
+
+    problem = problem or labels_problem
+    if not problem:
+        try:
+            summary["metrics"], summary["metrics_undefined"] = metrics.score(labels, predictions)
+        except metrics.NotScorable as error:
+            problem = str(error)
+    if problem:
+        objective = (summary.get("hyperparameters") or {}).get("objective")
+        hint = (f" (objective {objective} does not write one probability per row; scoring expects "
+                "binary:logistic or reg:logistic)"
+                if objective and not objective.startswith(("binary:", "reg:")) else "")
+        summary["metrics_missing"] = f"cannot score: {problem}{hint}"
+        summary["plot_missing"] = "no metrics to draw"
+    else:
+        summary["metrics_missing"] = None
+    if keep_data or not problem:
+        _held_out_rows(s3, view, summary, scratch, final, keep_data,
+                       None if problem else (predictions, labels))
+
+
+def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None:
+    """Stream test.csv once: kept with --keep-data, and sampled evenly for the plot."""
+    from runner import metrics
+
+    dataset = view.output["dataset"]
+    bucket, _ = split_uri(dataset["test_uri"])
+    chunks = _chunks(s3, bucket, _keys_under(s3, dataset["test_uri"]))
+    target = scratch / "data" / "test" / "test.csv" if keep_data else None
+    if not scored:
+        _copy(chunks, target)
+        return
+    size = scored[0].size
+    stride = max(1, math.ceil(size / PLOT_POINTS))
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    points, problem = _save_and_parse(
+        chunks, target, lambda chunks: metrics.read_numbers(
+            chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
+    if problem:
+        summary["plot_missing"] = problem
+        return
+    predictions, labels = scored
+    drawn = f", {points.shape[0]:,} drawn" if stride > 1 else ""
     try:
-        (scratch / "predictions.csv").write_text(prediction_text)
-        (scratch / "labels.csv").write_text(label_text)
-        (scratch / "model.tar.gz").write_bytes(_read(s3, training["modelDataUrl"]))
-        if keep_data:
-            for uri in (dataset["train_uri"], dataset["test_uri"]):
-                for key in _keys_under(s3, uri):
-                    target = scratch / "data" / key.split("/csv/", 1)[-1]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        (scratch / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        scratch.rename(final_dir)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return summary
+        from runner import plot
+
+        plot.render(scratch / "plot.png", predictions[::stride], labels[::stride], points,
+                    title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
+    except (ImportError, RuntimeError, ValueError) as error:  # no matplotlib, or it cannot draw this
+        (scratch / "plot.png").unlink(missing_ok=True)
+        summary["plot_missing"] = f"cannot draw the plot: {error}"
+        return
+    summary["plot"] = str(final / "plot.png")

@@ -77,8 +77,12 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path):
     assert summary["failed_state"] == "Train model (XGBoost)"
     assert "label" in summary["cause"]
     assert summary["metrics"] is None and summary["predictions"] is None
-    # The failed run wrote nothing and left the earlier run's artifacts as they were.
-    assert sorted(p.name for p in tmp_path.iterdir()) == [first["execution_name"]]
+    # The failed run left its record only, and the earlier run's artifacts as they were.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["execution_name"],
+                                                                 summary["execution_name"]])
+    assert [p.name for p in (tmp_path / summary["execution_name"]).iterdir()] == ["summary.json"]
+    assert json.loads((tmp_path / summary["execution_name"] / "summary.json").read_text()) == summary
+    assert summary["rows"] == {"train": 200, "test": 200}  # the dataset was generated before the failure
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 
@@ -123,7 +127,7 @@ def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
                 return response
             self.sfn.stop_execution = recording_stop
 
-    def interrupted_follow(sfn, sagemaker, arn, display, interval):
+    def interrupted_follow(sfn, sagemaker, arn, display, *intervals):
         """Ctrl-C once training has started."""
         seen["name"] = arn.rsplit(":", 1)[-1]
         while not any(event.get("stateEnteredEventDetails", {}).get("name") == "Train model (XGBoost)"

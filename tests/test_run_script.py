@@ -109,6 +109,9 @@ def test_missing_stack(tmp_path, monkeypatch, no_aws, capsys):
     (["--rows", "0"], "not a positive integer"),
     (["--rows", "ten"], "not a positive integer"),
     (["--hp", "num_round"], "expected key=value"),
+    (["--seed", "-1"], "expected an integer from 0 to"),
+    (["--seed", "seven"], "expected an integer from 0 to"),
+    (["--runs-dir", ""], "argument --runs-dir: is empty"),
     (["--bogus-flag"], "unrecognized arguments"),
 ])
 def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws, capsys):
@@ -149,17 +152,23 @@ def test_generated_names_are_unique_valid_job_names():
         assert len(name) <= 63 and name.startswith("p" * 39 + "--20261126-170000-")
 
 
-def test_execution_input_layers_rows_and_hyperparameters_over_raw_input():
-    assert build_input(None, None, []) == {}
-    raw = '{"rows": 5, "hyperparameters": {"eta": "0.3", "num_round": "2"}}'
-    assert build_input(raw, 100, [("num_round", "9")]) == {
-        "rows": 100, "hyperparameters": {"eta": "0.3", "num_round": "9"}}
+def test_execution_input_layers_rows_hyperparameters_and_seed_over_raw_input():
+    raw = '{"rows": 5, "hyperparameters": {"eta": "0.3", "num_round": "2"}, "seed": 1}'
+    assert build_input(raw, 100, [("num_round", "9")], 7) == {
+        "rows": 100, "hyperparameters": {"eta": "0.3", "num_round": "9"}, "seed": 7}
+    assert build_input('{"seed": 7}', None, [])["seed"] == 7
+
+
+def test_a_seed_is_drawn_when_none_is_given():
+    drawn = {build_input(None, None, [])["seed"] for _ in range(20)}
+    assert len(drawn) > 1 and all(isinstance(seed, int) and 0 <= seed < 2**31 for seed in drawn)
 
 
 def test_metrics_on_a_known_prediction_set():
     labels = np.array([0, 0, 1, 1, 0, 1], dtype=float)
     predictions = np.array([0.1, 0.6, 0.35, 0.8, 0.2, 0.9])
-    scores = metrics.score(labels, predictions)
+    scores, undefined = metrics.score(labels, predictions)
+    assert undefined == {}
     assert scores["accuracy"] == pytest.approx(4 / 6)
     # 9 positive/negative pairs; the positive scores higher in 8 of them (0.35 < 0.6).
     assert scores["auc"] == pytest.approx(8 / 9)
@@ -251,30 +260,11 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypatch, capsys):
-    sfn = boto3.client("stepfunctions", region_name="us-west-2",
-                       aws_access_key_id="x", aws_secret_access_key="x")
-    stub = Stubber(sfn)
-    arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
-    stub.add_response("start_execution", {"executionArn": arn, "startDate": datetime(2026, 1, 1)})
-    clients = _StubbedClients()
-    clients.sfn = sfn
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", _interrupt)
-    with stub:  # a stop_execution call would be unexpected and fail
-        code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--detach"], capsys)
-    assert code == 0
-    assert f"python run.py follow {arn}" in err
-
-
-def test_detach_before_the_follow_command_is_kept():
-    args = cli.build_parser().parse_args(["--detach", "follow", "arn:aws:states:x"])
-    assert args.detach is True and args.command == "follow"
-
-
 @pytest.mark.parametrize("argv, problem", [
     (["--rows", "5", "list"], "--rows only apply when starting a run"),
     (["--local", "--detach"], "--detach needs a deployed stack"),
+    (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
+    (["--keep-data", "list"], "--keep-data only apply when starting a run"),
     (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
 ])
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
@@ -284,18 +274,22 @@ def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_a
     assert problem in capsys.readouterr().err
 
 
-def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, monkeypatch, capsys):
+def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, monkeypatch, capsys, tmp_path):
     from runner.follow import ExecutionView
 
-    view = ExecutionView(arn="arn:aws:states:us-west-2:111122223333:execution:other:xgb-dev-1",
+    view = ExecutionView(arn="arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1",
                          name="xgb-dev-1", status="SUCCEEDED", started=_t(0), stopped=_t(5),
                          states=[], output={"hello": "world"})
     monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
     monkeypatch.setattr(cli, "follow", lambda *args: view)
-    code, out, err = run(["follow", view.arn, "--outputs-file", outputs_file], capsys)
-    assert code == 1 and out == ""
-    assert err.strip() == ("run.py: error: the output of xgb-dev-1 has no 'dataset' key: "
-                           "was it started from this project's state machine?")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["follow", view.arn, "--outputs-file", outputs_file, "--json"], capsys)
+    assert code == 1
+    message = "the output of xgb-dev-1 has no 'dataset' key: was it started from this project's state machine?"
+    assert err.strip() == f"run.py: error: {message}"
+    summary = json.loads(out)
+    assert summary["results_error"] == message and summary["artifacts_dir"] is None
+    assert list((tmp_path / "runs").iterdir()) == []  # nothing half-written
 
 
 def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatch, capsys):

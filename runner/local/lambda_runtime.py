@@ -56,8 +56,11 @@ class LambdaContext:
     log_group_name: str
     log_stream_name: str
     deadline: float  # time.monotonic() at which the function would time out
+    closing: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def get_remaining_time_in_millis(self) -> int:
+        if self.closing.is_set():
+            return 0
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
@@ -76,6 +79,11 @@ class LocalLambdaRuntime:
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
         self._code_dir: tempfile.TemporaryDirectory | None = None
         self._sessions: dict = {}  # execution role ARN -> the handlers' default boto3 session
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """From now on handlers see no remaining time (the emulator is going away)."""
+        self._closing.set()
 
     @staticmethod
     def handles(fn) -> bool:
@@ -100,6 +108,7 @@ class LocalLambdaRuntime:
             yield self
         finally:
             LambdaSimpleBackend.invoke = original
+            self.close()
             with self._lock:  # let an invocation in flight finish before the emulator goes away
                 for function in self._functions.values():
                     if function.module is not None:
@@ -168,6 +177,7 @@ class LocalLambdaRuntime:
                 log_group_name=f"/aws/lambda/{fn.function_name}",
                 log_stream_name=f"local/{request_id}",
                 deadline=time.monotonic() + float(fn.timeout or 3),
+                closing=self._closing,
             )
             try:
                 handler = self._handler(self._function(fn), fn.handler)

@@ -120,7 +120,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(_quiet_interpreter_failures())
         access = stack.enter_context(iam.installed(iam.AccessControl(settings.region)))
-        stack.enter_context(LocalLambdaRuntime(access).installed())
+        lambdas = stack.enter_context(LocalLambdaRuntime(access).installed())
         jobs = stack.enter_context(LocalSageMaker(access).installed())
         stack.enter_context(sfn_sagemaker.installed(jobs, access))
         stack.enter_context(sfn_fail_state.installed())
@@ -128,5 +128,6 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         outputs.access = access
         # Runs first on exit (LIFO), while the emulator and the patches are still in place.
         stack.callback(_join_interpreter_threads, threads_before)
+        stack.callback(lambdas.close)  # a seeding run in flight stops at its next deadline check
         stack.callback(_stop_executions, settings.region, outputs["stateMachineArn"])
         yield outputs

@@ -1,0 +1,84 @@
+"""The picture of a run: ROC curve, calibration curve, and the predictions over the (x, y) plane.
+
+matplotlib is imported here only, with the Agg backend (no display needed), so a run that
+draws nothing does not pay for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+CALIBRATION_BINS = 10
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], labels[order].astype(np.float64)
+    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    true_positives = np.cumsum(hits)[last_of_tie]
+    false_positives = (last_of_tie + 1) - true_positives
+    positives, negatives = hits.sum(), hits.size - hits.sum()
+    return (np.r_[0.0, false_positives / max(negatives, 1)],
+            np.r_[0.0, true_positives / max(positives, 1)])
+
+
+def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS):
+    """Mean predicted probability, observed positive rate and rows per equal-width bin (empty bins dropped)."""
+    which = np.clip((np.clip(scores, 0.0, 1.0) * bins).astype(int), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    predicted = np.bincount(which, weights=scores, minlength=bins)
+    observed = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
+    used = counts > 0
+    return predicted[used] / counts[used], observed[used] / counts[used], counts[used]
+
+
+def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarray, *,
+           title: str, metrics: dict | None = None) -> Path:
+    """Write a PNG with the three panels; `points` holds the rows' (x, y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    metrics = metrics or {}
+    figure = Figure(figsize=(16, 5.2), layout="constrained")
+    roc_axes, calibration_axes, plane_axes = figure.subplots(1, 3)
+
+    fpr, tpr = roc_curve(labels, scores)
+    auc = metrics.get("auc")
+    roc_axes.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.4f})" if auc is not None else "model")
+    roc_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    roc_axes.set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate",
+                 xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+    roc_axes.legend(loc="lower right")
+
+    predicted, observed, counts = calibration(labels, scores)
+    rows_axes = calibration_axes.twinx()  # how many rows each point stands for, behind the curve
+    rows_axes.hist(np.clip(scores, 0, 1), bins=CALIBRATION_BINS, range=(0, 1), color="lightgrey", log=True)
+    rows_axes.set_ylim(0.8, max(counts.max(initial=1), 1) ** 1.6 * 2)  # bars stay in the lower part
+    rows_axes.set_ylabel("rows per bin (log scale, grey bars)", color="grey")
+    calibration_axes.set_zorder(rows_axes.get_zorder() + 1)
+    calibration_axes.patch.set_visible(False)
+    calibration_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    calibration_axes.plot(predicted, observed, marker="o", color="tab:orange", label="model")
+    calibration_axes.set(title=f"Calibration ({CALIBRATION_BINS} bins)",
+                         xlabel="mean predicted probability", ylabel="observed positive rate",
+                         xlim=(0, 1), ylim=(0, 1.01))
+    calibration_axes.legend(loc="upper left")
+
+    drawn = plane_axes.scatter(points[:, 0], points[:, 1], c=scores, cmap="coolwarm", vmin=0, vmax=1,
+                               s=float(np.clip(60_000 / max(len(scores), 1), 2, 14)), linewidths=0)
+    x = np.linspace(0, 100, 2)
+    plane_axes.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
+    plane_axes.set(title="Predicted probability over the (x, y) plane", xlabel="x", ylabel="y",
+                   xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
+    plane_axes.legend(loc="lower right")
+    figure.colorbar(drawn, ax=plane_axes, label="predicted P(label = 1)")
+
+    shown = "   ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
+    figure.suptitle(f"{title}\n{shown}")
+    figure.savefig(path, dpi=100)
+    return path

@@ -1,0 +1,412 @@
+"""Results of an ended execution: streamed parsing, scoring, the record, runs/<name>/ (no emulator)."""
+
+import io
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from runner import metrics, results
+from runner.follow import ExecutionView, History, PlainDisplay, StateProgress, follow, job_status
+from runner.outputs import UsageError
+
+NAME = "xgb-dev-1"
+ARN = f"arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:{NAME}"
+WHERE = {"local": False, "partition": "aws", "account": "111122223333", "region": "us-west-2"}
+
+
+def _t(seconds):
+    return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+
+
+def strict_json(text):
+    """Parse as strict parsers (JavaScript's JSON.parse) do: NaN and Infinity are refused."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+def test_numbers_are_parsed_across_chunk_boundaries():
+    text = b"".join(b"%d.25\n" % i for i in range(1000))
+    chunks = [text[i:i + 7] for i in range(0, len(text), 7)]  # cut inside lines
+    values = metrics.read_numbers(chunks, "x")
+    assert np.array_equal(values, np.arange(1000) + 0.25)
+    assert np.array_equal(metrics.read_numbers([b"1\n2"], "x"), [1.0, 2.0])  # no final newline
+
+
+def test_a_bad_line_is_named_by_number():
+    with pytest.raises(metrics.NotScorable, match=r"the output line 3 is not 1 number\(s\): '0.2,0.8'"):
+        metrics.read_numbers([b"0.1\n0.5\n", b"0.2,0.8\n0.3\n"], "the output")
+    with pytest.raises(metrics.NotScorable, match="line 2 is not 1 number"):
+        metrics.read_numbers([b"0.1\nabc\n"], "the output")
+    with pytest.raises(metrics.NotScorable, match="has 2 lines, expected 3"):
+        metrics.read_numbers([b"0.1\n0.5\n"], "the output", expected=3)
+    with pytest.raises(metrics.NotScorable, match="has more than the 1 lines expected"):
+        metrics.read_numbers([b"0.1\n0.5\n"], "the output", expected=1)
+
+
+def test_two_column_rows_can_be_sampled_while_streaming():
+    text = b"".join(b"%d,%d\n" % (i, 100 - i) for i in range(100))
+    chunks = [text[i:i + 10] for i in range(0, len(text), 10)]
+    kept = metrics.read_numbers(chunks, "t", columns=2, every=7)
+    assert kept[:, 0].tolist() == list(range(0, 100, 7))
+    assert kept[:, 1].tolist() == [100 - i for i in range(0, 100, 7)]
+
+
+def test_labels_must_be_zero_or_one():
+    with pytest.raises(metrics.NotScorable, match="other than 0 and 1"):
+        metrics.labels_from(np.array([0.0, 2.0]), "the labels")
+    assert metrics.labels_from(np.array([0.0, 1.0]), "the labels").dtype == np.uint8
+
+
+def test_auc_is_null_with_a_reason_when_one_class_only():
+    scores, undefined = metrics.score(np.array([0], dtype=np.uint8), np.array([0.3]))
+    assert scores["auc"] is None and "every held-out label is 0" in undefined["auc"]
+    assert scores["accuracy"] == 1.0
+
+
+def test_auc_matches_pairwise_counting_on_random_data():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 500).astype(np.uint8)
+    scores = np.round(rng.random(500), 2)  # many ties
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    brute = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (pos.size * neg.size)
+    assert metrics.roc_auc(labels, scores) == pytest.approx(brute)
+
+
+# -- a fake S3 holding one successful run -------------------------------------------------------
+
+class _Body:
+    def __init__(self, data):
+        self.stream = io.BytesIO(data)
+
+    def iter_chunks(self, size):
+        while chunk := self.stream.read(size):
+            yield chunk
+
+    def close(self):
+        pass
+
+
+class FakeS3:
+    def __init__(self, objects):
+        self.objects = objects
+
+    def get_object(self, Bucket, Key):
+        return {"Body": _Body(self.objects[Key])}
+
+    def get_paginator(self, name):
+        objects = self.objects
+
+        class Paginator:
+            def paginate(self, Bucket, Prefix):
+                return [{"Contents": [{"Key": key} for key in sorted(objects) if key.startswith(Prefix)]}]
+        return Paginator()
+
+
+def _run(predictions=b"0.9\n0.2\n0.7\n0.1\n", labels=b"1\n0\n1\n0\n", hyperparameters=None):
+    prefix = f"runs/{NAME}/"
+    s3 = FakeS3({
+        f"{prefix}csv/train/part-00000.csv": b"1,1,90\n0,50,2\n",
+        f"{prefix}csv/test/test.csv": b"1,90\n50,2\n2,80\n60,3\n",
+        f"{prefix}csv/labels/test_labels.csv": labels,
+        f"{prefix}predictions/test.csv.out": predictions,
+        f"{prefix}model/{NAME}/output/model.tar.gz": b"model-bytes",
+    })
+    output = {
+        "run": {"rows": 4, "seed": 7, "hyperparameters": hyperparameters or {"num_round": "5"}},
+        "dataset": {"train_uri": f"s3://b/{prefix}csv/train/", "test_uri": f"s3://b/{prefix}csv/test/",
+                    "labels_uri": f"s3://b/{prefix}csv/labels/test_labels.csv",
+                    "rows": {"train": 2, "test": 4}, "seed": 7},
+        "training": {"jobName": NAME, "modelDataUrl": f"s3://b/{prefix}model/{NAME}/output/model.tar.gz"},
+        "transform": {"jobName": NAME, "outputPath": f"s3://b/{prefix}predictions"},
+    }
+    train = StateProgress(name="Train model (XGBoost)", entered=_t(1), exited=_t(60), status="succeeded",
+                          resource="createTrainingJob.sync", job_name=NAME,
+                          parameters={"AlgorithmSpecification": {"TrainingImage": "img:1.7-1"},
+                                      "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                                                         "VolumeSizeInGB": 30},
+                                      "HyperParameters": {"num_round": "5"}},
+                          result={"TrainingJobStatus": "Completed", "BillableTimeInSeconds": 55,
+                                  "TrainingTimeInSeconds": 55,
+                                  "FinalMetricDataList": [{"MetricName": "train:rmse", "Value": 0.1}]})
+    view = ExecutionView(arn=ARN, name=NAME, status="SUCCEEDED", started=_t(0), stopped=_t(90),
+                         states=[train], output=output, input={"seed": 7})
+    return s3, view
+
+
+def test_a_successful_run_is_saved_scored_and_described(tmp_path):
+    s3, view = _run()
+    run_dir = results.claim(tmp_path / "runs", NAME, local=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
+    assert summary["results_error"] is None and summary["metrics_missing"] is None
+    assert summary["metrics"]["accuracy"] == 1.0 and summary["metrics"]["auc"] == 1.0
+    assert summary["seed"] == 7 and summary["rows"] == {"train": 2, "test": 4}
+    assert summary["input"] == {"seed": 7} and summary["hyperparameters"] == {"num_round": "5"}
+    assert summary["training"]["billable_seconds"] == 55
+    assert summary["training"]["final_metrics"] == {"train:rmse": 0.1}
+    assert summary["training"]["image"] == "img:1.7-1"
+    assert summary["versions"]["xgboost_container"] == "1.7-1"
+    assert summary["where"]["account"] == "111122223333"
+    for key in ("artifacts_dir", "predictions", "model", "plot", "summary"):
+        assert summary[key].startswith("/"), key  # absolute, wherever run.py was started
+    files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
+    assert files == ["data/test/test.csv", "data/train/part-00000.csv", "labels.csv", "model.tar.gz",
+                     "plot.png", "predictions.csv", "summary.json"]
+    assert strict_json((run_dir / "summary.json").read_text()) == summary
+    assert (run_dir / "predictions.csv").read_bytes() == b"0.9\n0.2\n0.7\n0.1\n"
+    assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [NAME]  # no scratch left
+
+
+def test_artifacts_are_kept_when_the_predictions_cannot_be_scored(tmp_path):
+    s3, view = _run(predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
+                    hyperparameters={"objective": "multi:softprob", "num_class": "2", "num_round": "5"})
+    run_dir = results.claim(tmp_path, NAME, local=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
+    assert summary["results_error"] is None and summary["metrics"] is None
+    assert "line 1 is not 1 number(s): '0.1,0.9'" in summary["metrics_missing"]
+    assert "multi:softprob does not write one probability per row" in summary["metrics_missing"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "labels.csv", "model.tar.gz",
+                                                         "predictions.csv", "summary.json"]
+    assert (run_dir / "data" / "test" / "test.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/test/test.csv"]
+    assert (run_dir / "predictions.csv").read_bytes() == s3.objects[f"runs/{NAME}/predictions/test.csv.out"]
+
+
+def test_an_undefined_metric_is_null_in_strict_json(tmp_path):
+    s3, view = _run(predictions=b"0.2\n0.1\n0.3\n0.4\n", labels=b"0\n0\n0\n0\n")
+    summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    text = (tmp_path / NAME / "summary.json").read_text()
+    assert strict_json(text)["metrics"]["auc"] is None
+    assert "AUC needs both classes" in summary["metrics_undefined"]["auc"]
+
+
+def test_a_save_failure_still_returns_the_record_and_leaves_nothing(tmp_path, monkeypatch):
+    s3, view = _run()
+    run_dir = results.claim(tmp_path, NAME, local=False)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(results, "_copy", disk_full)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)
+    assert summary["results_error"] == f"cannot save {NAME} under {tmp_path}: No space left on device"
+    assert summary["artifacts_dir"] is None and summary["status"] == "SUCCEEDED"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_run_keeps_its_record_with_what_was_generated(tmp_path):
+    train_input = json.dumps({"run": {"rows": 4, "seed": 9, "hyperparameters": {"num_round": "5"}},
+                              "dataset": {"rows": {"train": 4, "test": 4}, "seed": 9}})
+    states = [StateProgress(name="Train model (XGBoost)", entered=_t(1), exited=None, status="retrying",
+                            error="States.TaskFailed", cause='{"FailureReason": "boom"}', input=train_input),
+              StateProgress(name="Pipeline failed", entered=_t(5), exited=_t(5), status="failed",
+                            input=json.dumps({"Error": "States.TaskFailed", "Cause": "boom"}))]
+    view = ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(5), states=states,
+                         error="States.TaskFailed", cause='{"FailureReason": "boom"}')
+    summary = results.collect(None, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    assert summary["rows"] == {"train": 4, "test": 4} and summary["seed"] == 9
+    assert summary["cause"] == "boom" and summary["failed_state"] == "Train model (XGBoost)"
+    assert summary["metrics_missing"] == "the execution FAILED"
+    assert [p.name for p in (tmp_path / NAME).iterdir()] == ["summary.json"]
+
+
+# -- runs/<name>/ is claimed once ---------------------------------------------------------------
+
+def test_a_run_folder_is_claimed_once_even_by_concurrent_runs(tmp_path):
+    outcomes = []
+
+    def attempt():
+        try:
+            results.claim(tmp_path, "xgb-dev--same", local=True)
+            outcomes.append("claimed")
+        except UsageError as error:
+            outcomes.append(str(error))
+    threads = [threading.Thread(target=attempt) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("claimed") == 1
+    assert all(o.startswith("ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
+               for o in outcomes if o != "claimed")
+
+
+def test_a_run_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="cannot create .*file/xgb-dev-1/ \\(--runs-dir\\): Not a directory"):
+        results.claim(tmp_path / "file", NAME, local=False)
+
+
+# -- following ----------------------------------------------------------------------------------
+
+class FakeSfn:
+    """An execution whose history grows by the events given per poll; pages newest first."""
+
+    def __init__(self, batches, page=3):
+        self.batches, self.page, self.events, self.requests = list(batches), page, [], []
+
+    def describe_execution(self, executionArn):
+        if self.batches:
+            self.events += self.batches.pop(0)
+        status = "RUNNING" if self.batches else "SUCCEEDED"
+        return {"name": NAME, "status": status, "startDate": _t(0), "input": "{}",
+                **({"stopDate": _t(9), "output": "{}"} if status != "RUNNING" else {})}
+
+    def get_execution_history(self, executionArn, includeExecutionData, reverseOrder, maxResults,
+                              nextToken=None):
+        self.requests.append(nextToken)
+        newest_first = list(reversed(self.events))
+        start = int(nextToken or 0)
+        page = newest_first[start:start + self.page]
+        more = start + self.page < len(newest_first)
+        return {"events": page, **({"nextToken": str(start + self.page)} if more else {})}
+
+
+def _event(number, kind, name=None, seconds=0):
+    event = {"id": number, "type": kind, "timestamp": _t(seconds)}
+    if name:
+        event["stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"] = {"name": name}
+    return event
+
+
+def test_history_is_fetched_incrementally():
+    first = [_event(i, "PassStateEntered" if i % 2 else "PassStateExited", f"s{(i + 1) // 2}", i)
+             for i in range(1, 9)]
+    sfn = FakeSfn([first])
+    history = History(sfn, ARN)
+    sfn.describe_execution(ARN)
+    assert history.refresh() is True and sorted(history.events) == list(range(1, 9))
+    calls = len(sfn.requests)
+    assert calls == 3  # 8 events in pages of 3
+    sfn.events.append(_event(9, "PassStateEntered", "s5", 9))
+    assert history.refresh() is True and len(sfn.requests) == calls + 1  # one small page
+    assert history.refresh() is False and len(sfn.requests) == calls + 2
+
+
+def test_polls_slow_down_while_nothing_changes(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("runner.follow.time.sleep", sleeps.append)
+    sfn = FakeSfn([[_event(1, "PassStateEntered", "a", 0)]] + [[]] * 8)
+    view = follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
+    assert view.status == "SUCCEEDED"
+    assert sleeps[0] == 0.1 and sleeps[-1] == 0.5 and sleeps == sorted(sleeps)
+
+
+def test_plain_progress_times_never_go_back_and_ended_jobs_are_not_shown_as_running():
+    stream = io.StringIO()
+    display = PlainDisplay(stream)
+    state = StateProgress(name="Train", entered=_t(1))
+    view = ExecutionView(arn=ARN, name=NAME, status="RUNNING", started=_t(0), stopped=None, states=[state])
+    state.detail = "Training"
+    display.update(view)  # seen now: long after the start
+    state.exited, state.status, state.detail = _t(2), "succeeded", ""
+    display.update(view)  # its event says 2 s after the start, before "now"
+    times = [float(line.split("s]")[0].strip("[ ")) for line in stream.getvalue().splitlines()]
+    assert times == sorted(times)
+
+    class SageMaker:
+        class exceptions:
+            ClientError = Exception
+
+        def describe_training_job(self, TrainingJobName):
+            return {"TrainingJobStatus": "Completed", "SecondaryStatus": "Completed"}
+    assert job_status(SageMaker(), StateProgress(name="T", entered=_t(0), resource="createTrainingJob.sync",
+                                                 job_name=NAME)) == ""
+
+
+def test_ctrl_c_while_following_carries_the_last_view(monkeypatch):
+    from runner.follow import Interrupted
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("runner.follow.time.sleep", ctrl_c)
+    sfn = FakeSfn([[_event(1, "TaskStateEntered", "Generate dataset", 0)], []])
+    with pytest.raises(Interrupted) as interrupted:
+        follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
+    assert [state.name for state in interrupted.value.view.states] == ["Generate dataset"]
+
+
+def test_a_plot_that_cannot_be_drawn_leaves_the_rest_and_says_why(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were not installed
+    s3, view = _run()
+    summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    assert summary["results_error"] is None and summary["metrics"]["accuracy"] == 1.0
+    assert summary["plot"] is None and summary["plot_missing"].startswith("cannot draw the plot:")
+    assert not (tmp_path / NAME / "plot.png").exists()
+
+
+def test_a_download_error_still_returns_the_record(tmp_path):
+    from botocore.exceptions import ClientError
+
+    s3, view = _run()
+
+    def denied(Bucket, Key):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+    s3.get_object = denied
+    summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
+    assert summary["results_error"].startswith(f"cannot fetch the results of {NAME}: An error occurred (AccessDenied)")
+    assert summary["metrics"] is None and list(tmp_path.iterdir()) == []
+
+
+def test_roc_and_calibration_points():
+    from runner import plot
+
+    labels = np.array([1, 0, 1, 0, 1], dtype=np.uint8)
+    scores = np.array([0.9, 0.8, 0.8, 0.1, 0.05])
+    fpr, tpr = plot.roc_curve(labels, scores)
+    # thresholds 0.9, 0.8 (a tie of one positive and one negative), 0.1, 0.05
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert tpr.tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 2 / 3, 1.0])
+    predicted, observed, counts = plot.calibration(labels, scores, bins=2)
+    assert counts.tolist() == [2, 3] and observed.tolist() == pytest.approx([0.5, 2 / 3])
+    assert predicted.tolist() == pytest.approx([0.075, 2.5 / 3])
+
+
+def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
+    from runner import plot
+
+    path = plot.render(tmp_path / "plot.png", np.array([0.2]), np.array([0], dtype=np.uint8),
+                       np.array([[3.0, 40.0]]), title="one row",
+                       metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2})
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_readme_describes_every_field_of_the_record():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("`metrics_undefined`. Its fields:", 1)[1].strip().split("\n\n", 1)[0]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        documented |= set(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+    s3, view = _run()
+    assert documented == set(results.summary_of(view, WHERE))
+
+
+def test_plain_progress_prints_each_change_at_its_event_time():
+    from runner.follow import states_from_history
+
+    def details(kind, **values):
+        key = {"TaskStateEntered": "stateEnteredEventDetails", "TaskStateExited": "stateExitedEventDetails",
+               "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
+               "LambdaFunctionSucceeded": "lambdaFunctionSucceededEventDetails"}[kind]
+        return {key: values}
+    events = [{"type": "TaskStateEntered", "timestamp": _t(1), **details("TaskStateEntered", name="Generate dataset")},
+              {"type": "LambdaFunctionFailed", "timestamp": _t(3), **details("LambdaFunctionFailed", error="Lambda.ServiceException")},
+              {"type": "LambdaFunctionSucceeded", "timestamp": _t(7), **details("LambdaFunctionSucceeded", output="{}")},
+              {"type": "TaskStateExited", "timestamp": _t(8), **details("TaskStateExited", name="Generate dataset")}]
+    stream = io.StringIO()
+    display = PlainDisplay(stream)
+    for seen in range(1, len(events) + 1):
+        display.update(ExecutionView(arn=ARN, name=NAME, status="RUNNING", started=_t(0), stopped=None,
+                                     states=states_from_history(events[:seen])))
+    assert stream.getvalue().splitlines() == [
+        "[    1.0s] Generate dataset: running", "[    3.0s] Generate dataset: retrying",
+        "[    7.0s] Generate dataset: running", "[    8.0s] Generate dataset: succeeded"]

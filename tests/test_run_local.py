@@ -1,0 +1,207 @@
+"""`run.py --local` end to end, for what a user relies on: the record, refusals, Ctrl-C, the README."""
+
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runner import cli
+from runner.local import lambda_runtime
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def rehearse(capsys, runs_dir, *argv):
+    code = cli.main(["--local", "--json", "--runs-dir", str(runs_dir), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(capsys, tmp_path):
+    runs = []
+    for argv in (["--seed", "7"], ["--seed", "7"], ["--input", '{"seed": 8}']):
+        code, out, err = rehearse(capsys, tmp_path, "--rows", "1000", *argv)
+        assert code == 0, err
+        runs.append(strict_json(out))
+        assert f", seed {runs[-1]['seed']}" in err  # printed when the run starts
+    first, second, other = runs
+    assert first["seed"] == second["seed"] == 7 and first["input"]["seed"] == 7 and other["seed"] == 8
+    assert first["execution_name"] != second["execution_name"]
+    assert Path(first["predictions"]).read_bytes() == Path(second["predictions"]).read_bytes()
+    assert first["metrics"] == second["metrics"]
+    assert Path(other["predictions"]).read_bytes() != Path(first["predictions"]).read_bytes()
+
+
+def test_summary_describes_the_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # paths in the record do not depend on where run.py started
+    code, out, err = rehearse(capsys, "runs", "--rows", "500", "--hp", "num_round=3",
+                              "--input", '{"hyperparameters": {"max_depth": "4"}}')
+    assert code == 0, err
+    assert len(out.splitlines()) == 1
+    summary = strict_json(out)
+    run_dir = tmp_path / "runs" / summary["execution_name"]
+    assert strict_json((run_dir / "summary.json").read_text()) == summary
+    assert summary["artifacts_dir"] == str(run_dir)
+    for key in ("predictions", "model", "plot", "summary"):
+        assert Path(summary[key]).is_absolute() and Path(summary[key]).is_file(), key
+    assert summary["where"]["local"] is True and summary["where"]["region"] == "us-west-2"
+    assert summary["input"]["rows"] == 500 and summary["input"]["hyperparameters"] == {
+        "max_depth": "4", "num_round": "3"}
+    assert isinstance(summary["seed"], int) and summary["input"]["seed"] == summary["seed"]  # drawn
+    assert f", seed {summary['seed']}" in err
+    assert summary["rows"] == {"train": 500, "test": 500}
+    assert summary["hyperparameters"]["num_round"] == "3" and summary["hyperparameters"]["max_depth"] == "4"
+    assert summary["hyperparameters"]["objective"] == "reg:logistic"  # the stack default, merged
+    training = summary["training"]
+    assert training["image"].endswith("/sagemaker-xgboost:1.7-1")
+    assert training["instance_type"] == "ml.m5.xlarge" and training["instance_count"] == 1
+    assert training["billable_seconds"] >= 1 and "train:rmse" in training["final_metrics"]
+    assert summary["transform"]["instance_type"] == "ml.m5.xlarge"
+    assert summary["versions"]["xgboost_container"] == "1.7-1"
+    assert re.match(r"\d+\.\d+", summary["versions"]["xgboost_library"])
+    assert summary["started"] < summary["stopped"] and summary["seconds"] > 0
+    states = {state["name"]: state for state in summary["states"]}
+    assert states["Generate dataset"]["started"] <= states["Generate dataset"]["stopped"]
+    assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"plot: {run_dir / 'plot.png'}" not in out  # --json: the object only on stdout
+
+
+def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_path):
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "1")
+    assert code == 0, err
+    summary = strict_json(out)
+    assert summary["metrics"]["auc"] is None
+    assert "AUC needs both classes" in summary["metrics_undefined"]["auc"]
+    assert strict_json(Path(summary["summary"]).read_text())["metrics"]["auc"] is None
+
+
+def test_a_multiclass_objective_keeps_the_artifacts_and_says_why_there_are_no_metrics(capsys, tmp_path):
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "300",
+                              "--hp", "objective=multi:softprob", "--hp", "num_class=2",
+                              "--hp", "eval_metric=mlogloss")
+    assert code == 0, err
+    summary = strict_json(out)
+    assert summary["metrics"] is None
+    assert "objective multi:softprob does not write one probability per row" in summary["metrics_missing"]
+    run_dir = Path(summary["artifacts_dir"])
+    assert {"predictions.csv", "model.tar.gz", "labels.csv", "summary.json"} <= {p.name for p in run_dir.iterdir()}
+    assert len((run_dir / "predictions.csv").read_text().splitlines()) == 300
+
+
+def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path):
+    code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev--same")
+    assert code == 0, err
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev--same").iterdir()}
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev--same")
+    assert code == 2 and out == ""
+    assert err.startswith("run.py: error: ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
+    assert len(err.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev--same").iterdir()} == before
+
+
+def test_a_runs_dir_that_cannot_be_made_is_refused_before_anything_starts(capsys):
+    code, out, err = rehearse(capsys, "/dev/null/x", "--rows", "100")
+    assert code == 2 and out == ""
+    assert err.startswith("run.py: error: cannot create /dev/null/x/") and "Not a directory" in err
+    assert "started" not in err
+
+
+def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, tmp_path, monkeypatch):
+    """The in-process seeding function stops at its next deadline check instead of running to its end."""
+    seeding = threading.Event()
+    outcomes = []
+    invoke = lambda_runtime.LocalLambdaRuntime.invoke
+
+    def watched_invoke(self, fn, body, headers, response_headers):
+        if json.loads(body).get("action") == "validate":  # the first state's check, not the seeding
+            return invoke(self, fn, body, headers, response_headers)
+        seeding.set()
+        payload = invoke(self, fn, body, headers, response_headers)
+        outcomes.append(json.loads(payload))
+        return payload
+
+    def interrupted_follow(sfn, sagemaker, arn, display, *intervals):
+        assert seeding.wait(30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lambda_runtime.LocalLambdaRuntime, "invoke", watched_invoke)
+    monkeypatch.setattr(cli, "follow", interrupted_follow)
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200000000"])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "stopped execution" in err and "shutting the local emulator down" in err
+    assert outcomes and outcomes[0]["errorType"] == "DeadlineExceeded"  # not 200 M rows written
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_stack_file_is_refused_in_one_line(capsys, tmp_path):
+    code = cli.main(["--local", "--stack", "prod", "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("run.py: error: Pulumi.prod.yaml: no such stack file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readme_snippet_loads_the_model(capsys, tmp_path):
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "300")
+    assert code == 0, err
+    run_dir = Path(strict_json(out)["artifacts_dir"])
+    readme = (PROJECT_DIR / "README.md").read_text()
+    snippet = re.search(r"<!-- load-model -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    script = snippet.replace("runs/<name>", str(run_dir))
+    result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no format warning
+    with tarfile.open(run_dir / "model.tar.gz") as archive:
+        assert archive.getnames() == ["xgboost-model"]
+    assert len(result.stdout.split()) >= 1
+
+
+@pytest.mark.parametrize("stream", ["readme", "docstring"])
+def test_one_row_capacity_is_quoted(stream):
+    """The README and the seeding function's docstring quote the same capacity."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    docstring = (PROJECT_DIR / "lambda_src" / "seed_dataset.py").read_text()
+    figure = re.compile(r"about ([\d,]+) ?M rows")
+    quoted = {name: set(figure.findall(text)) for name, text in (("readme", readme), ("docstring", docstring))}
+    assert len(quoted[stream]) == 1, quoted
+    assert quoted["readme"] == quoted["docstring"]
+
+
+def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path):
+    """`follow` on the emulator: incremental history, the record and artifacts saved at the end."""
+    import boto3
+
+    from components.settings import load_stack_settings
+    from runner.local import local_stack
+
+    with local_stack(load_stack_settings("dev")) as outputs:
+        (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+        sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+        arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev--followed",
+                                  input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
+        # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
+        # default session for the function role's, and clients made then would act as that role.
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.05)
+        code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
+                         "--runs-dir", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = strict_json(captured.out)
+    assert summary["status"] == "SUCCEEDED" and summary["seed"] == 3 and summary["input"] == {"rows": 400, "seed": 3}
+    assert summary["artifacts_dir"] == str(tmp_path / "runs" / "xgb-dev--followed")
+    assert summary["metrics"]["accuracy"] > 0.9 and Path(summary["plot"]).is_file()
