@@ -1,101 +1,152 @@
-"""How much the offline rehearsal costs over doing the same work in a plain script.
+"""What the offline rehearsal costs over doing the same work in a plain script, whole processes.
 
-For each size (best of REPEATS, interleaved): one execution through `local_stack` (the
-Lambda seeding the emulator's S3, training job, model, batch transform, all through the real
-state machine), timed from start_execution until describe_execution leaves RUNNING; then a
-plain script doing the same work in memory: the same seeding function (writing to a dict
-instead of S3), pandas parse, XGBoost 5 rounds exact (reg:logistic, base_score 0.5),
-predict, write the predictions to a file. Also timed: a fresh stack's first execution at the
-largest size, and the whole commands `run.py --local --rows N` and `bench/plain_pipeline.py N`
-from process start to exit (the rehearsal's fixed cost, about 3 s of imports and emulator
-set-up, shows there).
+For each size: PAIRS paired runs, each pair the whole command `run.py --local --json --rows N`
+then `bench/plain_pipeline.py N` (the same seeding function into a dict, pandas, XGBoost 5
+rounds exact, predict, write the predictions), from process start to exit; medians of wall time
+and of peak RSS (each child's own, from wait4), and the median of the pairs' ratios. Then one
+run of `run.py --local` per size with phase marks (start-up, imports, deploy, execution,
+scoring, teardown, exit), so that a regression shows where it is; its execution phase is set
+against the plain script's own work time (what it prints).
 
-    venv/bin/python bench/local_bench.py [ROWS ...]     (default: 100000 1000000)
+Both commands get the same environment; the OpenMP wait policy the rehearsal sets for its
+container when the user has not chosen one is set for the plain script too.
+
+    venv/bin/python bench/local_bench.py [ROWS ...]   (default 5000 1000000; BENCH_LARGE=1 adds
+                                                       10000000; BENCH_PAIRS=N pairs, default 3)
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import runpy
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-import boto3  # noqa: E402
+from runner.openmp import apply_openmp_defaults  # noqa: E402  (light: this process stays small)
 
-from bench.plain_pipeline import load_seed_module, plain  # noqa: E402
-from components.settings import load_stack_settings  # noqa: E402
-from runner.local import local_stack  # noqa: E402
-
-SIZES = (100_000, 1_000_000)
-REPEATS = 3  # best of: the machine may be shared, the minimum is the least disturbed run
+SIZES = (5_000, 1_000_000)
+LARGE = 10_000_000
+PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "exit")
+_RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
 
-def rehearsal(rows: int, outputs: dict) -> float:
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    name = f"{outputs['jobNamePrefix']}-bench-{rows}-{time.time_ns()}"
-    start = time.perf_counter()
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps({"rows": rows}))["executionArn"]
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - start
-    if described["status"] != "SUCCEEDED":
-        raise SystemExit(f"{name}: {described['status']} {described.get('error')}: {described.get('cause')}")
-    return elapsed
+def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one whole process.
+
+    Linux counts the memory a child shared with its parent before exec in the child's peak RSS:
+    this process must stay small (nothing heavy imported) for the figures to be the child's.
+    """
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT_DIR, env=env,
+                                   stdout=subprocess.PIPE, stderr=err)
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage
+        wall = time.perf_counter() - start
+        process.stdout.close()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} exited {process.returncode}:\n{err.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss * _RSS_UNIT / 2**20, out.decode()
 
 
-def cold(rows: int) -> tuple[float, float, float]:
-    """A fresh stack's first execution (what `run.py --local` does): setup, execution, teardown."""
-    started = time.perf_counter()
-    with local_stack(load_stack_settings("dev")) as outputs:
-        setup = time.perf_counter() - started
-        execution = rehearsal(rows, outputs)
-        closing = time.perf_counter()
-    return setup, execution, time.perf_counter() - closing
+def rehearsal_argv(rows: int, runs_dir: str) -> list[str]:
+    return ["run.py", "--local", "--json", "--runs-dir", runs_dir, "--rows", str(rows)]
 
 
-def command(argv: list[str]) -> float:
-    """Wall time of a whole command: interpreter start, imports, work, exit."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, *argv], cwd=PROJECT_DIR, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
+    """Run run.py as `python run.py` would, marking when each phase ends (wall clock)."""
+    marks = {"started": time.time()}
+    from runner import cli
+    import runner.local.stack as stack
+
+    marks["imported"] = time.time()
+
+    def mark_end(module, name: str, mark: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            try:
+                return original(*args, **kwargs)
+            finally:
+                marks[mark] = time.time()
+        setattr(module, name, wrapper)
+
+    mark_end(stack, "deploy", "deployed")
+    mark_end(cli, "follow", "executed")
+    mark_end(cli.results, "collect", "scored")
+    mark_end(cli, "main", "ended")
+    atexit.register(lambda: Path(marks_file).write_text(json.dumps(marks)))
+    sys.argv = rehearsal_argv(rows, runs_dir)
+    runpy.run_path(str(PROJECT_DIR / "run.py"), run_name="__main__")
 
 
-def main(argv: list[str] | None = None) -> int:
-    sizes = [int(value) for value in (argv if argv is not None else sys.argv[1:])] or list(SIZES)
-    seed_module = load_seed_module()
-    setup, first, teardown = cold(max(sizes))  # first, while nothing is warm yet
-    plain(1000, seed_module)  # warm-up: xgboost's and pandas' first calls
-    with local_stack(load_stack_settings("dev")) as outputs:
-        rehearsal(1000, outputs)  # warm-up: the Lambda's cold start, first clients
-        results = []
+def phases(rows: int, runs_dir: str, env: dict[str, str]) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as marks_file:
+        spawned = time.time()
+        child([str(Path(__file__).resolve()), "--phases-child", str(rows), runs_dir, marks_file.name], env)
+        reaped = time.time()
+        marks = json.loads(Path(marks_file.name).read_text())
+    points = [spawned, marks["started"], marks["imported"], marks["deployed"], marks["executed"],
+              marks["scored"], marks["ended"], reaped]
+    return {name: end - begin for name, begin, end in zip(PHASES, points, points[1:])}
+
+
+def main(argv: list[str]) -> int:
+    sizes = [int(value) for value in argv] or [*SIZES, *([LARGE] if os.environ.get("BENCH_LARGE") else [])]
+    pairs = int(os.environ.get("BENCH_PAIRS", "3"))
+    env = dict(os.environ)
+    apply_openmp_defaults(env)
+    runs_dir = tempfile.mkdtemp(prefix="bench-runs-")
+    try:
+        print(f"whole commands, process start to exit: {pairs} paired runs per size, medians "
+              f"(OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} for both)")
+        print(f"{'rows':>10}  {'run.py --local':>14}  {'plain script':>12}  {'ratio':>5}  "
+              f"{'peak RSS run.py / plain':>24}  {'ratio':>5}", flush=True)
+        plain_work: dict[int, float] = {}
         for rows in sizes:
-            timings = [(rehearsal(rows, outputs), plain(rows, seed_module)) for _ in range(REPEATS)]
-            results.append((rows, min(t[0] for t in timings), min(t[1] for t in timings)))
-    print(f"best of {REPEATS} runs each, interleaved (local_stack: start_execution until not RUNNING)")
-    print(f"{'rows':>10}  {'local_stack':>11}  {'plain':>7}  {'ratio':>5}")
-    for rows, local_seconds, plain_seconds in results:
-        ratio = local_seconds / plain_seconds
-        print(f"{rows:>10,}  {local_seconds:>9.2f} s  {plain_seconds:>5.2f} s  {ratio:>5.2f}")
-    print(f"a fresh stack's first execution of {max(sizes):,} rows: {first:.2f} s "
-          f"(stack setup {setup:.2f} s and teardown {teardown:.2f} s besides)")
+            results = []
+            for _ in range(pairs):
+                local = child(rehearsal_argv(rows, runs_dir), env)
+                plain = child(["bench/plain_pipeline.py", str(rows)], env)
+                results.append((local, plain))
+                shutil.rmtree(runs_dir, ignore_errors=True)
+            local_s = statistics.median(local[0] for local, _ in results)
+            plain_s = statistics.median(plain[0] for _, plain in results)
+            ratio = statistics.median(local[0] / plain[0] for local, plain in results)
+            local_mib = statistics.median(local[1] for local, _ in results)
+            plain_mib = statistics.median(plain[1] for _, plain in results)
+            plain_work[rows] = statistics.median(float(plain[2]) for _, plain in results)
+            print(f"{rows:>10,}  {local_s:>12.2f} s  {plain_s:>10.2f} s  {ratio:>4.2f}x  "
+                  f"{local_mib:>10.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x", flush=True)
 
-    print(f"\nwhole commands, process start to exit (best of {REPEATS}, interleaved):")
-    print(f"{'rows':>10}  {'run.py --local':>14}  {'plain script':>12}  {'ratio':>5}")
-    for rows in sizes:
-        timings = [(command(["run.py", "--local", "--json", "--runs-dir", "/tmp/bench-runs",
-                             "--rows", str(rows)]),
-                    command(["bench/plain_pipeline.py", str(rows)])) for _ in range(REPEATS)]
-        local_seconds, plain_seconds = min(t[0] for t in timings), min(t[1] for t in timings)
-        print(f"{rows:>10,}  {local_seconds:>12.2f} s  {plain_seconds:>10.2f} s  "
-              f"{local_seconds / plain_seconds:>5.2f}")
+        print("\nrun.py --local by phase, one run per size (seconds)")
+        print(f"{'rows':>10}  " + "  ".join(f"{name:>9}" for name in (*PHASES, "total"))
+              + "  execution vs plain work", flush=True)
+        for rows in sizes:
+            times = phases(rows, runs_dir, env)
+            shutil.rmtree(runs_dir, ignore_errors=True)
+            print(f"{rows:>10,}  " + "  ".join(f"{times[name]:>9.2f}" for name in PHASES)
+                  + f"  {sum(times.values()):>9.2f}  {times['execution']:.2f} vs "
+                  f"{plain_work[rows]:.2f} s ({times['execution'] / plain_work[rows]:.2f}x)", flush=True)
+    finally:
+        shutil.rmtree(runs_dir, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if sys.argv[1:2] == ["--phases-child"]:
+        phases_child(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        raise SystemExit(main(sys.argv[1:]))

@@ -9,7 +9,7 @@ predict the held-out rows and write the predictions to a file.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import io
 import sys
 import tempfile
@@ -25,12 +25,9 @@ PARAMS = {"objective": "reg:logistic", "eval_metric": "rmse", "base_score": 0.5,
 
 
 def load_seed_module():
-    spec = importlib.util.spec_from_file_location("bench_seed_dataset",
-                                                  PROJECT_DIR / "lambda_src" / "seed_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The seeding function's module, imported as Lambda does (its folder on the path)."""
+    sys.path.insert(0, str(PROJECT_DIR / "lambda_src"))
+    return importlib.import_module("seed_dataset")
 
 
 class MemoryS3:

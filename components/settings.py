@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from components.xgboost import training_image
+from components.images import training_image
 from lambda_src import execution_input, xgboost_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -265,7 +265,7 @@ def test_container_reads_every_object_of_the_channel_and_predicts_one_line_per_r
     result = _train([("part-0", train[:half]), ("part-1", train[half:])])
     assert result.rows == {"train": 1000}
     assert set(result.metrics) == {"train:rmse"}
-    predictions = container.predict_csv(container.load_model(result.model_tar_gz), test, "test.csv")
+    predictions = b"".join(container.predict_csv(container.load_model(result.model_tar_gz), test, "test.csv"))
     values = np.array(predictions.split(), dtype=float)
     assert len(values) == 1000 and ((values >= 0.5) == labels).mean() >= 0.97
 

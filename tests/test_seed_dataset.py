@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -116,7 +117,8 @@ def test_distribution_over_a_large_sample(s3):
     for positives in (sum(row[0] for row in train), labels.count(b"1")):
         assert abs(positives / 200_000 - expected) < 0.004
     for values in ([x for _, x, _ in train], [y for _, _, y in train], [x for x, _ in test]):
-        counts = [values.count(v) for v in range(101)]
+        tally = Counter(values)
+        counts = [tally[v] for v in range(101)]
         assert sum(counts) == 200_000  # nothing outside [0, 100]
         assert all(abs(c - 1980) < 250 for c in counts), counts  # 1980 +- 44 each: uniform
 

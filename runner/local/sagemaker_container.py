@@ -8,7 +8,8 @@ surface as `ContainerError`, whose `reason` is the job's FailureReason (`ClientE
 for what the user can fix, `AlgorithmError: ...` for the rest), as on AWS.
 
 Speed matters (the rehearsal aims at 1.5x a plain script at 1M rows): CSV is parsed by pandas'
-C parser, validated with whole-array numpy checks, and predictions are formatted in C.
+C parser, validated with whole-array numpy checks, and predictions are formatted a piece at a
+time (one %-format per piece), to be uploaded as they are made.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import gzip
 import io
 import re
 import tarfile
-import tempfile
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
+
+from runner.openmp import apply_openmp_defaults
+
+apply_openmp_defaults()  # before xgboost loads libgomp
+import xgboost as xgb  # noqa: E402  (after the OpenMP defaults)
 
 from lambda_src import xgboost_hyperparameters
 
@@ -389,11 +393,14 @@ def load_model(model_tar_gz: bytes) -> xgb.Booster:
     return booster
 
 
-def predict_csv(booster: xgb.Booster, data: bytes, where: str) -> bytes:
-    """Predictions for headerless CSV rows (features only), one line per input line."""
+def predict_csv(booster: xgb.Booster, data: bytes, where: str) -> Iterator[bytes]:
+    """Predictions for headerless CSV rows (features only), one line per input line, in pieces.
+
+    Reading, checking and predicting happen before this returns; the text is made as it is read.
+    """
     features = read_csv(data, where, zero_non_numeric=False)
     if not features.size:
-        return b""
+        return iter(())
     expected = booster.num_features()
     if features.shape[1] != expected:
         raise client_error(f"Unable to evaluate payload provided: Feature size of csv inference "
@@ -403,14 +410,14 @@ def predict_csv(booster: xgb.Booster, data: bytes, where: str) -> bytes:
     return format_predictions(predictions)
 
 
-def format_predictions(predictions: np.ndarray) -> bytes:
-    """One line per row; several outputs (multi:softprob) comma-separated on the line."""
-    if predictions.ndim == 1:
-        # ndarray.tofile formats in C: several times faster than Python's str() per value.
-        with tempfile.TemporaryFile() as scratch:
-            predictions.tofile(scratch, sep="\n", format=PREDICTION_FORMAT)
-            scratch.seek(0)
-            return scratch.read() + b"\n"
-    buffer = io.StringIO()
-    np.savetxt(buffer, predictions, fmt=PREDICTION_FORMAT, delimiter=",")
-    return buffer.getvalue().encode()
+def format_predictions(predictions: np.ndarray, rows_per_piece: int = 1 << 16) -> Iterator[bytes]:
+    """One line per row, several outputs (multi:softprob) comma-separated on the line.
+
+    One %-format per piece of rows (about 0.7 MB of text): half the time of formatting value
+    by value in numpy (`tofile`, `savetxt`), the same bytes, and memory bounded by the piece.
+    """
+    rows = predictions.reshape(len(predictions), -1)
+    line = ",".join([PREDICTION_FORMAT] * rows.shape[1]) + "\n"
+    for start in range(0, len(rows), rows_per_piece):
+        piece = rows[start:start + rows_per_piece]
+        yield ((line * len(piece)) % tuple(piece.ravel().tolist())).encode("ascii")

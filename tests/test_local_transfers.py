@@ -1,0 +1,94 @@
+"""The rehearsal's bulk paths: predictions text made in pieces, job output uploaded in parts."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from runner.local import sagemaker_container as container
+from runner.local import sagemaker_jobs
+
+BUCKET = "transfer-test-bucket"
+
+
+def numpy_text(predictions: np.ndarray) -> bytes:
+    """What numpy writes with the container's format: the reference for the pieces."""
+    if predictions.ndim == 1:
+        with tempfile.TemporaryFile() as scratch:
+            predictions.tofile(scratch, sep="\n", format=container.PREDICTION_FORMAT)
+            scratch.seek(0)
+            return scratch.read() + b"\n"
+    buffer = io.StringIO()
+    np.savetxt(buffer, predictions, fmt=container.PREDICTION_FORMAT, delimiter=",")
+    return buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize("shape", [(1,), (1000,), (1000, 3)])
+def test_predictions_text_is_numpys_byte_for_byte_in_bounded_pieces(shape):
+    rng = np.random.default_rng(7)
+    predictions = rng.random(shape, dtype=np.float32)
+    predictions.flat[:3] = [0.0, 1.0, 1e-12][:predictions.size]  # no exponent / with exponent
+    pieces = list(container.format_predictions(predictions, rows_per_piece=128))
+    assert b"".join(pieces) == numpy_text(predictions)
+    assert len(pieces) == -(-shape[0] // 128)
+    assert all(piece.count(b"\n") <= 128 for piece in pieces)
+    # float32 values read back exactly
+    values = np.array(b"".join(pieces).replace(b",", b" ").split(), dtype=np.float32)
+    assert np.array_equal(values, predictions.ravel())
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+class Recording:
+    """Delegates to the client, recording the calls (and failing one if asked)."""
+
+    def __init__(self, client, fail: str | None = None):
+        self.client, self.fail, self.calls = client, fail, []
+
+    def __getattr__(self, name):
+        def call(**kwargs):
+            self.calls.append(name)
+            if name == self.fail:
+                raise ConnectionError(f"injected failure in {name}")
+            return getattr(self.client, name)(**kwargs)
+        return call
+
+
+def test_small_output_is_one_put(s3):
+    client = Recording(s3)
+    sagemaker_jobs.upload(client, BUCKET, "out/test.csv.out", [b"0.5\n", b"0.25\n"])
+    assert client.calls == ["put_object"]
+    assert s3.get_object(Bucket=BUCKET, Key="out/test.csv.out")["Body"].read() == b"0.5\n0.25\n"
+
+
+def test_large_output_goes_up_in_parts_and_stays_whole(s3, monkeypatch):
+    monkeypatch.setattr(sagemaker_jobs, "UPLOAD_PART_SIZE", 5 << 20)  # S3's minimum part size
+    pieces = [bytes([65 + i]) * (1 << 20) for i in range(12)]  # 12 MiB: parts of 5, 5 and 2
+    client = Recording(s3)
+    sagemaker_jobs.upload(client, BUCKET, "out/big.out", iter(pieces))
+    assert client.calls == ["create_multipart_upload", "upload_part", "upload_part", "upload_part",
+                            "complete_multipart_upload"]
+    assert s3.get_object(Bucket=BUCKET, Key="out/big.out")["Body"].read() == b"".join(pieces)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("fail", ["upload_part", "complete_multipart_upload"])
+def test_a_failed_upload_leaves_no_object_and_no_open_upload(s3, monkeypatch, fail):
+    monkeypatch.setattr(sagemaker_jobs, "UPLOAD_PART_SIZE", 5 << 20)
+    client = Recording(s3, fail=fail)
+    with pytest.raises(ConnectionError):
+        sagemaker_jobs.upload(client, BUCKET, "out/big.out", [b"x" * (6 << 20)])
+    assert client.calls[-1] == "abort_multipart_upload"
+    assert s3.list_objects_v2(Bucket=BUCKET).get("Contents", []) == []
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
