@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 CALIBRATION_BINS = 10
+GRID = 101  # the synthetic features are integers 0..100
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +34,18 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
     observed = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
     used = counts > 0
     return predicted[used] / counts[used], observed[used] / counts[used], counts[used]
+
+
+def probability_grid(points: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The mean prediction of each integer (x, y) in [0, 100]^2 (NaN where no row fell): an
+    image draws in a fraction of the time of a scatter of every row, and averages them all."""
+    cells = np.rint(points[:, :2]).astype(np.int64)
+    inside = ((cells >= 0) & (cells < GRID)).all(axis=1)
+    index = cells[inside, 1] * GRID + cells[inside, 0]
+    total = np.bincount(index, weights=scores[inside], minlength=GRID * GRID)
+    count = np.bincount(index, minlength=GRID * GRID)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count).reshape(GRID, GRID)
 
 
 def _import_matplotlib() -> None:
@@ -77,11 +90,12 @@ def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarra
                          xlim=(0, 1), ylim=(0, 1.01))
     calibration_axes.legend(loc="upper left")
 
-    drawn = plane_axes.scatter(points[:, 0], points[:, 1], c=scores, cmap="coolwarm", vmin=0, vmax=1,
-                               s=float(np.clip(60_000 / max(len(scores), 1), 2, 14)), linewidths=0)
+    drawn = plane_axes.imshow(probability_grid(points, scores), origin="lower", cmap="coolwarm",
+                              vmin=0, vmax=1, extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5),
+                              interpolation="nearest")
     x = np.linspace(0, 100, 2)
     plane_axes.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
-    plane_axes.set(title="Predicted probability over (x, y)", xlabel="x", ylabel="y",
+    plane_axes.set(title="Mean predicted probability per (x, y)", xlabel="x", ylabel="y",
                    xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
     plane_axes.legend(loc="lower right")
     figure.colorbar(drawn, ax=plane_axes, label="predicted P(label = 1)")
