@@ -92,8 +92,9 @@ class PipelineSettings:
 
     @property
     def run_defaults(self) -> dict[str, Any]:
-        """What an execution gets unless its input says otherwise (execution_input.validate_execution)."""
-        return {"rows": self.rows, "hyperparameters": self.hyperparameters}
+        """What an execution gets unless its input says otherwise, and the shards its rows must
+        cover (execution_input.validate_execution)."""
+        return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards}
 
     @property
     def shards(self) -> int:

@@ -29,7 +29,9 @@ else:  # in the Lambda package (and the seeding function's tests), modules are t
 
 FIELDS = ("rows", "seed", "hyperparameters")
 MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900 s, with margin
-SEED_LIMIT = 1 << 63      # seeds are 0 <= seed < 2**63
+# Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
+SEED_LIMIT = 1 << 53
+DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
 NAME_SEPARATOR = "--"
 # SageMaker's rule for job and model names; the execution name becomes all three.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -103,9 +105,9 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                        defaults: dict, seed_source: random.Random | None = None) -> dict:
     """The normalised request `{rows, seed, hyperparameters}`, or InvalidExecutionInput.
 
-    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}}`; the input's
-    hyperparameters are merged over the stack's, and the merged set must pass the container's
-    rules.
+    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int}`; the
+    input's hyperparameters are merged over the stack's, and the merged set must pass the
+    container's rules.
     """
     check_execution_name(execution_name, check_prefix(job_name_prefix))
     if not isinstance(execution_input, dict):
@@ -120,9 +122,17 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
     if "seed" in execution_input:
         seed = _integer(execution_input["seed"], "seed", 0, SEED_LIMIT)
     else:
-        seed = (seed_source or random.SystemRandom()).randrange(SEED_LIMIT)
-    hyperparameters = dict(defaults["hyperparameters"])
-    hyperparameters.update(normalise_hyperparameters(execution_input.get("hyperparameters", {})))
+        seed = (seed_source or random.SystemRandom()).randrange(DRAWN_SEEDS)
+    shards = defaults.get("shards", 1)
+    if rows < shards:
+        raise InvalidExecutionInput(f"rows: {rows} is fewer than the {shards} training shards "
+                                    f"(one per training instance): ask for at least {shards}")
+    overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
+    # An override replaces the stack's value under any of its names (eta and learning_rate are one).
+    overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
+    hyperparameters = {name: value for name, value in defaults["hyperparameters"].items()
+                       if hyperparameter_rules.canonical_name(name) not in overridden}
+    hyperparameters.update(overrides)
     try:
         hyperparameter_rules.validate(hyperparameters)
     except hyperparameter_rules.HyperparameterError as error:

@@ -245,7 +245,7 @@ def write_dataset(event: object, s3=None, remaining_ms=None) -> dict:
     request = parse_event(event)
     s3 = s3 or s3_client()
     # Without a seed, draw one and report it, so any run can be reproduced.
-    seed = request.seed if request.seed is not None else random.SystemRandom().randrange(1 << 63)
+    seed = request.seed if request.seed is not None else random.SystemRandom().randrange(execution_input.DRAWN_SEEDS)
     rng = random.Random(seed)
     bucket, prefix = request.bucket, request.prefix
     train_keys = [f"{prefix}csv/train/part-{i:05d}.csv" for i in range(request.shards)]

@@ -39,6 +39,7 @@ OBJECTIVES = (
     "reg:squarederror", "reg:logistic", "reg:gamma", "reg:pseudohubererror", "reg:squaredlogerror",
     "reg:absoluteerror", "reg:tweedie", "survival:aft", "survival:cox",
 )
+# The container's list as it is, duplicates included (its messages quote it).
 UPDATERS = ("grow_colmaker", "distcol", "grow_histmaker", "grow_skmaker", "sync", "refresh", "prune",
             "grow_colmaker", "distcol", "grow_histmaker", "grow_colmaker", "shotgun",
             "coord_descent", "refresh", "prune")
@@ -275,10 +276,22 @@ def _check_api_limits(hyperparameters: dict) -> None:
             raise HyperparameterError(f"Hyperparameter {name} is not allowed: {reason}")
 
 
+def canonical_name(name: str) -> str:
+    """`eta` for `learning_rate`, and so on: the name the container validates a value under."""
+    return ALIASES.get(name, name)
+
+
 def validate(hyperparameters: dict[str, str]) -> None:
     """Raise HyperparameterError with the first problem, in the container's order of checks."""
     _check_api_limits(hyperparameters)
-    given = {ALIASES.get(name, name): value for name, value in hyperparameters.items()}
+    given: dict[str, str] = {}
+    for name, value in hyperparameters.items():
+        if canonical_name(name) in given:
+            # The container would keep one of them, depending on the order it reads them in.
+            twins = sorted(other for other in hyperparameters if canonical_name(other) == canonical_name(name))
+            raise HyperparameterError(f"Hyperparameter {canonical_name(name)} is given twice "
+                                      f"({', '.join(twins)}): give one of them")
+        given[canonical_name(name)] = value
     for name, rule in RULES.items():
         if rule.required and name not in given:
             raise HyperparameterError(f"Missing required hyperparameter: {name}")

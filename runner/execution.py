@@ -7,12 +7,9 @@ import secrets
 from datetime import datetime, timezone
 
 from lambda_src.execution_input import (
-    JOB_NAME_PATTERN, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
+    DRAWN_SEEDS, JOB_NAME_PATTERN, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
     validate_execution)
 from runner.outputs import StackOutputs, UsageError
-
-# Seeds drawn by run.py stay below 2**31: easy to type, exact in every JSON reader.
-DRAWN_SEEDS = 1 << 31
 
 
 def check_name(name: str) -> str:

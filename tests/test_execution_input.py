@@ -21,7 +21,8 @@ from lambda_src.execution_input import InvalidExecutionInput, check_execution_na
 from runner.execution import new_name
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULTS = {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
+DEFAULTS = {"rows": 5000, "shards": 2,
+            "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 
 
 def refusal(hyperparameters: dict) -> str:
@@ -124,9 +125,25 @@ def test_json_numbers_and_booleans_become_the_strings_sagemaker_passes():
         "max_depth": "4", "save_model_on_termination": "true"}}
 
 
+@pytest.mark.parametrize("name, alias", sorted(rules.ALIASES.items(), key=lambda item: item[1]))
+def test_an_override_replaces_the_stacks_value_under_any_of_its_names(name, alias):
+    defaults = {"rows": 10, "hyperparameters": {"num_round": "5", alias: "0.2"}}
+    result = validate_execution({"hyperparameters": {name: 0.5}}, execution_name="xgb-dev--a1",
+                                job_name_prefix="xgb-dev", defaults=defaults)
+    assert result["hyperparameters"] == {"num_round": "5", name: "0.5"}
+
+
+@pytest.mark.parametrize("name, alias", sorted(rules.ALIASES.items()))
+def test_one_parameter_under_two_names_is_refused(name, alias):
+    """The container keeps one of the two, by an order we do not control: refuse instead."""
+    for given in ({name: "0.5", alias: "0.3"}, {alias: "0.3", name: "7"}):
+        assert refusal({"num_round": "1", **given}) == (
+            f"Hyperparameter {alias} is given twice ({', '.join(sorted((name, alias)))}): give one of them")
+
+
 def test_an_absent_seed_is_drawn_and_returned():
     first, second = request({}, seed_source=random.Random(1)), request({}, seed_source=random.Random(1))
-    assert first == second and 0 <= first["seed"] < 2 ** 63 and first["rows"] == 5000
+    assert first == second and 0 <= first["seed"] < 2 ** 31 and first["rows"] == 5000
     assert request({})["seed"] != request({})["seed"]  # from the system's randomness
 
 
@@ -138,6 +155,8 @@ def test_an_absent_seed_is_drawn_and_returned():
     ({"rows": 0}, "rows: 0 is not an integer from 1"),
     ({"rows": 10 ** 10}, "rows: 10000000000 is not an integer from 1 to 1,000,000,000"),
     ({"seed": -1}, "seed: -1 is not an integer from 0"),
+    ({"seed": 2 ** 53}, "seed: 9007199254740992 is not an integer from 0 to 9,007,199,254,740,991"),
+    ({"rows": 1}, "rows: 1 is fewer than the 2 training shards"),
     ({"hyperparameters": "x"}, 'hyperparameters: expected an object such as {"num_round": 10}, got "x"'),
     ({"hyperparameters": {"num_round": None}}, "hyperparameters.num_round: null is not a string, number"),
     ({"hyperparameters": {"num_round": [1]}}, "hyperparameters.num_round: [1] is not a string, number"),

@@ -133,7 +133,8 @@ def test_outputs(run):
     assert run.outputs["region"] == "us-west-2"
     assert run.outputs["jobNamePrefix"] == "xgb-dev"
     assert run.outputs["runDefaults"] == {
-        "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
+        "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
+        "shards": 1}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
         + quote(machine["arn"], safe=""))
@@ -195,7 +196,7 @@ def test_definition_follows_settings(custom):
     assert train["ResourceConfig"]["InstanceCount"] == 2
     validate = definition["States"]["Validate input"]["Parameters"]
     assert validate["jobNamePrefix"] == "team-a"
-    assert validate["defaults"] == {"rows": 5000,
+    assert validate["defaults"] == {"rows": 5000, "shards": 2,
                                     "hyperparameters": {"objective": "binary:logistic", "num_round": "20"}}
 
 
