@@ -206,6 +206,35 @@ def test_the_seeding_function_writes_as_its_role(stack):
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
 
 
+def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
+    """The seeding function cleans up with DeleteObjects: AWS checks s3:DeleteObject per object."""
+    outputs, _ = stack
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("deleter.py", "import boto3\n"
+                                       "def handler(event, context):\n"
+                                       "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
+                                       "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n")
+    awslambda = boto3.client("lambda", region_name=outputs["region"])
+    function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
+    awslambda.create_function(FunctionName="deleter", Runtime="python3.13", Role=function["Role"],
+                              Handler="deleter.handler", Code={"ZipFile": package.getvalue()})
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    for key in ("runs/cleanup/a.csv", "runs/cleanup/b.csv", "elsewhere/c.csv"):
+        s3.put_object(Bucket=outputs["bucketName"], Key=key, Body=b"x")
+
+    def invoke(keys):
+        response = awslambda.invoke(FunctionName="deleter", Payload=json.dumps(
+            {"bucket": outputs["bucketName"], "keys": keys}))
+        return json.loads(response["Payload"].read())
+
+    assert [item["Key"] for item in invoke(["runs/cleanup/a.csv", "runs/cleanup/b.csv"])] == [
+        "runs/cleanup/a.csv", "runs/cleanup/b.csv"]
+    refused = invoke(["runs/cleanup/x.csv", "elsewhere/c.csv"])
+    assert "is not authorized to perform: s3:DeleteObject on resource: " \
+        f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
+
+
 def test_the_report_is_written_as_json(stack, tmp_path):
     outputs, report = stack
     outputs.write_iam_report(tmp_path / "iam.json")

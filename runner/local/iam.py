@@ -421,6 +421,14 @@ _SAGEMAKER_NAMES = {
 }
 
 
+def _deleted_keys(body: bytes | str) -> list[str]:
+    """The object keys of a DeleteObjects request body (`<Delete><Object><Key>...`)."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.fromstring(body if isinstance(body, (bytes, str)) else b"")
+    return [element.text or "" for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
+
+
 def _request_checks(access: AccessControl, principal: Principal, service: str, api: str,
                     response, resource: str) -> list[tuple[str, str, dict]]:
     """(action, resource ARN, condition keys) AWS checks for this request, in order."""
@@ -428,10 +436,11 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
     region = access.region
     if service == "s3":
         context = {}
-        if api == "ListBucket":
-            query = parse_qs(urlparse(response.uri).query)
-            if "prefix" in query:
-                context["s3:prefix"] = query["prefix"][0]
+        query = parse_qs(urlparse(response.uri).query, keep_blank_values=True)
+        if api == "ListBucket" and "prefix" in query:
+            context["s3:prefix"] = query["prefix"][0]
+        if api == "DeleteObject" and "delete" in query:  # DeleteObjects: s3:DeleteObject on each key
+            return [("s3:DeleteObject", f"{resource}/{key}", {}) for key in _deleted_keys(response.body)]
         return [(f"s3:{api}", resource, context)]
     if service == "lambda" and api == "Invoke":
         path = unquote(urlparse(response.uri).path)

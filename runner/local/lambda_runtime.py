@@ -121,20 +121,28 @@ class LocalLambdaRuntime:
     def _own_default_session(self, role: str) -> Iterator[None]:
         """The handler's `boto3.client(...)` gets a default session of its own, as in its own
         process: the host's has resolved (and cached) the host's credentials, not the role's.
-        One per role, sharing the host's loaded service models."""
+        One per role, sharing the host's loaded service models. Only the handler's thread sees
+        it: clients other threads make meanwhile (run.py, the interpreter) keep the host's."""
         import boto3
 
-        saved = boto3.DEFAULT_SESSION
-        if self._access is not None:
-            from runner.local.iam import session_sharing_models
+        if self._access is None:
+            yield
+            return
+        from runner.local.iam import session_sharing_models
 
-            if role not in self._sessions:
-                self._sessions[role] = session_sharing_models()
-            boto3.DEFAULT_SESSION = self._sessions[role]
+        if role not in self._sessions:
+            self._sessions[role] = session_sharing_models()
+        session, handler_thread = self._sessions[role], threading.get_ident()
+        host_default = boto3._get_default_session
+
+        def default_session():
+            return session if threading.get_ident() == handler_thread else host_default()
+
+        boto3._get_default_session = default_session
         try:
             yield
         finally:
-            boto3.DEFAULT_SESSION = saved
+            boto3._get_default_session = host_default
 
     def _function(self, fn) -> _Function:
         """The function's deployment package, unpacked once per code version (like /var/task)."""
