@@ -179,28 +179,35 @@ def _remove_each_statement(outputs, entries, iam, problems):
                                 f"Lambda.AWSLambdaException, not {described['error']}")
 
 
+def _function_with_the_seeding_role(outputs, name: str, handler_source: str):
+    """Deploy `handler_source` as `<name>.handler` under the seeding function's role; an invoker."""
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr(f"{name}.py", handler_source)
+    awslambda = boto3.client("lambda", region_name=outputs["region"])
+    function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
+    awslambda.create_function(FunctionName=name, Runtime="python3.13", Role=function["Role"],
+                              Handler=f"{name}.handler", Code={"ZipFile": package.getvalue()})
+
+    def invoke(**event):
+        response = awslambda.invoke(FunctionName=name, Payload=json.dumps(
+            {"bucket": outputs["bucketName"], **event}))
+        return json.loads(response["Payload"].read())
+
+    return invoke
+
+
 def test_the_seeding_function_writes_as_its_role(stack):
     """Code deployed to the function acts with the function role's credentials, not the operator's."""
     outputs, _ = stack
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("probe.py", "import boto3\n"
-                                     "def handler(event, context):\n"
-                                     "    s3 = boto3.client('s3')\n"
-                                     "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
-                                     "    return 'written'\n")
-    awslambda = boto3.client("lambda", region_name=outputs["region"])
-    function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
-    awslambda.create_function(FunctionName="probe", Runtime="python3.13", Role=function["Role"],
-                              Handler="probe.handler", Code={"ZipFile": package.getvalue()})
-
-    def invoke(key):
-        response = awslambda.invoke(FunctionName="probe", Payload=json.dumps(
-            {"bucket": outputs["bucketName"], "key": key}))
-        return json.loads(response["Payload"].read())
-
-    assert invoke("runs/probe/ok.txt") == "written"
-    refused = invoke("elsewhere/no.txt")
+    invoke = _function_with_the_seeding_role(outputs, "probe", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3 = boto3.client('s3')\n"
+        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+        "    return 'written'\n"))
+    assert invoke(key="runs/probe/ok.txt") == "written"
+    refused = invoke(key="elsewhere/no.txt")
     assert "AccessDenied" in refused["errorMessage"]
     assert "is not authorized to perform: s3:PutObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
@@ -209,28 +216,18 @@ def test_the_seeding_function_writes_as_its_role(stack):
 def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
     """The seeding function cleans up with DeleteObjects: AWS checks s3:DeleteObject per object."""
     outputs, _ = stack
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("deleter.py", "import boto3\n"
-                                       "def handler(event, context):\n"
-                                       "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
-                                       "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n")
-    awslambda = boto3.client("lambda", region_name=outputs["region"])
-    function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
-    awslambda.create_function(FunctionName="deleter", Runtime="python3.13", Role=function["Role"],
-                              Handler="deleter.handler", Code={"ZipFile": package.getvalue()})
+    invoke = _function_with_the_seeding_role(outputs, "deleter", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
+        "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n"))
     s3 = boto3.client("s3", region_name=outputs["region"])
     for key in ("runs/cleanup/a.csv", "runs/cleanup/b.csv", "elsewhere/c.csv"):
         s3.put_object(Bucket=outputs["bucketName"], Key=key, Body=b"x")
 
-    def invoke(keys):
-        response = awslambda.invoke(FunctionName="deleter", Payload=json.dumps(
-            {"bucket": outputs["bucketName"], "keys": keys}))
-        return json.loads(response["Payload"].read())
-
-    assert [item["Key"] for item in invoke(["runs/cleanup/a.csv", "runs/cleanup/b.csv"])] == [
+    assert [item["Key"] for item in invoke(keys=["runs/cleanup/a.csv", "runs/cleanup/b.csv"])] == [
         "runs/cleanup/a.csv", "runs/cleanup/b.csv"]
-    refused = invoke(["runs/cleanup/x.csv", "elsewhere/c.csv"])
+    refused = invoke(keys=["runs/cleanup/x.csv", "elsewhere/c.csv"])
     assert "is not authorized to perform: s3:DeleteObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
 
