@@ -9,6 +9,7 @@ One small module per concern:
   sagemaker_container.py  what the built-in XGBoost container does with the data
   sfn_sagemaker.py        the Step Functions SageMaker integration (.sync) for moto's interpreter
   moto_batch_deferred.py  moto's Batch (and EC2) models load only if a state machine uses Batch
+  service_models.py       each AWS service model is parsed once per process, not once per session
 """
 
 from runner.local import moto_batch_deferred  # noqa: F401  (before moto's interpreter loads)

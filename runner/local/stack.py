@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import iam, sfn_fail_state, sfn_sagemaker
+from runner.local import iam, service_models, sfn_fail_state, sfn_sagemaker
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -117,6 +117,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
 
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(service_models.installed())
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(_quiet_interpreter_failures())
         access = stack.enter_context(iam.installed(iam.AccessControl(settings.region)))
