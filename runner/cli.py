@@ -24,13 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import execution, results
-from runner.follow import LiveDisplay, PlainDisplay, follow
+from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
 from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # Polls start at the first figure and slow down to the second while nothing changes.
 # (first, longest) wait between polls; locally the end of a run is seen within 0.3 s.
-AWS_POLL_SECONDS, LOCAL_POLL_SECONDS = (5.0, 15.0), (0.1, 0.3)
+AWS_POLLING, LOCAL_POLL_SECONDS = Polling(5.0, 15.0), (0.1, 0.3)
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
@@ -161,10 +161,10 @@ class Clients:
 
 
 @contextlib.contextmanager
-def stack_outputs(args) -> Iterator[tuple[StackOutputs, tuple[float, float]]]:
-    """The outputs to use and the poll intervals: a deployed stack's, or a local emulator's."""
+def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
+    """The outputs to use and how to poll: a deployed stack's, or a local emulator's."""
     if not args.local:
-        yield load_outputs(args.stack, args.outputs_file), AWS_POLL_SECONDS
+        yield load_outputs(args.stack, args.outputs_file), AWS_POLLING
         return
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
@@ -181,7 +181,8 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, tuple[float, float]]]:
         except DeployError as error:
             raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
         yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
-                                   iam_report=outputs.iam_report), LOCAL_POLL_SECONDS)
+                                   iam_report=outputs.iam_report),
+               Polling(*LOCAL_POLL_SECONDS, sleep=outputs.execution_ends.sleeper()))
 
 
 class LocalDeployFailed(Exception):
@@ -265,12 +266,12 @@ def _follow_command(args, arn: str) -> str:
     return shlex.join(words)
 
 
-def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: tuple[float, float],
+def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Polling,
            run_dir: Path | None, stop_on_interrupt: bool) -> int:
     display = _display(args)
     interrupted = None
     try:
-        view = follow(clients.sfn, clients.sagemaker, arn, display, *intervals)
+        view = follow(clients.sfn, clients.sagemaker, arn, display, polling)
     except KeyboardInterrupt as error:
         interrupted, view = error, None
     finally:
@@ -309,7 +310,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, intervals: t
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
-def _start(args, outputs: StackOutputs, intervals: tuple[float, float],
+def _start(args, outputs: StackOutputs, polling: Polling,
            name: str, execution_input: dict) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
     try:
@@ -321,7 +322,7 @@ def _start(args, outputs: StackOutputs, intervals: tuple[float, float],
         raise
     where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
-    return _watch(args, clients, outputs, started["executionArn"], intervals, run_dir,
+    return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
                   stop_on_interrupt=not args.detach)
 
 
@@ -387,13 +388,13 @@ def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
                          f"{outputs.region} (arn:...:states:{outputs.region}:...:execution:{machine}:NAME)")
 
 
-def _command(args, outputs: StackOutputs, intervals: tuple[float, float]) -> int:
+def _command(args, outputs: StackOutputs, polling: Polling) -> int:
     """follow, list, cleanup or stop."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
     clients = Clients(outputs.region)
     if args.command == "follow":
-        return _watch(args, clients, outputs, args.execution_arn, intervals, None, stop_on_interrupt=args.stop)
+        return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop)
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
@@ -418,15 +419,15 @@ def main(argv: list[str] | None = None) -> int:
             execution_input = execution.build_input(args.input, args.rows, args.hp, args.seed)
         if args.local:
             phase = "while starting the local emulator; nothing was started"
-        with stack_outputs(args) as (outputs, intervals):
+        with stack_outputs(args) as (outputs, polling):
             phase = "before anything started"
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
                 execution.check_input(execution_input, name, outputs)
-                code = _start(args, outputs, intervals, name, execution_input)
+                code = _start(args, outputs, polling, name, execution_input)
             else:
-                code = _command(args, outputs, intervals)
+                code = _command(args, outputs, polling)
             if args.local:  # leaving the block shuts the emulator down
                 phase = "while shutting the local emulator down, after the execution ended or was stopped"
         return code

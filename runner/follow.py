@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _SUCCESS_EVENTS = ("TaskSucceeded", "LambdaFunctionSucceeded")
@@ -259,15 +259,25 @@ class Interrupted(KeyboardInterrupt):
         self.view = view
 
 
-def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float,
-           max_interval: float | None = None) -> ExecutionView:
+@dataclasses.dataclass(frozen=True)
+class Polling:
+    """How `follow` waits: `interval` between polls, growing up to `max_interval` while nothing
+    changes; `sleep` may return early when the backend knows the execution ended (locally)."""
+
+    interval: float
+    max_interval: float
+    sleep: Callable[[float], None] = time.sleep
+
+
+def follow(sfn, sagemaker, execution_arn: str, display: Display, polling: Polling) -> ExecutionView:
     """Poll until the execution ends, updating `display`; returns the final view.
 
-    The wait between polls starts at `interval` and grows (up to `max_interval`) while
+    The wait between polls starts at `polling.interval` and grows (up to `max_interval`) while
     nothing changes, so a long training job costs few calls; any change resets it.
     """
     history = History(sfn, execution_arn)
-    max_interval = max(interval, max_interval or interval)
+    interval = polling.interval
+    max_interval = max(interval, polling.max_interval)
     wait, last, view = interval, None, None
     try:
         while True:
@@ -278,6 +288,6 @@ def follow(sfn, sagemaker, execution_arn: str, display: Display, interval: float
             seen = (len(history.events), tuple(state.detail for state in view.states))
             wait = interval if seen != last else min(max_interval, wait * 1.5)
             last = seen
-            time.sleep(wait)
+            polling.sleep(wait)
     except KeyboardInterrupt:
         raise Interrupted(view) from None

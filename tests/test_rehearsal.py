@@ -135,7 +135,7 @@ def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
                 return response
             self.sfn.stop_execution = recording_stop
 
-    def interrupted_follow(sfn, sagemaker, arn, display, *intervals):
+    def interrupted_follow(sfn, sagemaker, arn, display, polling):
         """Ctrl-C once training has started."""
         seen["name"] = arn.rsplit(":", 1)[-1]
         while not any(event.get("stateEnteredEventDetails", {}).get("name") == "Train model (XGBoost)"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from runner import metrics, results
-from runner.follow import ExecutionView, History, PlainDisplay, StateProgress, follow, job_status
+from runner.follow import ExecutionView, History, PlainDisplay, Polling, StateProgress, follow, job_status
 from runner.outputs import UsageError
 
 NAME = "xgb-dev-1"
@@ -287,11 +287,10 @@ def test_history_is_fetched_incrementally():
     assert history.refresh() is False and len(sfn.requests) == calls + 2
 
 
-def test_polls_slow_down_while_nothing_changes(monkeypatch):
+def test_polls_slow_down_while_nothing_changes():
     sleeps = []
-    monkeypatch.setattr("runner.follow.time.sleep", sleeps.append)
     sfn = FakeSfn([[_event(1, "PassStateEntered", "a", 0)]] + [[]] * 8)
-    view = follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
+    view = follow(sfn, None, ARN, PlainDisplay(io.StringIO()), Polling(0.1, 0.5, sleep=sleeps.append))
     assert view.status == "SUCCEEDED"
     assert sleeps[0] == 0.1 and sleeps[-1] == 0.5 and sleeps == sorted(sleeps)
 
@@ -318,15 +317,14 @@ def test_plain_progress_times_never_go_back_and_ended_jobs_are_not_shown_as_runn
                                                  job_name=NAME)) == ""
 
 
-def test_ctrl_c_while_following_carries_the_last_view(monkeypatch):
+def test_ctrl_c_while_following_carries_the_last_view():
     from runner.follow import Interrupted
 
     def ctrl_c(seconds):
         raise KeyboardInterrupt
-    monkeypatch.setattr("runner.follow.time.sleep", ctrl_c)
     sfn = FakeSfn([[_event(1, "TaskStateEntered", "Generate dataset", 0)], []])
     with pytest.raises(Interrupted) as interrupted:
-        follow(sfn, None, ARN, PlainDisplay(io.StringIO()), 0.1, 0.5)
+        follow(sfn, None, ARN, PlainDisplay(io.StringIO()), Polling(0.1, 0.5, sleep=ctrl_c))
     assert [state.name for state in interrupted.value.view.states] == ["Generate dataset"]
 
 

@@ -132,7 +132,7 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
         outcomes.append(json.loads(payload))
         return payload
 
-    def interrupted_follow(sfn, sagemaker, arn, display, *intervals):
+    def interrupted_follow(sfn, sagemaker, arn, display, polling):
         assert seeding.wait(30)
         raise KeyboardInterrupt
 

@@ -11,7 +11,8 @@ creates every resource the component registers in moto, with the stack's config
 (Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
 under its role's deployed policies (`runner.local.iam`): the seeding function, the state
 machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
-call used and which statements no call needed (`outputs.write_iam_report(path)` writes it).
+call used and which statements no call needed (`outputs.write_iam_report(path)` writes it);
+`outputs.execution_ends.sleeper()` is a `time.sleep` that returns as soon as an execution ends.
 On exit, running executions are stopped, local jobs and interpreter threads are joined, the
 moto patches are undone and moto is reset.
 """
@@ -30,7 +31,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import iam, service_models, sfn_fail_state, sfn_sagemaker
+from runner.local import iam, service_models, sfn_execution_end, sfn_fail_state, sfn_sagemaker
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -50,6 +51,7 @@ class LocalStackOutputs(dict):
     """The stack outputs, plus the stack's access control: what each role called, under which statement."""
 
     access: iam.AccessControl
+    execution_ends: sfn_execution_end.ExecutionEnds
 
     def iam_report(self) -> dict[str, Any]:
         return self.access.report()
@@ -125,8 +127,9 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         jobs = stack.enter_context(LocalSageMaker(access).installed())
         stack.enter_context(sfn_sagemaker.installed(jobs, access))
         stack.enter_context(sfn_fail_state.installed())
+        execution_ends = stack.enter_context(sfn_execution_end.installed(sfn_execution_end.ExecutionEnds()))
         outputs = LocalStackOutputs(deploy(settings))
-        outputs.access = access
+        outputs.access, outputs.execution_ends = access, execution_ends
         # Runs first on exit (LIFO), while the emulator and the patches are still in place.
         stack.callback(_join_interpreter_threads, threads_before)
         stack.callback(lambdas.close)  # a seeding run in flight stops at its next deadline check
