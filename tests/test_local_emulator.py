@@ -8,6 +8,7 @@ import itertools
 import json
 import tarfile
 import time
+import types
 import zipfile
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.s3.models import FakeBucket
 from moto.sagemaker.models import SageMakerModelBackend
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
@@ -157,7 +159,9 @@ class TestPipeline:
         assert job["TrainingJobStatus"] == "Failed"
         assert job["FailureReason"].startswith("ClientError: Data download failed: No S3 objects found")
 
-    def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs):
+    def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs, monkeypatch):
+        waits = []  # the interpreter's retry waits, recorded instead of slept
+        monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
         name = _name(outputs, "model")
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
         sagemaker.create_model(ModelName=name, ExecutionRoleArn=outputs["sageMakerRoleArn"],
@@ -166,6 +170,8 @@ class TestPipeline:
         assert described["status"] == "FAILED"
         assert described["error"] == "SageMaker.AmazonSageMakerException"  # after the retries
         assert "Cannot create already existing model" in described["cause"]
+        # Two retries, 1 s then 2 s apart at most (BackoffRate 2, full jitter).
+        assert len(waits) == 2 and 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2
 
 
     def test_transform_runs_as_the_model_role_and_rejects_rows_with_the_wrong_number_of_columns(self, outputs):
