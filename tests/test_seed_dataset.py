@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 from moto import mock_aws
 
@@ -104,22 +107,29 @@ def test_defaults(s3):
     assert read(s3, result["labels_uri"]).count(b"\n") == 5000
 
 
+def parse_array(data: bytes, width: int) -> np.ndarray:
+    """`parse` for large objects: the same strictness (canonical rows of `width` integers)."""
+    row = rb"(?:0|[1-9][0-9]*)" + rb"(?:,(?:0|[1-9][0-9]*))" * (width - 1) + rb"\n"
+    assert re.fullmatch(rb"(?:%s)+" % row, data)
+    return np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.int64, ndmin=2)
+
+
 def test_distribution_over_a_large_sample(s3):
     """200k rows each: positive rate 15.53 % (sd 0.08 %), every (x, y) value reachable."""
     result = write_dataset(event(rows=200_000, shards=2, seed=3), s3)
-    train = [row for uri in result["objects"][:2] for row in parse(read(s3, uri), 3)]
-    test = parse(read(s3, result["objects"][2]), 2)
-    labels = read(s3, result["labels_uri"]).split()
+    train = np.concatenate([parse_array(read(s3, uri), 3) for uri in result["objects"][:2]])
+    test = parse_array(read(s3, result["objects"][2]), 2)
+    labels = parse_array(read(s3, result["labels_uri"]), 1)[:, 0]
     assert len(train) == len(test) == len(labels) == 200_000
-    assert all(lab == label(x, y) for lab, x, y in train)
-    assert labels == [b"%d" % label(x, y) for x, y in test]
+    assert (train[:, 0] == (train[:, 2] >= 3 * train[:, 1] + 5)).all()
+    assert (labels == (test[:, 1] >= 3 * test[:, 0] + 5)).all()
+    assert label(10, 35) == 1 and label(10, 34) == 0  # the rule the two lines above vectorise
     expected = 1584 / 10201
-    for positives in (sum(row[0] for row in train), labels.count(b"1")):
+    for positives in (train[:, 0].sum(), labels.sum()):
         assert abs(positives / 200_000 - expected) < 0.004
-    for values in ([x for _, x, _ in train], [y for _, _, y in train], [x for x, _ in test]):
-        tally = Counter(values)
-        counts = [tally[v] for v in range(101)]
-        assert sum(counts) == 200_000  # nothing outside [0, 100]
+    for values in (train[:, 1], train[:, 2], test[:, 0]):
+        assert values.min() >= 0 and values.max() <= 100  # nothing outside [0, 100]
+        counts = np.bincount(values, minlength=101)
         assert all(abs(c - 1980) < 250 for c in counts), counts  # 1980 +- 44 each: uniform
 
 
