@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
-from runner import execution, results
+from runner import execution, plot, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
 from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
@@ -267,7 +267,7 @@ def _follow_command(args, arn: str) -> str:
 
 
 def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Polling,
-           run_dir: Path | None, stop_on_interrupt: bool) -> int:
+           run_dir: Path | None, stop_on_interrupt: bool, painter: plot.Painter) -> int:
     display = _display(args)
     interrupted = None
     try:
@@ -298,7 +298,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
             not_saved = str(error)
     try:
         summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
-                                  not_saved=not_saved, iam_report=outputs.iam_report)
+                                  not_saved=not_saved, iam_report=outputs.iam_report, painter=painter)
     except KeyboardInterrupt:
         results.release(run_dir)
         print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
@@ -311,7 +311,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
 
 
 def _start(args, outputs: StackOutputs, polling: Polling,
-           name: str, execution_input: dict) -> int:
+           name: str, execution_input: dict, painter: plot.Painter) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
     try:
         clients = Clients(outputs.region)
@@ -323,7 +323,7 @@ def _start(args, outputs: StackOutputs, polling: Polling,
     where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
     return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
-                  stop_on_interrupt=not args.detach)
+                  stop_on_interrupt=not args.detach, painter=painter)
 
 
 def _list(args, clients: Clients, outputs: StackOutputs) -> int:
@@ -388,13 +388,14 @@ def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
                          f"{outputs.region} (arn:...:states:{outputs.region}:...:execution:{machine}:NAME)")
 
 
-def _command(args, outputs: StackOutputs, polling: Polling) -> int:
+def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painter | None) -> int:
     """follow, list, cleanup or stop."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
     clients = Clients(outputs.region)
     if args.command == "follow":
-        return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop)
+        return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop,
+                      painter=painter)
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
@@ -419,15 +420,17 @@ def main(argv: list[str] | None = None) -> int:
             execution_input = execution.build_input(args.input, args.rows, args.hp, args.seed)
         if args.local:
             phase = "while starting the local emulator; nothing was started"
-        with stack_outputs(args) as (outputs, polling):
+        # A run to score: the plot's process starts now, and loads matplotlib meanwhile.
+        with (plot.Painter() if args.command in (None, "follow") else contextlib.nullcontext()) as painter, \
+                stack_outputs(args) as (outputs, polling):
             phase = "before anything started"
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
                 execution.check_input(execution_input, name, outputs)
-                code = _start(args, outputs, polling, name, execution_input)
+                code = _start(args, outputs, polling, name, execution_input, painter)
             else:
-                code = _command(args, outputs, polling)
+                code = _command(args, outputs, polling, painter)
             if args.local:  # leaving the block shuts the emulator down
                 phase = "while shutting the local emulator down, after the execution ended or was stopped"
         return code

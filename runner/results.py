@@ -15,13 +15,16 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.follow import ExecutionView
 from runner.outputs import PROJECT_DIR, UsageError
+
+if TYPE_CHECKING:
+    from runner import plot
 
 CHUNK_BYTES = 8 << 20
 PLOT_POINTS = 50_000  # rows drawn in the plot; larger runs are sampled evenly
@@ -236,13 +239,15 @@ def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[
 
 
 def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
-            not_saved: str | None = None, iam_report: Callable[[], dict] | None = None) -> dict:
+            not_saved: str | None = None, iam_report: Callable[[], dict] | None = None,
+            painter: plot.Painter | None = None) -> dict:
     """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
 
     Never raises for a results problem: the summary says what could not be done
     (`results_error`, `metrics_missing`), so `--json` always has its one object to print.
     `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed (`not_saved`
-    says why). `iam_report` (local runs) gives what goes into `iam.json`.
+    says why). `iam_report` (local runs) gives what goes into `iam.json`; `painter` draws the
+    plot (in this process when None).
     """
     summary = summary_of(view, where)
     if run_dir is None:
@@ -254,7 +259,7 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
         if view.status == "SUCCEEDED":
-            _fetch(s3, view, summary, scratch, run_dir, keep_data)
+            _fetch(s3, view, summary, scratch, run_dir, keep_data, painter)
         if iam_report is not None:
             (scratch / "iam.json").write_text(json.dumps(iam_report(), indent=2) + "\n")
             summary["iam_report"] = str(run_dir / "iam.json")
@@ -285,7 +290,8 @@ def _copy(chunks: Iterable[bytes], path: Path) -> None:
             sink.write(chunk)
 
 
-def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool) -> None:
+def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool,
+           painter) -> None:
     from runner import metrics  # numpy: imported once there is something to score
 
     output = view.output or {}
@@ -329,10 +335,10 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         summary["metrics_missing"] = None
     if keep_data or not problem:
         _held_out_rows(s3, view, summary, scratch, final, keep_data,
-                       None if problem else (predictions, labels))
+                       None if problem else (predictions, labels), painter)
 
 
-def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None:
+def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter) -> None:
     """Stream test.csv once: kept with --keep-data, and sampled evenly for the plot."""
     from runner import metrics
 
@@ -358,8 +364,9 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored) -> None
     try:
         from runner import plot
 
-        plot.render(scratch / "plot.png", predictions[::stride], labels[::stride], points,
-                    title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
+        (painter.render if painter else plot.render)(
+            scratch / "plot.png", predictions[::stride], labels[::stride], points,
+            title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
     except (ImportError, RuntimeError, ValueError) as error:  # no matplotlib, or it cannot draw this
         (scratch / "plot.png").unlink(missing_ok=True)
         summary["plot_missing"] = f"cannot draw the plot: {error}"

@@ -375,6 +375,36 @@ def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_painter_draws_in_its_own_process_what_render_draws(tmp_path):
+    from runner import plot
+
+    rng = np.random.default_rng(5)
+    points = rng.integers(0, 101, (2000, 2)).astype(np.float64)
+    labels = (points[:, 1] >= 3 * points[:, 0] + 5).astype(np.uint8)
+    scores = np.clip(labels * 0.8 + rng.random(2000) * 0.2, 0, 1)
+    metrics = {"accuracy": 0.99, "auc": 0.98, "rmse": 0.1, "logloss": 0.1}
+    with plot.Painter() as painter:
+        drawn = painter.render(tmp_path / "painted.png", scores, labels, points, title="t", metrics=metrics)
+        assert painter._process is None  # used up: a second render draws here
+    here = plot.render(tmp_path / "here.png", scores, labels, points, title="t", metrics=metrics)
+    assert drawn.read_bytes() == here.read_bytes()
+
+
+def test_a_painter_that_cannot_draw_says_why_and_a_painter_not_used_is_ended(tmp_path):
+    from runner import plot
+
+    painter = plot.Painter()
+    process = painter._process
+    with pytest.raises(RuntimeError, match="IndexError"):  # points must be (x, y) rows
+        painter.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
+    assert process.returncode == 1 and not (tmp_path / "plot.png").exists()
+
+    unused = plot.Painter()
+    process = unused._process
+    unused.close()
+    assert process.poll() is not None
+
+
 def test_the_readme_describes_every_field_of_the_record():
     import re
     from pathlib import Path
