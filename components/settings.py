@@ -57,14 +57,19 @@ def parse_hyperparameters(pairs: list[str], source: str = "hyperparameters") -> 
     return result
 
 
+def read_yaml(path: Path) -> Any:
+    """`yaml.safe_load` of a file, with libyaml's loader when PyYAML has it (about 8x faster)."""
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def project_defaults(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
     """The `default` of every key declared in Pulumi.yaml's `config:` block."""
-    declared = yaml.safe_load(project_file.read_text())["config"]
+    declared = read_yaml(project_file)["config"]
     return {key: spec["default"] for key, spec in declared.items()}
 
 
 def project_name(project_file: Path = PROJECT_FILE) -> str:
-    return yaml.safe_load(project_file.read_text())["name"]
+    return read_yaml(project_file)["name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +216,7 @@ def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> 
                             f"{', '.join(present) or 'none'}; pick one with --stack, or create it "
                             f"with `pulumi stack init {stack}`)")
     try:
-        document = yaml.safe_load(stack_file.read_text())
+        document = read_yaml(stack_file)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

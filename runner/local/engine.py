@@ -30,11 +30,10 @@ from typing import Any, Callable, Optional
 
 import boto3
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
-from components.settings import PROJECT_DIR
+from components.settings import PROJECT_DIR, read_yaml
 
 PROGRAM = PROJECT_DIR / "__main__.py"
 DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
@@ -62,7 +61,7 @@ def auto_name(name: str) -> str:
 def stack_config(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The `config:` block of Pulumi.<stack>.yaml."""
     path = project_dir / f"Pulumi.{stack}.yaml"
-    return (yaml.safe_load(path.read_text()) or {}).get("config", {}) if path.exists() else {}
+    return (read_yaml(path) or {}).get("config", {}) if path.exists() else {}
 
 
 def config_string(value: Any) -> str:
