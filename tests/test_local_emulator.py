@@ -21,6 +21,9 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.s3.models import FakeBucket
 from moto.sagemaker.models import SageMakerModelBackend
+from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
@@ -223,6 +226,9 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
         "bucket policy": lambda: FakeBucket.get_permission,
         "lambda task client": lambda: lambda_eval_utils.boto_client_for,
         "lambda task errors": lambda: StateTaskLambda._from_error,
+        "execution end": lambda: BaseExecutionWorkerCommunication.terminated,
+        "definition parse (validation)": lambda: sfn_models.AmazonStateLanguageParser,
+        "definition parse (execution)": lambda: execution_worker.AmazonStateLanguageParser,
     }
     originals = {name: get() for name, get in patched.items()}
     settings = load_stack_settings("dev")

@@ -31,7 +31,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import iam, service_models, sfn_execution_end, sfn_fail_state, sfn_sagemaker
+from runner.local import (iam, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
+                          sfn_sagemaker)
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -127,6 +128,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         jobs = stack.enter_context(LocalSageMaker(access).installed())
         stack.enter_context(sfn_sagemaker.installed(jobs, access))
         stack.enter_context(sfn_fail_state.installed())
+        stack.enter_context(sfn_definition_parse.installed())
         execution_ends = stack.enter_context(sfn_execution_end.installed(sfn_execution_end.ExecutionEnds()))
         outputs = LocalStackOutputs(deploy(settings))
         outputs.access, outputs.execution_ends = access, execution_ends
