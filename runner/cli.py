@@ -421,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.local:
             phase = "while starting the local emulator; nothing was started"
         # A run to score: the plot's process starts now, and loads matplotlib meanwhile.
-        with (plot.Painter() if args.command in (None, "follow") else contextlib.nullcontext()) as painter, \
+        drawing = plot.Painter() if args.command in (None, "follow") and not plot.loaded() else None
+        with drawing or contextlib.nullcontext() as painter, \
                 stack_outputs(args) as (outputs, polling):
             phase = "before anything started"
             if not args.command:

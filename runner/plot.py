@@ -129,21 +129,28 @@ def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarra
     return path
 
 
+def loaded() -> bool:
+    """matplotlib is loaded in this process already (it drew before): drawing here costs less
+    than starting a `Painter`."""
+    return "matplotlib.figure" in sys.modules
+
+
 class Painter:
     """`render` in a separate process, started now so that matplotlib loads meanwhile.
 
     Use once, then `close()` (a with-block does it). When the process cannot be started,
-    `render` draws here instead.
+    `render` draws here.
     """
 
     def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
         try:
-            self._process: subprocess.Popen | None = subprocess.Popen(
+            self._process = subprocess.Popen(
                 [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); "
                                        "from runner.plot import serve; serve()"],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except OSError:
-            self._process = None
+            pass
 
     def __enter__(self) -> "Painter":
         return self
