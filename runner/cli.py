@@ -14,7 +14,7 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
 
 import boto3
@@ -23,14 +23,17 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
-from runner import execution, plot, results
+from runner import execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
 from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
+if TYPE_CHECKING:
+    from runner import plot
+
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-# Polls start at the first figure and slow down to the second while nothing changes.
-# (first, longest) wait between polls; locally the end of a run is seen within 0.3 s.
-AWS_POLLING, LOCAL_POLL_SECONDS = Polling(5.0, 15.0), (0.1, 0.3)
+# Polls start at the first wait and slow down to the second while nothing changes; locally the
+# emulator also ends the wait the moment an execution ends.
+AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
@@ -182,7 +185,7 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
             raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
         yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
                                    iam_report=outputs.iam_report),
-               Polling(*LOCAL_POLL_SECONDS, sleep=outputs.execution_ends.sleeper()))
+               dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()))
 
 
 class LocalDeployFailed(Exception):
@@ -267,7 +270,7 @@ def _follow_command(args, arn: str) -> str:
 
 
 def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Polling,
-           run_dir: Path | None, stop_on_interrupt: bool, painter: plot.Painter) -> int:
+           run_dir: Path | None, stop_on_interrupt: bool, painter: plot.Painter | None) -> int:
     display = _display(args)
     interrupted = None
     try:
@@ -311,7 +314,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
 
 
 def _start(args, outputs: StackOutputs, polling: Polling,
-           name: str, execution_input: dict, painter: plot.Painter) -> int:
+           name: str, execution_input: dict, painter: plot.Painter | None) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
     try:
         clients = Clients(outputs.region)
@@ -418,11 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.command:  # everything a new run needs is checked before any AWS call
             execution_input = execution.build_input(args.input, args.rows, args.hp, args.seed)
+        painter = None
         if args.local:
+            from runner import plot
+
             phase = "while starting the local emulator; nothing was started"
-        # A run to score: the plot's process starts now, and loads matplotlib meanwhile.
-        drawing = plot.Painter() if args.command in (None, "follow") and not plot.loaded() else None
-        with drawing or contextlib.nullcontext() as painter, \
+            # The plot's process starts now: matplotlib loads while the stack deploys.
+            painter = None if plot.loaded() else plot.Painter()
+        with painter or contextlib.nullcontext(), \
                 stack_outputs(args) as (outputs, polling):
             phase = "before anything started"
             if not args.command:

@@ -1,9 +1,9 @@
 """The picture of a run: ROC curve, calibration curve, and the predictions over the (x, y) plane.
 
-matplotlib is imported here only, with the Agg backend (no display needed), so a run that
-draws nothing does not pay for it. `Painter` draws in a process of its own, started when the
-run starts: matplotlib loads there (about 0.3 s) while this process deploys and follows the
-run, on the other core, and the picture costs only its drawing at the end.
+matplotlib is imported by `render` only, with the Agg backend (no display needed). For a
+local run, `Painter` draws in a process of its own, started with the run: matplotlib loads
+there (about 0.3 s) on the other core while the emulator deploys the stack and runs the
+pipeline, and the picture costs only its drawing at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +98,8 @@ def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarra
     predicted, observed, counts = calibration(labels, scores)
     rows_axes = calibration_axes.twinx()  # how many rows each point stands for, behind the curve
     rows_axes.hist(np.clip(scores, 0, 1), bins=CALIBRATION_BINS, range=(0, 1), color="lightgrey", log=True)
-    rows_axes.set_ylim(0.8, max(counts.max(initial=1), 1) ** 1.6 * 2)  # bars stay in the lower part
+    # The bars stay in the lower part; at least two decades, so that the axis is labelled.
+    rows_axes.set_ylim(0.8, max(counts.max(initial=1) ** 1.6 * 2, 200))
     rows_axes.set_ylabel("rows per bin (log scale, grey bars)", color="grey")
     # Short plain labels at the decades: the default ones go through mathtext, a fifth of the drawing time.
     rows_axes.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
@@ -135,6 +135,11 @@ def loaded() -> bool:
     return "matplotlib.figure" in sys.modules
 
 
+class PlotCrashed(Exception):
+    """The painter's process failed with something other than a drawing problem (a bug):
+    raised with its traceback, as `render` would have raised it here."""
+
+
 class Painter:
     """`render` in a separate process, started now so that matplotlib loads meanwhile.
 
@@ -145,10 +150,13 @@ class Painter:
     def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
         try:
+            # A session of its own: a Ctrl-C at the terminal is run.py's to handle (it ends this
+            # process). -P: the working directory is not on its module path.
             self._process = subprocess.Popen(
-                [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); "
-                                       "from runner.plot import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                [sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); "
+                                             "from runner.plot import serve; serve()"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True)
         except OSError:
             pass
 
@@ -160,7 +168,7 @@ class Painter:
 
     def render(self, path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarray, *,
                title: str, metrics: dict | None = None) -> Path:
-        """As `render`; RuntimeError naming the painter's own error when it cannot draw."""
+        """As `render`: RuntimeError for what cannot be drawn, with the message `render` gives."""
         process, self._process = self._process, None
         if process is None:
             return render(path, scores, labels, points, title=title, metrics=metrics)
@@ -170,41 +178,53 @@ class Painter:
         try:
             _, error = process.communicate(header.encode() + b"\n" + arrays.getvalue(), timeout=DRAW_SECONDS)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
             raise RuntimeError(f"drawing took over {DRAW_SECONDS:.0f} s") from None
         finally:
-            if process.poll() is None:  # Ctrl-C while it drew
-                process.kill()
-                process.wait()
-        if process.returncode != 0:
-            lines = error.decode(errors="replace").strip().splitlines()
-            raise RuntimeError(lines[-1] if lines else f"the plotting process exited {process.returncode}")
-        return path
+            _end(process)  # also on Ctrl-C while it drew
+        message = error.decode(errors="replace")
+        if process.returncode == 0:
+            sys.stderr.write(message)  # matplotlib's own warnings
+            return path
+        if process.returncode == _CANNOT_DRAW:
+            raise RuntimeError(message.strip())
+        raise PlotCrashed(message.strip() or f"the plotting process exited {process.returncode}")
 
     def close(self) -> None:
         """End the process if nothing was drawn (the run failed, or was stopped)."""
         process, self._process = self._process, None
         if process is not None:
-            process.kill()
-            process.wait()
-            process.stderr.close()
-            process.stdin.close()
+            _end(process)
+
+
+_CANNOT_DRAW = 3  # the painter's exit status for ImportError, RuntimeError and ValueError
+
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pipe in (process.stdin, process.stderr):
+        pipe.close()
 
 
 def serve() -> None:
-    """The painter's process: one job from stdin (a JSON header line, then the arrays as .npz)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for run.py to handle: it ends this process
-    _import_matplotlib()
-    header, _, arrays = sys.stdin.buffer.read().partition(b"\n")
-    if not header:
-        return
-    job = json.loads(header)
-    with np.load(io.BytesIO(arrays)) as data:
-        try:
+    """The painter's process: one job from stdin (a JSON header line, then the arrays as .npz).
+
+    What `render` raises for a drawing problem (ImportError, RuntimeError, ValueError) goes to
+    stderr as its message with exit status 3; anything else as a traceback (status 1).
+    """
+    try:
+        _import_matplotlib()
+        header, _, arrays = sys.stdin.buffer.read().partition(b"\n")
+        if not header:
+            return
+        job = json.loads(header)
+        with np.load(io.BytesIO(arrays)) as data:
             render(Path(job["path"]), data["scores"], data["labels"], data["points"],
                    title=job["title"], metrics=job["metrics"])
-        except (RuntimeError, ValueError) as error:
-            raise SystemExit(f"{type(error).__name__}: {error}") from None
+    except (ImportError, RuntimeError, ValueError) as error:
+        sys.stderr.write(str(error))
+        sys.stderr.flush()
+        os._exit(_CANNOT_DRAW)
     sys.stderr.flush()
     os._exit(0)  # the PNG is closed: skip tearing matplotlib down, run.py is waiting for this exit

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import tarfile
+import threading
 import time
 import types
 import zipfile
@@ -329,3 +330,43 @@ def test_container_computes_its_own_metrics_instead_of_passing_them_to_xgboost()
                                    "train:r2"}
     assert result.metrics["train:accuracy"] >= 0.97 and result.metrics["train:f1_binary"] >= 0.9
     assert 0.9 <= result.metrics["train:balanced_accuracy"] <= 1.0
+
+
+def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed_once_per_execution(monkeypatch):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parses = []
+    parse = AmazonStateLanguageParser.parse
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse",
+                        staticmethod(lambda definition: parses.append(definition) or parse(definition)))
+    with local_stack(load_stack_settings("dev")) as outputs:
+        assert len(parses) == 1  # CreateStateMachine validated it
+        sleep = outputs.execution_ends.sleeper()
+        started = time.monotonic()
+        sleep(0.2)  # nothing ends: the whole wait
+        assert time.monotonic() - started >= 0.2
+        ended = threading.Event()
+
+        def follower():
+            sleep(60)  # the poll interval: ends with the execution, not after a minute
+            ended.set()
+        threading.Thread(target=follower, daemon=True).start()
+        assert _execute(outputs, {"rows": 200})["status"] == "SUCCEEDED"
+        assert ended.wait(10)
+        assert len(parses) == 1  # the first execution ran the validated program
+        assert _execute(outputs, {"rows": 200})["status"] == "SUCCEEDED"
+        assert len(parses) == 2  # the next one parsed its own
+
+
+def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_asked_for():
+    import botocore.session
+
+    from runner.local import service_models
+
+    with service_models.installed():
+        loader = botocore.session.get_session().get_component("data_loader")
+        for _ in range(3):  # each boto3 Session adds boto3's data folder to its loader's paths
+            assert boto3.session.Session()._session.get_component("data_loader") is loader
+        assert len(loader.search_paths) == len(set(loader.search_paths))
+        by_position = loader.load_service_model("sts", "service-2")
+        assert loader.load_service_model("sts", type_name="service-2", api_version=None) is by_position

@@ -390,19 +390,33 @@ def test_the_painter_draws_in_its_own_process_what_render_draws(tmp_path):
     assert drawn.read_bytes() == here.read_bytes()
 
 
-def test_a_painter_that_cannot_draw_says_why_and_a_painter_not_used_is_ended(tmp_path):
+def test_a_painter_says_why_it_cannot_draw_and_a_bug_there_is_not_hidden(tmp_path):
     from runner import plot
 
+    one = (np.array([0.5]), np.array([1]), np.array([[1.0, 2.0]]))
     painter = plot.Painter()
     process = painter._process
-    with pytest.raises(RuntimeError, match="IndexError"):  # points must be (x, y) rows
-        painter.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
-    assert process.returncode == 1 and not (tmp_path / "plot.png").exists()
+    with pytest.raises(RuntimeError) as refused:  # what render raises here, with its message
+        painter.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
+    assert "notasymbol" in str(refused.value) and not isinstance(refused.value, plot.PlotCrashed)
+    assert process.returncode == 3 and process.stdin.closed and process.stderr.closed
+    with pytest.raises(ValueError, match="notasymbol"):
+        plot.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
 
-    unused = plot.Painter()
-    process = unused._process
-    unused.close()
-    assert process.poll() is not None
+    with plot.Painter() as painter, pytest.raises(plot.PlotCrashed, match="IndexError"):
+        painter.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
+    assert not (tmp_path / "plot.png").exists()
+
+
+def test_a_painter_not_used_is_ended_and_ctrl_c_at_the_terminal_is_not_its_own():
+    import os
+
+    from runner import plot
+
+    with plot.Painter() as painter:
+        process = painter._process
+        assert os.getsid(process.pid) == process.pid  # a session of its own: no terminal SIGINT
+    assert process.poll() is not None and process.stdin.closed and process.stderr.closed
 
 
 def test_the_readme_describes_every_field_of_the_record():

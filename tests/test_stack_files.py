@@ -50,6 +50,9 @@ def test_unknown_and_misspelt_keys_are_refused(project, text, expected):
 def test_a_yaml_syntax_error_is_one_line_with_its_position(project):
     message = problem(project, "config:\n  training-pipeline:rows: [5\n")
     assert message.startswith("Pulumi.t.yaml: not valid YAML at line 3, column 1:")
+    message = problem(project, "config:\n\ttraining-pipeline:rows: 5\n")  # PyYAML's words, naming the tab
+    assert message == ("Pulumi.t.yaml: not valid YAML at line 2, column 1: "
+                       "found character '\\t' that cannot start any token")
 
 
 def test_a_bad_region_is_reported_under_aws_region(project):

@@ -29,6 +29,14 @@ import moto.core.loaders
 import moto.core.utils
 
 
+class _SearchPaths(list):
+    """Every boto3 Session appends boto3's data folder to its loader's search paths: once is enough."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
 class _SerialLoads:
     """Loads (cached per instance by botocore) happen one at a time, and one model is one cache
     entry: botocore's cache keys on how the arguments were passed (clients pass `type_name`
@@ -36,13 +44,17 @@ class _SerialLoads:
 
     _lock = threading.RLock()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._search_paths = _SearchPaths(self._search_paths)
+
     def load_service_model(self, service_name, type_name, api_version=None):
         with self._lock:
             return super().load_service_model(service_name, type_name, api_version)
 
-    def load_data(self, *args, **kwargs):
-        with self._lock:
-            return super().load_data(*args, **kwargs)
+    def load_data_with_path(self, name):
+        with self._lock:  # data files (endpoints, ...) and, through it, every model file
+            return super().load_data_with_path(name)
 
 
 class _BotocoreLoader(_SerialLoads, botocore.loaders.Loader):
@@ -70,6 +82,7 @@ def moto_loader() -> moto.core.loaders.Loader:
 
 @contextlib.contextmanager
 def installed() -> Iterator[None]:
+    botocore_loader(), moto_loader()  # made here, not by two threads at once
     originals = botocore.session.create_loader, moto.core.utils.create_loader
     botocore.session.create_loader, moto.core.utils.create_loader = botocore_loader, moto_loader
     try:

@@ -1,8 +1,8 @@
 """Wake the run script's follower the moment an execution ends, instead of at its next poll.
 
 `run.py` follows an execution by polling, as it must on AWS, and waits between polls (0.1 s
-growing to 0.3 s locally). A local run of `make local` takes about half a second, so the
-last wait was a large share of it. moto's interpreter calls `terminated()` on the execution's
+growing to 0.3 s locally). The execution of `make local`'s run takes about half a second, so
+the last wait was a large share of it. moto's interpreter calls `terminated()` on the execution's
 worker communication once the final status is set; here that also wakes every follower's
 wait, which then polls at once and sees the end. Waits stay bounded by the poll interval
 (SageMaker's secondary status changes show at the next poll, as before).
