@@ -3,8 +3,8 @@
 For each size: PAIRS paired runs, each pair the whole command `run.py --local --json --rows N`
 then `bench/plain_pipeline.py N` (the same seeding function into a dict, pandas, XGBoost 5
 rounds exact, predict, write the predictions), from process start to exit; medians of wall time
-and of peak RSS (each child's own, from wait4), and the median of the pairs' ratios. Then one
-run of `run.py --local` per size with phase marks (start-up, imports, deploy, execution,
+and of peak RSS (each command with the processes it starts), and the median of the pairs'
+ratios. Then one run of `run.py --local` per size with phase marks (start-up, imports, deploy, execution,
 scoring, teardown, exit), so that a regression shows where it is; its execution phase is set
 against the plain script's own work time (what it prints).
 
@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,11 +39,28 @@ SIZES = (5_000, 1_000_000)
 LARGE = 10_000_000
 PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "exit")
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_rss_mib(pid: int) -> float:
+    """RSS of a process and its descendants now (Linux /proc; 0 elsewhere)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * _PAGE
+            pending += [int(child) for child in
+                        Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):  # ended meanwhile, or no /proc
+            pass
+    return total / 2**20
 
 
 def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stdout) of one whole process.
 
+    Peak RSS: the larger of the process's own peak (from wait4) and the sum over it and its
+    descendants, sampled every 20 ms (run.py --local draws its plot in a second process).
     Linux counts the memory a child shared with its parent before exec in the child's peak RSS:
     this process must stay small (nothing heavy imported) for the figures to be the child's.
     """
@@ -50,15 +68,24 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT_DIR, env=env,
                                    stdout=subprocess.PIPE, stderr=err)
-        out = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage
+        out: list[bytes] = []
+        reader = threading.Thread(target=lambda: out.append(process.stdout.read()))
+        reader.start()
+        tree_peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own rusage
+            if pid:
+                break
+            tree_peak = max(tree_peak, _tree_rss_mib(process.pid))
+            time.sleep(0.02)
         wall = time.perf_counter() - start
+        reader.join()
         process.stdout.close()
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} exited {process.returncode}:\n{err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss * _RSS_UNIT / 2**20, out.decode()
+    return wall, max(usage.ru_maxrss * _RSS_UNIT / 2**20, tree_peak), out[0].decode()
 
 
 def rehearsal_argv(rows: int, runs_dir: str) -> list[str]:
