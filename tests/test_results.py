@@ -38,6 +38,27 @@ def test_numbers_are_parsed_across_chunk_boundaries():
     assert np.array_equal(metrics.read_numbers([b"1\n2"], "x"), [1.0, 2.0])  # no final newline
 
 
+@pytest.mark.parametrize("text, columns", [
+    (b"0.1\n  \n", 1), (b'0.1\n"0.5"\n', 1), (b"0.1\n0.5 0.6\n", 1), (b"0.1\n\n", 1),
+    (b"1,2\n3,4,5\n", 2), (b"1,2\n3,\n", 2), (b"1,2\n#3,4\n", 2),
+])
+def test_only_plain_numbers_are_read(text, columns):
+    with pytest.raises(metrics.NotScorable, match=f"x line 2 is not {columns} number"):
+        metrics.read_numbers([text], "x", columns=columns)
+
+
+def test_numbers_are_read_exactly_as_python_reads_them():
+    rng = np.random.default_rng(3)
+    text = ("".join("%.9g\n" % x for x in rng.random(20_000).astype(np.float32))  # the container's
+            + "".join("%.17g\n" % x for x in rng.standard_normal(20_000) * 1e5))
+    assert metrics.read_numbers([text.encode()], "x").tolist() == [float(line) for line in text.split()]
+
+
+def test_what_python_reads_as_a_number_is_read():
+    values = metrics.read_numbers([b"nan\n-inf\n 0.5\n1e-3\r\n"], "x")
+    assert np.isnan(values[0]) and values[1:].tolist() == [-np.inf, 0.5, 0.001]
+
+
 def test_a_bad_line_is_named_by_number():
     with pytest.raises(metrics.NotScorable, match=r"the output line 3 is not 1 number\(s\): '0.2,0.8'"):
         metrics.read_numbers([b"0.1\n0.5\n", b"0.2,0.8\n0.3\n"], "the output")
