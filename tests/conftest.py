@@ -1,6 +1,7 @@
 """Shared test set-up."""
 
 import gc
+import types
 
 import pytest
 
@@ -26,3 +27,15 @@ def service_models_parsed_once():
     starts a mock. Loaded data is only read, so sharing it changes nothing else."""
     with service_models.installed():
         yield
+
+
+@pytest.fixture(autouse=True)
+def retry_waits(monkeypatch):
+    """The Step Functions interpreter's Retry waits are recorded, not slept: a step that fails
+    with SageMaker.AmazonSageMakerException waits up to 1 s and then 2 s (full jitter) before
+    failing for good. The list of waits is the fixture's value."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    waits: list[float] = []
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
+    return waits

@@ -9,7 +9,6 @@ import json
 import tarfile
 import threading
 import time
-import types
 import zipfile
 from urllib.parse import urlparse
 
@@ -25,7 +24,6 @@ from moto.sagemaker.models import SageMakerModelBackend
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser import models as sfn_models
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
@@ -163,9 +161,7 @@ class TestPipeline:
         assert job["TrainingJobStatus"] == "Failed"
         assert job["FailureReason"].startswith("ClientError: Data download failed: No S3 objects found")
 
-    def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs, monkeypatch):
-        waits = []  # the interpreter's retry waits, recorded instead of slept
-        monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
+    def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs, retry_waits):
         name = _name(outputs, "model")
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
         sagemaker.create_model(ModelName=name, ExecutionRoleArn=outputs["sageMakerRoleArn"],
@@ -175,7 +171,7 @@ class TestPipeline:
         assert described["error"] == "SageMaker.AmazonSageMakerException"  # after the retries
         assert "Cannot create already existing model" in described["cause"]
         # Two retries, 1 s then 2 s apart at most (BackoffRate 2, full jitter).
-        assert len(waits) == 2 and 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2
+        assert len(retry_waits) == 2 and 0 <= retry_waits[0] <= 1 and 0 <= retry_waits[1] <= 2
 
 
     def test_transform_runs_as_the_model_role_and_rejects_rows_with_the_wrong_number_of_columns(self, outputs):

@@ -396,37 +396,33 @@ def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_painter_draws_in_its_own_process_what_render_draws(tmp_path):
+def test_a_painter_draws_what_render_draws_says_why_it_cannot_draw_and_raises_its_bugs(tmp_path):
     from runner import plot
 
-    rng = np.random.default_rng(5)
-    points = rng.integers(0, 101, (2000, 2)).astype(np.float64)
-    labels = (points[:, 1] >= 3 * points[:, 0] + 5).astype(np.uint8)
-    scores = np.clip(labels * 0.8 + rng.random(2000) * 0.2, 0, 1)
-    metrics = {"accuracy": 0.99, "auc": 0.98, "rmse": 0.1, "logloss": 0.1}
-    with plot.Painter() as painter:
-        drawn = painter.render(tmp_path / "painted.png", scores, labels, points, title="t", metrics=metrics)
-        assert painter._process is None  # used up: a second render draws here
-    here = plot.render(tmp_path / "here.png", scores, labels, points, title="t", metrics=metrics)
-    assert drawn.read_bytes() == here.read_bytes()
+    # Three processes started together: they load matplotlib side by side.
+    with plot.Painter() as drawing, plot.Painter() as refusing, plot.Painter() as crashing:
+        rng = np.random.default_rng(5)
+        points = rng.integers(0, 101, (2000, 2)).astype(np.float64)
+        labels = (points[:, 1] >= 3 * points[:, 0] + 5).astype(np.uint8)
+        scores = np.clip(labels * 0.8 + rng.random(2000) * 0.2, 0, 1)
+        metrics = {"accuracy": 0.99, "auc": 0.98, "rmse": 0.1, "logloss": 0.1}
+        painted = drawing.render(tmp_path / "painted.png", scores, labels, points, title="t", metrics=metrics)
+        assert drawing._process is None  # used up: a second render would draw here
+        here = plot.render(tmp_path / "here.png", scores, labels, points, title="t", metrics=metrics)
+        assert painted.read_bytes() == here.read_bytes()
 
+        one = (np.array([0.5]), np.array([1]), np.array([[1.0, 2.0]]))
+        process = refusing._process
+        with pytest.raises(RuntimeError) as refused:  # what render raises here, with its message
+            refusing.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
+        assert "notasymbol" in str(refused.value) and not isinstance(refused.value, plot.PlotCrashed)
+        assert process.returncode == 3 and process.stdin.closed and process.stderr.closed
+        with pytest.raises(ValueError, match="notasymbol"):
+            plot.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
 
-def test_a_painter_says_why_it_cannot_draw_and_a_bug_there_is_not_hidden(tmp_path):
-    from runner import plot
-
-    one = (np.array([0.5]), np.array([1]), np.array([[1.0, 2.0]]))
-    painter = plot.Painter()
-    process = painter._process
-    with pytest.raises(RuntimeError) as refused:  # what render raises here, with its message
-        painter.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
-    assert "notasymbol" in str(refused.value) and not isinstance(refused.value, plot.PlotCrashed)
-    assert process.returncode == 3 and process.stdin.closed and process.stderr.closed
-    with pytest.raises(ValueError, match="notasymbol"):
-        plot.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
-
-    with plot.Painter() as painter, pytest.raises(plot.PlotCrashed, match="IndexError"):
-        painter.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
-    assert not (tmp_path / "plot.png").exists()
+        with pytest.raises(plot.PlotCrashed, match="IndexError"):  # points must be (x, y) rows
+            crashing.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
+        assert not (tmp_path / "plot.png").exists()
 
 
 def test_a_painter_not_used_is_ended_and_ctrl_c_at_the_terminal_is_not_its_own():
