@@ -39,28 +39,30 @@ SIZES = (5_000, 1_000_000)
 LARGE = 10_000_000
 PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "exit")
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _tree_rss_mib(pid: int) -> float:
-    """RSS of a process and its descendants now (Linux /proc; 0 elsewhere)."""
-    total, pending = 0, [pid]
+def _tree_memory_mib(pid: int) -> float:
+    """Memory of a process and its descendants now: the sum of their proportional set sizes
+    (shared pages, such as libpython's, counted once in all). Linux /proc; 0 elsewhere."""
+    total_kib, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * _PAGE
-            pending += [int(child) for child in
-                        Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            total_kib += int(rollup.split("\nPss:", 1)[1].split()[0])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):  # ended meanwhile, or no /proc
             pass
-    return total / 2**20
+    return total_kib / 1024
 
 
 def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stdout) of one whole process.
 
-    Peak RSS: the larger of the process's own peak (from wait4) and the sum over it and its
-    descendants, sampled every 20 ms (run.py --local draws its plot in a second process).
+    Peak RSS: the larger of the peak wait4 reports (the process's, or a reaped descendant's) and
+    the memory of the process and its descendants together (proportional set sizes, sampled
+    every 20 ms: run.py --local draws its plot in a second process).
     Linux counts the memory a child shared with its parent before exec in the child's peak RSS:
     this process must stay small (nothing heavy imported) for the figures to be the child's.
     """
@@ -73,10 +75,10 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         reader.start()
         tree_peak = 0.0
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own rusage
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            tree_peak = max(tree_peak, _tree_rss_mib(process.pid))
+            tree_peak = max(tree_peak, _tree_memory_mib(process.pid))
             time.sleep(0.02)
         wall = time.perf_counter() - start
         reader.join()

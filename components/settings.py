@@ -62,10 +62,13 @@ def read_yaml(path: Path) -> Any:
     A file it refuses is read again by PyYAML's own loader, whose messages say more (a tab
     is "found character '\\t' that cannot start any token")."""
     text = path.read_text()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError:
-        return yaml.safe_load(text)
+        if loader is yaml.SafeLoader:
+            raise
+        return yaml.safe_load(text)  # raises with its own words (or reads it, as it always did)
 
 
 def project_defaults(project_file: Path = PROJECT_FILE) -> dict[str, Any]:

@@ -22,48 +22,60 @@ class NotScorable(ValueError):
     """The predictions cannot be scored (wrong shape, not numbers); the message says why."""
 
 
-def _numbers(block: bytes, columns: int, what: str, first_line: int) -> np.ndarray:
-    """The complete lines of `block` as an array of `columns` numbers per line."""
+def _numbers(block: bytes, columns: int, what: str, first_line: int,
+             line_numbers: np.ndarray | None = None) -> np.ndarray:
+    """The complete lines of `block` as an array of `columns` numbers per line. A bad line is
+    named by `first_line` + its index, or by `line_numbers` (the lines of a sample)."""
     lines = block.count(b"\n")
     values = _read_csv(block, columns, lines)
-    if values is None:  # pandas refused a line: name it, or read what Python reads ("nan")
-        rows = []
+    if values is None:  # pandas refused a line: name it, or read what Python reads ("inf", "1_0")
+        values = np.empty((lines, columns))
         for offset, line in enumerate(block.split(b"\n")[:lines]):
             fields = line.split(b",")
             try:
                 if len(fields) != columns:
                     raise ValueError
-                rows.append([float(field) for field in fields])
+                values[offset] = [float(field) for field in fields]
             except ValueError:
-                shown = line[:60].decode(errors="replace")
-                raise NotScorable(f"{what} line {first_line + offset} is not {columns} number(s): "
-                                  f"{shown!r}") from None
-        values = np.array(rows, dtype=np.float64).reshape(lines, columns)
+                number = line_numbers[offset] if line_numbers is not None else first_line + offset
+                raise NotScorable(f"{what} line {number} is not {columns} number(s): "
+                                  f"{line[:60].decode(errors='replace')!r}") from None
     return values if columns > 1 else values.reshape(lines)
 
 
+_NOT_IN_NUMBERS = bytes(set(range(256)) - set(b"0123456789+-.eE,\t\r\n nNaAiIfF"))
+
+
 def _read_csv(block: bytes, columns: int, lines: int) -> np.ndarray | None:
-    """`lines` rows of `columns` plain numbers by pandas' C parser (6x numpy's text parser), or
-    None for anything else: a missing or extra field, a blank line, quotes, text."""
+    """`lines` rows of `columns` numbers by pandas' C parser (6x numpy's text parser), NaN
+    spelt as Python writes it; None for anything else (a missing or extra field, a blank line,
+    quotes, words: pandas would read a column of "true" as 1), which the caller reads by line."""
     import pandas as pd
 
+    if len(block.translate(None, _NOT_IN_NUMBERS)) != len(block):
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields are only a warning
             frame = pd.read_csv(io.BytesIO(block), header=None, names=range(columns), index_col=False,
-                                dtype=np.float64, na_filter=False, skip_blank_lines=False,
-                                quoting=csv.QUOTE_NONE, engine="c")
+                                dtype=np.float64, keep_default_na=False, na_values=_NAN_SPELLINGS,
+                                skip_blank_lines=False, quoting=csv.QUOTE_NONE, engine="c")
     except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning):
         return None
     return frame.to_numpy() if frame.shape == (lines, columns) else None
 
 
-def _every(block: bytes, first: int, step: int) -> tuple[bytes, int]:
-    """The lines of `block` whose 0-based index (counting from `first`) is a multiple of `step`."""
+_NAN_SPELLINGS = ["nan", "NaN", "NAN", "-nan", "+nan", "-NaN", "+NaN"]
+
+
+def _every(block: bytes, first: int, step: int) -> tuple[bytes, int, np.ndarray]:
+    """The lines of `block` whose 0-based index (counting from `first`) is a multiple of `step`;
+    the number of lines in `block`; the indexes of those chosen."""
     ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
     starts = np.r_[0, ends[:-1] + 1]
     chosen = np.arange((-first) % step, ends.size, step)
-    return b"".join(block[start:end + 1] for start, end in zip(starts[chosen], ends[chosen])), ends.size
+    return (b"".join(block[start:end + 1] for start, end in zip(starts[chosen], ends[chosen])),
+            ends.size, chosen)
 
 
 def _zero_one_lines(block: bytes) -> np.ndarray | None:
@@ -93,8 +105,8 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
         nonlocal line, whole
         lines = block.count(b"\n")
         if every:
-            block, lines = _every(block, line - 1, every)
-            values = _numbers(block, columns, what, line) if block else np.empty((0, columns))
+            block, lines, chosen = _every(block, line - 1, every)
+            values = _numbers(block, columns, what, line, line + chosen) if block else np.empty((0, columns))
         else:
             values = _zero_one_lines(block) if columns == 1 else None
             if values is None:

@@ -1,6 +1,6 @@
 """The picture of a run: ROC curve, calibration curve, and the predictions over the (x, y) plane.
 
-matplotlib is imported by `render` only, with the Agg backend (no display needed). For a
+matplotlib is imported when drawing only, with the Agg backend (no display needed). For a
 local run, `Painter` draws in a process of its own, started with the run: matplotlib loads
 there (about 0.3 s) on the other core while the emulator deploys the stack and runs the
 pipeline, and the picture costs only its drawing at the end.
@@ -187,6 +187,8 @@ class Painter:
             return path
         if process.returncode == _CANNOT_DRAW:
             raise RuntimeError(message.strip())
+        if process.returncode < 0:  # killed from outside (the OOM killer, say): no plot, the rest stays
+            raise RuntimeError(f"the plotting process was killed by signal {-process.returncode}")
         raise PlotCrashed(message.strip() or f"the plotting process exited {process.returncode}")
 
     def close(self) -> None:

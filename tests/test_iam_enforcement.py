@@ -134,8 +134,9 @@ def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
     entries = {(s["policy"], s["statement"]): s for entry in report.values() for s in entry["statements"]}
     iam = boto3.client("iam", region_name=outputs["region"])
     problems = []
-    # A refusal is retried like any AWS API error (Lambda.AWSLambdaException for up to half a
-    # minute): without the definition's Retry blocks each run fails at once, with the same cause.
+    # A refusal is retried like any AWS API error (Lambda.AWSLambdaException, 5 attempts, each
+    # invoking the function again): without the definition's Retry blocks each run fails at
+    # once, with the same cause.
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     definition = sfn.describe_state_machine(stateMachineArn=outputs["stateMachineArn"])["definition"]
     no_retries = json.loads(definition)

@@ -54,9 +54,22 @@ def test_numbers_are_read_exactly_as_python_reads_them():
     assert metrics.read_numbers([text.encode()], "x").tolist() == [float(line) for line in text.split()]
 
 
+def test_words_are_not_numbers_even_where_pandas_would_read_them():
+    with pytest.raises(metrics.NotScorable, match="x line 1 is not 1 number"):  # pandas: 1.0, 0.0
+        metrics.read_numbers([b"true\nfalse\n"], "x")
+    with pytest.raises(metrics.NotScorable, match="x line 1 is not 2 number"):
+        metrics.read_numbers([b"0.1,TRUE\n0.2,FALSE\n"], "x", columns=2)
+
+
+def test_a_bad_line_in_a_sample_is_named_by_its_own_number():
+    text = b"".join(b"%d,%d\n" % (i, i) for i in range(30)).replace(b"\n9,9\n", b"\n9,x\n")
+    with pytest.raises(metrics.NotScorable, match=r"t line 10 is not 2 number\(s\): '9,x'"):
+        metrics.read_numbers([text[:25], text[25:]], "t", columns=2, every=3)
+
+
 def test_what_python_reads_as_a_number_is_read():
-    values = metrics.read_numbers([b"nan\n-inf\n 0.5\n1e-3\r\n"], "x")
-    assert np.isnan(values[0]) and values[1:].tolist() == [-np.inf, 0.5, 0.001]
+    values = metrics.read_numbers([b"nan\n-inf\n 0.5\n1e-3\r\nInfinity\n-NaN\n"], "x")
+    assert np.isnan(values[[0, 5]]).all() and values[1:5].tolist() == [-np.inf, 0.5, 0.001, np.inf]
 
 
 def test_a_bad_line_is_named_by_number():

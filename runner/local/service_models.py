@@ -33,8 +33,9 @@ class _SearchPaths(list):
     """Every boto3 Session appends boto3's data folder to its loader's search paths: once is enough."""
 
     def append(self, path) -> None:
-        if path not in self:
-            super().append(path)
+        with _SerialLoads._lock:
+            if path not in self:
+                super().append(path)
 
 
 class _SerialLoads:
