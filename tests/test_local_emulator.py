@@ -366,3 +366,10 @@ def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_
         assert len(loader.search_paths) == len(set(loader.search_paths))
         by_position = loader.load_service_model("sts", "service-2")
         assert loader.load_service_model("sts", type_name="service-2", api_version=None) is by_position
+        assert loader.load_service_model("sts", "service-2", "2011-06-15") is by_position
+        # moto reads botocore's model where neither adds extras; S3 has both, and differs.
+        moto_models = service_models.moto_loader()
+        assert moto_models.load_service_model("sagemaker", "service-2") is \
+            loader.load_service_model("sagemaker", "service-2")
+        moto_s3, botocore_s3 = (side.load_service_model("s3", "service-2") for side in (moto_models, loader))
+        assert moto_s3 is not botocore_s3 and moto_s3 != botocore_s3

@@ -5,8 +5,9 @@ its own; moto makes a fresh loader for every model it reads. A local run has sev
 sessions: boto3's default (which `mock_aws` resets on start), moto's own (to list a service's
 regions, it loads the whole model: 2 MB for SageMaker) and the roles' sessions. So the
 SageMaker model was parsed four times per run, and each fresh loader scanned botocore's data
-folders again. Here every botocore session shares one loader, and moto one of its own (its
-models carry moto's extras, so the two are not merged). Loads are serialised: the program's
+folders again. Here every botocore session shares one loader, and moto one of its own, which
+hands out botocore's parsed model wherever neither adds extras to it (moto's extras for S3
+change the model, so S3 is parsed by each). Loads are serialised: the program's
 resources are created on several threads at once, and two threads asking for one model would
 each parse it.
 
@@ -51,6 +52,8 @@ class _SerialLoads:
 
     def load_service_model(self, service_name, type_name, api_version=None):
         with self._lock:
+            if api_version is None:  # "latest" and the version it names are one entry
+                api_version = self.determine_latest_version(service_name, type_name)
             return super().load_service_model(service_name, type_name, api_version)
 
     def load_data_with_path(self, name):
@@ -63,12 +66,29 @@ class _BotocoreLoader(_SerialLoads, botocore.loaders.Loader):
 
 
 class _MotoLoader(_SerialLoads, moto.core.loaders.Loader):
-    pass
+    def load_service_model(self, service_name, type_name, api_version=None):
+        """botocore's parsed model itself when neither loader adds extras to that file (all of
+        this stack's services but S3): it is parsed once, and neither side changes it."""
+        with self._lock:
+            botocore_side = botocore_loader()
+            if api_version is None:
+                api_version = self.determine_latest_version(service_name, type_name)
+            own_copy = any(os.path.exists(os.path.join(moto.core.loaders.moto_root, service_name, api_version,
+                                                       f"{type_name}{suffix}")) for suffix in (".json", ".json.gz"))
+            if (own_copy or api_version != botocore_side.determine_latest_version(service_name, type_name)
+                    or any(self._find_extras(service_name, type_name, api_version))
+                    or any(botocore_side._find_extras(service_name, type_name, api_version))):
+                return super().load_service_model(service_name, type_name, api_version)
+            return botocore_side.load_service_model(service_name, type_name, api_version)
+
+
+def botocore_loader(search_path_string: Optional[str] = None) -> botocore.loaders.Loader:
+    """`botocore.loaders.create_loader`, one instance per search path."""
+    return _botocore_loader(search_path_string)  # one cache key for () and (None,)
 
 
 @functools.cache
-def botocore_loader(search_path_string: Optional[str] = None) -> botocore.loaders.Loader:
-    """`botocore.loaders.create_loader`, one instance per search path."""
+def _botocore_loader(search_path_string: Optional[str]) -> botocore.loaders.Loader:
     if search_path_string is None:
         return _BotocoreLoader()
     return _BotocoreLoader(extra_search_paths=[os.path.expanduser(os.path.expandvars(path))
