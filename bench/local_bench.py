@@ -3,7 +3,7 @@
 For each size: PAIRS paired runs, each pair the whole command `run.py --local --json --rows N`
 then `bench/plain_pipeline.py N` (the same seeding function into a dict, pandas, XGBoost 5
 rounds exact, predict, write the predictions), from process start to exit; medians of wall time
-and of peak RSS (each command with the processes it starts), and the median of the pairs'
+and of peak memory (each command with the processes it starts), and the median of the pairs'
 ratios. Then one run of `run.py --local` per size with phase marks (start-up, imports, deploy, execution,
 scoring, teardown, exit), so that a regression shows where it is; its execution phase is set
 against the plain script's own work time (what it prints).
@@ -41,28 +41,36 @@ PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
 
-def _tree_memory_mib(pid: int) -> float:
-    """Memory of a process and its descendants now: the sum of their proportional set sizes
-    (shared pages, such as libpython's, counted once in all). Linux /proc; 0 elsewhere."""
-    total_kib, pending = 0, [pid]
+def _descendants_mib(pid: int) -> float:
+    """Memory of a process's descendants now: the sum of their proportional set sizes (shared
+    pages counted once in all). Linux /proc; 0 elsewhere. The process itself is not read:
+    reading a process's smaps walks its page tables, which slows it down."""
+    total_kib, pending = 0, _children(pid)
     while pending:
         current = pending.pop()
         try:
             rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
             total_kib += int(rollup.split("\nPss:", 1)[1].split()[0])
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):  # ended meanwhile, or no /proc
-            pass
+            continue
+        pending += _children(current)
     return total_kib / 1024
 
 
-def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one whole process.
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
-    Peak RSS: the larger of the peak wait4 reports (the process's, or a reaped descendant's) and
-    the memory of the process and its descendants together (proportional set sizes, sampled
-    every 20 ms: run.py --local draws its plot in a second process).
+
+def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak memory MiB, stdout) of one whole process.
+
+    Peak memory: the process's peak RSS (wait4), plus the largest memory its descendants held
+    together, sampled every 0.1 s (run.py --local draws its plot in a second process): an upper
+    bound when the two peaks do not coincide.
     Linux counts the memory a child shared with its parent before exec in the child's peak RSS:
     this process must stay small (nothing heavy imported) for the figures to be the child's.
     """
@@ -70,24 +78,28 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT_DIR, env=env,
                                    stdout=subprocess.PIPE, stderr=err)
-        out: list[bytes] = []
-        reader = threading.Thread(target=lambda: out.append(process.stdout.read()))
-        reader.start()
-        tree_peak = 0.0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            tree_peak = max(tree_peak, _tree_memory_mib(process.pid))
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        reader.join()
+        ended = threading.Event()
+        result: dict[str, object] = {}
+
+        def reap() -> None:
+            result["out"] = process.stdout.read()
+            result["wait"] = os.wait4(process.pid, 0)  # this child's rusage
+            result["wall"] = time.perf_counter() - start
+            ended.set()
+        reaper = threading.Thread(target=reap)
+        reaper.start()
+        descendants_peak = 0.0
+        while not ended.wait(0.1):
+            descendants_peak = max(descendants_peak, _descendants_mib(process.pid))
+        reaper.join()
         process.stdout.close()
+        _, status, usage = result["wait"]
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} exited {process.returncode}:\n{err.read().decode()[-2000:]}")
-    return wall, max(usage.ru_maxrss * _RSS_UNIT / 2**20, tree_peak), out[0].decode()
+    return (result["wall"], usage.ru_maxrss * _RSS_UNIT / 2**20 + descendants_peak,
+            result["out"].decode())
 
 
 def rehearsal_argv(rows: int, runs_dir: str) -> list[str]:
@@ -142,7 +154,7 @@ def main(argv: list[str]) -> int:
         print(f"whole commands, process start to exit: {pairs} paired runs per size, medians "
               f"(OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} for both)")
         print(f"{'rows':>10}  {'run.py --local':>14}  {'plain script':>12}  {'ratio':>5}  "
-              f"{'peak RSS run.py / plain':>24}  {'ratio':>5}", flush=True)
+              f"{'peak memory run.py / plain':>27}  {'ratio':>5}", flush=True)
         plain_work: dict[int, float] = {}
         for rows in sizes:
             results = []
@@ -158,7 +170,7 @@ def main(argv: list[str]) -> int:
             plain_mib = statistics.median(plain[1] for _, plain in results)
             plain_work[rows] = statistics.median(float(plain[2]) for _, plain in results)
             print(f"{rows:>10,}  {local_s:>12.2f} s  {plain_s:>10.2f} s  {ratio:>4.2f}x  "
-                  f"{local_mib:>10.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x", flush=True)
+                  f"{local_mib:>13.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x", flush=True)
 
         print("\nrun.py --local by phase, one run per size (seconds)")
         print(f"{'rows':>10}  " + "  ".join(f"{name:>9}" for name in (*PHASES, "total"))
