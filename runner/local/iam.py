@@ -81,17 +81,6 @@ def default_session() -> boto3.session.Session:
     return boto3.DEFAULT_SESSION
 
 
-def session_sharing_models() -> boto3.session.Session:
-    """A session that resolves its own credentials (from the environment, when first used) but
-    shares the default session's loaded service models (a fresh loader re-reads them: ~0.1-0.5 s
-    and tens of MB per service)."""
-    import botocore.session
-
-    core = botocore.session.get_session()
-    core.register_component("data_loader", default_session()._session.get_component("data_loader"))
-    return boto3.session.Session(botocore_session=core)
-
-
 @dataclasses.dataclass(frozen=True)
 class Principal:
     role_arn: str

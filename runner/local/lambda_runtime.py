@@ -128,10 +128,8 @@ class LocalLambdaRuntime:
         if self._access is None:
             yield
             return
-        from runner.local.iam import session_sharing_models
-
-        if role not in self._sessions:
-            self._sessions[role] = session_sharing_models()
+        if role not in self._sessions:  # its own credentials; the models are shared (service_models)
+            self._sessions[role] = boto3.session.Session()
         session, handler_thread = self._sessions[role], threading.get_ident()
         host_default = boto3._get_default_session
 

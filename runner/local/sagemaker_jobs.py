@@ -35,7 +35,6 @@ from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 import boto3
-import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
@@ -193,18 +192,14 @@ class LocalSageMaker:
     def _s3(self, backend, role_arn: str | None):
         """The S3 client of the job's role; without access control, one client per region shared
         by the job threads (clients are thread-safe; creating them from one session is not, hence
-        the lock). That session is the jobs' own, but reads botocore's data through the loader of
-        boto3's default session, which the deployment used: the S3 model and endpoint data are
-        not parsed again (0.12 s)."""
+        the lock). That session is the jobs' own; the service models it reads are those the
+        deployment loaded (`service_models`)."""
         if self._access is not None:
             return self._access.client("s3", self._access.principal(role_arn, "SageMaker"),
                                        backend.region_name)
         with self._lock:
             if self._session is None:
-                core = botocore.session.Session()
-                core.register_component(
-                    "data_loader", boto3._get_default_session()._session.get_component("data_loader"))
-                self._session = boto3.session.Session(botocore_session=core)
+                self._session = boto3.session.Session()
             if backend.region_name not in self._clients:
                 self._clients[backend.region_name] = self._session.client(
                     "s3", region_name=backend.region_name)
