@@ -8,6 +8,7 @@ One small module per concern:
   sagemaker_jobs.py       SageMaker training/transform jobs run in background threads
   sagemaker_container.py  what the built-in XGBoost container does with the data
   sfn_sagemaker.py        the Step Functions SageMaker integration (.sync) for moto's interpreter
+  sfn_fail_state.py       a Fail state re-raises a caught States.* error, as AWS Step Functions does
   sfn_definition_parse.py a definition is parsed once for its creation and first execution
   sfn_execution_end.py    the run script's follower wakes when an execution ends, not at its next poll
   moto_batch_deferred.py  moto's Batch (and EC2) models load only if a state machine uses Batch
