@@ -36,10 +36,11 @@ def image_table() -> dict:
 
 @functools.cache
 def _endpoint_resolver():
-    import botocore.loaders
     import botocore.regions
+    import botocore.session
 
-    return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+    # The data loader botocore's sessions use (shared with the emulator's in a rehearsal).
+    return botocore.regions.EndpointResolver(botocore.session.create_loader().load_data("endpoints"))
 
 
 def _ecr_hostname(region: str) -> str | None:

@@ -172,13 +172,15 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import DeployError, local_stack
+    from runner.local import DeployError, local_stack, service_models
 
-    try:
-        settings = load_stack_settings(args.stack or "dev")
-    except SettingsError as error:
-        raise UsageError(str(error)) from None
     with contextlib.ExitStack() as emulator:
+        # The stack's settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
+        emulator.enter_context(service_models.installed())
+        try:
+            settings = load_stack_settings(args.stack or "dev")
+        except SettingsError as error:
+            raise UsageError(str(error)) from None
         try:
             outputs = emulator.enter_context(local_stack(settings))
         except DeployError as error:

@@ -15,20 +15,36 @@ from runner.openmp import apply_openmp_defaults
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
-def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk():
+def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_and_parses_endpoints_once():
     script = (
         "import json, sys\n"
+        "import botocore.loaders\n"
+        "parsed = []\n"
+        "load_file = botocore.loaders.JSONFileLoader.load_file\n"
+        "def counting(self, path, *args, **kwargs):\n"
+        "    data = load_file(self, path, *args, **kwargs)\n"
+        "    parsed.extend([path] if data is not None and path.endswith('/endpoints') else [])\n"
+        "    return data\n"
+        "botocore.loaders.JSONFileLoader.load_file = counting\n"
+        "import boto3\n"
         "import runner.local\n"
         "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import "
         "state_task_service_factory\n"
         "from components.settings import load_stack_settings\n"
-        "load_stack_settings('dev').training_image\n"
+        "from runner.local import service_models\n"
+        "with service_models.installed():  # as run.py --local loads the stack settings\n"
+        "    load_stack_settings('dev').training_image\n"
+        "    boto3.session.Session().client('s3', region_name='us-west-2')\n"
         "print(json.dumps(sorted({name.split('.')[0] if name.startswith('sagemaker') else name\n"
         "                         for name in sys.modules if name.startswith(('sagemaker', 'moto.batch',\n"
-        "                                                                     'moto.ec2'))})))\n")
+        "                                                                     'moto.ec2'))})))\n"
+        "print(len(parsed))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True,
                             text=True, check=True)
-    assert json.loads(result.stdout) == []
+    loaded, endpoints_parsed = result.stdout.splitlines()
+    assert json.loads(loaded) == []
+    # The image's ECR host and every client read one parse of botocore's endpoint data (1.3 MB).
+    assert endpoints_parsed == "1"
 
 
 def test_a_batch_task_still_gets_motos_integration_built_when_first_needed(monkeypatch):
