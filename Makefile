@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# xgboost-cpu (before the 1.7.4 pin) and xgboost share one package directory: never both.
+	$(PY) -m pip uninstall --quiet --yes xgboost-cpu 2>/dev/null || true
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
