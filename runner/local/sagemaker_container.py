@@ -178,7 +178,8 @@ def _symlink_folder(destination: str, data_path: str, depth: int) -> None:
 
 
 class _TooDeep(Exception):
-    """The container logs a warning and reads what it linked so far (files deeper are not read)."""
+    """The container logs a warning and reads what it linked before it met the folder too deep
+    (the walk stops there: files after it in scandir order are not read either)."""
 
 
 def _symlink(path: str, destination: str, name: str) -> None:
@@ -206,8 +207,8 @@ def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | 
     except _TooDeep:
         pass
     first = next(iter(os.listdir(linked)), None)
-    if first is None:
-        return None
+    if first is None:  # the container indexes the empty listing: an error it does not catch
+        raise algorithm_error("IndexError: list index out of range")
     with open(linked / first) as handle:
         delimiter = _sniff_delimiter(handle.readline())
     uri = f"{linked}?format=csv&label_column=0&delimiter={delimiter}"
@@ -526,13 +527,13 @@ def predict_batch(booster: xgb.Booster, payload: bytes) -> bytes:
     """One MultiRecord request: parse, predict, answer as serve.py does for batch transform."""
     if not payload:
         return b""  # 204 No Content
-    try:
-        features = csv_to_matrix(payload)
+    try:  # the DMatrix too: xgboost refuses inf there, inside the container's parse step
+        features = xgb.DMatrix(csv_to_matrix(payload))
     except Exception as error:
         raise client_error(f"Loading csv data failed with Exception, please ensure data is in csv format:\n"
                            f" {type(error)}\n {error}") from None
     try:
-        predictions = booster.predict(xgb.DMatrix(features), validate_features=False)
+        predictions = booster.predict(features, validate_features=False)
     except Exception as error:
         raise client_error(f"Unable to evaluate payload provided: {error}") from None
     return b"".join(format_predictions(predictions))
