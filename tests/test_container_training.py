@@ -192,3 +192,10 @@ def test_a_stop_request_ends_training_at_the_next_round(tmp_path):
 def test_a_non_master_host_trains_but_keeps_no_model(tmp_path):
     result = _train(tmp_path, {"a.csv": _dataset(200)}, is_master=False)
     assert result.model is None and len(result.log) == 5
+
+
+@pytest.mark.parametrize("option", [{"predictor": "gpu_predictor"}, {"tree_method": "gpu_hist"}])
+def test_gpu_options_fail_as_on_a_cpu_instance_even_where_this_machine_has_a_gpu(tmp_path, option):
+    with pytest.raises(container.ContainerError) as failure:
+        _train(tmp_path, {"a.csv": _dataset(100)}, {**HYPERPARAMETERS, **option})
+    assert "No visible GPU is found for XGBoost." in failure.value.reason
