@@ -246,14 +246,14 @@ def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object],
 
 class EvaluationLog(xgb.callback.TrainingCallback):
     """xgb.callback.EvaluationMonitor's line for every round (what SageMaker's metric regexes read),
-    handed to `emit` instead of stdout."""
+    handed to `emit` instead of stdout; in distributed training only rank 0 writes it, as there."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__()
         self.emit = emit
 
     def after_iteration(self, model, epoch, evals_log) -> bool:
-        if evals_log:
+        if evals_log and xgb.collective.get_rank() == 0:
             line = f"[{epoch}]"
             for data, metrics in evals_log.items():
                 for metric, scores in metrics.items():
