@@ -106,3 +106,17 @@ def test_max_runtime_stops_the_training_job_as_sagemaker_reports_it():
         assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
         assert "ModelArtifacts" not in job or not job["ModelArtifacts"]
         assert 1 <= job["TrainingTimeInSeconds"] <= 3
+
+
+def test_an_early_stopped_model_predicts_with_its_best_trees_as_served(tmp_path):
+    rng = np.random.default_rng(5)
+    features = rng.random((400, 2))
+    train = xgb.DMatrix(features[:300], label=features[:300, 0] > 0.5)
+    validation = xgb.DMatrix(features[300:], label=features[300:, 0] > 0.5)
+    booster = xgb.train({"objective": "binary:logistic"}, train, 200, evals=[(validation, "validation")],
+                        callbacks=[xgb.callback.EarlyStopping(rounds=2, save_best=True)], verbose_eval=False)
+    served = container.load_model(container.model_archive(bytes(booster.save_raw())))
+    best = served.best_ntree_limit
+    expected = booster.predict(xgb.DMatrix(features[:5]), iteration_range=(0, best))
+    payload = "".join(f"{a},{b}\n" for a, b in features[:5]).encode()
+    assert container.predict_batch(served, payload) == ("\n".join(map(str, expected.tolist())) + "\n").encode()

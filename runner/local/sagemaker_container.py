@@ -535,8 +535,11 @@ def predict_batch(booster: xgb.Booster, payload: bytes) -> bytes:
     except Exception as error:
         raise client_error(f"Loading csv data failed with Exception, please ensure data is in csv format:\n"
                            f" {type(error)}\n {error}") from None
-    try:
-        predictions = booster.predict(features, validate_features=False)
+    try:  # serve_utils.predict's call (ntree_limit is 1.7.4's deprecated name for the tree count)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="ntree_limit is deprecated", category=UserWarning)
+            predictions = booster.predict(features, ntree_limit=getattr(booster, "best_ntree_limit", 0),
+                                          validate_features=False)
     except Exception as error:
         raise client_error(f"Unable to evaluate payload provided: {error}") from None
     return b"".join(format_predictions(predictions))
