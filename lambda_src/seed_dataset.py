@@ -292,7 +292,7 @@ def write_dataset(event: object, s3=None, remaining_ms=None) -> dict:
             raise
     rows = {"train": request.rows, "validation": request.validation_rows, "test": request.test_rows}
     return _dataset(bucket, prefix, rows, request.shards, seed,
-                    [key for key in (*train_keys, validation_key, test_key, labels_key)], GENERATED_SOURCE)
+                    [*train_keys, test_key, labels_key, validation_key], GENERATED_SOURCE)
 
 
 def _dataset(bucket: str, prefix: str, rows: dict, shards: int, seed: int, keys: list[str],
@@ -458,7 +458,9 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
     source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
               "split": split}
-    return _dataset(bucket, prefix, prepared.rows, request.shards, seed, train_keys + other_keys, source)
+    validation_key, test_key, labels_key = other_keys
+    return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
+                    [*train_keys, test_key, labels_key, validation_key], source)
 
 
 def handler(event, context):

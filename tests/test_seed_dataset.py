@@ -66,16 +66,22 @@ def test_layout_format_and_return_value(s3):
 
     train_keys = [f"{PREFIX}csv/train/part-0000{i}.csv" for i in range(4)]
     test_key, labels_key = f"{PREFIX}csv/test/test.csv", f"{PREFIX}csv/labels/test_labels.csv"
+    validation_key = f"{PREFIX}csv/validation/validation.csv"
     assert result == {
         "train_uri": f"s3://{BUCKET}/{PREFIX}csv/train/",
+        "validation_uri": f"s3://{BUCKET}/{PREFIX}csv/validation/",
         "test_uri": f"s3://{BUCKET}/{PREFIX}csv/test/",
         "labels_uri": f"s3://{BUCKET}/{labels_key}",
-        "rows": {"train": 1003, "test": 501},
+        "rows": {"train": 1003, "validation": 100, "test": 501},
         "shards": 4,
         "seed": 7,
-        "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key)],
+        "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key, validation_key)],
+        "source": {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
+                   "classes": None},
     }
-    assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key])
+    assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key, validation_key])
+    validation = parse(read(s3, result["validation_uri"] + "validation.csv"), 3)
+    assert len(validation) == 100 and all(lab == label(x, y) for lab, x, y in validation)
 
     # The first rows % shards shards get one extra row.
     shards = [parse(read(s3, uri), 3) for uri in result["objects"][:4]]
@@ -96,14 +102,14 @@ def test_layout_format_and_return_value(s3):
 def test_shard_row_counts(s3, rows, shards):
     result = write_dataset(event(rows=rows, shards=shards, seed=1), s3)
     counts = [read(s3, uri).count(b"\n") for uri in result["objects"][:shards]]
-    assert len(result["objects"]) == shards + 2
+    assert len(result["objects"]) == shards + 3
     assert sum(counts) == rows and max(counts) - min(counts) <= 1
     assert counts == sorted(counts, reverse=True)
 
 
 def test_defaults(s3):
     result = write_dataset(event(), s3)
-    assert result["rows"] == {"train": 5000, "test": 5000} and result["shards"] == 1
+    assert result["rows"] == {"train": 5000, "validation": 500, "test": 5000} and result["shards"] == 1
     assert read(s3, result["objects"][0]).count(b"\n") == 5000
     assert read(s3, result["labels_uri"]).count(b"\n") == 5000
 
