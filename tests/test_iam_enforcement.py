@@ -6,6 +6,7 @@ makes the pipeline fail, naming one of its actions) or reported as not needed, w
 reason; and all of them together are enough (the untouched stack succeeds).
 """
 
+import dataclasses
 import io
 import itertools
 import json
@@ -23,11 +24,27 @@ from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, sta
 _names = itertools.count(1)
 
 
-def _execute(outputs, rows=50, timeout=60):
+# A dataSources location the rehearsal's stack names, in a bucket of its own in the emulator.
+DATA_BUCKET = "iam-data-sources"
+DATA_SOURCE = f"s3://{DATA_BUCKET}/datasets/"
+CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
+
+
+def _execute(outputs, rows=50, timeout=60, data=None):
+    """One execution: generated (`data` None), from the dataSources bucket ("source") or from a
+    file uploaded to the run's upload location, as run.py --data FILE does ("upload")."""
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     name = f"{outputs['jobNamePrefix']}--iam-{next(_names)}-{int(time.time())}"
+    execution_input = {"rows": rows}
+    if data == "upload":
+        key = f"runs/{name}/upload/data.csv"
+        boto3.client("s3", region_name=outputs["region"]).put_object(
+            Bucket=outputs["bucketName"], Key=key, Body=CSV.encode())
+        execution_input = {"data": {"uri": f"s3://{outputs['bucketName']}/{key}"}}
+    elif data == "source":
+        execution_input = {"data": {"uri": DATA_SOURCE}}
     arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps({"rows": rows}))["executionArn"]
+                              input=json.dumps(execution_input))["executionArn"]
     deadline = time.monotonic() + timeout
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
@@ -110,9 +127,16 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
 
 @pytest.fixture(scope="module")
 def stack():
-    with local_stack(load_stack_settings("dev")) as outputs:
-        described = _execute(outputs)
-        assert described["status"] == "SUCCEEDED", described.get("cause")
+    settings = dataclasses.replace(load_stack_settings("dev"), data_sources=(DATA_SOURCE,))
+    with local_stack(settings) as outputs:
+        s3 = boto3.client("s3", region_name=outputs["region"])
+        s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
+        for data in (None, "upload", "source"):
+            described = _execute(outputs, data=data)
+            assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
         yield outputs, outputs.iam_report()
 
 
@@ -166,7 +190,11 @@ def _remove_each_statement(outputs, entries, iam, problems):
             narrowed = dict(document, Statement=[s for s in document["Statement"] if s is not statement])
             iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(narrowed))
             try:
-                described = _execute(outputs)
+                # The statement is needed if any kind of run fails without it.
+                for data in (None, "upload", "source"):
+                    described = _execute(outputs, data=data)
+                    if described["status"] != "SUCCEEDED":
+                        break
             finally:
                 iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -231,6 +259,32 @@ def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
     refused = invoke(keys=["runs/cleanup/x.csv", "elsewhere/c.csv"])
     assert "is not authorized to perform: s3:DeleteObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
+
+
+def test_the_seeding_function_reads_the_data_sources_and_nothing_else(stack):
+    """Its role reads under dataSources (objects; listings with s3:prefix inside) and run uploads only."""
+    outputs, _ = stack
+    invoke = _function_with_the_seeding_role(outputs, "reader", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3 = boto3.client('s3')\n"
+        "    try:\n"
+        "        if event.get('key') is None:\n"
+        "            return [o['Key'] for o in s3.list_objects_v2(Bucket=event['data_bucket'],\n"
+        "                    Prefix=event['prefix']).get('Contents', [])]\n"
+        "        return s3.get_object(Bucket=event['data_bucket'], Key=event['key'])['Body'].read().decode()[:5]\n"
+        "    except Exception as error:\n"
+        "        return str(error)\n"))
+    assert invoke(data_bucket=DATA_BUCKET, key="datasets/part-1.csv") == "x,y,l"
+    assert invoke(data_bucket=DATA_BUCKET, prefix="datasets/") == ["datasets/part-1.csv", "datasets/part-2.csv"]
+    refused_get = invoke(data_bucket=DATA_BUCKET, key="private/secret.csv")
+    assert f"is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::{DATA_BUCKET}/private/secret.csv\"" \
+        in refused_get
+    assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="private/")
+    assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="")
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    s3.put_object(Bucket=outputs["bucketName"], Key="runs/x/csv/train/part-00000.csv", Body=b"1,2")
+    assert "s3:GetObject" in invoke(data_bucket=outputs["bucketName"], key="runs/x/csv/train/part-00000.csv")
 
 
 def test_the_report_is_written_as_json(stack, tmp_path):
