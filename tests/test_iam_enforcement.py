@@ -6,7 +6,6 @@ makes the pipeline fail, naming one of its actions) or reported as not needed, w
 reason; and all of them together are enough (the untouched stack succeeds).
 """
 
-import dataclasses
 import io
 import itertools
 import json
@@ -18,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
+from runner.local import engine, local_stack
 from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
 
 _names = itertools.count(1)
@@ -127,17 +126,20 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
 
 @pytest.fixture(scope="module")
 def stack():
-    settings = dataclasses.replace(load_stack_settings("dev"), data_sources=(DATA_SOURCE,))
-    with local_stack(settings) as outputs:
-        s3 = boto3.client("s3", region_name=outputs["region"])
-        s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
-        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
-        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
-        s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
-        for data in (None, "upload", "source"):
-            described = _execute(outputs, data=data)
-            assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
-        yield outputs, outputs.iam_report()
+    # The dev stack's config with dataSources set, as `pulumi config set` would write it.
+    config = {**engine.stack_config("dev"), "training-pipeline:dataSources": [DATA_SOURCE]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "stack_config", lambda stack: config)
+        with local_stack(load_stack_settings("dev")) as outputs:
+            s3 = boto3.client("s3", region_name=outputs["region"])
+            s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
+            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
+            s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
+            for data in (None, "upload", "source"):
+                described = _execute(outputs, data=data)
+                assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
+            yield outputs, outputs.iam_report()
 
 
 def test_the_deployed_policies_together_allow_every_call(stack):
