@@ -26,6 +26,7 @@ import csv
 import io
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, TextIO
 
@@ -34,11 +35,16 @@ DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
 MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
 MAX_COLUMNS = 10_000
 MAX_FIELD = 1 << 20       # csv's own limit is 128 KiB; a longer cell is refused with a clear line
-# Lambda preparation speed, input bytes per second, measured by `bench/prepare_bench.py` against
-# the emulator's S3 (one vCPU, as the function's 1769 MB gets). An estimate, not an AWS figure.
-PREPARE_BYTES_PER_SECOND = 6_000_000
+# Lambda preparation speed, input bytes per second: `bench/prepare_bench.py` measured 6.5-7.4 MB/s
+# (30 numeric columns, moto's S3 over HTTP, a shared 2-core machine); halved, the safety factor of
+# the generator's estimate. An estimate from the emulator, not measured on AWS.
+PREPARE_BYTES_PER_SECOND = 3_500_000
 LAMBDA_BUDGET_SECONDS = 900 - 60  # the function's timeout, less a margin for start-up and clean-up
 _MISSING = {"", "nan", "NaN", "NAN"}
+# A row of plain decimal numbers or empty cells, already as the output writes it: checked with one
+# regex instead of cell by cell (the common case; anything else takes the per-cell path).
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+_PLAIN_ROW = re.compile(rf"(?:{_NUMBER})?(?:,(?:{_NUMBER})?)*")
 
 
 class InvalidData(ValueError):
@@ -208,25 +214,12 @@ class Preparation:
                     continue
                 raise InvalidData(f"{what}: line {line} has {len(fields)} fields, the header {width}: "
                                   "every row needs one value per column (leave a cell empty for a missing value)")
-            features = []
-            for index in feature_indexes:
-                text = fields[index].strip()
-                if text in _MISSING:
-                    features.append("")
-                    continue
-                value = _number(text)
-                if value is None:
-                    raise InvalidData(
-                        f"{what}: line {line}: column {_quote(names[index])} is not numeric ({_quote(text)}): "
-                        "features must be numbers; encode categorical columns yourself (for example "
-                        "one-hot) or drop them")
-                if not math.isfinite(value):
-                    raise InvalidData(f"{what}: line {line}: column {_quote(names[index])} holds {_quote(text)}, "
-                                      "which is not finite: XGBoost refuses infinite values (leave the cell "
-                                      "empty for a missing value)")
-                features.append(text)
+            cells = fields.copy()
+            del cells[label_index]
+            row = ",".join(cells)
+            if not _PLAIN_ROW.fullmatch(row):  # plain numbers are finite and written as they are
+                row = ",".join(_features(fields, feature_indexes, names, what, line))
             label = self._label(fields[label_index], what, line, held_out)
-            row = ",".join(features)
             if held_out:
                 sink.test(row, label)
                 self.rows["test"] += 1
@@ -263,6 +256,29 @@ class Preparation:
             label_min=self.label_min if numeric else None, label_max=self.label_max if numeric else None,
             integer_labels=self.integer_labels if numeric else True,
             distinct=self.distinct if numeric else set(range(len(self.classes))))
+
+
+def _features(fields: list[str], feature_indexes: list[int], names: list[str], what: str,
+              line: int) -> list[str]:
+    """A row's feature cells checked one by one, as written out: spaces stripped, `nan` empty."""
+    features = []
+    for index in feature_indexes:
+        text = fields[index].strip()
+        if text in _MISSING:
+            features.append("")
+            continue
+        value = _number(text)
+        if value is None:
+            raise InvalidData(
+                f"{what}: line {line}: column {_quote(names[index])} is not numeric ({_quote(text)}): "
+                "features must be numbers; encode categorical columns yourself (for example "
+                "one-hot) or drop them")
+        if not math.isfinite(value):
+            raise InvalidData(f"{what}: line {line}: column {_quote(names[index])} holds {_quote(text)}, "
+                              "which is not finite: XGBoost refuses infinite values (leave the cell "
+                              "empty for a missing value)")
+        features.append(text)
+    return features
 
 
 def _number(text: str) -> float | None:
