@@ -66,6 +66,7 @@ def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path):
     code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "cancer.csv"),
                              *[f"--hp={k}={v}" for k, v in params.items()], "--hp", "num_round=8")
     assert code == 0, err
+    assert "] Prepare dataset: succeeded" in err and "Generate dataset" not in err  # the progress shows it
     # The label column was first in the frame's last place; the features keep their order.
     check_run(summary, *split(frame, 0.1, 0.2), "label", params, 8)
     assert np.loadtxt(summary["predictions"].replace("predictions.csv", "labels.csv")).tolist() == \
