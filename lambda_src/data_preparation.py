@@ -295,6 +295,12 @@ def _number(text: str) -> float | None:
 def check_labels(prepared: Prepared, hyperparameters: dict[str, str]) -> None:
     """Labels the objective can train on (what the container or XGBoost would fail on later)."""
     objective = hyperparameters.get("objective", "reg:squarederror")
+    if hyperparameters.get("csv_weights") == "1":
+        raise InvalidData("csv_weights=1 makes the container read the second column as instance weights, and "
+                          "prepared data has no weight column: drop csv_weights")
+    if objective.startswith("rank:"):
+        raise InvalidData(f"objective {objective} needs query groups, which CSV data cannot carry: use a "
+                          "binary:, multi: or reg: objective")
     classes = prepared.classes
     where = f"label column {prepared.label!r}"
     if classes is not None:

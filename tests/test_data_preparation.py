@@ -118,6 +118,8 @@ def test_bad_data_is_one_line_naming_the_problem(text, expected):
     (["a", "b", "c"], {"objective": "multi:softmax", "num_class": "4"}, "pass num_class=3"),
     ([0, 1, 2], {"objective": "multi:softmax"}, "needs num_class: the data has 3 classes"),
     ([-1, 2], {"objective": "count:poisson"}, "objective count:poisson needs labels >= 0"),
+    ([0, 1], {"objective": "binary:logistic", "csv_weights": "1"}, "drop csv_weights"),
+    ([0, 1], {"objective": "rank:pairwise"}, "needs query groups"),
     ([0, 2], {}, None),  # the container's default objective, reg:squarederror, takes any number
 ])
 def test_labels_must_fit_the_objective(labels, hyperparameters, expected):
