@@ -175,6 +175,9 @@ def _data(data: object, *, execution_name: str, bucket: str | None, sources: lis
             continue
         object_bucket, key = parse_s3_uri(uri, f"data.{field}")
         if own and _inside(object_bucket, key, own):
+            if key.endswith("/"):  # the function may read uploads, not list them
+                raise InvalidExecutionInput(f"data.{field}: {uri} is a prefix: name the uploaded object "
+                                            "(run.py --data FILE uploads one object per file)")
             kinds.append("file")
         elif any(_inside(object_bucket, key, location) for location in sources):
             kinds.append("s3")

@@ -67,6 +67,10 @@ def test_tricks_and_other_schemes_are_refused(uri, expected):
     assert expected in refused({"uri": uri})
 
 
+def test_an_upload_is_named_as_an_object_not_listed():
+    assert "is a prefix: name the uploaded object" in refused({"uri": f"s3://{BUCKET}/runs/{NAME}/upload/"})
+
+
 def test_the_test_file_is_checked_the_same_way():
     assert refused({"uri": "s3://team-data/datasets/a.csv", "test": "s3://elsewhere/t.csv"}).startswith(
         "data.test: s3://elsewhere/t.csv is outside")
