@@ -121,6 +121,17 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
             ("sagemaker:CreateModel", False)]
 
 
+def test_a_generated_run_reports_why_the_data_statements_went_unused():
+    """A plain run reads no user data: the seeding role's read statements are unused, with the reason."""
+    with local_stack(load_stack_settings("dev")) as outputs:
+        assert _execute(outputs)["status"] == "SUCCEEDED"
+        report = outputs.iam_report()
+    statements = {s["statement"]: s for entry in report.values() for s in entry["statements"]}
+    uploads = statements["ReadRunUploads"]
+    assert not uploads["required"] and uploads["calls"] == 0
+    assert uploads["reason"] == "only runs with a file of their own (run.py --data FILE) read an upload"
+
+
 # -- the rehearsal (one stack for the module: these tests come after the ones above, which
 #    host their own emulator) -----------------------------------------------------------------
 
@@ -316,3 +327,4 @@ def test_sagemaker_must_be_able_to_assume_the_role_it_is_given(stack):
     assert described["status"] == "FAILED"
     assert described["error"] == "SageMaker.AmazonSageMakerException"
     assert f"Could not assume role {outputs['sageMakerRoleArn']}" in described["cause"]
+
