@@ -88,11 +88,19 @@ def as_csv(path: Path) -> Iterator[Path]:
         target = Path(folder) / f"{path.stem}.csv"
         try:
             source = pyarrow.parquet.ParquetFile(path)
-            with pyarrow.csv.CSVWriter(target, source.schema_arrow) as writer:
+            limit = data_preparation.LAMBDA_BUDGET_SECONDS * data_preparation.PREPARE_BYTES_PER_SECOND
+            with open(target, "wb") as sink, pyarrow.csv.CSVWriter(sink, source.schema_arrow) as writer:
                 for batch in source.iter_batches(batch_size=65536):
                     writer.write_batch(batch)
+                    if sink.tell() > limit:  # no need to write it all to know it is too large
+                        break
         except (OSError, ValueError, pyarrow.ArrowException) as error:
             raise UsageError(f"{path}: cannot read it as Parquet: {str(error).splitlines()[0]}") from None
+        if target.stat().st_size > limit:
+            raise UsageError(f"{path}: more than {limit / 1e9:.1f} GB as CSV, over what the seeding function can "
+                             f"prepare within Lambda's time limit (estimated at "
+                             f"{data_preparation.PREPARE_BYTES_PER_SECOND / 1e6:.1f} MB/s from the emulator, not "
+                             f"measured on AWS): give less data per run")
         yield target
 
 

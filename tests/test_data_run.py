@@ -167,3 +167,19 @@ def test_flag_mistakes_are_usage_errors(capsys, tmp_path, argv, expected):
         code = exit.code
     assert code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_a_parquet_file_too_large_as_csv_is_refused_without_converting_it_all(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"a": np.arange(300_000, dtype=float), "label": np.arange(300_000) % 2})
+    frame.to_parquet(tmp_path / "big.parquet")
+    monkeypatch.setattr("lambda_src.data_preparation.PREPARE_BYTES_PER_SECOND", 100)  # limit 84 kB
+    with pytest.raises(user_data.UsageError, match=r"big.parquet: more than 0.0 GB as CSV, over what the seeding "
+                                                   r"function can prepare within Lambda's time limit"):
+        with user_data.as_csv(tmp_path / "big.parquet"):
+            pass
+
+
+def test_parquet_becomes_csv_with_a_header_and_empty_cells_for_nulls(tmp_path):
+    pd.DataFrame({"a": [1.5, None], "label": [1, 0]}).to_parquet(tmp_path / "small.parquet")
+    with user_data.as_csv(tmp_path / "small.parquet") as converted:
+        assert converted.read_text().splitlines() == ['"a","label"', "1.5,1", ",0"]
