@@ -34,7 +34,6 @@ DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
 MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
 MAX_COLUMNS = 10_000
-MAX_FIELD = 1 << 20       # csv's own limit is 128 KiB; a longer cell is refused with a clear line
 # Lambda preparation speed, input bytes per second: `bench/prepare_bench.py` measured 6.5-7.4 MB/s
 # (30 numeric columns, moto's S3 over HTTP, a shared 2-core machine); halved, the safety factor of
 # the generator's estimate. An estimate from the emulator, not measured on AWS.
@@ -112,7 +111,7 @@ class _Columns:
             raise InvalidData(f"{what}: {len(names)} columns, more than {MAX_COLUMNS}")
         if label not in names:
             shown = ", ".join(map(_quote, names[:8])) + (", ..." if len(names) > 8 else "")
-            hint = (f"pass --label COLUMN naming one of them" if label == DEFAULT_LABEL
+            hint = ("pass --label COLUMN naming one of them" if label == DEFAULT_LABEL
                     else "pass --label with one of them")
             raise InvalidData(f"{what}: no label column {label!r} in the header ({shown}): {hint}")
         duplicates = sorted({name for name in names if names.count(name) > 1})
