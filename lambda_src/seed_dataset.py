@@ -25,6 +25,7 @@ Capacity: about 1,500 M rows (test_rows = rows) fit Lambda's 900 s at 1769 MB (o
 with a safety factor of 2. From `venv/bin/python bench/seed_bench.py`, which measured the
 handler at 3.2-4.1 M train+test row pairs/s (runs gave 1,456-1,857 M rows) against moto's
 S3 over HTTP in another process, on a shared 2-core machine; not measured on AWS itself.
+(Measured before the validation split existed: its rows // 10 rows cost about 5 % of that.)
 The handler raises DeadlineExceeded, cleaning up, DEADLINE_MARGIN_MS before the limit.
 """
 
