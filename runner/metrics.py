@@ -233,8 +233,7 @@ def _first_bad(what: str, first: int, bad: np.ndarray, values: np.ndarray, wante
 def _classes_only(objective: Objective, what: str, first: int, values: np.ndarray) -> None:
     bad = ~((values >= 0) & (values < objective.classes) & (values == np.floor(values)))  # NaN too
     if bad.any():
-        raise _first_bad(what, first, bad, values,
-                         f"not a class 0..{objective.classes - 1} (num_class {objective.classes})")
+        raise _first_bad(what, first, bad, values, f"not a class 0..{objective.classes - 1}")
 
 
 def label_reader(objective: Objective, what: str) -> Callable[[int, np.ndarray], np.ndarray]:
@@ -247,7 +246,7 @@ def label_reader(objective: Objective, what: str) -> Callable[[int, np.ndarray],
         labels = values.astype(np.uint8)
         bad = (labels != values) | (labels > 1)
         if bad.any():
-            raise _first_bad(what, first, bad, values, f"not 0 or 1 (objective {objective.name})")
+            raise _first_bad(what, first, bad, values, "not 0 or 1")
         return labels
 
     def classes(first: int, values: np.ndarray) -> np.ndarray:
@@ -276,13 +275,13 @@ def prediction_reader(objective: Objective, labels: np.ndarray,
     def probabilities(first: int, values: np.ndarray) -> np.ndarray:
         bad = ~((values >= 0) & (values <= 1))  # NaN too
         if bad.any():
-            raise _first_bad(what, first, bad, values, f"not a probability (objective {objective.name})")
+            raise _first_bad(what, first, bad, values, "not a probability")
         return values
 
     def zero_one(first: int, values: np.ndarray) -> np.ndarray:
         bad = (values != 0) & (values != 1)
         if bad.any():
-            raise _first_bad(what, first, bad, values, f"not 0 or 1 (objective {objective.name})")
+            raise _first_bad(what, first, bad, values, "not 0 or 1")
         return values.astype(np.uint8)
 
     def classes(first: int, values: np.ndarray) -> np.ndarray:
@@ -392,7 +391,8 @@ def _squared_and_absolute(labels, predictions) -> tuple[float, float]:
     squared = absolute = 0.0
     for start in range(0, labels.size, _BLOCK):
         error = predictions[start:start + _BLOCK] - labels[start:start + _BLOCK]
-        squared += np.square(error).sum()
+        with np.errstate(over="ignore"):  # an overflow is a metric that is not finite: see finite_only
+            squared += np.square(error).sum()
         absolute += np.abs(error).sum()
     return squared, absolute
 

@@ -93,7 +93,7 @@ def test_two_column_rows_can_be_sampled_while_streaming():
 
 def test_binary_labels_must_be_zero_or_one_and_are_named_by_line():
     keep = metrics.label_reader(metrics.BINARY_LOGISTIC, "the labels")
-    with pytest.raises(metrics.NotScorable, match=r"the labels line 12 holds 2.0, not 0 or 1 \(objective binary:logistic\)"):
+    with pytest.raises(metrics.NotScorable, match=r"the labels line 12 holds 2.0, not 0 or 1$"):
         keep(10, np.array([0.0, 2.0]))
     assert keep(0, np.array([0.0, 1.0])).dtype == np.uint8
 
