@@ -118,9 +118,9 @@ def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
               REGRESSION: [_predicted_vs_actual, _residuals]}[kind]
     panels = panels + ([_plane] if points is not None else [])
     # Fixed margins: a constrained layout would take half of the drawing time.
-    figure = Figure(figsize=(5.3 * len(panels) + 0.3, 5.2))
-    figure.subplots_adjust(left=0.3 / len(panels) + 0.02, right=1 - 0.3 / len(panels) - 0.02,
-                           bottom=0.11, top=0.83, wspace=0.42)
+    width = max(7.0, 5.3 * len(panels) + 0.3)
+    figure = Figure(figsize=(width, 5.6))
+    figure.subplots_adjust(left=1.1 / width, right=1 - 0.7 / width, bottom=0.16, top=0.83, wspace=0.42)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for panel, ax in zip(panels, axes):
         panel(figure, ax, kind=kind, scores=scores, labels=labels, points=points, metrics=metrics,
@@ -173,6 +173,8 @@ def _calibration(figure, ax, *, scores, labels, **_):
 
 
 def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
+    from matplotlib import ticker
+
     low, high = (0.0, 1.0) if kind == PROBABILITY else (float(scores.min()), float(scores.max()))
     names = classes or ["0", "1"]
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
@@ -180,6 +182,8 @@ def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
                 histtype="step", color=color, log=True, label=f"label {names[label]}")
     ax.set(title="Scores per true class", xlabel="predicted probability" if kind == PROBABILITY else "margin",
            ylabel="rows (log scale)")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.legend(loc="upper center")
 
 
@@ -195,10 +199,11 @@ def _confusion(figure, ax, *, confusion, classes, **_):
             ax.text(column, row, f"{count:,}", ha="center", va="center", fontsize=8,
                     color="white" if shares[row, column] > 0.5 else "black")
     if size <= 30:
-        ax.set_xticks(range(size), names, rotation=45 if size > 4 else 0, ha="right" if size > 4 else "center")
+        slanted = size > 4 or max(map(len, names)) > 6
+        ax.set_xticks(range(size), names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_yticks(range(size), names)
     ax.set(title="Confusion matrix (all rows)", xlabel="predicted class", ylabel="true class")
-    figure.colorbar(drawn, ax=ax, label="share of the true class's rows")
+    figure.colorbar(drawn, ax=ax, label="share of the true class's rows", shrink=0.8)
 
 
 def _predicted_vs_actual(figure, ax, *, scores, labels, **_):
