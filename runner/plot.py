@@ -224,7 +224,13 @@ def _residuals(figure, ax, *, scores, labels, **_):
 def _plane(figure, ax, *, kind, scores, points, **_):
     probability = kind == PROBABILITY
     grid = probability_grid(points, scores.astype(np.float64))
-    low, high = (0.0, 1.0) if probability else (float(np.nanmin(grid, initial=0)), float(np.nanmax(grid, initial=1)))
+    if probability:
+        low, high = 0.0, 1.0
+    elif kind == MARGIN:  # white at 0, the decision boundary
+        high = float(np.nanmax(np.abs(grid), initial=1))
+        low = -high
+    else:
+        low, high = float(np.nanmin(grid, initial=0)), float(np.nanmax(grid, initial=1))
     drawn = ax.imshow(grid, origin="lower", cmap="coolwarm", vmin=low, vmax=high if high > low else low + 1,
                       extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5), interpolation="nearest")
     x = np.linspace(0, 100, 2)
