@@ -111,6 +111,8 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
         line = block.split(b"\n")[offset]
         raise NotScorable(f"{what} line {first_line + offset} is not a bracketed list of numbers: "
                           f"{line[:60].decode(errors='replace')!r}")
+    if block.count(b" ") == block.count(b", "):  # every space after a comma, as str(list) writes: drop all
+        return block.translate(None, b"[] ")  # 3x faster than replacing ", "
     return block.translate(None, b"[]").replace(b", ", b",")
 
 
@@ -142,12 +144,12 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
             values = _zero_one_lines(block) if columns == 1 else None
             if values is None:
                 values = _numbers(block, columns, what, line)
+        if expected is not None and not every and line - 1 + len(values) > expected:
+            raise NotScorable(f"{what} has more than the {expected} lines expected")
         values = keep(line - 1, values) if keep else values
         if expected is None or every:
             kept.append(values)
         else:
-            if line - 1 + len(values) > expected:
-                raise NotScorable(f"{what} has more than the {expected} lines expected")
             if whole is None:
                 whole = np.empty((expected, *values.shape[1:]), dtype=values.dtype)
             whole[line - 1:line - 1 + len(values)] = values
@@ -290,6 +292,8 @@ def prediction_reader(objective: Objective, labels: np.ndarray,
 
     def class_probabilities(first: int, values: np.ndarray) -> np.ndarray:
         probabilities(first, values)
+        if first + len(values) > labels.size:
+            raise NotScorable(f"{what} has more lines than the {labels.size} labels")
         truth = labels[first:first + len(values)]
         reduced = np.empty((len(values), 2))
         reduced[:, 0] = values.argmax(axis=1)

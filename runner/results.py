@@ -352,7 +352,7 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         what = "the batch transform output"
         predictions, predictions_problem = (None, None) if problem else _save_and_parse(
             predictions_chunks, scratch / "predictions.csv", lambda chunks: metrics.read_numbers(
-                chunks, what, expected=test_rows, columns=objective.classes if objective.bracketed else 1,
+                chunks, what, expected=labels.size, columns=objective.classes if objective.bracketed else 1,
                 bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, what)))
         problem = problem or predictions_problem
         if problem:

@@ -150,12 +150,17 @@ def test_objectives_without_a_scoring_say_so(hyperparameters, message):
      r"line 2 is not a bracketed list"),
     ({"objective": "multi:softprob", "num_class": "2"}, b"0\n2\n", b"[0.2, 0.8]\n[0.5, 0.5]\n",
      r"the labels line 2 holds 2.0, not a class 0..1$"),
+    ({"objective": "multi:softprob", "num_class": "2"}, b"0\n1\n", b"[0.2, 0.8]\n[0. 5, 0.5]\n",
+     r"the output line 2 is not a list of 2 numbers: '\[0. 5, 0.5\]'"),
     ({"objective": "multi:softmax", "num_class": "2"}, b"0\n1\n", b"0.0\n1.5\n",
      r"the output line 2 holds 1.5, not a class 0..1"),
     ({"objective": "binary:logistic"}, b"0\n1\n", b"0.2\n[0.1, 0.9]\n", r"the output line 2 is not 1 number"),
     ({"objective": "binary:logistic"}, b"0\n1\n", b"0.2\n2.4\n", r"line 2 holds 2.4, not a probability"),
     ({"objective": "binary:logitraw"}, b"0\n1\n", b"0.2\nnan\n", r"line 2 holds nan, not a finite number"),
     ({"objective": "reg:squarederror"}, b"0.5\ninf\n", b"0.2\n0.1\n", r"the labels line 2 holds inf"),
+    ({"objective": "multi:softprob", "num_class": "2"}, b"0\n", b"[0.2, 0.8]\n[0.5, 0.5]\n",
+     r"the output has more than the 1 lines expected"),
+    ({"objective": "binary:logistic"}, b"0\n1\n1\n", b"0.2\n0.5\n", r"the output has 2 lines, expected 3"),
 ])
 def test_a_mismatch_of_predictions_labels_and_objective_is_named(objective, labels, predictions, message):
     with pytest.raises(metrics.NotScorable, match=message):
