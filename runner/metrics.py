@@ -332,8 +332,11 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(wins / (pos.size * neg.size))
 
 
+CONFUSION_CLASSES = 100  # a larger confusion matrix is neither recorded nor drawn
+
+
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """counts[true class, predicted class], as int64."""
+    """counts[true class, predicted class], as int64 (classes² of them)."""
     counts = np.zeros(classes * classes, dtype=np.int64)
     for start in range(0, labels.size, _BLOCK):
         truth = labels[start:start + _BLOCK].astype(np.int64)
@@ -433,8 +436,8 @@ def _score(labels: np.ndarray, predictions: np.ndarray, objective: Objective) ->
         return _classification(labels, predictions, lambda c: c == 1, ("accuracy", "f1"))
     if kind == MULTICLASS:
         predicted = predictions[:, 0] if objective.bracketed else predictions
-        counts = confusion_matrix(labels, predicted, objective.classes)
-        scores = {"accuracy": float(np.trace(counts) / labels.size), "f1": macro_f1(counts)}
+        hits, labelled, guessed = _per_class(labels, predicted, objective.classes)
+        scores = {"accuracy": float(hits.sum() / labels.size), "f1": macro_f1(hits, labelled, guessed)}
         if objective.bracketed:
             scores["logloss"] = _log_loss_of(predictions[:, 1])
         return scores, {}
@@ -449,13 +452,23 @@ def _score(labels: np.ndarray, predictions: np.ndarray, objective: Objective) ->
     return scores, undefined
 
 
-def macro_f1(counts: np.ndarray) -> float:
+def _per_class(labels: np.ndarray, predicted: np.ndarray, classes: int) -> tuple[np.ndarray, ...]:
+    """Per class: rows predicted right, rows labelled, rows predicted (O(classes) memory)."""
+    hits, labelled, guessed = (np.zeros(classes, dtype=np.int64) for _ in range(3))
+    for start in range(0, labels.size, _BLOCK):
+        truth = labels[start:start + _BLOCK].astype(np.int64)
+        guess = predicted[start:start + _BLOCK].astype(np.int64)
+        hits += np.bincount(truth[truth == guess], minlength=classes)
+        labelled += np.bincount(truth, minlength=classes)
+        guessed += np.bincount(guess, minlength=classes)
+    return hits, labelled, guessed
+
+
+def macro_f1(hits: np.ndarray, labelled: np.ndarray, guessed: np.ndarray) -> float:
     """The mean F1 over the classes that occur among the labels or the predictions (as
     scikit-learn's f1_score(average="macro") averages)."""
-    hits = np.diag(counts).astype(np.float64)
-    labelled, predicted = counts.sum(axis=1), counts.sum(axis=0)
-    present = (labelled + predicted) > 0
-    return float(np.mean(2 * hits[present] / (labelled + predicted)[present]))
+    present = (labelled + guessed) > 0
+    return float(np.mean(2 * hits[present] / (labelled + guessed)[present]))
 
 
 def _ordered(scores: dict, names: tuple[str, ...]) -> dict:

@@ -114,7 +114,7 @@ def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
     scores, labels, points = arrays["scores"], arrays["labels"], arrays.get("points")
     panels = {PROBABILITY: [_roc, _precision_recall, _calibration, _histograms],
               MARGIN: [_roc, _precision_recall, _histograms],
-              HINGE: [_confusion], MULTICLASS: [_confusion],
+              HINGE: [_confusion], MULTICLASS: [_confusion] if "confusion" in arrays else [],
               REGRESSION: [_predicted_vs_actual, _residuals]}[kind]
     panels = panels + ([_plane] if points is not None else [])
     # Fixed margins: a constrained layout would take half of the drawing time.

@@ -383,7 +383,7 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
             _held_out_rows(s3, view, summary, scratch, final, True, None, painter)
         return
     summary["metrics_missing"] = None
-    if objective.kind in (metrics.MULTICLASS, metrics.HINGE):
+    if objective.kind in (metrics.MULTICLASS, metrics.HINGE) and objective.classes <= metrics.CONFUSION_CLASSES:
         predicted = predictions[:, 0] if objective.bracketed else predictions
         counts = metrics.confusion_matrix(labels, predicted, objective.classes)
         names = summary["classes"] or [str(index) for index in range(objective.classes)]
@@ -420,6 +420,10 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter
         if problem:
             summary["plot_missing"] = problem
             return
+    if objective.kind == metrics.MULTICLASS and summary["confusion_matrix"] is None and points is None:
+        summary["plot_missing"] = (f"num_class {objective.classes}: a confusion matrix of over "
+                                   f"{metrics.CONFUSION_CLASSES} classes is neither recorded nor drawn")
+        return
     from runner import plot
 
     arrays = plot.arrays_for(objective.kind, predictions[::stride], labels[::stride], points,

@@ -239,3 +239,15 @@ def test_non_finite_numbers_never_break_the_record(tmp_path):
     assert summary["input"] == {"seed": 7, "note": None, "nested": [None, 1.0]}
     assert strict_json((run_dir / "summary.json").read_text()) == summary
     json.dumps(summary, allow_nan=False)  # what --json prints
+
+
+def test_many_classes_are_scored_in_memory_of_the_class_count_without_a_confusion_matrix(tmp_path):
+    source = {"kind": "s3", "uri": "s3://data/x.csv", "label": "y", "features": ["a", "b"], "classes": None}
+    summary, run_dir = _collect(tmp_path, labels=b"0\n1\n5000\n7\n", predictions=b"0.0\n1.0\n5000.0\n6.0\n",
+                                source=source, test=b"1,2\n3,4\n5,6\n7,8\n",
+                                hyperparameters={"objective": "multi:softmax", "num_class": "60000", "num_round": "5"})
+    assert summary["metrics"] == {"accuracy": 0.75, "f1": pytest.approx(reference.f1_score(
+        [0, 1, 5000, 7], [0, 1, 5000, 6], average="macro"))}
+    assert summary["confusion_matrix"] is None and summary["plot"] is None
+    assert summary["plot_missing"] == ("num_class 60000: a confusion matrix of over 100 classes is neither "
+                                       "recorded nor drawn")
