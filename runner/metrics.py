@@ -386,11 +386,15 @@ def _auc(labels, scores) -> tuple[float | None, dict]:
                          "AUC needs both classes (use more --rows)"}
 
 
-def _log_loss_of(probabilities: np.ndarray) -> float:
-    """Mean -log p of the true class (p clipped as scikit-learn clips it)."""
+def _log_loss_of(probabilities: np.ndarray, binary_labels: np.ndarray | None = None) -> float:
+    """Mean -log p of the true class (p clipped as scikit-learn clips it): `probabilities` are the
+    true class's, or with `binary_labels` P(label = 1)."""
     total = 0.0
     for start in range(0, probabilities.size, _BLOCK):
-        total -= np.log(np.clip(probabilities[start:start + _BLOCK], _EPSILON, 1 - _EPSILON)).sum()
+        p = probabilities[start:start + _BLOCK]
+        if binary_labels is not None:
+            p = np.where(binary_labels[start:start + _BLOCK] == 1, p, 1 - p)
+        total -= np.log(np.clip(p, _EPSILON, 1 - _EPSILON)).sum()
     return total / probabilities.size
 
 
@@ -422,9 +426,7 @@ def _score(labels: np.ndarray, predictions: np.ndarray, objective: Objective) ->
         scores, undefined = _classification(labels, predictions, lambda p: p > 0.5,
                                             ("accuracy", "precision", "recall", "f1"))
         scores["auc"], auc_undefined = _auc(labels, predictions)
-        truth_probability = np.where(labels == 1, predictions, 1 - predictions)
-        scores["logloss"] = _log_loss_of(truth_probability)
-        del truth_probability
+        scores["logloss"] = _log_loss_of(predictions, labels)
         scores["rmse"] = float(np.sqrt(_squared_and_absolute(labels, predictions)[0] / labels.size))
         return _ordered(scores, ("accuracy", "auc", "logloss", "rmse", "precision", "recall", "f1")), \
             {**auc_undefined, **undefined}

@@ -251,3 +251,26 @@ def test_many_classes_are_scored_in_memory_of_the_class_count_without_a_confusio
     assert summary["confusion_matrix"] is None and summary["plot"] is None
     assert summary["plot_missing"] == ("num_class 60000: a confusion matrix of over 100 classes is neither "
                                        "recorded nor drawn")
+
+
+def test_scoring_every_kind_imports_neither_scikit_learn_nor_scipy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, numpy as np\n"
+        "from runner import metrics, plot, results\n"
+        "for hyperparameters in ({'objective': 'binary:logistic'}, {'objective': 'binary:logitraw'},\n"
+        "                        {'objective': 'binary:hinge'}, {'objective': 'multi:softmax', 'num_class': '2'},\n"
+        "                        {'objective': 'multi:softprob', 'num_class': '2'}, {}):\n"
+        "    objective = metrics.objective_of(hyperparameters)\n"
+        "    labels = metrics.read_numbers([b'0\\n1\\n'], 'l', keep=metrics.label_reader(objective, 'l'))\n"
+        "    text = b'[0.9, 0.1]\\n[0.2, 0.8]\\n' if objective.bracketed else b'0\\n1\\n'\n"
+        "    predictions = metrics.read_numbers([text], 'p', columns=2 if objective.bracketed else 1,\n"
+        "        bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, 'p'))\n"
+        "    metrics.score(labels, predictions, objective)\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules if name.startswith(('sklearn', 'scipy'))}))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
