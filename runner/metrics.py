@@ -207,11 +207,19 @@ class Objective:
 BINARY_LOGISTIC = Objective("binary:logistic", PROBABILITY)
 
 
-def objective_of(hyperparameters: dict | None) -> Objective:
+def hyperparameter(hyperparameters, name: str) -> str | None:
+    """One value of the run's hyperparameters: a dict, or the stack settings' "key=value" strings."""
+    if isinstance(hyperparameters, list):
+        pairs = (item.partition("=") for item in hyperparameters if isinstance(item, str))
+        hyperparameters = {key.strip(): value for key, _, value in pairs}
+    value = hyperparameters.get(name) if isinstance(hyperparameters, dict) else None
+    return None if value is None else str(value).strip()
+
+
+def objective_of(hyperparameters) -> Objective:
     """The run's objective (`objective`, `num_class` hyperparameters); NotScorable for one whose
     predictions no metric here reads (ranking scores, survival times)."""
-    hyperparameters = hyperparameters if isinstance(hyperparameters, dict) else {}
-    name = str(hyperparameters.get("objective") or DEFAULT_OBJECTIVE).strip()
+    name = hyperparameter(hyperparameters, "objective") or DEFAULT_OBJECTIVE
     kind = _KINDS.get(name)
     if kind is None:
         raise NotScorable(f"objective {name} is not scored: its predictions are not probabilities, classes "
@@ -219,7 +227,7 @@ def objective_of(hyperparameters: dict | None) -> Objective:
                           "reg:squarederror and the other regression and count objectives)")
     if kind != MULTICLASS:
         return Objective(name, kind)
-    given = str(hyperparameters.get("num_class", "")).strip()
+    given = hyperparameter(hyperparameters, "num_class") or ""
     if not given.isdigit() or not 2 <= int(given) <= _MAX_CLASSES:
         raise NotScorable(f"objective {name} needs num_class, a whole number from 2 to {_MAX_CLASSES}; "
                           f"got {given or 'none'}")

@@ -316,10 +316,9 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     return strict(summary)
 
 
-def _copy(chunks: Iterable[bytes], path: Path, append: bool = False) -> None:
-    """`chunks` into `path` (after what is there with `append`: the rest of a partly parsed object)."""
+def _copy(chunks: Iterable[bytes], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab" if append else "wb") as sink:
+    with open(path, "wb") as sink:
         for chunk in chunks:
             sink.write(chunk)
 
@@ -333,35 +332,9 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     bucket, _ = split_uri(transform["outputPath"])
     test_rows = (dataset.get("rows") or {}).get("test")
     prediction_keys = [key for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")]
-    predictions_chunks = _chunks(s3, bucket, prediction_keys)
     labels_bucket, labels_key = split_uri(dataset["labels_uri"])
-    labels_chunks = _chunks(s3, labels_bucket, [labels_key])
-
-    try:
-        objective = metrics.objective_of(summary.get("hyperparameters"))
-    except metrics.NotScorable as unscored:
-        objective, problem = None, str(unscored)
-        name = (summary.get("hyperparameters") or {}).get("objective")
-        summary["scored_as"] = {"objective": name, "kind": None}
-    if objective is not None:
-        summary["scored_as"] = {"objective": objective.name, "kind": objective.kind,
-                                **({"num_class": objective.classes} if objective.kind == metrics.MULTICLASS else {})}
-        # The labels first: multi:softprob's K probabilities a row are reduced against them as they stream.
-        labels, problem = _save_and_parse(labels_chunks, scratch / "labels.csv", lambda chunks: metrics.read_numbers(
-            chunks, "the labels object", expected=test_rows, keep=metrics.label_reader(objective, "the labels object")))
-        what = "the batch transform output"
-        predictions, predictions_problem = (None, None) if problem else _save_and_parse(
-            predictions_chunks, scratch / "predictions.csv", lambda chunks: metrics.read_numbers(
-                chunks, what, expected=labels.size, columns=objective.classes if objective.bracketed else 1,
-                bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, what)))
-        problem = problem or predictions_problem
-        if problem:
-            shown = f"objective {objective.name}" + (
-                f", num_class {objective.classes}" if objective.kind == metrics.MULTICLASS else "")
-            problem = f"{problem} ({shown})"
-    if problem is not None or objective is None:
-        _copy(labels_chunks, scratch / "labels.csv", append=True)
-        _copy(predictions_chunks, scratch / "predictions.csv", append=True)
+    objective, labels, predictions, problem = _read_scored(
+        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), _chunks(s3, bucket, prediction_keys), scratch)
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
     summary["predictions"] = str(final / "predictions.csv")
@@ -391,6 +364,41 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         summary["confusion_matrix"] = {"classes": names[:objective.classes], "counts": counts.tolist(),
                                        "rows": "true class", "columns": "predicted class"}
     _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
+
+
+def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[bytes],
+                 predictions_chunks: Iterator[bytes], scratch: Path) -> tuple:
+    """The labels, then the predictions, parsed and checked as the run's objective writes them,
+    each saved to scratch/ as it streams and kept whole whatever happens.
+    (objective, labels, predictions, None), or (..., the reason they cannot be scored)."""
+    from runner import metrics
+
+    try:
+        objective = metrics.objective_of(summary.get("hyperparameters"))
+    except metrics.NotScorable as unscored:
+        summary["scored_as"] = {"objective": metrics.hyperparameter(summary.get("hyperparameters"), "objective"),
+                                "kind": None}
+        _copy(labels_chunks, scratch / "labels.csv")
+        _copy(predictions_chunks, scratch / "predictions.csv")
+        return None, None, None, str(unscored)
+    multiclass = objective.kind == metrics.MULTICLASS
+    summary["scored_as"] = {"objective": objective.name, "kind": objective.kind,
+                            **({"num_class": objective.classes} if multiclass else {})}
+    # The labels first: multi:softprob's K probabilities a row are reduced against them as they stream.
+    labels, problem = _save_and_parse(labels_chunks, scratch / "labels.csv", lambda chunks: metrics.read_numbers(
+        chunks, "the labels object", expected=test_rows, keep=metrics.label_reader(objective, "the labels object")))
+    predictions = None
+    if problem:
+        _copy(predictions_chunks, scratch / "predictions.csv")
+    else:
+        what = "the batch transform output"
+        predictions, problem = _save_and_parse(
+            predictions_chunks, scratch / "predictions.csv", lambda chunks: metrics.read_numbers(
+                chunks, what, expected=labels.size, columns=objective.classes if objective.bracketed else 1,
+                bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, what)))
+    if problem:
+        problem += f" (objective {objective.name}" + (f", num_class {objective.classes})" if multiclass else ")")
+    return objective, labels, predictions, problem
 
 
 def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter) -> None:

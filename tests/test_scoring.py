@@ -274,3 +274,9 @@ def test_scoring_every_kind_imports_neither_scikit_learn_nor_scipy():
     result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_objective_is_read_from_the_stack_settings_strings_too():
+    assert metrics.objective_of(["num_round=5", "objective=multi:softmax", "num_class=3"]) == \
+        metrics.Objective("multi:softmax", metrics.MULTICLASS, 3)
+    assert metrics.objective_of(None).name == "reg:squarederror"
