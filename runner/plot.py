@@ -172,11 +172,16 @@ def _calibration(figure, ax, *, scores, labels, **_):
     ax.legend(loc="upper left")
 
 
+def _plain(text: str) -> str:
+    """A class name as written: "$" would start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
+
+
 def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
     from matplotlib import ticker
 
     low, high = (0.0, 1.0) if kind == PROBABILITY else (float(scores.min()), float(scores.max()))
-    names = classes or ["0", "1"]
+    names = [_plain(name) for name in classes or ["0", "1"]]
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
         ax.hist(scores[labels == label], bins=50, range=(low, high if high > low else low + 1),
                 histtype="step", color=color, log=True, label=f"label {names[label]}")
@@ -189,7 +194,7 @@ def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
 
 def _confusion(figure, ax, *, confusion, classes, **_):
     size = confusion.shape[0]
-    names = [name if len(name) <= 14 else name[:13] + "…" for name in (classes or map(str, range(size)))]
+    names = [_plain(name if len(name) <= 14 else name[:13] + "…") for name in (classes or map(str, range(size)))]
     totals = confusion.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, confusion / np.maximum(totals, 1), np.nan)

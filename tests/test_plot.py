@@ -30,5 +30,5 @@ def test_every_kind_is_drawn(tmp_path, kind, with_points):
     arrays = plot.arrays_for(kind, scores, labels, rng.integers(0, 101, (300, 2)).astype(float) if with_points else None,
                              confusion={"counts": [[100, 50], [20, 130]]} if kind in (metrics.HINGE, metrics.MULTICLASS) else None)
     path = plot.render(tmp_path / "plot.png", kind, arrays, title=kind, metrics={"accuracy": 0.5},
-                       classes=["no", "yes"])
+                       classes=["no", r"$\notasymbol$"])  # names as written, not mathtext
     assert path.read_bytes()[:4] == b"\x89PNG"
