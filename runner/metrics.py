@@ -249,18 +249,14 @@ def _classes_only(objective: Objective, what: str, first: int, values: np.ndarra
 def label_reader(objective: Objective, what: str) -> Callable[[int, np.ndarray], np.ndarray]:
     """`keep` for read_numbers on the labels object: checked and stored as small as they fit
     (0/1 as uint8, an eighth of float64's memory)."""
-    def check_classes(first: int, values: np.ndarray) -> None:
-        _classes_only(objective, what, first, values)
-
     def binary(first: int, values: np.ndarray) -> np.ndarray:
-        labels = values.astype(np.uint8)
-        bad = (labels != values) | (labels > 1)
+        bad = (values != 0) & (values != 1)  # NaN too
         if bad.any():
             raise _first_bad(what, first, bad, values, "not 0 or 1")
-        return labels
+        return values.astype(np.uint8)
 
     def classes(first: int, values: np.ndarray) -> np.ndarray:
-        check_classes(first, values)
+        _classes_only(objective, what, first, values)
         return values.astype(np.uint8 if objective.classes <= 256 else np.uint16)
 
     def numbers(first: int, values: np.ndarray) -> np.ndarray:

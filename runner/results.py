@@ -359,9 +359,9 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     if objective.kind in (metrics.MULTICLASS, metrics.HINGE) and objective.classes <= metrics.CONFUSION_CLASSES:
         predicted = predictions[:, 0] if objective.bracketed else predictions
         counts = metrics.confusion_matrix(labels, predicted, objective.classes)
-        names = summary["classes"] or [str(index) for index in range(objective.classes)]
+        names = list(summary["classes"] or [])[:objective.classes]
         names += [str(index) for index in range(len(names), objective.classes)]
-        summary["confusion_matrix"] = {"classes": names[:objective.classes], "counts": counts.tolist(),
+        summary["confusion_matrix"] = {"classes": names, "counts": counts.tolist(),
                                        "rows": "true class", "columns": "predicted class"}
     _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
 

@@ -158,6 +158,7 @@ def test_objectives_without_a_scoring_say_so(hyperparameters, message):
     ({"objective": "binary:logistic"}, b"0\n1\n", b"0.2\n2.4\n", r"line 2 holds 2.4, not a probability"),
     ({"objective": "binary:logitraw"}, b"0\n1\n", b"0.2\nnan\n", r"line 2 holds nan, not a finite number"),
     ({"objective": "reg:squarederror"}, b"0.5\ninf\n", b"0.2\n0.1\n", r"the labels line 2 holds inf"),
+    ({"objective": "binary:logistic"}, b"0\nnan\n", b"0.2\n0.1\n", r"the labels line 2 holds nan, not 0 or 1$"),
     ({"objective": "multi:softprob", "num_class": "2"}, b"0\n", b"[0.2, 0.8]\n[0.5, 0.5]\n",
      r"the output has more than the 1 lines expected"),
     ({"objective": "binary:logistic"}, b"0\n1\n1\n", b"0.2\n0.5\n", r"the output has 2 lines, expected 3"),
@@ -199,6 +200,15 @@ def test_multiclass_with_named_classes_records_the_names_and_the_confusion_matri
                                            "counts": [[1, 0, 0], [0, 1, 0], [0, 1, 1]],
                                            "rows": "true class", "columns": "predicted class"}
     assert summary["plot"] and summary["plot_missing"] is None
+
+
+def test_class_names_fewer_than_num_class_are_recorded_as_given(tmp_path):
+    source = {"kind": "file", "uri": None, "label": "y", "features": ["a"], "classes": ["no", "yes"]}
+    summary, _ = _collect(tmp_path, labels=b"0\n1\n2\n1\n", source=source, test=b"1\n2\n3\n4\n",
+                          predictions=b"0.0\n1.0\n2.0\n1.0\n",
+                          hyperparameters={"objective": "multi:softmax", "num_class": "3", "num_round": "5"})
+    assert summary["classes"] == ["no", "yes"]
+    assert summary["confusion_matrix"]["classes"] == ["no", "yes", "2"]
 
 
 def test_regression_is_scored_and_drawn(tmp_path):
