@@ -236,7 +236,8 @@ def objective_of(hyperparameters) -> Objective:
 
 def _first_bad(what: str, first: int, bad: np.ndarray, values: np.ndarray, wanted: str) -> NotScorable:
     index = int(np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0])
-    shown = values[index].tolist()
+    shown = str(values[index].tolist())
+    shown = shown if len(shown) <= 80 else shown[:76] + " ..."
     return NotScorable(f"{what} line {first + index + 1} holds {shown}, {wanted}")
 
 

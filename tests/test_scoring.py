@@ -290,3 +290,31 @@ def test_the_objective_is_read_from_the_stack_settings_strings_too():
     assert metrics.objective_of(["num_round=5", "objective=multi:softmax", "num_class=3"]) == \
         metrics.Objective("multi:softmax", metrics.MULTICLASS, 3)
     assert metrics.objective_of(None).name == "reg:squarederror"
+
+
+@pytest.mark.parametrize("hyperparameters", [
+    {"objective": "binary:logistic"}, {"objective": "binary:logitraw"}, {"objective": "binary:hinge"},
+    {"objective": "multi:softmax", "num_class": "3"}, {"objective": "multi:softprob", "num_class": "3"}, {},
+])
+def test_damaged_objects_are_refused_with_a_reason_never_an_exception(hyperparameters):
+    objective = metrics.objective_of(hyperparameters)
+    rng = np.random.default_rng(12)
+    truth = rng.integers(0, 2, 40)
+    if objective.bracketed:
+        good = ("\n".join(map(str, rng.dirichlet([1, 1, 1], 40).astype(np.float32).tolist())) + "\n").encode()
+    else:
+        good = _container_lines(truth if objective.kind in (metrics.HINGE, metrics.MULTICLASS) else rng.random(40))
+    labels_text = _labels_text(truth)
+    damage = [b"", b"\n", b",", b"[", b"]", b" ", b"x", b"nan", b"-", b"1e999", b"\r", b"\x00", b"\xff", b"5"]
+    for trial in range(300):
+        text, which = bytearray(good if trial % 2 else labels_text), trial % 2
+        for _ in range(rng.integers(1, 4)):
+            at = int(rng.integers(0, len(text)))
+            text[at:at + int(rng.integers(0, 3))] = damage[rng.integers(0, len(damage))]
+        try:
+            scored = _read(objective, labels_text, bytes(text)) if which else _read(objective, bytes(text), good)
+            scores, _ = metrics.score(*scored, objective)
+        except metrics.NotScorable as refused:
+            assert str(refused) and "\n" not in str(refused)
+        else:
+            assert all(value is None or np.isfinite(value) for value in scores.values())
