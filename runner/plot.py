@@ -1,4 +1,7 @@
-"""The picture of a run: ROC curve, calibration curve, and the predictions over the (x, y) plane.
+"""The picture of a run, by what its objective predicts: binary, ROC and precision-recall curves,
+calibration (probabilities only) and the scores' histogram per class; classes, the confusion
+matrix; regression, predicted against actual and the residuals. For the generator's data also
+the mean prediction over its (x, y) plane.
 
 matplotlib is imported when drawing only, with the Agg backend (no display needed). For a
 local run, `Painter` draws in a process of its own, started with the run: matplotlib loads
@@ -16,6 +19,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from runner.metrics import HINGE, MARGIN, MULTICLASS, PROBABILITY, REGRESSION
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DRAW_SECONDS = 120.0
@@ -58,6 +63,16 @@ def probability_grid(points: np.ndarray, scores: np.ndarray) -> np.ndarray:
         return (total / count).reshape(GRID, GRID)
 
 
+def precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at every distinct threshold, from (0, 1) (as scikit-learn starts it)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], labels[order].astype(np.float64)
+    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    true_positives = np.cumsum(hits)[last_of_tie]
+    return (np.r_[0.0, true_positives / max(hits.sum(), 1)],
+            np.r_[1.0, true_positives / (last_of_tie + 1)])
+
+
 def _short_count(value: float, _position=None) -> str:
     """1, 10, 100, 1k, ... 1M, ... for a log axis of row counts."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -74,29 +89,73 @@ def _import_matplotlib() -> None:
     from matplotlib.backends import backend_agg  # noqa: F401
 
 
-def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarray, *,
-           title: str, metrics: dict | None = None) -> Path:
-    """Write a PNG with the three panels; `points` holds the rows' (x, y)."""
+
+
+def arrays_for(kind: str, predictions: np.ndarray, labels: np.ndarray, points: np.ndarray | None, *,
+               bracketed: bool = False, confusion: dict | None = None) -> dict[str, np.ndarray]:
+    """What `render` draws for `kind`, from the (sampled) rows as runner.metrics kept them and the
+    confusion matrix of all rows; `points` (x, y) for the generator's data, else None."""
+    scores = predictions[:, 0] if bracketed else predictions  # multi:softprob: the predicted class
+    arrays = {"scores": scores, "labels": labels}
+    if confusion is not None:
+        arrays["confusion"] = np.asarray(confusion["counts"], dtype=np.int64)
+    if points is not None:
+        arrays["points"] = points
+    return arrays
+
+
+def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
+           metrics: dict | None = None, classes: list[str] | None = None) -> Path:
+    """Write a PNG with the panels of `kind` (see `arrays_for`)."""
     _import_matplotlib()
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     metrics = metrics or {}
+    scores, labels, points = arrays["scores"], arrays["labels"], arrays.get("points")
+    panels = {PROBABILITY: [_roc, _precision_recall, _calibration, _histograms],
+              MARGIN: [_roc, _precision_recall, _histograms],
+              HINGE: [_confusion], MULTICLASS: [_confusion] if "confusion" in arrays else [],
+              REGRESSION: [_predicted_vs_actual, _residuals]}[kind]
+    panels = panels + ([_plane] if points is not None else [])
     # Fixed margins: a constrained layout would take half of the drawing time.
-    figure = Figure(figsize=(16, 5.2))
-    figure.subplots_adjust(left=0.045, right=0.955, bottom=0.11, top=0.83, wspace=0.38)
-    roc_axes, calibration_axes, plane_axes = figure.subplots(1, 3)
+    width = max(7.0, 5.3 * len(panels) + 0.3)
+    figure = Figure(figsize=(width, 5.6))
+    figure.subplots_adjust(left=1.1 / width, right=1 - 0.7 / width, bottom=0.16, top=0.83, wspace=0.42)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for panel, ax in zip(panels, axes):
+        panel(figure, ax, kind=kind, scores=scores, labels=labels, points=points, metrics=metrics,
+              confusion=arrays.get("confusion"), classes=classes)
+    shown = "   ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
+    figure.suptitle(f"{title}\n{shown}")
+    figure.savefig(path, dpi=100)
+    return path
 
+
+def _roc(figure, ax, *, scores, labels, metrics, **_):
     fpr, tpr = roc_curve(labels, scores)
     auc = metrics.get("auc")
-    roc_axes.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.4f})" if auc is not None else "model")
-    roc_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
-    roc_axes.set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate",
-                 xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
-    roc_axes.legend(loc="lower right")
+    ax.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.4f})" if auc is not None else "model")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate",
+           xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+    ax.legend(loc="lower right")
+
+
+def _precision_recall(figure, ax, *, scores, labels, **_):
+    recall, precision = precision_recall_curve(labels, scores)
+    ax.plot(recall, precision, color="tab:blue", label="model")
+    base = float(labels.mean()) if labels.size else 0.0
+    ax.axhline(base, color="grey", linestyle="--", linewidth=1, label=f"chance ({base:.3f})")
+    ax.set(title="Precision-recall", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
+           aspect="equal")
+    ax.legend(loc="lower left")
+
+
+def _calibration(figure, ax, *, scores, labels, **_):
+    from matplotlib import ticker
 
     predicted, observed, counts = calibration(labels, scores)
-    rows_axes = calibration_axes.twinx()  # how many rows each point stands for, behind the curve
+    rows_axes = ax.twinx()  # how many rows each point stands for, behind the curve
     rows_axes.hist(np.clip(scores, 0, 1), bins=CALIBRATION_BINS, range=(0, 1), color="lightgrey", log=True)
     # The bars stay in the lower part; at least two decades, so that the axis is labelled.
     rows_axes.set_ylim(0.8, max(counts.max(initial=1) ** 1.6 * 2, 200))
@@ -104,29 +163,88 @@ def render(path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarra
     # Short plain labels at the decades: the default ones go through mathtext, a fifth of the drawing time.
     rows_axes.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
     rows_axes.yaxis.set_minor_locator(ticker.NullLocator())
-    calibration_axes.set_zorder(rows_axes.get_zorder() + 1)
-    calibration_axes.patch.set_visible(False)
-    calibration_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    calibration_axes.plot(predicted, observed, marker="o", color="tab:orange", label="model")
-    calibration_axes.set(title=f"Calibration ({CALIBRATION_BINS} bins)",
-                         xlabel="mean predicted probability", ylabel="observed positive rate",
-                         xlim=(0, 1), ylim=(0, 1.01))
-    calibration_axes.legend(loc="upper left")
+    ax.set_zorder(rows_axes.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    ax.plot(predicted, observed, marker="o", color="tab:orange", label="model")
+    ax.set(title=f"Calibration ({CALIBRATION_BINS} bins)", xlabel="mean predicted probability",
+           ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="upper left")
 
-    drawn = plane_axes.imshow(probability_grid(points, scores), origin="lower", cmap="coolwarm",
-                              vmin=0, vmax=1, extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5),
-                              interpolation="nearest")
+
+def _plain(text: str) -> str:
+    """A class name as written: "$" would start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
+    from matplotlib import ticker
+
+    low, high = (0.0, 1.0) if kind == PROBABILITY else (float(scores.min()), float(scores.max()))
+    names = [_plain(name) for name in classes or ["0", "1"]]
+    for label, color in ((0, "tab:blue"), (1, "tab:red")):
+        ax.hist(scores[labels == label], bins=50, range=(low, high if high > low else low + 1),
+                histtype="step", color=color, log=True, label=f"label {names[label]}")
+    ax.set(title="Scores per true class", xlabel="predicted probability" if kind == PROBABILITY else "margin",
+           ylabel="rows (log scale)")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.legend(loc="upper center")
+
+
+def _confusion(figure, ax, *, confusion, classes, **_):
+    size = confusion.shape[0]
+    names = [_plain(name if len(name) <= 14 else name[:13] + "…") for name in (classes or map(str, range(size)))]
+    totals = confusion.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, confusion / np.maximum(totals, 1), np.nan)
+    drawn = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    if size <= 12:
+        for (row, column), count in np.ndenumerate(confusion):
+            ax.text(column, row, f"{count:,}", ha="center", va="center", fontsize=8,
+                    color="white" if shares[row, column] > 0.5 else "black")
+    if size <= 30:
+        slanted = size > 4 or max(map(len, names)) > 6
+        ax.set_xticks(range(size), names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_yticks(range(size), names)
+    ax.set(title="Confusion matrix (all rows)", xlabel="predicted class", ylabel="true class")
+    figure.colorbar(drawn, ax=ax, label="share of the true class's rows", shrink=0.8)
+
+
+def _predicted_vs_actual(figure, ax, *, scores, labels, **_):
+    ax.scatter(labels, scores, s=2, alpha=0.3, color="tab:blue", linewidths=0, rasterized=True)
+    low = float(min(labels.min(), scores.min()))
+    high = float(max(labels.max(), scores.max()))
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="predicted = actual")
+    ax.set(title="Predicted against actual", xlabel="actual (label)", ylabel="predicted")
+    ax.legend(loc="upper left")
+
+
+def _residuals(figure, ax, *, scores, labels, **_):
+    ax.scatter(scores, scores - labels, s=2, alpha=0.3, color="tab:blue", linewidths=0, rasterized=True)
+    ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+    ax.set(title="Residuals", xlabel="predicted", ylabel="predicted - actual")
+
+
+def _plane(figure, ax, *, kind, scores, points, **_):
+    probability = kind == PROBABILITY
+    grid = probability_grid(points, scores.astype(np.float64))
+    if probability:
+        low, high = 0.0, 1.0
+    elif kind == MARGIN:  # white at 0, the decision boundary
+        high = float(np.nanmax(np.abs(grid), initial=1))
+        low = -high
+    else:
+        low, high = float(np.nanmin(grid, initial=0)), float(np.nanmax(grid, initial=1))
+    drawn = ax.imshow(grid, origin="lower", cmap="coolwarm", vmin=low, vmax=high if high > low else low + 1,
+                      extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5), interpolation="nearest")
     x = np.linspace(0, 100, 2)
-    plane_axes.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
-    plane_axes.set(title="Mean predicted probability per (x, y)", xlabel="x", ylabel="y",
-                   xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
-    plane_axes.legend(loc="lower right")
-    figure.colorbar(drawn, ax=plane_axes, label="predicted P(label = 1)")
-
-    shown = "   ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
-    figure.suptitle(f"{title}\n{shown}")
-    figure.savefig(path, dpi=100)
-    return path
+    ax.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
+    what = {PROBABILITY: "probability", MARGIN: "margin", HINGE: "class", MULTICLASS: "class"}.get(kind, "value")
+    ax.set(title=f"Mean predicted {what} per (x, y)", xlabel="x", ylabel="y",
+           xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
+    ax.legend(loc="lower right")
+    figure.colorbar(drawn, ax=ax, label="predicted P(label = 1)" if probability else f"mean predicted {what}")
 
 
 def loaded() -> bool:
@@ -166,17 +284,18 @@ class Painter:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def render(self, path: Path, scores: np.ndarray, labels: np.ndarray, points: np.ndarray, *,
-               title: str, metrics: dict | None = None) -> Path:
+    def render(self, path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
+               metrics: dict | None = None, classes: list[str] | None = None) -> Path:
         """As `render`: RuntimeError for what cannot be drawn, with the message `render` gives."""
         process, self._process = self._process, None
         if process is None:
-            return render(path, scores, labels, points, title=title, metrics=metrics)
-        arrays = io.BytesIO()
-        np.savez(arrays, scores=scores, labels=labels, points=points)
-        header = json.dumps({"path": str(path), "title": title, "metrics": metrics})
+            return render(path, kind, arrays, title=title, metrics=metrics, classes=classes)
+        packed = io.BytesIO()
+        np.savez(packed, **arrays)
+        header = json.dumps({"path": str(path), "kind": kind, "title": title, "metrics": metrics,
+                             "classes": classes})
         try:
-            _, error = process.communicate(header.encode() + b"\n" + arrays.getvalue(), timeout=DRAW_SECONDS)
+            _, error = process.communicate(header.encode() + b"\n" + packed.getvalue(), timeout=DRAW_SECONDS)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"drawing took over {DRAW_SECONDS:.0f} s") from None
         finally:
@@ -222,8 +341,8 @@ def serve() -> None:
             return
         job = json.loads(header)
         with np.load(io.BytesIO(arrays)) as data:
-            render(Path(job["path"]), data["scores"], data["labels"], data["points"],
-                   title=job["title"], metrics=job["metrics"])
+            render(Path(job["path"]), job["kind"], {name: data[name] for name in data.files},
+                   title=job["title"], metrics=job["metrics"], classes=job["classes"])
     except (ImportError, RuntimeError, ValueError) as error:
         sys.stderr.write(str(error))
         sys.stderr.flush()

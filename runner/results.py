@@ -133,12 +133,13 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     image = (request.get("AlgorithmSpecification") or {}).get("TrainingImage")
     transform_request = transform.parameters if transform else {}
     transform_described = transform.result if transform and isinstance(transform.result, dict) else {}
+    # SageMaker's metric regexes cannot match inf or nan: such values never reach its list.
     final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
-                     if isinstance(item, dict) and "MetricName" in item}
+                     if isinstance(item, dict) and "MetricName" in item and _finite_number(item.get("Value"))}
     failed = view.failed_state
     now = view.stopped or view.started
     container = image.rsplit(":", 1)[-1] if image and ":" in image else None
-    return {
+    return strict({
         "execution_name": view.name,
         "execution_arn": view.arn,
         "status": view.status,
@@ -172,9 +173,12 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "states": [{"name": state.name, "status": state.status, "started": _iso(state.entered),
                     "stopped": _iso(state.exited), "seconds": round(state.seconds(now), 3)}
                    for state in view.states],
+        "scored_as": None,
         "metrics": None,
         "metrics_missing": None if view.status == "SUCCEEDED" else f"the execution {view.status}",
         "metrics_undefined": {},
+        "classes": _classes(dataset),
+        "confusion_matrix": None,
         "artifacts_dir": None,
         "predictions": None,
         "model": None,
@@ -192,12 +196,41 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
             # Only a local run trains with this machine's XGBoost.
             "xgboost_library": _package_version("xgboost", "xgboost-cpu") if where.get("local") else None,
         },
-    }
+    })
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _classes(dataset: dict) -> list[str] | None:
+    """The original class names of a dataset whose labels were mapped to 0..K-1 (index i is class i)."""
+    source = dataset.get("source") if isinstance(dataset.get("source"), dict) else {}
+    classes = source.get("classes")
+    return [str(name) for name in classes] if isinstance(classes, list) and classes else None
+
+
+def _generated(dataset: dict) -> bool:
+    """The sample's generator made the data (test.csv is its x, y); records without `source` are older runs."""
+    source = dataset.get("source")
+    return not isinstance(source, dict) or source.get("kind") == "generated"
+
+
+def strict(value):
+    """`value` with every non-finite float, at any depth, as None: strict JSON whatever came in
+    (an execution input or a job's answer may hold NaN or Infinity; Python's json reads both)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
 
 
 def to_json(summary: dict) -> str:
-    """Strict JSON (no NaN/Infinity): a value that slipped through as NaN would fail loudly here."""
-    return json.dumps(summary, indent=2, allow_nan=False)
+    """Strict JSON (no NaN/Infinity): non-finite numbers are null."""
+    return json.dumps(strict(summary), indent=2, allow_nan=False)
 
 
 # -- fetching -----------------------------------------------------------------------------------
@@ -252,7 +285,7 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     summary = summary_of(view, where)
     if run_dir is None:
         summary["results_error"] = not_saved or "not saved"
-        return summary
+        return strict(summary)
     run_dir = run_dir.resolve()
     scratch = run_dir.with_name(f".{run_dir.name}.partial-{os.getpid()}")
     try:
@@ -280,7 +313,7 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
         for key in ("artifacts_dir", "summary", "predictions", "model", "plot", "iam_report"):
             summary[key] = None
         release(run_dir)
-    return summary
+    return strict(summary)
 
 
 def _copy(chunks: Iterable[bytes], path: Path) -> None:
@@ -298,17 +331,10 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     dataset, transform, training = output["dataset"], output["transform"], output["training"]
     bucket, _ = split_uri(transform["outputPath"])
     test_rows = (dataset.get("rows") or {}).get("test")
-
     prediction_keys = [key for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")]
-    predictions, problem = _save_and_parse(
-        _chunks(s3, bucket, prediction_keys), scratch / "predictions.csv",
-        lambda chunks: metrics.read_numbers(chunks, "the batch transform output", expected=test_rows))
     labels_bucket, labels_key = split_uri(dataset["labels_uri"])
-    labels, labels_problem = _save_and_parse(
-        _chunks(s3, labels_bucket, [labels_key]), scratch / "labels.csv",
-        lambda chunks: metrics.read_numbers(
-            chunks, "the labels object", expected=test_rows,
-            keep=lambda first, values: metrics.labels_from(values, "the labels object")))
+    objective, labels, predictions, problem = _read_scored(
+        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), _chunks(s3, bucket, prediction_keys), scratch)
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
     summary["predictions"] = str(final / "predictions.csv")
@@ -318,55 +344,103 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         for key in _keys_under(s3, dataset["train_uri"]):
             _copy(_chunks(s3, train_bucket, [key]), scratch / "data" / key.split("/csv/", 1)[-1])
 
-    problem = problem or labels_problem
     if not problem:
         try:
-            summary["metrics"], summary["metrics_undefined"] = metrics.score(labels, predictions)
+            summary["metrics"], summary["metrics_undefined"] = metrics.score(labels, predictions, objective)
         except metrics.NotScorable as error:
             problem = str(error)
     if problem:
-        objective = (summary.get("hyperparameters") or {}).get("objective")
-        hint = (f" (objective {objective} does not write one probability per row; scoring expects "
-                "binary:logistic or reg:logistic)"
-                if objective and not objective.startswith(("binary:", "reg:")) else "")
-        summary["metrics_missing"] = f"cannot score: {problem}{hint}"
+        summary["metrics_missing"] = f"cannot score: {problem}"
         summary["plot_missing"] = "no metrics to draw"
+        if keep_data:
+            _held_out_rows(s3, view, summary, scratch, final, True, None, painter)
+        return
+    summary["metrics_missing"] = None
+    if objective.kind in (metrics.MULTICLASS, metrics.HINGE) and objective.classes <= metrics.CONFUSION_CLASSES:
+        predicted = predictions[:, 0] if objective.bracketed else predictions
+        counts = metrics.confusion_matrix(labels, predicted, objective.classes)
+        names = list(summary["classes"] or [])[:objective.classes]
+        names += [str(index) for index in range(len(names), objective.classes)]
+        summary["confusion_matrix"] = {"classes": names, "counts": counts.tolist(),
+                                       "rows": "true class", "columns": "predicted class"}
+    _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
+
+
+def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[bytes],
+                 predictions_chunks: Iterator[bytes], scratch: Path) -> tuple:
+    """The labels, then the predictions, parsed and checked as the run's objective writes them,
+    each saved to scratch/ as it streams and kept whole whatever happens.
+    (objective, labels, predictions, None), or (..., the reason they cannot be scored)."""
+    from runner import metrics
+
+    try:
+        objective = metrics.objective_of(summary.get("hyperparameters"))
+    except metrics.NotScorable as unscored:
+        summary["scored_as"] = {"objective": metrics.hyperparameter(summary.get("hyperparameters"), "objective"),
+                                "kind": None}
+        _copy(labels_chunks, scratch / "labels.csv")
+        _copy(predictions_chunks, scratch / "predictions.csv")
+        return None, None, None, str(unscored)
+    multiclass = objective.kind == metrics.MULTICLASS
+    summary["scored_as"] = {"objective": objective.name, "kind": objective.kind,
+                            **({"num_class": objective.classes} if multiclass else {})}
+    # The labels first: multi:softprob's K probabilities a row are reduced against them as they stream.
+    labels, problem = _save_and_parse(labels_chunks, scratch / "labels.csv", lambda chunks: metrics.read_numbers(
+        chunks, "the labels object", expected=test_rows, keep=metrics.label_reader(objective, "the labels object")))
+    predictions = None
+    if problem:
+        _copy(predictions_chunks, scratch / "predictions.csv")
     else:
-        summary["metrics_missing"] = None
-    if keep_data or not problem:
-        _held_out_rows(s3, view, summary, scratch, final, keep_data,
-                       None if problem else (predictions, labels), painter)
+        what = "the batch transform output"
+        predictions, problem = _save_and_parse(
+            predictions_chunks, scratch / "predictions.csv", lambda chunks: metrics.read_numbers(
+                chunks, what, expected=labels.size, columns=objective.classes if objective.bracketed else 1,
+                bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, what)))
+    if problem:
+        problem += f" (objective {objective.name}" + (f", num_class {objective.classes})" if multiclass else ")")
+    return objective, labels, predictions, problem
 
 
 def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter) -> None:
-    """Stream test.csv once: kept with --keep-data, and sampled evenly for the plot."""
+    """Stream test.csv once: kept with --keep-data, and for the generator's data sampled evenly
+    for the plot's (x, y) panel; then draw the plot."""
     from runner import metrics
 
     dataset = view.output["dataset"]
     bucket, _ = split_uri(dataset["test_uri"])
     chunks = _chunks(s3, bucket, _keys_under(s3, dataset["test_uri"]))
     target = scratch / "data" / "test" / "test.csv" if keep_data else None
-    if not scored:
-        _copy(chunks, target)
-        return
-    size = scored[0].size
+    if not scored or not _generated(dataset):
+        if target is not None:
+            _copy(chunks, target)
+        if not scored:
+            return
+    objective, predictions, labels = scored
+    size = labels.size
     stride = max(1, math.ceil(size / PLOT_POINTS))
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    points, problem = _save_and_parse(
-        chunks, target, lambda chunks: metrics.read_numbers(
-            chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
-    if problem:
-        summary["plot_missing"] = problem
+    points = None
+    if _generated(dataset):
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        points, problem = _save_and_parse(
+            chunks, target, lambda chunks: metrics.read_numbers(
+                chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
+        if problem:
+            summary["plot_missing"] = problem
+            return
+    if objective.kind == metrics.MULTICLASS and summary["confusion_matrix"] is None and points is None:
+        summary["plot_missing"] = (f"num_class {objective.classes}: a confusion matrix of over "
+                                   f"{metrics.CONFUSION_CLASSES} classes is neither recorded nor drawn")
         return
-    predictions, labels = scored
-    drawn = f", {points.shape[0]:,} drawn" if stride > 1 else ""
-    try:
-        from runner import plot
+    from runner import plot
 
+    arrays = plot.arrays_for(objective.kind, predictions[::stride], labels[::stride], points,
+                             bracketed=objective.bracketed, confusion=summary["confusion_matrix"])
+    drawn = f", {len(labels[::stride]):,} drawn" if stride > 1 else ""
+    try:
         (painter.render if painter else plot.render)(
-            scratch / "plot.png", predictions[::stride], labels[::stride], points,
-            title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"])
+            scratch / "plot.png", objective.kind, arrays, title=f"{view.name}: {size:,} held-out rows{drawn}",
+            metrics=summary["metrics"], classes=(summary["confusion_matrix"] or {}).get("classes"))
     except (ImportError, RuntimeError, ValueError) as error:  # no matplotlib, or it cannot draw this
         (scratch / "plot.png").unlink(missing_ok=True)
         summary["plot_missing"] = f"cannot draw the plot: {error}"

@@ -91,10 +91,11 @@ def test_two_column_rows_can_be_sampled_while_streaming():
     assert kept[:, 1].tolist() == [100 - i for i in range(0, 100, 7)]
 
 
-def test_labels_must_be_zero_or_one():
-    with pytest.raises(metrics.NotScorable, match="other than 0 and 1"):
-        metrics.labels_from(np.array([0.0, 2.0]), "the labels")
-    assert metrics.labels_from(np.array([0.0, 1.0]), "the labels").dtype == np.uint8
+def test_binary_labels_must_be_zero_or_one_and_are_named_by_line():
+    keep = metrics.label_reader(metrics.BINARY_LOGISTIC, "the labels")
+    with pytest.raises(metrics.NotScorable, match=r"the labels line 12 holds 2.0, not 0 or 1$"):
+        keep(10, np.array([0.0, 2.0]))
+    assert keep(0, np.array([0.0, 1.0])).dtype == np.uint8
 
 
 def test_auc_is_null_with_a_reason_when_one_class_only():
@@ -142,20 +143,23 @@ class FakeS3:
         return Paginator()
 
 
-def _run(predictions=b"0.9\n0.2\n0.7\n0.1\n", labels=b"1\n0\n1\n0\n", hyperparameters=None):
+def _run(predictions=b"0.9\n0.2\n0.7\n0.1\n", labels=b"1\n0\n1\n0\n", hyperparameters=None, source=None,
+         test=b"1,90\n50,2\n2,80\n60,3\n", final_metrics=None):
     prefix = f"runs/{NAME}/"
     s3 = FakeS3({
         f"{prefix}csv/train/part-00000.csv": b"1,1,90\n0,50,2\n",
-        f"{prefix}csv/test/test.csv": b"1,90\n50,2\n2,80\n60,3\n",
+        f"{prefix}csv/test/test.csv": test,
         f"{prefix}csv/labels/test_labels.csv": labels,
         f"{prefix}predictions/test.csv.out": predictions,
         f"{prefix}model/{NAME}/output/model.tar.gz": b"model-bytes",
     })
     output = {
-        "run": {"rows": 4, "seed": 7, "hyperparameters": hyperparameters or {"num_round": "5"}},
+        "run": {"rows": 4, "seed": 7,
+                "hyperparameters": hyperparameters or {"objective": "binary:logistic", "num_round": "5"}},
         "dataset": {"train_uri": f"s3://b/{prefix}csv/train/", "test_uri": f"s3://b/{prefix}csv/test/",
                     "labels_uri": f"s3://b/{prefix}csv/labels/test_labels.csv",
-                    "rows": {"train": 2, "test": 4}, "seed": 7},
+                    "rows": {"train": 2, "test": len(labels.splitlines())}, "seed": 7,
+                    **({"source": source} if source else {})},
         "training": {"jobName": NAME, "modelDataUrl": f"s3://b/{prefix}model/{NAME}/output/model.tar.gz"},
         "transform": {"jobName": NAME, "outputPath": f"s3://b/{prefix}predictions"},
     }
@@ -167,7 +171,7 @@ def _run(predictions=b"0.9\n0.2\n0.7\n0.1\n", labels=b"1\n0\n1\n0\n", hyperparam
                                       "HyperParameters": {"num_round": "5"}},
                           result={"TrainingJobStatus": "Completed", "BillableTimeInSeconds": 55,
                                   "TrainingTimeInSeconds": 55,
-                                  "FinalMetricDataList": [{"MetricName": "train:rmse", "Value": 0.1}]})
+                                  "FinalMetricDataList": final_metrics or [{"MetricName": "train:rmse", "Value": 0.1}]})
     view = ExecutionView(arn=ARN, name=NAME, status="SUCCEEDED", started=_t(0), stopped=_t(90),
                          states=[train], output=output, input={"seed": 7})
     return s3, view
@@ -180,7 +184,8 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
     assert summary["results_error"] is None and summary["metrics_missing"] is None
     assert summary["metrics"]["accuracy"] == 1.0 and summary["metrics"]["auc"] == 1.0
     assert summary["seed"] == 7 and summary["rows"] == {"train": 2, "test": 4}
-    assert summary["input"] == {"seed": 7} and summary["hyperparameters"] == {"num_round": "5"}
+    assert summary["input"] == {"seed": 7}
+    assert summary["hyperparameters"] == {"objective": "binary:logistic", "num_round": "5"}
     assert summary["training"]["billable_seconds"] == 55
     assert summary["training"]["final_metrics"] == {"train:rmse": 0.1}
     assert summary["training"]["image"] == "img:1.7-1"
@@ -198,17 +203,20 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
 
 
 def test_artifacts_are_kept_when_the_predictions_cannot_be_scored(tmp_path):
+    # The emulator's old comma-joined form of multi:softprob: AWS writes bracketed lists.
     s3, view = _run(predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
                     hyperparameters={"objective": "multi:softprob", "num_class": "2", "num_round": "5"})
     run_dir = results.claim(tmp_path, NAME, local=False)
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
     assert summary["results_error"] is None and summary["metrics"] is None
-    assert "line 1 is not 1 number(s): '0.1,0.9'" in summary["metrics_missing"]
-    assert "multi:softprob does not write one probability per row" in summary["metrics_missing"]
+    assert summary["metrics_missing"] == (
+        "cannot score: the batch transform output line 1 is not a bracketed list of numbers: '0.1,0.9' "
+        "(objective multi:softprob, num_class 2)")
     assert sorted(p.name for p in run_dir.iterdir()) == ["data", "labels.csv", "model.tar.gz",
                                                          "predictions.csv", "summary.json"]
     assert (run_dir / "data" / "test" / "test.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/test/test.csv"]
     assert (run_dir / "predictions.csv").read_bytes() == s3.objects[f"runs/{NAME}/predictions/test.csv.out"]
+    assert (run_dir / "labels.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/labels/test_labels.csv"]
 
 
 def test_an_undefined_metric_is_null_in_strict_json(tmp_path):
@@ -403,8 +411,9 @@ def test_roc_and_calibration_points():
 def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
     from runner import plot
 
-    path = plot.render(tmp_path / "plot.png", np.array([0.2]), np.array([0], dtype=np.uint8),
-                       np.array([[3.0, 40.0]]), title="one row",
+    path = plot.render(tmp_path / "plot.png", metrics.PROBABILITY,
+                       {"scores": np.array([0.2]), "labels": np.array([0], dtype=np.uint8),
+                        "points": np.array([[3.0, 40.0]])}, title="one row",
                        metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2})
     assert path.read_bytes()[:4] == b"\x89PNG"
 
@@ -418,23 +427,25 @@ def test_a_painter_draws_what_render_draws_says_why_it_cannot_draw_and_raises_it
         points = rng.integers(0, 101, (2000, 2)).astype(np.float64)
         labels = (points[:, 1] >= 3 * points[:, 0] + 5).astype(np.uint8)
         scores = np.clip(labels * 0.8 + rng.random(2000) * 0.2, 0, 1)
-        metrics = {"accuracy": 0.99, "auc": 0.98, "rmse": 0.1, "logloss": 0.1}
-        painted = drawing.render(tmp_path / "painted.png", scores, labels, points, title="t", metrics=metrics)
+        scored = {"accuracy": 0.99, "auc": 0.98, "rmse": 0.1, "logloss": 0.1}
+        arrays = {"scores": scores, "labels": labels, "points": points}
+        painted = drawing.render(tmp_path / "painted.png", metrics.PROBABILITY, arrays, title="t", metrics=scored)
         assert drawing._process is None  # used up: a second render would draw here
-        here = plot.render(tmp_path / "here.png", scores, labels, points, title="t", metrics=metrics)
+        here = plot.render(tmp_path / "here.png", metrics.PROBABILITY, arrays, title="t", metrics=scored)
         assert painted.read_bytes() == here.read_bytes()
 
-        one = (np.array([0.5]), np.array([1]), np.array([[1.0, 2.0]]))
+        one = {"scores": np.array([0.5]), "labels": np.array([1]), "points": np.array([[1.0, 2.0]])}
         process = refusing._process
         with pytest.raises(RuntimeError) as refused:  # what render raises here, with its message
-            refusing.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
+            refusing.render(tmp_path / "plot.png", metrics.PROBABILITY, one, title=r"$\notasymbol$")
         assert "notasymbol" in str(refused.value) and not isinstance(refused.value, plot.PlotCrashed)
         assert process.returncode == 3 and process.stdin.closed and process.stderr.closed
         with pytest.raises(ValueError, match="notasymbol"):
-            plot.render(tmp_path / "plot.png", *one, title=r"$\notasymbol$")
+            plot.render(tmp_path / "plot.png", metrics.PROBABILITY, one, title=r"$\notasymbol$")
 
         with pytest.raises(plot.PlotCrashed, match="IndexError"):  # points must be (x, y) rows
-            crashing.render(tmp_path / "plot.png", np.array([0.5]), np.array([1]), np.array([1.0]), title="t")
+            crashing.render(tmp_path / "plot.png", metrics.PROBABILITY,
+                            {**one, "points": np.array([1.0])}, title="t")
         assert not (tmp_path / "plot.png").exists()
 
 

@@ -87,17 +87,20 @@ def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_pa
     assert strict_json(Path(summary["summary"]).read_text())["metrics"]["auc"] is None
 
 
-def test_a_multiclass_objective_keeps_the_artifacts_and_says_why_there_are_no_metrics(capsys, tmp_path):
+def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(capsys, tmp_path):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "300",
                               "--hp", "objective=multi:softprob", "--hp", "num_class=2",
                               "--hp", "eval_metric=mlogloss")
     assert code == 0, err
     summary = strict_json(out)
-    assert summary["metrics"] is None
-    assert "objective multi:softprob does not write one probability per row" in summary["metrics_missing"]
+    assert summary["metrics_missing"] is None and summary["metrics"]["accuracy"] > 0.9
+    assert set(summary["metrics"]) == {"accuracy", "f1", "logloss"}
+    assert sum(map(sum, summary["confusion_matrix"]["counts"])) == 300
     run_dir = Path(summary["artifacts_dir"])
-    assert {"predictions.csv", "model.tar.gz", "labels.csv", "summary.json"} <= {p.name for p in run_dir.iterdir()}
-    assert len((run_dir / "predictions.csv").read_text().splitlines()) == 300
+    assert {"predictions.csv", "model.tar.gz", "labels.csv", "summary.json", "plot.png"} <= {
+        p.name for p in run_dir.iterdir()}
+    lines = (run_dir / "predictions.csv").read_text().splitlines()
+    assert len(lines) == 300 and re.fullmatch(r"\[[0-9.e-]+, [0-9.e-]+\]", lines[0])
 
 
 def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path):
