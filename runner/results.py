@@ -150,6 +150,9 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "input": view.input,
         "seed": dataset.get("seed", run.get("seed", given.get("seed"))),
         "rows": dataset.get("rows"),
+        # Where the rows came from: the generator, or a file / S3 data with its label, features,
+        # class mapping and the split fractions used (the seed above drew the split).
+        "data": dataset.get("source") if isinstance(dataset.get("source"), dict) else None,
         "hyperparameters": run.get("hyperparameters") or request.get("HyperParameters")
                            or settings.get("hyperparameters"),
         "training": {

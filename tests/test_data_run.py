@@ -69,6 +69,10 @@ def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path):
     assert "] Prepare dataset: succeeded" in err and "Generate dataset" not in err  # the progress shows it
     # The label column was first in the frame's last place; the features keep their order.
     check_run(summary, *split(frame, 0.1, 0.2), "label", params, 8)
+    # The record says where the rows came from and which split the seed drew.
+    assert summary["data"]["kind"] == "file" and summary["data"]["label"] == "label"
+    assert summary["data"]["split"] == {"validation": 0.1, "test": 0.2}
+    assert summary["data"]["features"] == [c for c in frame.columns if c != "label"]
     assert np.loadtxt(summary["predictions"].replace("predictions.csv", "labels.csv")).tolist() == \
         split(frame, 0.1, 0.2)[2]["label"].tolist()
 
