@@ -19,8 +19,9 @@ made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
 the job starts, and its log and metric writes are checked as best effort (AWS drops them when
 refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
 
-Differences from AWS worth knowing: one local "instance" reads every object of a channel
-(InstanceCount and ShardedByS3Key do not split data); StopTrainingJob is not offered by moto,
+A training job with InstanceCount > 1 runs one process per instance (`sagemaker_hosts`: each
+reads its ShardedByS3Key share and they train through XGBoost's rabit); one instance trains in
+the job's thread. Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
 execution is stopped).
 """
@@ -44,6 +45,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 
 from lambda_src.execution_input import JOB_NAME_PATTERN
 from runner.local import sagemaker_container as container
+from runner.local import sagemaker_hosts
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +236,13 @@ class LocalSageMaker:
                 if stop_requested():
                     raise container.Stopped()
                 _transition(job, "Training", "Training image download completed. Training in progress.")
-                result = container.train_host(channels, dict(job.hyper_parameters or {}),
-                                              stop_requested=stop_requested)
+                instances = int((job.resource_config or {}).get("InstanceCount") or 1)
+                if instances > 1:
+                    result = sagemaker_hosts.train(channels, job.input_data_config, instances,
+                                                   dict(job.hyper_parameters or {}), stop_requested)
+                else:
+                    result = container.train_host(channels, dict(job.hyper_parameters or {}),
+                                                  stop_requested=stop_requested)
             self._checkpoint(TRAINING, name)
             _transition(job, "Uploading", "Uploading generated training model")
             artifact = f"{job.output_data_config['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
