@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,25 @@ def _result(host_dirs: list[Path]) -> container.TrainingResult:
 
 # -- one host (the worker process) --------------------------------------------------------------
 
+class _NoDelayListener:
+    """The tracker's listening socket, handing out connections with TCP_NODELAY set.
+
+    Latency only: the tracker answers a worker in several 4-byte writes, which Nagle's algorithm
+    holds back behind the worker's delayed ACK (40 ms each on Linux loopback): 0.13 s a round
+    instead of 0.04 s for one worker, per host on top of the rehearsal's start-up."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def accept(self) -> tuple[socket.socket, object]:
+        connection, address = self.sock.accept()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class _Rabit:
     """One rabit round, as the container's `distributed.Rabit`: the round's first host runs the
     tracker; the others learn its port from a file it writes once the tracker listens."""
@@ -210,6 +230,7 @@ class _Rabit:
 
         if self.is_master:
             self._tracker = RabitTracker(host_ip="127.0.0.1", n_workers=len(self.hosts), sortby="task")
+            self._tracker.sock = _NoDelayListener(self._tracker.sock)
             self._tracker.start(len(self.hosts))
             partial = self._address.with_suffix(".partial")
             partial.write_text(str(self._tracker.port))
