@@ -182,7 +182,8 @@ def test_metrics_are_averaged_over_the_hosts_as_xgboost_does_in_distributed_trai
     for index in range(2):
         matrix = xgb.DMatrix(f"{train / f'part-{index:05d}.csv'}?format=csv&label_column=0")
         per_host.append(float(np.mean((booster.predict(matrix, output_margin=True) > 0) == matrix.get_label())))
-    assert container.final_metrics(result.log)["train:accuracy"] == pytest.approx(round(np.mean(per_host), 5), abs=1e-7)
+    reported = container.final_metrics(result.log)["train:accuracy"]
+    assert reported == pytest.approx(round(np.mean(per_host), 5), abs=1e-7)
     overall = (per_host[0] * 3_000 + per_host[1] * 1_000) / 4_000  # not what the container reports
     assert round(overall, 5) != round(np.mean(per_host), 5)
 
@@ -354,6 +355,52 @@ class TestTwoInstanceRehearsal:
         assert job["TrainingJobStatus"] == "Failed"
         assert job["FailureReason"].startswith("AlgorithmError: XGB train call failed with exception:")
         assert EXACT_REFUSED in job["FailureReason"]
+
+
+    def test_max_runtime_stops_every_host_as_sagemaker_reports_it(self, two_instance_stack, tmp_path):
+        outputs = two_instance_stack
+        bucket, region = outputs["bucketName"], outputs["region"]
+        name = f"{outputs['jobNamePrefix']}--deadline-{int(time.time())}"
+        s3 = boto3.client("s3", region_name=region)
+        for index in range(2):
+            s3.put_object(Bucket=bucket, Key=f"runs/{name}/csv/train/part-{index:05d}.csv",
+                          Body=_write_csv(tmp_path / f"{index}.csv", *_rows(index, 2_000)).read_bytes())
+        sagemaker = boto3.client("sagemaker", region_name=region)
+        sagemaker.create_training_job(
+            TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"],
+            HyperParameters={"num_round": "1000000", "objective": "binary:logistic"},
+            AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
+            InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/{name}/csv/train/",
+                                 "S3DataDistributionType": "ShardedByS3Key"}}}],
+            OutputDataConfig={"S3OutputPath": f"s3://{bucket}/runs/{name}/model"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 3})
+        deadline = time.monotonic() + 60
+        hosts_seen = False
+        while (job := sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] \
+                == "InProgress":
+            assert time.monotonic() < deadline, "the job outlived its MaxRuntimeInSeconds by a minute"
+            hosts_seen = hosts_seen or bool(_host_processes())
+            time.sleep(0.1)
+        assert hosts_seen
+        assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+        assert _host_processes() == []
+
+
+def _host_processes() -> list[int]:
+    """This process's children that are training hosts (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and b"runner.local.sagemaker_hosts" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def test_one_instance_trains_in_the_jobs_thread_without_a_host_process(monkeypatch):
