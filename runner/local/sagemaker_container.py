@@ -34,6 +34,9 @@ import numpy as np
 from runner.openmp import apply_openmp_defaults
 
 apply_openmp_defaults()  # before xgboost loads libgomp
+# The jobs run on CPU instances (ml.m5...): a GPU on this machine must not make gpu_hist or
+# gpu_predictor pass here where AWS fails them ("No visible GPU is found for XGBoost.").
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 import xgboost as xgb  # noqa: E402  (after the OpenMP defaults)
 
 from lambda_src import xgboost_hyperparameters  # noqa: E402
@@ -178,7 +181,8 @@ def _symlink_folder(destination: str, data_path: str, depth: int) -> None:
 
 
 class _TooDeep(Exception):
-    """The container logs a warning and reads what it linked so far (files deeper are not read)."""
+    """The container logs a warning and reads what it linked before it met the folder too deep
+    (the walk stops there: files after it in scandir order are not read either)."""
 
 
 def _symlink(path: str, destination: str, name: str) -> None:
@@ -206,8 +210,8 @@ def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | 
     except _TooDeep:
         pass
     first = next(iter(os.listdir(linked)), None)
-    if first is None:
-        return None
+    if first is None:  # the container indexes the empty listing: an error it does not catch
+        raise algorithm_error("IndexError: list index out of range")
     with open(linked / first) as handle:
         delimiter = _sniff_delimiter(handle.readline())
     uri = f"{linked}?format=csv&label_column=0&delimiter={delimiter}"
@@ -242,14 +246,14 @@ def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object],
 
 class EvaluationLog(xgb.callback.TrainingCallback):
     """xgb.callback.EvaluationMonitor's line for every round (what SageMaker's metric regexes read),
-    handed to `emit` instead of stdout."""
+    handed to `emit` instead of stdout; in distributed training only rank 0 writes it, as there."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__()
         self.emit = emit
 
     def after_iteration(self, model, epoch, evals_log) -> bool:
-        if evals_log:
+        if evals_log and xgb.collective.get_rank() == 0:
             line = f"[{epoch}]"
             for data, metrics in evals_log.items():
                 for metric, scores in metrics.items():
@@ -526,13 +530,16 @@ def predict_batch(booster: xgb.Booster, payload: bytes) -> bytes:
     """One MultiRecord request: parse, predict, answer as serve.py does for batch transform."""
     if not payload:
         return b""  # 204 No Content
-    try:
-        features = csv_to_matrix(payload)
+    try:  # the DMatrix too: xgboost refuses inf there, inside the container's parse step
+        features = xgb.DMatrix(csv_to_matrix(payload))
     except Exception as error:
         raise client_error(f"Loading csv data failed with Exception, please ensure data is in csv format:\n"
                            f" {type(error)}\n {error}") from None
-    try:
-        predictions = booster.predict(xgb.DMatrix(features), validate_features=False)
+    try:  # serve_utils.predict's call (ntree_limit is 1.7.4's deprecated name for the tree count)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="ntree_limit is deprecated", category=UserWarning)
+            predictions = booster.predict(features, ntree_limit=getattr(booster, "best_ntree_limit", 0),
+                                          validate_features=False)
     except Exception as error:
         raise client_error(f"Unable to evaluate payload provided: {error}") from None
     return b"".join(format_predictions(predictions))

@@ -19,11 +19,18 @@ made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
 the job starts, and its log and metric writes are checked as best effort (AWS drops them when
 refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
 
-A training job with InstanceCount > 1 runs one process per instance (`sagemaker_hosts`: each
-reads its ShardedByS3Key share and they train through XGBoost's rabit); one instance trains in
-the job's thread. Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
+A training job downloads its channels' objects into a temporary folder per job (each at its
+key's path below the prefix, as File mode does) and runs `container.train_host` on them, or, with
+InstanceCount > 1, `sagemaker_hosts.train`: one process per instance, each on its ShardedByS3Key
+share, training through XGBoost's rabit. Its clock starts at Downloading and MaxRuntimeInSeconds
+ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded). A transform job
+streams each input object through the container in mini-batches of at most MaxPayloadInMB and
+uploads the answers as they come.
+
+Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
-execution is stopped).
+execution is stopped); a stop or the runtime limit is noticed between rounds, not within one
+(several instances: within a poll, by ending the host processes).
 """
 
 from __future__ import annotations

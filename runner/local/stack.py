@@ -127,6 +127,8 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         sagemaker_container.check_container_version(settings.xgboost_version)
     except sagemaker_container.UnsupportedVersion as error:
         raise DeployError(str(error)) from None
+    for warning in settings.warnings:
+        log.warning("%s", warning)
 
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
