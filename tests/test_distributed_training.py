@@ -252,6 +252,17 @@ def test_a_host_killed_from_outside_fails_the_job_as_an_algorithm_error(tmp_path
     assert recorder.all_ended()
 
 
+def test_more_instances_than_the_rehearsal_runs_fail_the_job_naming_the_limit(two_shards, monkeypatch):
+    recorder = _Recorder(monkeypatch)
+    with pytest.raises(container.ContainerError) as failed:
+        sagemaker_hosts.train([_channel(two_shards[0].parent)], _sharded("train"),
+                              sagemaker_hosts.MAX_LOCAL_HOSTS + 1, HYPERPARAMETERS)
+    assert failed.value.reason == (
+        "ClientError: InstanceCount 17: the offline rehearsal runs one process per instance, at most 16; "
+        "rehearse with fewer instances (run this count on AWS)")
+    assert recorder.processes == [] and recorder.roots == []
+
+
 def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
     """A host waiting for the others (here for a tracker no one starts) exits once its stdin closes."""
     hosts = sagemaker_hosts.host_names(2)

@@ -52,6 +52,9 @@ from runner.local import sagemaker_container as container
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
 POLL_SECONDS = 0.02
+# Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
+# machine's cores: past this many the rehearsal would only thrash, so it refuses.
+MAX_LOCAL_HOSTS = 16
 TRACKER_WAIT_SECONDS = 120.0  # a host waits this long for its round's tracker to listen
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 _INCLUDE = "include_in_training"
@@ -132,6 +135,10 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
     Raises ContainerError (a host failed: every host is ended) or container.Stopped
     (`stop_requested()` came true: every host is ended).
     """
+    if instance_count > MAX_LOCAL_HOSTS:
+        raise container.client_error(
+            f"InstanceCount {instance_count}: the offline rehearsal runs one process per instance, at "
+            f"most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)")
     hosts = host_names(instance_count)
     root = Path(tempfile.mkdtemp(prefix="sagemaker_hosts_"))
     processes: list[subprocess.Popen] = []
@@ -150,9 +157,9 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
             if stop_requested():
                 raise container.Stopped()
             codes = [process.poll() for process in processes]
-            for host_dir, code in zip(host_dirs, codes):
-                if code not in (None, 0):
-                    raise container.ContainerError(_failure_reason(host_dir, code))
+            failed = [(host_dir, code) for host_dir, code in zip(host_dirs, codes) if code not in (None, 0)]
+            if failed:
+                raise container.ContainerError(_failure_reason(*min(failed, key=_cause_first)))
             if all(code == 0 for code in codes):
                 return _result(host_dirs)
             time.sleep(POLL_SECONDS)
@@ -164,6 +171,15 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
             process.wait()
             process.stdin.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cause_first(failed: tuple[Path, int]) -> tuple[bool, float]:
+    """Among hosts found failed at once, the likely cause first: one killed by a signal (nothing
+    here signals a host before the job has failed), then the earliest failure; the others mostly
+    failed because a peer went away."""
+    host_dir, code = failed
+    failure = host_dir / "output" / "failure"
+    return code > 0, failure.stat().st_mtime if failure.exists() else 0.0
 
 
 def _failure_reason(host_dir: Path, code: int) -> str:
