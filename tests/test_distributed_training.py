@@ -263,6 +263,18 @@ def test_more_instances_than_the_rehearsal_runs_fail_the_job_naming_the_limit(tw
     assert recorder.processes == [] and recorder.roots == []
 
 
+def test_the_local_stack_refuses_more_instances_than_it_runs_before_starting_anything(monkeypatch):
+    from runner.local import stack
+
+    settings = dataclasses.replace(load_stack_settings("dev"), training_instance_count=17)
+    monkeypatch.setattr(stack, "mock_aws", lambda **_: pytest.fail("the emulator started"))
+    with pytest.raises(stack.DeployError) as refused:
+        with stack.local_stack(settings):
+            pass
+    assert str(refused.value).startswith("trainingInstanceCount 17: the offline rehearsal runs one process "
+                                         "per instance, at most 16;")
+
+
 def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
     """A host waiting for the others (here for a tracker no one starts) exits once its stdin closes."""
     hosts = sagemaker_hosts.host_names(2)

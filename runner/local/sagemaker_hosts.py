@@ -61,6 +61,17 @@ _INCLUDE = "include_in_training"
 _LOG, _ROWS = "evaluation.json", "rows.json"  # what a host reports back (beside /opt/ml/model)
 
 
+class TooManyHosts(ValueError):
+    """More instances than the rehearsal runs (MAX_LOCAL_HOSTS)."""
+
+
+def check_instance_count(count: int, setting: str = "InstanceCount") -> None:
+    """Refuse, naming `setting`, a count of instances the rehearsal would not run."""
+    if count > MAX_LOCAL_HOSTS:
+        raise TooManyHosts(f"{setting} {count}: the offline rehearsal runs one process per instance, "
+                           f"at most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)")
+
+
 def host_names(count: int) -> list[str]:
     return [f"{HOST_PREFIX}{number}" for number in range(1, count + 1)]
 
@@ -135,10 +146,10 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
     Raises ContainerError (a host failed: every host is ended) or container.Stopped
     (`stop_requested()` came true: every host is ended).
     """
-    if instance_count > MAX_LOCAL_HOSTS:
-        raise container.client_error(
-            f"InstanceCount {instance_count}: the offline rehearsal runs one process per instance, at "
-            f"most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)")
+    try:
+        check_instance_count(instance_count)
+    except TooManyHosts as error:
+        raise container.client_error(str(error)) from None
     hosts = host_names(instance_count)
     root = Path(tempfile.mkdtemp(prefix="sagemaker_hosts_"))
     processes: list[subprocess.Popen] = []
