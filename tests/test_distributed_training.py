@@ -224,6 +224,20 @@ def test_a_host_that_fails_fails_the_job_with_its_reason_and_ends_every_host(tmp
     assert recorder.roots and not any(root.exists() for root in recorder.roots)  # the hosts' files too
 
 
+@pytest.mark.parametrize("bad_host", [0, 1])
+def test_a_host_failing_in_training_is_reported_not_the_peer_it_leaves_behind(tmp_path, bad_host):
+    """The other host then fails too (rabit's "Allreduce failed"): the job reports the cause."""
+    train = tmp_path / "download" / "train"
+    for index in range(2):
+        features, labels = _rows(index, 2_000)
+        _write_csv(train / f"part-{index:05d}.csv", features, labels * (2 if index == bad_host else 1))
+    with pytest.raises(container.ContainerError) as failed:
+        sagemaker_hosts.train([_channel(train)], _sharded("train"), 2,
+                              {"objective": "reg:logistic", "num_round": "5"})
+    assert failed.value.reason.startswith("ClientError: ")
+    assert "label must be in [0,1] for logistic regression" in failed.value.reason
+
+
 def test_a_stop_request_ends_every_host(tmp_path, two_shards, monkeypatch):
     recorder = _Recorder(monkeypatch)
     started = threading.Event()

@@ -58,6 +58,8 @@ MAX_LOCAL_HOSTS = 16
 TRACKER_WAIT_SECONDS = 120.0  # a host waits this long for its round's tracker to listen
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 _INCLUDE = "include_in_training"
+# How xgboost 1.7.4's rabit fails a collective call whose peer has gone (rabit/internal/utils.h).
+_PEER_LOST = ("Allreduce failed", "Broadcast failed", "Allgather failed")
 _LOG, _ROWS = "evaluation.json", "rows.json"  # what a host reports back (beside /opt/ml/model)
 
 
@@ -184,13 +186,15 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _cause_first(failed: tuple[Path, int]) -> tuple[bool, float]:
+def _cause_first(failed: tuple[Path, int]) -> tuple[bool, bool, int]:
     """Among hosts found failed at once, the likely cause first: one killed by a signal (nothing
-    here signals a host before the job has failed), then the earliest failure; the others mostly
-    failed because a peer went away."""
+    here signals a host before the job has failed), then one whose own work failed rather than
+    a collective call with a peer gone (rabit's "Allreduce failed"), then the earliest."""
     host_dir, code = failed
     failure = host_dir / "output" / "failure"
-    return code > 0, failure.stat().st_mtime if failure.exists() else 0.0
+    if not failure.exists():
+        return code > 0, False, 0
+    return code > 0, any(text in failure.read_text() for text in _PEER_LOST), failure.stat().st_mtime_ns
 
 
 def _failure_reason(host_dir: Path, code: int) -> str:
@@ -274,7 +278,11 @@ class _Rabit:
             time.sleep(0.005)
         return int(self._address.read_text())
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if exc_type is not None:
+            # Failing: report it now. Waiting for the round's end could wait for ever (peers blocked
+            # in a collective call); the job ends every host once this one exits.
+            return
         from xgboost import collective
 
         collective.finalize()
