@@ -55,7 +55,6 @@ POLL_SECONDS = 0.02
 # Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
 # machine's cores: past this many the rehearsal would only thrash, so it refuses.
 MAX_LOCAL_HOSTS = 16
-TRACKER_WAIT_SECONDS = 120.0  # a host waits this long for its round's tracker to listen
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 _INCLUDE = "include_in_training"
 # How xgboost 1.7.4's rabit fails a collective call whose peer has gone (rabit/internal/utils.h).
@@ -271,10 +270,9 @@ class _Rabit:
         return self
 
     def _tracker_port(self) -> int:
-        deadline = time.monotonic() + TRACKER_WAIT_SECONDS
+        """Waits as long as it takes, as the container's hosts retry (max_connect_attempts None): the
+        first host may still be loading a large share; the job's stop or deadline ends the wait."""
         while not self._address.exists():
-            if time.monotonic() > deadline:
-                raise container.algorithm_error(f"Failed to connect to Rabit Tracker on {self.hosts[0]}")
             time.sleep(0.005)
         return int(self._address.read_text())
 
