@@ -22,7 +22,11 @@ import time
 
 
 def worker(port: int, task: str, world: int, shard: str, model: str, hyperparameters: dict[str, str]) -> None:
-    import xgboost as xgb
+    # Loaded as the rehearsal's hosts load it (without scikit-learn, which xgboost 1.7.4 would import).
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from runner.xgboost_import import import_xgboost
+
+    xgb = import_xgboost()
     from xgboost import collective
 
     params = dict(hyperparameters)

@@ -17,9 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import xgboost as xgb
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+from runner.xgboost_import import import_xgboost  # noqa: E402
+
+xgb = import_xgboost()  # as the local container loads it
 PARAMS = {"objective": "reg:logistic"}
 
 

@@ -86,3 +86,14 @@ def test_only_run_py_freezes_the_collector():
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 2, result.stderr  # a usage error, returned normally by main()
     assert int(result.stderr.strip().splitlines()[-1]) > 0  # what was alive at exit is frozen
+
+
+def test_the_local_container_loads_xgboost_without_scikit_learn():
+    """xgboost 1.7.4 imports scikit-learn when it is installed (1.2 s and more), in every
+    run.py --local and every training host process: the rehearsal never needs it."""
+    code = ("import sys, runner.local.stack, runner.local.sagemaker_hosts, runner.local.sagemaker_container as c; "
+            "assert c.xgb.__version__ == '1.7.4', c.xgb.__version__; "
+            "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout

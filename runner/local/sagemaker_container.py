@@ -31,13 +31,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from runner.openmp import apply_openmp_defaults
+from runner.xgboost_import import import_xgboost
 
-apply_openmp_defaults()  # before xgboost loads libgomp
 # The jobs run on CPU instances (ml.m5...): a GPU on this machine must not make gpu_hist or
 # gpu_predictor pass here where AWS fails them ("No visible GPU is found for XGBoost.").
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
-import xgboost as xgb  # noqa: E402  (after the OpenMP defaults)
+xgb = import_xgboost()
 
 from lambda_src import xgboost_hyperparameters  # noqa: E402
 
