@@ -134,7 +134,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                        if hyperparameter_rules.canonical_name(name) not in overridden}
     hyperparameters.update(overrides)
     try:
-        hyperparameter_rules.validate(hyperparameters)
+        hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}), rows=rows)
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
     return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters}

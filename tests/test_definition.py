@@ -325,7 +325,9 @@ def test_validated_request_drives_every_later_state(interpreter):
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
     validate, seed = lambda_inputs(run)
     assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev",
-                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1}}
+                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
+                                     "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
+                                                  "max_runtime_seconds": 3600}}}
     assert seed == {"bucket": BUCKET, "prefix": f"runs/{name}/", "rows": 10, "seed": 7, "shards": 1}
     output = json.loads(run["description"]["output"])
     assert "extra" not in output and "hyperparameters" not in output  # the raw input is gone

@@ -134,7 +134,7 @@ def test_outputs(run):
     assert run.outputs["jobNamePrefix"] == "xgb-dev"
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
-        "shards": 1}
+        "shards": 1, "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1, "max_runtime_seconds": 3600}}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
         + quote(machine["arn"], safe=""))
@@ -197,7 +197,9 @@ def test_definition_follows_settings(custom):
     validate = definition["States"]["Validate input"]["Parameters"]
     assert validate["jobNamePrefix"] == "team-a"
     assert validate["defaults"] == {"rows": 5000, "shards": 2,
-                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"}}
+                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
+                                    "training": {"instance_type": "ml.m5.xlarge", "instance_count": 2,
+                                                 "max_runtime_seconds": 3600}}
 
 
 def test_definition_passes_statelint(run):
