@@ -356,6 +356,18 @@ UNTRAINABLE_OBJECTIVES = {
     "reg:gamma": "it needs labels above 0, and this pipeline's labels are 0 and 1",
 }
 LOGISTIC_OBJECTIVES = ("binary:logistic", "reg:logistic")
+# Metrics xgboost 1.7.4 (or the container's own, on margins of one column per class) computes for
+# multi:softmax and multi:softprob; the others fail on the first round.
+MULTICLASS_METRICS = ("merror", "mlogloss", "accuracy", "balanced_accuracy", "f1", "f1_macro",
+                      "precision_macro", "precision_micro", "recall_macro", "recall_micro")
+UNUSABLE_METRICS = {
+    "tweedie-nloglik": "xgboost needs it as tweedie-nloglik@rho, and the container refuses that spelling",
+    "interval-regression-accuracy": "it needs label bounds, which CSV training data cannot give",
+    "aft-nloglik": "it needs label bounds, which CSV training data cannot give",
+}
+# aucpr fails (nan) on data of one label. 15.5 % of this dataset's rows are labelled 1: 200 rows
+# hold none with probability 0.845^200 = 2e-15.
+MIN_ROWS_FOR_AUCPR = 200
 GPU_FAMILIES = ("p", "g")  # ml.p3, ml.p4d, ml.g4dn, ml.g5, ...
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _FLOAT_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
@@ -383,7 +395,8 @@ def _float32(value: float) -> float | None:
 
 
 def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instance_type: str,
-                     instance_count: int, max_runtime_seconds: int, held_out_weights: bool) -> str | None:
+                     instance_count: int, max_runtime_seconds: int, held_out_weights: bool,
+                     rows: int) -> str | None:
     """Why this pipeline cannot train `parsed` (what the container accepted), or None."""
     gpu = is_gpu_instance(instance_type)
     for name, value in parsed.items():
@@ -461,8 +474,17 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         return (f"Hyperparameter eval_metric: {len(metrics)} entries; give at most {MAX_EVAL_METRICS}, "
                 "each once (the container logs every one of them every round)")
     for metric in metrics:
-        if metric.split("@")[0] in ("mlogloss", "merror") and not multiclass:
+        name = metric.split("@")[0]
+        if name in UNUSABLE_METRICS:
+            return f"Metric '{metric}' is not allowed: {UNUSABLE_METRICS[name]}"
+        if multiclass and name not in MULTICLASS_METRICS:
+            return (f"Metric '{metric}' cannot be applied with objective {objective}: use "
+                    f"{', '.join(MULTICLASS_METRICS)}")
+        if name in ("mlogloss", "merror") and not multiclass:
             return f"Metric '{metric}' can only be applied with objective multi:softmax or multi:softprob"
+        if name == "aucpr" and rows // instance_count < MIN_ROWS_FOR_AUCPR:
+            return (f"Metric 'aucpr' needs both labels on every training instance: ask for at least "
+                    f"{MIN_ROWS_FOR_AUCPR * instance_count} rows ({MIN_ROWS_FOR_AUCPR} an instance), not {rows}")
     if parsed.get("csv_weights") == 1 and not held_out_weights:
         return ("Hyperparameter csv_weights: 1 reads column 1 (x) as weights, and the held-out set has no "
                 "weight column, so batch transform would fail: leave csv_weights 0")
@@ -484,15 +506,16 @@ def _short(text: str, limit: int = 20) -> str:
 
 def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_INSTANCE_TYPE,
              instance_count: int = 1, max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS,
-             held_out_weights: bool = False) -> None:
+             held_out_weights: bool = False, rows: int = 1) -> None:
     """Raise HyperparameterError unless this pipeline's training job can train `hyperparameters`:
     first the container's checks (its message), then ours (naming the field and the limit).
-    The keywords are the stack's: trainingInstanceType and Count, maxRuntimeSeconds, and whether
-    the held-out set carries a weight column (it does not)."""
+    The keywords are the stack's: trainingInstanceType and Count, maxRuntimeSeconds, whether the
+    held-out set carries a weight column (it does not), and the training rows (1: the fewest)."""
     parsed = validate_as_container(hyperparameters)
     given = {canonical_name(name): value for name, value in hyperparameters.items()}
     refusal = pipeline_refusal(given, parsed, instance_type=instance_type, instance_count=instance_count,
-                               max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights)
+                               max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights,
+                               rows=rows)
     if refusal is not None:
         raise HyperparameterError(refusal)
 
