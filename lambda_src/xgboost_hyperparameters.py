@@ -339,7 +339,10 @@ DEFAULT_MAX_RUNTIME_SECONDS = 3600
 FEATURES = 2
 # XGBoost 1.7.4 keeps these parameters in C++ `int` and `float` fields: a value past them fails.
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
-FLOAT32_MIN, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e+38  # normal magnitudes
+# Magnitudes inside float32's normal range (1.18e-38 to 3.40e+38), with a margin: dmlc's own
+# parser is not exact at the ends (it read 1.1754943508222875e-38, float32's least normal value,
+# as 1.17549421e-38 and failed it as out of range).
+FLOAT32_MIN, FLOAT32_MAX = 1e-37, 1e38
 # The fastest boosting round 1.7.4 runs, as the container runs it (its evaluation included): 297
 # microseconds here (1 row, max_depth 1, approx; 2.8 GHz Xeon), rounded down to 100 for faster
 # hosts. A job asking for more trees than maxRuntimeSeconds allows at this pace is sure to be
@@ -408,7 +411,7 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
                 return f"Hyperparameter {name}: {given[name]!r} must be a finite number written plainly, e.g. 0.3"
             if _float32(value) is None:
                 return (f"Hyperparameter {name}: {given[name]} is outside XGBoost's 32-bit float range "
-                        f"(0, or {FLOAT32_MIN:.7g} to {FLOAT32_MAX:.7g} in magnitude)")
+                        f"(0, or {FLOAT32_MIN:g} to {FLOAT32_MAX:g} in magnitude)")
         if kind == "int" and name != "num_round" and not INT32[0] <= value <= INT32[1]:
             return f"Hyperparameter {name}: {value} is not in [{INT32[0]}, {INT32[1]}] (XGBoost's 32-bit integers)"
     objective = parsed.get("objective", "reg:squarederror")
@@ -447,9 +450,6 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
     if instance_count > 1 and tree_method == "exact":
         return (f"Hyperparameter tree_method: exact cannot train on {instance_count} instances "
                 "(distributed training): use approx or hist, or trainingInstanceCount 1")
-    if instance_count > 1 and "monotone_constraints" in parsed and tree_method != "hist":
-        return (f"Hyperparameter monotone_constraints: on {instance_count} instances it needs tree_method "
-                "hist (exact cannot train distributed)")
     if parsed.get("max_depth") == 0 and parsed.get("booster") != "gblinear" and tree_method not in ("approx", "hist"):
         return ("Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist; "
                 f"tree_method {tree_method} builds with exact")
