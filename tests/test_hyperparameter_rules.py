@@ -93,6 +93,36 @@ def test_refused_with_the_field_and_the_limit(overrides, message):
     assert message in refusal(overrides)
 
 
+def test_float_limits_keep_a_margin_for_xgboosts_parser():
+    """The property test found float32's least normal value accepted and failing: dmlc's parser
+    read 1.1754943508222875e-38 as 1.17549421e-38, out of range."""
+    assert "alpha: 1.1754943508222875e-38 is outside XGBoost's 32-bit float range (0, or 1e-37 to 1e+38" in \
+        refusal({"alpha": "1.1754943508222875e-38"})
+    assert "outside XGBoost's 32-bit float range" in refusal({"lambda": "1.0000000000000001e+38"})
+    rules.validate({**BASE, "alpha": "1e-37", "lambda": "1e38", "gamma": "0"})
+
+
+def test_the_container_hands_xgboost_parsed_values():
+    """As its validate() returns them: train.py passes these to xgboost.train."""
+    assert rules.validate_as_container({"num_round": "5", "learning_rate": "0.5", "updater": "grow_colmaker,prune",
+                                        "monotone_constraints": "(1,-1)", "tree_method": "exact",
+                                        "eval_metric": "rmse,mae", "interaction_constraints": "[[1]]",
+                                        "objective": "reg:logistic"}) == {
+        "num_round": 5, "eta": 0.5, "objective": "reg:logistic", "updater": "grow_colmaker,prune", "monotone_constraints": (1, -1),
+        "tree_method": "exact", "eval_metric": ["rmse", "mae"], "interaction_constraints": [[1]]}
+
+
+def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path):
+    """xgboost 1.7.4 reads the container's parsed list as feature names; CSV data has none."""
+    from runner.local import sagemaker_container as container
+
+    (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
+                                                     for x in range(0, 100, 9) for y in range(0, 100, 9)))
+    with pytest.raises(container.ContainerError, match="Constrained features are not a subset"):
+        container.train_host([container.Channel("train", "text/csv", tmp_path)],
+                             {**BASE, "tree_method": "exact", "interaction_constraints": "[[1]]"})
+
+
 def test_the_issues_208_metrics_are_refused():
     assert "208 entries" in refusal({"eval_metric": ",".join(["rmse"] * 208)})
 
