@@ -77,6 +77,8 @@ def refusal(overrides: dict, **context) -> str:
     ({"objective": "reg:tweedie", "eval_metric": "tweedie-nloglik"}, "Metric 'tweedie-nloglik' is not allowed"),
     ({"eval_metric": "interval-regression-accuracy"}, "Metric 'interval-regression-accuracy' is not allowed"),
     ({"eval_metric": "aucpr", "objective": "binary:logistic"}, "Metric 'aucpr' needs both labels"),
+    ({"sampling_method": "gradient_based", "subsample": "0.5"},
+     "Hyperparameter sampling_method: gradient_based needs tree_method gpu_hist"),
     ({"eta": "nan"}, "Hyperparameter eta: 'nan' must be a finite number"),
     ({"gamma": "inf"}, "Hyperparameter gamma: 'inf' must be a finite number"),
     ({"max_depth": "1_0"}, "Hyperparameter max_depth: '1_0' must be written as plain digits"),
@@ -155,7 +157,8 @@ def test_what_trains_is_accepted(accepted):
 def test_bounds_come_from_the_training_job():
     assert rules.validate({**BASE, "nthread": "96"}, instance_type="ml.m5.24xlarge") is None
     assert "[1, 2] (the vCPUs of ml.m5.large)" in refusal({"nthread": "3"}, instance_type="ml.m5.large")
-    rules.validate({**BASE, "tree_method": "gpu_hist", "predictor": "gpu_predictor"}, instance_type="ml.g4dn.xlarge")
+    rules.validate({**BASE, "tree_method": "gpu_hist", "predictor": "gpu_predictor", "sampling_method": "gradient_based",
+                    "subsample": "0.5"}, instance_type="ml.g4dn.xlarge")
     rules.validate({**BASE, "tree_method": "gpu_hist", "use_dask_gpu_training": "true"}, instance_type="ml.p3.2xlarge")
     assert "use_dask_gpu_training: true needs tree_method gpu_hist" in refusal(
         {"use_dask_gpu_training": "true"}, instance_type="ml.g5.xlarge")
@@ -173,9 +176,18 @@ def test_bounds_come_from_the_training_job():
 
 
 def test_num_round_is_bounded_by_max_runtime_and_the_trees_a_round_builds():
-    """A tree takes at least MIN_SECONDS_PER_TREE: more trees than maxRuntimeSeconds allows at
-    that pace are sure to hit MaxRuntimeInSeconds, billed in full, with no model."""
-    assert rules.MIN_SECONDS_PER_TREE == 1e-4
+    """A tree takes at least MIN_SECONDS_PER_TREE, and MIN_CPU_SECONDS_PER_TREE_ROW for each row
+    of an instance's shard over its vCPUs: more trees than maxRuntimeSeconds allows at that pace
+    are sure to hit MaxRuntimeInSeconds, billed in full, with no model."""
+    assert (rules.MIN_SECONDS_PER_TREE, rules.MIN_CPU_SECONDS_PER_TREE_ROW) == (1e-4, 4e-8)
+    # 100 M rows on one ml.m5.xlarge: a tree reads them all, at least 1 s on 4 vCPUs.
+    rules.validate({**BASE, "num_round": "3600"}, rows=100_000_000)
+    assert "at most 3,600 trees (a tree takes at least 1 s on 100,000,000 row(s) an instance)" in refusal(
+        {"num_round": "3601"}, rows=100_000_000)
+    # Four instances share the rows; ml.m5.4xlarge has 16 vCPUs.
+    rules.validate({**BASE, "num_round": "57600"}, rows=100_000_000, instance_count=4, instance_type="ml.m5.4xlarge")
+    assert "at most 57,600 trees" in refusal({"num_round": "57601"}, rows=100_000_000, instance_count=4,
+                                              instance_type="ml.m5.4xlarge")
     rules.validate({**BASE, "num_round": "600000"}, max_runtime_seconds=60)
     assert "maxRuntimeSeconds 60: at most 600,000 trees" in refusal({"num_round": "600001"}, max_runtime_seconds=60)
     # num_parallel_tree and the classes of multi:* multiply the trees of a round.
@@ -222,7 +234,8 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
                                      stack="dev", region="us-west-2")
     assert str(error.value) == (
         "hyperparameters: Hyperparameter num_round: 400000 rounds of 1 tree(s) cannot finish within "
-        "maxRuntimeSeconds 30: at most 300,000 trees (a tree takes at least 100 microseconds)")
+        "maxRuntimeSeconds 30: at most 300,000 trees (a tree takes at least 100 microseconds on 5,000 row(s) "
+        "an instance)")
     with pytest.raises(SettingsError, match=r"^hyperparameters: Hyperparameter nthread: 8 is not in \[1, 4\]"):
         PipelineSettings.from_config(config({"hyperparameters": ["num_round=5", "nthread=8"]}),
                                      stack="dev", region="us-west-2")
