@@ -370,8 +370,7 @@ MULTICLASS_METRICS = ("merror", "mlogloss", "accuracy", "balanced_accuracy", "f1
 UNUSABLE_METRICS = {
     "tweedie-nloglik": "xgboost needs it as tweedie-nloglik@rho, and the container refuses that spelling",
     "interval-regression-accuracy": "it needs label bounds, which CSV training data cannot give",
-    "aft-nloglik": "it needs label bounds, which CSV training data cannot give",
-}
+}  # aft-nloglik too, but the container allows it with survival:aft only, refused above
 # aucpr fails (nan) on data of one label. 15.5 % of this dataset's rows are labelled 1: 200 rows
 # hold none with probability 0.845^200 = 2e-15.
 MIN_ROWS_FOR_AUCPR = 200
