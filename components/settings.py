@@ -124,7 +124,10 @@ class PipelineSettings:
         """What an execution gets unless its input says otherwise, and the shards its rows must
         cover (execution_input.validate_execution)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
-                "dataSources": list(self.data_sources)}
+                "dataSources": list(self.data_sources),
+                # the training job's limits, keywords of xgboost_hyperparameters.validate
+                "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
+                             self.max_runtime_seconds, "instance_count": self.training_instance_count}}
 
     @property
     def shards(self) -> int:
@@ -178,10 +181,6 @@ class PipelineSettings:
         if not isinstance(raw_pairs, list):
             raise SettingsError('hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]')
         hyperparameters = parse_hyperparameters(raw_pairs)
-        try:
-            xgboost_hyperparameters.validate(hyperparameters)
-        except xgboost_hyperparameters.HyperparameterError as error:
-            raise SettingsError(f"hyperparameters: {error}") from None
 
         prefix = str(value("jobNamePrefix")) or default_job_name_prefix(stack)
         try:
@@ -232,6 +231,10 @@ class PipelineSettings:
                                    ("transformInstanceType", settings.transform_instance_type)):
             if not instance_type.startswith("ml."):
                 raise SettingsError(f"{key}: {instance_type!r} is not a SageMaker instance type (e.g. ml.m5.xlarge)")
+        try:
+            xgboost_hyperparameters.validate(hyperparameters, **settings.run_defaults["training"], rows=settings.rows)
+        except xgboost_hyperparameters.HyperparameterError as error:
+            raise SettingsError(f"hyperparameters: {error}") from None
         try:
             settings.training_image  # resolves the image: fails for unknown versions or regions
         except ValueError as error:

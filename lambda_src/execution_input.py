@@ -245,10 +245,6 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
     hyperparameters = {name: value for name, value in defaults["hyperparameters"].items()
                        if hyperparameter_rules.canonical_name(name) not in overridden}
     hyperparameters.update(overrides)
-    try:
-        hyperparameter_rules.validate(hyperparameters)
-    except hyperparameter_rules.HyperparameterError as error:
-        raise InvalidExecutionInput(f"hyperparameters: {error}") from None
     data = None
     if execution_input.get("data") is not None:
         if "rows" in execution_input:
@@ -256,6 +252,11 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                                         "of it is used")
         data = _data(execution_input["data"], execution_name=execution_name, bucket=bucket,
                      sources=list(defaults.get("dataSources", [])))
+    try:  # a user's row count is not known before it is prepared: bounds then assume the fewest
+        hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}),
+                                      rows=rows if data is None else 1, generated=data is None)
+    except hyperparameter_rules.HyperparameterError as error:
+        raise InvalidExecutionInput(f"hyperparameters: {error}") from None
     return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data}
 
 

@@ -11,13 +11,24 @@ with two exceptions, both refusals of what would run code chosen by whoever star
   runs the user's module with the SageMaker role); the container would call the others extraneous;
 - `monotone_constraints` that is not a literal tuple or list: the container passes it to eval().
 
-It is one rule set for the whole project: the stack config check, run.py, the state machine's
-validation step (this file ships in the Lambda package) and the rehearsal's local container.
+Beyond the container's checks, `validate` holds what this pipeline's jobs can train: the
+container accepts many values that fail only in training, after the dataset is written (GPU
+options on CPU instances, updaters 1.7.4 does not have, integers past 32 bits, `num_class` with a
+binary objective, ...), or that run up a bill (`num_round: 1e300`, hundreds of `eval_metric`
+entries). `pipeline_refusal` lists them; tests/test_hyperparameter_property.py checks, on the
+image's xgboost, that whatever `validate` accepts trains and transforms.
+
+It is one rule set for the whole project: the stack config check, run.py and the state machine's
+validation step (this file ships in the Lambda package) call `validate`; the rehearsal's local
+container calls `validate_as_container`, the container's own checks, as the image does.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import re
+import struct
 
 # CreateTrainingJob's own limits on the HyperParameters map (SageMaker API reference).
 MAX_HYPERPARAMETERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH = 100, 256, 2500
@@ -281,8 +292,9 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def validate(hyperparameters: dict[str, str]) -> None:
-    """Raise HyperparameterError with the first problem, in the container's order of checks."""
+def validate_as_container(hyperparameters: dict[str, str]) -> dict[str, object]:
+    """The container's own checks: raise HyperparameterError with the first problem, in its order,
+    or return the values as it hands them to xgboost.train (parsed, under their canonical names)."""
     _check_api_limits(hyperparameters)
     given: dict[str, str] = {}
     for name, value in hyperparameters.items():
@@ -314,6 +326,219 @@ def validate(hyperparameters: dict[str, str]) -> None:
         rule = RULES[name]
         if rule.check is not None:
             rule.check(parsed[name], {dep: parsed[dep] for dep in rule.depends_on if dep in parsed})
+    if "updater" in parsed:  # train.py joins the list again before xgboost.train
+        parsed["updater"] = ",".join(parsed["updater"])
+    return parsed
+
+
+# -- what this pipeline can train (our refusals, on top of the container's) ----------------------
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
+DEFAULT_MAX_RUNTIME_SECONDS = 3600
+# The training CSV's feature columns (x, y): the only features a constraint can name.
+FEATURES = 2
+# XGBoost 1.7.4 keeps these parameters in C++ `int` and `float` fields: a value past them fails.
+INT32 = (-(2 ** 31), 2 ** 31 - 1)
+# Magnitudes inside float32's normal range (1.18e-38 to 3.40e+38), with a margin: dmlc's own
+# parser is not exact at the ends (it read 1.1754943508222875e-38, float32's least normal value,
+# as 1.17549421e-38 and failed it as out of range).
+FLOAT32_MIN, FLOAT32_MAX = 1e-37, 1e38
+# The fastest boosting round 1.7.4 runs, as the container runs it (its evaluation included): 297
+# microseconds here (1 row, max_depth 1, approx; 2.8 GHz Xeon), rounded down to 100 for faster
+# hosts. A round also reads every row of the instance's shard: 64 ns a row on 2 threads here
+# (1 M rows, max_depth 1, hist, the fastest tree method; exact 209, approx 304, gblinear 141),
+# 128 ns of CPU, divided by 3 and by all the instance's vCPUs as if threads scaled perfectly.
+# A job asking for more trees than maxRuntimeSeconds allows at this pace is sure to be stopped
+# at MaxRuntimeInSeconds, billed for all of it, with no model.
+MIN_SECONDS_PER_TREE = 1e-4
+MIN_CPU_SECONDS_PER_TREE_ROW = 4e-8
+MAX_EVAL_METRICS = 8      # each entry is a column of the log line the container prints every round
+MAX_NUM_CLASS = 100       # the labels are 0 and 1; each class is one more tree a round
+# Objectives this pipeline's labels (0 and 1 in column 0, nothing else) cannot train.
+UNTRAINABLE_OBJECTIVES = {
+    "aft_loss_distribution": "it is not an objective (the container lists a parameter's name); "
+                             "for survival models use survival:cox",
+    "survival:aft": "it needs label bounds (label_lower_bound/label_upper_bound), which CSV "
+                    "training data cannot give",
+}
+# What the generator's labels (0 and 1) cannot train; a user's data is checked against its
+# objective when it is prepared (data_preparation.check_labels: reg:gamma needs labels > 0).
+UNTRAINABLE_ON_GENERATED = {
+    "reg:gamma": "it needs labels above 0, and the generated dataset's labels are 0 and 1 (train it on "
+                 "your own data: run.py --data)",
+}
+LOGISTIC_OBJECTIVES = ("binary:logistic", "reg:logistic")
+# Metrics xgboost 1.7.4 (or the container's own, on margins of one column per class) computes for
+# multi:softmax and multi:softprob; the others fail on the first round.
+MULTICLASS_METRICS = ("merror", "mlogloss", "accuracy", "balanced_accuracy", "f1", "f1_macro",
+                      "precision_macro", "precision_micro", "recall_macro", "recall_micro")
+UNUSABLE_METRICS = {
+    "tweedie-nloglik": "xgboost needs it as tweedie-nloglik@rho, and the container refuses that spelling",
+    "interval-regression-accuracy": "it needs label bounds, which CSV training data cannot give",
+}  # aft-nloglik too, but the container allows it with survival:aft only, refused above
+# aucpr fails (nan) on data of one label. 15.5 % of this dataset's rows are labelled 1: 200 rows
+# hold none with probability 0.845^200 = 2e-15.
+MIN_ROWS_FOR_AUCPR = 200
+GPU_FAMILIES = ("p", "g")  # ml.p3, ml.p4d, ml.g4dn, ml.g5, ...
+_INT_TEXT = re.compile(r"-?[0-9]+")
+_FLOAT_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def instance_vcpus(instance_type: str) -> int | None:
+    """vCPUs of a SageMaker instance type from its size (large 2, xlarge 4, Nxlarge 4N)."""
+    size = instance_type.rsplit(".", 1)[-1]
+    if size in ("medium", "large"):
+        return 2
+    match = re.fullmatch(r"([0-9]*)xlarge", size)
+    return 4 * int(match.group(1) or 1) if match else None
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    parts = instance_type.split(".")
+    return len(parts) == 3 and parts[1].startswith(GPU_FAMILIES)
+
+
+def _float32(value: float) -> float | None:
+    """The float32 XGBoost reads `value` as, or None where its parser fails (out of range)."""
+    if value != 0 and not FLOAT32_MIN <= abs(value) <= FLOAT32_MAX:
+        return None
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instance_type: str,
+                     instance_count: int, max_runtime_seconds: int, held_out_weights: bool,
+                     rows: int, generated: bool = True) -> str | None:
+    """Why this pipeline cannot train `parsed` (what the container accepted), or None."""
+    gpu = is_gpu_instance(instance_type)
+    for name, value in parsed.items():
+        kind = RULES[name].kind
+        if kind == "int" and not _INT_TEXT.fullmatch(given[name]):
+            return f"Hyperparameter {name}: {given[name]!r} must be written as plain digits, e.g. 6"
+        if kind == "float":
+            if not _FLOAT_TEXT.fullmatch(given[name]) or not math.isfinite(value):
+                return f"Hyperparameter {name}: {given[name]!r} must be a finite number written plainly, e.g. 0.3"
+            if _float32(value) is None:
+                return (f"Hyperparameter {name}: {given[name]} is outside XGBoost's 32-bit float range "
+                        f"(0, or {FLOAT32_MIN:g} to {FLOAT32_MAX:g} in magnitude)")
+        if kind == "int" and name != "num_round" and not INT32[0] <= value <= INT32[1]:
+            return f"Hyperparameter {name}: {value} is not in [{INT32[0]}, {INT32[1]}] (XGBoost's 32-bit integers)"
+    objective = parsed.get("objective", "reg:squarederror")
+    if objective in UNTRAINABLE_OBJECTIVES:
+        return f"Hyperparameter objective: {objective} is not allowed: {UNTRAINABLE_OBJECTIVES[objective]}"
+    if generated and objective in UNTRAINABLE_ON_GENERATED:
+        return f"Hyperparameter objective: {objective} is not allowed: {UNTRAINABLE_ON_GENERATED[objective]}"
+    multiclass = objective.startswith("multi:")
+    for name, reason in (
+            ("interaction_constraints", "the container hands xgboost a list, which it reads as feature "
+                                        "names, and CSV training data has none"),
+            ("_kfold", "cross-validation is not a step of this pipeline"),
+            ("_num_cv_round", "cross-validation is not a step of this pipeline"),
+            ("_tuning_objective_metric", "it is set by SageMaker's tuning jobs, and this pipeline runs none"),
+            ("process_type", "this pipeline trains new trees; 'update' needs a model to update"),
+    ):
+        if name in parsed and not (name == "process_type" and parsed[name] == "default"):
+            return f"Hyperparameter {name} is not allowed: {reason}"
+    if not gpu:
+        for name, value in (("tree_method", "gpu_hist"), ("predictor", "gpu_predictor"),
+                            ("use_dask_gpu_training", "true")):
+            if parsed.get(name) == value:
+                return (f"Hyperparameter {name}: {value} needs a GPU instance and trainingInstanceType is "
+                        f"{instance_type}")
+    if parsed.get("sampling_method") == "gradient_based" and parsed.get("tree_method") != "gpu_hist":
+        return ("Hyperparameter sampling_method: gradient_based needs tree_method gpu_hist (1.7.4's CPU "
+                "tree methods sample uniformly only)")
+    if parsed.get("use_dask_gpu_training") == "true" and (parsed.get("tree_method") != "gpu_hist"
+                                                          or instance_count != 1):
+        return ("Hyperparameter use_dask_gpu_training: true needs tree_method gpu_hist and, with this "
+                "pipeline's sharded training data, one training instance")
+    if "updater" in parsed:
+        updaters = parsed["updater"].split(",")
+        if parsed.get("booster") != "gblinear":
+            if updaters[0] not in ("grow_colmaker", "grow_histmaker") or any(
+                    item not in ("grow_colmaker", "grow_histmaker", "prune") for item in updaters):
+                return (f"Hyperparameter updater: {parsed['updater']} is not allowed: start with grow_colmaker "
+                        "or grow_histmaker, optionally followed by prune (xgboost 1.7.4 has no grow_skmaker "
+                        "or distcol; sync and refresh cannot grow trees)")
+    tree_method = parsed.get("tree_method", "auto")
+    if instance_count > 1 and tree_method == "exact":
+        return (f"Hyperparameter tree_method: exact cannot train on {instance_count} instances "
+                "(distributed training): use approx or hist, or trainingInstanceCount 1")
+    if parsed.get("max_depth") == 0 and parsed.get("booster") != "gblinear" and tree_method not in ("approx", "hist"):
+        return ("Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist; "
+                f"tree_method {tree_method} builds with exact")
+    if parsed.get("max_bin") is not None and parsed["max_bin"] < 2:
+        return f"Hyperparameter max_bin: {parsed['max_bin']} is not in [2, {INT32[1]}]"
+    if "monotone_constraints" in parsed:
+        constraints = parsed["monotone_constraints"]
+        if not isinstance(constraints, tuple) or len(constraints) > FEATURES or any(
+                type(item) is not int for item in constraints):
+            return (f"Hyperparameter monotone_constraints: {given['monotone_constraints']!r} must be a tuple "
+                    f"of at most {FEATURES} integers -1, 0 or 1 (one per feature: x, y), e.g. (1,-1)")
+    if "num_class" in parsed:
+        if not multiclass:
+            return f"Hyperparameter num_class: set only with objective multi:softmax or multi:softprob, not {objective}"
+        if parsed["num_class"] > MAX_NUM_CLASS:
+            return (f"Hyperparameter num_class: {parsed['num_class']} is not in [2, {MAX_NUM_CLASS}] "
+                    "(the labels are 0 and 1)")
+    if "base_score" in parsed and objective in LOGISTIC_OBJECTIVES and not 0 < _float32(parsed["base_score"]) < 1:
+        return f"Hyperparameter base_score: {given['base_score']} is not in (0, 1), as {objective} needs"
+    metrics = parsed.get("eval_metric", [])
+    if len(metrics) > MAX_EVAL_METRICS or len(set(metrics)) < len(metrics):
+        return (f"Hyperparameter eval_metric: {len(metrics)} entries; give at most {MAX_EVAL_METRICS}, "
+                "each once (the container logs every one of them every round)")
+    for metric in metrics:
+        name = metric.split("@")[0]
+        if name in UNUSABLE_METRICS:
+            return f"Metric '{metric}' is not allowed: {UNUSABLE_METRICS[name]}"
+        if multiclass and name not in MULTICLASS_METRICS:
+            return (f"Metric '{metric}' cannot be applied with objective {objective}: use "
+                    f"{', '.join(MULTICLASS_METRICS)}")
+        if name in ("mlogloss", "merror") and not multiclass:
+            return f"Metric '{metric}' can only be applied with objective multi:softmax or multi:softprob"
+        if generated and name == "aucpr" and rows // instance_count < MIN_ROWS_FOR_AUCPR:
+            return (f"Metric 'aucpr' needs both labels on every training instance: ask for at least "
+                    f"{MIN_ROWS_FOR_AUCPR * instance_count} rows ({MIN_ROWS_FOR_AUCPR} an instance), not {rows}")
+    if parsed.get("csv_weights") == 1 and not held_out_weights:
+        return ("Hyperparameter csv_weights: 1 reads column 1 (x) as weights, and the held-out set has no "
+                "weight column, so batch transform would fail: leave csv_weights 0")
+    vcpus = instance_vcpus(instance_type) or 192  # 192: the most vCPUs of any SageMaker instance
+    if parsed.get("nthread", 1) > vcpus:
+        return f"Hyperparameter nthread: {parsed['nthread']} is not in [1, {vcpus}] (the vCPUs of {instance_type})"
+    shard_rows = max(1, rows // instance_count)
+    seconds_per_tree = max(MIN_SECONDS_PER_TREE, shard_rows * MIN_CPU_SECONDS_PER_TREE_ROW / vcpus)
+    max_trees = int(max_runtime_seconds / seconds_per_tree)
+    trees_per_round = parsed.get("num_parallel_tree", 1) * (parsed["num_class"] if multiclass else 1)
+    if parsed["num_round"] * trees_per_round > max_trees:
+        return (f"Hyperparameter num_round: {_short(given['num_round'])} rounds of {trees_per_round} tree(s) "
+                f"cannot finish within maxRuntimeSeconds {max_runtime_seconds}: at most {max_trees:,} trees "
+                f"(a tree takes at least {_duration(seconds_per_tree)} on {shard_rows:,} row(s) an instance)")
+    return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} microseconds" if seconds < 0.01 else f"{seconds:.3g} s"
+
+
+def _short(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} digits)"
+
+
+def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_INSTANCE_TYPE,
+             instance_count: int = 1, max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS,
+             held_out_weights: bool = False, rows: int = 1, generated: bool = True) -> None:
+    """Raise HyperparameterError unless this pipeline's training job can train `hyperparameters`:
+    first the container's checks (its message), then ours (naming the field and the limit).
+    The keywords are the stack's: trainingInstanceType and Count, maxRuntimeSeconds, whether the
+    held-out set carries a weight column (it does not), and the training rows (1: the fewest).
+    `generated`: the rows are the generator's (labels 0 and 1); a user's data (False) is checked
+    against its objective when it is prepared, and its row count is not known here."""
+    parsed = validate_as_container(hyperparameters)
+    given = {canonical_name(name): value for name, value in hyperparameters.items()}
+    refusal = pipeline_refusal(given, parsed, instance_type=instance_type, instance_count=instance_count,
+                               max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights,
+                               rows=rows, generated=generated)
+    if refusal is not None:
+        raise HyperparameterError(refusal)
 
 
 def _dependency_order(names) -> list[str]:

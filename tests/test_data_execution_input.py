@@ -112,3 +112,15 @@ def test_a_data_source_is_a_bucket_or_a_prefix_ending_with_a_slash(location, exp
     assert check_data_source(location) == expected
     with pytest.raises(InvalidExecutionInput, match="must end with '/'"):
         check_data_source("s3://team-data/datasets")
+
+
+def test_objectives_the_generated_labels_cannot_train_are_left_to_the_preparation():
+    """reg:gamma needs labels > 0: refused for the generator's 0/1 labels, accepted for a user's
+    data, whose labels the preparation checks against the objective (data_preparation.check_labels)."""
+    gamma = {"objective": "reg:gamma", "eval_metric": "gamma-nloglik"}
+    with pytest.raises(InvalidExecutionInput, match="generated dataset's labels are 0 and 1"):
+        validate_execution({"seed": 1, "hyperparameters": gamma}, execution_name=NAME,
+                           job_name_prefix="xgb-dev", defaults=DEFAULTS, bucket=BUCKET)
+    accepted = check({"uri": "s3://team-data/datasets/prices.csv"}, hyperparameters=gamma)
+    assert accepted["hyperparameters"]["objective"] == "reg:gamma"
+    assert accepted["data"]["kind"] == "s3"

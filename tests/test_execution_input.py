@@ -27,7 +27,7 @@ DEFAULTS = {"rows": 5000, "shards": 2,
 
 def refusal(hyperparameters: dict) -> str:
     with pytest.raises(rules.HyperparameterError) as error:
-        rules.validate(hyperparameters)
+        rules.validate_as_container(hyperparameters)
     return str(error.value)
 
 
@@ -67,7 +67,7 @@ def test_auc_needs_a_classification_or_ranking_objective(objective):
     ({"_tuning_objective_metric": "validation:auc"}, {"_tuning_objective_metric": "train:auc"}),
 ])
 def test_container_ranges_and_dependencies(accepted, refused):
-    rules.validate({"num_round": "1", **accepted})
+    rules.validate_as_container({"num_round": "1", **accepted})
     refusal({"num_round": "1", **refused})
 
 

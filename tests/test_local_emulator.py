@@ -129,12 +129,17 @@ class TestPipeline:
         assert training["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"/{name}/output/model.tar.gz")
         assert any(set(output) == {"ModelArn"} for output in succeeded)
 
-    def test_a_training_job_that_fails_in_the_container_fails_the_execution(self, outputs):
-        """Input passes validation, the data does not: the container's FailureReason is the cause."""
+    def test_a_training_job_that_fails_in_the_container_fails_the_execution(self, outputs, monkeypatch):
+        """Training fails after validation: the container's FailureReason is the cause.
+
+        The rules refuse every hyperparameter set known to fail (reg:gamma among them), so the
+        container is made to train one: gamma regression needs positive labels; the seeded
+        labels are 0 and 1."""
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
-        # Gamma regression needs positive labels; the seeded labels are 0 and 1.
-        described = _execute(outputs, {"rows": 200, "hyperparameters": {
-            "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}})
+        train_job = container.train_job
+        monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
+            {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
+        described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED", described
         assert described["error"] == "States.TaskFailed"
         cause = json.loads(described["cause"])  # the DescribeTrainingJob response

@@ -70,16 +70,23 @@ def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
     assert second["rows"] == {"train": 500, "validation": 50, "test": 500}
 
 
-# Valid hyperparameters the data cannot satisfy: gamma regression needs positive labels.
-GAMMA = ("--hp", "objective=reg:gamma", "--hp", "eval_metric=gamma-nloglik")
+def make_training_fail(monkeypatch):
+    """Training fails after validation: the rules refuse every hyperparameter set known to fail,
+    so the container is made to train gamma regression, which needs positive labels (the seeded
+    labels are 0 and 1)."""
+    from runner.local import sagemaker_container as container
+    train_job = container.train_job
+    monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
+        {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
 
 
-def test_failed_training_reports_the_container_reason(capsys, tmp_path):
+def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch):
     code, first, _ = rehearse(capsys, tmp_path, "--rows", "200")
     assert code == 0
     earlier = sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir())
 
-    code, summary, _ = rehearse(capsys, tmp_path, "--rows", "200", *GAMMA)
+    make_training_fail(monkeypatch)
+    code, summary, _ = rehearse(capsys, tmp_path, "--rows", "200")
     assert code == 1
     assert summary["status"] == "FAILED" and summary["error"] == "States.TaskFailed"
     assert summary["failed_state"] == "Train model (XGBoost)"
@@ -94,8 +101,9 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 
-def test_human_report_of_a_failed_run(capsys, tmp_path):
-    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200", *GAMMA])
+def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch):
+    make_training_fail(monkeypatch)
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200"])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAILED in state 'Train model (XGBoost)'" in out

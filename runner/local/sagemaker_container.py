@@ -229,18 +229,17 @@ def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | 
 # -- training (algorithm_mode/train.py) ----------------------------------------------------------
 
 def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object], int, list[str]]:
-    """xgboost.train params as the container passes them, the number of rounds, and eval_metric
-    as the user listed it (the last one drives early stopping)."""
-    params: dict[str, object] = {}
-    for key, value in hyperparameters.items():
-        if key not in _CONTAINER_ONLY:
-            params[key] = value
-    eval_metric = [metric for metric in hyperparameters.get("eval_metric", "").split(",") if metric]
+    """xgboost.train params as the container passes them (parsed by its validation: ints, floats,
+    a tuple, lists), the number of rounds, and eval_metric as the user listed it (the last one
+    drives early stopping)."""
+    config = xgboost_hyperparameters.validate_as_container(hyperparameters)
+    params = {key: value for key, value in config.items() if key not in _CONTAINER_ONLY}
+    eval_metric = config.get("eval_metric", [])
     native = [metric for metric in eval_metric if metric not in CUSTOM_METRICS]
     params.pop("eval_metric", None)
     if native:  # the container computes the others itself, as feval
         params["eval_metric"] = native
-    return params, int(hyperparameters["num_round"]), eval_metric
+    return params, config["num_round"], eval_metric
 
 
 class EvaluationLog(xgb.callback.TrainingCallback):
@@ -283,7 +282,7 @@ def read_channels(channels: list[Channel], hyperparameters: dict[str, str], scra
                   ) -> tuple[xgb.DMatrix | None, xgb.DMatrix | None]:
     """Validate the job, then the train and validation matrices of this host (None: no data)."""
     try:  # the container's own checks; script-mode names are refused, not run
-        xgboost_hyperparameters.validate(hyperparameters)
+        xgboost_hyperparameters.validate_as_container(hyperparameters)
     except xgboost_hyperparameters.HyperparameterError as error:
         raise client_error(str(error)) from None
     validate_channels(channels)
