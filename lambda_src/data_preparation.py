@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import random
 import re
@@ -34,6 +35,7 @@ DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
 MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
 MAX_COLUMNS = 10_000
+MAX_RECORD_BYTES = 64 * 1024  # column and class names as JSON, in the execution's state
 # Lambda preparation speed, input bytes per second: `bench/prepare_bench.py` measured 6.5-7.4 MB/s
 # (30 numeric columns, moto's S3 over HTTP, a shared 2-core machine); halved, the safety factor of
 # the generator's estimate. An estimate from the emulator, not measured on AWS.
@@ -42,7 +44,9 @@ LAMBDA_BUDGET_SECONDS = 900 - 60  # the function's timeout, less a margin for st
 _MISSING = {"", "nan", "NaN", "NAN"}
 # A row of plain decimal numbers or empty cells, already as the output writes it: checked with one
 # regex instead of cell by cell (the common case; anything else takes the per-cell path).
-_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+# Unambiguous (one way to match any text, so a row that fails late fails in linear time), and at
+# most 300 integer digits: longer numbers overflow a double, which the per-cell check refuses.
+_NUMBER = r"[+-]?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+)"
 _PLAIN_ROW = re.compile(rf"(?:{_NUMBER})?(?:,(?:{_NUMBER})?)*")
 
 
@@ -286,7 +290,8 @@ def _number(text: str) -> float | None:
         value = float(text)
     except ValueError:
         return None
-    if "_" in text or text[-1:].isspace():  # Python reads 1_000; C's strtod does not
+    # Python reads 1_000 and non-ASCII digits (Arabic-Indic, full-width); C's strtod does not.
+    if "_" in text or text[-1:].isspace() or not text.isascii():
         return None
     return value
 
@@ -371,4 +376,16 @@ def prepare(sources: Iterable[tuple[str, TextIO]], sink: Sink, *, test_sources: 
         preparation.add(stream, what, held_out=True)
     prepared = preparation.finish()
     check_labels(prepared, hyperparameters or {})
+    check_record_size(prepared)
     return prepared
+
+
+def check_record_size(prepared: Prepared) -> None:
+    """The column and class names travel in the execution's state (`$.dataset.source`), which
+    Step Functions caps at 256 KiB: over it the run fails with States.DataLimitExceeded, which no
+    Catch handles, after the data is written. Refused here instead, leaving room for the rest."""
+    size = len(json.dumps({"features": prepared.features, "classes": prepared.classes}))
+    if size > MAX_RECORD_BYTES:
+        raise InvalidData(f"the column and class names take {size / 1024:,.0f} KiB, over the "
+                          f"{MAX_RECORD_BYTES // 1024} KiB a run's record may hold (Step Functions passes at most "
+                          "256 KiB between states): shorten the names, or use fewer columns or classes")

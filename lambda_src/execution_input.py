@@ -121,6 +121,8 @@ def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
     """(bucket, key) of `s3://bucket/key`, refusing what S3 or IAM could read differently."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise InvalidExecutionInput(f"{field}: {_json(uri)} is not an S3 URI (s3://bucket/key-or-prefix/)")
+    if not _encodable(uri):
+        raise InvalidExecutionInput(f"{field}: {_json(uri)} is not valid UTF-8 text (a lone surrogate)")
     bucket, _, key = uri[len("s3://"):].partition("/")
     if not BUCKET_PATTERN.match(bucket) or ".." in bucket:
         raise InvalidExecutionInput(f"{field}: {_json(uri)} does not name a valid S3 bucket")
@@ -134,10 +136,27 @@ def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# IAM reads these in a policy's Resource and in s3:prefix as wildcards (* ?) or variables (${...}).
+_IAM_SPECIAL = set("*?${}")
+
+
 def check_data_source(location: object, field: str = "dataSources") -> str:
     """A stack's data location: `s3://bucket/` or `s3://bucket/prefix/`, ending with `/` so that
-    `s3://b/data/` cannot also grant `s3://b/data-private/`."""
+    `s3://b/data/` cannot also grant `s3://b/data-private/`; no IAM wildcard or variable, so that
+    the role may read exactly what the location names."""
     bucket, key = parse_s3_uri(location, field)
+    if _IAM_SPECIAL & set(key):
+        raise InvalidExecutionInput(f"{field}: {_json(location)}: '*', '?', '$', '{{' and '}}' are wildcards or "
+                                    "variables in IAM policies and would grant more than the location names: "
+                                    "name the prefix literally")
     if key and not key.endswith("/"):
         raise InvalidExecutionInput(f"{field}: {_json(location)} must end with '/' (a bucket or key prefix, "
                                     f"e.g. s3://{bucket}/{key}/)")
@@ -188,7 +207,7 @@ def _data(data: object, *, execution_name: str, bucket: str | None, sources: lis
                 f"upload location: add its location to dataSources (pulumi config) or upload the file "
                 f"with run.py --data FILE")
     label = data.get("label", DEFAULT_LABEL)
-    if not isinstance(label, str) or not label.strip() or len(label) > 256:
+    if not isinstance(label, str) or not label.strip() or len(label) > 256 or not _encodable(label):
         raise InvalidExecutionInput(f"data.label: {_json(label)} is not a column name")
     split = data.get("split", {})
     if not isinstance(split, dict) or set(split) - set(SPLIT_FIELDS):

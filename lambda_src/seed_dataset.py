@@ -339,11 +339,13 @@ class _S3Sink:
     """Prepared lines into the layout's objects, a few thousand lines per write."""
 
     LINES = 1 << 13
+    BYTES = 1 << 20  # and at most about 1 MiB of text, however wide the rows
 
     def __init__(self, train: list[_Upload], validation: _Upload, test: _Upload, labels: _Upload,
                  check_time):
         self.outputs = [*train, validation, test, labels]
         self.buffers: list[list[str]] = [[] for _ in self.outputs]
+        self.sizes = [0] * len(self.outputs)
         self.validation_index = len(train)
         self.check_time = check_time
 
@@ -351,12 +353,14 @@ class _S3Sink:
         buffer = self.buffers[index]
         self.outputs[index].write(("\n".join(buffer) + "\n").encode())
         buffer.clear()
+        self.sizes[index] = 0
         self.check_time()
 
     def _add(self, index: int, line: str) -> None:
         buffer = self.buffers[index]
         buffer.append(line)
-        if len(buffer) >= self.LINES:
+        self.sizes[index] += len(line)
+        if len(buffer) >= self.LINES or self.sizes[index] >= self.BYTES:
             self._flush(index)
 
     def train(self, shard: int, line: str) -> None:
@@ -414,6 +418,10 @@ class _LazyBody:
             self.body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
         return self.body.read(n)
 
+    def close(self) -> None:
+        if self.body is not None:
+            self.body.close()
+
 
 def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
     """`{"action": "prepare", bucket, prefix, data: {uri, label, test, split}, seed, shards,
@@ -424,9 +432,31 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
         raise InvalidSeedRequest("data must be the checked execution input's data object")
     s3 = s3 or s3_client()
+    sources: list = []
+    test_sources: list = []
+    try:
+        sources = _open_sources(s3, data["uri"])
+        test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
+        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms)
+    finally:
+        for _, _, body in sources + test_sources:
+            body.close()
+        if data.get("kind") == "file":
+            _delete_uploads(s3, data)
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
-    sources = _open_sources(s3, data["uri"])
-    test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
+    source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
+              "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
+              "split": data["split"]}
+    train_keys, (validation_key, test_key, labels_key) = keys
+    return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
+                    [*train_keys, test_key, labels_key, validation_key], source)
+
+
+def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int,
+             remaining_ms) -> tuple:
+    """Read the opened sources into the layout; (Prepared, the keys written). Cleans up on failure."""
+    bucket, prefix, seed = request.bucket, request.prefix, request.seed
+    sources, test_sources = opened[:data_count], opened[data_count:]
     size = sum(size for _, size, _ in sources + test_sources)
     data_preparation.check_fits_lambda(size, data["uri"])
     if remaining_ms is not None and data_preparation.estimate_seconds(size) * 1000 > remaining_ms() - DEADLINE_MARGIN_MS:
@@ -456,12 +486,19 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
         except BaseException:
             _clean_up(s3, bucket, uploads)
             raise
-    source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
-              "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
-              "split": split}
-    validation_key, test_key, labels_key = other_keys
-    return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
-                    [*train_keys, test_key, labels_key, validation_key], source)
+    return prepared, (train_keys, other_keys)
+
+
+def _delete_uploads(s3, data: dict) -> None:
+    """A run reads the file run.py uploaded for it once: deleted after, so that no later
+    execution (a name is free again 90 days after its execution closed) can read it."""
+    for uri in (data["uri"], data.get("test")):
+        if uri:
+            bucket, key = _split_uri(uri)
+            try:
+                s3.delete_object(Bucket=bucket, Key=key)
+            except Exception:
+                log.exception("could not delete the upload %s", uri)
 
 
 def handler(event, context):

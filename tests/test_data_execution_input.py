@@ -124,3 +124,16 @@ def test_objectives_the_generated_labels_cannot_train_are_left_to_the_preparatio
     accepted = check({"uri": "s3://team-data/datasets/prices.csv"}, hyperparameters=gamma)
     assert accepted["hyperparameters"]["objective"] == "reg:gamma"
     assert accepted["data"]["kind"] == "s3"
+
+
+@pytest.mark.parametrize("location", ["s3://team-data/pub*/", "s3://team-data/d?ta/", "s3://team-data/${aws:username}/"])
+def test_a_data_source_names_its_prefix_literally(location):
+    """IAM reads * and ? as wildcards and ${...} as variables: s3://b/pub*/ would let the role read
+    s3://b/pub-private/ although the first state compares literally."""
+    with pytest.raises(InvalidExecutionInput, match="wildcards or variables in IAM policies"):
+        check_data_source(location)
+
+
+def test_a_lone_surrogate_is_refused_not_a_crash():
+    assert "not valid UTF-8" in refused({"uri": "s3://team-data/datasets/\ud800"})
+    assert "is not a column name" in refused({"uri": "s3://team-data/datasets/a.csv", "label": "\udcff"})

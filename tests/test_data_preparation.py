@@ -179,3 +179,38 @@ def test_memory_stays_bounded_the_rows_are_streamed():
     preparation.add(lines(), "stream.csv")
     assert probe.first is not None and probe.first < 100
     assert preparation.finish().rows["train"] > 100_000
+
+
+def test_a_row_that_fails_the_fast_path_late_is_checked_in_linear_time():
+    """The plain-number pattern matches any text one way only: before, 12 cells of 1111 then a
+    cell it does not take (1e-05, valid) took 12.7 s to fail, and a wide row hung the Lambda."""
+    import time
+    row = ",".join(["1111"] * 5000) + ",1e-05"
+    started = time.process_time()
+    assert dp._PLAIN_ROW.fullmatch(row) is None
+    assert time.process_time() - started < 1.0  # linear: about a millisecond; exponential: forever
+    header = ",".join(f"f{i}" for i in range(30)) + ",label"
+    lines = [header] + [",".join(["111"] * 30) + ",1"] * 40 + [",".join(["111"] * 29) + ",1e-05,0"]
+    assert prepare("\n".join(lines) + "\n").rows["train"] > 0
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("١٢", "column 'f' is not numeric"),   # Arabic-Indic digits: Python's float reads them, XGBoost does not
+    ("１２", "column 'f' is not numeric"),  # full-width digits
+    ("1" * 400, "which is not finite"),    # overflows a double: inf, which XGBoost's parser refuses
+])
+def test_numbers_xgboost_would_read_otherwise_are_refused(cell, expected):
+    message = refusal(f"label,f\n1,{cell}\n0,2\n" * 20)
+    assert message.startswith("data.csv: line 2: ") and expected in message, message
+
+
+def test_names_too_large_for_the_executions_state_are_refused():
+    """Column and class names travel in the execution's state (256 KiB at most in Step Functions,
+    where States.DataLimitExceeded fails the run after the data is written)."""
+    names = [f"feature_with_a_long_descriptive_name_{i:05d}" for i in range(2000)]
+    header = ",".join(names) + ",label"
+    row = ",".join(["1"] * len(names))
+    message = refusal(header + "\n" + "".join(f"{row},{i % 2}\n" for i in range(20)))
+    assert "over the 64 KiB a run's record may hold" in message, message
+    assert prepare(",".join(names[:100]) + ",label\n" + "".join(
+        f"{','.join(['1'] * 100)},{i % 2}\n" for i in range(20))).features == names[:100]

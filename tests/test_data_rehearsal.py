@@ -88,3 +88,19 @@ def test_bad_data_in_s3_fails_in_prepare_naming_the_column_and_leaves_no_layout(
     assert message == (f"{DATA_SOURCE}bad.csv: line 3: column 'b' is not numeric ('two'): features must be numbers; "
                        "encode categorical columns yourself (for example one-hot) or drop them")
     assert keys_under(stack, f"runs/{name}/") == []
+
+
+@pytest.mark.parametrize("body, status", [(("a,b,answer\n" + ROWS).encode(), "SUCCEEDED"),
+                                          (b"a,b,answer\n1,2,yes\n1,two,no\n", "FAILED")])
+def test_the_runs_upload_is_read_once_then_deleted(stack, body, status):
+    """What run.py uploads for a run is deleted once the run has read it, succeeded or not: a
+    later execution under the same name (free again 90 days after) cannot read it."""
+    s3 = boto3.client("s3", region_name=stack["region"])
+    name = f"{stack['jobNamePrefix']}--upload-{status.lower()}"
+    key = f"runs/{name}/upload/data.csv"
+    s3.put_object(Bucket=stack["bucketName"], Key=key, Body=body)
+    _, described, entered = execute(stack, name.split("--", 1)[1], {"seed": 3, "data": {
+        "uri": f"s3://{stack['bucketName']}/{key}", "label": "answer"}, "hyperparameters": {"objective": "binary:logistic"}})
+    assert described["status"] == status, described.get("cause")
+    assert "Prepare dataset" in entered
+    assert not [k for k in keys_under(stack, f"runs/{name}/") if "/upload/" in k]
