@@ -4,12 +4,14 @@ The component calls `render_definition` inside `Output.all(...).apply(...)`. One
 
 Data flow of an execution (all keys below are the state's JSON):
 
-    input {rows?, seed?, hyperparameters?}    untrusted: whoever may StartExecution wrote it
+    input {rows?, seed?, hyperparameters?, data?}  untrusted: whoever may StartExecution wrote it
       -> Validate input         the seeding function checks name and input (execution_input.py)
                                 against the stack's rules; its result replaces the input:
-                                {run: {rows, seed, hyperparameters}}
+                                {run: {rows, seed, hyperparameters, data}}
+      -> Which dataset          run.data null: Generate dataset, else Prepare dataset
       -> Generate dataset       + dataset: the seeding function's result (URIs, row counts, seed)
-      -> Train model (XGBoost)  + training: {jobName, modelDataUrl}
+         or Prepare dataset     + dataset: the same record, from the user's CSV in S3
+      -> Train model (XGBoost)  + training: {jobName, modelDataUrl}; channels train and validation
       -> Save Model             + model: {modelArn}
       -> Batch transform        + transform: {jobName, outputPath}
 
@@ -29,6 +31,8 @@ from lambda_src.execution_input import InvalidExecutionInput
 
 STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
 VALIDATE_STATE = "Validate input"
+CHOICE_STATE = "Which dataset"
+PREPARE_STATE = "Prepare dataset"
 REFUSED_STATE = "Execution input refused"
 FAILED_STATE = "Pipeline failed"
 RUNS_PREFIX = "runs"
@@ -80,7 +84,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
     distribution = "ShardedByS3Key"
     generate, train, save, transform = STATE_NAMES
     return {
-        "Comment": "Seed a dataset, train XGBoost on SageMaker, save the model, batch-transform "
+        "Comment": "Seed or prepare a dataset, train XGBoost on SageMaker, save the model, batch-transform "
                    f"the held-out rows. Stack {settings.stack}.",
         "StartAt": VALIDATE_STATE,
         "States": {
@@ -93,6 +97,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                     "input.$": "$",
                     "jobNamePrefix": settings.job_name_prefix,
                     "defaults": settings.run_defaults,
+                    "bucket": bucket,
                 },
                 # The untrusted input is dropped here: later states read only the checked request.
                 "ResultSelector": {"run.$": "$"},
@@ -100,7 +105,31 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
                 "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$",
                            "Next": _REFUSAL_CAUSE}, *_CATCH],
-                "Next": generate,
+                "Next": CHOICE_STATE,
+            },
+            CHOICE_STATE: {
+                "Type": "Choice",
+                # A rule on a missing path is a runtime error, so absence is tested first.
+                "Choices": [{"Not": {"Variable": "$.run.data", "IsPresent": True}, "Next": generate},
+                            {"Variable": "$.run.data", "IsNull": True, "Next": generate}],
+                "Default": PREPARE_STATE,
+            },
+            PREPARE_STATE: {
+                "Type": "Task",
+                "Resource": seed_function_arn,
+                "Parameters": {
+                    "action": "prepare",
+                    "bucket": bucket,
+                    "prefix.$": f"States.Format('{RUNS_PREFIX}/{{}}/', {_EXECUTION_NAME})",
+                    "data.$": "$.run.data",
+                    "seed.$": "$.run.seed",
+                    "hyperparameters.$": "$.run.hyperparameters",
+                    "shards": settings.shards,
+                },
+                "ResultPath": "$.dataset",
+                "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
+                "Catch": _CATCH,
+                "Next": train,
             },
             # Lambda reports an exception as JSON {errorMessage, errorType, ...}: keep the message.
             _REFUSAL_CAUSE: {
@@ -146,6 +175,17 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                             "S3DataType": "S3Prefix",
                             "S3Uri.$": "$.dataset.train_uri",
                             "S3DataDistributionType": distribution,
+                        }},
+                    }, {
+                        # Every host evaluates the whole validation set (early stopping,
+                        # validation:* metrics), as the container expects.
+                        "ChannelName": "validation",
+                        "ContentType": "text/csv",
+                        "CompressionType": "None",
+                        "DataSource": {"S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri.$": "$.dataset.validation_uri",
+                            "S3DataDistributionType": "FullyReplicated",
                         }},
                     }],
                     "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, "model")},

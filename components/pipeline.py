@@ -8,7 +8,9 @@ Style follows pulumi/examples aws-py-hub-and-spoke-network: a dataclass of typed
 IAM is least privilege, written as typed policy documents (`get_policy_document_output`):
 
 - seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
-  `DeleteObject` under `runs/*` of the bucket.
+  `DeleteObject` under `runs/*` of the bucket; `GetObject` of run uploads
+  (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
+  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
@@ -32,7 +34,7 @@ from pulumi import Output, ResourceOptions
 from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
-from lambda_src.execution_input import NAME_SEPARATOR
+from lambda_src.execution_input import NAME_SEPARATOR, UPLOAD_FOLDER, parse_s3_uri
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
@@ -121,14 +123,32 @@ class _Scope:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
 
 
-def seed_function_statements(bucket_arn: str, log_group_arn: str
+def data_source_statements(partition: str, data_sources: Sequence[str]
+                           ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Read the stack's dataSources, each `s3://bucket/prefix/`: its objects, and listings of
+    its bucket under the prefix only (a whole-bucket location lists without a condition)."""
+    statements = []
+    for index, location in enumerate(data_sources):
+        bucket, prefix = parse_s3_uri(location, "dataSources")
+        bucket_arn = f"arn:{partition}:s3:::{bucket}"
+        statements.append(_statement(f"ReadDataSource{index}", ["s3:GetObject"], [f"{bucket_arn}/{prefix}*"]))
+        statements.append(_statement(f"ListDataSource{index}", ["s3:ListBucket"], [bucket_arn],
+                                     conditions=[("StringLike", "s3:prefix", [f"{prefix}*"])] if prefix else ()))
+    return statements
+
+
+def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[str] = ()
                              ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    partition = bucket_arn.split(":")[1]
     return [
         _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                    [f"{log_group_arn}:*"]),
         _statement("WriteRunObjects",
                    ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
                    [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+        # A file run.py uploaded for a run; execution_input lets each run read its own only.
+        _statement("ReadRunUploads", ["s3:GetObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{UPLOAD_FOLDER}/*"]),
+        *data_source_statements(partition, data_sources),
     ]
 
 
@@ -265,11 +285,12 @@ class TrainingPipeline(pulumi.ComponentResource):
         seed_policy = aws.iam.RolePolicy(
             f"{name}-seed-policy", role=seed_role.id,
             policy=document(Output.all(self.bucket.arn, seed_log_group.arn).apply(
-                lambda values: seed_function_statements(values[0], values[1]))),
+                lambda values: seed_function_statements(values[0], values[1], settings.data_sources))),
             opts=child())
         self.seed_function = aws.lambda_.Function(
             f"{name}-seed",
-            description="Writes a run's synthetic train/test CSV shards under runs/<execution>/.",
+            description="Writes a run's train/validation/test CSV under runs/<execution>/: generated, "
+                        "or prepared from the user's CSV.",
             code=seed_code_archive(),
             handler=seed_function.HANDLER,
             runtime=seed_function.RUNTIME,

@@ -99,6 +99,9 @@ class PipelineSettings:
     tracing: bool
     force_destroy: bool
     log_retention_days: int
+    # S3 locations (s3://bucket/ or s3://bucket/prefix/) executions may train on; the seeding
+    # function's role may read these and nothing else outside the stack's bucket.
+    data_sources: tuple[str, ...] = ()
 
     @functools.cached_property
     def training_image(self) -> str:
@@ -108,7 +111,8 @@ class PipelineSettings:
     def run_defaults(self) -> dict[str, Any]:
         """What an execution gets unless its input says otherwise, and the shards its rows must
         cover (execution_input.validate_execution)."""
-        return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards}
+        return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
+                "dataSources": list(self.data_sources)}
 
     @property
     def shards(self) -> int:
@@ -173,6 +177,20 @@ class PipelineSettings:
         except execution_input.InvalidExecutionInput as error:
             raise SettingsError(str(error)) from None
 
+        raw_sources = value("dataSources")
+        if isinstance(raw_sources, str):
+            try:
+                raw_sources = json.loads(raw_sources)
+            except json.JSONDecodeError:
+                raw_sources = None
+        if not isinstance(raw_sources, list):
+            raise SettingsError('dataSources: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"]')
+        try:
+            data_sources = tuple(dict.fromkeys(execution_input.check_data_source(location)
+                                               for location in raw_sources))
+        except execution_input.InvalidExecutionInput as error:
+            raise SettingsError(str(error)) from None
+
         version = str(value("xgboostVersion"))
         settings = cls(
             stack=stack,
@@ -193,6 +211,7 @@ class PipelineSettings:
             tracing=boolean("tracing"),
             force_destroy=boolean("forceDestroy"),
             log_retention_days=integer("logRetentionDays", 1),
+            data_sources=data_sources,
         )
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "

@@ -4,12 +4,21 @@ Whoever may call `states:StartExecution` controls the execution input, so the st
 first state hands it here (the seeding function with `"action": "validate"`) before anything
 is written or started. The result, and only the result, is what later states read:
 
-    {"rows": int, "seed": int, "hyperparameters": {name: string}}
+    {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
+     {"kind": "s3" | "file", "uri", "label", "test": uri or null,
+      "split": {"validation": fraction, "test": fraction}}}
 
 Input fields: `rows` (integer), `seed` (integer, drawn when absent, so every run can be
 repeated), `hyperparameters` (object merged over the stack's; JSON numbers and booleans become
-the strings SageMaker passes on). Anything else is refused, naming the field. `run.py` applies
-the same function before it starts an execution.
+the strings SageMaker passes on), `data` (train on existing CSV in S3 instead of the generated
+dataset: `{"uri", "label"?, "test"?, "split"?}`). Anything else is refused, naming the field.
+`run.py` applies the same function before it starts an execution.
+
+Data URIs are read by the seeding function's role, so a URI must lie inside one of the stack's
+`dataSources` locations (the only places that role may read) or inside the execution's own
+upload location `s3://<bucket>/runs/<execution name>/upload/` (where run.py puts a local file).
+They are compared as S3 and IAM compare them: the exact bucket name, then the key as a string
+prefix; `.`/`..` or empty key segments, and anything but `s3://`, are refused outright.
 
 Names: an execution's name becomes its SageMaker training job, model and transform job names,
 so it must be a valid job name, and start with `<jobNamePrefix>--`: the roles are scoped to
@@ -24,10 +33,17 @@ import re
 
 if __package__:  # imported from the project as lambda_src.execution_input
     from . import xgboost_hyperparameters as hyperparameter_rules
+    from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
 else:  # in the Lambda package (and the seeding function's tests), modules are top-level
     import xgboost_hyperparameters as hyperparameter_rules
+    from data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
 
-FIELDS = ("rows", "seed", "hyperparameters")
+FIELDS = ("rows", "seed", "hyperparameters", "data")
+DATA_FIELDS = ("uri", "label", "test", "split")
+SPLIT_FIELDS = ("validation", "test")
+UPLOAD_FOLDER = "upload"
+# S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
+BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900 s, with margin
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
@@ -101,13 +117,109 @@ def normalise_hyperparameters(values: object, field: str = "hyperparameters") ->
     return {str(name): _hyperparameter_value(name, value) for name, value in values.items()}
 
 
-def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
-                       defaults: dict, seed_source: random.Random | None = None) -> dict:
-    """The normalised request `{rows, seed, hyperparameters}`, or InvalidExecutionInput.
+def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
+    """(bucket, key) of `s3://bucket/key`, refusing what S3 or IAM could read differently."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise InvalidExecutionInput(f"{field}: {_json(uri)} is not an S3 URI (s3://bucket/key-or-prefix/)")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not BUCKET_PATTERN.match(bucket) or ".." in bucket:
+        raise InvalidExecutionInput(f"{field}: {_json(uri)} does not name a valid S3 bucket")
+    segments = key.split("/")
+    inner = segments[:-1] if key.endswith("/") else segments
+    if len(key.encode()) > 1024 or any(ord(c) < 32 or c in "\\\x7f" for c in key) or (
+            key and any(segment in ("", ".", "..") for segment in inner)):
+        raise InvalidExecutionInput(
+            f"{field}: {_json(uri)}: keys with empty, '.' or '..' segments, backslashes or control "
+            "characters are refused (S3 does not resolve them: name the object as stored)")
+    return bucket, key
 
-    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int}`; the
-    input's hyperparameters are merged over the stack's, and the merged set must pass the
-    container's rules.
+
+def check_data_source(location: object, field: str = "dataSources") -> str:
+    """A stack's data location: `s3://bucket/` or `s3://bucket/prefix/`, ending with `/` so that
+    `s3://b/data/` cannot also grant `s3://b/data-private/`."""
+    bucket, key = parse_s3_uri(location, field)
+    if key and not key.endswith("/"):
+        raise InvalidExecutionInput(f"{field}: {_json(location)} must end with '/' (a bucket or key prefix, "
+                                    f"e.g. s3://{bucket}/{key}/)")
+    return f"s3://{bucket}/{key}"
+
+
+def _inside(bucket: str, key: str, location: str) -> bool:
+    location_bucket, location_key = parse_s3_uri(location, "dataSources")
+    return bucket == location_bucket and key.startswith(location_key)
+
+
+def upload_location(bucket: str, execution_name: str) -> str:
+    """Where run.py uploads a local file for one execution (read by that execution only)."""
+    return f"s3://{bucket}/runs/{execution_name}/{UPLOAD_FOLDER}/"
+
+
+def _fraction(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidExecutionInput(f"{field}: {_json(value)} is not a fraction from 0 to below 1")
+    return float(value)
+
+
+def _data(data: object, *, execution_name: str, bucket: str | None, sources: list[str]) -> dict:
+    if not isinstance(data, dict):
+        raise InvalidExecutionInput(f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, '
+                                    f"got {_json(data)}")
+    unknown = sorted(set(data) - set(DATA_FIELDS), key=str)
+    if unknown:
+        raise InvalidExecutionInput(f"data: unknown field {unknown[0]!r}; allowed: {', '.join(DATA_FIELDS)}")
+    own = upload_location(bucket, execution_name) if bucket else None
+    kinds = []
+    for field in ("uri", "test"):
+        uri = data.get(field)
+        if field == "test" and uri is None:
+            continue
+        object_bucket, key = parse_s3_uri(uri, f"data.{field}")
+        if own and _inside(object_bucket, key, own):
+            if key.endswith("/"):  # the function may read uploads, not list them
+                raise InvalidExecutionInput(f"data.{field}: {uri} is a prefix: name the uploaded object "
+                                            "(run.py --data FILE uploads one object per file)")
+            kinds.append("file")
+        elif any(_inside(object_bucket, key, location) for location in sources):
+            kinds.append("s3")
+        else:
+            allowed = ", ".join(sources) if sources else "none (the stack's dataSources setting is empty)"
+            raise InvalidExecutionInput(
+                f"data.{field}: {uri} is outside the stack's data sources ({allowed}) and this run's "
+                f"upload location: add its location to dataSources (pulumi config) or upload the file "
+                f"with run.py --data FILE")
+    label = data.get("label", DEFAULT_LABEL)
+    if not isinstance(label, str) or not label.strip() or len(label) > 256:
+        raise InvalidExecutionInput(f"data.label: {_json(label)} is not a column name")
+    split = data.get("split", {})
+    if not isinstance(split, dict) or set(split) - set(SPLIT_FIELDS):
+        raise InvalidExecutionInput(f'data.split: expected {{"validation": 0.1, "test": 0.2}}, got {_json(split)}')
+    test_file = data.get("test") is not None
+    fractions = {"validation": _fraction(split.get("validation", DEFAULT_SPLIT["validation"]), "data.split.validation"),
+                 "test": _fraction(split.get("test", 0.0 if test_file else DEFAULT_SPLIT["test"]), "data.split.test")}
+    if fractions["validation"] == 0:
+        raise InvalidExecutionInput("data.split.validation: must be above 0: training always gets a "
+                                    "validation channel (early stopping, validation metrics)")
+    if test_file and fractions["test"]:
+        raise InvalidExecutionInput("data.split.test: a test file is given (data.test): the data is "
+                                    "split into training and validation only")
+    if not test_file and fractions["test"] == 0:
+        raise InvalidExecutionInput("data.split.test: must be above 0 without a test file (data.test)")
+    if fractions["validation"] + fractions["test"] >= 0.95:
+        raise InvalidExecutionInput(f"data.split: validation {fractions['validation']} + test "
+                                    f"{fractions['test']} leave under 5 % of the rows for training")
+    return {"kind": "file" if kinds[0] == "file" else "s3", "uri": data["uri"], "label": label.strip(),
+            "test": data.get("test"), "split": fractions}
+
+
+def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
+                       defaults: dict, seed_source: random.Random | None = None,
+                       bucket: str | None = None) -> dict:
+    """The normalised request `{rows, seed, hyperparameters, data}`, or InvalidExecutionInput.
+
+    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int,
+    "dataSources": [...]}`; the input's hyperparameters are merged over the stack's, and the
+    merged set must pass the container's rules. `bucket` is the stack's bucket (a run's
+    upload location is in it).
     """
     check_execution_name(execution_name, check_prefix(job_name_prefix))
     if not isinstance(execution_input, dict):
@@ -137,10 +249,18 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         hyperparameter_rules.validate(hyperparameters)
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
-    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters}
+    data = None
+    if execution_input.get("data") is not None:
+        if "rows" in execution_input:
+            raise InvalidExecutionInput("rows: applies to the generated dataset only; with data, every row "
+                                        "of it is used")
+        data = _data(execution_input["data"], execution_name=execution_name, bucket=bucket,
+                     sources=list(defaults.get("dataSources", [])))
+    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data}
 
 
 def handle(event: dict) -> dict:
-    """The state machine's validation step: `{executionName, input, jobNamePrefix, defaults}`."""
+    """The state machine's validation step: `{executionName, input, jobNamePrefix, defaults, bucket}`."""
     return validate_execution(event.get("input"), execution_name=event.get("executionName"),
-                              job_name_prefix=event.get("jobNamePrefix"), defaults=event["defaults"])
+                              job_name_prefix=event.get("jobNamePrefix"), defaults=event["defaults"],
+                              bucket=event.get("bucket"))

@@ -4,13 +4,19 @@ x and y are uniform integers in [0, 100]; label = 1 if y >= 3*x + 5 else 0 (the 
 sample's distribution, positive rate 1584/10201 = 15.53 %). Under `<prefix>`:
 
     csv/train/part-00000.csv ...   `label,x,y`, one object per shard
+    csv/validation/validation.csv  `label,x,y` (rows // 10 rows, at least 1)
     csv/test/test.csv              `x,y`
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
-Event: {"bucket", "prefix" (ends with "/"), "rows"=5000, "test_rows"=rows, "shards"=1, "seed"?}.
-The same function is the state machine's validation step: an event with "action": "validate"
-goes to execution_input.handle, which writes nothing.
-The result carries the URIs, row counts and the seed used (drawn at random when none is given).
+Event: {"bucket", "prefix" (ends with "/"), "rows"=5000, "test_rows"=rows,
+"validation_rows"=max(1, rows // 10), "shards"=1, "seed"?}. The validation rows are drawn after
+the test rows, so a seed gives the same training and test rows as before they existed.
+The same function is the state machine's validation step (an event with "action": "validate"
+goes to execution_input.handle, which writes nothing) and its preparation of a user's data
+(`"action": "prepare"`: `prepare_dataset`, the rules in data_preparation.py), which writes
+the same layout.
+The result (the state machine's `$.dataset`) carries the URIs, row counts, the seed used
+(drawn at random when none is given) and `source`, what the data is.
 Bad input raises InvalidSeedRequest before anything is written. Objects are streamed with
 multipart uploads (memory stays flat whatever `rows` is); on any failure, open uploads are
 aborted and completed objects deleted, then the error is re-raised.
@@ -19,6 +25,7 @@ Capacity: about 1,500 M rows (test_rows = rows) fit Lambda's 900 s at 1769 MB (o
 with a safety factor of 2. From `venv/bin/python bench/seed_bench.py`, which measured the
 handler at 3.2-4.1 M train+test row pairs/s (runs gave 1,456-1,857 M rows) against moto's
 S3 over HTTP in another process, on a shared 2-core machine; not measured on AWS itself.
+(Measured before the validation split existed: its rows // 10 rows cost about 5 % of that.)
 The handler raises DeadlineExceeded, cleaning up, DEADLINE_MARGIN_MS before the limit.
 """
 
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 
 import boto3
 
+import data_preparation
 import execution_input
 
 log = logging.getLogger(__name__)
@@ -41,7 +49,9 @@ DEFAULT_ROWS = 5000
 PART_SIZE = 8 << 20         # multipart part size; S3's minimum is 5 MiB (except the last part)
 CHUNK_ROWS = 1 << 16        # rows generated per step; part of the seeded output's definition
 DEADLINE_MARGIN_MS = 20_000  # stop and clean up this long before the Lambda time limit
-_FIELDS = ("bucket", "prefix", "rows", "test_rows", "shards", "seed")
+_FIELDS = ("bucket", "prefix", "rows", "test_rows", "validation_rows", "shards", "seed")
+GENERATED_SOURCE = {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
+                    "classes": None}
 
 
 class InvalidSeedRequest(Exception):
@@ -124,6 +134,7 @@ class SeedRequest:
     prefix: str
     rows: int
     test_rows: int
+    validation_rows: int
     shards: int
     seed: int | None
 
@@ -150,6 +161,7 @@ def parse_event(event: object) -> SeedRequest:
                                  f"(e.g. 'runs/<name>/'), got {prefix!r}")
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", rows)
+    validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
     shards = _positive_int(event, "shards", 1)
     if shards > rows:
         raise InvalidSeedRequest(f"shards must not exceed rows ({rows}), got {shards}")
@@ -157,7 +169,7 @@ def parse_event(event: object) -> SeedRequest:
     # random.Random(-n) equals random.Random(n): negative seeds would alias.
     if "seed" in event and (type(seed) is not int or seed < 0):
         raise InvalidSeedRequest(f"seed must be a non-negative integer, got {seed!r}")
-    return SeedRequest(bucket, prefix, rows, test_rows, shards, seed)
+    return SeedRequest(bucket, prefix, rows, test_rows, validation_rows, shards, seed)
 
 
 _client = None
@@ -250,6 +262,7 @@ def write_dataset(event: object, s3=None, remaining_ms=None) -> dict:
     bucket, prefix = request.bucket, request.prefix
     train_keys = [f"{prefix}csv/train/part-{i:05d}.csv" for i in range(request.shards)]
     test_key, labels_key = f"{prefix}csv/test/test.csv", f"{prefix}csv/labels/test_labels.csv"
+    validation_key = f"{prefix}csv/validation/validation.csv"
     uploads: list[_Upload] = []  # every upload started, in order
     written = 0
 
@@ -273,17 +286,29 @@ def write_dataset(event: object, s3=None, remaining_ms=None) -> dict:
                 write(uploads[-1:], n, _train)
             uploads += [_Upload(s3, pool, bucket, test_key), _Upload(s3, pool, bucket, labels_key)]
             write(uploads[-2:], request.test_rows, _test)
+            uploads.append(_Upload(s3, pool, bucket, validation_key))
+            write(uploads[-1:], request.validation_rows, _train)
         except BaseException:
             _clean_up(s3, bucket, uploads)
             raise
+    rows = {"train": request.rows, "validation": request.validation_rows, "test": request.test_rows}
+    return _dataset(bucket, prefix, rows, request.shards, seed,
+                    [*train_keys, test_key, labels_key, validation_key], GENERATED_SOURCE)
+
+
+def _dataset(bucket: str, prefix: str, rows: dict, shards: int, seed: int, keys: list[str],
+             source: dict) -> dict:
+    """The `$.dataset` record both the generator and the preparation return (the layout's URIs)."""
     return {
         "train_uri": f"s3://{bucket}/{prefix}csv/train/",
+        "validation_uri": f"s3://{bucket}/{prefix}csv/validation/",
         "test_uri": f"s3://{bucket}/{prefix}csv/test/",
-        "labels_uri": f"s3://{bucket}/{labels_key}",
-        "rows": {"train": request.rows, "test": request.test_rows},
-        "shards": request.shards,
+        "labels_uri": f"s3://{bucket}/{prefix}csv/labels/test_labels.csv",
+        "rows": rows,
+        "shards": shards,
         "seed": seed,
-        "objects": [f"s3://{bucket}/{key}" for key in (*train_keys, test_key, labels_key)],
+        "objects": [f"s3://{bucket}/{key}" for key in keys],
+        "source": source,
     }
 
 
@@ -310,9 +335,140 @@ def _clean_up(s3, bucket: str, uploads: list[_Upload]) -> None:
             log.exception("could not delete %d objects under s3://%s", len(batch), bucket)
 
 
+class _S3Sink:
+    """Prepared lines into the layout's objects, a few thousand lines per write."""
+
+    LINES = 1 << 13
+
+    def __init__(self, train: list[_Upload], validation: _Upload, test: _Upload, labels: _Upload,
+                 check_time):
+        self.outputs = [*train, validation, test, labels]
+        self.buffers: list[list[str]] = [[] for _ in self.outputs]
+        self.validation_index = len(train)
+        self.check_time = check_time
+
+    def _flush(self, index: int) -> None:
+        buffer = self.buffers[index]
+        self.outputs[index].write(("\n".join(buffer) + "\n").encode())
+        buffer.clear()
+        self.check_time()
+
+    def _add(self, index: int, line: str) -> None:
+        buffer = self.buffers[index]
+        buffer.append(line)
+        if len(buffer) >= self.LINES:
+            self._flush(index)
+
+    def train(self, shard: int, line: str) -> None:
+        self._add(shard, line)
+
+    def validation(self, line: str) -> None:
+        self._add(self.validation_index, line)
+
+    def test(self, features: str, label: str) -> None:
+        self._add(self.validation_index + 1, features)
+        self._add(self.validation_index + 2, label)
+
+    def close(self) -> None:
+        for index, output in enumerate(self.outputs):
+            if self.buffers[index]:
+                self._flush(index)
+            output.close()
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _is_data_object(key: str, size: int) -> bool:
+    """Folder markers and Hadoop's bookkeeping files (`_SUCCESS`, `.crc`) are not data."""
+    name = key.rsplit("/", 1)[-1]
+    return not key.endswith("/") and not name.startswith(("_", "."))
+
+
+def _open_sources(s3, uri: str) -> list[tuple[str, int, object]]:
+    """(s3 URI, size, body) of the object `uri` names, or of every data object under a prefix
+    (a URI ending with `/`), in key order. Bodies are opened, not read."""
+    bucket, key = _split_uri(uri)
+    if key and not key.endswith("/"):
+        response = s3.get_object(Bucket=bucket, Key=key)
+        return [(uri, response["ContentLength"], response["Body"])]
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        keys += [(item["Key"], item["Size"]) for item in page.get("Contents", [])
+                 if _is_data_object(item["Key"], item["Size"])]
+    if not keys:
+        raise data_preparation.InvalidData(f"{uri}: no data objects under this prefix")
+    return [(f"s3://{bucket}/{name}", size, _LazyBody(s3, bucket, name)) for name, size in keys]
+
+
+class _LazyBody:
+    """An object's body, requested when first read (one open connection at a time)."""
+
+    def __init__(self, s3, bucket: str, key: str):
+        self.s3, self.bucket, self.key, self.body = s3, bucket, key, None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.body is None:
+            self.body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        return self.body.read(n)
+
+
+def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
+    """`{"action": "prepare", bucket, prefix, data: {uri, label, test, split}, seed, shards,
+    hyperparameters}` (the checked run, execution_input.validate_execution): the user's CSV
+    object(s) into the layout under `<prefix>csv/`. Returns the `$.dataset` record."""
+    request = parse_event({key: event.get(key) for key in ("bucket", "prefix", "seed", "shards")})
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+        raise InvalidSeedRequest("data must be the checked execution input's data object")
+    s3 = s3 or s3_client()
+    bucket, prefix, seed = request.bucket, request.prefix, request.seed
+    sources = _open_sources(s3, data["uri"])
+    test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
+    size = sum(size for _, size, _ in sources + test_sources)
+    data_preparation.check_fits_lambda(size, data["uri"])
+    if remaining_ms is not None and data_preparation.estimate_seconds(size) * 1000 > remaining_ms() - DEADLINE_MARGIN_MS:
+        raise DeadlineExceeded(f"{data['uri']}: about {data_preparation.estimate_seconds(size):,.0f} s of "
+                               "preparation would not fit in the time this invocation has left")
+
+    def check_time() -> None:
+        if remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS:
+            raise DeadlineExceeded("Lambda time limit near while preparing the data; give less data per run")
+
+    train_keys = [f"{prefix}csv/train/part-{i:05d}.csv" for i in range(request.shards)]
+    other_keys = [f"{prefix}csv/validation/validation.csv", f"{prefix}csv/test/test.csv",
+                  f"{prefix}csv/labels/test_labels.csv"]
+    uploads: list[_Upload] = []
+    split = data["split"]  # both fractions, normalised by execution_input
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            uploads += [_Upload(s3, pool, bucket, key) for key in train_keys + other_keys]
+            sink = _S3Sink(uploads[:request.shards], *uploads[request.shards:], check_time=check_time)
+            prepared = data_preparation.prepare(
+                [(uri, data_preparation.text(body)) for uri, _, body in sources], sink,
+                test_sources=[(uri, data_preparation.text(body)) for uri, _, body in test_sources],
+                hyperparameters=event.get("hyperparameters") or {},
+                label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
+                validation=split["validation"], test=split["test"])
+            sink.close()
+        except BaseException:
+            _clean_up(s3, bucket, uploads)
+            raise
+    source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
+              "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
+              "split": split}
+    validation_key, test_key, labels_key = other_keys
+    return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
+                    [*train_keys, test_key, labels_key, validation_key], source)
+
+
 def handler(event, context):
     """`{"action": "validate", ...}` checks an execution's input (execution_input.handle);
-    any other event is a seeding request."""
+    `{"action": "prepare", ...}` prepares a user's data; any other event is a seeding request."""
     if isinstance(event, dict) and event.get("action") == "validate":
         return execution_input.handle(event)
+    if isinstance(event, dict) and event.get("action") == "prepare":
+        return prepare_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
     return write_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))

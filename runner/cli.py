@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
-from runner import execution, results
+from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
 from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
@@ -67,6 +67,13 @@ def _seed(text: str) -> int:
         return execution.parse_seed(text)
     except UsageError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--seed ")) from None
+
+
+def _split(text: str) -> tuple[float, float]:
+    try:
+        return user_data.parse_split(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--split {text!r}: ")) from None
 
 
 def _runs_dir(text: str) -> Path:
@@ -118,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dataset seed, to repeat a run exactly (default: drawn, printed and recorded)")
     run.add_argument("--input", metavar="JSON",
                      help="raw execution input; --rows, --hp and --seed apply on top")
+    run.add_argument("--data", metavar="FILE|S3URI",
+                     help="train on this data instead of the generated sample: a CSV file with a header "
+                          "row (or Parquet), checked here and uploaded under the run's folder, or "
+                          "s3://bucket/key (or .../prefix/) inside the stack's dataSources, prepared in AWS")
+    run.add_argument("--label", metavar="COLUMN", help="with --data: the label column (default: label)")
+    run.add_argument("--test", metavar="FILE|S3URI",
+                     help="with --data: held-out rows to score, same columns (default: a seeded share of --data)")
+    run.add_argument("--split", type=_split, metavar="VALIDATION,TEST",
+                     help="with --data: fractions of its rows for validation and test (default 0.1,0.2; "
+                          "with --test: 0.1,0)")
     run.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
@@ -315,15 +332,21 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
-def _start(args, outputs: StackOutputs, polling: Polling,
-           name: str, execution_input: dict, painter: plot.Painter | None) -> int:
+def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
+           painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
+    clients = None
     try:
         clients = Clients(outputs.region)
+        for uri, path in uploads.items():
+            print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
+        user_data.upload(clients.s3, uploads)
         started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
                                               input=json.dumps(execution_input))
     except BaseException:
         results.release(run_dir)
+        if clients is not None:
+            user_data.remove(clients.s3, uploads)
         raise
     where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
@@ -411,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
                                          ("--seed", args.seed is not None), ("--input", args.input),
-                                         ("--detach", args.detach),
+                                         ("--detach", args.detach), ("--data", args.data),
+                                         ("--label", args.label), ("--test", args.test),
+                                         ("--split", args.split),
                                          ("--keep-data", args.keep_data and args.command != "follow"))
                 if value]
     if args.command and run_only:
@@ -419,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}{hint}")
     if args.local and args.detach:
         parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
+    if not args.data:
+        given = [flag for flag, value in (("--label", args.label), ("--test", args.test),
+                                          ("--split", args.split)) if value is not None]
+        if given:
+            parser.error(f"{', '.join(given)} only apply with --data")
+    elif args.rows is not None:
+        parser.error("--rows sizes the generated dataset; with --data every row of the data is used")
     phase = "before anything started"
     try:
         if not args.command:  # everything a new run needs is checked before any AWS call
@@ -436,8 +468,16 @@ def main(argv: list[str] | None = None) -> int:
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
                     else execution.new_name(outputs.job_name_prefix)
-                execution.check_input(execution_input, name, outputs)
-                code = _start(args, outputs, polling, name, execution_input, painter)
+                uploads: dict[str, Path] = {}
+                if args.data:
+                    execution_input["data"], uploads = user_data.execution_data(
+                        user_data.DataRequest(args.data, args.label, args.test, args.split),
+                        outputs.bucket_name, name)
+                checked = execution.check_input(execution_input, name, outputs)
+                with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
+                                             shards=outputs.run_defaults.get("shards", 1),
+                                             hyperparameters=checked["hyperparameters"]) as files:
+                    code = _start(args, outputs, polling, name, execution_input, painter, files)
             else:
                 code = _command(args, outputs, polling, painter)
             if args.local:  # leaving the block shuts the emulator down

@@ -37,7 +37,7 @@ def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict
     try:
         return validate_execution(execution_input, execution_name=name,
                                   job_name_prefix=outputs.job_name_prefix,
-                                  defaults=outputs.run_defaults)
+                                  defaults=outputs.run_defaults, bucket=outputs.bucket_name)
     except InvalidExecutionInput as error:
         raise UsageError(f"the execution would be refused: {error}") from None
 

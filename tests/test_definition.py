@@ -22,7 +22,7 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 from components.definition import (  # noqa: E402
-    FAILED_STATE, REFUSED_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
+    CHOICE_STATE, FAILED_STATE, PREPARE_STATE, REFUSED_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
 from components.settings import PipelineSettings  # noqa: E402
 
 BUCKET = "training-pipeline-data-1a2b3c4"
@@ -99,10 +99,11 @@ def test_every_written_path_is_under_the_execution(definition):
             pytest.fail(f"{key} is a fixed value; it must be built per execution")
         if key in ("S3OutputPath.$", "prefix.$"):
             written.append(value)
-    seed = definition["States"]["Generate dataset"]["Parameters"]
-    assert seed["prefix.$"] == "States.Format('runs/{}/', $$.Execution.Name)"
-    assert seed["bucket"] == BUCKET
-    assert len(written) == 3  # the dataset, the model artifacts, the predictions
+    for state in ("Generate dataset", PREPARE_STATE):  # either writes the dataset, in one place
+        seed = definition["States"][state]["Parameters"]
+        assert seed["prefix.$"] == "States.Format('runs/{}/', $$.Execution.Name)"
+        assert seed["bucket"] == BUCKET
+    assert len(written) == 4  # the dataset (generated or prepared), the model artifacts, the predictions
     assert len(set(written)) == 3
 
 
@@ -318,14 +319,18 @@ def test_validated_request_drives_every_later_state(interpreter):
     client, machine = interpreter
     name = "xgb-dev--flow-1"
     payload = {"rows": 10, "hyperparameters": {"num_round": 9}, "extra": "ignored by the stub"}
-    request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"}}
+    request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"},
+               "data": None}
     dataset = {"train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
+               "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
                "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/"}
     run = execute(client, machine, name, payload, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
     validate, seed = lambda_inputs(run)
     assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev",
-                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1}}
+                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
+                                     "dataSources": []},
+                        "bucket": BUCKET}
     assert seed == {"bucket": BUCKET, "prefix": f"runs/{name}/", "rows": 10, "seed": 7, "shards": 1}
     output = json.loads(run["description"]["output"])
     assert "extra" not in output and "hyperparameters" not in output  # the raw input is gone
@@ -334,5 +339,28 @@ def test_validated_request_drives_every_later_state(interpreter):
     assert training["HyperParameters"] == request["hyperparameters"]
     assert training["TrainingJobName"] == name
     assert training["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/runs/{name}/model"
-    assert training["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == dataset["train_uri"]
+    assert [(channel["ChannelName"], channel["DataSource"]["S3DataSource"]["S3Uri"])
+            for channel in training["InputDataConfig"]] == [
+        ("train", dataset["train_uri"]), ("validation", dataset["validation_uri"])]
     assert {"Key": "training-pipeline:execution", "Value": name} in training["Tags"]
+
+
+def test_data_in_the_request_goes_to_prepare_not_generate(interpreter):
+    """The Choice after validation: a checked `data` object sends the run to Prepare dataset,
+    which gets the checked data, seed, hyperparameters and shards; Generate never runs."""
+    client, machine = interpreter
+    name = "xgb-dev--flow-data"
+    data = {"kind": "s3", "uri": "s3://sources/iris.csv", "label": "species", "test": None,
+            "split": {"validation": 0.1, "test": 0.2}}
+    request = {"rows": 5000, "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "data": data}
+    dataset = {"train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
+               "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
+               "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/"}
+    run = execute(client, machine, name, {"data": {"uri": data["uri"]}}, [request, dataset])
+    assert run["description"]["status"] == "SUCCEEDED", run["description"]
+    entered = [event["stateEnteredEventDetails"]["name"] for event in run["events"]
+               if event["type"].endswith("StateEntered")]
+    assert PREPARE_STATE in entered and "Generate dataset" not in entered
+    _, prepare = lambda_inputs(run)
+    assert prepare == {"action": "prepare", "bucket": BUCKET, "prefix": f"runs/{name}/", "data": data,
+                       "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1}

@@ -17,17 +17,33 @@ import pytest
 from moto import mock_aws
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
+from runner.local import engine, local_stack
 from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
 
 _names = itertools.count(1)
 
 
-def _execute(outputs, rows=50, timeout=60):
+# A dataSources location the rehearsal's stack names, in a bucket of its own in the emulator.
+DATA_BUCKET = "iam-data-sources"
+DATA_SOURCE = f"s3://{DATA_BUCKET}/datasets/"
+CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
+
+
+def _execute(outputs, rows=50, timeout=60, data=None):
+    """One execution: generated (`data` None), from the dataSources bucket ("source") or from a
+    file uploaded to the run's upload location, as run.py --data FILE does ("upload")."""
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     name = f"{outputs['jobNamePrefix']}--iam-{next(_names)}-{int(time.time())}"
+    execution_input = {"rows": rows}
+    if data == "upload":
+        key = f"runs/{name}/upload/data.csv"
+        boto3.client("s3", region_name=outputs["region"]).put_object(
+            Bucket=outputs["bucketName"], Key=key, Body=CSV.encode())
+        execution_input = {"data": {"uri": f"s3://{outputs['bucketName']}/{key}"}}
+    elif data == "source":
+        execution_input = {"data": {"uri": DATA_SOURCE}}
     arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps({"rows": rows}))["executionArn"]
+                              input=json.dumps(execution_input))["executionArn"]
     deadline = time.monotonic() + timeout
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
@@ -105,15 +121,36 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
             ("sagemaker:CreateModel", False)]
 
 
+def test_a_generated_run_reports_why_the_data_statements_went_unused():
+    """A plain run reads no user data: the seeding role's read statements are unused, with the reason."""
+    with local_stack(load_stack_settings("dev")) as outputs:
+        assert _execute(outputs)["status"] == "SUCCEEDED"
+        report = outputs.iam_report()
+    statements = {s["statement"]: s for entry in report.values() for s in entry["statements"]}
+    uploads = statements["ReadRunUploads"]
+    assert not uploads["required"] and uploads["calls"] == 0
+    assert uploads["reason"] == "only runs with a file of their own (run.py --data FILE) read an upload"
+
+
 # -- the rehearsal (one stack for the module: these tests come after the ones above, which
 #    host their own emulator) -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def stack():
-    with local_stack(load_stack_settings("dev")) as outputs:
-        described = _execute(outputs)
-        assert described["status"] == "SUCCEEDED", described.get("cause")
-        yield outputs, outputs.iam_report()
+    # The dev stack's config with dataSources set, as `pulumi config set` would write it.
+    config = {**engine.stack_config("dev"), "training-pipeline:dataSources": [DATA_SOURCE]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "stack_config", lambda stack: config)
+        with local_stack(load_stack_settings("dev")) as outputs:
+            s3 = boto3.client("s3", region_name=outputs["region"])
+            s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
+            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
+            s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
+            for data in (None, "upload", "source"):
+                described = _execute(outputs, data=data)
+                assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
+            yield outputs, outputs.iam_report()
 
 
 def test_the_deployed_policies_together_allow_every_call(stack):
@@ -166,7 +203,11 @@ def _remove_each_statement(outputs, entries, iam, problems):
             narrowed = dict(document, Statement=[s for s in document["Statement"] if s is not statement])
             iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(narrowed))
             try:
-                described = _execute(outputs)
+                # The statement is needed if any kind of run fails without it.
+                for data in (None, "upload", "source"):
+                    described = _execute(outputs, data=data)
+                    if described["status"] != "SUCCEEDED":
+                        break
             finally:
                 iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -233,6 +274,32 @@ def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
 
 
+def test_the_seeding_function_reads_the_data_sources_and_nothing_else(stack):
+    """Its role reads under dataSources (objects; listings with s3:prefix inside) and run uploads only."""
+    outputs, _ = stack
+    invoke = _function_with_the_seeding_role(outputs, "reader", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3 = boto3.client('s3')\n"
+        "    try:\n"
+        "        if event.get('key') is None:\n"
+        "            return [o['Key'] for o in s3.list_objects_v2(Bucket=event['data_bucket'],\n"
+        "                    Prefix=event['prefix']).get('Contents', [])]\n"
+        "        return s3.get_object(Bucket=event['data_bucket'], Key=event['key'])['Body'].read().decode()[:5]\n"
+        "    except Exception as error:\n"
+        "        return str(error)\n"))
+    assert invoke(data_bucket=DATA_BUCKET, key="datasets/part-1.csv") == "x,y,l"
+    assert invoke(data_bucket=DATA_BUCKET, prefix="datasets/") == ["datasets/part-1.csv", "datasets/part-2.csv"]
+    refused_get = invoke(data_bucket=DATA_BUCKET, key="private/secret.csv")
+    assert f"is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::{DATA_BUCKET}/private/secret.csv\"" \
+        in refused_get
+    assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="private/")
+    assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="")
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    s3.put_object(Bucket=outputs["bucketName"], Key="runs/x/csv/train/part-00000.csv", Body=b"1,2")
+    assert "s3:GetObject" in invoke(data_bucket=outputs["bucketName"], key="runs/x/csv/train/part-00000.csv")
+
+
 def test_the_report_is_written_as_json(stack, tmp_path):
     outputs, report = stack
     outputs.write_iam_report(tmp_path / "iam.json")
@@ -260,3 +327,4 @@ def test_sagemaker_must_be_able_to_assume_the_role_it_is_given(stack):
     assert described["status"] == "FAILED"
     assert described["error"] == "SageMaker.AmazonSageMakerException"
     assert f"Could not assume role {outputs['sageMakerRoleArn']}" in described["cause"]
+

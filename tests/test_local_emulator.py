@@ -81,7 +81,7 @@ class TestPipeline:
         described = _execute(outputs, {"rows": 2000})
         assert described["status"] == "SUCCEEDED", described.get("cause")
         result = json.loads(described["output"])
-        assert result["dataset"]["rows"] == {"train": 2000, "test": 2000}
+        assert result["dataset"]["rows"] == {"train": 2000, "validation": 200, "test": 2000}
 
         predictions = np.array(_read(outputs, result["transform"]["outputPath"] + "/test.csv.out").split(),
                                dtype=float)

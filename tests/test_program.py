@@ -72,7 +72,8 @@ def custom():
     """Everything that can differ from the defaults, differing."""
     return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
-                     "hyperparameters": ["objective=binary:logistic", "num_round=20"]})
+                     "hyperparameters": ["objective=binary:logistic", "num_round=20"],
+                     "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"]})
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_outputs(run):
     assert run.outputs["jobNamePrefix"] == "xgb-dev"
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
-        "shards": 1}
+        "shards": 1, "dataSources": []}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
         + quote(machine["arn"], safe=""))
@@ -197,7 +198,8 @@ def test_definition_follows_settings(custom):
     validate = definition["States"]["Validate input"]["Parameters"]
     assert validate["jobNamePrefix"] == "team-a"
     assert validate["defaults"] == {"rows": 5000, "shards": 2,
-                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"}}
+                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
+                                    "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"]}
 
 
 def test_definition_passes_statelint(run):
@@ -352,8 +354,37 @@ def test_seed_function_policy(run):
         ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
         ("s3:PutObject", f"{bucket_arn}/runs/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
         ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
+        ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*"),  # a file run.py uploaded for the run
     }
 
+
+def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
+    """Each dataSources location: GetObject under its prefix, ListBucket of its bucket with s3:prefix
+    inside it (none for a whole bucket); no other bucket, no other action."""
+    bucket_arn = custom.one(BUCKET).outputs["arn"]
+    reads = [statement for statement in statements(role_policy(custom, "seed"))
+             if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}]
+    simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
+                         json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
+    assert simplified == sorted([
+        ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
+        ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
+        ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
+        ("s3:GetObject", ("arn:aws:s3:::whole-bucket/*",), "null"),
+        ("s3:ListBucket", ("arn:aws:s3:::whole-bucket",), "null"),
+    ])
+
+
+@pytest.mark.parametrize("sources, message", [
+    (["s3://team-data/datasets"], "must end with '/'"),
+    (["https://team-data/datasets/"], "is not an S3 URI"),
+    (["s3://Team_Data/"], "does not name a valid S3 bucket"),
+    (["s3://team-data/a/../b/"], "'..' segments"),
+    ("s3://team-data/", "expected a list of S3 locations"),
+])
+def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
+    result = run_program({"dataSources": sources})
+    assert result.error is not None and "dataSources" in str(result.error) and message in str(result.error)
 
 @pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
 def test_sagemaker_policy(request, fixture, region):

@@ -39,7 +39,7 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
     assert [s["name"] for s in summary["states"]][-4:] == [
         "Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform"]
     assert all(s["status"] == "succeeded" for s in summary["states"])
-    assert summary["rows"] == {"train": 2000, "test": 2000}
+    assert summary["rows"] == {"train": 2000, "validation": 200, "test": 2000}
     assert summary["metrics"]["accuracy"] >= 0.97 and summary["metrics"]["auc"] >= 0.97
 
     run_dir = tmp_path / summary["execution_name"]
@@ -61,13 +61,13 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
 def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
     code, first, err = rehearse(capsys, tmp_path, "--rows", "300", "--hp", "num_round=3")
     assert code == 0, err
-    assert first["rows"] == {"train": 300, "test": 300}
+    assert first["rows"] == {"train": 300, "validation": 30, "test": 300}
     assert load_model(tmp_path / first["execution_name"] / "model.tar.gz").num_boosted_rounds() == 3
 
     code, second, err = rehearse(capsys, tmp_path, "--rows", "500")
     assert code == 0, err
     assert second["execution_name"] != first["execution_name"]
-    assert second["rows"] == {"train": 500, "test": 500}
+    assert second["rows"] == {"train": 500, "validation": 50, "test": 500}
 
 
 # Valid hyperparameters the data cannot satisfy: gamma regression needs positive labels.
@@ -90,7 +90,7 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path):
                                                                  summary["execution_name"]])
     assert sorted(p.name for p in (tmp_path / summary["execution_name"]).iterdir()) == ["iam.json", "summary.json"]
     assert json.loads((tmp_path / summary["execution_name"] / "summary.json").read_text()) == summary
-    assert summary["rows"] == {"train": 200, "test": 200}  # the dataset was generated before the failure
+    assert summary["rows"] == {"train": 200, "validation": 20, "test": 200}  # the dataset was generated before the failure
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 

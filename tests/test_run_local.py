@@ -61,7 +61,7 @@ def test_summary_describes_the_run(capsys, tmp_path, monkeypatch):
         "max_depth": "4", "num_round": "3"}
     assert isinstance(summary["seed"], int) and summary["input"]["seed"] == summary["seed"]  # drawn
     assert f", seed {summary['seed']}" in err
-    assert summary["rows"] == {"train": 500, "test": 500}
+    assert summary["rows"] == {"train": 500, "validation": 50, "test": 500}
     assert summary["hyperparameters"]["num_round"] == "3" and summary["hyperparameters"]["max_depth"] == "4"
     assert summary["hyperparameters"]["objective"] == "reg:logistic"  # the stack default, merged
     training = summary["training"]

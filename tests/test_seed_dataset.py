@@ -66,16 +66,22 @@ def test_layout_format_and_return_value(s3):
 
     train_keys = [f"{PREFIX}csv/train/part-0000{i}.csv" for i in range(4)]
     test_key, labels_key = f"{PREFIX}csv/test/test.csv", f"{PREFIX}csv/labels/test_labels.csv"
+    validation_key = f"{PREFIX}csv/validation/validation.csv"
     assert result == {
         "train_uri": f"s3://{BUCKET}/{PREFIX}csv/train/",
+        "validation_uri": f"s3://{BUCKET}/{PREFIX}csv/validation/",
         "test_uri": f"s3://{BUCKET}/{PREFIX}csv/test/",
         "labels_uri": f"s3://{BUCKET}/{labels_key}",
-        "rows": {"train": 1003, "test": 501},
+        "rows": {"train": 1003, "validation": 100, "test": 501},
         "shards": 4,
         "seed": 7,
-        "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key)],
+        "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key, validation_key)],
+        "source": {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
+                   "classes": None},
     }
-    assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key])
+    assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key, validation_key])
+    validation = parse(read(s3, result["validation_uri"] + "validation.csv"), 3)
+    assert len(validation) == 100 and all(lab == label(x, y) for lab, x, y in validation)
 
     # The first rows % shards shards get one extra row.
     shards = [parse(read(s3, uri), 3) for uri in result["objects"][:4]]
@@ -96,14 +102,14 @@ def test_layout_format_and_return_value(s3):
 def test_shard_row_counts(s3, rows, shards):
     result = write_dataset(event(rows=rows, shards=shards, seed=1), s3)
     counts = [read(s3, uri).count(b"\n") for uri in result["objects"][:shards]]
-    assert len(result["objects"]) == shards + 2
+    assert len(result["objects"]) == shards + 3
     assert sum(counts) == rows and max(counts) - min(counts) <= 1
     assert counts == sorted(counts, reverse=True)
 
 
 def test_defaults(s3):
     result = write_dataset(event(), s3)
-    assert result["rows"] == {"train": 5000, "test": 5000} and result["shards"] == 1
+    assert result["rows"] == {"train": 5000, "validation": 500, "test": 5000} and result["shards"] == 1
     assert read(s3, result["objects"][0]).count(b"\n") == 5000
     assert read(s3, result["labels_uri"]).count(b"\n") == 5000
 
@@ -334,3 +340,59 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
     assert read(s3, first["objects"][0]) == read(s3, second["objects"][0])
     with pytest.raises(InvalidSeedRequest):
         seed_dataset.handler(event(rows=0), None)
+
+
+# -- the prepare action: a user's CSV in S3 into the same layout -----------------------------------
+
+def prepare_event(uri, **data):
+    return {"action": "prepare", "bucket": BUCKET, "prefix": PREFIX, "seed": 4, "shards": 2,
+            "hyperparameters": {"objective": "binary:logistic"},
+            "data": {"kind": "s3", "uri": uri, "label": "label", "test": None,
+                     "split": {"validation": 0.1, "test": 0.2}, **data}}
+
+
+def test_prepare_writes_the_generators_layout_from_a_prefix(s3):
+    s3.put_object(Bucket=BUCKET, Key="sources/t/part-0.csv", Body=b"a,label,b\n" + b"1,0,2\n3,1,4\n" * 50)
+    s3.put_object(Bucket=BUCKET, Key="sources/t/part-1.csv", Body=b"\xef\xbb\xbfa,label,b\n" + b"5,1,6\n" * 100)
+    s3.put_object(Bucket=BUCKET, Key="sources/t/_SUCCESS", Body=b"")
+    result = seed_dataset.handler(prepare_event(f"s3://{BUCKET}/sources/t/"), None)
+    assert result["source"] == {"kind": "s3", "uri": f"s3://{BUCKET}/sources/t/", "test_uri": None,
+                                "label": "label", "features": ["a", "b"], "classes": None,
+                                "split": {"validation": 0.1, "test": 0.2}}
+    assert sum(result["rows"].values()) == 200 and result["shards"] == 2
+    assert [uri.rsplit("/", 2)[-2] for uri in result["objects"]] == ["train", "train", "test", "labels", "validation"]
+    shards = [read(s3, uri).decode().splitlines() for uri in result["objects"][:2]]
+    assert [len(lines) for lines in shards] == [(result["rows"]["train"] + 1) // 2, result["rows"]["train"] // 2]
+    assert set(shards[0]) <= {"0,1,2", "1,3,4", "1,5,6"}  # label first
+    test = read(s3, result["objects"][2]).decode().splitlines()
+    labels = read(s3, result["labels_uri"]).decode().splitlines()
+    assert len(test) == len(labels) == result["rows"]["test"]
+    assert all({"1,2": "0", "3,4": "1", "5,6": "1"}[row] == lab for row, lab in zip(test, labels))
+
+
+def test_bad_data_late_in_a_large_object_leaves_nothing_behind(s3, monkeypatch):
+    """Multipart parts already uploaded are aborted and nothing is left under the prefix."""
+    body = b"a,b,label\n" + b"123456.789,987654.321,1\n" * 600_000 + b"1,x,0\n"  # about 14 MB
+    s3.put_object(Bucket=BUCKET, Key="sources/big.csv", Body=body)
+    started = []
+    monkeypatch.setattr(seed_dataset, "s3_client", lambda: s3)
+    original = s3.create_multipart_upload
+    monkeypatch.setattr(s3, "create_multipart_upload", lambda **kw: started.append(kw["Key"]) or original(**kw))
+    with pytest.raises(seed_dataset.data_preparation.InvalidData, match="line 600002: column 'b' is not numeric"):
+        seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/big.csv"), "shards": 1}, None)
+    assert started == [f"{PREFIX}csv/train/part-00000.csv"]  # a part of the training shard went up
+    assert [key for key in keys(s3) if key.startswith(PREFIX)] == []
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_prepare_refuses_data_that_would_not_fit_the_time_left(s3, monkeypatch):
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n" * 1000)
+    monkeypatch.setattr(seed_dataset.data_preparation, "PREPARE_BYTES_PER_SECOND", 1)
+    with pytest.raises(seed_dataset.data_preparation.InvalidData, match="would take about 4,008 s"):
+        seed_dataset.handler(prepare_event(f"s3://{BUCKET}/sources/d.csv"), None)
+    assert [key for key in keys(s3) if key.startswith(PREFIX)] == []
+
+
+def test_an_empty_prefix_is_refused(s3):
+    with pytest.raises(seed_dataset.data_preparation.InvalidData, match="no data objects under this prefix"):
+        seed_dataset.handler(prepare_event(f"s3://{BUCKET}/nothing/"), None)

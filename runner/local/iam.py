@@ -67,6 +67,12 @@ UNEXERCISED = {
     "logs:PutLogEvents": "the Lambda runtime's own log writes are not emulated (on AWS a refusal "
                          "only drops the function's logs)",
 }
+# The seeding role's reads of a user's data (components/pipeline.py): a generated run needs none.
+DATA_ONLY = {
+    "ReadRunUploads": "only runs with a file of their own (run.py --data FILE) read an upload",
+    "ReadDataSource": "only runs with data in a dataSources location read it",
+    "ListDataSource": "only runs with a dataSources prefix list it",
+}
 # Calls whose refusal AWS tolerates: the data is dropped, the run goes on.
 BEST_EFFORT_REASON = "only best-effort calls need it (logs, metrics): without it AWS drops them and the run goes on"
 _SERVICE_PRINCIPALS = {"states": "states.amazonaws.com", "sagemaker": "sagemaker.amazonaws.com",
@@ -371,7 +377,8 @@ class AccessControl:
                              "actions": _as_list(statement.get("Action", [])),
                              "calls": len(used), "required": any(not c.best_effort for c in used)}
                     if not entry["required"]:
-                        entry["reason"] = BEST_EFFORT_REASON if used else unexercised_reason(entry["actions"])
+                        entry["reason"] = BEST_EFFORT_REASON if used else (
+                            unexercised_reason(entry["actions"]) or DATA_ONLY.get(sid.rstrip("0123456789")))
                     statements.append(entry)
             report[role_arn] = {"calls": list(seen.values()), "statements": statements}
         return report

@@ -1,0 +1,374 @@
+"""A user's CSV made into the layout training reads (standard library only: Lambda has no numpy).
+
+One rule set for both callers: the seeding function's `prepare` action (objects streamed from
+S3) and `run.py --data FILE` (a local file checked before anything is uploaded or started).
+
+The input: CSV with a header row, comma-separated, UTF-8 (a byte-order mark is ignored). The
+label column is named (default `label`); every other column is a feature and must be numeric:
+an empty cell (or `nan`) is a missing value, as the container reads it; `inf`, text or a row
+with another number of fields than the header stops the preparation with one line naming the
+line and the column. Categorical features are the user's to encode.
+
+Labels: numbers, or text (class names). Text labels map to 0..K-1 in order of first
+appearance, the mapping returned as `classes`. Whether labels are text is decided by the
+first data row (a text label there makes every label a class name).
+
+The output (contract 2 of the team's design): label-first, headerless, comma-separated lines,
+rows split by a seeded RNG: per data row, `r = random.Random(seed).random()` (one draw per row,
+in file order): `r < test` goes to the held-out test set, `r < test + validation` to
+validation, the rest to training, dealt round-robin across the training shards. With a test
+file, every row of it is test data and the main file is split into training and validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Protocol, TextIO
+
+DEFAULT_LABEL = "label"
+DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
+MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
+MAX_COLUMNS = 10_000
+# Lambda preparation speed, input bytes per second: `bench/prepare_bench.py` measured 6.5-7.4 MB/s
+# (30 numeric columns, moto's S3 over HTTP, a shared 2-core machine); halved, the safety factor of
+# the generator's estimate. An estimate from the emulator, not measured on AWS.
+PREPARE_BYTES_PER_SECOND = 3_500_000
+LAMBDA_BUDGET_SECONDS = 900 - 60  # the function's timeout, less a margin for start-up and clean-up
+_MISSING = {"", "nan", "NaN", "NAN"}
+# A row of plain decimal numbers or empty cells, already as the output writes it: checked with one
+# regex instead of cell by cell (the common case; anything else takes the per-cell path).
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+_PLAIN_ROW = re.compile(rf"(?:{_NUMBER})?(?:,(?:{_NUMBER})?)*")
+
+
+class InvalidData(ValueError):
+    """The data cannot be trained on; the message is one line naming the problem and the fix."""
+
+
+def estimate_seconds(size_bytes: int) -> float:
+    return size_bytes / PREPARE_BYTES_PER_SECOND
+
+
+def check_fits_lambda(size_bytes: int, what: str) -> None:
+    """Refuse, before reading a byte, data the function could not prepare within its time limit."""
+    seconds = estimate_seconds(size_bytes)
+    if seconds > LAMBDA_BUDGET_SECONDS:
+        raise InvalidData(
+            f"{what}: {size_bytes / 1e9:.1f} GB would take about {seconds:,.0f} s to prepare in Lambda "
+            f"(estimated at {PREPARE_BYTES_PER_SECOND / 1e6:.1f} MB/s from the emulator, not measured on AWS), over "
+            f"its {LAMBDA_BUDGET_SECONDS} s budget: give at most "
+            f"{LAMBDA_BUDGET_SECONDS * PREPARE_BYTES_PER_SECOND / 1e9:.1f} GB per run")
+
+
+class Sink(Protocol):
+    def train(self, shard: int, line: str) -> None: ...
+    def validation(self, line: str) -> None: ...
+    def test(self, features: str, label: str) -> None: ...
+
+
+class CountingSink:
+    """Writes nothing: for checking a file before it is uploaded."""
+
+    def train(self, shard: int, line: str) -> None:
+        pass
+
+    def validation(self, line: str) -> None:
+        pass
+
+    def test(self, features: str, label: str) -> None:
+        pass
+
+
+@dataclass
+class Prepared:
+    label: str
+    features: list[str]
+    classes: list[str] | None
+    rows: dict[str, int]
+    shard_rows: list[int]
+    # Numeric labels only: what the objective check needs.
+    label_min: float | None = None
+    label_max: float | None = None
+    integer_labels: bool = True
+    distinct: set = field(default_factory=set)  # up to MAX_CLASSES + 1 distinct numeric labels
+
+
+def _quote(name: str) -> str:
+    return repr(name) if len(name) <= 60 else repr(name[:60] + "...")
+
+
+class _Columns:
+    """The header of one source: where the label is, which columns are features."""
+
+    def __init__(self, header: list[str], label: str, what: str):
+        names = [name.strip() for name in header]
+        if len(names) > MAX_COLUMNS:
+            raise InvalidData(f"{what}: {len(names)} columns, more than {MAX_COLUMNS}")
+        if label not in names:
+            shown = ", ".join(map(_quote, names[:8])) + (", ..." if len(names) > 8 else "")
+            hint = ("pass --label COLUMN naming one of them" if label == DEFAULT_LABEL
+                    else "pass --label with one of them")
+            raise InvalidData(f"{what}: no label column {label!r} in the header ({shown}): {hint}")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InvalidData(f"{what}: column {_quote(duplicates[0])} appears twice in the header")
+        if len(names) < 2:
+            raise InvalidData(f"{what}: the header has the label column only: give at least one feature column")
+        self.names = names
+        self.label_index = names.index(label)
+        self.feature_indexes = [i for i in range(len(names)) if i != self.label_index]
+        self.features = [names[i] for i in self.feature_indexes]
+
+
+def _rows(stream: TextIO, what: str) -> Iterator[list[str]]:
+    reader = csv.reader(stream, strict=True)
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise InvalidData(f"{what}: line {reader.line_num}: not valid CSV ({error})") from None
+    except UnicodeDecodeError:
+        raise InvalidData(f"{what}: line {reader.line_num + 1}: not UTF-8 text (save the file as UTF-8 CSV)") from None
+
+
+class Preparation:
+    """Streams sources through the rules into a Sink; `finish()` returns what was prepared."""
+
+    def __init__(self, sink: Sink, *, label: str = DEFAULT_LABEL, seed: int, shards: int = 1,
+                 validation: float = DEFAULT_SPLIT["validation"], test: float = DEFAULT_SPLIT["test"]):
+        self.sink, self.label, self.shards = sink, label, shards
+        self.validation_cut, self.test_cut = test + validation, test
+        self.rng = random.Random(seed)
+        self.columns: _Columns | None = None
+        self.text_labels: bool | None = None
+        self.classes: dict[str, int] = {}
+        self.rows = {"train": 0, "validation": 0, "test": 0}
+        self.shard_rows = [0] * shards
+        self.label_min = math.inf
+        self.label_max = -math.inf
+        self.integer_labels = True
+        self.distinct: set = set()
+
+    def _header(self, rows: Iterator[list[str]], what: str) -> _Columns:
+        header = next(rows, None)
+        if header is None:
+            raise InvalidData(f"{what}: the file is empty: expected a header row naming the columns, "
+                              f"then one row per example")
+        columns = _Columns(header, self.label, what)
+        if self.columns is not None and columns.names != self.columns.names:
+            raise InvalidData(f"{what}: its header differs from the first file's "
+                              f"({', '.join(map(_quote, self.columns.names[:6]))}...): give every file the same columns")
+        self.columns = self.columns or columns
+        return columns
+
+    def _label(self, text: str, what: str, line: int, held_out: bool) -> str:
+        text = text.strip()
+        if self.text_labels is None:
+            self.text_labels = _number(text) is None and text not in _MISSING
+        if self.text_labels:
+            if text == "":
+                raise InvalidData(f"{what}: line {line}: the label {self.label!r} is empty: every row needs a label")
+            index = self.classes.get(text)
+            if index is None:
+                if held_out:
+                    raise InvalidData(f"{what}: line {line}: class {_quote(text)} does not occur in the "
+                                      f"training data, so the model cannot predict it")
+                if len(self.classes) >= MAX_CLASSES:
+                    raise InvalidData(f"{what}: line {line}: more than {MAX_CLASSES} distinct labels: "
+                                      f"text labels are classes; is {self.label!r} the right column?")
+                index = self.classes[text] = len(self.classes)
+            return str(index)
+        value = _number(text)
+        if value is None or not math.isfinite(value):
+            if text in _MISSING:
+                raise InvalidData(f"{what}: line {line}: the label {self.label!r} is empty: every row needs a label")
+            problem = "is not finite" if value is not None else "is text, while the first row's label is a number"
+            raise InvalidData(f"{what}: line {line}: the label {_quote(text)} {problem}")
+        if value < self.label_min:
+            self.label_min = value
+        if value > self.label_max:
+            self.label_max = value
+        if self.integer_labels and not value.is_integer():
+            self.integer_labels = False
+        if len(self.distinct) <= MAX_CLASSES:
+            self.distinct.add(value)
+        return text
+
+    def add(self, stream: TextIO, what: str, *, held_out: bool = False) -> None:
+        """One source: the data (split) or, with `held_out`, a test file (all test rows)."""
+        rows = _rows(stream, what)
+        columns = self._header(rows, what)
+        width, label_index, feature_indexes = len(columns.names), columns.label_index, columns.feature_indexes
+        names = columns.names
+        sink, rng, shards = self.sink, self.rng, self.shards
+        line = 1
+        for fields in rows:
+            line += 1
+            if len(fields) != width:
+                if not fields or fields == [""]:  # a blank line: skipped, as XGBoost's parser does
+                    continue
+                raise InvalidData(f"{what}: line {line} has {len(fields)} fields, the header {width}: "
+                                  "every row needs one value per column (leave a cell empty for a missing value)")
+            cells = fields.copy()
+            del cells[label_index]
+            row = ",".join(cells)
+            if not _PLAIN_ROW.fullmatch(row):  # plain numbers are finite and written as they are
+                row = ",".join(_features(fields, feature_indexes, names, what, line))
+            label = self._label(fields[label_index], what, line, held_out)
+            if held_out:
+                sink.test(row, label)
+                self.rows["test"] += 1
+                continue
+            draw = rng.random()
+            if draw < self.test_cut:
+                sink.test(row, label)
+                self.rows["test"] += 1
+            elif draw < self.validation_cut:
+                sink.validation(f"{label},{row}")
+                self.rows["validation"] += 1
+            else:
+                shard = self.rows["train"] % shards
+                sink.train(shard, f"{label},{row}")
+                self.shard_rows[shard] += 1
+                self.rows["train"] += 1
+        if line == 1:
+            raise InvalidData(f"{what}: the header is there but no data rows follow it")
+
+    def finish(self) -> Prepared:
+        rows = self.rows
+        for split, minimum in (("train", self.shards), ("validation", 1), ("test", 1)):
+            if rows[split] < minimum:
+                total = sum(rows.values())
+                raise InvalidData(
+                    f"the split of {total} data rows gave {rows[split]} {split} rows"
+                    + (f" (one per training instance needed: {self.shards})" if split == "train" else "")
+                    + ": give more rows, or other split fractions")
+        numeric = not self.text_labels
+        return Prepared(
+            label=self.label, features=self.columns.features,
+            classes=None if numeric else list(self.classes), rows=dict(rows),
+            shard_rows=list(self.shard_rows),
+            label_min=self.label_min if numeric else None, label_max=self.label_max if numeric else None,
+            integer_labels=self.integer_labels if numeric else True,
+            distinct=self.distinct if numeric else set(range(len(self.classes))))
+
+
+def _features(fields: list[str], feature_indexes: list[int], names: list[str], what: str,
+              line: int) -> list[str]:
+    """A row's feature cells checked one by one, as written out: spaces stripped, `nan` empty."""
+    features = []
+    for index in feature_indexes:
+        text = fields[index].strip()
+        if text in _MISSING:
+            features.append("")
+            continue
+        value = _number(text)
+        if value is None:
+            raise InvalidData(
+                f"{what}: line {line}: column {_quote(names[index])} is not numeric ({_quote(text)}): "
+                "features must be numbers; encode categorical columns yourself (for example "
+                "one-hot) or drop them")
+        if not math.isfinite(value):
+            raise InvalidData(f"{what}: line {line}: column {_quote(names[index])} holds {_quote(text)}, "
+                              "which is not finite: XGBoost refuses infinite values (leave the cell "
+                              "empty for a missing value)")
+        features.append(text)
+    return features
+
+
+def _number(text: str) -> float | None:
+    """The value of a numeric cell as XGBoost's CSV parser reads it, or None for text."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if "_" in text or text[-1:].isspace():  # Python reads 1_000; C's strtod does not
+        return None
+    return value
+
+
+def check_labels(prepared: Prepared, hyperparameters: dict[str, str]) -> None:
+    """Labels the objective can train on (what the container or XGBoost would fail on later)."""
+    objective = hyperparameters.get("objective", "reg:squarederror")
+    if hyperparameters.get("csv_weights") == "1":
+        raise InvalidData("csv_weights=1 makes the container read the second column as instance weights, and "
+                          "prepared data has no weight column: drop csv_weights")
+    if objective.startswith("rank:"):
+        raise InvalidData(f"objective {objective} needs query groups, which CSV data cannot carry: use a "
+                          "binary:, multi: or reg: objective")
+    classes = prepared.classes
+    where = f"label column {prepared.label!r}"
+    if classes is not None:
+        listed = ", ".join(map(_quote, classes[:5])) + (", ..." if len(classes) > 5 else "")
+        k = len(classes)
+        if objective.startswith("binary:") and k > 2:
+            raise InvalidData(f"{where} has {k} classes ({listed}) but objective {objective} takes 2: use "
+                              f"objective=multi:softprob with num_class={k}")
+        if not (objective.startswith("binary:") or objective.startswith("multi:")):
+            raise InvalidData(f"{where} holds text ({listed}) but objective {objective} needs numbers: use "
+                              + ("objective=binary:logistic" if k <= 2 else f"objective=multi:softprob with num_class={k}"))
+    elif prepared.label_min is not None:
+        low, high = prepared.label_min, prepared.label_max
+        if objective.startswith("binary:") or objective == "reg:logistic":
+            if low < 0 or high > 1:
+                distinct = len(prepared.distinct)
+                hint = (f"objective=multi:softprob with num_class={int(high) + 1}" if prepared.integer_labels
+                        and low >= 0 and distinct > 2 else "labels from 0 to 1")
+                raise InvalidData(f"{where} runs from {low:g} to {high:g}, but objective {objective} needs labels "
+                                  f"from 0 to 1: use {hint}")
+        if objective.startswith("multi:") and (not prepared.integer_labels or low < 0):
+            raise InvalidData(f"{where} must hold class numbers 0, 1, 2, ... for objective {objective}; "
+                              f"it runs from {low:g} to {high:g}" + ("" if prepared.integer_labels else
+                                                                  " with fractions"))
+        if objective in ("count:poisson", "reg:tweedie") and low < 0:
+            raise InvalidData(f"{where} has negative values ({low:g}): objective {objective} needs labels >= 0")
+        if objective == "reg:gamma" and low <= 0:
+            raise InvalidData(f"{where} has values <= 0 ({low:g}): objective reg:gamma needs labels > 0")
+    if objective.startswith("multi:"):
+        k = len(classes) if classes is not None else int(prepared.label_max) + 1
+        num_class = hyperparameters.get("num_class")
+        if num_class is None:
+            raise InvalidData(f"objective {objective} needs num_class: the data has {k} classes, "
+                              f"pass num_class={k}")
+        if classes is not None and int(num_class) != k:
+            raise InvalidData(f"num_class={num_class} but {where} has {k} classes ({listed}): pass num_class={k}")
+        if classes is None and k > int(num_class):
+            raise InvalidData(f"num_class={num_class} but {where} goes up to {prepared.label_max:g}: "
+                              f"pass num_class={k}")
+
+
+class TextStream(io.RawIOBase):
+    """A binary stream with `read(n)` (an S3 body) as a raw stream, so TextIOWrapper can decode it."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.body.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def text(body) -> TextIO:
+    """CSV text of a binary stream: UTF-8, a byte-order mark dropped, newlines left to csv."""
+    return io.TextIOWrapper(io.BufferedReader(TextStream(body), 1 << 20), encoding="utf-8-sig", newline="")
+
+
+def prepare(sources: Iterable[tuple[str, TextIO]], sink: Sink, *, test_sources: Iterable[tuple[str, TextIO]] = (),
+            hyperparameters: dict[str, str] | None = None, **options) -> Prepared:
+    """Every source through one Preparation, then the label check against the objective."""
+    preparation = Preparation(sink, **options)
+    for what, stream in sources:
+        preparation.add(stream, what)
+    for what, stream in test_sources:
+        preparation.add(stream, what, held_out=True)
+    prepared = preparation.finish()
+    check_labels(prepared, hyperparameters or {})
+    return prepared

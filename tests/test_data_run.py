@@ -1,0 +1,185 @@
+"""run.py --local --data: real public datasets end to end, and bad data refused before anything starts.
+
+Each dataset goes through the whole rehearsal (upload, Validate input, Prepare dataset, training
+with a validation channel, batch transform), and its predictions must equal a plain XGBoost
+script's trained on the same split (re-derived here from the documented rule: one
+random.Random(seed).random() draw per row) with the same hyperparameters and the container's
+numerics (base_score 0.5, exact trees).
+"""
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn import datasets
+
+from runner import cli
+from runner import data as user_data
+
+SEED = 11
+
+
+def run(capsys, tmp_path, *argv):
+    code = cli.main(["--local", "--json", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
+                     "--seed", str(SEED), *argv])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out) if captured.out.strip() else None
+    return code, summary, captured.err
+
+
+def split(frame: pd.DataFrame, validation: float, test: float):
+    rng = random.Random(SEED)
+    draws = np.array([rng.random() for _ in range(len(frame))])
+    return (frame[draws >= test + validation], frame[(draws >= test) & (draws < test + validation)],
+            frame[draws < test])
+
+
+def plain_predictions(train, validation, test, label, params, rounds):
+    def matrix(frame):
+        return xgb.DMatrix(frame.drop(columns=[label]).to_numpy(np.float32), label=frame[label].to_numpy())
+
+    booster = xgb.train({"base_score": 0.5, "tree_method": "exact", **params}, matrix(train), rounds,
+                        evals=[(matrix(train), "train"), (matrix(validation), "validation")], verbose_eval=False)
+    return booster.predict(matrix(test))
+
+
+def predictions_of(summary):
+    return np.loadtxt(summary["predictions"], ndmin=1)
+
+
+def check_run(summary, train, validation, test, label, params, rounds):
+    assert summary["status"] == "SUCCEEDED", summary.get("cause")
+    assert summary["rows"] == {"train": len(train), "validation": len(validation), "test": len(test)}
+    expected = plain_predictions(train, validation, test, label, params, rounds)
+    np.testing.assert_allclose(predictions_of(summary), expected, rtol=1e-6, atol=1e-7)
+    final = summary["training"]["final_metrics"]
+    assert any(name.startswith("validation:") for name in final), final
+
+
+def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path):
+    frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.to_csv(tmp_path / "cancer.csv", index=False)
+    params = {"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 3}
+    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "cancer.csv"),
+                             *[f"--hp={k}={v}" for k, v in params.items()], "--hp", "num_round=8")
+    assert code == 0, err
+    assert "] Prepare dataset: succeeded" in err and "Generate dataset" not in err  # the progress shows it
+    # The label column was first in the frame's last place; the features keep their order.
+    check_run(summary, *split(frame, 0.1, 0.2), "label", params, 8)
+    assert np.loadtxt(summary["predictions"].replace("predictions.csv", "labels.csv")).tolist() == \
+        split(frame, 0.1, 0.2)[2]["label"].tolist()
+
+
+def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, tmp_path):
+    iris = datasets.load_iris(as_frame=True)
+    frame = iris.frame.assign(species=[iris.target_names[t] for t in iris.frame.target]).drop(columns="target")
+    frame.to_parquet(tmp_path / "iris.parquet")
+    params = {"objective": "multi:softmax", "num_class": 3, "eval_metric": "mlogloss"}
+    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "iris.parquet"), "--label", "species",
+                             "--split", "0.2,0.2", *[f"--hp={k}={v}" for k, v in params.items()],
+                             "--hp", "num_round=4")
+    assert code == 0, err
+    # Class names map to 0..K-1 in order of first appearance (iris is sorted: setosa first).
+    numbered = frame.assign(species=frame.species.map({"setosa": 0, "versicolor": 1, "virginica": 2}))
+    check_run(summary, *split(numbered, 0.2, 0.2), "species", params, 4)
+
+
+def test_regression_diabetes_with_a_test_file_matches_plain_xgboost(capsys, tmp_path):
+    frame = datasets.load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    frame = frame[["progression", *frame.columns[:-1]]]  # the label may be any column, first included
+    frame.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[400:].to_csv(tmp_path / "test.csv", index=False)
+    params = {"objective": "reg:squarederror", "eval_metric": "rmse", "eta": 0.3}
+    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "train.csv"), "--test",
+                             str(tmp_path / "test.csv"), "--label", "progression", "--split", "0.15,0",
+                             *[f"--hp={k}={v}" for k, v in params.items()], "--hp", "num_round=6")
+    assert code == 0, err
+    train, validation, _ = split(frame.iloc[:400], 0.15, 0.0)
+    check_run(summary, train, validation, frame.iloc[400:], "progression", params, 6)
+
+
+def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path):
+    """The issue's item 3: early_stopping_rounds=3 now stops on the validation channel."""
+    frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.to_csv(tmp_path / "cancer.csv", index=False)
+    common = ["--data", str(tmp_path / "cancer.csv"), "--hp", "objective=binary:logistic",
+              "--hp", "eval_metric=logloss", "--hp", "num_round=500", "--hp", "eta=0.9"]
+    code, stopped, err = run(capsys, tmp_path, *common, "--hp", "early_stopping_rounds=3")
+    assert code == 0, err
+    code, full, err = run(capsys, tmp_path, *common)
+    assert code == 0, err
+    # The best iteration is kept: the stopped model differs from the 500-round one.
+    assert not np.allclose(predictions_of(stopped), predictions_of(full))
+
+
+BAD = {
+    "non-numeric.csv": ("a,colour,label\n1,red,0\n2,blue,1\n", "column 'colour' is not numeric ('red')"),
+    "no-label.csv": ("a,b\n1,0\n2,1\n", "no label column 'label' in the header ('a', 'b'): pass --label"),
+    "empty.csv": ("", "the file is empty: expected a header row"),
+    "header-only.csv": ("a,label\n", "the header is there but no data rows follow it"),
+    "three-classes.csv": ("a,label\n" + "".join(f"{i},{i % 3}\n" for i in range(30)),
+                          "runs from 0 to 2, but objective binary:logistic needs labels from 0 to 1"),
+    "inf.csv": ("a,label\n1,0\ninf,1\n", "line 3: column 'a' holds 'inf', which is not finite"),
+    "ragged.csv": ("a,b,label\n1,2,0\n1,2\n", "line 3 has 2 fields, the header 3"),
+}
+
+
+@pytest.mark.parametrize("file_name", sorted(BAD))
+def test_bad_data_is_one_line_exit_2_nothing_uploaded_or_started(capsys, tmp_path, monkeypatch, file_name):
+    text, expected = BAD[file_name]
+    (tmp_path / file_name).write_text(text)
+    calls = []
+    monkeypatch.setattr(user_data, "upload", lambda s3, files: calls.append(files))
+    started = []
+    original_start = cli._start
+    monkeypatch.setattr(cli, "_start", lambda *args, **kwargs: started.append(args) or original_start(*args, **kwargs))
+    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / file_name), "--hp", "objective=binary:logistic")
+    assert code == 2 and summary is None
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"run.py: error: {tmp_path / file_name}" if
+                                                   file_name != "three-classes.csv" else "run.py: error: label"), err
+    assert expected in lines[0]
+    assert calls == [] and started == []
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_data_too_big_for_lambda_is_refused_before_the_upload(capsys, tmp_path, monkeypatch):
+    (tmp_path / "big.csv").write_text("a,label\n" + "1,0\n" * 1000)
+    monkeypatch.setattr("lambda_src.data_preparation.PREPARE_BYTES_PER_SECOND", 1)
+    code, _, err = run(capsys, tmp_path, "--data", str(tmp_path / "big.csv"))
+    assert code == 2 and "would take about 4,008 s to prepare in Lambda" in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--label", "y"], "--label only apply with --data"),
+    (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),
+    (["--data", "missing.csv"], "--data missing.csv: no such file"),
+    (["--data", "s3://b/a.csv", "--test", "t.csv"], "both be local files or both s3:// URIs"),
+    (["--data", "x.csv", "--split", "0.1"], "expected VALIDATION,TEST fractions"),
+])
+def test_flag_mistakes_are_usage_errors(capsys, tmp_path, argv, expected):
+    try:
+        code = cli.main(["--local", "--runs-dir", str(tmp_path), *argv])
+    except SystemExit as exit:  # argparse's own usage errors
+        code = exit.code
+    assert code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_a_parquet_file_too_large_as_csv_is_refused_without_converting_it_all(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"a": np.arange(300_000, dtype=float), "label": np.arange(300_000) % 2})
+    frame.to_parquet(tmp_path / "big.parquet")
+    monkeypatch.setattr("lambda_src.data_preparation.PREPARE_BYTES_PER_SECOND", 100)  # limit 84 kB
+    with pytest.raises(user_data.UsageError, match=r"big.parquet: more than 0.0 GB as CSV, over what the seeding "
+                                                   r"function can prepare within Lambda's time limit"):
+        with user_data.as_csv(tmp_path / "big.parquet"):
+            pass
+
+
+def test_parquet_becomes_csv_with_a_header_and_empty_cells_for_nulls(tmp_path):
+    pd.DataFrame({"a": [1.5, None], "label": [1, 0]}).to_parquet(tmp_path / "small.parquet")
+    with user_data.as_csv(tmp_path / "small.parquet") as converted:
+        assert converted.read_text().splitlines() == ['"a","label"', "1.5,1", ",0"]
