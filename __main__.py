@@ -20,6 +20,9 @@ except SettingsError as error:
     # One line naming the key, no traceback, before any resource is registered.
     raise pulumi.RunError(f"invalid config {pulumi.get_project()}:{error}") from None
 
+for warning in settings.warnings:
+    pulumi.log.warn(f"{pulumi.get_project()}:{warning}")
+
 pipeline = TrainingPipeline("training-pipeline", TrainingPipelineArgs(settings=settings))
 
 pulumi.export("bucketName", pipeline.bucket.bucket)

@@ -27,6 +27,9 @@ LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
 MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxRuntimeInSeconds
+# Below this a first job is likely stopped (MaxRuntimeExceeded) before it trains: on AWS the data
+# and image download counts and takes minutes, where the rehearsal is done in seconds.
+REALISTIC_MIN_RUNTIME_SECONDS = 600
 DEFAULT_PREFIX_STEM = "xgb-"
 
 
@@ -102,6 +105,15 @@ class PipelineSettings:
     # S3 locations (s3://bucket/ or s3://bucket/prefix/) executions may train on; the seeding
     # function's role may read these and nothing else outside the stack's bucket.
     data_sources: tuple[str, ...] = ()
+
+    @property
+    def warnings(self) -> list[str]:
+        """Accepted settings that are likely to cost a failed run on AWS, one line each."""
+        if self.max_runtime_seconds < REALISTIC_MIN_RUNTIME_SECONDS:
+            return [f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
+                    "AWS downloading the data and the image counts too and takes minutes, so the training job "
+                    "may stop (MaxRuntimeExceeded) where the offline rehearsal passes"]
+        return []
 
     @functools.cached_property
     def training_image(self) -> str:

@@ -92,6 +92,7 @@ class TestPipeline:
         with tarfile.open(fileobj=io.BytesIO(_read(outputs, result["training"]["modelDataUrl"]))) as archive:
             assert archive.getnames() == [MODEL_FILE]
             raw = archive.extractfile(MODEL_FILE).read()
+        assert raw[:4] == b"binf"  # 1.7.4's save_model to a name without .json: its legacy binary format
         booster = xgboost.Booster()
         booster.load_model(bytearray(raw))
         assert booster.num_boosted_rounds() == 5 and booster.num_features() == 2
@@ -203,7 +204,10 @@ class TestPipeline:
         assert reason.startswith(f"ClientError: Data download failed: could not list s3://{bucket}/adhoc/labelled/")
         assert ":assumed-role/" in reason and "is not authorized to perform: s3:ListBucket on resource: " \
             f'"arn:aws:s3:::{bucket}"' in reason
-        assert "Feature size of csv inference data 3 is not consistent" in transform(f"runs/{model_name}-adhoc")
+        # The container does not count columns itself: xgboost 1.7.4 refuses more than the model has.
+        reason = transform(f"runs/{model_name}-adhoc")
+        assert reason.startswith("ClientError: Unable to evaluate payload provided: ")
+        assert "Number of columns does not match number of features in booster" in reason
 
     def test_two_consecutive_executions_succeed(self, outputs):
         first = _execute(outputs, {"rows": 500})
@@ -251,82 +255,6 @@ def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambda
 
 
 # -- the local container on its own (no emulator) --------------------------------------------------
-
-def _dataset(rows, seed=7):
-    rng = np.random.default_rng(seed)
-    xy = rng.integers(0, 101, size=(rows, 2))
-    labels = (xy[:, 1] >= 3 * xy[:, 0] + 5).astype(int)
-    train = "".join(f"{l},{x},{y}\n" for l, (x, y) in zip(labels, xy)).encode()
-    test = "".join(f"{x},{y}\n" for x, y in xy).encode()
-    return train, test, labels
-
-
-HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
-
-
-def _train(objects, hyperparameters=HYPERPARAMETERS, name="train", content_type="text/csv"):
-    return container.train([container.Channel(name, content_type, "None", objects)], hyperparameters)
-
-
-def test_container_reads_every_object_of_the_channel_and_predicts_one_line_per_row():
-    train, test, labels = _dataset(1000)
-    half = train.index(b"\n", len(train) // 2) + 1
-    result = _train([("part-0", train[:half]), ("part-1", train[half:])])
-    assert result.rows == {"train": 1000}
-    assert set(result.metrics) == {"train:rmse"}
-    predictions = b"".join(container.predict_csv(container.load_model(result.model_tar_gz), test, "test.csv"))
-    values = np.array(predictions.split(), dtype=float)
-    assert len(values) == 1000 and ((values >= 0.5) == labels).mean() >= 0.97
-
-
-@pytest.mark.parametrize("objects, hyperparameters, name, content_type, reason", [
-    ([("a", b"2,1,1\n0,1,2\n")], HYPERPARAMETERS, "train", "text/csv",
-     "ClientError: label must be in [0,1] for logistic regression"),
-    ([("a", b"1,1,1\n0,1\n")], HYPERPARAMETERS, "train", "text/csv",
-     "ClientError: a: line 2 has 2 field(s), the first line has 3"),
-    ([("a", b"1,1,1\n")], HYPERPARAMETERS, "extra", "text/csv",
-     "ClientError: Missing required channel: train"),
-    ([("a", b"1,1,1\n")], HYPERPARAMETERS, "train", "text/libsvm",
-     "ClientError: Channel configuration for 'train'"),
-    ([("a", b"1,1,1\n")], {"num_round": "0"}, "train", "text/csv",
-     "ClientError: Hyperparameter num_round: 0 is not in [1, +inf)"),
-    ([("a", b"1,1,1\n")], {"num_round": "1", "sagemaker_program": "train.py"}, "train", "text/csv",
-     "ClientError: Hyperparameter sagemaker_program is not allowed: it switches the container to script mode"),
-])
-def test_container_fails_like_the_real_one(objects, hyperparameters, name, content_type, reason):
-    with pytest.raises(container.ContainerError) as failure:
-        _train(objects, hyperparameters, name, content_type)
-    assert failure.value.reason.startswith(reason)
-
-
-def test_container_reads_a_header_as_a_row_of_zeros_in_training_but_refuses_it_in_inference():
-    result = _train([("a", b"label,x,y\n1,1,1\n0,1,2\n")])
-    assert result.rows == {"train": 3}
-    booster = container.load_model(result.model_tar_gz)
-    for data, reason in [(b"x,y\n1,2\n", "Loading csv data failed"),
-                         (b"1,2,3\n", "Feature size of csv inference data 3"),
-                         (b"1,2\n3\n", r"line 2 has 1 field\(s\)")]:
-        with pytest.raises(container.ContainerError, match=reason):
-            container.predict_csv(booster, data, "t.csv")
-
-
-def test_container_uses_the_second_column_as_weights_with_csv_weights():
-    train, _, _ = _dataset(200)
-    weighted = b"".join(line.replace(b",", b",1,", 1) + b"\n" for line in train.splitlines())
-    result = _train([("a", weighted)], {**HYPERPARAMETERS, "csv_weights": "1"})
-    assert container.load_model(result.model_tar_gz).num_features() == 2
-
-
-def test_container_computes_its_own_metrics_instead_of_passing_them_to_xgboost():
-    """accuracy, f1, mse, r2, ... are the container's (custom_metrics.py), unknown to xgboost itself."""
-    train, _, labels = _dataset(500)
-    result = _train([("a", train)], {"objective": "binary:logistic", "num_round": "5",
-                                     "eval_metric": "auc,accuracy,f1_binary,balanced_accuracy,r2"})
-    assert set(result.metrics) == {"train:auc", "train:accuracy", "train:f1_binary", "train:balanced_accuracy",
-                                   "train:r2"}
-    assert result.metrics["train:accuracy"] >= 0.97 and result.metrics["train:f1_binary"] >= 0.9
-    assert 0.9 <= result.metrics["train:balanced_accuracy"] <= 1.0
-
 
 def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed_once_per_execution(monkeypatch):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser

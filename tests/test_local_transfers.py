@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
-
 import boto3
 import numpy as np
 import pytest
@@ -16,30 +13,34 @@ from runner.local import sagemaker_jobs
 BUCKET = "transfer-test-bucket"
 
 
-def numpy_text(predictions: np.ndarray) -> bytes:
-    """What numpy writes with the container's format: the reference for the pieces."""
-    if predictions.ndim == 1:
-        with tempfile.TemporaryFile() as scratch:
-            predictions.tofile(scratch, sep="\n", format=container.PREDICTION_FORMAT)
-            scratch.seek(0)
-            return scratch.read() + b"\n"
-    buffer = io.StringIO()
-    np.savetxt(buffer, predictions, fmt=container.PREDICTION_FORMAT, delimiter=",")
-    return buffer.getvalue().encode()
+def container_text(predictions: np.ndarray) -> bytes:
+    """serve.py's batch answer for one request: `"\\n".join(map(str, preds.tolist())) + "\\n"`."""
+    return ("\n".join(map(str, predictions.tolist())) + "\n").encode()
+
+
+def test_predictions_are_the_containers_bytes():
+    """The 1.7-1 container's own figures: str() of the float32 widened to a double, a list per
+    multi:softprob row, a float class index for multi:softmax."""
+    binary = np.array([0.10133367776870728], dtype=np.float32)
+    softprob = np.array([[0.8125370144844055, 0.1874629259109497]], dtype=np.float32)
+    softmax = np.array([0.0, 2.0], dtype=np.float32)
+    assert b"".join(container.format_predictions(binary)) == b"0.10133367776870728\n"
+    assert b"".join(container.format_predictions(softprob)) == b"[0.8125370144844055, 0.1874629259109497]\n"
+    assert b"".join(container.format_predictions(softmax)) == b"0.0\n2.0\n"
 
 
 @pytest.mark.parametrize("shape", [(1,), (1000,), (1000, 3)])
-def test_predictions_text_is_numpys_byte_for_byte_in_bounded_pieces(shape):
+def test_predictions_text_is_the_containers_byte_for_byte_in_bounded_pieces(shape):
     rng = np.random.default_rng(7)
     predictions = rng.random(shape, dtype=np.float32)
     predictions.flat[:3] = [0.0, 1.0, 1e-12][:predictions.size]  # no exponent / with exponent
     pieces = list(container.format_predictions(predictions, rows_per_piece=128))
-    assert b"".join(pieces) == numpy_text(predictions)
+    assert b"".join(pieces) == container_text(predictions)
     assert len(pieces) == -(-shape[0] // 128)
     assert all(piece.count(b"\n") <= 128 for piece in pieces)
     # float32 values read back exactly
-    values = np.array(b"".join(pieces).replace(b",", b" ").split(), dtype=np.float32)
-    assert np.array_equal(values, predictions.ravel())
+    text = b"".join(pieces).replace(b"[", b"").replace(b"]", b"").replace(b",", b" ")
+    assert np.array_equal(np.array(text.split(), dtype=np.float32), predictions.ravel())
 
 
 @pytest.fixture

@@ -1,58 +1,81 @@
-"""What the SageMaker built-in XGBoost container does with data, run in-process (no moto here).
+"""What the SageMaker built-in XGBoost 1.7-1 container does on one host, run in-process (no moto here).
 
-Mimics aws/sagemaker-xgboost-container (algorithm mode, text/csv) closely enough for a
-rehearsal: the same channel and hyperparameter checks, label-first CSV without header, the
-1.7-1 numerics (`base_score=0.5`, `tree_method="exact"` unless set), a `model.tar.gz` holding
-one file `xgboost-model`, and batch transform writing one prediction per input line. Problems
-surface as `ContainerError`, whose `reason` is the job's FailureReason (`ClientError: ...`
+It runs the library the image pins (xgboost 1.7.4, requirements.txt) the way the container calls it
+(aws/sagemaker-xgboost-container, branch 1.7-1): the channel files are symlinked into one directory
+and read by XGBoost's own CSV parser (`data_utils.py`), the hyperparameters go to `xgb.train` with
+the container's callbacks (an evaluation log line every round, 5 decimals; `EarlyStopping(
+save_best=True)` on the last eval_metric when there is a validation channel: `callback.py`,
+`algorithm_mode/train.py`), its own metrics are its feval (`metrics/custom_metrics.py`), and the
+model is `xgboost-model` in 1.7.4's default (legacy binary) format. The library's defaults are the
+image's (base_score 0.5; tree_method auto: exact on one host below 2^22 rows, approx above).
+Batch transform answers each mini-batch as `serve.py` does, after parsing it as `encoder.py` does.
+
+Problems surface as `ContainerError`, whose `reason` is the job's FailureReason (`ClientError: ...`
 for what the user can fix, `AlgorithmError: ...` for the rest), as on AWS.
-
-Speed matters (the rehearsal aims at 1.5x a plain script at 1M rows): CSV is parsed by pandas'
-C parser, validated with whole-array numpy checks, and predictions are formatted a piece at a
-time (one %-format per piece), to be uploaded as they are made.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gzip
 import io
+import math
+import os
 import re
 import tarfile
+import tempfile
+import warnings
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import pandas as pd
 
 from runner.openmp import apply_openmp_defaults
 
 apply_openmp_defaults()  # before xgboost loads libgomp
+# The jobs run on CPU instances (ml.m5...): a GPU on this machine must not make gpu_hist or
+# gpu_predictor pass here where AWS fails them ("No visible GPU is found for XGBoost.").
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 import xgboost as xgb  # noqa: E402  (after the OpenMP defaults)
 
-from lambda_src import xgboost_hyperparameters
+from lambda_src import xgboost_hyperparameters  # noqa: E402
 
+# The image each container version runs, and the library it pins (docker/<version>/base/Dockerfile.cpu).
+IMAGE_XGBOOST = {"1.7-1": "1.7.4"}
 MODEL_FILE = "xgboost-model"
 CSV_CONTENT_TYPES = ("text/csv", "csv")
 # What the real container accepts but this one does not read (it fails them explicitly).
-OTHER_CONTENT_TYPES = ("text/libsvm", "libsvm", "text/x-libsvm", "application/x-parquet",
-                       "application/x-recordio-protobuf")
+OTHER_CONTENT_TYPES = ("text/libsvm", "libsvm", "text/x-libsvm", "application/x-parquet", "parquet",
+                       "application/x-recordio-protobuf", "recordio-protobuf")
 CHANNELS = ("train", "validation")
-# Container 1.7-1 (xgboost 1.7) defaults that newer xgboost changed.
-XGBOOST_17_DEFAULTS = {"base_score": "0.5", "tree_method": "exact"}
 # Hyperparameters the container consumes itself instead of passing them to xgboost.train.
 _CONTAINER_ONLY = ("num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
                    "_kfold", "_num_cv_round", "_tuning_objective_metric", "use_dask_gpu_training")
-_LOGISTIC = ("reg:logistic", "binary:logistic", "binary:logitraw", "binary:hinge")
-# xgboost messages the container reports as the user's fault (xgb_constants.CUSTOMER_ERRORS).
-_CUSTOMER_ERRORS = ("label must be", "base_score must be in", "num_class", "for Parameter")
-_XGBOOST_LOCATION = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ")  # "[17:51:01] src/x.cu:83: "
-PREDICTION_FORMAT = "%.9g"  # round-trips float32, like the container's float32 output
+# xgb_constants.CUSTOMER_ERRORS: xgboost messages the container reports as the user's fault.
+CUSTOMER_ERRORS = (
+    "label must be in [0,1] for logistic regression", "label must be in [0, num_class)",
+    "Target is multiclass but average='binary'", "feature_names mismatch",
+    "Check failed: preds.size() == info.labels_.size()",
+    "Check failed: !auc_error AUC: the dataset only contains pos or neg samples",
+    "Check failed: base_score > 0.0f && base_score < 1.0f base_score must be in (0,1) for logistic loss",
+    "Check failed: label_correct PoissonRegression: label must be nonnegative",
+    "Check failed: label_correct TweedieRegression: label must be nonnegative",
+    "Parameter reg_lambda should be greater equal to 0",
+)
+# xgb_constants.XGB_MAXIMIZE_METRICS: early stopping maximises these.
+MAXIMIZE_METRICS = ("accuracy", "auc", "aucpr", "balanced_accuracy", "f1", "f1_binary", "f1_macro", "map",
+                    "ndcg", "precision", "r2", "recall", "precision_macro", "precision_micro",
+                    "recall_macro", "recall_micro")
+MAX_FOLDER_DEPTH = 3  # data_utils.MAX_FOLDER_DEPTH
+FAILURE_REASON_LIMIT = 1024  # DescribeTrainingJob's FailureReason is at most 1024 characters
 
 
 class ContainerError(Exception):
     """The job fails; `reason` is its FailureReason."""
 
     def __init__(self, reason: str):
+        reason = reason[:FAILURE_REASON_LIMIT]
         super().__init__(reason)
         self.reason = reason
 
@@ -65,23 +88,42 @@ def algorithm_error(message: str) -> ContainerError:
     return ContainerError(f"AlgorithmError: {message}")
 
 
+class UnsupportedVersion(ValueError):
+    """A container version whose library this rehearsal does not run."""
+
+
+def check_container_version(version: str) -> None:
+    """Refuse, before anything starts, a container version the local library does not reproduce."""
+    wanted = IMAGE_XGBOOST.get(version)
+    if wanted is None or wanted != xgb.__version__:
+        reproducible = ", ".join(f"{v} (xgboost {lib})" for v, lib in IMAGE_XGBOOST.items()
+                                 if lib == xgb.__version__) or "none"
+        raise UnsupportedVersion(
+            f"xgboostVersion {version!r}: the offline rehearsal runs xgboost {xgb.__version__}, the "
+            f"library of container {reproducible} only; set xgboostVersion to that to rehearse, or "
+            "run this version on AWS")
+
+
 @dataclasses.dataclass(frozen=True)
 class Channel:
-    """One input channel as the job describes it, with its objects' bytes (key order)."""
+    """One input channel as the job describes it, downloaded to `path` (a directory or one file)."""
     name: str
     content_type: str | None
-    compression: str | None
-    objects: list[tuple[str, bytes]]
+    path: Path
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingResult:
-    model_tar_gz: bytes
-    metrics: dict[str, float]     # e.g. {"train:rmse": 0.12}
+    model: bytes | None           # xgboost-model as 1.7.4 saves it (legacy binary); None on a non-master host
+    log: list[str]                # the evaluation lines, one per round: "[0]\ttrain-rmse:0.40000\t..."
     rows: dict[str, int]          # rows read per channel
 
+    @property
+    def model_tar_gz(self) -> bytes:
+        return model_archive(self.model)
 
-# -- CSV ----------------------------------------------------------------------------------------
+
+# -- the channels on the host's disk (data_utils.py) --------------------------------------------
 
 def decompress(data: bytes, compression: str | None, where: str) -> bytes:
     if (compression or "None") == "Gzip":
@@ -91,50 +133,6 @@ def decompress(data: bytes, compression: str | None, where: str) -> bytes:
             raise client_error(f"{where}: CompressionType Gzip but the object is not gzip ({error})")
     return data
 
-
-def read_csv(data: bytes, where: str, *, zero_non_numeric: bool) -> np.ndarray:
-    """Parse headerless numeric CSV into float32 rows x columns; every row must have as many fields.
-
-    `zero_non_numeric`: read tokens that are not numbers as 0, as xgboost's own CSV reader does
-    in training (so a header row silently becomes a row of zeros, as on 1.x containers).
-    Otherwise such a token fails, like inference does.
-    """
-    if not data.strip():
-        return np.empty((0, 0), dtype=np.float32)
-    try:
-        table = pd.read_csv(io.BytesIO(data), header=None, dtype=np.float32, skip_blank_lines=True,
-                            na_filter=True, keep_default_na=False, na_values=[""], engine="c")
-    except pd.errors.ParserError as error:
-        raise client_error(f"{where}: rows have different numbers of fields ({_short(error)})")
-    except (ValueError, TypeError) as error:
-        if not zero_non_numeric:
-            raise client_error(f"Loading csv data failed with Exception, please ensure data is in "
-                               f"csv format: {where}: {_short(error)}")
-        raw = pd.read_csv(io.BytesIO(data), header=None, dtype=str, keep_default_na=False,
-                          skip_blank_lines=True)
-        numbers = raw.apply(pd.to_numeric, errors="coerce")        # "" and words -> NaN
-        table = numbers.mask(numbers.isna() & raw.notna() & raw.ne(""), 0.0)  # words -> 0
-    values = table.to_numpy(dtype=np.float32, copy=False)
-    rows, columns = values.shape
-    # pandas pads short rows with NaN: a row has `columns` fields iff the commas add up.
-    if data.count(b",") != rows * (columns - 1):
-        raise client_error(_ragged_message(data, columns, where))
-    return values
-
-
-def _short(error: Exception) -> str:
-    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-
-
-def _ragged_message(data: bytes, columns: int, where: str) -> str:
-    for number, line in enumerate(data.splitlines(), start=1):
-        if line.strip() and line.count(b",") + 1 != columns:
-            return (f"{where}: line {number} has {line.count(b',') + 1} field(s), the first line has "
-                    f"{columns}")
-    return f"{where}: rows have different numbers of fields"
-
-
-# -- training -----------------------------------------------------------------------------------
 
 def validate_channels(channels: Iterable[Channel]) -> None:
     """The container's channel validation (sagemaker_algorithm_toolkit.channel_validation)."""
@@ -153,62 +151,138 @@ def validate_channels(channels: Iterable[Channel]) -> None:
                                f"supported: ContentType {channel.content_type!r}")
 
 
-def _channel_matrix(channel: Channel, csv_weights: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(features, labels, weights): label in column 0, instance weights in column 1 if csv_weights."""
-    parts = []
-    for key, data in channel.objects:
-        table = read_csv(decompress(data, channel.compression, key), key, zero_non_numeric=True)
-        if table.size:
-            parts.append(table)
-    if not parts:
-        raise client_error(f"No data in {channel.name} channel path")
-    widths = {part.shape[1] for part in parts}
-    if len(widths) > 1:
-        raise client_error(f"Files in the {channel.name} channel have different numbers of "
-                           f"columns: {sorted(widths)}")
-    if widths == {1}:
-        raise client_error(f"The {channel.name} channel has a label column only: CSV rows must be "
-                           "`label,feature1,...` with at least one feature")
-    table = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    if csv_weights:
-        if table.shape[1] < 3:
-            raise client_error(f"csv_weights is 1 but the {channel.name} channel has no feature "
-                               "after the label and weight columns")
-        return table[:, 2:], table[:, 0], table[:, 1]
-    return table[:, 1:], table[:, 0], None
+def channel_size(path: Path) -> int:
+    """data_utils.get_size: the bytes of a channel; a hidden file anywhere under it fails the job."""
+    if not path.exists():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            if name.startswith("."):
+                raise client_error("Hidden file found in the data path! Remove that before training.")
+            total += os.path.getsize(os.path.join(root, name))
+    return total
 
 
-def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object], int]:
-    """xgboost.train params (1.7-1 defaults filled in) and the number of rounds."""
-    params: dict[str, object] = {key: value for key, value in XGBOOST_17_DEFAULTS.items()
-                                 if key not in hyperparameters}
+def _symlink_folder(destination: str, data_path: str, depth: int) -> None:
+    """data_utils._make_symlinks_from_a_folder: every file down to MAX_FOLDER_DEPTH, in one folder."""
+    if depth > MAX_FOLDER_DEPTH:
+        raise _TooDeep()
+    if os.path.isfile(data_path):
+        _symlink(data_path, destination, os.path.basename(data_path))
+        return
+    for item in os.scandir(data_path):
+        if item.is_file():
+            _symlink(item.path, destination, item.name)
+        elif item.is_dir():
+            _symlink_folder(destination, item.path, depth + 1)
+
+
+class _TooDeep(Exception):
+    """The container logs a warning and reads what it linked before it met the folder too deep
+    (the walk stops there: files after it in scandir order are not read either)."""
+
+
+def _symlink(path: str, destination: str, name: str) -> None:
+    os.symlink(path, os.path.join(destination, name + str(hash(path))))
+
+
+def _sniff_delimiter(line: str) -> str:
+    try:
+        return csv.Sniffer().sniff(line).delimiter
+    except Exception as error:
+        raise client_error(f"Could not determine delimiter on line {line[:50]}:\n{error}") from None
+
+
+def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | None:
+    """data_utils.get_dmatrix for text/csv in File mode; None when the channel holds no bytes."""
+    if channel_size(path) == 0:
+        return None
+    for file in ([path] if path.is_file() else [Path(root) / name for root, _, names in os.walk(path)
+                                                 for name in names if not name.startswith("_")]):
+        with open(file, errors="ignore") as handle:  # validate_data_file_path: each first line
+            _sniff_delimiter(handle.readline())
+    linked = Path(tempfile.mkdtemp(prefix="input_data_", dir=scratch))
+    try:
+        _symlink_folder(str(linked), str(path), 1)
+    except _TooDeep:
+        pass
+    first = next(iter(os.listdir(linked)), None)
+    if first is None:  # the container indexes the empty listing: an error it does not catch
+        raise algorithm_error("IndexError: list index out of range")
+    with open(linked / first) as handle:
+        delimiter = _sniff_delimiter(handle.readline())
+    uri = f"{linked}?format=csv&label_column=0&delimiter={delimiter}"
+    try:
+        matrix = xgb.DMatrix(uri + ("&weight_column=1" if csv_weights else ""), silent=True)
+    except Exception as error:
+        raise client_error(f"Failed to load csv data with exception:\n{error}") from None
+    if matrix.get_label().size == 0:
+        raise client_error("Got input data without labels. Please check the input data set. If training "
+                           "job is running on multiple instances, please switch to using single instance "
+                           "if number of records in the data set is less than number of workers (16 * "
+                           "number of instance) in the cluster.")
+    return matrix
+
+
+# -- training (algorithm_mode/train.py) ----------------------------------------------------------
+
+def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object], int, list[str]]:
+    """xgboost.train params as the container passes them, the number of rounds, and eval_metric
+    as the user listed it (the last one drives early stopping)."""
+    params: dict[str, object] = {}
     for key, value in hyperparameters.items():
-        if key in _CONTAINER_ONLY:
-            continue
-        if key == "objective" and value == "reg:linear":
-            params[key] = "reg:squarederror"  # 1.7 still accepted the old name (with a warning)
-        elif key == "eval_metric":
-            native = [metric for metric in value.split(",") if metric not in CUSTOM_METRICS]
-            if native:  # the container computes the others itself (custom_metrics.py)
-                params[key] = native
-        else:
+        if key not in _CONTAINER_ONLY:
             params[key] = value
-    return params, int(hyperparameters["num_round"])
+    eval_metric = [metric for metric in hyperparameters.get("eval_metric", "").split(",") if metric]
+    native = [metric for metric in eval_metric if metric not in CUSTOM_METRICS]
+    params.pop("eval_metric", None)
+    if native:  # the container computes the others itself, as feval
+        params["eval_metric"] = native
+    return params, int(hyperparameters["num_round"]), eval_metric
 
 
-class _StopWhen(xgb.callback.TrainingCallback):
+class EvaluationLog(xgb.callback.TrainingCallback):
+    """xgb.callback.EvaluationMonitor's line for every round (what SageMaker's metric regexes read),
+    handed to `emit` instead of stdout; in distributed training only rank 0 writes it, as there."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        super().__init__()
+        self.emit = emit
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        if evals_log and xgb.collective.get_rank() == 0:
+            line = f"[{epoch}]"
+            for data, metrics in evals_log.items():
+                for metric, scores in metrics.items():
+                    score = scores[-1][0] if isinstance(scores[-1], tuple) else scores[-1]
+                    line += f"\t{data + '-' + metric}:{score:.5f}"
+            self.emit(line)
+        return False
+
+
+class StopWhen(xgb.callback.TrainingCallback):
+    """Ends training at the next round once `stop_requested()` (StopTrainingJob, MaxRuntimeInSeconds)."""
+
     def __init__(self, stop_requested: Callable[[], bool]):
         super().__init__()
         self.stop_requested = stop_requested
 
     def after_iteration(self, model, epoch, evals_log) -> bool:
-        return self.stop_requested()
+        if self.stop_requested():
+            raise Stopped()
+        return False
 
 
-def train(channels: list[Channel], hyperparameters: dict[str, str],
-          stop_requested: Callable[[], bool] = lambda: False) -> TrainingResult:
-    """Validate, read, train; the result holds model.tar.gz's bytes. Raises ContainerError."""
+class Stopped(Exception):
+    """Training was asked to stop (SageMaker's SIGTERM: the container saves nothing by default)."""
+
+
+def read_channels(channels: list[Channel], hyperparameters: dict[str, str], scratch: Path
+                  ) -> tuple[xgb.DMatrix | None, xgb.DMatrix | None]:
+    """Validate the job, then the train and validation matrices of this host (None: no data)."""
     try:  # the container's own checks; script-mode names are refused, not run
         xgboost_hyperparameters.validate(hyperparameters)
     except xgboost_hyperparameters.HyperparameterError as error:
@@ -216,42 +290,99 @@ def train(channels: list[Channel], hyperparameters: dict[str, str],
     validate_channels(channels)
     by_name = {channel.name: channel for channel in channels}
     csv_weights = hyperparameters.get("csv_weights") == "1"
-    features, labels, weights = _channel_matrix(by_name["train"], csv_weights)
-    objective = hyperparameters.get("objective", "reg:squarederror")
-    if objective in _LOGISTIC and labels.size and (labels.min() < 0 or labels.max() > 1):
-        raise client_error("label must be in [0,1] for logistic regression")
-    dtrain = xgb.DMatrix(features, label=labels, weight=weights, nthread=-1)
-    evals = [(dtrain, "train")]
-    rows = {"train": int(labels.size)}
-    if "validation" in by_name:
-        val_features, val_labels, val_weights = _channel_matrix(by_name["validation"], csv_weights)
-        if val_features.shape[1] != features.shape[1]:
-            raise client_error(f"Feature size of validation data {val_features.shape[1]} is not "
-                               f"consistent with feature size of training data {features.shape[1]}")
-        evals.append((xgb.DMatrix(val_features, label=val_labels, weight=val_weights, nthread=-1),
-                      "validation"))
-        rows["validation"] = int(val_labels.size)
-    params, num_round = training_params(hyperparameters)
-    early_stopping = hyperparameters.get("early_stopping_rounds")
+    train = load_channel(by_name["train"].path, csv_weights, scratch)
+    validation = (load_channel(by_name["validation"].path, csv_weights, scratch)
+                  if "validation" in by_name else None)
+    return train, validation
+
+
+def train_job(hyperparameters: dict[str, str], train: xgb.DMatrix, validation: xgb.DMatrix | None, *,
+              is_master: bool = True, stop_requested: Callable[[], bool] = lambda: False,
+              emit: Callable[[str], None] = lambda line: None) -> TrainingResult:
+    """algorithm_mode/train.py train_job: xgb.train with the container's callbacks and feval."""
+    params, num_round, eval_metric = training_params(hyperparameters)
+    log: list[str] = []
+
+    def record(line: str) -> None:
+        log.append(line)
+        emit(line)
+
+    callbacks: list[xgb.callback.TrainingCallback] = [EvaluationLog(record), StopWhen(stop_requested)]
+    early_stopping_rounds = hyperparameters.get("early_stopping_rounds")
+    if early_stopping_rounds and validation is not None and eval_metric:
+        callbacks.append(xgb.callback.EarlyStopping(
+            rounds=int(early_stopping_rounds), data_name="validation", metric_name=eval_metric[-1],
+            maximize=eval_metric[-1] in MAXIMIZE_METRICS, save_best=True))
+    custom = [metric for metric in eval_metric if metric in CUSTOM_METRICS]
+    watchlist = [(train, "train")] + ([(validation, "validation")] if validation is not None else [])
     try:
-        # Only a validation channel is watched while training (early stopping); the final
-        # metrics are computed once afterwards.
-        booster = xgb.train(params, dtrain, num_boost_round=num_round, evals=evals[1:],
-                            verbose_eval=False, callbacks=[_StopWhen(stop_requested)],
-                            early_stopping_rounds=int(early_stopping) if early_stopping and len(evals) > 1
-                            else None)
-    except xgb.core.XGBoostError as error:
-        message = _xgboost_message(error)
-        if any(text in message for text in _CUSTOMER_ERRORS):
+        # feval, not custom_metric: 1.7.4 hands feval the raw margins, custom_metric the predictions
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`feval` is deprecated", category=UserWarning)
+            booster = xgb.train(params, train, num_boost_round=num_round, evals=watchlist,
+                                feval=_feval(custom) if custom else None, callbacks=callbacks,
+                                verbose_eval=False)
+    except Stopped:
+        raise
+    except Exception as error:
+        message = str(error)
+        if any(text in message for text in CUSTOMER_ERRORS):
             raise client_error(message) from None
         raise algorithm_error(f"XGB train call failed with exception:\n {message}") from None
-    metrics = _final_metrics(booster, evals)
-    custom = [metric for metric in hyperparameters.get("eval_metric", "").split(",") if metric in CUSTOM_METRICS]
-    for matrix, channel in evals:
-        margins = booster.predict(matrix, output_margin=True)
-        for metric in custom:
-            metrics[f"{channel}:{metric}"] = CUSTOM_METRICS[metric](matrix.get_label(), margins)
-    return TrainingResult(model_tar_gz=model_archive(booster), metrics=metrics, rows=rows)
+    rows = {"train": train.num_row(), **({"validation": validation.num_row()} if validation is not None else {})}
+    return TrainingResult(model=bytes(booster.save_raw()) if is_master else None, log=log, rows=rows)
+
+
+def train_host(channels: list[Channel], hyperparameters: dict[str, str], *, is_master: bool = True,
+               stop_requested: Callable[[], bool] = lambda: False,
+               emit: Callable[[str], None] = lambda line: None) -> TrainingResult:
+    """One host of a training job, single-host rules: read the channels, train, the model and log.
+
+    Raises ContainerError (the job fails) or Stopped (it was asked to stop).
+    """
+    with tempfile.TemporaryDirectory(prefix="sagemaker_xgboost_") as scratch:
+        train, validation = read_channels(channels, hyperparameters, Path(scratch))
+        by_name = {channel.name: channel for channel in channels}
+        if train is None:
+            raise client_error(f"No data in training channel path {by_name['train'].path}")
+        if "validation" in by_name and validation is None:
+            raise client_error(f"No data in validation channel path {by_name['validation'].path}")
+        return train_job(hyperparameters, train, validation, is_master=is_master,
+                         stop_requested=stop_requested, emit=emit)
+
+
+def _feval(names: list[str]):
+    """custom_metrics.configure_feval: the container's metrics, computed on the raw margins."""
+    def custom_feval(margins: np.ndarray, matrix: xgb.DMatrix):
+        labels = matrix.get_label()
+        return [(name, CUSTOM_METRICS[name](labels, margins)) for name in names]
+    return custom_feval
+
+
+# -- what SageMaker records of the log (the algorithm's metric definitions) ------------------------
+
+_METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+# The built-in algorithm's MetricDefinitions as DescribeTrainingJob shows them: channel x metric
+# name of xgb_constants, each regex reading the tab-escaped ("#011") evaluation line.
+METRIC_DEFINITIONS = [
+    {"Name": f"{channel}:{metric}", "Regex": f".*\\[[0-9]+\\].*#011{channel}-{metric}:{_METRIC_VALUE}.*"}
+    for channel in CHANNELS for metric in xgboost_hyperparameters.METRICS]
+
+
+def final_metrics(log: Iterable[str]) -> dict[str, float]:
+    """FinalMetricDataList: per defined metric, the last value its regex read from the log, stored as
+    a float32 (SageMaker shows 1.19876 as 1.1987600326538086). inf and nan never match."""
+    patterns = [(item["Name"], re.compile(item["Regex"])) for item in METRIC_DEFINITIONS]
+    final: dict[str, float] = {}
+    for line in log:
+        escaped = line.replace("\t", "#011")
+        for name, pattern in patterns:
+            match = pattern.match(escaped)
+            if match:
+                value = float(np.float32(match.group(1)))
+                if math.isfinite(value):
+                    final[name] = value
+    return final
 
 
 # -- the container's own metrics (metrics/custom_metrics.py, sklearn there, numpy here) ------------
@@ -337,51 +468,27 @@ CUSTOM_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def _xgboost_message(error: Exception) -> str:
-    """The first line of an XGBoostError without its timestamp and source location."""
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return _XGBOOST_LOCATION.sub("", first)
-
-
-def _final_metrics(booster: xgb.Booster, evals: list[tuple[xgb.DMatrix, str]]) -> dict[str, float]:
-    """`train:rmse`-style metrics of the final model, as the container's log lines report them."""
-    metrics = {}
-    try:
-        text = booster.eval_set(evals, iteration=booster.num_boosted_rounds() - 1)
-    except xgb.core.XGBoostError:
-        return metrics
-    for item in text.split("\t")[1:]:
-        name, _, value = item.partition(":")
-        channel, _, metric = name.partition("-")
-        try:
-            metrics[f"{channel}:{metric}"] = float(value)
-        except ValueError:
-            continue
-    return metrics
-
-
-def model_archive(booster: xgb.Booster) -> bytes:
-    """model.tar.gz with one member `xgboost-model` (UBJSON, which xgboost 1.7 also loads)."""
-    raw = bytes(booster.save_raw("ubj"))
+def model_archive(model: bytes) -> bytes:
+    """model.tar.gz with one member `xgboost-model`, the bytes the container's save_model wrote."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         info = tarfile.TarInfo(MODEL_FILE)
-        info.size = len(raw)
+        info.size = len(model)
         info.mode = 0o644
-        archive.addfile(info, io.BytesIO(raw))
+        archive.addfile(info, io.BytesIO(model))
     return buffer.getvalue()
 
 
-# -- batch transform -----------------------------------------------------------------------------
+# -- batch transform (serve.py, serve_utils.py, encoder.py) --------------------------------------
 
 def load_model(model_tar_gz: bytes) -> xgb.Booster:
     """The booster inside a training job's model.tar.gz, as the serving container loads it."""
     try:
         with tarfile.open(fileobj=io.BytesIO(model_tar_gz), mode="r:*") as archive:
-            members = [member for member in archive.getmembers() if member.isfile()]
-            if len(members) != 1:
-                raise client_error(f"model.tar.gz must hold exactly one model file, found "
-                                   f"{[member.name for member in members]}")
+            members = [member for member in archive.getmembers() if member.isfile()
+                       and not os.path.basename(member.name).startswith(".")]  # dotfiles are ignored
+            if not members:
+                raise client_error("Unable to load model: model.tar.gz holds no model file")
             raw = archive.extractfile(members[0]).read()
     except tarfile.TarError as error:
         raise client_error(f"Unable to load model: model.tar.gz is not a tar archive ({error})")
@@ -389,35 +496,87 @@ def load_model(model_tar_gz: bytes) -> xgb.Booster:
     try:
         booster.load_model(bytearray(raw))
     except xgb.core.XGBoostError as error:
-        raise client_error(f"Unable to load model: {_xgboost_message(error)}") from None
+        raise client_error(f"Unable to load model: Model {members[0].name} cannot be loaded:\n"
+                           f"XGB load model error={error}") from None
     return booster
 
 
-def predict_csv(booster: xgb.Booster, data: bytes, where: str) -> Iterator[bytes]:
-    """Predictions for headerless CSV rows (features only), one line per input line, in pieces.
+_PLAIN_NUMBERS = re.compile(rb"[0-9.,eE+\-\n]*")
 
-    Reading, checking and predicting happen before this returns; the text is made as it is read.
+
+def csv_to_matrix(payload: bytes) -> np.ndarray:
+    """encoder.csv_to_dmatrix on a payload stripped as serve_utils strips it: the delimiter sniffed
+    from the first line, empty fields NaN (missing), every other field float() or the request fails.
+
+    Plain numbers (digits, signs, dots, exponents, commas) take numpy's C parser; the same values.
     """
-    features = read_csv(data, where, zero_non_numeric=False)
-    if not features.size:
-        return iter(())
-    expected = booster.num_features()
-    if features.shape[1] != expected:
-        raise client_error(f"Unable to evaluate payload provided: Feature size of csv inference "
-                           f"data {features.shape[1]} is not consistent with feature size of "
-                           f"trained model {expected}. ({where})")
-    predictions = booster.predict(xgb.DMatrix(features, nthread=-1), validate_features=False)
-    return format_predictions(predictions)
+    text = payload.strip()
+    first = text.split(b"\n", 1)[0][:512].decode("utf-8")
+    sniffed = csv.Sniffer().sniff(first).delimiter
+    delimiter = "," if sniffed.isalnum() else sniffed
+    if delimiter == "," and _PLAIN_NUMBERS.fullmatch(text):
+        lines = text.split(b"\n")
+        if len({line.count(b",") for line in lines}) == 1:
+            try:
+                return np.array(text.replace(b"\n", b",").split(b","), dtype=np.float64).reshape(len(lines), -1)
+            except ValueError:
+                pass  # an empty field or a malformed number: the container's own way decides
+    lines = text.decode("utf-8").split("\n")
+    return np.array([["nan" if field == "" else field for field in line.split(delimiter)]
+                     for line in lines]).astype(float)
+
+
+def predict_batch(booster: xgb.Booster, payload: bytes) -> bytes:
+    """One MultiRecord request: parse, predict, answer as serve.py does for batch transform."""
+    if not payload:
+        return b""  # 204 No Content
+    try:  # the DMatrix too: xgboost refuses inf there, inside the container's parse step
+        features = xgb.DMatrix(csv_to_matrix(payload))
+    except Exception as error:
+        raise client_error(f"Loading csv data failed with Exception, please ensure data is in csv format:\n"
+                           f" {type(error)}\n {error}") from None
+    try:  # serve_utils.predict's call (ntree_limit is 1.7.4's deprecated name for the tree count)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="ntree_limit is deprecated", category=UserWarning)
+            predictions = booster.predict(features, ntree_limit=getattr(booster, "best_ntree_limit", 0),
+                                          validate_features=False)
+    except Exception as error:
+        raise client_error(f"Unable to evaluate payload provided: {error}") from None
+    return b"".join(format_predictions(predictions))
+
+
+def mini_batches(chunks: Iterable[bytes], max_payload: int) -> Iterator[bytes]:
+    """SplitType Line, BatchStrategy MultiRecord: whole lines, as many as fit in `max_payload` bytes.
+
+    Memory holds one batch and one chunk, whatever the object's size.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while len(pending) > max_payload:
+            cut = pending.rfind(b"\n", 0, max_payload + 1)
+            if cut < 0:
+                raise client_error(f"A record is larger than MaxPayloadInMB ({max_payload >> 20} MB): "
+                                   "split it or raise MaxPayloadInMB")
+            yield pending[:cut + 1]
+            pending = pending[cut + 1:]
+    if pending:
+        yield pending
+
+
+def transform(booster: xgb.Booster, chunks: Iterable[bytes], max_payload: int) -> Iterator[bytes]:
+    """The `.out` object's bytes for one input object, a mini-batch at a time."""
+    for batch in mini_batches(chunks, max_payload):
+        if batch.strip():
+            yield predict_batch(booster, batch)
 
 
 def format_predictions(predictions: np.ndarray, rows_per_piece: int = 1 << 16) -> Iterator[bytes]:
-    """One line per row, several outputs (multi:softprob) comma-separated on the line.
-
-    One %-format per piece of rows (about 0.7 MB of text): half the time of formatting value
-    by value in numpy (`tofile`, `savetxt`), the same bytes, and memory bounded by the piece.
+    """The container's answer to a batch request, in pieces of rows: one line per row,
+    `"\n".join(map(str, preds.tolist())) + "\n"` (serve.py, SAGEMAKER_BATCH), so a float32
+    prediction reads as the double it widens to (0.10133367776870728) and a multi:softprob row
+    as a Python list ([0.8125370144844055, 0.1874629259109497]).
     """
-    rows = predictions.reshape(len(predictions), -1)
-    line = ",".join([PREDICTION_FORMAT] * rows.shape[1]) + "\n"
-    for start in range(0, len(rows), rows_per_piece):
-        piece = rows[start:start + rows_per_piece]
-        yield ((line * len(piece)) % tuple(piece.ravel().tolist())).encode("ascii")
+    for start in range(0, len(predictions), rows_per_piece):
+        piece = predictions[start:start + rows_per_piece].tolist()
+        yield ("\n".join(map(str, piece)) + "\n").encode("ascii")

@@ -19,18 +19,26 @@ made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
 the job starts, and its log and metric writes are checked as best effort (AWS drops them when
 refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
 
+A training job downloads its channels' objects into a temporary folder per job (each at its
+key's path below the prefix, as File mode does) and runs `container.train_host` on them; its
+clock starts at Downloading and MaxRuntimeInSeconds ends it at the next boosting round past the
+limit (Stopped, MaxRuntimeExceeded). A transform job streams each input object through the
+container in mini-batches of at most MaxPayloadInMB and uploads the answers as they come.
+
 Differences from AWS worth knowing: one local "instance" reads every object of a channel
 (InstanceCount and ShardedByS3Key do not split data); StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
-execution is stopped).
+execution is stopped); a stop or the runtime limit is noticed between rounds, not within one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
@@ -47,9 +55,10 @@ log = logging.getLogger(__name__)
 
 TRAINING, TRANSFORM = "training-job", "transform-job"
 _PATCHED = ("create_training_job", "create_transform_job", "create_model")
-_METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*"
 JOIN_SECONDS = 120.0
 UPLOAD_PART_SIZE = 8 << 20  # S3's minimum part size is 5 MiB (except the last part)
+DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob's MaxPayloadInMB when not set
+DOWNLOAD_CHUNK = 1 << 20
 
 
 class _Stopped(Exception):
@@ -209,32 +218,49 @@ class LocalSageMaker:
 
     def _run_training(self, backend, job) -> None:
         name = job.training_job_name
+        limit = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
+        deadline: list[float] = []  # set when the job's clock starts (Downloading), as on AWS
+
+        def out_of_time() -> bool:
+            return bool(limit) and bool(deadline) and time.monotonic() >= deadline[0]
+
+        def stop_requested() -> bool:
+            return self._should_stop(TRAINING, name) or out_of_time()
+
         try:
-            s3 = self._s3(backend, job.role_arn)
-            self._checkpoint(TRAINING, name)
-            _transition(job, "Downloading", "Downloading input data")
-            channels = [_download_channel(s3, channel, job.role_arn, backend.region_name)
-                        for channel in job.input_data_config or []]
-            self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
-            self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
-            self._checkpoint(TRAINING, name)
-            _transition(job, "Training", "Training image download completed. Training in progress.")
-            result = container.train(channels, dict(job.hyper_parameters or {}),
-                                     stop_requested=lambda: self._should_stop(TRAINING, name))
+            with tempfile.TemporaryDirectory(prefix="sagemaker_training_") as host:
+                s3 = self._s3(backend, job.role_arn)
+                self._checkpoint(TRAINING, name)
+                _transition(job, "Downloading", "Downloading input data")
+                deadline.append(time.monotonic() + float(limit or 0))
+                channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host))
+                            for channel in job.input_data_config or []]
+                self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
+                self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
+                if stop_requested():
+                    raise container.Stopped()
+                _transition(job, "Training", "Training image download completed. Training in progress.")
+                result = container.train_host(channels, dict(job.hyper_parameters or {}),
+                                              stop_requested=stop_requested)
             self._checkpoint(TRAINING, name)
             _transition(job, "Uploading", "Uploading generated training model")
             artifact = f"{job.output_data_config['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
             bucket, key = _split_s3_uri(artifact)
             _s3_call(lambda: upload(s3, bucket, key, [result.model_tar_gz]), "Uploading the model failed")
             job.model_artifacts = {"S3ModelArtifacts": artifact}
+            metrics = container.final_metrics(result.log)
             now = utcnow()
             job.final_metric_data_list = [{"MetricName": metric, "Value": value, "Timestamp": now}
-                                          for metric, value in result.metrics.items()]
-            if result.metrics:
+                                          for metric, value in metrics.items()]
+            if metrics:
                 self._put_metrics(job.role_arn, "/aws/sagemaker/TrainingJobs")
             _end_training(job, "Completed", "Training job completed")
-        except _Stopped:
-            _end_training(job, "Stopped", "Training job stopped", status="Stopped")
+        except (_Stopped, container.Stopped):
+            if out_of_time() and not self._should_stop(TRAINING, name):
+                _end_training(job, "MaxRuntimeExceeded", "Training job exceeded MaxRuntimeInSeconds "
+                              "provided", status="Stopped")
+            else:
+                _end_training(job, "Stopped", "Training job stopped", status="Stopped")
         except container.ContainerError as error:
             _end_training(job, "Failed", "Training job failed", status="Failed", reason=error.reason)
         except Exception as error:  # a bug here must still end the job, as a platform error would
@@ -265,12 +291,16 @@ class LocalSageMaker:
             output_path = job.transform_output["S3OutputPath"].rstrip("/")
             out_bucket, out_prefix = _split_s3_uri(output_path)
             in_bucket = _split_s3_uri(source.get("S3Uri", ""))[0]
+            max_payload = int(job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) << 20
             for in_key, relative in _list_inputs(s3, source, backend.region_name):
                 self._checkpoint(TRANSFORM, name)
-                data = _s3_call(lambda: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"].read(),
+                body = _s3_call(lambda: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"],
                                 f"Failed to download s3://{in_bucket}/{in_key}")
-                data = container.decompress(data, transform_input.get("CompressionType"), in_key)
-                predictions = container.predict_csv(booster, data, in_key.rsplit("/", 1)[-1])
+                if (transform_input.get("CompressionType") or "None") == "Gzip":
+                    chunks = [container.decompress(body.read(), "Gzip", in_key)]
+                else:
+                    chunks = body.iter_chunks(DOWNLOAD_CHUNK)
+                predictions = container.transform(booster, chunks, max_payload)
                 out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
                 _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
                          f"Failed to upload s3://{out_bucket}/{out_key}")
@@ -367,7 +397,9 @@ def _no_objects(uri: str, region: str, role_arn: str | None) -> container.Contai
         f'"s3:ListBucket" permissions on bucket "{bucket}".')
 
 
-def _download_channel(s3, channel: dict, role_arn: str | None, region: str) -> container.Channel:
+def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host: Path) -> container.Channel:
+    """The channel's objects under /opt/ml/input/data/<channel>/ (here `host`/<channel>/), each at its
+    key's path below the S3 prefix, as File mode downloads them."""
     source = channel.get("DataSource", {}).get("S3DataSource")
     name = channel.get("ChannelName", "")
     if not source:
@@ -377,13 +409,22 @@ def _download_channel(s3, channel: dict, role_arn: str | None, region: str) -> c
                                      "supported locally (use S3Prefix)")
     uri = source["S3Uri"]
     bucket = _split_s3_uri(uri)[0]
-    _, keys = _list_keys(s3, uri)
+    prefix, keys = _list_keys(s3, uri)
     if not keys:
         raise _no_objects(uri, region, role_arn)
-    objects = [(key, _s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
-                              f"Data download failed: s3://{bucket}/{key}")) for key in keys]
-    return container.Channel(name=name, content_type=channel.get("ContentType"),
-                             compression=channel.get("CompressionType"), objects=objects)
+    base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+    directory = host / "data" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        target = directory / (key[len(base):] or key.rsplit("/", 1)[-1])
+        if not target.resolve().is_relative_to(directory.resolve()):
+            raise container.client_error(f"Data download failed: s3://{bucket}/{key} would land "
+                                         "outside the channel directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = _s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                        f"Data download failed: s3://{bucket}/{key}")
+        target.write_bytes(container.decompress(data, channel.get("CompressionType"), key))
+    return container.Channel(name=name, content_type=channel.get("ContentType"), path=directory)
 
 
 def _list_inputs(s3, source: dict, region: str) -> list[tuple[str, str]]:
@@ -443,12 +484,6 @@ def upload(s3, bucket: str, key: str, pieces: Iterable[bytes]) -> None:
 
 # -- status bookkeeping (attributes moto's Describe* serialises) ----------------------------------
 
-def _metric_definitions(hyperparameters: dict[str, str]) -> list[dict[str, str]]:
-    metrics = [m.strip() for m in (hyperparameters or {}).get("eval_metric", "").split(",") if m.strip()]
-    return [{"Name": f"{channel}:{metric}", "Regex": _METRIC_REGEX.format(channel=channel, metric=metric)}
-            for channel in ("train", "validation") for metric in metrics]
-
-
 def _begin_training(job) -> None:
     now = utcnow()
     job.training_job_status = "InProgress"
@@ -459,7 +494,7 @@ def _begin_training(job) -> None:
     job.final_metric_data_list = None
     job.training_start_time = job.training_end_time = None
     job.failure_reason = None
-    job.algorithm_specification["MetricDefinitions"] = _metric_definitions(job.hyper_parameters)
+    job.algorithm_specification["MetricDefinitions"] = [dict(item) for item in container.METRIC_DEFINITIONS]
     job.last_modified_time = now
 
 

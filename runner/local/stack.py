@@ -33,6 +33,7 @@ from moto import mock_aws
 from components.settings import PipelineSettings, project_name
 from runner.local import (iam, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
                           sfn_sagemaker)
+from runner.local import sagemaker_container
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -115,8 +116,19 @@ def _quiet_interpreter_failures() -> Iterator[None]:
 
 @contextlib.contextmanager
 def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
-    """Host the emulator, deploy the program into it, yield the stack outputs."""
+    """Host the emulator, deploy the program into it, yield the stack outputs.
+
+    A container version whose library this process does not run is refused first: its models,
+    predictions and failures would not be the image's.
+    """
     from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    try:
+        sagemaker_container.check_container_version(settings.xgboost_version)
+    except sagemaker_container.UnsupportedVersion as error:
+        raise DeployError(str(error)) from None
+    for warning in settings.warnings:
+        log.warning("%s", warning)
 
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
