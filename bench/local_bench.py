@@ -8,6 +8,12 @@ ratios. Then one run of `run.py --local` per size with phase marks (start-up, im
 scoring, teardown, exit), so that a regression shows where it is; its execution phase is set
 against the plain script's own work time (what it prints).
 
+Then the same whole command with the stack's trainingInstanceCount at 2 (two local hosts,
+`sagemaker_hosts`) beside 1, and the two-instance training itself at 1,000,000 rows:
+`sagemaker_hosts.train` on two shards (what the training job runs, from its channels on disk
+to the model) against `bench/plain_distributed.py`, plain two-worker XGBoost on the same shards
+(whole process, and its own work time).
+
 Both commands get the same environment; the OpenMP wait policy the rehearsal sets for its
 container when the user has not chosen one is set for the plain script too.
 
@@ -37,6 +43,7 @@ from runner.openmp import apply_openmp_defaults  # noqa: E402  (light: this proc
 
 SIZES = (5_000, 1_000_000)
 LARGE = 10_000_000
+TWO_INSTANCE_ROWS = 1_000_000
 PHASES = ("start-up", "imports", "deploy", "execution", "scoring", "teardown", "exit")
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
@@ -102,8 +109,78 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
             result["out"].decode())
 
 
-def rehearsal_argv(rows: int, runs_dir: str) -> list[str]:
-    return ["run.py", "--local", "--json", "--runs-dir", runs_dir, "--rows", str(rows)]
+def rehearsal_argv(rows: int, runs_dir: str, instances: int = 1) -> list[str]:
+    run = ["run.py", "--local", "--json", "--runs-dir", runs_dir, "--rows", str(rows)]
+    return run if instances == 1 else [str(Path(__file__).resolve()), "--instances-child", str(instances), *run]
+
+
+def instances_child(instances: int, argv: list[str]) -> None:
+    """run.py on the dev stack with trainingInstanceCount set to `instances`, as if `pulumi config
+    set` had written it (the stack file itself is left alone)."""
+    from runner.local import engine
+
+    dev = engine.stack_config
+
+    def stack_config(stack: str = "dev", *args):
+        return {**dev(stack, *args), "training-pipeline:trainingInstanceCount": instances}
+    engine.stack_config = stack_config
+    sys.argv = argv
+    runpy.run_path(str(PROJECT_DIR / "run.py"), run_name="__main__")
+
+
+def write_shards_child(directory: str, rows: int, shards: int) -> None:
+    """The generator's rows (x, y integers in [0, 100], label y >= 3x + 5) in `shards` parts."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for index in range(shards):
+        features = rng.integers(0, 101, size=(rows // shards, 2))
+        labels = (features[:, 1] >= 3 * features[:, 0] + 5).astype(int)
+        np.savetxt(Path(directory) / f"part-{index:05d}.csv", np.column_stack([labels, features]),
+                   fmt="%d", delimiter=",")
+
+
+def hosts_train_child(directory: str, instances: int) -> None:
+    """Seconds `sagemaker_hosts.train` takes on the shards in `directory` (stack hyperparameters)."""
+    from components.settings import load_stack_settings
+    from runner.local import sagemaker_container, sagemaker_hosts
+
+    config = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+        "S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}}}]
+    hyperparameters = load_stack_settings("dev").hyperparameters
+    start = time.perf_counter()
+    sagemaker_hosts.train([sagemaker_container.Channel("train", "text/csv", Path(directory))], config,
+                          instances, hyperparameters)
+    print(f"{time.perf_counter() - start:.3f}")
+
+
+def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
+    from components.settings import load_stack_settings  # light: YAML and the settings rules
+
+    hp = [argument for key, value in load_stack_settings("dev").hyperparameters.items()
+          for argument in ("--hp", f"{key}={value}")]
+    shards_dir = tempfile.mkdtemp(prefix="bench-shards-")
+    try:
+        train_dir = Path(shards_dir) / "train"
+        train_dir.mkdir()
+        child([str(Path(__file__).resolve()), "--write-shards-child", str(train_dir), str(rows), "2"], env)
+        shards = sorted(str(path) for path in train_dir.glob("part-*.csv"))
+        results = []
+        for _ in range(pairs):
+            hosts = child([str(Path(__file__).resolve()), "--hosts-train-child", str(train_dir), "2"], env)
+            plain = child(["bench/plain_distributed.py", str(Path(shards_dir) / "model"), *shards, *hp], env)
+            # the last line: rabit itself prints "task ... got new rank" lines before it
+            results.append((float(hosts[2].split()[-1]), plain[0], float(plain[2].split()[-1])))
+    finally:
+        shutil.rmtree(shards_dir, ignore_errors=True)
+    hosts_s = statistics.median(hosts for hosts, _, _ in results)
+    plain_s = statistics.median(plain for _, plain, _ in results)
+    work_s = statistics.median(work for _, _, work in results)
+    ratio = statistics.median(hosts / plain for hosts, plain, _ in results)
+    work_ratio = statistics.median(hosts / work for hosts, _, work in results)
+    print(f"\ntwo-instance training, {rows:,} rows in 2 shards, {pairs} pairs, medians: "
+          f"sagemaker_hosts.train {hosts_s:.2f} s; plain two-worker script {plain_s:.2f} s whole "
+          f"process ({ratio:.2f}x), {work_s:.2f} s its workers' start to model ({work_ratio:.2f}x)", flush=True)
 
 
 def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
@@ -172,6 +249,19 @@ def main(argv: list[str]) -> int:
             print(f"{rows:>10,}  {local_s:>12.2f} s  {plain_s:>10.2f} s  {ratio:>4.2f}x  "
                   f"{local_mib:>13.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x", flush=True)
 
+        print(f"\nrun.py --local, trainingInstanceCount 2 beside 1 (medians of {pairs})")
+        for rows in sizes:
+            one, two = [], []
+            for _ in range(pairs):
+                one.append(child(rehearsal_argv(rows, runs_dir), env))
+                two.append(child(rehearsal_argv(rows, runs_dir, instances=2), env))
+                shutil.rmtree(runs_dir, ignore_errors=True)
+            one_s, two_s = (statistics.median(run[0] for run in runs) for runs in (one, two))
+            one_mib, two_mib = (statistics.median(run[1] for run in runs) for runs in (one, two))
+            print(f"{rows:>10,}  1 instance {one_s:.2f} s, {one_mib:.0f} MiB; 2 instances {two_s:.2f} s, "
+                  f"{two_mib:.0f} MiB ({two_s / one_s:.2f}x)", flush=True)
+        two_instance_training(TWO_INSTANCE_ROWS, pairs, env)
+
         print("\nrun.py --local by phase, one run per size (seconds)")
         print(f"{'rows':>10}  " + "  ".join(f"{name:>9}" for name in (*PHASES, "total"))
               + "  execution vs plain work", flush=True)
@@ -189,5 +279,11 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--phases-child"]:
         phases_child(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif sys.argv[1:2] == ["--instances-child"]:
+        instances_child(int(sys.argv[2]), sys.argv[3:])
+    elif sys.argv[1:2] == ["--write-shards-child"]:
+        write_shards_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--hosts-train-child"]:
+        hosts_train_child(sys.argv[2], int(sys.argv[3]))
     else:
         raise SystemExit(main(sys.argv[1:]))

@@ -7,6 +7,7 @@ One small module per concern:
   lambda_runtime.py       Lambda Invoke runs the function's deployed package in-process
   sagemaker_jobs.py       SageMaker training/transform jobs run in background threads
   sagemaker_container.py  what the built-in XGBoost container does with the data
+  sagemaker_hosts.py      a training job on several instances: one process per host, XGBoost's rabit
   sfn_sagemaker.py        the Step Functions SageMaker integration (.sync) for moto's interpreter
   sfn_fail_state.py       a Fail state re-raises a caught States.* error, as AWS Step Functions does
   sfn_definition_parse.py a definition is parsed once for its creation and first execution
@@ -16,6 +17,14 @@ One small module per concern:
 """
 
 from runner.local import moto_batch_deferred  # noqa: F401  (before moto's interpreter loads)
-from runner.local.stack import DeployError, local_stack
 
 __all__ = ["DeployError", "local_stack"]
+
+
+def __getattr__(name: str):
+    """The stack (moto, boto3, Pulumi: about 0.8 s) loads on first use, so that a training host
+    process (sagemaker_hosts) that imports only the container does not pay for it."""
+    if name in __all__:
+        from runner.local import stack
+        return getattr(stack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,15 +20,17 @@ the job starts, and its log and metric writes are checked as best effort (AWS dr
 refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
 
 A training job downloads its channels' objects into a temporary folder per job (each at its
-key's path below the prefix, as File mode does) and runs `container.train_host` on them; its
-clock starts at Downloading and MaxRuntimeInSeconds ends it at the next boosting round past the
-limit (Stopped, MaxRuntimeExceeded). A transform job streams each input object through the
-container in mini-batches of at most MaxPayloadInMB and uploads the answers as they come.
+key's path below the prefix, as File mode does) and runs `container.train_host` on them, or, with
+InstanceCount > 1, `sagemaker_hosts.train`: one process per instance, each on its ShardedByS3Key
+share, training through XGBoost's rabit. Its clock starts at Downloading and MaxRuntimeInSeconds
+ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded). A transform job
+streams each input object through the container in mini-batches of at most MaxPayloadInMB and
+uploads the answers as they come.
 
-Differences from AWS worth knowing: one local "instance" reads every object of a channel
-(InstanceCount and ShardedByS3Key do not split data); StopTrainingJob is not offered by moto,
+Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
-execution is stopped); a stop or the runtime limit is noticed between rounds, not within one.
+execution is stopped); a stop or the runtime limit is noticed between rounds, not within one
+(several instances: within a poll, by ending the host processes).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 
 from lambda_src.execution_input import JOB_NAME_PATTERN
 from runner.local import sagemaker_container as container
+from runner.local import sagemaker_hosts
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +243,13 @@ class LocalSageMaker:
                 if stop_requested():
                     raise container.Stopped()
                 _transition(job, "Training", "Training image download completed. Training in progress.")
-                result = container.train_host(channels, dict(job.hyper_parameters or {}),
-                                              stop_requested=stop_requested)
+                instances = int((job.resource_config or {}).get("InstanceCount") or 1)
+                if instances > 1:
+                    result = sagemaker_hosts.train(channels, job.input_data_config, instances,
+                                                   dict(job.hyper_parameters or {}), stop_requested)
+                else:
+                    result = container.train_host(channels, dict(job.hyper_parameters or {}),
+                                                  stop_requested=stop_requested)
             self._checkpoint(TRAINING, name)
             _transition(job, "Uploading", "Uploading generated training model")
             artifact = f"{job.output_data_config['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"

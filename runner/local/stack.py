@@ -33,7 +33,7 @@ from moto import mock_aws
 from components.settings import PipelineSettings, project_name
 from runner.local import (iam, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
                           sfn_sagemaker)
-from runner.local import sagemaker_container
+from runner.local import sagemaker_container, sagemaker_hosts
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -125,7 +125,8 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
 
     try:
         sagemaker_container.check_container_version(settings.xgboost_version)
-    except sagemaker_container.UnsupportedVersion as error:
+        sagemaker_hosts.check_instance_count(settings.training_instance_count, "trainingInstanceCount")
+    except (sagemaker_container.UnsupportedVersion, sagemaker_hosts.TooManyHosts) as error:
         raise DeployError(str(error)) from None
     for warning in settings.warnings:
         log.warning("%s", warning)
