@@ -219,21 +219,48 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
     return record
 
 
-def worst_case(settings, prices: PriceList | None, *, local: bool = False) -> dict:
-    """The most a run with these settings can cost: training for its whole MaxRuntimeInSeconds (a
-    spot job: MaxWaitTimeInSeconds, the bound on its time including restarts) on every instance at
-    the on-demand price, the transform allowance, every seeding attempt at its timeout."""
+@dataclasses.dataclass(frozen=True)
+class RunLimits:
+    """What bounds a run's bill, as the deployed definition sets it."""
+    region: str
+    training_instance_type: str
+    training_instance_count: int
+    training_seconds: int  # MaxRuntimeInSeconds, or MaxWaitTimeInSeconds for a spot job
+    spot: bool
+    transform_instance_type: str
+    transform_instance_count: int
+
+    @classmethod
+    def from_definition(cls, definition: str | dict, region: str) -> "RunLimits":
+        """From the state machine's definition (DescribeStateMachine), so the bound is the deployed one."""
+        from components.definition import STATE_NAMES
+
+        states = (json.loads(definition) if isinstance(definition, str) else definition)["States"]
+        train = states[STATE_NAMES[1]]["Parameters"]
+        transform = states[STATE_NAMES[3]]["Parameters"]["TransformResources"]
+        spot = bool(train.get("EnableManagedSpotTraining"))
+        stopping = train["StoppingCondition"]
+        return cls(region=region, training_instance_type=train["ResourceConfig"]["InstanceType"],
+                   training_instance_count=int(train["ResourceConfig"]["InstanceCount"]),
+                   training_seconds=int(stopping["MaxWaitTimeInSeconds"] if spot else stopping["MaxRuntimeInSeconds"]),
+                   spot=spot, transform_instance_type=transform["InstanceType"],
+                   transform_instance_count=int(transform["InstanceCount"]))
+
+
+def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = False) -> dict:
+    """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
+    MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
+    the transform allowance, every seeding attempt at its timeout."""
     from components import seed_function
 
-    training_seconds = settings.max_wait_seconds if settings.spot_training else settings.max_runtime_seconds
     lines = []
     unknown = []
     for what, item, quantity in (
-            ("training", sagemaker_instance(settings.region, settings.training_instance_type, "training"),
-             training_seconds * settings.training_instance_count / 3600),
-            ("transform", sagemaker_instance(settings.region, settings.transform_instance_type, "transform"),
-             TRANSFORM_ALLOWANCE_SECONDS * settings.transform_instance_count / 3600),
-            ("lambda", lambda_duration(settings.region),
+            ("training", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
+             limits.training_seconds * limits.training_instance_count / 3600),
+            ("transform", sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
+             TRANSFORM_ALLOWANCE_SECONDS * limits.transform_instance_count / 3600),
+            ("lambda", lambda_duration(limits.region),
              LAMBDA_WORST_INVOCATIONS * seed_function.TIMEOUT_SECONDS * seed_function.MEMORY_MB / 1024)):
         price, why = _priced(prices, item, local)
         lines.append({"part": what, "quantity": round(quantity, 6), "unit": item.unit, "price": price,
@@ -241,7 +268,8 @@ def worst_case(settings, prices: PriceList | None, *, local: bool = False) -> di
         if why and why not in unknown:
             unknown.append(why)
     return {"currency": "USD", "usd": None if unknown else _usd(sum(line["usd"] for line in lines)),
-            "training_seconds": training_seconds, "parts": lines, "unknown": unknown or None}
+            "training_seconds": limits.training_seconds, "spot": limits.spot, "parts": lines,
+            "unknown": unknown or None}
 
 
 def describe(record: dict) -> str:

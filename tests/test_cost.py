@@ -51,6 +51,14 @@ def _settings(**config) -> PipelineSettings:
     return PipelineSettings.from_config(config.get, stack="dev", region=REGION)
 
 
+def _limits(**config) -> cost.RunLimits:
+    """The limits the deployed definition of a stack with this config holds."""
+    from components.definition import render_definition
+    from test_definition import TARGET
+
+    return cost.RunLimits.from_definition(render_definition(_settings(**config), **TARGET), REGION)
+
+
 TRAINING = {"instance_type": M5, "instance_count": 2, "training_seconds": 500, "billable_seconds": 100, "spot": True}
 TRANSFORM = {"instance_type": M5, "instance_count": 1, "seconds": 360}
 
@@ -139,12 +147,12 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
         _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
     prices = cost.PriceList(client, cache_dir=tmp_path)
-    on_demand = cost.worst_case(_settings(trainingInstanceCount=2), prices)
+    on_demand = cost.worst_case(_limits(trainingInstanceCount=2), prices)
     training, transform, seeding = on_demand["parts"]
     assert training["usd"] == round(3600 * 2 / 3600 * 0.2304, 6)
     assert transform["usd"] == round(0.231, 6)
     assert seeding["quantity"] == round(12 * 900 * 1769 / 1024, 6)
     assert on_demand["usd"] == round(training["usd"] + transform["usd"] + seeding["usd"], 6)
-    spot = cost.worst_case(_settings(spotTraining="true", maxWaitSeconds="7200"), prices)  # cached prices
+    spot = cost.worst_case(_limits(spotTraining="true", maxWaitSeconds="7200"), prices)  # cached prices
     assert spot["training_seconds"] == 7200 and spot["parts"][0]["usd"] == round(2 * 0.2304, 6)
     assert cost.describe_worst_case(spot).startswith(f"worst case: ${spot['usd']:.2f} (training 7200 s")
