@@ -289,3 +289,50 @@ def describe_worst_case(record: dict) -> str:
         return f"worst case: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
     return (f"worst case: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance, "
             f"transform {TRANSFORM_ALLOWANCE_SECONDS} s allowance, every seeding attempt at its timeout)")
+
+
+# -- from a followed execution ---------------------------------------------------------------------
+
+def _epoch_seconds(value: Any) -> float | None:
+    """A Describe timestamp as Step Functions hands it on (epoch milliseconds) or ISO 8601 text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 1000.0
+    if isinstance(value, str):
+        from datetime import datetime
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def stored_bytes(s3, bucket: str, name: str) -> int:
+    """The bytes the run keeps under runs/<name>/."""
+    from components.definition import RUNS_PREFIX
+
+    total = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RUNS_PREFIX}/{name}/"):
+        total += sum(item["Size"] for item in page.get("Contents", []))
+    return total
+
+
+def execution_cost(view, summary: dict, *, region: str, bytes_kept: int, prices: PriceList | None,
+                   local: bool) -> dict:
+    """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
+    Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration."""
+    from components import seed_function
+    from components.definition import PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
+
+    training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
+    transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
+    training = {**summary.get("training", {}),
+                "spot": bool(training_task and training_task.parameters.get("EnableManagedSpotTraining"))}
+    described = transform_task.result if transform_task and isinstance(transform_task.result, dict) else {}
+    began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
+    transform = {**summary.get("transform", {}),
+                 "seconds": round(ended - began, 3) if began is not None and ended is not None else None}
+    seeding = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE}
+    lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
+                      if state.name in seeding and state.exited is not None]
+    return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
+                    lambda_memory_mb=seed_function.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)
