@@ -87,7 +87,11 @@ class PriceList:
     def client(self):
         if self._client is None:
             import boto3
-            self._client = boto3.client("pricing", region_name=PRICING_REGION)
+            from botocore.config import Config
+
+            # A price is worth a few seconds, not a run's start: short timeouts, few retries.
+            self._client = boto3.client("pricing", region_name=PRICING_REGION, config=Config(
+                connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}))
         return self._client
 
     def price(self, item: Item) -> float:
@@ -167,7 +171,7 @@ def _usd(value: float) -> float:
 
 
 def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: list[float], lambda_memory_mb: int,
-             stored_bytes: int, prices: PriceList | None, local: bool = False) -> dict:
+             stored_bytes: int | None, prices: PriceList | None, local: bool = False) -> dict:
     """The `cost` record of a finished run, from DescribeTrainingJob / DescribeTransformJob as
     the run's summary holds them (training_seconds, billable_seconds, instance_type, ...)."""
     record: dict[str, Any] = {"currency": "USD", "region": region}
@@ -208,8 +212,11 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
                         "usd": _usd(gb_seconds * price) if price is not None else None, "unknown": why_lambda}
 
     price, why_s3 = _priced(prices, s3_standard_storage(region), local)
+    if stored_bytes is None:
+        why_s3 = "cannot list the run's objects under runs/<name>/"
     record["storage"] = {"bytes": stored_bytes, "price_per_gb_month": price,
-                         "usd_per_month": _usd(stored_bytes / GB * price) if price is not None else None,
+                         "usd_per_month": _usd(stored_bytes / GB * price)
+                         if price is not None and stored_bytes is not None else None,
                          "unknown": why_s3}
 
     parts = [record[name] for name in ("training", "transform", "lambda")]
@@ -306,17 +313,24 @@ def _epoch_seconds(value: Any) -> float | None:
     return None
 
 
-def stored_bytes(s3, bucket: str, name: str) -> int:
-    """The bytes the run keeps under runs/<name>/."""
+def stored_bytes(s3, bucket: str, name: str) -> int | None:
+    """The bytes the run keeps under runs/<name>/; None when they cannot be listed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from components.definition import RUNS_PREFIX
 
+    if s3 is None:  # no client to list with
+        return None
     total = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RUNS_PREFIX}/{name}/"):
-        total += sum(item["Size"] for item in page.get("Contents", []))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RUNS_PREFIX}/{name}/"):
+            total += sum(item["Size"] for item in page.get("Contents", []))
+    except (BotoCoreError, ClientError):
+        return None
     return total
 
 
-def execution_cost(view, summary: dict, *, region: str, bytes_kept: int, prices: PriceList | None,
+def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None,
                    local: bool) -> dict:
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
     Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration."""
