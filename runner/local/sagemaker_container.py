@@ -9,6 +9,8 @@ save_best=True)` on the last eval_metric when there is a validation channel: `ca
 model is `xgboost-model` in 1.7.4's default (legacy binary) format. The library's defaults are the
 image's (base_score 0.5; tree_method auto: exact on one host below 2^22 rows, approx above).
 Batch transform answers each mini-batch as `serve.py` does, after parsing it as `encoder.py` does.
+With a checkpoint folder (CheckpointConfig) it resumes and checkpoints as 1.7-1 does (see
+`load_checkpoint`).
 
 Problems surface as `ContainerError`, whose `reason` is the job's FailureReason (`ClientError: ...`
 for what the user can fix, `AlgorithmError: ...` for the rest), as on AWS.

@@ -27,6 +27,13 @@ ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded).
 streams each input object through the container in mini-batches of at most MaxPayloadInMB and
 uploads the answers as they come.
 
+Managed spot jobs (EnableManagedSpotTraining): the host's /opt/ml/checkpoints is restored from
+CheckpointConfig.S3Uri before training and synced back after every round, as the job's role; the
+local-only variable TRAINING_PIPELINE_LOCAL_SPOT_RECLAIM_AFTER_ROUND=k reclaims the instance once,
+after round k: the job shows Interrupted, waits SPOT_CAPACITY_WAIT_SECONDS for capacity (unbilled),
+and starts again on a fresh host. MaxWaitTimeInSeconds bounds it all. A job with
+KeepAlivePeriodInSeconds reports WarmPoolStatus (Available, then Terminated); nothing reuses the pool.
+
 Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
 execution is stopped); a stop or the runtime limit is noticed between rounds, not within one
