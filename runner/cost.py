@@ -49,6 +49,10 @@ class PriceUnknown(Exception):
     """A price the Price List cannot give; the message says why, in one line."""
 
 
+class _Refused(PriceUnknown):
+    """No price can be had at all (credentials, network, permission): the next items are not asked."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Item:
     """One price to look up: a product family of a service, chosen by its usage type."""
@@ -83,6 +87,7 @@ class PriceList:
         self._client = client
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self._clock = clock
+        self._refused: str | None = None  # no credentials, network or permission: not asked again
 
     def client(self):
         if self._client is None:
@@ -102,7 +107,13 @@ class PriceList:
                 return float(cached["usd"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        usd = self._fetch(item)
+        if self._refused:
+            raise PriceUnknown(self._refused)
+        try:
+            usd = self._fetch(item)
+        except _Refused as refused:
+            self._refused = str(refused)
+            raise
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps({"usd": usd, "fetched": self._clock(), "item": item.what}))
@@ -128,13 +139,13 @@ class PriceList:
                 if not token:
                     break
         except NoCredentialsError:
-            raise PriceUnknown("no AWS credentials to ask the Price List API") from None
+            raise _Refused("no AWS credentials to ask the Price List API") from None
         except EndpointConnectionError:
-            raise PriceUnknown(f"no network: cannot reach the Price List API in {PRICING_REGION}") from None
+            raise _Refused(f"no network: cannot reach the Price List API in {PRICING_REGION}") from None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-                raise PriceUnknown("no permission: these credentials may not call pricing:GetProducts "
+                raise _Refused("no permission: these credentials may not call pricing:GetProducts "
                                    "(allow it to see prices)") from None
             raise PriceUnknown(f"the Price List API refused the request: {code or error}") from None
         except BotoCoreError as error:

@@ -110,8 +110,7 @@ def test_pages_are_followed(pricing, tmp_path):
 
 def test_no_permission_is_a_reason_not_a_guess(pricing, tmp_path):
     client, stubber = pricing
-    for _ in range(4):
-        stubber.add_client_error("get_products", "AccessDeniedException", "not authorized", 400)
+    stubber.add_client_error("get_products", "AccessDeniedException", "not authorized", 400)  # asked once
     record = cost.run_cost(region=REGION, training=TRAINING, transform=TRANSFORM, lambda_seconds=[1.0],
                            lambda_memory_mb=1769, stored_bytes=10, prices=cost.PriceList(client, cache_dir=tmp_path))
     assert record["total_usd"] is None and record["training"]["usd"] is None

@@ -73,8 +73,7 @@ def test_an_unknown_worst_case_refuses_a_run_with_max_cost(outputs_file, monkeyp
     clients = _Clients()
     with Stubber(clients.sfn) as sfn:
         sfn.add_response("describe_state_machine", _described(), {"stateMachineArn": OUTPUTS["stateMachineArn"]})
-        for _ in range(3):
-            pricing.add_client_error("get_products", "AccessDeniedException", "no", 400)
+        pricing.add_client_error("get_products", "AccessDeniedException", "no", 400)
         monkeypatch.setattr(cli, "Clients", lambda region: clients)
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--max-cost", "5",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
