@@ -195,7 +195,9 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
             "training_seconds": training.get("training_seconds"), "billable_seconds": billable,
             "spot": bool(training.get("spot")), "price_per_hour": price, "usd": None, "spot_saving_usd": None,
             "unknown": why}
-    if price is not None and billable is not None:
+    if training.get("job_name") is None and not local:  # never started: nothing billed
+        part.update(usd=0.0, spot_saving_usd=0.0, unknown=None)
+    elif price is not None and billable is not None:
         part["usd"] = _usd(billable * instances * price / 3600)
         seconds = training.get("training_seconds") or billable
         part["spot_saving_usd"] = _usd(max(0, seconds - billable) * instances * price / 3600) if part["spot"] else 0.0
@@ -208,11 +210,12 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
                                                               "transform"), local)
     part = {"instance_type": transform.get("instance_type"), "instances": int(transform.get("instance_count") or 0),
             "seconds": transform_seconds, "price_per_hour": price, "usd": None, "unknown": why_transform}
-    if price is not None and transform_seconds is not None:
+    if transform.get("job_name") is None and not local:  # never started: nothing billed
+        part.update(usd=0.0, unknown=None)
+    elif price is not None and transform_seconds is not None:
         part["usd"] = _usd(transform_seconds * part["instances"] * price / 3600)
     elif why_transform is None:
-        part["unknown"] = "the transform job did not run"
-        part["usd"] = 0.0
+        part["unknown"] = "the transform job reported no start or end time"
     record["transform"] = part
 
     gb_seconds = sum(lambda_seconds) * lambda_memory_mb / 1024

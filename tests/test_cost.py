@@ -59,8 +59,8 @@ def _limits(**config) -> cost.RunLimits:
     return cost.RunLimits.from_definition(render_definition(_settings(**config), **TARGET), REGION)
 
 
-TRAINING = {"instance_type": M5, "instance_count": 2, "training_seconds": 500, "billable_seconds": 100, "spot": True}
-TRANSFORM = {"instance_type": M5, "instance_count": 1, "seconds": 360}
+TRAINING = {"job_name": "xgb-dev--1", "instance_type": M5, "instance_count": 2, "training_seconds": 500, "billable_seconds": 100, "spot": True}
+TRANSFORM = {"job_name": "xgb-dev--1", "instance_type": M5, "instance_count": 1, "seconds": 360}
 
 
 def test_the_cost_record_from_list_prices(pricing, tmp_path):
@@ -155,3 +155,20 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     spot = cost.worst_case(_limits(spotTraining="true", maxWaitSeconds="7200"), prices)  # cached prices
     assert spot["training_seconds"] == 7200 and spot["parts"][0]["usd"] == round(2 * 0.2304, 6)
     assert cost.describe_worst_case(spot).startswith(f"worst case: ${spot['usd']:.2f} (training 7200 s")
+
+
+def test_jobs_that_never_started_cost_nothing(pricing, tmp_path):
+    client, stubber = pricing
+    for _ in range(2):
+        stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
+    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
+        _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
+    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
+        _product("USW2-TimedStorage-ByteHrs", "0.0230000000", "GB-Mo")]}, S3)
+    # The input was refused: no training, no transform, one seeding invocation.
+    record = cost.run_cost(region=REGION, training={"job_name": None, "instance_type": M5, "instance_count": 1},
+                           transform={"job_name": None, "instance_type": M5, "instance_count": 1, "seconds": None},
+                           lambda_seconds=[0.2], lambda_memory_mb=1024, stored_bytes=0,
+                           prices=cost.PriceList(client, cache_dir=tmp_path))
+    assert record["training"]["usd"] == record["transform"]["usd"] == 0.0
+    assert record["total_usd"] == round(0.2 * 0.0000166667, 6) and record["unknown"] is None
