@@ -11,7 +11,8 @@ Data flow of an execution (all keys below are the state's JSON):
       -> Which dataset          run.data null: Generate dataset, else Prepare dataset
       -> Generate dataset       + dataset: the seeding function's result (URIs, row counts, seed)
          or Prepare dataset     + dataset: the same record, from the user's CSV in S3
-      -> Train model (XGBoost)  + training: {jobName, modelDataUrl}; channels train and validation
+      -> Train model (XGBoost)  + training: {jobName, modelDataUrl}; channels train and validation;
+                                with spotTraining, checkpoints under runs/<execution name>/checkpoints/
       -> Save Model             + model: {modelArn}
       -> Batch transform        + transform: {jobName, outputPath}
 
@@ -36,6 +37,7 @@ PREPARE_STATE = "Prepare dataset"
 REFUSED_STATE = "Execution input refused"
 FAILED_STATE = "Pipeline failed"
 RUNS_PREFIX = "runs"
+CHECKPOINTS_FOLDER = "checkpoints"  # runs/<execution name>/checkpoints/: a spot job's checkpoints
 TAG_STACK = "training-pipeline:stack"
 TAG_EXECUTION = "training-pipeline:execution"
 INVALID_INPUT_ERROR = InvalidExecutionInput.__name__
@@ -75,6 +77,13 @@ _REFUSAL_CAUSE = "Read refusal"
 
 def _tags(stack: str) -> list[dict[str, str]]:
     return [{"Key": TAG_STACK, "Value": stack}, {"Key": TAG_EXECUTION, "Value.$": _EXECUTION_NAME}]
+
+
+def _spot_parameters(bucket: str) -> dict[str, Any]:
+    """Managed spot training; SageMaker syncs the container's checkpoint folder (/opt/ml/checkpoints)
+    with the run's checkpoints/ prefix and restores it when a reclaimed job restarts."""
+    return {"EnableManagedSpotTraining": True,
+            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{CHECKPOINTS_FOLDER}/")}}
 
 
 def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
@@ -193,8 +202,14 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                         "InstanceCount": settings.training_instance_count,
                         "InstanceType": settings.training_instance_type,
                         "VolumeSizeInGB": settings.volume_size_gb,
+                        **({"KeepAlivePeriodInSeconds": settings.warm_pool_seconds}
+                           if settings.warm_pool_seconds else {}),
                     },
-                    "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
+                    "StoppingCondition": {
+                        "MaxRuntimeInSeconds": settings.max_runtime_seconds,
+                        **({"MaxWaitTimeInSeconds": settings.max_wait_seconds} if settings.spot_training else {}),
+                    },
+                    **(_spot_parameters(bucket) if settings.spot_training else {}),
                     "Tags": _tags(settings.stack),
                 },
                 "ResultSelector": {

@@ -30,6 +30,8 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxR
 # Below this a first job is likely stopped (MaxRuntimeExceeded) before it trains: on AWS the data
 # and image download counts and takes minutes, where the rehearsal is done in seconds.
 REALISTIC_MIN_RUNTIME_SECONDS = 600
+# ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
+MAX_WARM_POOL_SECONDS = 21600
 DEFAULT_PREFIX_STEM = "xgb-"
 
 
@@ -105,6 +107,11 @@ class PipelineSettings:
     # S3 locations (s3://bucket/ or s3://bucket/prefix/) executions may train on; the seeding
     # function's role may read these and nothing else outside the stack's bucket.
     data_sources: tuple[str, ...] = ()
+    # Managed spot training: MaxWaitTimeInSeconds bounds the job including waits for capacity.
+    spot_training: bool = False
+    max_wait_seconds: int = 7200
+    # ResourceConfig.KeepAlivePeriodInSeconds; 0: no warm pool.
+    warm_pool_seconds: int = 0
 
     @property
     def warnings(self) -> list[str]:
@@ -223,7 +230,18 @@ class PipelineSettings:
             force_destroy=boolean("forceDestroy"),
             log_retention_days=integer("logRetentionDays", 1),
             data_sources=data_sources,
+            spot_training=boolean("spotTraining"),
+            max_wait_seconds=integer("maxWaitSeconds", 1),
+            warm_pool_seconds=integer("warmPoolSeconds", 0, maximum=MAX_WARM_POOL_SECONDS),
         )
+        if settings.spot_training and settings.warm_pool_seconds:
+            raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
+                                "keeps no warm pool for spot instances; set warmPoolSeconds to 0 or spotTraining "
+                                "to false")
+        if settings.spot_training and settings.max_wait_seconds < settings.max_runtime_seconds:
+            raise SettingsError(f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
+                                f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
+                                "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds")
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
                                 f"{', '.join(map(str, LOG_RETENTION_DAYS))}")

@@ -48,6 +48,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in US dollars (e.g. 0.50)")
+    return value
+
+
 def _list_size(text: str) -> int:
     value = _positive_int(text)
     if value > 1000:  # ListExecutions' maxResults limit
@@ -135,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split", type=_split, metavar="VALIDATION,TEST",
                      help="with --data: fractions of its rows for validation and test (default 0.1,0.2; "
                           "with --test: 0.1,0)")
+    run.add_argument("--max-cost", type=_usd, metavar="USD",
+                     help="refuse the run, before anything starts, when the most it can cost (at list prices) "
+                          "is above USD")
     run.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
@@ -258,6 +271,10 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         if console.scheme == "https":  # the local emulator has no console
             print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
                   f"#/v2/executions/details/{summary['execution_arn']}")
+    if summary.get("cost"):
+        from runner import cost
+
+        print(f"  {cost.describe(summary['cost'])}")
     if summary["artifacts_dir"]:
         kept = "predictions, model, plot and summary.json" if summary["plot"] else (
             "predictions, model and summary.json" if summary["predictions"] else "summary.json")
@@ -320,7 +337,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
             not_saved = str(error)
     try:
         summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
-                                  not_saved=not_saved, iam_report=outputs.iam_report, painter=painter)
+                                  not_saved=not_saved, iam_report=outputs.iam_report, painter=painter,
+                                  cost=_cost(args, clients, outputs))
     except KeyboardInterrupt:
         results.release(run_dir)
         print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
@@ -332,12 +350,47 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
+def _worst_case(args, clients: Clients, outputs: StackOutputs) -> None:
+    """Print the most the run can cost with the deployed limits; above --max-cost, refuse it."""
+    from runner import cost
+
+    try:
+        definition = clients.sfn.describe_state_machine(stateMachineArn=outputs.state_machine_arn)["definition"]
+        worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region),
+                                None if args.local else cost.PriceList(), local=args.local)
+    except (ClientError, BotoCoreError) as error:
+        worst = {"usd": None, "unknown": [f"cannot read the state machine's definition: {error}"]}
+    print(cost.describe_worst_case(worst), file=sys.stderr)
+    if args.max_cost is None or args.local:  # nothing is billed locally
+        return
+    if worst["usd"] is None:
+        raise UsageError(f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
+                         f"({'; '.join(worst['unknown'])}), so nothing was started")
+    if worst["usd"] > args.max_cost:
+        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}; nothing was "
+                         "started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, or raise --max-cost)")
+
+
+def _cost(args, clients: Clients, outputs: StackOutputs):
+    """The run's `cost` record, for results.collect."""
+    from runner import cost
+
+    prices = None if args.local else cost.PriceList()
+    return lambda view, summary: cost.execution_cost(
+        view, summary, region=outputs.region, bytes_kept=cost.stored_bytes(clients.s3, outputs.bucket_name, view.name),
+        prices=prices, local=args.local)
+
+
 def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
            painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local)
-    clients = None
     try:
         clients = Clients(outputs.region)
+        _worst_case(args, clients, outputs)  # before anything is uploaded or started
+    except BaseException:
+        results.release(run_dir)
+        raise
+    try:
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
         user_data.upload(clients.s3, uploads)
@@ -345,8 +398,7 @@ def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_i
                                               input=json.dumps(execution_input))
     except BaseException:
         results.release(run_dir)
-        if clients is not None:
-            user_data.remove(clients.s3, uploads)
+        user_data.remove(clients.s3, uploads)
         raise
     where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
@@ -436,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                                          ("--seed", args.seed is not None), ("--input", args.input),
                                          ("--detach", args.detach), ("--data", args.data),
                                          ("--label", args.label), ("--test", args.test),
-                                         ("--split", args.split),
+                                         ("--split", args.split), ("--max-cost", args.max_cost is not None),
                                          ("--keep-data", args.keep_data and args.command != "follow"))
                 if value]
     if args.command and run_only:

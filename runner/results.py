@@ -276,16 +276,18 @@ def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[
 
 def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
             not_saved: str | None = None, iam_report: Callable[[], dict] | None = None,
-            painter: plot.Painter | None = None) -> dict:
+            painter: plot.Painter | None = None,
+            cost: Callable[[ExecutionView, dict], dict] | None = None) -> dict:
     """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
 
     Never raises for a results problem: the summary says what could not be done
     (`results_error`, `metrics_missing`), so `--json` always has its one object to print.
     `run_dir` is the claimed, empty runs/<name>/; None when it could not be claimed (`not_saved`
     says why). `iam_report` (local runs) gives what goes into `iam.json`; `painter` draws the
-    plot (in this process when None).
+    plot (in this process when None). `cost` gives the run's `cost` record (runner.cost.execution_cost).
     """
     summary = summary_of(view, where)
+    summary["cost"] = cost(view, summary) if cost is not None else None
     if run_dir is None:
         summary["results_error"] = not_saved or "not saved"
         return strict(summary)

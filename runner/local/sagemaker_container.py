@@ -9,6 +9,8 @@ save_best=True)` on the last eval_metric when there is a validation channel: `ca
 model is `xgboost-model` in 1.7.4's default (legacy binary) format. The library's defaults are the
 image's (base_score 0.5; tree_method auto: exact on one host below 2^22 rows, approx above).
 Batch transform answers each mini-batch as `serve.py` does, after parsing it as `encoder.py` does.
+With a checkpoint folder (CheckpointConfig) it resumes and checkpoints as 1.7-1 does (see
+`load_checkpoint`).
 
 Problems surface as `ContainerError`, whose `reason` is the job's FailureReason (`ClientError: ...`
 for what the user can fix, `AlgorithmError: ...` for the rest), as on AWS.
@@ -67,6 +69,7 @@ MAXIMIZE_METRICS = ("accuracy", "auc", "aucpr", "balanced_accuracy", "f1", "f1_b
                     "ndcg", "precision", "r2", "recall", "precision_macro", "precision_micro",
                     "recall_macro", "recall_micro")
 MAX_FOLDER_DEPTH = 3  # data_utils.MAX_FOLDER_DEPTH
+CHECKPOINT_FILENAME = "xgboost-checkpoint"  # checkpointing.CHECKPOINT_FILENAME
 FAILURE_REASON_LIMIT = 1024  # DescribeTrainingJob's FailureReason is at most 1024 characters
 
 
@@ -278,6 +281,38 @@ class Stopped(Exception):
     """Training was asked to stop (SageMaker's SIGTERM: the container saves nothing by default)."""
 
 
+class AfterRound(xgb.callback.TrainingCallback):
+    """Hands each finished round's number to `hook` (the platform's view: it syncs checkpoints, a
+    spot reclaim ends the host); after the container's own callbacks, so the round's checkpoint exists."""
+
+    def __init__(self, hook: Callable[[int], None]):
+        super().__init__()
+        self.hook = hook
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        self.hook(epoch)
+        return False
+
+
+# -- checkpoints (checkpointing.py, callback.get_callbacks) ---------------------------------------
+# 1.7-1 resumes only from files named `xgboost-checkpoint.<round>` (load_checkpoint's pattern), yet
+# saves with xgboost's own TrainingCheckPoint(iterations=<rounds resumed>), which writes
+# `xgboost-checkpoint_<epoch>.json` (only once, after round 0, on a fresh start). So a restarted
+# 1.7-1 job finds none of its own checkpoints and trains again from round 0; a folder holding
+# `xgboost-checkpoint.N` files (written by an earlier container, or put there) is resumed from N + 1.
+
+def load_checkpoint(checkpoint_dir: Path | None) -> tuple[str | None, int]:
+    """checkpointing.load_checkpoint: the latest `xgboost-checkpoint.N` and the rounds it holds."""
+    if not checkpoint_dir or not os.path.exists(checkpoint_dir):
+        return None, 0
+    pattern = re.compile(rf"^{CHECKPOINT_FILENAME}\.[0-9]+$")
+    checkpoints = sorted((name for name in os.listdir(checkpoint_dir) if pattern.match(name)),
+                         key=lambda name: int(name.split(".")[1]))
+    if not checkpoints:
+        return None, 0
+    return os.path.join(checkpoint_dir, checkpoints[-1]), int(checkpoints[-1].split(".")[1]) + 1
+
+
 def read_channels(channels: list[Channel], hyperparameters: dict[str, str], scratch: Path
                   ) -> tuple[xgb.DMatrix | None, xgb.DMatrix | None]:
     """Validate the job, then the train and validation matrices of this host (None: no data)."""
@@ -296,8 +331,10 @@ def read_channels(channels: list[Channel], hyperparameters: dict[str, str], scra
 
 def train_job(hyperparameters: dict[str, str], train: xgb.DMatrix, validation: xgb.DMatrix | None, *,
               is_master: bool = True, stop_requested: Callable[[], bool] = lambda: False,
-              emit: Callable[[str], None] = lambda line: None) -> TrainingResult:
-    """algorithm_mode/train.py train_job: xgb.train with the container's callbacks and feval."""
+              emit: Callable[[str], None] = lambda line: None, checkpoint_dir: Path | None = None,
+              after_round: Callable[[int], None] | None = None) -> TrainingResult:
+    """algorithm_mode/train.py train_job: xgb.train with the container's callbacks and feval; with a
+    `checkpoint_dir` (CheckpointConfig's LocalPath) it resumes and checkpoints as 1.7-1 does."""
     params, num_round, eval_metric = training_params(hyperparameters)
     log: list[str] = []
 
@@ -305,7 +342,15 @@ def train_job(hyperparameters: dict[str, str], train: xgb.DMatrix, validation: x
         log.append(line)
         emit(line)
 
-    callbacks: list[xgb.callback.TrainingCallback] = [EvaluationLog(record), StopWhen(stop_requested)]
+    xgb_model, iteration = load_checkpoint(checkpoint_dir)
+    callbacks: list[xgb.callback.TrainingCallback] = [EvaluationLog(record)]
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+        callbacks.append(xgb.callback.TrainingCheckPoint(
+            directory=str(checkpoint_dir), iterations=iteration, name=CHECKPOINT_FILENAME))
+    if after_round is not None:
+        callbacks.append(AfterRound(after_round))
+    callbacks.append(StopWhen(stop_requested))
     early_stopping_rounds = hyperparameters.get("early_stopping_rounds")
     if early_stopping_rounds and validation is not None and eval_metric:
         callbacks.append(xgb.callback.EarlyStopping(
@@ -317,9 +362,9 @@ def train_job(hyperparameters: dict[str, str], train: xgb.DMatrix, validation: x
         # feval, not custom_metric: 1.7.4 hands feval the raw margins, custom_metric the predictions
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="`feval` is deprecated", category=UserWarning)
-            booster = xgb.train(params, train, num_boost_round=num_round, evals=watchlist,
+            booster = xgb.train(params, train, num_boost_round=num_round - iteration, evals=watchlist,
                                 feval=_feval(custom) if custom else None, callbacks=callbacks,
-                                verbose_eval=False)
+                                xgb_model=xgb_model, verbose_eval=False)
     except Stopped:
         raise
     except Exception as error:
@@ -333,7 +378,8 @@ def train_job(hyperparameters: dict[str, str], train: xgb.DMatrix, validation: x
 
 def train_host(channels: list[Channel], hyperparameters: dict[str, str], *, is_master: bool = True,
                stop_requested: Callable[[], bool] = lambda: False,
-               emit: Callable[[str], None] = lambda line: None) -> TrainingResult:
+               emit: Callable[[str], None] = lambda line: None, checkpoint_dir: Path | None = None,
+               after_round: Callable[[int], None] | None = None) -> TrainingResult:
     """One host of a training job, single-host rules: read the channels, train, the model and log.
 
     Raises ContainerError (the job fails) or Stopped (it was asked to stop).
@@ -346,7 +392,8 @@ def train_host(channels: list[Channel], hyperparameters: dict[str, str], *, is_m
         if "validation" in by_name and validation is None:
             raise client_error(f"No data in validation channel path {by_name['validation'].path}")
         return train_job(hyperparameters, train, validation, is_master=is_master,
-                         stop_requested=stop_requested, emit=emit)
+                         stop_requested=stop_requested, emit=emit, checkpoint_dir=checkpoint_dir,
+                         after_round=after_round)
 
 
 def _feval(names: list[str]):

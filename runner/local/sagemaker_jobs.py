@@ -27,6 +27,13 @@ ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded).
 streams each input object through the container in mini-batches of at most MaxPayloadInMB and
 uploads the answers as they come.
 
+Managed spot jobs (EnableManagedSpotTraining): the host's /opt/ml/checkpoints is restored from
+CheckpointConfig.S3Uri before training and synced back after every round, as the job's role; the
+local-only variable TRAINING_PIPELINE_LOCAL_SPOT_RECLAIM_AFTER_ROUND=k reclaims the instance once,
+after round k: the job shows Interrupted, waits SPOT_CAPACITY_WAIT_SECONDS for capacity (unbilled),
+and starts again on a fresh host. MaxWaitTimeInSeconds bounds it all. A job with
+KeepAlivePeriodInSeconds reports WarmPoolStatus (Available, then Terminated); nothing reuses the pool.
+
 Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
 so stopping goes through `request_stop` (the Step Functions service calls it when an
 execution is stopped); a stop or the runtime limit is noticed between rounds, not within one
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -64,8 +72,31 @@ DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob's MaxPayloadInMB when not set
 DOWNLOAD_CHUNK = 1 << 20
 
 
+# Local only: a managed spot job's instance is reclaimed once, after this many boosting rounds.
+SPOT_RECLAIM_VARIABLE = "TRAINING_PIPELINE_LOCAL_SPOT_RECLAIM_AFTER_ROUND"
+# How long a reclaimed job waits for new spot capacity here (not billed, as on AWS).
+SPOT_CAPACITY_WAIT_SECONDS = 2.0
+CHECKPOINT_LOCAL_PATH = "checkpoints"  # /opt/ml/checkpoints, CheckpointConfig's default LocalPath
+# Files SageMaker does not upload from the checkpoint folder (checkpointing.py's suffixes).
+CHECKPOINT_SKIPPED_SUFFIXES = (".sagemaker-ignore", ".sagemaker-uploading", ".sagemaker-uploaded")
+
+
 class _Stopped(Exception):
     """The job was asked to stop."""
+
+
+class _Reclaimed(container.Stopped):
+    """The spot instance was reclaimed: the host is gone, the job restarts on a new one."""
+
+
+def spot_reclaim_round(environ=os.environ) -> int | None:
+    """The rehearsal's spot reclaim setting: after how many rounds, or None (never)."""
+    raw = environ.get(SPOT_RECLAIM_VARIABLE, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{SPOT_RECLAIM_VARIABLE}: {raw!r} is not a number of rounds >= 1")
+    return int(raw)
 
 
 def _arn(backend: SageMakerModelBackend, kind: str, name: str) -> str:
@@ -97,6 +128,7 @@ class LocalSageMaker:
         self._stop_requested: set[tuple[str, str]] = set()
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._timers: list[threading.Timer] = []
         self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
 
@@ -177,6 +209,8 @@ class LocalSageMaker:
     def close(self, timeout: float = JOIN_SECONDS) -> None:
         """Ask running jobs to stop and wait for their threads (they use the emulator's S3)."""
         self._closing.set()
+        for timer in self._timers:
+            timer.cancel()
         deadline = time.monotonic() + timeout
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -221,35 +255,44 @@ class LocalSageMaker:
 
     def _run_training(self, backend, job) -> None:
         name = job.training_job_name
-        limit = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
+        stopping = job.stopping_condition or {}
+        limit = stopping.get("MaxRuntimeInSeconds")
+        spot = bool(job.enable_managed_spot_training)
+        max_wait = stopping.get("MaxWaitTimeInSeconds") if spot else None
+        created = time.monotonic()
         deadline: list[float] = []  # set when the job's clock starts (Downloading), as on AWS
+        waited = 0.0  # seconds spent waiting for spot capacity: not billed
 
         def out_of_time() -> bool:
             return bool(limit) and bool(deadline) and time.monotonic() >= deadline[0]
 
+        def out_of_wait() -> bool:
+            return bool(max_wait) and time.monotonic() >= created + float(max_wait)
+
         def stop_requested() -> bool:
-            return self._should_stop(TRAINING, name) or out_of_time()
+            return self._should_stop(TRAINING, name) or out_of_time() or out_of_wait()
 
         try:
-            with tempfile.TemporaryDirectory(prefix="sagemaker_training_") as host:
-                s3 = self._s3(backend, job.role_arn)
-                self._checkpoint(TRAINING, name)
-                _transition(job, "Downloading", "Downloading input data")
-                deadline.append(time.monotonic() + float(limit or 0))
-                channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host))
-                            for channel in job.input_data_config or []]
-                self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
-                self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
-                if stop_requested():
-                    raise container.Stopped()
-                _transition(job, "Training", "Training image download completed. Training in progress.")
-                instances = int((job.resource_config or {}).get("InstanceCount") or 1)
-                if instances > 1:
-                    result = sagemaker_hosts.train(channels, job.input_data_config, instances,
-                                                   dict(job.hyper_parameters or {}), stop_requested)
-                else:
-                    result = container.train_host(channels, dict(job.hyper_parameters or {}),
-                                                  stop_requested=stop_requested)
+            reclaim_after = spot_reclaim_round() if spot else None
+            s3 = self._s3(backend, job.role_arn)
+            checkpoints = _checkpoint_uri(job)
+            while True:
+                try:
+                    result = self._train_once(backend, job, s3, checkpoints, stop_requested, deadline, limit,
+                                              reclaim_after)
+                    break
+                except _Reclaimed:
+                    reclaim_after = None  # once: the next instance keeps running
+                    _transition(job, "Interrupted", "The Spot instance was reclaimed: the job restarts "
+                                "from its checkpoints when capacity is available")
+                    began = time.monotonic()
+                    while time.monotonic() - began < SPOT_CAPACITY_WAIT_SECONDS:
+                        if stop_requested():
+                            raise container.Stopped() from None
+                        time.sleep(0.05)
+                    waited += time.monotonic() - began
+                    deadline[0] += time.monotonic() - began  # MaxRuntime counts time on instances only
+                    _transition(job, "Starting", "Preparing the instances for training")
             self._checkpoint(TRAINING, name)
             _transition(job, "Uploading", "Uploading generated training model")
             artifact = f"{job.output_data_config['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
@@ -262,19 +305,78 @@ class LocalSageMaker:
                                           for metric, value in metrics.items()]
             if metrics:
                 self._put_metrics(job.role_arn, "/aws/sagemaker/TrainingJobs")
-            _end_training(job, "Completed", "Training job completed")
+            _end_training(job, "Completed", "Training job completed", unbilled_seconds=waited)
+            self._keep_warm(job)
         except (_Stopped, container.Stopped):
-            if out_of_time() and not self._should_stop(TRAINING, name):
+            if self._should_stop(TRAINING, name):
+                _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
+            elif out_of_wait():
+                _end_training(job, "MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds "
+                              "provided", status="Stopped", unbilled_seconds=waited)
+            elif out_of_time():
                 _end_training(job, "MaxRuntimeExceeded", "Training job exceeded MaxRuntimeInSeconds "
-                              "provided", status="Stopped")
+                              "provided", status="Stopped", unbilled_seconds=waited)
             else:
-                _end_training(job, "Stopped", "Training job stopped", status="Stopped")
+                _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
         except container.ContainerError as error:
-            _end_training(job, "Failed", "Training job failed", status="Failed", reason=error.reason)
+            _end_training(job, "Failed", "Training job failed", status="Failed", reason=error.reason,
+                          unbilled_seconds=waited)
         except Exception as error:  # a bug here must still end the job, as a platform error would
             log.exception("local training job %s crashed", name)
             _end_training(job, "Failed", "Training job failed", status="Failed",
                           reason=f"AlgorithmError: {type(error).__name__}: {error}")
+
+    def _train_once(self, backend, job, s3, checkpoints: str | None, stop_requested, deadline: list[float],
+                    limit, reclaim_after: int | None) -> container.TrainingResult:
+        """One run of the job on fresh instances: download, restore the checkpoints, train. A spot
+        reclaim after `reclaim_after` rounds raises _Reclaimed once that round's checkpoints are synced."""
+        name = job.training_job_name
+        with tempfile.TemporaryDirectory(prefix="sagemaker_training_") as host:
+            self._checkpoint(TRAINING, name)
+            _transition(job, "Downloading", "Downloading input data")
+            if not deadline:
+                deadline.append(time.monotonic() + float(limit or 0))
+            channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host))
+                        for channel in job.input_data_config or []]
+            local_checkpoints = Path(host) / CHECKPOINT_LOCAL_PATH if checkpoints else None
+            if local_checkpoints is not None:
+                _restore_checkpoints(s3, checkpoints, local_checkpoints)
+            self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
+            self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
+            if stop_requested():
+                raise container.Stopped()
+            _transition(job, "Training", "Training image download completed. Training in progress.")
+            instances = int((job.resource_config or {}).get("InstanceCount") or 1)
+            hyperparameters = dict(job.hyper_parameters or {})
+            if instances > 1:  # checkpoints and the reclaim are rehearsed on one instance only
+                return sagemaker_hosts.train(channels, job.input_data_config, instances, hyperparameters,
+                                             stop_requested)
+            synced: dict[str, tuple[int, int]] = {}
+
+            def after_round(epoch: int) -> None:
+                if local_checkpoints is not None:
+                    _sync_checkpoints(s3, local_checkpoints, checkpoints, synced)
+                if reclaim_after is not None and epoch + 1 >= reclaim_after:
+                    raise _Reclaimed()
+
+            return container.train_host(channels, hyperparameters, stop_requested=stop_requested,
+                                        checkpoint_dir=local_checkpoints, after_round=after_round)
+
+    def _keep_warm(self, job) -> None:
+        """ResourceConfig.KeepAlivePeriodInSeconds: the instances wait in a warm pool (Available),
+        then are released (Terminated, the retained time billed). No later job reuses them here."""
+        keep_alive = int((job.resource_config or {}).get("KeepAlivePeriodInSeconds") or 0)
+        if not keep_alive:
+            return
+        job.warm_pool_status = {"Status": "Available"}
+
+        def release() -> None:
+            job.warm_pool_status = {"Status": "Terminated", "ResourceRetainedBillableTimeInSeconds": keep_alive}
+
+        timer = threading.Timer(keep_alive, release)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
 
     # transform
 
@@ -435,6 +537,49 @@ def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host
     return container.Channel(name=name, content_type=channel.get("ContentType"), path=directory)
 
 
+def _checkpoint_uri(job) -> str | None:
+    uri = (job.checkpoint_config or {}).get("S3Uri")
+    if uri and (job.checkpoint_config or {}).get("LocalPath", "/opt/ml/checkpoints") != "/opt/ml/checkpoints":
+        raise container.client_error("CheckpointConfig.LocalPath other than /opt/ml/checkpoints is not "
+                                     "supported by the local container")
+    return uri or None
+
+
+def _restore_checkpoints(s3, uri: str, local: Path) -> None:
+    """What SageMaker copies into the checkpoint folder before the container starts: every object
+    under CheckpointConfig.S3Uri (none on a first start)."""
+    bucket = _split_s3_uri(uri)[0]
+    prefix, keys = _list_keys(s3, uri)
+    base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+    local.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        target = local / key[len(base):]
+        if not target.resolve().is_relative_to(local.resolve()):
+            raise container.client_error(f"Checkpoint download failed: s3://{bucket}/{key} would land "
+                                         "outside the checkpoint folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                                    f"Checkpoint download failed: s3://{bucket}/{key}"))
+
+
+def _sync_checkpoints(s3, local: Path, uri: str, synced: dict[str, tuple[int, int]]) -> None:
+    """SageMaker uploads new and changed files of the checkpoint folder to CheckpointConfig.S3Uri
+    while the job runs (here: after each round). Deleted files are not deleted in S3."""
+    bucket, prefix = _split_s3_uri(uri)
+    prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    for path in sorted(local.rglob("*")):
+        if not path.is_file() or path.name.endswith(CHECKPOINT_SKIPPED_SUFFIXES):
+            continue
+        relative = path.relative_to(local).as_posix()
+        stat = path.stat()
+        if synced.get(relative) == (stat.st_size, stat.st_mtime_ns):
+            continue
+        data = path.read_bytes()
+        _s3_call(lambda: s3.put_object(Bucket=bucket, Key=prefix + relative, Body=data),
+                 f"Checkpoint upload failed: s3://{bucket}/{prefix}{relative}")
+        synced[relative] = (stat.st_size, stat.st_mtime_ns)
+
+
 def _list_inputs(s3, source: dict, region: str) -> list[tuple[str, str]]:
     """(key, output name) of every transform input; the output name keeps the path under the prefix."""
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
@@ -512,7 +657,7 @@ def _transition(job, status: str, message: str) -> None:
     if transitions and "EndTime" not in transitions[-1]:
         transitions[-1]["EndTime"] = now
     transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
-    if status == "Downloading":
+    if status == "Downloading" and job.training_start_time is None:  # a restart keeps the first
         job.training_start_time = now
     job.secondary_status_transitions = transitions  # swapped whole: a reader never sees half
     job.secondary_status = status
@@ -520,15 +665,19 @@ def _transition(job, status: str, message: str) -> None:
 
 
 def _end_training(job, secondary: str, message: str, status: str = "Completed",
-                  reason: str | None = None) -> None:
+                  reason: str | None = None, unbilled_seconds: float = 0.0) -> None:
+    """Ends the job. TrainingTimeInSeconds runs from Downloading to the end; BillableTimeInSeconds
+    leaves out a spot job's waits for capacity (AWS's also reflects the spot discount: the rehearsal
+    has no spot market, so here it is the seconds on instances, lost rounds included)."""
     _transition(job, secondary, message)
     now = utcnow()
     job.secondary_status_transitions[-1]["EndTime"] = now
     job.training_end_time = now
     job.failure_reason = reason
     if job.training_start_time is not None:
-        seconds = max(1, int((now - job.training_start_time).total_seconds()))
-        job.training_time_in_seconds = job.billable_time_in_seconds = seconds
+        elapsed = (now - job.training_start_time).total_seconds()
+        job.training_time_in_seconds = max(1, int(elapsed))
+        job.billable_time_in_seconds = max(1, int(elapsed - unbilled_seconds))
     job.training_job_status = status  # last: a follower that sees it sees everything else too
 
 

@@ -1,0 +1,97 @@
+"""A managed spot run rehearsed end to end: the instance reclaimed after a round, the job restarted
+from its checkpoints, the same predictions, and DescribeTrainingJob as AWS reports an interruption."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+import boto3
+import pytest
+
+from components.settings import PipelineSettings
+from runner.local import engine, local_stack
+from runner.local import sagemaker_jobs
+from runner.local.sagemaker_jobs import SPOT_RECLAIM_VARIABLE
+
+_names = itertools.count(1)
+NAMESPACE = "training-pipeline"
+
+
+def _settings(config: dict) -> PipelineSettings:
+    values = {key.partition(":")[2]: value for key, value in config.items() if key.startswith(NAMESPACE + ":")}
+    return PipelineSettings.from_config(values.get, "dev", config.get("aws:region", "us-west-2"))
+
+
+@pytest.fixture(scope="module")
+def spot_stack():
+    config = {**engine.stack_config("dev"), f"{NAMESPACE}:spotTraining": True,
+              f"{NAMESPACE}:hyperparameters": ["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "stack_config", lambda stack: config)
+        with local_stack(_settings(config)) as outputs:
+            yield outputs
+
+
+def _run(outputs, seed=11, rows=300, timeout=90):
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    name = f"{outputs['jobNamePrefix']}--spot-{next(_names)}-{int(time.time())}"
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
+                              input=json.dumps({"rows": rows, "seed": seed}))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    bucket = outputs["bucketName"]
+
+    def objects(folder):
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{name}/{folder}/").get("Contents", [])
+        return {item["Key"].rsplit("/", 1)[-1]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                for item in listed}
+
+    job = boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(TrainingJobName=name)
+    return name, job, objects("predictions"), objects("checkpoints")
+
+
+def test_an_interrupted_spot_job_restarts_and_predicts_byte_for_byte_the_same(spot_stack, monkeypatch):
+    monkeypatch.delenv(SPOT_RECLAIM_VARIABLE, raising=False)
+    _, plain, plain_predictions, plain_checkpoints = _run(spot_stack)
+    monkeypatch.setenv(SPOT_RECLAIM_VARIABLE, "3")
+    name, job, predictions, checkpoints = _run(spot_stack)
+
+    assert predictions == plain_predictions and list(predictions) == ["test.csv.out"]
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert job["CheckpointConfig"]["S3Uri"] == f"s3://{spot_stack['bucketName']}/runs/{name}/checkpoints/"
+    # 1.7-1 writes one checkpoint, after round 0, under a name its resume does not read.
+    assert list(checkpoints) == list(plain_checkpoints) == ["xgboost-checkpoint_0.json"]
+
+    statuses = [item["Status"] for item in job["SecondaryStatusTransitions"]]
+    assert statuses == ["Starting", "Downloading", "Training", "Interrupted", "Starting", "Downloading",
+                        "Training", "Uploading", "Completed"]
+    assert all("EndTime" in item for item in job["SecondaryStatusTransitions"])
+    assert job["TrainingJobStatus"] == "Completed"
+    assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
+    assert job["TrainingTimeInSeconds"] >= sagemaker_jobs.SPOT_CAPACITY_WAIT_SECONDS
+    assert [item["Status"] for item in plain["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert plain["BillableTimeInSeconds"] == plain["TrainingTimeInSeconds"]
+    assert "WarmPoolStatus" not in job
+
+    # The checkpoint sync acts as the SageMaker role, under its policies.
+    report = spot_stack.iam_report()
+    [sagemaker_role] = [role for role in report if "sagemaker-role" in role]
+    calls = {(call["action"], call["resource"]): call for call in report[sagemaker_role]["calls"]}
+    key = f"arn:aws:s3:::{spot_stack['bucketName']}/runs/{name}/checkpoints/xgboost-checkpoint_0.json"
+    assert calls[("s3:PutObject", key)]["allowed"] and calls[("s3:PutObject", key)]["count"] >= 2
+    assert calls[("s3:GetObject", key)]["allowed"]  # restored on the new instance
+    assert calls[("s3:ListBucket", f"arn:aws:s3:::{spot_stack['bucketName']}")]["allowed"]
+
+
+def test_a_bad_reclaim_setting_fails_the_job_naming_it(spot_stack, monkeypatch):
+    monkeypatch.setenv(SPOT_RECLAIM_VARIABLE, "soon")
+    with pytest.raises(AssertionError, match=f"{SPOT_RECLAIM_VARIABLE}: 'soon' is not a number of rounds"):
+        _run(spot_stack)
