@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -382,16 +383,17 @@ class TestTwoInstanceRehearsal:
         assert (predictions != one_process.predict(test_matrix)).mean() > 0.05
 
 
-    def test_the_rehearsal_fails_a_two_instance_job_with_tree_method_exact_as_aws_does(self, two_instance_stack):
+    def test_a_two_instance_run_with_tree_method_exact_is_refused_before_any_job(self, two_instance_stack):
+        """On AWS it fails in training, billed (test_tree_method_exact_fails_the_job_with_the_containers_
+        algorithm_error shows the hosts do the same); the first state refuses it before that."""
         outputs = two_instance_stack
         name = f"{outputs['jobNamePrefix']}--exact-{int(time.time())}"
         described = _execute(outputs, {"rows": 400, "hyperparameters": {
             "objective": "reg:logistic", "num_round": "5", "tree_method": "exact"}}, name)
-        assert described["status"] == "FAILED"
-        job = boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(TrainingJobName=name)
-        assert job["TrainingJobStatus"] == "Failed"
-        assert job["FailureReason"].startswith("AlgorithmError: XGB train call failed with exception:")
-        assert EXACT_REFUSED in job["FailureReason"]
+        assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+        assert "exact" in described["cause"] and "trainingInstanceCount" in described["cause"], described["cause"]
+        with pytest.raises(botocore.exceptions.ClientError, match="Could not find training job"):
+            boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(TrainingJobName=name)
 
 
     def test_max_runtime_stops_every_host_as_sagemaker_reports_it(self, two_instance_stack, tmp_path):
