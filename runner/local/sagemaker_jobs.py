@@ -36,6 +36,7 @@ execution is stopped); a stop or the runtime limit is noticed between rounds, no
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import tempfile
 import threading
@@ -197,7 +198,9 @@ class LocalSageMaker:
             finally:
                 done.set()
 
-        thread = threading.Thread(target=target, name=f"local-sagemaker-{kind}-{name}", daemon=True)
+        # The job's calls belong to the execution that created it (iam.EXECUTION).
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                                  name=f"local-sagemaker-{kind}-{name}", daemon=True)
         self._threads.append(thread)
         thread.start()
 
