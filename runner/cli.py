@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
+import functools
 import json
 import os
 import shlex
@@ -25,7 +27,8 @@ from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
-from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
+from runner.outputs import (
+    ENDPOINT_CREDENTIALS, PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs, served_stack)
 
 if TYPE_CHECKING:
     from runner import plot
@@ -45,6 +48,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
     return value
 
 
@@ -168,26 +181,69 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
+    serve = commands.add_parser(
+        "serve", help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
+        argument_default=argparse.SUPPRESS,
+        description="Deploy the stack into the AWS emulator as --local does and serve it over HTTP on "
+                    "127.0.0.1, for the AWS CLI, boto3 and run.py --outputs-file (and run.py --local, "
+                    "which uses it while it is up). Runs until Ctrl-C or SIGTERM.")
+    serve.add_argument("--stack", metavar="NAME", help="the stack file whose settings to use (default dev)")
+    serve.add_argument("--port", type=_port, default=5000, metavar="N",
+                       help="port on 127.0.0.1 (default 5000; 0 picks a free one)")
+    serve.add_argument("--outputs-file", metavar="FILE",
+                       help="write the stack outputs there (`pulumi stack output --json` form) once it is up")
     parser.set_defaults(stop=False)
     return parser
 
 
 class Clients:
-    def __init__(self, region: str):
+    def __init__(self, region: str, endpoint_url: str | None = None):
         # boto3's default session: with --local, the emulator already loaded these service models there.
-        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES)
-        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES)
-        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES)
+        # A local endpoint gets dummy credentials: the operator's own are never sent to it.
+        where = {"endpoint_url": endpoint_url, **ENDPOINT_CREDENTIALS} if endpoint_url else {}
+        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES, **where)
+        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES, **where)
+        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES, **where)
+
+
+def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs, Polling]:
+    """A stack on a local endpoint (`run.py serve`): its polling and its IAM report."""
+    configured = os.environ.get("AWS_ENDPOINT_URL")
+    if configured and configured.rstrip("/") != outputs.endpoint_url:
+        raise UsageError(f"AWS_ENDPOINT_URL is {configured} but {source} is served on {outputs.endpoint_url}: "
+                         "unset AWS_ENDPOINT_URL or use the outputs of that endpoint")
+
+    def iam_report(execution_arn: str) -> dict:
+        from urllib.parse import quote
+        from urllib.request import urlopen
+
+        url = f"{outputs.endpoint_url}/_rehearsal/iam-report?execution={quote(execution_arn)}"
+        with urlopen(url, timeout=30) as response:
+            return json.loads(response.read())
+
+    return dataclasses.replace(outputs, iam_report=iam_report), LOCAL_POLLING
 
 
 @contextlib.contextmanager
 def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
     """The outputs to use and how to poll: a deployed stack's, or a local emulator's."""
     if not args.local:
-        yield load_outputs(args.stack, args.outputs_file), AWS_POLLING
+        outputs = load_outputs(args.stack, args.outputs_file)
+        if outputs.endpoint_url:
+            source = "stdin" if args.outputs_file == "-" else args.outputs_file or f"stack {args.stack}"
+            yield _endpoint_outputs(outputs, source)
+            return
+        yield outputs, AWS_POLLING
         return
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
+    served = served_stack(args.stack or "dev")
+    if served is not None:
+        print(f"using the local endpoint run.py serve holds stack {args.stack or 'dev'} on, "
+              f"{served['localEndpoint']}: no deployment", file=sys.stderr)
+        source = f"the endpoint {served['localEndpoint']}"
+        yield _endpoint_outputs(StackOutputs.from_dict(served, source), source)
+        return
     from components.settings import SettingsError, load_stack_settings
     from runner.local import DeployError, local_stack, service_models
 
@@ -219,12 +275,17 @@ def _display(args):
 
 def _where(args, outputs: StackOutputs) -> dict:
     """Where the run ran, for its record."""
+    stack = {"stack": args.stack or ("dev" if args.local else None)}
+    stack["stack_file"] = f"Pulumi.{stack['stack']}.yaml" if stack["stack"] else None
+    if outputs.endpoint_url:
+        return {"local": True, "region": outputs.region, **stack,
+                "emulator": f"moto, served by run.py serve on {outputs.endpoint_url}"}
     if args.local:
         from importlib import metadata
 
-        return {"local": True, "region": outputs.region,
+        return {"local": True, "region": outputs.region, **stack,
                 "emulator": f"moto {metadata.version('moto')}, in the run.py process"}
-    return {"local": False, "partition": arn_part(outputs.state_machine_arn, 1),
+    return {"local": False, **stack, "partition": arn_part(outputs.state_machine_arn, 1),
             "account": arn_part(outputs.state_machine_arn, 4), "region": outputs.region,
             "state_machine_arn": outputs.state_machine_arn}
 
@@ -310,7 +371,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
         print(f"stopped execution {arn}{in_state}"
               + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
-                 if args.local else ""), file=sys.stderr)
+                 if args.local and not outputs.endpoint_url else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
@@ -320,7 +381,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
             not_saved = str(error)
     try:
         summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
-                                  not_saved=not_saved, iam_report=outputs.iam_report, painter=painter)
+                                  not_saved=not_saved, painter=painter,
+                                  iam_report=outputs.iam_report and functools.partial(outputs.iam_report, arn))
     except KeyboardInterrupt:
         results.release(run_dir)
         print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
@@ -334,10 +396,10 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
 
 def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
            painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
-    run_dir = results.claim(args.runs_dir, name, local=args.local)
+    run_dir = results.claim(args.runs_dir, name, local=args.local or bool(outputs.endpoint_url))
     clients = None
     try:
-        clients = Clients(outputs.region)
+        clients = Clients(outputs.region, outputs.endpoint_url)
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
         user_data.upload(clients.s3, uploads)
@@ -348,7 +410,8 @@ def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_i
         if clients is not None:
             user_data.remove(clients.s3, uploads)
         raise
-    where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
+    where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
+        " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
     return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
                   stop_on_interrupt=not args.detach, painter=painter)
@@ -420,16 +483,58 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     """follow, list, cleanup or stop."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
-    clients = Clients(outputs.region)
+    clients = Clients(outputs.region, outputs.endpoint_url)
     if args.command == "follow":
         return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop,
                       painter=painter)
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
+def _serve(parser: argparse.ArgumentParser, args) -> int:
+    """`run.py serve`: the server (moto's HTTP application) is imported for this command only."""
+    given = [flag for flag, value in (("--local", args.local), ("--name", args.name), ("--rows", args.rows),
+                                      ("--hp", args.hp), ("--seed", args.seed is not None),
+                                      ("--input", args.input), ("--data", args.data),
+                                      ("--detach", args.detach), ("--json", args.json)) if value]
+    if given:
+        parser.error(f"{', '.join(given)} do not apply to serve (it starts no run: clients do)")
+    stack_name = getattr(args, "stack", None) or "dev"
+    outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
+    print(f"run.py serve: deploying stack {stack_name} into the local emulator ...", file=sys.stderr, flush=True)
+    from components.settings import SettingsError, load_stack_settings
+    from runner.local import DeployError, server, service_models
+
+    try:
+        with service_models.installed():
+            try:
+                settings = load_stack_settings(stack_name)
+            except SettingsError as error:
+                raise UsageError(str(error)) from None
+            server.serve(settings, args.port, outputs_file)
+    except UsageError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DeployError as error:
+        print(f"run.py: error: the program could not be deployed to the local emulator: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            print(f"run.py: error: port {args.port} on 127.0.0.1 is in use: pick another with --port N "
+                  "(0 picks a free one)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("run.py serve: interrupted while deploying; nothing is served", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(parser, args)
     if args.command and args.local:
         parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
