@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from runner import plot
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+RUNS_DIR = PROJECT_DIR / "runs"
 # Polls start at the first wait and slow down to the second while nothing changes; locally the
 # emulator also ends the wait the moment an execution ends.
 AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
@@ -152,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
     run.add_argument("--keep-data", action="store_true", help="also download the generated dataset")
-    run.add_argument("--runs-dir", type=_runs_dir, default=Path("runs"), metavar="DIR",
-                     help="where <name>/ with the run's files goes (default runs); never overwritten")
+    run.add_argument("--runs-dir", type=_runs_dir, default=RUNS_DIR, metavar="DIR",
+                     help="where <name>/ with the run's files goes (default runs/ in the project "
+                          "directory, wherever run.py is started); never overwritten")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                      description="without a command, run.py starts a new execution")
@@ -181,6 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
+    past = commands.add_parser(
+        "runs", help="past runs in runs/ (local and AWS): list them, show one, compare several",
+        argument_default=argparse.SUPPRESS,
+        description="Read the runs' summary.json files; no AWS call. Without a subcommand: one line per run.")
+    past.add_argument("--runs-dir", type=_runs_dir, metavar="DIR", help="where the runs are (default runs/ "
+                                                                        "in the project directory)")
+    past.add_argument("--json", action="store_true", help="print one JSON object")
+    views = past.add_subparsers(dest="view", metavar="VIEW")
+    one = views.add_parser("show", help="one run: settings, metrics, timings, files, failure",
+                           argument_default=argparse.SUPPRESS)
+    one.add_argument("run_name", metavar="NAME", help="the run's folder name, or a prefix naming one run")
+    several = views.add_parser("compare", help="runs side by side (rows that differ are marked *)",
+                               argument_default=argparse.SUPPRESS)
+    several.add_argument("run_names", metavar="NAME", nargs="+", help="two or more runs")
     serve = commands.add_parser(
         "serve", help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
         argument_default=argparse.SUPPRESS,
@@ -344,7 +360,7 @@ def _follow_command(args, arn: str) -> str:
         words += ["--stack", args.stack]
     if args.outputs_file:
         words += ["--outputs-file", args.outputs_file]
-    if args.runs_dir != Path("runs"):
+    if args.runs_dir != RUNS_DIR:
         words += ["--runs-dir", str(args.runs_dir)]
     return shlex.join(words)
 
@@ -490,6 +506,39 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
+def _runs(parser: argparse.ArgumentParser, args) -> int:
+    """`run.py runs [show NAME | compare A B ...]`: the workbench over runs/."""
+    from runner import workbench
+
+    given = [flag for flag, value in (("--local", args.local), ("--name", args.name), ("--rows", args.rows),
+                                      ("--hp", args.hp), ("--input", args.input), ("--data", args.data))
+             if value]
+    if given:
+        parser.error(f"{', '.join(given)} do not apply to runs (it reads past runs)")
+    runs_dir = getattr(args, "runs_dir", RUNS_DIR)
+    as_json = bool(getattr(args, "json", False))
+    view = getattr(args, "view", None)
+    try:
+        if view == "show":
+            run = workbench.find(runs_dir, args.run_name)
+            print(json.dumps(run.summary or {"name": run.name, "problem": run.problem}) if as_json
+                  else workbench.show(run))
+        elif view == "compare":
+            if len(args.run_names) < 2:
+                raise UsageError("compare needs two or more runs: run.py runs compare A B ...")
+            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names])
+            print(json.dumps(record) if as_json else text)
+        else:
+            text, records = workbench.list_runs(runs_dir)
+            print(json.dumps({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
+    except UsageError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `run.py runs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def _serve(parser: argparse.ArgumentParser, args) -> int:
     """`run.py serve`: the server (moto's HTTP application) is imported for this command only."""
     given = [flag for flag, value in (("--local", args.local), ("--name", args.name), ("--rows", args.rows),
@@ -535,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(parser, args)
+    if args.command == "runs":
+        return _runs(parser, args)
     if args.command and args.local:
         parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
