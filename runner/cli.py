@@ -222,6 +222,10 @@ class Clients:
         self.s3 = boto3.client("s3", region_name=region, config=_RETRIES, **where)
 
 
+def _clients(outputs: StackOutputs) -> Clients:
+    return Clients(outputs.region, outputs.endpoint_url) if outputs.endpoint_url else Clients(outputs.region)
+
+
 def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs, Polling]:
     """A stack on a local endpoint (`run.py serve`): its polling and its IAM report."""
     configured = os.environ.get("AWS_ENDPOINT_URL")
@@ -377,18 +381,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
         display.close()
     if interrupted is not None:  # Ctrl-C
         results.release(run_dir)
-        last = getattr(interrupted, "view", None)
-        running = [state.name for state in last.states if state.exited is None] if last else []
-        in_state = f" in state '{running[-1]}'" if running else ""
-        if not stop_on_interrupt:
-            print(f"detached from {arn}{in_state}; the execution goes on. Follow it again with:\n"
-                  f"  {_follow_command(args, arn)}", file=sys.stderr)
-            return 0
-        clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}{in_state}"
-              + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
-                 if args.local and not outputs.endpoint_url else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(args, clients, outputs, arn, getattr(interrupted, "view", None), stop_on_interrupt)
     not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
         try:
@@ -410,12 +403,41 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
+def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, stop: bool) -> int:
+    """Ctrl-C while following: stop the execution or detach, and say so for the state it was in.
+    The run is named by its execution name (the ARN's last part), not the whole ARN."""
+    name = arn.rsplit(":", 1)[-1]
+    running = [state.name for state in last.states if state.exited is None] if last else []
+    in_state = f" in state '{running[-1]}'" if running else (" before its first state" if last else "")
+    job = next((kind for word, kind in (("train", "training"), ("transform", "transform"))
+                if running and word in running[-1].lower()), None)
+    if last is not None and last.status != "RUNNING":
+        print(f"interrupted after {name} had ended ({last.status}); its results were not saved: "
+              f"fetch them with:\n  {_follow_command(args, arn)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not stop:
+        print(f"detached from {name}{in_state}; the execution goes on. Follow it again with:\n"
+              f"  {_follow_command(args, arn)}", file=sys.stderr)
+        return 0
+    try:
+        clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
+    except ClientError as error:
+        print(f"could not stop {name}{in_state}: {error}; stop it with: "
+              f"{_follow_command(args, arn).replace(' follow ' + arn, ' stop')}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    then = f"; its SageMaker {job} job is stopped too (billed until it has stopped)" if job else ""
+    if args.local and not outputs.endpoint_url:
+        then += "; shutting the local emulator down (a SageMaker job step in progress ends first)"
+    print(f"stopped {name}{in_state}{then}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
            painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
     run_dir = results.claim(args.runs_dir, name, local=args.local or bool(outputs.endpoint_url))
     clients = None
     try:
-        clients = Clients(outputs.region, outputs.endpoint_url)
+        clients = _clients(outputs)
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
         user_data.upload(clients.s3, uploads)
@@ -499,7 +521,7 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     """follow, list, cleanup or stop."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
-    clients = Clients(outputs.region, outputs.endpoint_url)
+    clients = _clients(outputs)
     if args.command == "follow":
         return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop,
                       painter=painter)
