@@ -136,6 +136,8 @@ def served_stack(stack: str) -> Optional[dict]:
     with the digest of the files as they are now."""
     try:
         record = json.loads(endpoint_record(stack).read_text())
+        if not record["endpoint"].startswith("http://127.0.0.1:"):  # only what serve writes
+            return None
         with urllib.request.urlopen(f"{record['endpoint']}/_rehearsal/stack", timeout=2) as response:
             served = json.loads(response.read())
     except (OSError, ValueError, KeyError, TypeError):
