@@ -1,5 +1,7 @@
 """Frictions from a new user's trial: a repeated --hp key, an instance type SageMaker does not have."""
 
+import json
+
 import pytest
 
 from components.settings import SettingsError, load_stack_settings, sagemaker_instance_types
@@ -35,3 +37,34 @@ def test_the_lists_are_sagemakers_own():
     training, transform = sagemaker_instance_types("TrainingInstanceType"), sagemaker_instance_types("TransformInstanceType")
     assert "ml.m5.xlarge" in training and "ml.m5.xlarge" in transform
     assert "ml.c5n.xlarge" in training and "ml.c5n.xlarge" not in transform
+
+
+def test_ctrl_c_after_the_execution_ended_says_so_and_how_to_fetch_its_results(monkeypatch, capsys, tmp_path):
+    from datetime import datetime
+
+    from botocore.stub import Stubber
+    from runner.follow import ExecutionView, Interrupted, StateProgress
+    from test_run_commands import ARN, _sfn_stub
+    from test_run_script import OUTPUTS
+
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(OUTPUTS))
+    clients, stub = _sfn_stub()
+    stub.add_response("start_execution", {"executionArn": ARN, "startDate": datetime(2026, 1, 1)})
+    moment = datetime(2026, 1, 1)
+    view = ExecutionView(arn=ARN, name="xgb-dev--1", status="SUCCEEDED", started=moment, stopped=moment,
+                         states=[StateProgress(name="Batch transform", entered=moment, exited=moment,
+                                               status="succeeded")])
+
+    def interrupted(*args):
+        raise Interrupted(view)
+    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(cli, "follow", interrupted)
+    with stub:  # no stop_execution: nothing is left to stop
+        code = cli.main(["--outputs-file", str(outputs_file), "--name", "xgb-dev--1",
+                         "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "interrupted after xgb-dev--1 had ended (SUCCEEDED); its results were not saved: fetch them with:" in err
+    assert f"run.py follow {ARN} --outputs-file {outputs_file}" in err
+    assert "stopped" not in err
