@@ -42,7 +42,8 @@ class Endpoint:
         self.tmp = tmp
         self.outputs_file = tmp / "outputs.json"
         # TMPDIR: the endpoint's record (for run.py --local) stays inside this test's folder.
-        base = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        base = {key: value for key, value in os.environ.items()
+                if not key.startswith("AWS_") and key != "RUN_PY_NO_ENDPOINT"}
         self.server_env = {**base, "TMPDIR": str(tmp)}
         self.log = (tmp / "serve.out").open("w"), (tmp / "serve.err").open("w")
         self.process = subprocess.Popen(
@@ -178,6 +179,7 @@ def test_the_record_of_one_stack_is_never_used_for_another(endpoint, monkeypatch
     from runner import outputs
 
     monkeypatch.setenv("TMPDIR", str(endpoint.tmp))
+    monkeypatch.delenv("RUN_PY_NO_ENDPOINT", raising=False)
     monkeypatch.setattr(outputs.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
     assert outputs.served_stack("dev")["localEndpoint"] == endpoint.url
     # A record for another stack that points at this endpoint: the endpoint says it serves dev.
