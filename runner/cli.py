@@ -572,7 +572,7 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
         parser.error(f"{', '.join(given)} do not apply to serve (it starts no run: clients do)")
     stack_name = getattr(args, "stack", None) or "dev"
     outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
-    print(f"run.py serve: deploying stack {stack_name} into the local emulator ...", file=sys.stderr, flush=True)
+    print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
     from components.settings import SettingsError, load_stack_settings
     from runner.local import DeployError, server, service_models
 

@@ -275,3 +275,17 @@ def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):
     assert "run.py serve: stopping" in (endpoint.tmp / "serve.err").read_text()
     assert not endpoint.outputs_file.exists()
     assert not [pid for pid in descendants if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_port_in_use_is_refused_before_anything_is_deployed(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "run.py", "serve", "--port", str(port), "--outputs-file",
+                                 str(tmp_path / "outputs.json")], cwd=PROJECT_DIR, capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"run.py: error: port {port} on 127.0.0.1 is in use: pick another with --port N (0 picks a free one)")
+    assert "deploying" not in result.stderr and not (tmp_path / "outputs.json").exists()

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -77,13 +78,20 @@ def write_atomically(path: Path, text: str) -> None:
     scratch.replace(path)
 
 
+def bind(port: int) -> socket.socket:
+    """The listening socket on 127.0.0.1:port (0: a free port), taken before the stack deploys, so
+    a port in use is refused at once. OSError (EADDRINUSE) when it cannot be had."""
+    return socket.create_server((HOST, port))
+
+
 @contextlib.contextmanager
-def http_server(app, port: int) -> Iterator[Any]:
-    """A threaded HTTP server on 127.0.0.1:port (0: a free port) in a thread of its own."""
+def http_server(app, listening: socket.socket) -> Iterator[Any]:
+    """A threaded HTTP server on the bound socket, in a thread of its own."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(HOST, listening.getsockname()[1], app, threaded=True,
+                         request_handler=MotoRequestHandler, fd=listening.fileno())
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="run.py-serve-http", daemon=True)
     thread.start()
@@ -102,7 +110,8 @@ class Stop(KeyboardInterrupt):
 def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout) -> None:
     """Deploy the stack, serve it until Ctrl-C or SIGTERM, then shut everything down.
 
-    Raises OSError when the port cannot be bound, DeployError when the program cannot be deployed."""
+    Raises OSError when the port cannot be had (before deploying), DeployError when the program
+    cannot be deployed."""
     from importlib import metadata
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -112,13 +121,15 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout) -> Non
     digest = stack_digest(settings.stack)
     record = endpoint_record(settings.stack)
     wrote: list[Path] = []
+    listening = bind(port)
+    print(f"run.py serve: deploying stack {settings.stack} into the local emulator ...", file=sys.stderr, flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        with local_stack(settings) as outputs:
+        with listening, local_stack(settings) as outputs:
             app = EndpointApp(DomainDispatcherApplication(create_backend_app), settings.stack, digest, {},
                               outputs.iam_report)
-            with http_server(app, port) as server:
-                url = f"http://{HOST}:{server.server_port}"
+            with http_server(app, listening):
+                url = f"http://{HOST}:{listening.getsockname()[1]}"
                 shown = served_outputs(dict(outputs), url)
                 app._stack["outputs"] = shown
                 if outputs_file is not None:
