@@ -610,7 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "runs":
         return _runs(parser, args)
     if args.command and args.local:
-        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
+        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run "
+                     "(for a stack that stays up: run.py serve --outputs-file FILE, then "
+                     f"run.py {args.command} --outputs-file FILE)")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
                                          ("--seed", args.seed is not None), ("--input", args.input),
                                          ("--detach", args.detach), ("--data", args.data),

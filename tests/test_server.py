@@ -289,3 +289,11 @@ def test_a_port_in_use_is_refused_before_anything_is_deployed(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"run.py: error: port {port} on 127.0.0.1 is in use: pick another with --port N (0 picks a free one)")
     assert "deploying" not in result.stderr and not (tmp_path / "outputs.json").exists()
+
+
+def test_commands_that_do_not_serve_do_not_load_the_server():
+    script = ("import sys; from runner import cli; "
+              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('flask', 'werkzeug', 'flask_cors')"
+              " or name == 'runner.local.server'))")
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
