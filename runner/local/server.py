@@ -126,12 +126,11 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout) -> Non
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         with listening, local_stack(settings) as outputs:
-            app = EndpointApp(DomainDispatcherApplication(create_backend_app), settings.stack, digest, {},
+            url = f"http://{HOST}:{listening.getsockname()[1]}"
+            shown = served_outputs(dict(outputs), url)
+            app = EndpointApp(DomainDispatcherApplication(create_backend_app), settings.stack, digest, shown,
                               outputs.iam_report)
             with http_server(app, listening):
-                url = f"http://{HOST}:{listening.getsockname()[1]}"
-                shown = served_outputs(dict(outputs), url)
-                app._stack["outputs"] = shown
                 if outputs_file is not None:
                     write_atomically(outputs_file, json.dumps(shown, indent=2) + "\n")
                     wrote.append(outputs_file)
@@ -141,7 +140,7 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout) -> Non
                 _print_instructions(out, settings, shown, url, outputs_file, metadata.version("moto"))
                 try:
                     threading.Event().wait()  # until Ctrl-C or SIGTERM
-                except (KeyboardInterrupt, Stop):
+                except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Stop)
                     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown below runs to its end
                     print("run.py serve: stopping: no new requests; running executions are stopped, "
                           "their jobs and host processes end", file=sys.stderr, flush=True)
