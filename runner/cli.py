@@ -264,7 +264,6 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
         source = f"the endpoint {served['localEndpoint']}"
         yield _endpoint_outputs(StackOutputs.from_dict(served, source), source)
         return
-    print(f"deploying stack {args.stack or 'dev'} into the local emulator ...", file=sys.stderr, flush=True)
     from components.settings import SettingsError, load_stack_settings
     from runner.local import DeployError, local_stack, service_models
 
