@@ -15,7 +15,8 @@ if __name__ == "__main__":
     for title, script in (("Seeding function", "seed_bench.py"),
                           ("Preparing a user's CSV (seeding function, prepare)", "prepare_bench.py"),
                           ("Offline rehearsal vs a plain script (one and two training instances)", "local_bench.py"),
-                          ("Scoring by objective vs scikit-learn", "scoring_bench.py")):
+                          ("Scoring by objective vs scikit-learn", "scoring_bench.py"),
+                          ("The local endpoint (run.py serve): repeat runs, many executions at once", "serve_bench.py")):
         print(f"== {title} ==", flush=True)
         subprocess.run([sys.executable, str(BENCH_DIR / script)], check=True)
         print(flush=True)

@@ -245,10 +245,18 @@ class PipelineSettings:
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
                                 f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
-        for key, instance_type in (("trainingInstanceType", settings.training_instance_type),
-                                   ("transformInstanceType", settings.transform_instance_type)):
-            if not instance_type.startswith("ml."):
-                raise SettingsError(f"{key}: {instance_type!r} is not a SageMaker instance type (e.g. ml.m5.xlarge)")
+        for key, instance_type, shape in (
+                ("trainingInstanceType", settings.training_instance_type, "TrainingInstanceType"),
+                ("transformInstanceType", settings.transform_instance_type, "TransformInstanceType")):
+            known = sagemaker_instance_types(shape)
+            if instance_type not in known:
+                import difflib
+
+                close = difflib.get_close_matches(instance_type, known, n=1)
+                raise SettingsError(f"{key}: {instance_type!r} is not a SageMaker "
+                                    f"{shape.removesuffix('InstanceType').lower()} instance type "
+                                    f"({'did you mean ' + repr(close[0]) + '?' if close else 'e.g. ml.m5.xlarge'}; "
+                                    "the list is botocore's model of the SageMaker API)")
         try:
             xgboost_hyperparameters.validate(hyperparameters, **settings.run_defaults["training"], rows=settings.rows)
         except xgboost_hyperparameters.HyperparameterError as error:
@@ -258,6 +266,15 @@ class PipelineSettings:
         except ValueError as error:
             raise SettingsError(f"xgboostVersion: {error}".replace("\n", " ")) from None
         return settings
+
+
+@functools.lru_cache(maxsize=None)
+def sagemaker_instance_types(shape: str) -> tuple[str, ...]:
+    """The instance types SageMaker's API accepts for `shape` (TrainingInstanceType,
+    TransformInstanceType): the enum of botocore's service model, which tracks the API."""
+    import boto3
+
+    return tuple(boto3.session.Session()._session.get_service_model("sagemaker").shape_for(shape).enum)
 
 
 def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> PipelineSettings:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
+import functools
 import json
 import os
 import shlex
@@ -25,12 +27,14 @@ from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
-from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
+from runner.outputs import (
+    ENDPOINT_CREDENTIALS, PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs, served_stack)
 
 if TYPE_CHECKING:
     from runner import plot
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+RUNS_DIR = PROJECT_DIR / "runs"
 # Polls start at the first wait and slow down to the second while nothing changes; locally the
 # emulator also ends the wait the moment an execution ends.
 AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
@@ -55,6 +59,16 @@ def _usd(text: str) -> float:
         value = -1.0
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount in US dollars (e.g. 0.50)")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
     return value
 
 
@@ -152,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
     run.add_argument("--keep-data", action="store_true", help="also download the generated dataset")
-    run.add_argument("--runs-dir", type=_runs_dir, default=Path("runs"), metavar="DIR",
-                     help="where <name>/ with the run's files goes (default runs); never overwritten")
+    run.add_argument("--runs-dir", type=_runs_dir, default=RUNS_DIR, metavar="DIR",
+                     help="where <name>/ with the run's files goes (default runs/ in the project "
+                          "directory, wherever run.py is started); never overwritten")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                      description="without a command, run.py starts a new execution")
@@ -181,26 +196,87 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
+    past = commands.add_parser(
+        "runs", help="past runs in runs/ (local and AWS): list them, show one, compare several",
+        argument_default=argparse.SUPPRESS,
+        description="Read the runs' summary.json files; no AWS call. Without a subcommand: one line per run.")
+    past.add_argument("--runs-dir", type=_runs_dir, metavar="DIR", help="where the runs are (default runs/ "
+                                                                        "in the project directory)")
+    past.add_argument("--json", action="store_true", help="print one JSON object")
+    views = past.add_subparsers(dest="view", metavar="VIEW")
+    one = views.add_parser("show", help="one run: settings, metrics, timings, files, failure",
+                           argument_default=argparse.SUPPRESS)
+    one.add_argument("run_name", metavar="NAME", help="the run's folder name, or a prefix naming one run")
+    several = views.add_parser("compare", help="runs side by side (rows that differ are marked *)",
+                               argument_default=argparse.SUPPRESS)
+    several.add_argument("run_names", metavar="NAME", nargs="+", help="two or more runs")
+    serve = commands.add_parser(
+        "serve", help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
+        argument_default=argparse.SUPPRESS,
+        description="Deploy the stack into the AWS emulator as --local does and serve it over HTTP on "
+                    "127.0.0.1, for the AWS CLI, boto3 and run.py --outputs-file (and run.py --local, "
+                    "which uses it while it is up). Runs until Ctrl-C or SIGTERM.")
+    serve.add_argument("--stack", metavar="NAME", help="the stack file whose settings to use (default dev)")
+    serve.add_argument("--port", type=_port, default=5000, metavar="N",
+                       help="port on 127.0.0.1 (default 5000; 0 picks a free one)")
+    serve.add_argument("--outputs-file", metavar="FILE",
+                       help="write the stack outputs there (`pulumi stack output --json` form) once it is up")
     parser.set_defaults(stop=False)
     return parser
 
 
 class Clients:
-    def __init__(self, region: str):
+    def __init__(self, region: str, endpoint_url: str | None = None):
         # boto3's default session: with --local, the emulator already loaded these service models there.
-        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES)
-        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES)
-        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES)
+        # A local endpoint gets dummy credentials: the operator's own are never sent to it.
+        where = {"endpoint_url": endpoint_url, **ENDPOINT_CREDENTIALS} if endpoint_url else {}
+        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES, **where)
+        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES, **where)
+        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES, **where)
+
+
+def _clients(outputs: StackOutputs) -> Clients:
+    return Clients(outputs.region, outputs.endpoint_url) if outputs.endpoint_url else Clients(outputs.region)
+
+
+def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs, Polling]:
+    """A stack on a local endpoint (`run.py serve`): its polling and its IAM report."""
+    configured = os.environ.get("AWS_ENDPOINT_URL")
+    if configured and configured.rstrip("/") != outputs.endpoint_url:
+        raise UsageError(f"AWS_ENDPOINT_URL is {configured} but {source} is served on {outputs.endpoint_url}: "
+                         "unset AWS_ENDPOINT_URL or use the outputs of that endpoint")
+
+    def iam_report(execution_arn: str) -> dict:
+        from urllib.parse import quote
+        from urllib.request import urlopen
+
+        url = f"{outputs.endpoint_url}/_rehearsal/iam-report?execution={quote(execution_arn)}"
+        with urlopen(url, timeout=30) as response:
+            return json.loads(response.read())
+
+    return dataclasses.replace(outputs, iam_report=iam_report), LOCAL_POLLING
 
 
 @contextlib.contextmanager
 def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
     """The outputs to use and how to poll: a deployed stack's, or a local emulator's."""
     if not args.local:
-        yield load_outputs(args.stack, args.outputs_file), AWS_POLLING
+        outputs = load_outputs(args.stack, args.outputs_file)
+        if outputs.endpoint_url:
+            source = "stdin" if args.outputs_file == "-" else args.outputs_file or f"stack {args.stack}"
+            yield _endpoint_outputs(outputs, source)
+            return
+        yield outputs, AWS_POLLING
         return
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
+    served = served_stack(args.stack or "dev")
+    if served is not None:
+        print(f"using the local endpoint run.py serve holds stack {args.stack or 'dev'} on, "
+              f"{served['localEndpoint']}: no deployment", file=sys.stderr)
+        source = f"the endpoint {served['localEndpoint']}"
+        yield _endpoint_outputs(StackOutputs.from_dict(served, source), source)
+        return
     from components.settings import SettingsError, load_stack_settings
     from runner.local import DeployError, local_stack, service_models
 
@@ -232,12 +308,17 @@ def _display(args):
 
 def _where(args, outputs: StackOutputs) -> dict:
     """Where the run ran, for its record."""
+    stack = {"stack": args.stack or ("dev" if args.local else None)}
+    stack["stack_file"] = f"Pulumi.{stack['stack']}.yaml" if stack["stack"] else None
+    if outputs.endpoint_url:
+        return {"local": True, "region": outputs.region, **stack,
+                "emulator": f"moto, served by run.py serve on {outputs.endpoint_url}"}
     if args.local:
         from importlib import metadata
 
-        return {"local": True, "region": outputs.region,
+        return {"local": True, "region": outputs.region, **stack,
                 "emulator": f"moto {metadata.version('moto')}, in the run.py process"}
-    return {"local": False, "partition": arn_part(outputs.state_machine_arn, 1),
+    return {"local": False, **stack, "partition": arn_part(outputs.state_machine_arn, 1),
             "account": arn_part(outputs.state_machine_arn, 4), "region": outputs.region,
             "state_machine_arn": outputs.state_machine_arn}
 
@@ -300,7 +381,7 @@ def _follow_command(args, arn: str) -> str:
         words += ["--stack", args.stack]
     if args.outputs_file:
         words += ["--outputs-file", args.outputs_file]
-    if args.runs_dir != Path("runs"):
+    if args.runs_dir != RUNS_DIR:
         words += ["--runs-dir", str(args.runs_dir)]
     return shlex.join(words)
 
@@ -317,18 +398,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
         display.close()
     if interrupted is not None:  # Ctrl-C
         results.release(run_dir)
-        last = getattr(interrupted, "view", None)
-        running = [state.name for state in last.states if state.exited is None] if last else []
-        in_state = f" in state '{running[-1]}'" if running else ""
-        if not stop_on_interrupt:
-            print(f"detached from {arn}{in_state}; the execution goes on. Follow it again with:\n"
-                  f"  {_follow_command(args, arn)}", file=sys.stderr)
-            return 0
-        clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
-        print(f"stopped execution {arn}{in_state}"
-              + ("; shutting the local emulator down (a SageMaker job step in progress ends first)"
-                 if args.local else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(args, clients, outputs, arn, getattr(interrupted, "view", None), stop_on_interrupt)
     not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
         try:
@@ -337,7 +407,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
             not_saved = str(error)
     try:
         summary = results.collect(clients.s3, view, _where(args, outputs), run_dir, args.keep_data,
-                                  not_saved=not_saved, iam_report=outputs.iam_report, painter=painter,
+                                  not_saved=not_saved, painter=painter,
+                                  iam_report=outputs.iam_report and functools.partial(outputs.iam_report, arn),
                                   cost=_cost(args, clients, outputs))
     except KeyboardInterrupt:
         results.release(run_dir)
@@ -356,12 +427,13 @@ def _worst_case(args, clients: Clients, outputs: StackOutputs) -> None:
 
     try:
         definition = clients.sfn.describe_state_machine(stateMachineArn=outputs.state_machine_arn)["definition"]
+        local = args.local or bool(outputs.endpoint_url)
         worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region),
-                                None if args.local else cost.PriceList(), local=args.local)
+                                None if local else cost.PriceList(), local=local)
     except (ClientError, BotoCoreError) as error:
         worst = {"usd": None, "unknown": [f"cannot read the state machine's definition: {error}"]}
     print(cost.describe_worst_case(worst), file=sys.stderr)
-    if args.max_cost is None or args.local:  # nothing is billed locally
+    if args.max_cost is None or args.local or outputs.endpoint_url:  # nothing is billed locally
         return
     if worst["usd"] is None:
         raise UsageError(f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
@@ -375,22 +447,49 @@ def _cost(args, clients: Clients, outputs: StackOutputs):
     """The run's `cost` record, for results.collect."""
     from runner import cost
 
-    prices = None if args.local else cost.PriceList()
+    local = args.local or bool(outputs.endpoint_url)
+    prices = None if local else cost.PriceList()
     return lambda view, summary: cost.execution_cost(
         view, summary, region=outputs.region, bytes_kept=cost.stored_bytes(clients.s3, outputs.bucket_name, view.name),
-        prices=prices, local=args.local)
+        prices=prices, local=local)
+
+
+def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, stop: bool) -> int:
+    """Ctrl-C while following: stop the execution or detach, and say so for the state it was in.
+    The run is named by its execution name (the ARN's last part), not the whole ARN."""
+    name = arn.rsplit(":", 1)[-1]
+    running = [state.name for state in last.states if state.exited is None] if last else []
+    in_state = f" in state '{running[-1]}'" if running else (" before its first state" if last else "")
+    job = next((kind for word, kind in (("train", "training"), ("transform", "transform"))
+                if running and word in running[-1].lower()), None)
+    if last is not None and last.status != "RUNNING":
+        print(f"interrupted after {name} had ended ({last.status}); its results were not saved: "
+              f"fetch them with:\n  {_follow_command(args, arn)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not stop:
+        print(f"detached from {name}{in_state}; the execution goes on. Follow it again with:\n"
+              f"  {_follow_command(args, arn)}", file=sys.stderr)
+        return 0
+    try:
+        clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
+    except ClientError as error:
+        print(f"could not stop {name}{in_state}: {error}; stop it with: "
+              f"{_follow_command(args, arn).replace(' follow ' + arn, ' stop')}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    then = f"; its SageMaker {job} job is stopped too (billed until it has stopped)" if job else ""
+    if args.local and not outputs.endpoint_url:
+        then += "; shutting the local emulator down (a SageMaker job step in progress ends first)"
+    print(f"stopped {name}{in_state}{then}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
            painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
-    run_dir = results.claim(args.runs_dir, name, local=args.local)
+    run_dir = results.claim(args.runs_dir, name, local=args.local or bool(outputs.endpoint_url))
+    clients = None
     try:
-        clients = Clients(outputs.region)
+        clients = _clients(outputs)
         _worst_case(args, clients, outputs)  # before anything is uploaded or started
-    except BaseException:
-        results.release(run_dir)
-        raise
-    try:
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
         user_data.upload(clients.s3, uploads)
@@ -398,9 +497,11 @@ def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_i
                                               input=json.dumps(execution_input))
     except BaseException:
         results.release(run_dir)
-        user_data.remove(clients.s3, uploads)
+        if clients is not None:
+            user_data.remove(clients.s3, uploads)
         raise
-    where = " (local emulator)" if args.local else f"\n  {outputs.console_url}"
+    where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
+        " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
     return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
                   stop_on_interrupt=not args.detach, painter=painter)
@@ -472,18 +573,97 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     """follow, list, cleanup or stop."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
-    clients = Clients(outputs.region)
+    clients = _clients(outputs)
     if args.command == "follow":
         return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop,
                       painter=painter)
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
+def _runs(parser: argparse.ArgumentParser, args) -> int:
+    """`run.py runs [show NAME | compare A B ...]`: the workbench over runs/."""
+    from runner import workbench
+
+    given = [flag for flag, value in (("--local", args.local), ("--name", args.name), ("--rows", args.rows),
+                                      ("--hp", args.hp), ("--input", args.input), ("--data", args.data))
+             if value]
+    if given:
+        parser.error(f"{', '.join(given)} do not apply to runs (it reads past runs)")
+    runs_dir = getattr(args, "runs_dir", RUNS_DIR)
+    as_json = bool(getattr(args, "json", False))
+    view = getattr(args, "view", None)
+    try:
+        if view == "show":
+            run = workbench.find(runs_dir, args.run_name)
+            print(json.dumps(run.summary or {"name": run.name, "problem": run.problem}) if as_json
+                  else workbench.show(run))
+        elif view == "compare":
+            if len(args.run_names) < 2:
+                raise UsageError("compare needs two or more runs: run.py runs compare A B ...")
+            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names])
+            print(json.dumps(record) if as_json else text)
+        else:
+            text, records = workbench.list_runs(runs_dir)
+            print(json.dumps({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
+    except UsageError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `run.py runs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _serve(parser: argparse.ArgumentParser, args) -> int:
+    """`run.py serve`: the server (moto's HTTP application) is imported for this command only."""
+    given = [flag for flag, value in (("--local", args.local), ("--name", args.name), ("--rows", args.rows),
+                                      ("--hp", args.hp), ("--seed", args.seed is not None),
+                                      ("--input", args.input), ("--data", args.data),
+                                      ("--detach", args.detach), ("--json", args.json)) if value]
+    if given:
+        parser.error(f"{', '.join(given)} do not apply to serve (it starts no run: clients do)")
+    stack_name = getattr(args, "stack", None) or "dev"
+    outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
+    print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
+    from components.settings import SettingsError, load_stack_settings
+    from runner.local import DeployError, server, service_models
+
+    try:
+        with service_models.installed():
+            try:
+                settings = load_stack_settings(stack_name)
+            except SettingsError as error:
+                raise UsageError(str(error)) from None
+            server.serve(settings, args.port, outputs_file)
+    except UsageError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DeployError as error:
+        print(f"run.py: error: the program could not be deployed to the local emulator: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            print(f"run.py: error: port {args.port} on 127.0.0.1 is in use: pick another with --port N "
+                  "(0 picks a free one)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("run.py serve: interrupted while deploying; nothing is served", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(parser, args)
+    if args.command == "runs":
+        return _runs(parser, args)
     if args.command and args.local:
-        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run")
+        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run "
+                     "(for a stack that stays up: run.py serve --outputs-file FILE, then "
+                     f"run.py {args.command} --outputs-file FILE)")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
                                          ("--seed", args.seed is not None), ("--input", args.input),
                                          ("--detach", args.detach), ("--data", args.data),

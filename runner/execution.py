@@ -79,6 +79,12 @@ def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[t
             raise UsageError("--input must be a JSON object, e.g. '{\"rows\": 1000}'")
     if rows is not None:
         execution_input["rows"] = rows
+    given: dict[str, str] = {}
+    for key, value in hyperparameters:
+        if key in given:  # the last one would win silently
+            raise UsageError(f"--hp {key} is given twice ({key}={given[key]} and {key}={value}): "
+                             "give each key once")
+        given[key] = value
     if hyperparameters:
         merged = dict(execution_input.get("hyperparameters") or {})
         merged.update(hyperparameters)

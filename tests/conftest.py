@@ -1,6 +1,7 @@
 """Shared test set-up."""
 
 import gc
+import os
 import types
 
 import pytest
@@ -17,6 +18,10 @@ from runner.local import service_models
 # every 10,000 allocations instead made it 4 (2 s), with the same peak memory (524 vs 529 MB).
 # Thresholds only: no gc.freeze() here, which would keep every test's garbage.
 gc.set_threshold(10_000, 10, 10)
+
+# A developer's `run.py serve` must not stand in for the emulators the tests' --local runs deploy
+# (tests/test_server.py starts its own endpoint and clears this for it).
+os.environ["RUN_PY_NO_ENDPOINT"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -62,7 +62,7 @@ def test_follow_stop_stops_on_ctrl_c(outputs_file, monkeypatch, capsys):
     with stub:
         code, _, err = run(["follow", ARN, "--stop", "--outputs-file", outputs_file], capsys)
     stub.assert_no_pending_responses()
-    assert code == 130 and f"stopped execution {ARN}" in err
+    assert code == 130 and f"stopped {ARN.rsplit(':', 1)[-1]}" in err
 
 
 def test_a_name_aws_already_used_is_one_line_exit_2(outputs_file, monkeypatch, capsys, tmp_path):
@@ -155,7 +155,8 @@ def test_ctrl_c_says_which_state_it_stopped(outputs_file, monkeypatch, capsys, t
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 130
-    assert err.strip().splitlines()[-1] == f"stopped execution {ARN} in state 'Train model (XGBoost)'"
+    assert err.strip().splitlines()[-1] == (f"stopped {ARN.rsplit(':', 1)[-1]} in state 'Train model (XGBoost)'; "
+                                             "its SageMaker training job is stopped too (billed until it has stopped)")
 
 
 def test_follow_of_a_run_already_saved_prints_the_record_and_says_why_nothing_was_saved(

@@ -144,7 +144,7 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200000000"])
     err = capsys.readouterr().err
     assert code == 130
-    assert "stopped execution" in err and "shutting the local emulator down" in err
+    assert "stopped xgb-" in err and "shutting the local emulator down" in err
     assert outcomes and outcomes[0]["errorType"] == "DeadlineExceeded"  # not 200 M rows written
     assert list(tmp_path.iterdir()) == []
 

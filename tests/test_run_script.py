@@ -282,7 +282,7 @@ def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, mo
                          states=[], output={"hello": "world"})
     monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
     monkeypatch.setattr(cli, "follow", lambda *args: view)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "RUNS_DIR", tmp_path / "runs")  # the default runs/ (the project's)
     code, out, err = run(["follow", view.arn, "--outputs-file", outputs_file, "--json"], capsys)
     assert code == 1
     message = "the output of xgb-dev-1 has no 'dataset' key: was it started from this project's state machine?"

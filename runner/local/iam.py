@@ -27,12 +27,17 @@ account (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_eva
 limited to what the stack uses; a condition operator it does not know fails loudly.
 
 `report()` is the least-privilege view: per role, each call (action, resource, the statement
-that allowed it) and each statement no call used, with the reason when that is expected.
+that allowed it) and each statement no call used, with the reason when that is expected;
+`report(execution=ARN)` counts only the calls made for that execution, so that executions
+running together on one emulator (`run.py serve`) each get their own. A call belongs to the
+execution whose task state made it, or whose SageMaker job did (`EXECUTION`, set by
+`attributed()` as each state starts and carried into the threads it starts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import json
 import re
@@ -77,6 +82,8 @@ DATA_ONLY = {
 BEST_EFFORT_REASON = "only best-effort calls need it (logs, metrics): without it AWS drops them and the run goes on"
 _SERVICE_PRINCIPALS = {"states": "states.amazonaws.com", "sagemaker": "sagemaker.amazonaws.com",
                        "lambda": "lambda.amazonaws.com"}
+# The ARN of the execution the current thread works for (None: the deployment, the operator).
+EXECUTION: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("execution", default=None)
 _CLIENT_CONFIG = Config(parameter_validation=False, retries={"total_max_attempts": 1})
 
 
@@ -217,6 +224,7 @@ class _Call:
     statement: Optional[tuple[str, str]]
     allowed: bool
     best_effort: bool
+    execution: Optional[str] = None
 
 
 class AccessControl:
@@ -341,17 +349,18 @@ class AccessControl:
         decision = self.evaluate(principal, action, resource, context)
         with self._lock:
             self.calls.append(_Call(principal.role_arn, action, resource, decision.statement,
-                                    decision.allowed, best_effort))
+                                    decision.allowed, best_effort, EXECUTION.get()))
         if not decision.allowed and not best_effort:
             raise AccessDenied(action, decision.message)
         return decision
 
     # -- the report -----------------------------------------------------------------------------
 
-    def report(self) -> dict[str, Any]:
-        """Per role: the calls made (action, resource, statement) and the statements no call needed."""
+    def report(self, execution: Optional[str] = None) -> dict[str, Any]:
+        """Per role: the calls made (action, resource, statement) and the statements no call needed;
+        with `execution` (an ARN), only the calls made for that execution count."""
         with self._lock:
-            calls = list(self.calls)
+            calls = [call for call in self.calls if execution is None or call.execution == execution]
             roles = sorted({principal.role_arn for principal in self._principals.values()})
         report: dict[str, Any] = {}
         for role_arn in roles:
@@ -394,6 +403,38 @@ def unexercised_reason(actions: list[str]) -> Optional[str]:
             return None
         reasons.append(reason)
     return "; ".join(dict.fromkeys(reasons))
+
+
+class _ContextThread(threading.Thread):
+    """A thread that runs in a copy of its creator's context (`EXECUTION` included)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._context = contextvars.copy_context()
+
+    def run(self) -> None:
+        self._context.run(super().run)
+
+
+@contextlib.contextmanager
+def attributed() -> Iterator[None]:
+    """Each state runs with `EXECUTION` set to its execution's ARN: `ExecutionState._eval_state`
+    sets it, and the thread moto's interpreter starts for the state's work inherits it."""
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    original = execute_state.ExecutionState._eval_state
+
+    def eval_state(self, env) -> None:
+        EXECUTION.set(env.states.context_object.context_object_data["Execution"]["Id"])
+        original(self, env)
+
+    execute_state.ExecutionState._eval_state = eval_state
+    execute_state.Thread = _ContextThread
+    try:
+        yield
+    finally:
+        execute_state.ExecutionState._eval_state = original
+        execute_state.Thread = threading.Thread
 
 
 # --- the request hook ----------------------------------------------------------------------------

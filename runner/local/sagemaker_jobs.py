@@ -43,6 +43,7 @@ execution is stopped); a stop or the runtime limit is noticed between rounds, no
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import tempfile
@@ -231,7 +232,9 @@ class LocalSageMaker:
             finally:
                 done.set()
 
-        thread = threading.Thread(target=target, name=f"local-sagemaker-{kind}-{name}", daemon=True)
+        # The job's calls belong to the execution that created it (iam.EXECUTION).
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                                  name=f"local-sagemaker-{kind}-{name}", daemon=True)
         self._threads.append(thread)
         thread.start()
 

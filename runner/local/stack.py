@@ -55,8 +55,8 @@ class LocalStackOutputs(dict):
     access: iam.AccessControl
     execution_ends: sfn_execution_end.ExecutionEnds
 
-    def iam_report(self) -> dict[str, Any]:
-        return self.access.report()
+    def iam_report(self, execution: str | None = None) -> dict[str, Any]:
+        return self.access.report(execution)
 
     def write_iam_report(self, path: Path) -> None:
         """`iam.json`: per role, each call (action, resource, statement) and each statement no call needed."""
@@ -137,6 +137,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(_quiet_interpreter_failures())
         access = stack.enter_context(iam.installed(iam.AccessControl(settings.region)))
+        stack.enter_context(iam.attributed())
         lambdas = stack.enter_context(LocalLambdaRuntime(access).installed())
         jobs = stack.enter_context(LocalSageMaker(access).installed())
         stack.enter_context(sfn_sagemaker.installed(jobs, access))

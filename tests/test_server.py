@@ -1,0 +1,299 @@
+"""`run.py serve`: the rehearsal as a local AWS endpoint, driven over HTTP by real clients.
+
+One server (a `run.py serve` subprocess on a free port) is shared by the module; the last test
+ends it with SIGTERM and checks that nothing it started is left.
+"""
+
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+AWS_CLI = Path(sys.executable).parent / "aws"
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of `pid` (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+class Endpoint:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.outputs_file = tmp / "outputs.json"
+        # TMPDIR: the endpoint's record (for run.py --local) stays inside this test's folder.
+        base = {key: value for key, value in os.environ.items()
+                if not key.startswith("AWS_") and key != "RUN_PY_NO_ENDPOINT"}
+        self.server_env = {**base, "TMPDIR": str(tmp)}
+        self.log = (tmp / "serve.out").open("w"), (tmp / "serve.err").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "serve", "--port", "0", "--outputs-file", str(self.outputs_file)],
+            cwd=PROJECT_DIR, env=self.server_env, stdout=self.log[0], stderr=self.log[1], text=True)
+        deadline = time.monotonic() + 120
+        while not self.outputs_file.exists():
+            assert self.process.poll() is None, (tmp / "serve.err").read_text()
+            assert time.monotonic() < deadline, "the endpoint did not come up in 120 s"
+            time.sleep(0.1)
+        self.outputs = json.loads(self.outputs_file.read_text())
+        self.url = self.outputs["localEndpoint"]
+        self.client_env = {**self.server_env, "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": self.outputs["region"]}
+
+    def client(self, service: str):
+        return boto3.session.Session().client(
+            service, region_name=self.outputs["region"], endpoint_url=self.url,
+            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def run_py(self, *argv, env=None, timeout=180):
+        return subprocess.run([sys.executable, "run.py", *argv], cwd=PROJECT_DIR, env=env or self.server_env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for handle in self.log:
+            handle.close()
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    served = Endpoint(tmp_path_factory.mktemp("endpoint"))
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+def wait_for(sfn, arn: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.1)
+
+
+def test_the_outputs_file_is_what_pulumi_stack_output_json_prints_plus_the_endpoint(endpoint):
+    outputs = endpoint.outputs
+    for key in ("bucketName", "stateMachineArn", "stateMachineName", "region", "jobNamePrefix", "runDefaults"):
+        assert outputs[key]
+    assert endpoint.url.startswith("http://127.0.0.1:")
+    assert outputs["consoleUrl"] == f"local endpoint {endpoint.url} (run.py serve): no AWS console"
+    printed = (endpoint.tmp / "serve.out").read_text()
+    assert f"export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=testing" in printed
+    assert f"aws stepfunctions start-execution --state-machine-arn {outputs['stateMachineArn']}" in printed
+
+
+def test_the_aws_cli_starts_an_execution_and_run_py_follows_and_saves_it(endpoint, tmp_path):
+    name = f"{endpoint.outputs['jobNamePrefix']}--by-hand-1"
+    started = subprocess.run(
+        [str(AWS_CLI), "stepfunctions", "start-execution", "--state-machine-arn",
+         endpoint.outputs["stateMachineArn"], "--name", name, "--input", '{"rows": 1000}'],
+        env=endpoint.client_env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    arn = json.loads(started.stdout)["executionArn"]
+    described = subprocess.run([str(AWS_CLI), "stepfunctions", "describe-execution", "--execution-arn", arn],
+                               env=endpoint.client_env, capture_output=True, text=True, timeout=120)
+    assert json.loads(described.stdout)["name"] == name
+
+    followed = endpoint.run_py("follow", arn, "--outputs-file", str(endpoint.outputs_file), "--json",
+                               "--runs-dir", str(tmp_path))
+    assert followed.returncode == 0, followed.stderr
+    summary = json.loads(followed.stdout)
+    assert summary["status"] == "SUCCEEDED" and summary["rows"]["train"] == 1000
+    assert summary["where"]["local"] is True and endpoint.url in summary["where"]["emulator"]
+    assert summary["metrics"]["auc"] > 0.5
+    report = json.loads(Path(summary["iam_report"]).read_text())
+    calls = [call for role in report.values() for call in role["calls"]]
+    assert calls and all(call["allowed"] for call in calls)
+    # Only this execution's calls: its job and its objects, no other run's.
+    named = [call["resource"] for call in calls if "--" in call["resource"]]
+    assert named and all(name in resource for resource in named)
+
+
+def test_a_boto3_script_and_run_py_list_and_stop(endpoint, tmp_path):
+    sfn = endpoint.client("stepfunctions")
+    prefix = endpoint.outputs["jobNamePrefix"]
+    arn = sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"], name=f"{prefix}--script-1",
+                              input=json.dumps({"rows": 500, "seed": 3}))["executionArn"]
+    assert wait_for(sfn, arn)["status"] == "SUCCEEDED"
+    s3 = endpoint.client("s3")
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=endpoint.outputs["bucketName"],
+                                                       Prefix=f"runs/{prefix}--script-1/")["Contents"]]
+    assert any(key.endswith("predictions/test.csv.out") or "predictions" in key for key in keys)
+
+    listed = endpoint.run_py("list", "--outputs-file", str(endpoint.outputs_file), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{prefix}--script-1" in {row["name"] for row in json.loads(listed.stdout)["executions"]}
+
+    # A big run is still training when `stop` comes.
+    big = sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"], name=f"{prefix}--script-big",
+                              input=json.dumps({"rows": 2_000_000, "hyperparameters": {"num_round": "200"}}))
+    stopped = endpoint.run_py("stop", "--outputs-file", str(endpoint.outputs_file), "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    assert json.loads(stopped.stdout)["executions"] == [big["executionArn"]]
+    assert wait_for(sfn, big["executionArn"])["status"] == "ABORTED"
+
+
+def test_run_py_runs_through_its_aws_code_path_and_local_uses_the_running_endpoint(endpoint, tmp_path):
+    ran = endpoint.run_py("--outputs-file", str(endpoint.outputs_file), "--rows", "800", "--json",
+                          "--runs-dir", str(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    assert f"(local endpoint {endpoint.url})" in ran.stderr
+    assert json.loads(ran.stdout)["status"] == "SUCCEEDED"
+
+    local = endpoint.run_py("--local", "--rows", "800", "--json", "--runs-dir", str(tmp_path))
+    assert local.returncode == 0, local.stderr
+    assert f"using the local endpoint run.py serve holds stack dev on, {endpoint.url}: no deployment" in local.stderr
+    summary = json.loads(local.stdout)
+    assert summary["status"] == "SUCCEEDED" and summary["where"]["stack"] == "dev"
+    assert summary["where"]["stack_file"] == "Pulumi.dev.yaml"
+
+
+def test_the_record_of_one_stack_is_never_used_for_another(endpoint, monkeypatch):
+    from runner import outputs
+
+    monkeypatch.setenv("TMPDIR", str(endpoint.tmp))
+    monkeypatch.delenv("RUN_PY_NO_ENDPOINT", raising=False)
+    monkeypatch.setattr(outputs.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    assert outputs.served_stack("dev")["localEndpoint"] == endpoint.url
+    # A record for another stack that points at this endpoint: the endpoint says it serves dev.
+    record = outputs.endpoint_record("prod")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"endpoint": endpoint.url, "pid": endpoint.process.pid, "stack": "prod"}))
+    try:
+        assert outputs.served_stack("prod") is None
+    finally:
+        record.unlink()
+    # The program changed since the endpoint deployed it: not used either.
+    monkeypatch.setattr(outputs, "stack_digest", lambda stack: "another program")
+    assert outputs.served_stack("dev") is None
+
+
+def test_a_role_refused_by_its_policies_is_still_refused_when_the_execution_comes_over_http(endpoint):
+    """The operator (dummy credentials) edits the state machine's role over HTTP, as an admin could:
+    without its SageMaker statement the training step is refused by the emulator's IAM."""
+    iam, sfn = endpoint.client("iam"), endpoint.client("stepfunctions")
+    role_name = sfn.describe_state_machine(
+        stateMachineArn=endpoint.outputs["stateMachineArn"])["roleArn"].rsplit("/", 1)[-1]
+    policies = {name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+                for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]}
+    try:
+        for name, document in policies.items():
+            statements = [statement for statement in document["Statement"]
+                          if not any(str(action).startswith("sagemaker:CreateTrainingJob")
+                                     for action in (statement["Action"] if isinstance(statement["Action"], list)
+                                                    else [statement["Action"]]))]
+            iam.put_role_policy(RoleName=role_name, PolicyName=name,
+                                PolicyDocument=json.dumps({**document, "Statement": statements}))
+        arn = sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"],
+                                  name=f"{endpoint.outputs['jobNamePrefix']}--refused-1",
+                                  input=json.dumps({"rows": 300}))["executionArn"]
+        described = wait_for(sfn, arn)
+    finally:
+        for name, document in policies.items():
+            iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(document))
+    assert described["status"] == "FAILED"
+    history = json.dumps(sfn.get_execution_history(executionArn=arn)["events"], default=str)
+    assert "is not authorized to perform: sagemaker:CreateTrainingJob" in history
+    with __import__("urllib.request").request.urlopen(
+            f"{endpoint.url}/_rehearsal/iam-report?execution={arn}") as response:
+        report = json.loads(response.read())
+    refused = [call for role in report.values() for call in role["calls"] if not call["allowed"]]
+    assert [call["action"] for call in refused] == ["sagemaker:CreateTrainingJob"]
+
+
+def test_twenty_executions_from_several_clients_at_once_all_succeed_each_in_its_own_prefix(endpoint):
+    prefix, machine = endpoint.outputs["jobNamePrefix"], endpoint.outputs["stateMachineArn"]
+    names = [f"{prefix}--many-{index:02d}" for index in range(20)]
+    clients = [endpoint.client("stepfunctions") for _ in range(4)]
+
+    def start(index: int) -> str:
+        return clients[index % 4].start_execution(stateMachineArn=machine, name=names[index],
+                                                  input=json.dumps({"rows": 200, "seed": index}))["executionArn"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        arns = list(pool.map(start, range(20)))
+    statuses = [wait_for(clients[0], arn, timeout=300)["status"] for arn in arns]
+    assert statuses == ["SUCCEEDED"] * 20
+
+    s3 = endpoint.client("s3")
+    for name in names:
+        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=endpoint.outputs["bucketName"], Prefix=f"runs/{name}/") for item in page.get("Contents", [])]
+        assert keys and all(key.startswith(f"runs/{name}/") for key in keys)
+        layout = sorted(key.removeprefix(f"runs/{name}/").replace(name, "NAME") for key in keys)
+        if name == names[0]:
+            expected = layout
+        assert layout == expected  # nothing lost, nothing extra
+    for arn, name in zip(arns, names):
+        with __import__("urllib.request").request.urlopen(
+                f"{endpoint.url}/_rehearsal/iam-report?execution={arn}") as response:
+            report = json.loads(response.read())
+        named = [call["resource"] for role in report.values() for call in role["calls"] if "--many-" in call["resource"]]
+        assert named and all(name in resource for resource in named), name
+        invokes = Counter(call["action"] for role in report.values() for call in role["calls"]
+                          for _ in range(call["count"]))
+        assert invokes["lambda:InvokeFunction"] >= 1 and invokes["sagemaker:CreateTrainingJob"] == 1
+
+
+def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):
+    """Last in the module: it ends the shared server."""
+    sfn = endpoint.client("stepfunctions")
+    sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"],
+                        name=f"{endpoint.outputs['jobNamePrefix']}--at-shutdown",
+                        input=json.dumps({"rows": 2_000_000, "hyperparameters": {"num_round": "200"}}))
+    time.sleep(1.0)
+    descendants = _children(endpoint.process.pid)
+    endpoint.process.send_signal(signal.SIGTERM)
+    assert endpoint.process.wait(60) == 0
+    assert "run.py serve: stopping" in (endpoint.tmp / "serve.err").read_text()
+    assert not endpoint.outputs_file.exists()
+    assert not [pid for pid in descendants if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_port_in_use_is_refused_before_anything_is_deployed(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "run.py", "serve", "--port", str(port), "--outputs-file",
+                                 str(tmp_path / "outputs.json")], cwd=PROJECT_DIR, capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"run.py: error: port {port} on 127.0.0.1 is in use: pick another with --port N (0 picks a free one)")
+    assert "deploying" not in result.stderr and not (tmp_path / "outputs.json").exists()
+
+
+def test_commands_that_do_not_serve_do_not_load_the_server():
+    script = ("import sys; from runner import cli; "
+              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('flask', 'werkzeug', 'flask_cors')"
+              " or name == 'runner.local.server'))")
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
