@@ -337,6 +337,7 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_MAX_RUNTIME_SECONDS = 3600
 # The training CSV's feature columns (x, y): the only features a constraint can name.
 FEATURES = 2
+MAX_FEATURES = 10_000  # a user's data: data_preparation.MAX_COLUMNS
 # XGBoost 1.7.4 keeps these parameters in C++ `int` and `float` fields: a value past them fails.
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
 # Magnitudes inside float32's normal range (1.18e-38 to 3.40e+38), with a margin: dmlc's own
@@ -352,8 +353,20 @@ FLOAT32_MIN, FLOAT32_MAX = 1e-37, 1e38
 # at MaxRuntimeInSeconds, billed for all of it, with no model.
 MIN_SECONDS_PER_TREE = 1e-4
 MIN_CPU_SECONDS_PER_TREE_ROW = 4e-8
+# dart drops and re-weights earlier trees every round, so a round costs in proportion to the rounds
+# before it: 2,000 rounds on 1 row took 264 s here (gbtree: 1.3 s), 6.6e-5 s x rounds^2, divided by 3.
+MIN_SECONDS_PER_DART_ROUND_SQUARED = 2.2e-5
+# 2147483647 exhausted memory on 200 rows (std::bad_alloc); XGBoost's own default is 256.
+MAX_BIN = 1 << 16
+# Above 1, xgboost's C++ code logs a line per tree and more (verbosity 3: 11 MB for 100,000 trees),
+# all of it ingested into CloudWatch Logs at the account's cost.
+MAX_VERBOSITY = 1
+# The spellings of a metric's parameter xgboost 1.7.4 parses as the container hands them on:
+# error@<threshold>, and ndcg@/map@/pre@<positions> with an optional "-".
+_METRIC_PARAMETER = {"error": re.compile(r"[0-9]*\.?[0-9]+"), "ndcg": re.compile(r"[0-9]+-?"),
+                     "map": re.compile(r"[0-9]+-?"), "pre": re.compile(r"[0-9]+-?")}
 MAX_EVAL_METRICS = 8      # each entry is a column of the log line the container prints every round
-MAX_NUM_CLASS = 100       # the labels are 0 and 1; each class is one more tree a round
+MAX_NUM_CLASS = 100       # each class is one more tree a round
 # Objectives this pipeline's labels (0 and 1 in column 0, nothing else) cannot train.
 UNTRAINABLE_OBJECTIVES = {
     "aft_loss_distribution": "it is not an objective (the container lists a parameter's name); "
@@ -466,20 +479,28 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
     if parsed.get("max_depth") == 0 and parsed.get("booster") != "gblinear" and tree_method not in ("approx", "hist"):
         return ("Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist; "
                 f"tree_method {tree_method} builds with exact")
-    if parsed.get("max_bin") is not None and parsed["max_bin"] < 2:
-        return f"Hyperparameter max_bin: {parsed['max_bin']} is not in [2, {INT32[1]}]"
+    if parsed.get("max_bin") is not None and not 2 <= parsed["max_bin"] <= MAX_BIN:
+        return f"Hyperparameter max_bin: {parsed['max_bin']} is not in [2, {MAX_BIN}]"
+    if parsed.get("max_depth") == 0 and "grow_colmaker" in parsed.get("updater", ""):
+        return ("Hyperparameter max_depth: 0 (no limit) cannot train with updater grow_colmaker "
+                "(the exact method): use grow_histmaker")
+    if parsed.get("verbosity", 1) > MAX_VERBOSITY:
+        return (f"Hyperparameter verbosity: {parsed['verbosity']} is not in [0, {MAX_VERBOSITY}]: above 1 "
+                "xgboost logs a line per tree and more, all of it billed by CloudWatch Logs")
     if "monotone_constraints" in parsed:
         constraints = parsed["monotone_constraints"]
-        if not isinstance(constraints, tuple) or len(constraints) > FEATURES or any(
+        most = FEATURES if generated else MAX_FEATURES
+        if not isinstance(constraints, tuple) or len(constraints) > most or any(
                 type(item) is not int for item in constraints):
             return (f"Hyperparameter monotone_constraints: {given['monotone_constraints']!r} must be a tuple "
-                    f"of at most {FEATURES} integers -1, 0 or 1 (one per feature: x, y), e.g. (1,-1)")
+                    f"of at most {most} integers -1, 0 or 1 (one per feature"
+                    f"{': x, y' if generated else ''}), e.g. (1,-1)")
     if "num_class" in parsed:
         if not multiclass:
             return f"Hyperparameter num_class: set only with objective multi:softmax or multi:softprob, not {objective}"
         if parsed["num_class"] > MAX_NUM_CLASS:
             return (f"Hyperparameter num_class: {parsed['num_class']} is not in [2, {MAX_NUM_CLASS}] "
-                    "(the labels are 0 and 1)")
+                    "(each class is one more tree a round)")
     if "base_score" in parsed and objective in LOGISTIC_OBJECTIVES and not 0 < _float32(parsed["base_score"]) < 1:
         return f"Hyperparameter base_score: {given['base_score']} is not in (0, 1), as {objective} needs"
     metrics = parsed.get("eval_metric", [])
@@ -487,7 +508,12 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         return (f"Hyperparameter eval_metric: {len(metrics)} entries; give at most {MAX_EVAL_METRICS}, "
                 "each once (the container logs every one of them every round)")
     for metric in metrics:
-        name = metric.split("@")[0]
+        name, at, parameter = metric.partition("@")
+        if not metric.isascii() or any(character.isspace() for character in metric):
+            return f"Metric {metric!r} is not allowed: write it without spaces, in ASCII (e.g. error@0.7)"
+        if at and not (name in _METRIC_PARAMETER and _METRIC_PARAMETER[name].fullmatch(parameter)):
+            return (f"Metric '{metric}' is not allowed: xgboost 1.7.4 reads only error@<threshold> "
+                    "(e.g. error@0.7) and ndcg@, map@, pre@<positions> (e.g. ndcg@5 or ndcg@5-)")
         if name in UNUSABLE_METRICS:
             return f"Metric '{metric}' is not allowed: {UNUSABLE_METRICS[name]}"
         if multiclass and name not in MULTICLASS_METRICS:
@@ -498,6 +524,13 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         if generated and name == "aucpr" and rows // instance_count < MIN_ROWS_FOR_AUCPR:
             return (f"Metric 'aucpr' needs both labels on every training instance: ask for at least "
                     f"{MIN_ROWS_FOR_AUCPR * instance_count} rows ({MIN_ROWS_FOR_AUCPR} an instance), not {rows}")
+    if metrics and "early_stopping_rounds" in parsed:
+        last, _, threshold = metrics[-1].partition("@")
+        # The container stops on the last metric by the name it was given; xgboost names it by its
+        # own spelling of the threshold (a float printed as C++ prints it): error@0.70 is error@0.7.
+        if last == "error" and threshold and metrics[-1] != f"error@{_float32(float(threshold)):g}":
+            return (f"Metric '{metrics[-1]}': with early_stopping_rounds, spell the last metric as xgboost "
+                    f"names it, error@{_float32(float(threshold)):g}")
     if parsed.get("csv_weights") == 1 and not held_out_weights:
         return ("Hyperparameter csv_weights: 1 reads column 1 (x) as weights, and the held-out set has no "
                 "weight column, so batch transform would fail: leave csv_weights 0")
@@ -507,6 +540,12 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
     shard_rows = max(1, rows // instance_count)
     seconds_per_tree = max(MIN_SECONDS_PER_TREE, shard_rows * MIN_CPU_SECONDS_PER_TREE_ROW / vcpus)
     max_trees = int(max_runtime_seconds / seconds_per_tree)
+    if parsed.get("booster") == "dart":
+        max_dart_rounds = int((max_runtime_seconds / MIN_SECONDS_PER_DART_ROUND_SQUARED) ** 0.5)
+        if parsed["num_round"] > max_dart_rounds:
+            return (f"Hyperparameter num_round: {_short(given['num_round'])} rounds of booster dart cannot "
+                    f"finish within maxRuntimeSeconds {max_runtime_seconds}: at most {max_dart_rounds:,} (each "
+                    "dart round revisits the trees before it)")
     trees_per_round = parsed.get("num_parallel_tree", 1) * (parsed["num_class"] if multiclass else 1)
     if parsed["num_round"] * trees_per_round > max_trees:
         return (f"Hyperparameter num_round: {_short(given['num_round'])} rounds of {trees_per_round} tree(s) "

@@ -250,6 +250,7 @@ class RunLimits:
     spot: bool
     transform_instance_type: str
     transform_instance_count: int
+    warm_pool_seconds: int = 0  # KeepAlivePeriodInSeconds: the instances are kept, and billed, after the job
 
     @classmethod
     def from_definition(cls, definition: str | dict, region: str) -> "RunLimits":
@@ -265,13 +266,15 @@ class RunLimits:
                    training_instance_count=int(train["ResourceConfig"]["InstanceCount"]),
                    training_seconds=int(stopping["MaxWaitTimeInSeconds"] if spot else stopping["MaxRuntimeInSeconds"]),
                    spot=spot, transform_instance_type=transform["InstanceType"],
-                   transform_instance_count=int(transform["InstanceCount"]))
+                   transform_instance_count=int(transform["InstanceCount"]),
+                   warm_pool_seconds=int(train["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0)))
 
 
 def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = False) -> dict:
     """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
-    the transform allowance, every seeding attempt at its timeout."""
+    the warm pool's whole keep-alive period on every instance, the transform allowance, every
+    seeding attempt at its timeout."""
     from components import seed_function
 
     lines = []
@@ -279,6 +282,8 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
     for what, item, quantity in (
             ("training", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
              limits.training_seconds * limits.training_instance_count / 3600),
+            ("warm pool", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
+             limits.warm_pool_seconds * limits.training_instance_count / 3600),
             ("transform", sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
              TRANSFORM_ALLOWANCE_SECONDS * limits.transform_instance_count / 3600),
             ("lambda", lambda_duration(limits.region),
@@ -289,7 +294,8 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
         if why and why not in unknown:
             unknown.append(why)
     return {"currency": "USD", "usd": None if unknown else _usd(sum(line["usd"] for line in lines)),
-            "training_seconds": limits.training_seconds, "spot": limits.spot, "parts": lines,
+            "training_seconds": limits.training_seconds, "warm_pool_seconds": limits.warm_pool_seconds,
+            "spot": limits.spot, "parts": lines,
             "unknown": unknown or None}
 
 
@@ -308,7 +314,9 @@ def describe(record: dict) -> str:
 def describe_worst_case(record: dict) -> str:
     if record.get("usd") is None:
         return f"worst case: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
-    return (f"worst case: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance, "
+    warm = (f", a warm pool kept {record['warm_pool_seconds']} s after it" if record.get("warm_pool_seconds")
+            else "")
+    return (f"worst case: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
             f"transform {TRANSFORM_ALLOWANCE_SECONDS} s allowance, every seeding attempt at its timeout)")
 
 

@@ -147,11 +147,17 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
         _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
     prices = cost.PriceList(client, cache_dir=tmp_path)
     on_demand = cost.worst_case(_limits(trainingInstanceCount=2), prices)
-    training, transform, seeding = on_demand["parts"]
+    training, warm_pool, transform, seeding = on_demand["parts"]
     assert training["usd"] == round(3600 * 2 / 3600 * 0.2304, 6)
+    assert warm_pool["usd"] == 0.0
     assert transform["usd"] == round(0.231, 6)
     assert seeding["quantity"] == round(12 * 900 * 1769 / 1024, 6)
     assert on_demand["usd"] == round(training["usd"] + transform["usd"] + seeding["usd"], 6)
+    # A warm pool keeps (and bills) every training instance for its keep-alive period after the job.
+    warm = cost.worst_case(_limits(trainingInstanceCount=2, warmPoolSeconds="1800"), prices)
+    assert warm["parts"][1]["usd"] == round(1800 * 2 / 3600 * 0.2304, 6)
+    assert warm["usd"] == round(on_demand["usd"] + warm["parts"][1]["usd"], 6)
+    assert "a warm pool kept 1800 s after it" in cost.describe_worst_case(warm)
     spot = cost.worst_case(_limits(spotTraining="true", maxWaitSeconds="7200"), prices)  # cached prices
     assert spot["training_seconds"] == 7200 and spot["parts"][0]["usd"] == round(2 * 0.2304, 6)
     assert cost.describe_worst_case(spot).startswith(f"worst case: ${spot['usd']:.2f} (training 7200 s")

@@ -50,8 +50,8 @@ def refusal(overrides: dict, **context) -> str:
     ({"process_type": "update", "updater": "refresh"}, "Hyperparameter process_type is not allowed"),
     ({"tree_method": "exact", "max_depth": "0"}, "Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist"),
     ({"max_depth": "0"}, "tree_method auto builds with exact"),
-    ({"max_bin": "0"}, "Hyperparameter max_bin: 0 is not in [2, 2147483647]"),
-    ({"max_bin": "1"}, "Hyperparameter max_bin: 1 is not in [2, 2147483647]"),
+    ({"max_bin": "0"}, "Hyperparameter max_bin: 0 is not in [2, 65536]"),
+    ({"max_bin": "1"}, "Hyperparameter max_bin: 1 is not in [2, 65536]"),
     ({"num_class": "2"}, "Hyperparameter num_class: set only with objective multi:softmax or multi:softprob, "
                          "not reg:logistic"),
     ({"objective": "multi:softmax", "eval_metric": "merror", "num_class": "1000000000"},
@@ -282,3 +282,43 @@ def test_the_state_machine_refuses_before_anything_is_written(stack, name, hyper
     assert s3.list_objects_v2(Bucket=stack["bucketName"], Prefix=f"runs/{name}/")["KeyCount"] == 0
     sagemaker = boto3.client("sagemaker", region_name=stack["region"])
     assert not sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # Found by a second attack: accepted before, then each failed in the container on 1.7.4 (or ran up a bill).
+    ({"objective": "binary:logistic", "eval_metric": "error@0.70", "early_stopping_rounds": "2"},
+     "with early_stopping_rounds, spell the last metric as xgboost names it, error@0.7"),
+    ({"eval_metric": "error @0.7"}, "write it without spaces"),
+    ({"objective": "rank:pairwise", "eval_metric": "ndcg@ 3"}, "write it without spaces"),
+    ({"eval_metric": "error@\u0661"}, "write it without spaces, in ASCII"),
+    ({"updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}, "cannot train with updater grow_colmaker"),
+    ({"tree_method": "approx", "max_bin": "2147483647"}, "Hyperparameter max_bin: 2147483647 is not in [2, 65536]"),
+    ({"verbosity": "3"}, "Hyperparameter verbosity: 3 is not in [0, 1]"),
+    ({"booster": "dart", "num_round": "20000"}, "rounds of booster dart cannot finish within maxRuntimeSeconds 3600: "
+                                                "at most 12,792"),
+])
+def test_second_attack_refusals(overrides, message):
+    assert message in refusal(overrides)
+
+
+def test_what_the_second_attack_refusals_leave_trainable():
+    for accepted in ({"objective": "binary:logistic", "eval_metric": "error@0.7", "early_stopping_rounds": "2"},
+                     {"objective": "rank:pairwise", "eval_metric": "ndcg@3"}, {"verbosity": "1"},
+                     {"booster": "dart", "num_round": "2000"}, {"tree_method": "hist", "max_bin": "1024"}):
+        rules.validate({**BASE, **accepted})
+
+
+def test_the_container_fails_what_the_second_attack_found(tmp_path):
+    """Why the refusals above: the local container (1.7.4, as the image) fails these after loading."""
+    from runner.local import sagemaker_container as container
+
+    rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
+    for channel in ("train", "validation"):
+        (tmp_path / channel).mkdir()
+        (tmp_path / channel / "part.csv").write_text(rows)
+    channels = [container.Channel(name, "text/csv", tmp_path / name) for name in ("train", "validation")]
+    for hyperparameters in ({**BASE, "objective": "binary:logistic", "eval_metric": "error@0.70",
+                             "early_stopping_rounds": "2"},
+                            {**BASE, "updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}):
+        with pytest.raises(container.ContainerError, match="AlgorithmError"):
+            container.train_host(channels, hyperparameters)
