@@ -24,5 +24,5 @@ bench: $(VENV)/.installed
 
 # Caches only: runs/ holds every downloaded result (paid AWS runs too); delete it by hand if you mean to.
 clean:
-	rm -rf .pytest_cache
+	rm -rf .pytest_cache .hypothesis
 	find . -path ./venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
