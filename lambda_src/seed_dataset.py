@@ -20,6 +20,9 @@ The result (the state machine's `$.dataset`) carries the URIs, row counts, the s
 Bad input raises InvalidSeedRequest before anything is written. Objects are streamed with
 multipart uploads (memory stays flat whatever `rows` is); on any failure, open uploads are
 aborted and completed objects deleted, then the error is re-raised.
+Write-once: every object is stored with a conditional write (IfNoneMatch="*" on PutObject and
+CompleteMultipartUpload), so a key an earlier execution wrote (a name reused after Step
+Functions' 90 days, a replayed event) fails with RunExists and keeps its old content.
 
 Capacity: about 1,500 M rows (test_rows = rows) fit Lambda's 900 s at 1769 MB (one vCPU)
 with a safety factor of 2. From `venv/bin/python bench/seed_bench.py`, which measured the
@@ -39,6 +42,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import boto3
+from botocore.exceptions import ClientError
 
 import data_preparation
 import execution_input
@@ -56,6 +60,17 @@ GENERATED_SOURCE = {"kind": "generated", "uri": None, "label": "label", "feature
 
 class InvalidSeedRequest(Exception):
     """The event is malformed; nothing was written."""
+
+
+class RunExists(Exception):
+    """An object this invocation would write exists already: an earlier execution of the same
+    name wrote it (Step Functions allows a name again 90 days after it closed). Nothing of it
+    was replaced; what this invocation had written is removed."""
+
+
+# S3's answers to a conditional write (If-None-Match: *) on a key that exists (412), or on one
+# another conditional write is creating at the same moment (409).
+_EXISTS_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 class DeadlineExceeded(Exception):
@@ -223,16 +238,24 @@ class _Upload:
                                "ChecksumCRC32": response["ChecksumCRC32"]})
 
     def close(self) -> None:
-        target = dict(Bucket=self.bucket, Key=self.key)
-        if self.upload_id is None:
-            self.s3.put_object(**target, Body=b"".join(self.buffer), ContentType="text/csv")
-        else:
-            if self.buffer:
-                self._upload_part()
-            self._wait()
-            self.s3.complete_multipart_upload(**target, UploadId=self.upload_id,
-                                              MultipartUpload={"Parts": self.parts})
-            self.upload_id = None
+        """Store the object, only if no object has its key (IfNoneMatch="*"): runs are write-once."""
+        target = dict(Bucket=self.bucket, Key=self.key, IfNoneMatch="*")
+        try:
+            if self.upload_id is None:
+                self.s3.put_object(**target, Body=b"".join(self.buffer), ContentType="text/csv")
+            else:
+                if self.buffer:
+                    self._upload_part()
+                self._wait()
+                self.s3.complete_multipart_upload(**target, UploadId=self.upload_id,
+                                                  MultipartUpload={"Parts": self.parts})
+                self.upload_id = None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _EXISTS_CODES:
+                raise
+            raise RunExists(f"s3://{self.bucket}/{self.key} exists already: an earlier execution of "
+                            "this name wrote it and runs are write-once, so nothing was replaced; "
+                            "start the run under a new name") from None
         self.completed = True
 
     def abort(self) -> None:

@@ -396,3 +396,49 @@ def test_prepare_refuses_data_that_would_not_fit_the_time_left(s3, monkeypatch):
 def test_an_empty_prefix_is_refused(s3):
     with pytest.raises(seed_dataset.data_preparation.InvalidData, match="no data objects under this prefix"):
         seed_dataset.handler(prepare_event(f"s3://{BUCKET}/nothing/"), None)
+
+
+# -- write-once runs: nothing a later invocation writes replaces an earlier one's object -----------
+
+def snapshot(s3) -> dict[str, bytes]:
+    return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys(s3)}
+
+
+def test_a_replayed_event_fails_and_keeps_the_old_runs_objects(s3):
+    """A name reused after Step Functions' 90 days replays Generate on the old run's prefix."""
+    write_dataset(event(rows=50, seed=1), s3)
+    before = snapshot(s3)
+    with pytest.raises(seed_dataset.RunExists, match=rf"s3://{BUCKET}/{PREFIX}csv/train/part-00000.csv "
+                                                     r"exists already: .* start the run under a new name"):
+        write_dataset(event(rows=10, seed=2), s3)
+    assert snapshot(s3) == before
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_multipart_object_is_not_replaced_either(s3):
+    """CompleteMultipartUpload is conditional too; the replay's parts are aborted."""
+    write_dataset(event(rows=1_200_000, test_rows=10, seed=1), s3)
+    before = snapshot(s3)
+    with pytest.raises(seed_dataset.RunExists, match="part-00000.csv exists already"):
+        write_dataset(event(rows=1_200_000, test_rows=10, seed=2), s3)
+    assert snapshot(s3) == before
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_only_the_replays_own_objects_are_removed(s3):
+    """An object left under the prefix (here only the old labels) stops the write at that key;
+    what the replay wrote before it is deleted, the old object stays as it was."""
+    labels = f"{PREFIX}csv/labels/test_labels.csv"
+    s3.put_object(Bucket=BUCKET, Key=labels, Body=b"old\n")
+    with pytest.raises(seed_dataset.RunExists, match="test_labels.csv exists already"):
+        write_dataset(event(rows=50, seed=1), s3)
+    assert snapshot(s3) == {labels: b"old\n"}
+
+
+def test_a_replayed_prepare_keeps_the_old_runs_objects(s3):
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n2,1\n" * 50)
+    seed_dataset.handler(prepare_event(f"s3://{BUCKET}/sources/d.csv"), None)
+    before = snapshot(s3)
+    with pytest.raises(seed_dataset.RunExists, match="exists already"):
+        seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/d.csv"), "seed": 5}, None)
+    assert snapshot(s3) == before
