@@ -35,14 +35,13 @@ MAX_WARM_POOL_SECONDS = 21600
 DEFAULT_PREFIX_STEM = "xgb-"
 
 
-def default_job_name_prefix(stack: str) -> str:
-    """`xgb-<stack>`, made a valid prefix; a short hash of the stack name keeps it unique when
-    the stack name had to be changed (capitals, `_`, `.`, `--`, length)."""
+def default_job_name_prefix(stack: str, project: str) -> str:
+    """`xgb-<stack>-<hash>`: the hash (6 hex digits of sha256 of `<project>/<stack>`) keeps the
+    prefixes of two projects with the same stack name in one account apart, and of two stacks
+    whose names read alike once made valid (capitals, `_`, `.`, `--`, length: the stack name
+    is lower-cased, its other characters become single hyphens, and it is cut to fit)."""
     readable = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", stack.lower())).strip("-")
-    prefix = DEFAULT_PREFIX_STEM + readable
-    if readable == stack and len(prefix) <= execution_input.MAX_PREFIX_LENGTH:
-        return prefix
-    digest = hashlib.sha256(stack.encode()).hexdigest()[:6]
+    digest = hashlib.sha256(f"{project}/{stack}".encode()).hexdigest()[:6]
     room = execution_input.MAX_PREFIX_LENGTH - len(DEFAULT_PREFIX_STEM) - len(digest) - 1
     return f"{DEFAULT_PREFIX_STEM}{(readable[:room].strip('-') + '-') if readable else ''}{digest}"
 
@@ -142,8 +141,10 @@ class PipelineSettings:
         return self.training_instance_count
 
     @classmethod
-    def from_config(cls, get: Callable[[str], Any], stack: str, region: str) -> "PipelineSettings":
+    def from_config(cls, get: Callable[[str], Any], stack: str, region: str,
+                    project: str | None = None) -> "PipelineSettings":
         """Build and validate settings; `get(key)` returns the configured value or None.
+        `project` (the default jobNamePrefix depends on it) defaults to Pulumi.yaml's name.
 
         Values may come typed (YAML) or as strings (Pulumi passes config as strings).
         """
@@ -189,7 +190,7 @@ class PipelineSettings:
             raise SettingsError('hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]')
         hyperparameters = parse_hyperparameters(raw_pairs)
 
-        prefix = str(value("jobNamePrefix")) or default_job_name_prefix(stack)
+        prefix = str(value("jobNamePrefix")) or default_job_name_prefix(stack, project or project_name())
         try:
             execution_input.check_prefix(prefix)
         except execution_input.InvalidExecutionInput as error:
@@ -331,7 +332,8 @@ def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> 
         raise SettingsError(f"{name}: aws:region: {region!r} is not a region where SageMaker offers the "
                             "XGBoost image (e.g. us-west-2, us-east-1, eu-west-1)") from None
     try:
-        return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region)
+        return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region,
+                                           project=namespace)
     except SettingsError as error:
         raise SettingsError(f"{name}: {namespace}:{error}") from None
 

@@ -17,7 +17,8 @@ import yaml
 from components.pipeline import name_pattern
 from components.settings import PipelineSettings, SettingsError, default_job_name_prefix, load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
-from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, validate_execution
+from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput, check_execution_name, check_prefix,
+                                        validate_execution)
 from runner.execution import new_name
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -188,16 +189,31 @@ STACKS = ["dev", "dev-2", "dev-2-x", "Dev", "dev_2", "dev.2", "d", "dev--x", "pr
 
 def test_default_prefixes_never_reach_another_stacks_jobs():
     """IAM patterns are prefix globs: `xgb-dev-*` would match the jobs of stack `dev-2`."""
-    prefixes = {stack: default_job_name_prefix(stack) for stack in STACKS}
-    assert prefixes["dev"] == "xgb-dev" and prefixes["dev-2"] == "xgb-dev-2"
+    prefixes = {stack: default_job_name_prefix(stack, "training-pipeline") for stack in STACKS}
+    assert prefixes["dev"] == "xgb-dev-7e1940" and prefixes["dev-2"] == "xgb-dev-2-4fa9a5"
     assert len(set(prefixes.values())) == len(STACKS)
     for stack, prefix in prefixes.items():
+        assert check_prefix(prefix) == prefix and len(prefix) <= MAX_PREFIX_LENGTH
         settings = PipelineSettings.from_config(lambda key: None, stack=stack, region="us-west-2")
         assert settings.job_name_prefix == prefix
         for other, other_prefix in prefixes.items():
             names = [new_name(other_prefix), f"{other_prefix}--hand-made-1"]
             matches = [fnmatch.fnmatchcase(name, name_pattern(prefix)) for name in names]
             assert matches == [stack == other] * 2, (stack, other, names)
+
+
+def test_default_prefixes_differ_between_projects_and_copied_stack_files(tmp_path):
+    """Two projects with a stack `dev` in one account, or a stack made by copying Pulumi.dev.yaml
+    (`cp`, `pulumi stack init --copy-config-from dev`), get prefixes of their own."""
+    assert default_job_name_prefix("dev", "other-project") != default_job_name_prefix("dev", "training-pipeline")
+    other = PipelineSettings.from_config(lambda key: None, stack="dev", region="us-west-2", project="other-project")
+    assert other.job_name_prefix == default_job_name_prefix("dev", "other-project")
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((PROJECT_DIR / name).read_text())
+    (tmp_path / "Pulumi.prod.yaml").write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    dev, prod = load_stack_settings("dev", tmp_path), load_stack_settings("prod", tmp_path)
+    assert dev.job_name_prefix == load_stack_settings("dev").job_name_prefix == "xgb-dev-7e1940"
+    assert prod.job_name_prefix == default_job_name_prefix("prod", "training-pipeline") != dev.job_name_prefix
 
 
 def test_the_readme_config_example_passes_the_container_rules():
@@ -235,19 +251,19 @@ def execute(outputs, name: str, execution_input) -> dict:
 
 
 @pytest.mark.parametrize("name, execution_input, cause", [
-    ("xgb-dev--script-mode", {"hyperparameters": {"sagemaker_program": "x.py",
+    ("xgb-dev-7e1940--script-mode", {"hyperparameters": {"sagemaker_program": "x.py",
                                                   "sagemaker_submit_directory": "s3://elsewhere/x.tar.gz"}},
      "hyperparameters: Hyperparameter sagemaker_program is not allowed"),
-    ("xgb-dev--unknown", {"hyperparameters": {"bogus": "1"}}, "hyperparameters: Extraneous hyperparameter found: bogus"),
-    ("xgb-dev--not-object", {"hyperparameters": "x"}, "hyperparameters: expected an object"),
-    ("xgb-dev--rows-text", {"rows": "abc"}, 'rows: "abc" is not an integer'),
-    ("xgb-dev--rows-float", {"rows": 1.5}, "rows: 1.5 is not an integer"),
-    ("xgb-dev--rows-null", {"rows": None}, "rows: null is not an integer"),
-    ("xgb-dev--auc", {"hyperparameters": {"eval_metric": "auc"}}, "hyperparameters: Metric 'auc' can only"),
-    ("xgb-dev--eta", {"hyperparameters": {"eta": 2}}, "hyperparameters: Hyperparameter eta: 2.0 is not in [0, 1]"),
-    ("xgb-dev--array", [1, 2], "execution input must be a JSON object"),
-    ("xgb-dev-2-other", {}, "must start with 'xgb-dev--'"),
-    ("xgb-dev--under_score", {}, "not a valid SageMaker job name"),
+    ("xgb-dev-7e1940--unknown", {"hyperparameters": {"bogus": "1"}}, "hyperparameters: Extraneous hyperparameter found: bogus"),
+    ("xgb-dev-7e1940--not-object", {"hyperparameters": "x"}, "hyperparameters: expected an object"),
+    ("xgb-dev-7e1940--rows-text", {"rows": "abc"}, 'rows: "abc" is not an integer'),
+    ("xgb-dev-7e1940--rows-float", {"rows": 1.5}, "rows: 1.5 is not an integer"),
+    ("xgb-dev-7e1940--rows-null", {"rows": None}, "rows: null is not an integer"),
+    ("xgb-dev-7e1940--auc", {"hyperparameters": {"eval_metric": "auc"}}, "hyperparameters: Metric 'auc' can only"),
+    ("xgb-dev-7e1940--eta", {"hyperparameters": {"eta": 2}}, "hyperparameters: Hyperparameter eta: 2.0 is not in [0, 1]"),
+    ("xgb-dev-7e1940--array", [1, 2], "execution input must be a JSON object"),
+    ("xgb-dev-2-other", {}, "must start with 'xgb-dev-7e1940--'"),
+    ("xgb-dev-7e1940--under_score", {}, "not a valid SageMaker job name"),
 ])
 def test_refused_input_fails_first_naming_the_field(stack, name, execution_input, cause):
     described = execute(stack, name, execution_input)
@@ -261,7 +277,7 @@ def test_refused_input_fails_first_naming_the_field(stack, name, execution_input
 
 
 def test_json_numbers_in_hyperparameters_succeed(stack):
-    described = execute(stack, "xgb-dev--numbers", {"rows": 200, "seed": 11, "hyperparameters": {
+    described = execute(stack, "xgb-dev-7e1940--numbers", {"rows": 200, "seed": 11, "hyperparameters": {
         "num_round": 3, "eta": 0.5, "objective": "binary:logistic", "eval_metric": "auc"}})
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
@@ -269,5 +285,5 @@ def test_json_numbers_in_hyperparameters_succeed(stack):
         "objective": "binary:logistic", "eval_metric": "auc", "num_round": "3", "eta": "0.5"}, "data": None}
     assert output["dataset"]["seed"] == 11
     job = boto3.client("sagemaker", region_name=stack["region"]).describe_training_job(
-        TrainingJobName="xgb-dev--numbers")
+        TrainingJobName="xgb-dev-7e1940--numbers")
     assert job["HyperParameters"] == output["run"]["hyperparameters"]

@@ -260,12 +260,12 @@ def stack():
 
 
 @pytest.mark.parametrize("name, hyperparameters, cause", [
-    ("xgb-dev--kfold", {"_kfold": 2}, "Hyperparameter _kfold is not allowed"),
-    ("xgb-dev--interaction", {"tree_method": "exact", "interaction_constraints": "[[1]]"},
+    ("xgb-dev-7e1940--kfold", {"_kfold": 2}, "Hyperparameter _kfold is not allowed"),
+    ("xgb-dev-7e1940--interaction", {"tree_method": "exact", "interaction_constraints": "[[1]]"},
      "Hyperparameter interaction_constraints is not allowed"),
-    ("xgb-dev--dask", {"use_dask_gpu_training": True}, "use_dask_gpu_training: true needs a GPU instance"),
-    ("xgb-dev--rounds", {"num_round": 1e300}, "(301 digits) rounds of 1 tree(s) cannot finish"),
-    ("xgb-dev--metrics", {"eval_metric": ",".join(["rmse"] * 208)}, "eval_metric: 208 entries"),
+    ("xgb-dev-7e1940--dask", {"use_dask_gpu_training": True}, "use_dask_gpu_training: true needs a GPU instance"),
+    ("xgb-dev-7e1940--rounds", {"num_round": 1e300}, "(301 digits) rounds of 1 tree(s) cannot finish"),
+    ("xgb-dev-7e1940--metrics", {"eval_metric": ",".join(["rmse"] * 208)}, "eval_metric: 208 entries"),
 ])
 def test_the_state_machine_refuses_before_anything_is_written(stack, name, hyperparameters, cause):
     """The three the issue saw succeed in the rehearsal, and finding 4's bills."""

@@ -73,7 +73,7 @@ class TestPipeline:
     def test_outputs_look_like_the_real_stack(self, outputs):
         assert set(outputs) == OUTPUT_KEYS
         assert outputs["region"] == "us-west-2"
-        assert outputs["jobNamePrefix"] == "xgb-dev"
+        assert outputs["jobNamePrefix"] == "xgb-dev-7e1940"
         assert "local" in outputs["consoleUrl"]
         assert outputs["trainingImage"].endswith("/sagemaker-xgboost:1.7-1")
 

@@ -132,7 +132,7 @@ def test_outputs(run):
     assert run.outputs["sageMakerRoleArn"] == run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
     assert run.outputs["trainingImage"] == IMAGES["us-west-2"]
     assert run.outputs["region"] == "us-west-2"
-    assert run.outputs["jobNamePrefix"] == "xgb-dev"
+    assert run.outputs["jobNamePrefix"] == "xgb-dev-7e1940"
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
         "shards": 1, "dataSources": [],
@@ -428,9 +428,9 @@ def test_state_machine_policy(run, custom):
                           ("model", ("CreateModel",))):
         for action in actions:
             [statement] = by_action[f"sagemaker:{action}"]
-            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev--*"]
+            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev-7e1940--*"]
     [tags] = by_action["sagemaker:AddTags"]
-    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev--*"
+    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-7e1940--*"
                                               for kind in ("training-job", "transform-job", "model")}
     assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
     [pass_role] = by_action["iam:PassRole"]

@@ -17,10 +17,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 def runs_dir(tmp_path_factory):
     """A real local run's folder, an AWS-shaped run made from it, a failed one and two broken folders."""
     runs = tmp_path_factory.mktemp("runs")
-    code = cli.main(["--local", "--json", "--rows", "600", "--seed", "5", "--name", "xgb-dev--local-1",
+    code = cli.main(["--local", "--json", "--rows", "600", "--seed", "5", "--name", "xgb-dev-7e1940--local-1",
                      "--runs-dir", str(runs)])
     assert code == 0
-    local = json.loads((runs / "xgb-dev--local-1" / "summary.json").read_text())
+    local = json.loads((runs / "xgb-dev-7e1940--local-1" / "summary.json").read_text())
 
     aws = copy.deepcopy(local)
     aws.update(execution_name="xgb-prod--20260101-120000-abcdef", started="2026-01-01T12:00:00+00:00",
@@ -41,9 +41,9 @@ def runs_dir(tmp_path_factory):
     (runs / failed["execution_name"]).mkdir()
     (runs / failed["execution_name"] / "summary.json").write_text(json.dumps(failed))
 
-    (runs / "xgb-dev--interrupted").mkdir()
-    (runs / "xgb-dev--garbled").mkdir()
-    (runs / "xgb-dev--garbled" / "summary.json").write_text("{not json")
+    (runs / "xgb-dev-7e1940--interrupted").mkdir()
+    (runs / "xgb-dev-7e1940--garbled").mkdir()
+    (runs / "xgb-dev-7e1940--garbled" / "summary.json").write_text("{not json")
     return runs
 
 
@@ -59,27 +59,27 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     lines = out.splitlines()
     assert lines[0] == f"5 run(s) in {runs_dir}/"
     body = {line.split()[0]: line for line in lines[2:]}
-    assert "local (dev)" in body["xgb-dev--local-1"] and "none (local)" in body["xgb-dev--local-1"]
-    assert " 600 " in body["xgb-dev--local-1"]
+    assert "local (dev)" in body["xgb-dev-7e1940--local-1"] and "none (local)" in body["xgb-dev-7e1940--local-1"]
+    assert " 600 " in body["xgb-dev-7e1940--local-1"]
     aws = body["xgb-prod--20260101-120000-abcdef"]
     assert "AWS eu-west-1 (prod)" in aws and "0.9100" in aws and "2 x ml.m5.2xlarge, 62 billable s" in aws
     assert "FAILED" in body["xgb-prod--20260102-120000-fedcba"] and "unknown" in body["xgb-prod--20260102-120000-fedcba"]
-    assert "no summary.json" in body["xgb-dev--interrupted"]
-    assert "summary.json unreadable" in body["xgb-dev--garbled"]
+    assert "no summary.json" in body["xgb-dev-7e1940--interrupted"]
+    assert "summary.json unreadable" in body["xgb-dev-7e1940--garbled"]
     names = [line.split()[0] for line in lines[2:]]
-    assert names.index("xgb-dev--local-1") < names.index("xgb-prod--20260102-120000-fedcba") \
+    assert names.index("xgb-dev-7e1940--local-1") < names.index("xgb-prod--20260102-120000-fedcba") \
         < names.index("xgb-prod--20260101-120000-abcdef")
 
     code, out, _ = workbench(capsys, runs_dir, "--json")
     record = {run["name"]: run for run in json.loads(out)["runs"]}
     assert record["xgb-prod--20260101-120000-abcdef"]["metrics"]["auc"] == 0.91
-    assert record["xgb-dev--local-1"]["rows"] == 600
+    assert record["xgb-dev-7e1940--local-1"]["rows"] == 600
 
 
 def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
-    code, out, err = workbench(capsys, runs_dir, "show", "xgb-dev--loc")
+    code, out, err = workbench(capsys, runs_dir, "show", "xgb-dev-7e1940--loc")
     assert code == 0, err
-    assert out.startswith("xgb-dev--local-1  SUCCEEDED  (local (dev))")
+    assert out.startswith("xgb-dev-7e1940--local-1  SUCCEEDED  (local (dev))")
     assert "seed 5" in out and "stack dev (Pulumi.dev.yaml)" in out and "predictions.csv" in out
 
     code, out, _ = workbench(capsys, runs_dir, "show", "xgb-prod--20260102")
@@ -93,7 +93,7 @@ def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
 
 
 def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(capsys, runs_dir):
-    code, out, err = workbench(capsys, runs_dir, "compare", "xgb-dev--local-1", "xgb-prod--20260101")
+    code, out, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
     assert code == 0, err
     rows = {line[3:].split()[0] + " " + line[3:].split()[1] if line[3:].startswith(("hp ", "metric "))
             else line[3:].split()[0]: line for line in out.splitlines()[1:]}
@@ -101,12 +101,12 @@ def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(c
     assert rows["hp objective"].startswith(" ")
     assert rows["metric auc"].startswith("*") and rows["metric auc"].endswith("0.9100")
     assert rows["instance"].startswith("*") and "2 x ml.m5.2xlarge" in rows["instance"]
-    code, out, _ = workbench(capsys, runs_dir, "--json", "compare", "xgb-dev--local-1", "xgb-prod--20260101")
+    code, out, _ = workbench(capsys, runs_dir, "--json", "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
     assert json.loads(out)["rows"]["hp num_round"] == ["5", "50"]
 
-    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev--local-1", "xgb-dev--garbled")
+    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-dev-7e1940--garbled")
     assert code == 2 and "summary.json unreadable" in err
-    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev--local-1")
+    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1")
     assert code == 2 and "two or more runs" in err
 
 
