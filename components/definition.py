@@ -17,7 +17,8 @@ Data flow of an execution (all keys below are the state's JSON):
       -> Batch transform        + transform: {jobName, outputPath}
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
-names the field) before anything is written; any other failure ends in `Pipeline failed`
+names the field) before anything is written, and so does any other failure of the first state
+but Lambda's service errors; any other failure ends in `Pipeline failed`
 with the original error and cause. Everything an execution writes lives under
 `runs/<execution name>/`.
 """
@@ -73,6 +74,7 @@ def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, An
 # The error ({Error, Cause}) replaces the state's input, which need not even be an object.
 _CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
 _REFUSAL_CAUSE = "Read refusal"
+_UNCHECKED_CAUSE = "Input not checked"
 
 
 def _tags(stack: str) -> list[dict[str, str]]:
@@ -112,8 +114,12 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "ResultSelector": {"run.$": "$"},
                 "ResultPath": "$",
                 "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
-                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$",
-                           "Next": _REFUSAL_CAUSE}, *_CATCH],
+                # Any other failure of this state (the Lambda runtime cannot even read the input,
+                # a bug in the rules) refuses too; only Lambda's own service errors, once retried,
+                # are the pipeline's failure.
+                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
+                          {"ErrorEquals": LAMBDA_TRANSIENT, "ResultPath": "$", "Next": FAILED_STATE},
+                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": _UNCHECKED_CAUSE}],
                 "Next": CHOICE_STATE,
             },
             CHOICE_STATE: {
@@ -144,6 +150,14 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
             _REFUSAL_CAUSE: {
                 "Type": "Pass",
                 "Parameters": {"cause.$": "States.StringToJson($.Cause)"},
+                "Next": REFUSED_STATE,
+            },
+            # Only the error's name is kept: its cause need not be JSON, nor short.
+            _UNCHECKED_CAUSE: {
+                "Type": "Pass",
+                "Parameters": {"cause": {"errorMessage.$": (
+                    "States.Format('execution input could not be checked: the first state failed with {}. "
+                    "Fix the input or report this if it is valid', $.Error)")}},
                 "Next": REFUSED_STATE,
             },
             REFUSED_STATE: {

@@ -1,0 +1,145 @@
+"""Issue 18, findings 1, 7, 8 and 10: execution names SageMaker would refuse or read as another's,
+causes that echo what the caller wrote, and failures of the first state itself: all refused in the
+first state, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from components.definition import FAILED_STATE, LAMBDA_TRANSIENT, REFUSED_STATE, VALIDATE_STATE, build_definition
+from components.settings import load_stack_settings
+from lambda_src import execution_input
+from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
+from runner.execution import new_name
+
+PREFIX = "xgb-dev"
+
+
+def refusal(name) -> str:
+    with pytest.raises(InvalidExecutionInput) as error:
+        check_execution_name(name, PREFIX)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("length", [64, 70, 80])
+def test_names_longer_than_sagemakers_63_are_refused_with_their_length(length):
+    name = f"{PREFIX}--" + "a" * (length - len(PREFIX) - 2)
+    message = refusal(name)
+    assert "is not a valid SageMaker job name: use 1-63" in message and f"({length} characters)" in message
+    assert check_execution_name(name[:63], PREFIX) == name[:63]
+
+
+@pytest.mark.parametrize("name", [f"{PREFIX}--nl\n", f"{PREFIX}--a" + "-" * 60 + "b"])
+def test_a_trailing_newline_and_runs_of_hyphens_past_63_are_refused(name):
+    assert "is not a valid SageMaker job name" in refusal(name)
+
+
+def test_upper_case_is_refused_as_the_same_job_in_lower_case():
+    assert refusal(f"{PREFIX}--BASELINE") == (
+        "execution name 'xgb-dev--BASELINE': upper-case letters are refused (SageMaker lower-cases names in "
+        "ARNs and compares job names case-insensitively, so it is the job 'xgb-dev--baseline'): "
+        "use 'xgb-dev--baseline'")
+
+
+def test_run_py_generated_names_stay_valid_for_the_longest_prefix():
+    prefix = "p" * execution_input.MAX_PREFIX_LENGTH
+    name = new_name(prefix)
+    assert len(name) == 63 and check_execution_name(name, prefix) == name
+
+
+DEFAULTS = load_stack_settings("dev").run_defaults
+
+
+def handled(execution_input_value, name=f"{PREFIX}--x") -> str:
+    with pytest.raises(InvalidExecutionInput) as error:
+        handle({"input": execution_input_value, "executionName": name, "jobNamePrefix": PREFIX,
+                "defaults": DEFAULTS, "bucket": "bucket"})
+    return str(error.value)
+
+
+@pytest.mark.parametrize("execution_input_value", [
+    {"k" * 200_000: 1}, {"data": {"k" * 200_000: 1}}, {"hyperparameters": {"k" * 200_000: None}}])
+def test_a_huge_field_name_is_echoed_short_with_its_length(execution_input_value):
+    message = handled(execution_input_value)
+    assert "k" * 64 in message and "k" * 65 not in message
+    assert "(200,000 characters)" in message and len(message) < 300
+
+
+def test_every_cause_is_cut_far_below_lambdas_limit(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise InvalidExecutionInput("x" * 100_000)
+    monkeypatch.setattr(execution_input, "validate_execution", refuse)
+    message = handled({})
+    assert len(message) <= execution_input.MAX_CAUSE and message.endswith("(cut from 100,000 characters)")
+
+
+def test_input_nested_too_deep_to_check_is_refused():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert handled({"hyperparameters": {"x": deep}}).startswith("execution input: nested too deeply to check")
+
+
+def test_a_bug_in_the_rules_is_a_refusal_not_a_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand")
+    monkeypatch.setattr(execution_input.hyperparameter_rules, "validate", broken)
+    assert handled({}) == ("execution input could not be checked (TypeError: unsupported operand): "
+                           "fix the input, or report this if it is valid")
+
+
+def test_any_other_failure_of_the_first_state_ends_refused():
+    """The Lambda runtime refuses a 5,000-digit integer before the handler runs (Runtime.UnmarshalError):
+    that too is a refusal; only Lambda's own service errors are the pipeline's failure."""
+    states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", seed_function_arn="arn:f",
+                              sagemaker_role_arn="arn:r")["States"]
+    catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
+    assert catches[tuple(LAMBDA_TRANSIENT)] == FAILED_STATE
+    unchecked = states[catches[("States.ALL",)]]
+    assert unchecked["Next"] == REFUSED_STATE and "$.Error" in unchecked["Parameters"]["cause"]["errorMessage.$"]
+
+
+# --- through the deployed state machine, started directly ------------------------------------------
+
+@pytest.fixture(scope="module")
+def stack():
+    from runner.local import local_stack
+
+    with local_stack(load_stack_settings("dev")) as outputs:
+        yield outputs
+
+
+def execute(outputs, name: str, payload: str) -> dict:
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name, input=payload)["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    described["entered"] = [event["stateEnteredEventDetails"]["name"] for event in history
+                            if event["type"].endswith("StateEntered")]
+    return described
+
+
+@pytest.mark.parametrize("name, payload, cause", [
+    (f"{PREFIX}--" + "a" * 55, '{"rows": 10}', "(64 characters) is not a valid SageMaker job name"),
+    (f"{PREFIX}--" + "b" * 71, '{"rows": 10}', "(80 characters) is not a valid SageMaker job name"),
+    (f"{PREFIX}--" + "c" + "-" * 60 + "d", '{"rows": 10}', "is not a valid SageMaker job name"),
+    (f"{PREFIX}--nl\n", '{"rows": 10}', "is not a valid SageMaker job name"),
+    (f"{PREFIX}--BASELINE", '{"rows": 10}', "upper-case letters are refused"),
+    (f"{PREFIX}--long-key", json.dumps({"k" * 200_000: 1}), "unknown field 'kkkk"),
+])
+def test_refused_by_the_first_state_with_nothing_written_and_no_job(stack, name, payload, cause):
+    described = execute(stack, name, payload)
+    assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+    assert described["entered"] == ["Validate input", "Read refusal", "Execution input refused"]
+    assert cause in described["cause"] and len(described["cause"]) < 500, described["cause"][:500]
+    s3 = boto3.client("s3", region_name=stack["region"])
+    assert s3.list_objects_v2(Bucket=stack["bucketName"], Prefix=f"runs/{name}/")["KeyCount"] == 0
+    sagemaker = boto3.client("sagemaker", region_name=stack["region"])
+    assert not sagemaker.list_training_jobs(NameContains=name[:60])["TrainingJobSummaries"]
