@@ -245,7 +245,9 @@ def test_refused_input_has_its_own_error(definition):
     validate = definition["States"][VALIDATE_STATE]
     refusal, *others = validate["Catch"]
     assert refusal["ErrorEquals"] == ["InvalidExecutionInput"]
-    assert [catch["Next"] for catch in others] == [FAILED_STATE]
+    # Lambda's service errors fail the pipeline; any other failure of the first state refuses.
+    assert [catch["Next"] for catch in others] == [FAILED_STATE, "Input not checked"]
+    assert definition["States"]["Input not checked"]["Next"] == REFUSED_STATE
     assert definition["States"][REFUSED_STATE]["Error"] == "InvalidExecutionInput"
 
 
