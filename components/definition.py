@@ -18,7 +18,7 @@ Data flow of an execution (all keys below are the state's JSON):
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
 names the field) before anything is written, and so does any other failure of the first state
-but Lambda's service errors; any other failure ends in `Pipeline failed`
+but Lambda's service errors and a seeding function that cannot start; any other failure ends in `Pipeline failed`
 with the original error and cause. Everything an execution writes lives under
 `runs/<execution name>/`.
 """
@@ -48,6 +48,9 @@ _EXECUTION_NAME = "$$.Execution.Name"
 # CreateTrainingJob would also collide with the job name it already took.
 LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                     "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
+# The seeding function cannot start (a broken deployment, not the input): the pipeline's failure.
+LAMBDA_DEPLOYMENT = ["Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
+                     "Runtime.InvalidEntrypoint"]
 # Step Functions reports SageMaker's unmodelled API errors (throttling, internal errors, but
 # also validation errors) under this one name, with the real code only in the cause; modelled
 # ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
@@ -116,9 +119,10 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
                 # Any other failure of this state (the Lambda runtime cannot even read the input,
                 # a bug in the rules) refuses too; only Lambda's own service errors, once retried,
-                # are the pipeline's failure.
+                # and a function that cannot start are the pipeline's failure.
                 "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
-                          {"ErrorEquals": LAMBDA_TRANSIENT, "ResultPath": "$", "Next": FAILED_STATE},
+                          {"ErrorEquals": LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT, "ResultPath": "$",
+                           "Next": FAILED_STATE},
                           {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": _UNCHECKED_CAUSE}],
                 "Next": CHOICE_STATE,
             },
