@@ -48,6 +48,14 @@ MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
 DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
+# What one training job can hold (xgboost 1.7.4, measured in issue 18): about 130 bytes a row in
+# memory once loaded, about 7.8 bytes a row of the training CSV on the instance's volume.
+ROW_MEMORY_BYTES = 130
+ROW_DISK_BYTES = 7.8
+# Memory of SageMaker's training instance types: GiB per vCPU by family (ml.m5.xlarge: 4 vCPUs,
+# 16 GiB). A family not listed is bounded by its volume only.
+GIB_PER_VCPU = {"c4": 1.875, "c5": 2, "c6i": 2, "m4": 4, "m5": 4, "m6i": 4, "r5": 8, "r6i": 8,
+                "g4dn": 4, "g5": 4, "p3": 7.625}
 NAME_SEPARATOR = "--"
 # SageMaker's rule for job and model names; the execution name becomes all three. The pattern
 # alone bounds nothing (`-*` lets any run of hyphens through): the length is checked apart, and
@@ -258,6 +266,34 @@ def _data(data: object, *, execution_name: str, bucket: str | None, sources: lis
             "test": data.get("test"), "split": fractions}
 
 
+def instance_memory_gib(instance_type: str) -> float | None:
+    parts = instance_type.split(".")
+    vcpus = hyperparameter_rules.instance_vcpus(instance_type)
+    if len(parts) != 3 or parts[1] not in GIB_PER_VCPU or vcpus is None:
+        return None
+    return GIB_PER_VCPU[parts[1]] * vcpus
+
+
+def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> None:
+    """Generated rows must fit the training instances' memory and volumes (the rows are sharded
+    across the instances), else the job fails loading after the dataset is written."""
+    count = training.get("instance_count", 1)
+    instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
+    memory = instance_memory_gib(instance_type)
+    if memory is not None and rows * ROW_MEMORY_BYTES > count * memory * 2 ** 30:
+        limit = int(count * memory * 2 ** 30 // ROW_MEMORY_BYTES)
+        raise InvalidExecutionInput(
+            f"rows: {rows:,} do not fit in memory: xgboost needs about {ROW_MEMORY_BYTES} bytes a row and "
+            f"{count} {instance_type} hold {memory:g} GiB each, so at most {limit:,} rows (or raise "
+            "trainingInstanceCount or the trainingInstanceType)")
+    if volume_size_gb is not None and rows * ROW_DISK_BYTES > count * volume_size_gb * 2 ** 30:
+        limit = int(count * volume_size_gb * 2 ** 30 // ROW_DISK_BYTES)
+        raise InvalidExecutionInput(
+            f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
+            f"{ROW_DISK_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
+            f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
+
+
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
                        defaults: dict, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
@@ -299,6 +335,8 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                                         "of it is used")
         data = _data(execution_input["data"], execution_name=execution_name, bucket=bucket,
                      sources=list(defaults.get("dataSources", [])))
+    if data is None:  # a user's row count is not known before it is prepared
+        check_rows_fit(rows, defaults.get("training", {}), defaults.get("volumeSizeGb"))
     try:  # a user's row count is not known before it is prepared: bounds then assume the fewest
         hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}),
                                       rows=rows if data is None else 1, generated=data is None)

@@ -10,7 +10,7 @@ import time
 import boto3
 import pytest
 
-from components.definition import FAILED_STATE, LAMBDA_TRANSIENT, REFUSED_STATE, VALIDATE_STATE, build_definition
+from components.definition import FAILED_STATE, LAMBDA_DEPLOYMENT, LAMBDA_TRANSIENT, REFUSED_STATE, VALIDATE_STATE, build_definition
 from components.settings import load_stack_settings
 from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
@@ -94,11 +94,12 @@ def test_a_bug_in_the_rules_is_a_refusal_not_a_traceback(monkeypatch):
 
 def test_any_other_failure_of_the_first_state_ends_refused():
     """The Lambda runtime refuses a 5,000-digit integer before the handler runs (Runtime.UnmarshalError):
-    that too is a refusal; only Lambda's own service errors are the pipeline's failure."""
+    that too is a refusal; only Lambda's own service errors and a function that cannot start are the
+    pipeline's failure."""
     states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", seed_function_arn="arn:f",
                               sagemaker_role_arn="arn:r")["States"]
     catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
-    assert catches[tuple(LAMBDA_TRANSIENT)] == FAILED_STATE
+    assert catches[tuple(LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT)] == FAILED_STATE  # not the input's fault
     unchecked = states[catches[("States.ALL",)]]
     assert unchecked["Next"] == REFUSED_STATE and "$.Error" in unchecked["Parameters"]["cause"]["errorMessage.$"]
 
@@ -143,3 +144,45 @@ def test_refused_by_the_first_state_with_nothing_written_and_no_job(stack, name,
     assert s3.list_objects_v2(Bucket=stack["bucketName"], Prefix=f"runs/{name}/")["KeyCount"] == 0
     sagemaker = boto3.client("sagemaker", region_name=stack["region"])
     assert not sagemaker.list_training_jobs(NameContains=name[:60])["TrainingJobSummaries"]
+
+
+# --- finding 3: generated rows must fit the training instances --------------------------------------
+
+def request_rows(rows, **training):
+    volume = training.pop("volume", 30)
+    return execution_input.validate_execution(
+        {"rows": rows}, execution_name=f"{PREFIX}--x", job_name_prefix=PREFIX,
+        defaults={**DEFAULTS, "volumeSizeGb": volume, "shards": training.get("instance_count", 1),
+                  "training": {**DEFAULTS["training"], **training}})
+
+
+def test_rows_beyond_the_instances_memory_are_refused_naming_the_limit():
+    limit = 16 * 2 ** 30 // 130  # ml.m5.xlarge: 16 GiB
+    assert request_rows(limit)["rows"] == limit
+    with pytest.raises(InvalidExecutionInput, match=rf"rows: {limit + 1:,} do not fit in memory: .* at most {limit:,} rows"):
+        request_rows(limit + 1)
+    assert request_rows(2 * limit, instance_count=2)["rows"] == 2 * limit  # the rows are sharded
+
+
+def test_rows_beyond_the_training_volume_are_refused_naming_volume_size():
+    limit = int(2 ** 30 // 7.8)  # ml.m5.4xlarge's 64 GiB hold more
+    with pytest.raises(InvalidExecutionInput, match=rf"do not fit on the training volumes: .*volumeSizeGb is 1 .* at most {limit:,} rows"):
+        request_rows(limit + 1, instance_type="ml.m5.4xlarge", volume=1)
+    assert request_rows(limit, instance_type="ml.m5.4xlarge", volume=1)["rows"] == limit
+
+
+def test_a_stack_whose_default_rows_do_not_fit_fails_at_pulumi_up():
+    from components.settings import PipelineSettings, SettingsError
+
+    config = {"rows": 200_000_000, "trainingInstanceType": "ml.m5.xlarge"}
+    with pytest.raises(SettingsError, match="rows: 200,000,000 do not fit in memory"):
+        PipelineSettings.from_config(lambda key: config.get(key), stack="dev", region="us-west-2")
+
+
+def test_rows_the_instances_cannot_hold_are_refused_by_the_state_machine(stack):
+    name = f"{PREFIX}--too-many-rows"
+    described = execute(stack, name, json.dumps({"rows": 1_000_000_000}))
+    assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+    assert "rows: 1,000,000,000 do not fit in memory" in described["cause"]
+    s3 = boto3.client("s3", region_name=stack["region"])
+    assert s3.list_objects_v2(Bucket=stack["bucketName"], Prefix=f"runs/{name}/")["KeyCount"] == 0
