@@ -331,7 +331,7 @@ def test_validated_request_drives_every_later_state(interpreter):
     validate, seed = lambda_inputs(run)
     assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev",
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
-                                     "dataSources": [],
+                                     "dataSources": [], "volumeSizeGb": 30,
                                      "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
                                                   "max_runtime_seconds": 3600}},
                         "bucket": BUCKET}
