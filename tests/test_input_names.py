@@ -186,3 +186,17 @@ def test_rows_the_instances_cannot_hold_are_refused_by_the_state_machine(stack):
     assert "rows: 1,000,000,000 do not fit in memory" in described["cause"]
     s3 = boto3.client("s3", region_name=stack["region"])
     assert s3.list_objects_v2(Bucket=stack["bucketName"], Prefix=f"runs/{name}/")["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("name", [f"{PREFIX}--" + "a" * 55, f"{PREFIX}--nl\n"])
+def test_run_py_and_the_emulators_sagemaker_check_names_as_sagemaker_does(name):
+    from moto.sagemaker.exceptions import ValidationError
+
+    from runner.execution import check_name
+    from runner.local.sagemaker_jobs import _check_name
+    from runner.outputs import UsageError
+
+    with pytest.raises(UsageError, match="invalid execution name"):
+        check_name(name)
+    with pytest.raises(ValidationError):
+        _check_name(name, "trainingJobName")
