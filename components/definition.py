@@ -17,7 +17,8 @@ Data flow of an execution (all keys below are the state's JSON):
       -> Batch transform        + transform: {jobName, outputPath}
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
-names the field) before anything is written; any other failure ends in `Pipeline failed`
+names the field) before anything is written, and so does any other failure of the first state
+but Lambda's service errors and a seeding function that cannot start; any other failure ends in `Pipeline failed`
 with the original error and cause. Everything an execution writes lives under
 `runs/<execution name>/`.
 """
@@ -47,6 +48,9 @@ _EXECUTION_NAME = "$$.Execution.Name"
 # CreateTrainingJob would also collide with the job name it already took.
 LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                     "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
+# The seeding function cannot start (a broken deployment, not the input): the pipeline's failure.
+LAMBDA_DEPLOYMENT = ["Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
+                     "Runtime.InvalidEntrypoint"]
 # Step Functions reports SageMaker's unmodelled API errors (throttling, internal errors, but
 # also validation errors) under this one name, with the real code only in the cause; modelled
 # ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
@@ -73,6 +77,7 @@ def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, An
 # The error ({Error, Cause}) replaces the state's input, which need not even be an object.
 _CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
 _REFUSAL_CAUSE = "Read refusal"
+_UNCHECKED_CAUSE = "Input not checked"
 
 
 def _tags(stack: str) -> list[dict[str, str]]:
@@ -112,8 +117,13 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "ResultSelector": {"run.$": "$"},
                 "ResultPath": "$",
                 "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
-                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$",
-                           "Next": _REFUSAL_CAUSE}, *_CATCH],
+                # Any other failure of this state (the Lambda runtime cannot even read the input,
+                # a bug in the rules) refuses too; only Lambda's own service errors, once retried,
+                # and a function that cannot start are the pipeline's failure.
+                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
+                          {"ErrorEquals": LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT, "ResultPath": "$",
+                           "Next": FAILED_STATE},
+                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": _UNCHECKED_CAUSE}],
                 "Next": CHOICE_STATE,
             },
             CHOICE_STATE: {
@@ -144,6 +154,14 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
             _REFUSAL_CAUSE: {
                 "Type": "Pass",
                 "Parameters": {"cause.$": "States.StringToJson($.Cause)"},
+                "Next": REFUSED_STATE,
+            },
+            # Only the error's name is kept: its cause need not be JSON, nor short.
+            _UNCHECKED_CAUSE: {
+                "Type": "Pass",
+                "Parameters": {"cause": {"errorMessage.$": (
+                    "States.Format('execution input could not be checked: the first state failed with {}. "
+                    "Fix the input or report this if it is valid', $.Error)")}},
                 "Next": REFUSED_STATE,
             },
             REFUSED_STATE: {

@@ -130,7 +130,7 @@ class PipelineSettings:
         """What an execution gets unless its input says otherwise, and the shards its rows must
         cover (execution_input.validate_execution)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
-                "dataSources": list(self.data_sources),
+                "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
                 # the training job's limits, keywords of xgboost_hyperparameters.validate
                 "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
@@ -262,6 +262,10 @@ class PipelineSettings:
             xgboost_hyperparameters.validate(hyperparameters, **settings.run_defaults["training"], rows=settings.rows)
         except xgboost_hyperparameters.HyperparameterError as error:
             raise SettingsError(f"hyperparameters: {error}") from None
+        try:
+            execution_input.check_rows_fit(settings.rows, settings.run_defaults["training"], settings.volume_size_gb)
+        except execution_input.InvalidExecutionInput as error:
+            raise SettingsError(str(error)) from None
         try:
             settings.training_image  # resolves the image: fails for unknown versions or regions
         except ValueError as error:

@@ -48,9 +48,24 @@ MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
 DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
+# What one training job can hold (xgboost 1.7.4, measured in issue 18): about 130 bytes a row in
+# memory once loaded, about 7.8 bytes a row of the training CSV on the instance's volume.
+ROW_MEMORY_BYTES = 130
+ROW_DISK_BYTES = 7.8
+# Memory of SageMaker's training instance types: GiB per vCPU by family (ml.m5.xlarge: 4 vCPUs,
+# 16 GiB). A family not listed is bounded by its volume only.
+GIB_PER_VCPU = {"c4": 1.875, "c5": 2, "c6i": 2, "m4": 4, "m5": 4, "m6i": 4, "r5": 8, "r6i": 8,
+                "g4dn": 4, "g5": 4, "p3": 7.625}
 NAME_SEPARATOR = "--"
-# SageMaker's rule for job and model names; the execution name becomes all three.
+# SageMaker's rule for job and model names; the execution name becomes all three. The pattern
+# alone bounds nothing (`-*` lets any run of hyphens through): the length is checked apart, and
+# only with `fullmatch` (`$` would also accept a trailing newline). See `is_job_name`.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MAX_JOB_NAME_LENGTH = 63
+# A refusal's cause echoes at most this much of a name or field the caller wrote, and is cut at
+# MAX_CAUSE: Lambda cuts an error at 32,768 characters, which would break the refusal path.
+ECHO_LIMIT = 64
+MAX_CAUSE = 4096
 # Lower case (SageMaker lower-cases names in ARNs), single hyphens (so `--` ends the prefix).
 PREFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # A generated name is `<prefix>--YYYYMMDD-HHMMSS-xxxxxx` (24 characters after the prefix).
@@ -59,6 +74,21 @@ MAX_PREFIX_LENGTH = 63 - 24
 
 class InvalidExecutionInput(ValueError):
     """The execution input or name is refused; the message names the field and the rule."""
+
+
+def is_job_name(name: object) -> bool:
+    """Whether SageMaker accepts `name` as a training job, model and transform job name."""
+    return (isinstance(name, str) and len(name) <= MAX_JOB_NAME_LENGTH
+            and JOB_NAME_PATTERN.fullmatch(name) is not None)
+
+
+def _short(text: object, limit: int = ECHO_LIMIT) -> str:
+    """A name the caller wrote, quoted; a longer one cut, with its length."""
+    if not isinstance(text, str):
+        return _json(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def check_prefix(prefix: str) -> str:
@@ -70,15 +100,20 @@ def check_prefix(prefix: str) -> str:
 
 
 def check_execution_name(name: object, prefix: str) -> str:
-    """The name must be a SageMaker job name starting with `<prefix>--`."""
-    if not isinstance(name, str) or not JOB_NAME_PATTERN.match(name):
+    """The name must be a SageMaker job name starting with `<prefix>--`, in lower case."""
+    if not is_job_name(name):
         raise InvalidExecutionInput(
-            f"execution name {name!r} is not a valid SageMaker job name: use 1-63 letters, digits "
-            "and hyphens, starting and ending with a letter or digit")
+            f"execution name {_short(name, MAX_JOB_NAME_LENGTH)} is not a valid SageMaker job name: use 1-63 letters, "
+            "digits and hyphens, starting and ending with a letter or digit")
     if not name.startswith(prefix + NAME_SEPARATOR) or len(name) == len(prefix) + len(NAME_SEPARATOR):
         raise InvalidExecutionInput(
             f"execution name {name!r} must start with '{prefix}{NAME_SEPARATOR}' and go on after it "
             "(the stack's roles are scoped to that prefix)")
+    if name != name.lower():  # the prefix is lower case already
+        raise InvalidExecutionInput(
+            f"execution name {name!r}: upper-case letters are refused (SageMaker lower-cases names in "
+            f"ARNs and compares job names case-insensitively, so it is the job {name.lower()!r}): "
+            f"use {name.lower()!r}")
     return name
 
 
@@ -107,7 +142,8 @@ def _hyperparameter_value(name: str, value: object) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
         return value
-    raise InvalidExecutionInput(f"hyperparameters.{name}: {_json(value)} is not a string, number or boolean")
+    shown = name if len(name) <= ECHO_LIMIT else f"{name[:ECHO_LIMIT]}... ({len(name):,} characters)"
+    raise InvalidExecutionInput(f"hyperparameters.{shown}: {_json(value)} is not a string, number or boolean")
 
 
 def normalise_hyperparameters(values: object, field: str = "hyperparameters") -> dict[str, str]:
@@ -185,7 +221,7 @@ def _data(data: object, *, execution_name: str, bucket: str | None, sources: lis
                                     f"got {_json(data)}")
     unknown = sorted(set(data) - set(DATA_FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"data: unknown field {unknown[0]!r}; allowed: {', '.join(DATA_FIELDS)}")
+        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}; allowed: {', '.join(DATA_FIELDS)}")
     own = upload_location(bucket, execution_name) if bucket else None
     kinds = []
     for field in ("uri", "test"):
@@ -230,6 +266,34 @@ def _data(data: object, *, execution_name: str, bucket: str | None, sources: lis
             "test": data.get("test"), "split": fractions}
 
 
+def instance_memory_gib(instance_type: str) -> float | None:
+    parts = instance_type.split(".")
+    vcpus = hyperparameter_rules.instance_vcpus(instance_type)
+    if len(parts) != 3 or parts[1] not in GIB_PER_VCPU or vcpus is None:
+        return None
+    return GIB_PER_VCPU[parts[1]] * vcpus
+
+
+def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> None:
+    """Generated rows must fit the training instances' memory and volumes (the rows are sharded
+    across the instances), else the job fails loading after the dataset is written."""
+    count = training.get("instance_count", 1)
+    instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
+    memory = instance_memory_gib(instance_type)
+    if memory is not None and rows * ROW_MEMORY_BYTES > count * memory * 2 ** 30:
+        limit = int(count * memory * 2 ** 30 // ROW_MEMORY_BYTES)
+        raise InvalidExecutionInput(
+            f"rows: {rows:,} do not fit in memory: xgboost needs about {ROW_MEMORY_BYTES} bytes a row and "
+            f"{count} {instance_type} hold {memory:g} GiB each, so at most {limit:,} rows (or raise "
+            "trainingInstanceCount or the trainingInstanceType)")
+    if volume_size_gb is not None and rows * ROW_DISK_BYTES > count * volume_size_gb * 2 ** 30:
+        limit = int(count * volume_size_gb * 2 ** 30 // ROW_DISK_BYTES)
+        raise InvalidExecutionInput(
+            f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
+            f"{ROW_DISK_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
+            f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
+
+
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
                        defaults: dict, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
@@ -247,7 +311,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
             f"{_json(execution_input)}")
     unknown = sorted(set(execution_input) - set(FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"execution input: unknown field {unknown[0]!r}; "
+        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}; "
                                     f"allowed: {', '.join(FIELDS)}")
     rows = _integer(execution_input.get("rows", defaults["rows"]), "rows", 1, MAX_ROWS + 1)
     if "seed" in execution_input:
@@ -271,6 +335,8 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                                         "of it is used")
         data = _data(execution_input["data"], execution_name=execution_name, bucket=bucket,
                      sources=list(defaults.get("dataSources", [])))
+    if data is None:  # a user's row count is not known before it is prepared
+        check_rows_fit(rows, defaults.get("training", {}), defaults.get("volumeSizeGb"))
     try:  # a user's row count is not known before it is prepared: bounds then assume the fewest
         hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}),
                                       rows=rows if data is None else 1, generated=data is None)
@@ -280,7 +346,22 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
 
 
 def handle(event: dict) -> dict:
-    """The state machine's validation step: `{executionName, input, jobNamePrefix, defaults, bucket}`."""
-    return validate_execution(event.get("input"), execution_name=event.get("executionName"),
-                              job_name_prefix=event.get("jobNamePrefix"), defaults=event["defaults"],
-                              bucket=event.get("bucket"))
+    """The state machine's validation step: `{executionName, input, jobNamePrefix, defaults, bucket}`.
+
+    Whatever goes wrong while checking is a refusal (InvalidExecutionInput, the state machine's
+    `Execution input refused`), its cause at most MAX_CAUSE characters."""
+    try:
+        return validate_execution(event.get("input"), execution_name=event.get("executionName"),
+                                  job_name_prefix=event.get("jobNamePrefix"), defaults=event["defaults"],
+                                  bucket=event.get("bucket"))
+    except InvalidExecutionInput as error:
+        message = str(error)
+    except RecursionError:
+        message = ("execution input: nested too deeply to check: it is one object {rows, seed, "
+                   "hyperparameters, data} whose values are numbers, strings or shallow objects")
+    except (ValueError, TypeError, OverflowError, MemoryError) as error:
+        message = (f"execution input could not be checked ({type(error).__name__}: "
+                   f"{str(error)[:200]}): fix the input, or report this if it is valid")
+    if len(message) > MAX_CAUSE:
+        message = f"{message[:MAX_CAUSE - 40]}... (cut from {len(message):,} characters)"
+    raise InvalidExecutionInput(message) from None

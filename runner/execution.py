@@ -7,13 +7,13 @@ import secrets
 from datetime import datetime, timezone
 
 from lambda_src.execution_input import (
-    DRAWN_SEEDS, JOB_NAME_PATTERN, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
-    validate_execution)
+    DRAWN_SEEDS, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
+    is_job_name, validate_execution)
 from runner.outputs import StackOutputs, UsageError
 
 
 def check_name(name: str) -> str:
-    if not JOB_NAME_PATTERN.match(name):
+    if not is_job_name(name):
         raise UsageError(f"invalid execution name {name!r}: use 1-63 letters, digits and hyphens, "
                          "not starting or ending with a hyphen (it becomes the SageMaker job name)")
     return name

@@ -245,7 +245,9 @@ def test_refused_input_has_its_own_error(definition):
     validate = definition["States"][VALIDATE_STATE]
     refusal, *others = validate["Catch"]
     assert refusal["ErrorEquals"] == ["InvalidExecutionInput"]
-    assert [catch["Next"] for catch in others] == [FAILED_STATE]
+    # Lambda's service errors fail the pipeline; any other failure of the first state refuses.
+    assert [catch["Next"] for catch in others] == [FAILED_STATE, "Input not checked"]
+    assert definition["States"]["Input not checked"]["Next"] == REFUSED_STATE
     assert definition["States"][REFUSED_STATE]["Error"] == "InvalidExecutionInput"
 
 
@@ -329,7 +331,7 @@ def test_validated_request_drives_every_later_state(interpreter):
     validate, seed = lambda_inputs(run)
     assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
-                                     "dataSources": [],
+                                     "dataSources": [], "volumeSizeGb": 30,
                                      "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
                                                   "max_runtime_seconds": 3600}},
                         "bucket": BUCKET}

@@ -135,7 +135,7 @@ def test_outputs(run):
     assert run.outputs["jobNamePrefix"] == "xgb-dev-7e1940"
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
-        "shards": 1, "dataSources": [],
+        "shards": 1, "dataSources": [], "volumeSizeGb": 30,
         "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1, "max_runtime_seconds": 3600}}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
@@ -200,7 +200,7 @@ def test_definition_follows_settings(custom):
     assert validate["jobNamePrefix"] == "team-a"
     assert validate["defaults"] == {"rows": 5000, "shards": 2,
                                     "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
-                                    "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"],
+                                    "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"], "volumeSizeGb": 30,
                                     "training": {"instance_type": "ml.m5.xlarge", "instance_count": 2,
                                                  "max_runtime_seconds": 3600}}
 

@@ -141,11 +141,11 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
 
     monkeypatch.setattr(lambda_runtime.LocalLambdaRuntime, "invoke", watched_invoke)
     monkeypatch.setattr(cli, "follow", interrupted_follow)
-    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200000000"])
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "100000000"])
     err = capsys.readouterr().err
     assert code == 130
     assert "stopped xgb-" in err and "shutting the local emulator down" in err
-    assert outcomes and outcomes[0]["errorType"] == "DeadlineExceeded"  # not 200 M rows written
+    assert outcomes and outcomes[0]["errorType"] == "DeadlineExceeded"  # not 100 M rows written
     assert list(tmp_path.iterdir()) == []
 
 

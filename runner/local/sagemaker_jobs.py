@@ -59,7 +59,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
-from lambda_src.execution_input import JOB_NAME_PATTERN
+from lambda_src.execution_input import is_job_name
 from runner.local import sagemaker_container as container
 from runner.local import sagemaker_hosts
 
@@ -105,7 +105,7 @@ def _arn(backend: SageMakerModelBackend, kind: str, name: str) -> str:
 
 
 def _check_name(name: Any, member: str) -> None:
-    if not isinstance(name, str) or not JOB_NAME_PATTERN.match(name):
+    if not is_job_name(name):  # SageMaker's pattern and its 63 characters
         raise ValidationError(
             f"1 validation error detected: Value '{name}' at '{member}' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: "
