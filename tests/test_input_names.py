@@ -16,7 +16,7 @@ from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
 from runner.execution import new_name
 
-PREFIX = "xgb-dev"
+PREFIX = load_stack_settings("dev").job_name_prefix  # the dev stack's: the emulator's tests start executions on it
 
 
 def refusal(name) -> str:
@@ -40,9 +40,9 @@ def test_a_trailing_newline_and_runs_of_hyphens_past_63_are_refused(name):
 
 def test_upper_case_is_refused_as_the_same_job_in_lower_case():
     assert refusal(f"{PREFIX}--BASELINE") == (
-        "execution name 'xgb-dev--BASELINE': upper-case letters are refused (SageMaker lower-cases names in "
-        "ARNs and compares job names case-insensitively, so it is the job 'xgb-dev--baseline'): "
-        "use 'xgb-dev--baseline'")
+        f"execution name '{PREFIX}--BASELINE': upper-case letters are refused (SageMaker lower-cases names in "
+        f"ARNs and compares job names case-insensitively, so it is the job '{PREFIX}--baseline'): "
+        f"use '{PREFIX}--baseline'")
 
 
 def test_run_py_generated_names_stay_valid_for_the_longest_prefix():
@@ -128,8 +128,8 @@ def execute(outputs, name: str, payload: str) -> dict:
 
 
 @pytest.mark.parametrize("name, payload, cause", [
-    (f"{PREFIX}--" + "a" * 55, '{"rows": 10}', "(64 characters) is not a valid SageMaker job name"),
-    (f"{PREFIX}--" + "b" * 71, '{"rows": 10}', "(80 characters) is not a valid SageMaker job name"),
+    (f"{PREFIX}--" + "a" * (64 - len(PREFIX) - 2), '{"rows": 10}', "(64 characters) is not a valid SageMaker job name"),
+    (f"{PREFIX}--" + "b" * (80 - len(PREFIX) - 2), '{"rows": 10}', "(80 characters) is not a valid SageMaker job name"),
     (f"{PREFIX}--" + "c" + "-" * 60 + "d", '{"rows": 10}', "is not a valid SageMaker job name"),
     (f"{PREFIX}--nl\n", '{"rows": 10}', "is not a valid SageMaker job name"),
     (f"{PREFIX}--BASELINE", '{"rows": 10}', "upper-case letters are refused"),
