@@ -516,7 +516,7 @@ def _cost(args, clients: Clients, outputs: StackOutputs):
     prices = None if local else cost.PriceList()
     return lambda view, summary: cost.execution_cost(
         view, summary, region=outputs.region, bytes_kept=cost.stored_bytes(clients.s3, outputs.bucket_name, view.name),
-        prices=prices, local=local)
+        prices=prices, local=local, sagemaker=clients.sagemaker)
 
 
 def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, stop: bool) -> int:
