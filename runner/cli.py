@@ -257,9 +257,61 @@ def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs,
     return dataclasses.replace(outputs, iam_report=iam_report), LOCAL_POLLING
 
 
+# A local run's generated CSV: "label,x,y" with x and y in 0-100, at most 10 bytes a row. The
+# emulator holds it in memory and writes it to a temporary folder; xgboost 1.7.4 takes about 130
+# bytes of memory a training row on top.
+CSV_BYTES_PER_ROW, XGBOOST_BYTES_PER_ROW = 10, 130
+
+
+def _free_memory() -> int | None:
+    """Bytes of memory available to a new process: /proc/meminfo's MemAvailable, else os.sysconf."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_machine_size(rows: int) -> None:
+    """Refuse a local run of `rows` generated rows that this machine's free memory or disk cannot hold."""
+    import shutil
+    import tempfile
+
+    def size(count: int) -> str:
+        return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
+
+    memory = rows * (CSV_BYTES_PER_ROW + XGBOOST_BYTES_PER_ROW)
+    free_memory = _free_memory()
+    if free_memory is not None and memory > free_memory:
+        raise UsageError(
+            f"--local with {rows:,} rows needs about {size(memory)} of memory ({rows:,} rows x "
+            f"{CSV_BYTES_PER_ROW} bytes of CSV + {XGBOOST_BYTES_PER_ROW} bytes for xgboost a row) but "
+            f"{size(free_memory)} is free: use fewer --rows, or run it on AWS")
+    temp_dir = tempfile.gettempdir()
+    disk = rows * CSV_BYTES_PER_ROW
+    try:
+        free_disk = shutil.disk_usage(temp_dir).free
+    except OSError:
+        return
+    if disk > free_disk:
+        raise UsageError(
+            f"--local with {rows:,} rows writes about {size(disk)} ({rows:,} rows x {CSV_BYTES_PER_ROW} "
+            f"bytes) to {temp_dir} but {size(free_disk)} is free there: use fewer --rows, free some "
+            "space (or set TMPDIR to a larger disk), or run it on AWS")
+
+
 @contextlib.contextmanager
-def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
-    """The outputs to use and how to poll: a deployed stack's, or a local emulator's."""
+def stack_outputs(args, rows: int | None = None) -> Iterator[tuple[StackOutputs, Polling]]:
+    """The outputs to use and how to poll: a deployed stack's, or a local emulator's.
+
+    `rows`: a new local run's generated rows (0: the stack's; None: no generated dataset), checked
+    against this machine's free memory and disk before the deployment."""
     if not args.local:
         outputs = load_outputs(args.stack, args.outputs_file)
         if outputs.endpoint_url:
@@ -278,7 +330,7 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
         yield _endpoint_outputs(StackOutputs.from_dict(served, source), source)
         return
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import DeployError, local_stack, service_models
+    from runner.local import service_models
 
     with contextlib.ExitStack() as emulator:
         # The stack's settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
@@ -287,6 +339,10 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
             settings = load_stack_settings(args.stack or "dev")
         except SettingsError as error:
             raise UsageError(str(error)) from None
+        if rows is not None:
+            check_machine_size(rows or settings.rows)
+        from runner.local import DeployError, local_stack
+
         try:
             outputs = emulator.enter_context(local_stack(settings))
         except DeployError as error:
@@ -294,6 +350,15 @@ def stack_outputs(args) -> Iterator[tuple[StackOutputs, Polling]]:
         yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
                                    iam_report=outputs.iam_report),
                dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()))
+
+
+def _generated_rows(execution_input: dict) -> int | None:
+    """The rows a new run generates (0: the stack's default), None when it trains on given data.
+    Only a plain positive integer counts: the input is checked in full later, against the stack."""
+    if execution_input.get("data") is not None:
+        return None
+    rows = execution_input.get("rows", 0)
+    return rows if type(rows) is int and rows > 0 else 0
 
 
 class LocalDeployFailed(Exception):
@@ -451,7 +516,7 @@ def _cost(args, clients: Clients, outputs: StackOutputs):
     prices = None if local else cost.PriceList()
     return lambda view, summary: cost.execution_cost(
         view, summary, region=outputs.region, bytes_kept=cost.stored_bytes(clients.s3, outputs.bucket_name, view.name),
-        prices=prices, local=local)
+        prices=prices, local=local, sagemaker=clients.sagemaker)
 
 
 def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, stop: bool) -> int:
@@ -694,8 +759,9 @@ def main(argv: list[str] | None = None) -> int:
             phase = "while starting the local emulator; nothing was started"
             # The plot's process starts now: matplotlib loads while the stack deploys.
             painter = None if plot.loaded() else plot.Painter()
+        rows = None if args.command or args.data else _generated_rows(execution_input)
         with painter or contextlib.nullcontext(), \
-                stack_outputs(args) as (outputs, polling):
+                stack_outputs(args, rows) as (outputs, polling):
             phase = "before anything started"
             if not args.command:
                 name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \

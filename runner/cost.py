@@ -15,6 +15,10 @@ What is billed (AWS's billing rules, not modelled here: free tiers, Savings Plan
 - training: BillableTimeInSeconds x InstanceCount x the hourly price. With managed spot,
   BillableTimeInSeconds already carries the spot discount; the saving is
   (TrainingTimeInSeconds - BillableTimeInSeconds) x InstanceCount x the price.
+- warm pool (KeepAlivePeriodInSeconds): DescribeTrainingJob's
+  WarmPoolStatus.ResourceRetainedBillableTimeInSeconds x InstanceCount x the training price, once
+  the pool has ended (Terminated, or Reused by another job); while it is still kept (Available) the
+  retained time is not known yet, and the record says so.
 - transform: (TransformEndTime - TransformStartTime) x InstanceCount x the hourly price.
 - Lambda: each invocation's duration x memory (GB-seconds) x the GB-second price.
 - S3: the run's bytes x the GB-month price, per month while they are kept.
@@ -181,6 +185,38 @@ def _usd(value: float) -> float:
     return round(value, 6)
 
 
+def _warm_pool_part(pool: dict, instances: int, price: float | None, why: str | None, local: bool) -> dict:
+    """The warm pool's retained billable time at the training instances' price."""
+    seconds = pool.get("retained_billable_seconds")
+    part = {"status": pool.get("status"), "retained_billable_seconds": seconds, "instances": instances,
+            "price_per_hour": price, "usd": None, "unknown": why}
+    if pool.get("unknown"):
+        part["unknown"] = pool["unknown"]
+    elif seconds is None:
+        if not local:
+            part["unknown"] = (f"the warm pool is still kept ({pool.get('status') or 'status unknown'}): its "
+                               "retained time is billed until it ends, and reported then")
+    elif price is not None:
+        part["usd"] = _usd(seconds * instances * price / 3600)
+    return part
+
+
+def warm_pool(sagemaker, job_name: str) -> dict | None:
+    """The training job's warm pool as DescribeTrainingJob reports it now (None: it kept none)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        status = sagemaker.describe_training_job(TrainingJobName=job_name).get("WarmPoolStatus")
+    except (BotoCoreError, ClientError) as error:
+        return {"status": None, "retained_billable_seconds": None,
+                "unknown": f"cannot describe training job {job_name} for its warm pool: {error}"}
+    if not isinstance(status, dict):
+        return None
+    seconds = status.get("ResourceRetainedBillableTimeInSeconds")
+    return {"status": status.get("Status"),
+            "retained_billable_seconds": seconds if type(seconds) is int and seconds >= 0 else None}
+
+
 def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: list[float], lambda_memory_mb: int,
              stored_bytes: int | None, prices: PriceList | None, local: bool = False) -> dict:
     """The `cost` record of a finished run, from DescribeTrainingJob / DescribeTransformJob as
@@ -204,6 +240,9 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
     elif why is None:
         why = part["unknown"] = "the training job reported no billable time"
     record["training"] = part
+    pool = training.get("warm_pool")
+    if pool:
+        record["warm_pool"] = _warm_pool_part(pool, instances, price, why, local)
 
     transform_seconds = transform.get("seconds")
     price, why_transform = _priced(prices, sagemaker_instance(region, transform.get("instance_type") or "",
@@ -233,7 +272,7 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
                          if price is not None and stored_bytes is not None else None,
                          "unknown": why_s3}
 
-    parts = [record[name] for name in ("training", "transform", "lambda")]
+    parts = [record[name] for name in ("training", "warm_pool", "transform", "lambda") if name in record]
     unknown = list(dict.fromkeys(part["unknown"] for part in parts if part["usd"] is None and part["unknown"]))
     record["total_usd"] = None if unknown else _usd(sum(part["usd"] for part in parts))
     record["unknown"] = unknown or None
@@ -307,7 +346,8 @@ def describe(record: dict) -> str:
     saving = f", spot saved ${training['spot_saving_usd']:.4f}" if training.get("spot") else ""
     storage = record["storage"].get("usd_per_month")
     kept = f"; storage ${storage:.6f}/month while kept" if storage is not None else ""
-    return (f"cost: ${record['total_usd']:.4f} (training ${training['usd']:.4f}{saving}, transform "
+    pool = f", warm pool ${record['warm_pool']['usd']:.4f}" if record.get("warm_pool") else ""
+    return (f"cost: ${record['total_usd']:.4f} (training ${training['usd']:.4f}{saving}{pool}, transform "
             f"${record['transform']['usd']:.4f}, Lambda ${record['lambda']['usd']:.6f}){kept}")
 
 
@@ -353,9 +393,10 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
 
 
 def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None,
-                   local: bool) -> dict:
+                   local: bool, sagemaker=None) -> dict:
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
-    Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration."""
+    Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration.
+    A training job that kept a warm pool is described again (with `sagemaker`) for its retained time."""
     from components import seed_function
     from components.definition import PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
 
@@ -363,6 +404,10 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
     training = {**summary.get("training", {}),
                 "spot": bool(training_task and training_task.parameters.get("EnableManagedSpotTraining"))}
+    keep_alive = ((training_task.parameters.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
+                  if training_task and isinstance(training_task.parameters, dict) else None)
+    if keep_alive and training.get("job_name") and sagemaker is not None:
+        training["warm_pool"] = warm_pool(sagemaker, training["job_name"])
     described = transform_task.result if transform_task and isinstance(transform_task.result, dict) else {}
     began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
     transform = {**summary.get("transform", {}),
