@@ -190,6 +190,23 @@ def parse_event(event: object) -> SeedRequest:
 _client = None
 
 
+def write_once(s3) -> dict:
+    """The keyword of a conditional write, `IfNoneMatch="*"`, where the client's botocore models it
+    (since 1.35, August 2024). A Lambda runtime's bundled SDK can lag behind and would refuse the
+    keyword before sending anything: there the same `If-None-Match: *` header is added to every
+    PutObject and CompleteMultipartUpload the client sends (the function writes run objects only)."""
+    members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+    if "IfNoneMatch" in members:
+        return {"IfNoneMatch": "*"}
+    if not getattr(s3, "_write_once_header", False):
+        def add_header(request, **_):
+            request.headers["If-None-Match"] = "*"
+        for operation in ("PutObject", "CompleteMultipartUpload"):
+            s3.meta.events.register(f"before-sign.s3.{operation}", add_header)
+        s3._write_once_header = True
+    return {}
+
+
 def s3_client():
     """One client per Lambda container, created on first use."""
     global _client
@@ -239,7 +256,7 @@ class _Upload:
 
     def close(self) -> None:
         """Store the object, only if no object has its key (IfNoneMatch="*"): runs are write-once."""
-        target = dict(Bucket=self.bucket, Key=self.key, IfNoneMatch="*")
+        target = dict(Bucket=self.bucket, Key=self.key, **write_once(self.s3))
         try:
             if self.upload_id is None:
                 self.s3.put_object(**target, Body=b"".join(self.buffer), ContentType="text/csv")

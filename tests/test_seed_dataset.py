@@ -442,3 +442,22 @@ def test_a_replayed_prepare_keeps_the_old_runs_objects(s3):
     with pytest.raises(seed_dataset.RunExists, match="exists already"):
         seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/d.csv"), "seed": 5}, None)
     assert snapshot(s3) == before
+
+
+def test_write_once_works_with_a_botocore_that_does_not_model_if_none_match(monkeypatch):
+    """A Lambda runtime's bundled boto3 can predate conditional writes: the header is sent
+    instead of the keyword, and S3 (moto here) refuses to replace an object just the same."""
+    import boto3
+    import botocore.exceptions
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="write-once-bucket")
+        members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+        monkeypatch.delitem(members, "IfNoneMatch")  # as an older botocore's model
+        assert seed_dataset.write_once(s3) == {}
+        s3.put_object(Bucket="write-once-bucket", Key="k", Body=b"first")
+        with pytest.raises(botocore.exceptions.ClientError, match="PreconditionFailed"):
+            s3.put_object(Bucket="write-once-bucket", Key="k", Body=b"second")
+        assert s3.get_object(Bucket="write-once-bucket", Key="k")["Body"].read() == b"first"
