@@ -105,15 +105,15 @@ def check_execution_name(name: object, prefix: str) -> str:
         raise InvalidExecutionInput(
             f"execution name {_short(name, MAX_JOB_NAME_LENGTH)} is not a valid SageMaker job name: use 1-63 letters, "
             "digits and hyphens, starting and ending with a letter or digit")
-    if not name.startswith(prefix + NAME_SEPARATOR) or len(name) == len(prefix) + len(NAME_SEPARATOR):
-        raise InvalidExecutionInput(
-            f"execution name {name!r} must start with '{prefix}{NAME_SEPARATOR}' and go on after it "
-            "(the stack's roles are scoped to that prefix)")
-    if name != name.lower():  # the prefix is lower case already
+    if name != name.lower():  # before the prefix: 'Xgb-dev--run' is this stack's name in the wrong case
         raise InvalidExecutionInput(
             f"execution name {name!r}: upper-case letters are refused (SageMaker lower-cases names in "
             f"ARNs and compares job names case-insensitively, so it is the job {name.lower()!r}): "
             f"use {name.lower()!r}")
+    if not name.startswith(prefix + NAME_SEPARATOR) or len(name) == len(prefix) + len(NAME_SEPARATOR):
+        raise InvalidExecutionInput(
+            f"execution name {name!r} must start with '{prefix}{NAME_SEPARATOR}' and go on after it "
+            "(the stack's roles are scoped to that prefix)")
     return name
 
 

@@ -193,7 +193,8 @@ def _warm_pool_part(pool: dict, instances: int, price: float | None, why: str | 
     if pool.get("unknown"):
         part["unknown"] = pool["unknown"]
     elif seconds is None:
-        if not local:
+        if not local:  # the usual case right after a run: priced apart, the rest of the run is still known
+            part["pending"] = True
             part["unknown"] = (f"the warm pool is still kept ({pool.get('status') or 'status unknown'}): its "
                                "retained time is billed until it ends, and reported then")
     elif price is not None:
@@ -272,7 +273,9 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
                          if price is not None and stored_bytes is not None else None,
                          "unknown": why_s3}
 
-    parts = [record[name] for name in ("training", "warm_pool", "transform", "lambda") if name in record]
+    # A warm pool still kept is left out of the total (its part says so), not a reason to void it.
+    parts = [record[name] for name in ("training", "warm_pool", "transform", "lambda")
+             if name in record and not record[name].get("pending")]
     unknown = list(dict.fromkeys(part["unknown"] for part in parts if part["usd"] is None and part["unknown"]))
     record["total_usd"] = None if unknown else _usd(sum(part["usd"] for part in parts))
     record["unknown"] = unknown or None
@@ -346,7 +349,9 @@ def describe(record: dict) -> str:
     saving = f", spot saved ${training['spot_saving_usd']:.4f}" if training.get("spot") else ""
     storage = record["storage"].get("usd_per_month")
     kept = f"; storage ${storage:.6f}/month while kept" if storage is not None else ""
-    pool = f", warm pool ${record['warm_pool']['usd']:.4f}" if record.get("warm_pool") else ""
+    pool = record.get("warm_pool")
+    pool = "" if not pool else (f", warm pool not included: {pool['unknown']}" if pool.get("pending")
+                                else f", warm pool ${pool['usd']:.4f}")
     return (f"cost: ${record['total_usd']:.4f} (training ${training['usd']:.4f}{saving}{pool}, transform "
             f"${record['transform']['usd']:.4f}, Lambda ${record['lambda']['usd']:.6f}){kept}")
 

@@ -73,8 +73,11 @@ def test_a_warm_pool_still_kept_is_a_reason_not_a_guess(sagemaker, pricing, tmp_
     client, stubber = sagemaker
     stubber.add_response("describe_training_job", _described(Status="Available"), {"TrainingJobName": JOB})
     record = _cost(_prices(pricing, tmp_path), cost.warm_pool(client, JOB))
-    assert record["warm_pool"]["usd"] is None and record["total_usd"] is None
-    assert "the warm pool is still kept (Available)" in cost.describe(record)
+    assert record["warm_pool"]["usd"] is None and record["warm_pool"]["pending"]
+    # The rest of the run is known: its total, without the pool, which the line names as left out.
+    assert record["total_usd"] == round(record["training"]["usd"] + record["transform"]["usd"]
+                                        + record["lambda"]["usd"], 6)
+    assert "warm pool not included: the warm pool is still kept (Available)" in cost.describe(record)
 
 
 def test_no_warm_pool_and_no_permission(sagemaker):

@@ -45,6 +45,11 @@ def test_upper_case_is_refused_as_the_same_job_in_lower_case():
         f"use '{PREFIX}--baseline'")
 
 
+def test_upper_case_in_the_prefix_gets_the_same_hint():
+    name = PREFIX.capitalize() + "--run"
+    assert f"upper-case letters are refused" in refusal(name) and f"use '{PREFIX}--run'" in refusal(name)
+
+
 def test_run_py_generated_names_stay_valid_for_the_longest_prefix():
     prefix = "p" * execution_input.MAX_PREFIX_LENGTH
     name = new_name(prefix)
