@@ -2,9 +2,9 @@
 created in the emulator): prepared inside "AWS", refused outside dataSources before anything is written."""
 
 import json
-import time
 
 import boto3
+from emulated_execution import start_and_wait, states_entered
 import pytest
 
 from components.settings import load_stack_settings
@@ -33,17 +33,9 @@ def stack():
 
 
 def execute(outputs, name, execution_input, timeout=60):
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     name = f"{outputs['jobNamePrefix']}--{name}"
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps(execution_input))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    entered = [event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")]
-    return name, described, entered
+    described = start_and_wait(outputs, name, execution_input, timeout)
+    return name, described, states_entered(outputs, described["executionArn"])
 
 
 def keys_under(outputs, prefix):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import boto3
+from emulated_execution import start_and_wait
 import botocore.exceptions
 import numpy as np
 import pytest
@@ -309,14 +310,7 @@ def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
 # -- through the rehearsal's state machine ----------------------------------------------------------
 
 def _execute(outputs, execution_input, name, timeout=120):
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps(execution_input))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
-        time.sleep(0.05)
-    return described
+    return start_and_wait(outputs, name, execution_input, timeout)
 
 
 def two_instance_config(engine_module):

@@ -13,6 +13,7 @@ import time
 import zipfile
 
 import boto3
+from emulated_execution import start_and_wait
 import pytest
 from moto import mock_aws
 
@@ -32,7 +33,6 @@ CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
 def _execute(outputs, rows=50, timeout=60, data=None):
     """One execution: generated (`data` None), from the dataSources bucket ("source") or from a
     file uploaded to the run's upload location, as run.py --data FILE does ("upload")."""
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     name = f"{outputs['jobNamePrefix']}--iam-{next(_names)}-{int(time.time())}"
     execution_input = {"rows": rows}
     if data == "upload":
@@ -42,13 +42,7 @@ def _execute(outputs, rows=50, timeout=60, data=None):
         execution_input = {"data": {"uri": f"s3://{outputs['bucketName']}/{key}"}}
     elif data == "source":
         execution_input = {"data": {"uri": DATA_SOURCE}}
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps(execution_input))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
-        time.sleep(0.05)
-    return described
+    return start_and_wait(outputs, name, execution_input, timeout)
 
 
 def _role_policies(region):

@@ -5,9 +5,9 @@ first state, before anything is written."""
 from __future__ import annotations
 
 import json
-import time
 
 import boto3
+from emulated_execution import start_and_wait, states_entered
 import pytest
 
 from components.definition import FAILED_STATE, LAMBDA_DEPLOYMENT, LAMBDA_TRANSIENT, REFUSED_STATE, VALIDATE_STATE, build_definition
@@ -47,7 +47,7 @@ def test_upper_case_is_refused_as_the_same_job_in_lower_case():
 
 def test_upper_case_in_the_prefix_gets_the_same_hint():
     name = PREFIX.capitalize() + "--run"
-    assert f"upper-case letters are refused" in refusal(name) and f"use '{PREFIX}--run'" in refusal(name)
+    assert "upper-case letters are refused" in refusal(name) and f"use '{PREFIX}--run'" in refusal(name)
 
 
 def test_run_py_generated_names_stay_valid_for_the_longest_prefix():
@@ -120,15 +120,8 @@ def stack():
 
 
 def execute(outputs, name: str, payload: str) -> dict:
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name, input=payload)["executionArn"]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    described["entered"] = [event["stateEnteredEventDetails"]["name"] for event in history
-                            if event["type"].endswith("StateEntered")]
+    described = start_and_wait(outputs, name, payload)
+    described["entered"] = states_entered(outputs, described["executionArn"])
     return described
 
 

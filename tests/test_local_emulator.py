@@ -13,6 +13,7 @@ import zipfile
 from urllib.parse import urlparse
 
 import boto3
+from emulated_execution import start_and_wait
 import numpy as np
 import pytest
 import xgboost
@@ -46,15 +47,7 @@ def _name(outputs, tag):
 
 
 def _execute(outputs, execution_input, name=None, timeout=60):
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    name = name or _name(outputs, "run")
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps(execution_input))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{name} still running after {timeout}s"
-        time.sleep(0.05)
-    return described
+    return start_and_wait(outputs, name or _name(outputs, "run"), execution_input, timeout)
 
 
 def _read(outputs, uri):
