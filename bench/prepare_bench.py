@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "lambda_src"))
 sys.path.insert(0, str(BENCH_DIR))
+from seed_bench import served_s3_env  # noqa: E402  (the same moto S3 server, the same client environment)
 
 BUCKET = "prepare-bench"
 COLUMNS = 30
@@ -73,11 +73,7 @@ def main(rows_list: list[int]) -> None:
                               stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())
-        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
-        env.pop("AWS_PROFILE", None)
+        env = served_s3_env(port)
         print(f"prepare: {COLUMNS} numeric features + label, handler in a child process, moto S3 over HTTP:")
         for rows in rows_list:
             subprocess.run([sys.executable, __file__, "--upload", str(rows)], env=env, check=True)

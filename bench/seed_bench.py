@@ -131,15 +131,21 @@ def child(rows: int) -> None:
                       "seconds": seconds}))
 
 
+def served_s3_env(port: int) -> dict[str, str]:
+    """The environment of a child process talking to the `--serve` moto S3 on `port` only."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
 def memory(rows_list: list[int]) -> None:
     server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())
-        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
-        env.pop("AWS_PROFILE", None)
+        env = served_s3_env(port)
         print("handler in a child process, moto S3 over HTTP in another (rows = test_rows):")
         for rows in rows_list:
             out = subprocess.run([sys.executable, __file__, "--child", str(rows)], env=env,
