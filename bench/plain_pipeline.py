@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -33,7 +34,11 @@ def load_seed_module():
 
 
 class MemoryS3:
-    """The S3 calls the seeding function makes, kept in a dict."""
+    """The S3 calls the seeding function makes, kept in a dict. Its `meta` models the one thing the
+    function asks of a client's model: PutObject takes IfNoneMatch (conditional writes)."""
+
+    meta = SimpleNamespace(service_model=SimpleNamespace(operation_model=lambda name: SimpleNamespace(
+        input_shape=SimpleNamespace(members={"IfNoneMatch": None}))))
 
     def __init__(self):
         self.objects: dict[str, bytes] = {}
