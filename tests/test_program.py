@@ -428,6 +428,8 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     (["s3://Team_Data/"], "does not name a valid S3 bucket"),
     (["s3://team-data/a/../b/"], "'..' segments"),
     ("s3://team-data/", "expected a list of S3 locations"),
+    ([f"s3://team-data/{index:03d}/" + "d" * 100 + "/" for index in range(30)],
+     "3,720 characters as JSON, more than the 3,584 the seeding function's environment can hold"),
 ])
 def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
