@@ -202,8 +202,8 @@ def _positive_int(event: dict, name: str, default: int) -> int:
 
 
 def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] = _FIELDS) -> SeedRequest:
-    """The request of a generate event (`fields`: the keys allowed), its location derived from
-    `executionName` and the function's own bucket."""
+    """The request of a generate event (of a prepare event with `fields=_PREPARE_FIELDS`), its
+    location derived from `executionName` and the function's own bucket, never from the event."""
     if not isinstance(event, dict):
         raise InvalidSeedRequest(f"event must be a JSON object, got {type(event).__name__}")
     if event.get("action") == "validate":
