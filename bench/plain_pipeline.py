@@ -41,8 +41,15 @@ class MemoryS3:
         input_shape=SimpleNamespace(members={"IfNoneMatch": None}))))
 
     def __init__(self):
+        import boto3
+
+        # The real client's model: seed_dataset.write_once reads whether PutObject has IfNoneMatch.
+        self.meta = boto3.client("s3", region_name="us-east-1").meta
         self.objects: dict[str, bytes] = {}
         self.parts: dict[str, list[bytes]] = {}
+
+    def list_objects_v2(self, Bucket, Prefix, **_):
+        return {"Contents": [{"Key": key} for key in sorted(self.objects) if key.startswith(Prefix)]}
 
     def put_object(self, Bucket, Key, Body, **_):
         self.objects[Key] = Body
@@ -66,11 +73,12 @@ def plain(rows: int, seed_module) -> float:
     """Generate, parse, train, predict, write: the pipeline's work without any emulator."""
     start = time.perf_counter()
     s3 = MemoryS3()
-    seed_module.write_dataset({"bucket": "b", "prefix": "p/", "rows": rows, "shards": 1}, s3=s3)
+    seed_module.write_dataset({"executionName": "plain--run", "rows": rows, "shards": 1}, s3=s3,
+                              config=seed_module.FunctionConfig("b", "plain", ()))
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "part-00000.csv").write_bytes(s3.objects["p/csv/train/part-00000.csv"])
+        Path(folder, "part-00000.csv").write_bytes(s3.objects["runs/plain--run/csv/train/part-00000.csv"])
         dtrain = xgb.DMatrix(f"{folder}?format=csv&label_column=0&delimiter=,", silent=True)
-    text = s3.objects["p/csv/test/test.csv"].strip()
+    text = s3.objects["runs/plain--run/csv/test/test.csv"].strip()
     test = np.array(text.replace(b"\n", b",").split(b","), dtype=np.float64).reshape(text.count(b"\n") + 1, -1)
     booster = xgb.train(PARAMS, dtrain, num_boost_round=5)
     predictions = booster.predict(xgb.DMatrix(test))

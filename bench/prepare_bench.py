@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -55,8 +56,9 @@ def child() -> None:
 
     s3 = seed_dataset.s3_client()
     size = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/")["Contents"][0]["Size"]  # also warms the client up
+    os.environ.update(seed_bench.function_environment(BUCKET, (f"s3://{BUCKET}/data/",)))
     before = seed_bench.peak_rss_mb()
-    event = {"action": "prepare", "bucket": BUCKET, "prefix": "runs/bench/", "seed": 1, "shards": 1,
+    event = {"action": "prepare", "executionName": f"{seed_bench.BENCH_PREFIX}--prepare", "seed": 1, "shards": 1,
              "hyperparameters": {"objective": "binary:logistic"},
              "data": {"kind": "s3", "uri": f"s3://{BUCKET}/data/data.csv", "label": "label", "test": None,
                       "split": {"validation": 0.1, "test": 0.2}}}

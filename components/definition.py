@@ -5,9 +5,9 @@ The component calls `render_definition` inside `Output.all(...).apply(...)`. One
 Data flow of an execution (all keys below are the state's JSON):
 
     input {rows?, seed?, hyperparameters?, data?}  untrusted: whoever may StartExecution wrote it
-      -> Validate input         the seeding function checks name and input (execution_input.py)
-                                against the stack's rules; its result replaces the input:
-                                {run: {rows, seed, hyperparameters, data}}
+      -> Validate input         the validation function (no S3 rights) checks name and input
+                                (execution_input.py) against the stack's rules; its result
+                                replaces the input: {run: {rows, seed, hyperparameters, data}}
       -> Which dataset          run.data null: Generate dataset, else Prepare dataset
       -> Generate dataset       + dataset: the seeding function's result (URIs, row counts, seed)
          or Prepare dataset     + dataset: the same record, from the user's CSV in S3
@@ -18,9 +18,16 @@ Data flow of an execution (all keys below are the state's JSON):
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
 names the field) before anything is written, and so does any other failure of the first state
-but Lambda's service errors and a seeding function that cannot start; any other failure ends in `Pipeline failed`
+but Lambda's service errors and a validation function that cannot start; any other failure ends in `Pipeline failed`
 with the original error and cause. Everything an execution writes lives under
 `runs/<execution name>/`.
+
+What each Lambda state sends: the caller's input is only ever `$`, handed to the validation
+function. Its other Parameters (jobNamePrefix, defaults, bucket) are the stack's, rendered
+here: they say which rules apply, and its result is trusted only because the state machine
+asked. The seeding function is sent the execution name, not a bucket or prefix: it writes to
+its own configured bucket under `runs/<executionName>/`, after checking the name by the same
+rules, so invoking it directly cannot write under another run or another stack.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ _EXECUTION_NAME = "$$.Execution.Name"
 # CreateTrainingJob would also collide with the job name it already took.
 LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                     "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
-# The seeding function cannot start (a broken deployment, not the input): the pipeline's failure.
+# A function cannot start (a broken deployment, not the input): the pipeline's failure.
 LAMBDA_DEPLOYMENT = ["Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
                      "Runtime.InvalidEntrypoint"]
 # Step Functions reports SageMaker's unmodelled API errors (throttling, internal errors, but
@@ -91,7 +98,7 @@ def _spot_parameters(bucket: str) -> dict[str, Any]:
             "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{CHECKPOINTS_FOLDER}/")}}
 
 
-def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
+def build_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
                      seed_function_arn: str, sagemaker_role_arn: str) -> dict[str, Any]:
     """The definition as a dict; `render_definition` is what deployments use."""
     image = settings.training_image
@@ -104,9 +111,8 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
         "States": {
             VALIDATE_STATE: {
                 "Type": "Task",
-                "Resource": seed_function_arn,
+                "Resource": validation_function_arn,
                 "Parameters": {
-                    "action": "validate",
                     "executionName.$": _EXECUTION_NAME,
                     "input.$": "$",
                     "jobNamePrefix": settings.job_name_prefix,
@@ -138,8 +144,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "Resource": seed_function_arn,
                 "Parameters": {
                     "action": "prepare",
-                    "bucket": bucket,
-                    "prefix.$": f"States.Format('{RUNS_PREFIX}/{{}}/', {_EXECUTION_NAME})",
+                    "executionName.$": _EXECUTION_NAME,
                     "data.$": "$.run.data",
                     "seed.$": "$.run.seed",
                     "hyperparameters.$": "$.run.hyperparameters",
@@ -173,8 +178,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "Type": "Task",
                 "Resource": seed_function_arn,
                 "Parameters": {
-                    "bucket": bucket,
-                    "prefix.$": f"States.Format('{RUNS_PREFIX}/{{}}/', {_EXECUTION_NAME})",
+                    "executionName.$": _EXECUTION_NAME,
                     "rows.$": "$.run.rows",
                     "seed.$": "$.run.seed",
                     "shards": settings.shards,
@@ -295,10 +299,11 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
     }
 
 
-def render_definition(settings: PipelineSettings, *, partition: str, bucket: str,
+def render_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
                       seed_function_arn: str, sagemaker_role_arn: str) -> str:
     """Compact, deterministic JSON: the same inputs always give the same bytes."""
     definition = build_definition(settings, partition=partition, bucket=bucket,
+                                  validation_function_arn=validation_function_arn,
                                   seed_function_arn=seed_function_arn,
                                   sagemaker_role_arn=sagemaker_role_arn)
     return json.dumps(definition, separators=(",", ":"), sort_keys=True)

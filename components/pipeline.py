@@ -1,4 +1,4 @@
-"""The `TrainingPipeline` component: bucket, seeding Lambda, roles, log groups, state machine.
+"""The `TrainingPipeline` component: bucket, validation and seeding Lambdas, roles, log groups, state machine.
 
 Style follows pulumi/examples aws-py-hub-and-spoke-network: a dataclass of typed args, a
 `ComponentResource` whose children are all named `f"{name}-..."` and parented to it, and
@@ -7,21 +7,27 @@ Style follows pulumi/examples aws-py-hub-and-spoke-network: a dataclass of typed
 
 IAM is least privilege, written as typed policy documents (`get_policy_document_output`):
 
+- validation function (parses the untrusted execution input): logs to its own log group, and
+  nothing else: no S3 action at all.
 - seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
-  `DeleteObject` under `runs/*` of the bucket; `GetObject` of run uploads
+  `DeleteObject` under `runs/*` of the bucket; `ListBucket` of the bucket with `s3:prefix`
+  under `runs/` (its check that a run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
-  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else.
+  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
+  bucket, the stack's jobNamePrefix and dataSources are its environment, not its events'.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
 - state machine role: the AWS `.sync` policy for SageMaker (docs: "IAM policies for Amazon
-  SageMaker AI", sagemaker-iam), scoped to `<jobNamePrefix>--*`; invoke the seeding function
-  (unqualified, as the definition does); log delivery; X-Ray when tracing is on.
+  SageMaker AI", sagemaker-iam), scoped to `<jobNamePrefix>--*`; invoke the validation and the
+  seeding function (unqualified, as the definition does), no other; log delivery; X-Ray when
+  tracing is on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -34,7 +40,8 @@ from pulumi import Output, ResourceOptions
 from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
-from lambda_src.execution_input import NAME_SEPARATOR, UPLOAD_FOLDER, parse_s3_uri
+from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
+                                        NAME_SEPARATOR, UPLOAD_FOLDER, parse_s3_uri)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
@@ -137,15 +144,26 @@ def data_source_statements(partition: str, data_sources: Sequence[str]
     return statements
 
 
+def own_logs_statement(log_group_arn: str) -> aws.iam.GetPolicyDocumentStatementArgs:
+    return _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+
+
+def validation_function_statements(log_group_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """It parses what whoever may StartExecution wrote: it may write its logs, nothing else."""
+    return [own_logs_statement(log_group_arn)]
+
+
 def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[str] = ()
                              ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     partition = bucket_arn.split(":")[1]
     return [
-        _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                   [f"{log_group_arn}:*"]),
+        own_logs_statement(log_group_arn),
         _statement("WriteRunObjects",
                    ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
                    [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+        # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
+        _statement("ListRunPrefixes", ["s3:ListBucket"], [bucket_arn],
+                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*"])]),
         # A file run.py uploaded for a run; execution_input lets each run read its own only.
         _statement("ReadRunUploads", ["s3:GetObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{UPLOAD_FOLDER}/*"]),
         *data_source_statements(partition, data_sources),
@@ -176,7 +194,8 @@ def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
 
 
 def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagemaker_role_arn: str,
-                             seed_function_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+                             validation_function_arn: str, seed_function_arn: str
+                             ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     pattern = name_pattern(settings.job_name_prefix)
     training_jobs = [scope.arn("sagemaker", f"training-job/{pattern}")]
     transform_jobs = [scope.arn("sagemaker", f"transform-job/{pattern}")]
@@ -195,6 +214,7 @@ def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagem
                    conditions=[("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])]),
         _statement("SyncEventRules", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                    [scope.arn("events", f"rule/{rule}") for rule in SYNC_EVENT_RULES]),
+        _statement("InvokeValidationFunction", ["lambda:InvokeFunction"], [validation_function_arn]),
         _statement("InvokeSeedFunction", ["lambda:InvokeFunction"], [seed_function_arn]),
         # Log delivery actions have no resource-level permissions.
         _statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
@@ -220,6 +240,7 @@ class TrainingPipeline(pulumi.ComponentResource):
     """Seed a dataset with Lambda, train XGBoost on SageMaker, batch-transform, on Step Functions."""
 
     bucket: aws.s3.Bucket
+    validation_function: aws.lambda_.Function
     seed_function: aws.lambda_.Function
     sagemaker_role: aws.iam.Role
     state_machine_role: aws.iam.Role
@@ -275,6 +296,32 @@ class TrainingPipeline(pulumi.ComponentResource):
             # S3 rejects concurrent changes to a bucket's policy and its public access block.
             opts=child(depends_on=[public_access]))
 
+        # Validation function: it parses the untrusted execution input, so its role may do
+        # nothing but write its logs. Same package as the seeding function, another handler.
+        validation_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-validate-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-validate-",
+            retention_in_days=settings.log_retention_days, tags=tags, opts=child())
+        validation_role = aws.iam.Role(f"{name}-validate-role",
+                                       assume_role_policy=document(_trust("lambda.amazonaws.com")),
+                                       tags=tags, opts=child())
+        validation_policy = aws.iam.RolePolicy(
+            f"{name}-validate-policy", role=validation_role.id,
+            policy=document(validation_log_group.arn.apply(validation_function_statements)),
+            opts=child())
+        self.validation_function = aws.lambda_.Function(
+            f"{name}-validate",
+            description="Checks an execution's name and input against the stack's rules; writes nothing.",
+            code=seed_code_archive(),
+            handler=seed_function.VALIDATION_HANDLER,
+            runtime=seed_function.RUNTIME,
+            memory_size=seed_function.VALIDATION_MEMORY_MB,
+            timeout=seed_function.VALIDATION_TIMEOUT_SECONDS,
+            role=validation_role.arn,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="Text", log_group=validation_log_group.name),
+            tags=tags,
+            opts=child(depends_on=[validation_policy]))
+
         # Seeding function, with its own log group and role.
         seed_log_group = aws.cloudwatch.LogGroup(
             f"{name}-seed-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-seed-",
@@ -297,6 +344,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             memory_size=seed_function.MEMORY_MB,
             timeout=seed_function.TIMEOUT_SECONDS,
             role=seed_role.arn,
+            # Where runs live and the rules of their names: never taken from an event.
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
+                BUCKET_VARIABLE: self.bucket.bucket,
+                JOB_NAME_PREFIX_VARIABLE: settings.job_name_prefix,
+                DATA_SOURCES_VARIABLE: json.dumps(list(settings.data_sources)),
+            }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=seed_log_group.name),
             tags=tags,
@@ -323,11 +376,13 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=tags, opts=child())
         states_policy = aws.iam.RolePolicy(
             f"{name}-states-policy", role=self.state_machine_role.id,
-            policy=document(Output.all(scope, self.sagemaker_role.arn, self.seed_function.arn).apply(
+            policy=document(Output.all(scope, self.sagemaker_role.arn, self.validation_function.arn,
+                                       self.seed_function.arn).apply(
                 lambda values: state_machine_statements(
-                    values[0], settings, sagemaker_role_arn=values[1], seed_function_arn=values[2]))),
+                    values[0], settings, sagemaker_role_arn=values[1], validation_function_arn=values[2],
+                    seed_function_arn=values[3]))),
             opts=child())
-        self.role_policies = [seed_policy, sagemaker_policy, states_policy]
+        self.role_policies = [validation_policy, seed_policy, sagemaker_policy, states_policy]
         states_log_group = aws.cloudwatch.LogGroup(
             f"{name}-states-logs", name_prefix=f"{STATES_LOG_GROUP_PREFIX}{name}-{settings.stack}-",
             retention_in_days=settings.log_retention_days, tags=tags, opts=child())
@@ -335,11 +390,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-state-machine",
             type="STANDARD",
             role_arn=self.state_machine_role.arn,
-            definition=Output.all(partition, self.bucket.bucket, self.seed_function.arn,
-                                  self.sagemaker_role.arn)
+            definition=Output.all(partition, self.bucket.bucket, self.validation_function.arn,
+                                  self.seed_function.arn, self.sagemaker_role.arn)
             .apply(lambda values: render_definition(settings, partition=values[0], bucket=values[1],
-                                                    seed_function_arn=values[2],
-                                                    sagemaker_role_arn=values[3])),
+                                                    validation_function_arn=values[2],
+                                                    seed_function_arn=values[3],
+                                                    sagemaker_role_arn=values[4])),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
                 level=settings.log_level, include_execution_data=True,
                 log_destination=states_log_group.arn.apply(lambda arn: f"{arn}:*")),

@@ -1,4 +1,8 @@
-"""The seeding Lambda function's package and settings, shared by the component and the rehearsal."""
+"""The Lambda functions' package and settings, shared by the component and the rehearsal.
+
+Both functions deploy the same package (lambda_src/): the seeding function runs
+`seed_dataset.handler`, the validation function `execution_input.handler`, which imports no
+AWS SDK (a small cold start) and whose role may only write its logs."""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ HANDLER = "seed_dataset.handler"
 RUNTIME = "python3.13"
 MEMORY_MB = 1769  # one full vCPU
 TIMEOUT_SECONDS = 900
+VALIDATION_HANDLER = "execution_input.handler"
+# The same memory, so the same CPU (a quick cold start) and one Lambda price for runner/cost.py's
+# estimates; a validation takes milliseconds, and the timeout bounds a runaway one.
+VALIDATION_MEMORY_MB = MEMORY_MB
+VALIDATION_TIMEOUT_SECONDS = 60
 
 
 def source_files(source_dir: Path = SOURCE_DIR) -> list[Path]:

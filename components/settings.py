@@ -33,6 +33,9 @@ REALISTIC_MIN_RUNTIME_SECONDS = 600
 # ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
 MAX_WARM_POOL_SECONDS = 21600
 DEFAULT_PREFIX_STEM = "xgb-"
+# The seeding function's environment holds dataSources as JSON, and Lambda allows 4 KB for all
+# its variables (names and values): this leaves room for the bucket and the prefix.
+MAX_DATA_SOURCES_JSON = 3584
 
 
 def default_job_name_prefix(stack: str, project: str) -> str:
@@ -209,6 +212,10 @@ class PipelineSettings:
                                                for location in raw_sources))
         except execution_input.InvalidExecutionInput as error:
             raise SettingsError(str(error)) from None
+        if len(json.dumps(list(data_sources))) > MAX_DATA_SOURCES_JSON:
+            raise SettingsError(f"dataSources: {len(json.dumps(list(data_sources))):,} characters as JSON, more than "
+                                f"the {MAX_DATA_SOURCES_JSON:,} the seeding function's environment can hold "
+                                "(Lambda allows 4 KB): name fewer, broader locations")
 
         version = str(value("xgboostVersion"))
         settings = cls(

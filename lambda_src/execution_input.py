@@ -1,8 +1,9 @@
 """What an execution may ask for: the rules its input and name must follow (standard library only).
 
 Whoever may call `states:StartExecution` controls the execution input, so the state machine's
-first state hands it here (the seeding function with `"action": "validate"`) before anything
-is written or started. The result, and only the result, is what later states read:
+first state hands it here (the validation function, `handler` below, whose role may do nothing
+but write its own logs: it parses untrusted input holding no S3 rights) before anything is
+written or started. The result, and only the result, is what later states read:
 
     {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
      {"kind": "s3" | "file", "uri", "label", "test": uri or null,
@@ -23,6 +24,10 @@ prefix; `.`/`..` or empty key segments, and anything but `s3://`, are refused ou
 Names: an execution's name becomes its SageMaker training job, model and transform job names,
 so it must be a valid job name, and start with `<jobNamePrefix>--`: the roles are scoped to
 that pattern, and since prefixes never contain `--`, no stack's pattern matches another's.
+The seeding function applies the same `check_execution_name` and `check_data` to the name and
+data it is given, with the stack's values from its own environment (`*_VARIABLE` below).
+
+No AWS SDK here: the validation function imports this module and the two rule modules only.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ MAX_CAUSE = 4096
 PREFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # A generated name is `<prefix>--YYYYMMDD-HHMMSS-xxxxxx` (24 characters after the prefix).
 MAX_PREFIX_LENGTH = 63 - 24
+# The seeding function's own configuration, set by the component as Lambda environment
+# variables (never read from an event): the stack's bucket, its jobNamePrefix, its dataSources (JSON).
+BUCKET_VARIABLE = "RUNS_BUCKET"
+JOB_NAME_PREFIX_VARIABLE = "JOB_NAME_PREFIX"
+DATA_SOURCES_VARIABLE = "DATA_SOURCES"
 
 
 class InvalidExecutionInput(ValueError):
@@ -204,9 +214,14 @@ def _inside(bucket: str, key: str, location: str) -> bool:
     return bucket == location_bucket and key.startswith(location_key)
 
 
+def run_prefix(execution_name: str) -> str:
+    """The key prefix of everything one execution writes: `runs/<execution name>/`."""
+    return f"runs/{execution_name}/"
+
+
 def upload_location(bucket: str, execution_name: str) -> str:
     """Where run.py uploads a local file for one execution (read by that execution only)."""
-    return f"s3://{bucket}/runs/{execution_name}/{UPLOAD_FOLDER}/"
+    return f"s3://{bucket}/{run_prefix(execution_name)}{UPLOAD_FOLDER}/"
 
 
 def _fraction(value: object, field: str) -> float:
@@ -215,7 +230,9 @@ def _fraction(value: object, field: str) -> float:
     return float(value)
 
 
-def _data(data: object, *, execution_name: str, bucket: str | None, sources: list[str]) -> dict:
+def check_data(data: object, *, execution_name: str, bucket: str | None, sources: list[str]) -> dict:
+    """The checked `data` object `{kind, uri, label, test, split}`: each URI inside `sources` (kind
+    "s3") or inside the execution's own upload location in `bucket` (kind "file")."""
     if not isinstance(data, dict):
         raise InvalidExecutionInput(f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, '
                                     f"got {_json(data)}")
@@ -333,7 +350,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         if "rows" in execution_input:
             raise InvalidExecutionInput("rows: applies to the generated dataset only; with data, every row "
                                         "of it is used")
-        data = _data(execution_input["data"], execution_name=execution_name, bucket=bucket,
+        data = check_data(execution_input["data"], execution_name=execution_name, bucket=bucket,
                      sources=list(defaults.get("dataSources", [])))
     if data is None:  # a user's row count is not known before it is prepared
         check_rows_fit(rows, defaults.get("training", {}), defaults.get("volumeSizeGb"))
@@ -343,6 +360,11 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
     return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data}
+
+
+def handler(event: dict, context: object) -> dict:
+    """The validation function's entry point (Lambda calls `handler(event, context)`)."""
+    return handle(event)
 
 
 def handle(event: dict) -> dict:

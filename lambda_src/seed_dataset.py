@@ -1,20 +1,29 @@
-"""The seeding function: writes a labelled dataset under an S3 prefix (standard library + boto3).
+"""The seeding function: writes a run's labelled dataset under `runs/<execution name>/` (standard
+library + boto3).
 
 x and y are uniform integers in [0, 100]; label = 1 if y >= 3*x + 5 else 0 (the original
-sample's distribution, positive rate 1584/10201 = 15.53 %). Under `<prefix>`:
+sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executionName>/`:
 
     csv/train/part-00000.csv ...   `label,x,y`, one object per shard
     csv/validation/validation.csv  `label,x,y` (rows // 10 rows, at least 1)
     csv/test/test.csv              `x,y`
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
-Event: {"bucket", "prefix" (ends with "/"), "rows"=5000, "test_rows"=rows,
-"validation_rows"=max(1, rows // 10), "shards"=1, "seed"?}. The validation rows are drawn after
-the test rows, so a seed gives the same training and test rows as before they existed.
-The same function is the state machine's validation step (an event with "action": "validate"
-goes to execution_input.handle, which writes nothing) and its preparation of a user's data
-(`"action": "prepare"`: `prepare_dataset`, the rules in data_preparation.py), which writes
-the same layout.
+Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=max(1, rows // 10),
+"shards"=1, "seed"?}. The validation rows are drawn after the test rows, so a seed gives the
+same training and test rows as before they existed. `"action": "prepare"` prepares a user's data
+instead (`prepare_dataset`, the rules in data_preparation.py), into the same layout.
+
+Where it writes is not the event's to say: the bucket is the function's own configuration (the
+RUNS_BUCKET environment variable the component sets) and the prefix is derived from the
+execution name, which must pass the validator's own rules (execution_input.check_execution_name
+with the stack's JOB_NAME_PREFIX: this stack's prefix, a SageMaker job name, lower case). An
+event naming `bucket` or `prefix` is refused. Prepared data is checked again with
+execution_input.check_data against the stack's DATA_SOURCES and this run's upload location.
+A run that already holds anything but its upload folder is refused (RunExists) before anything
+is written, so no invocation adds objects to another run's data. (Validation is not done here:
+it runs in its own function, without S3 rights.)
+
 The result (the state machine's `$.dataset`) carries the URIs, row counts, the seed used
 (drawn at random when none is given) and `source`, what the data is.
 Bad input raises InvalidSeedRequest before anything is written. Objects are streamed with
@@ -22,7 +31,8 @@ multipart uploads (memory stays flat whatever `rows` is); on any failure, open u
 aborted and completed objects deleted, then the error is re-raised.
 Write-once: every object is stored with a conditional write (IfNoneMatch="*" on PutObject and
 CompleteMultipartUpload), so a key an earlier execution wrote (a name reused after Step
-Functions' 90 days, a replayed event) fails with RunExists and keeps its old content.
+Functions' 90 days, a replayed event, two invocations racing past the RunExists check) fails
+with RunExists and keeps its old content.
 
 Capacity: about 1,500 M rows (test_rows = rows) fit Lambda's 900 s at 1769 MB (one vCPU)
 with a safety factor of 2. From `venv/bin/python bench/seed_bench.py`, which measured the
@@ -34,7 +44,9 @@ The handler raises DeadlineExceeded, cleaning up, DEADLINE_MARGIN_MS before the 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import sys
 from array import array
@@ -53,13 +65,20 @@ DEFAULT_ROWS = 5000
 PART_SIZE = 8 << 20         # multipart part size; S3's minimum is 5 MiB (except the last part)
 CHUNK_ROWS = 1 << 16        # rows generated per step; part of the seeded output's definition
 DEADLINE_MARGIN_MS = 20_000  # stop and clean up this long before the Lambda time limit
-_FIELDS = ("bucket", "prefix", "rows", "test_rows", "validation_rows", "shards", "seed")
+_FIELDS = ("executionName", "rows", "test_rows", "validation_rows", "shards", "seed")
+_PREPARE_FIELDS = ("action", "executionName", "data", "seed", "shards", "hyperparameters")
+# What callers sent before the function derived them itself: refused by name, so a stale caller fails loudly.
+_NOT_FROM_EVENTS = ("bucket", "prefix")
 GENERATED_SOURCE = {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
                     "classes": None}
 
 
 class InvalidSeedRequest(Exception):
     """The event is malformed; nothing was written."""
+
+
+class FunctionNotConfigured(Exception):
+    """The function's environment lacks a setting the component deploys it with."""
 
 
 class RunExists(Exception):
@@ -144,9 +163,30 @@ def _test(xy: bytes) -> list[bytes]:
 
 
 @dataclass(frozen=True)
-class SeedRequest:
+class FunctionConfig:
+    """The stack's values the function works with, from its own environment, never from an event."""
     bucket: str
-    prefix: str
+    job_name_prefix: str
+    data_sources: tuple[str, ...]
+
+    @classmethod
+    def from_environment(cls) -> "FunctionConfig":
+        names = (execution_input.BUCKET_VARIABLE, execution_input.JOB_NAME_PREFIX_VARIABLE,
+                 execution_input.DATA_SOURCES_VARIABLE)
+        missing = [name for name in names if not os.environ.get(name)]
+        if missing:
+            raise FunctionNotConfigured(
+                f"the function's environment has no {', '.join(missing)}: the TrainingPipeline component "
+                "(components/pipeline.py) sets it; deploy the function with it (pulumi up)")
+        bucket, prefix, sources = (os.environ[name] for name in names)
+        return cls(bucket, prefix, tuple(json.loads(sources)))
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    execution_name: str
+    bucket: str   # the function's own bucket
+    prefix: str   # runs/<execution_name>/
     rows: int
     test_rows: int
     validation_rows: int
@@ -161,19 +201,28 @@ def _positive_int(event: dict, name: str, default: int) -> int:
     return value
 
 
-def parse_event(event: object) -> SeedRequest:
+def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] = _FIELDS) -> SeedRequest:
+    """The request of a generate event (of a prepare event with `fields=_PREPARE_FIELDS`), its
+    location derived from `executionName` and the function's own bucket, never from the event."""
     if not isinstance(event, dict):
         raise InvalidSeedRequest(f"event must be a JSON object, got {type(event).__name__}")
-    unknown = sorted(set(event) - set(_FIELDS), key=str)
+    if event.get("action") == "validate":
+        raise InvalidSeedRequest("validate: the validation function checks execution input, not the "
+                                 "seeding function: invoke the stack's validation function")
+    stale = [key for key in _NOT_FROM_EVENTS if key in event]
+    if stale:
+        raise InvalidSeedRequest(
+            f"{' and '.join(stale)}: not taken from the event: the function writes only to its own bucket, "
+            "under runs/<executionName>/; send executionName instead")
+    unknown = sorted(set(event) - set(fields), key=str)
     if unknown:
         raise InvalidSeedRequest(f"unknown keys {', '.join(map(repr, unknown))}; "
-                                 f"allowed: {', '.join(_FIELDS)}")
-    bucket, prefix = event.get("bucket"), event.get("prefix")
-    if not isinstance(bucket, str) or not bucket or "/" in bucket:
-        raise InvalidSeedRequest(f"bucket must be a bucket name, got {bucket!r}")
-    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
-        raise InvalidSeedRequest(f"prefix must be a key prefix ending with '/' "
-                                 f"(e.g. 'runs/<name>/'), got {prefix!r}")
+                                 f"allowed: {', '.join(fields)}")
+    try:
+        name = execution_input.check_execution_name(
+            event.get("executionName"), execution_input.check_prefix(config.job_name_prefix))
+    except execution_input.InvalidExecutionInput as error:
+        raise InvalidSeedRequest(f"executionName: {error}") from None
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", rows)
     validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
@@ -184,7 +233,27 @@ def parse_event(event: object) -> SeedRequest:
     # random.Random(-n) equals random.Random(n): negative seeds would alias.
     if "seed" in event and (type(seed) is not int or seed < 0):
         raise InvalidSeedRequest(f"seed must be a non-negative integer, got {seed!r}")
-    return SeedRequest(bucket, prefix, rows, test_rows, validation_rows, shards, seed)
+    return SeedRequest(name, config.bucket, execution_input.run_prefix(name), rows, test_rows,
+                       validation_rows, shards, seed)
+
+
+def refuse_existing_run(s3, request: SeedRequest) -> None:
+    """RunExists if anything is stored under the run's prefix but its upload folder (where
+    run.py put the run's own file): nothing may add objects to a run that has data already
+    (an invoker naming another run, more shards than that run wrote, a replayed event).
+
+    One listing with Delimiter="/" and MaxKeys=2: its entries are the prefix's objects and
+    sub-prefixes in key order, a sub-prefix counting once, so of any two one is not upload/.
+    Needs s3:ListBucket with s3:prefix `runs/<name>/`."""
+    listed = s3.list_objects_v2(Bucket=request.bucket, Prefix=request.prefix, Delimiter="/", MaxKeys=2)
+    entries = ([item["Key"] for item in listed.get("Contents", [])]
+               + [item["Prefix"] for item in listed.get("CommonPrefixes", [])])
+    held = sorted(entry for entry in entries
+                  if entry != f"{request.prefix}{execution_input.UPLOAD_FOLDER}/")
+    if held:
+        raise RunExists(f"s3://{request.bucket}/{request.prefix} exists already (it holds {held[0]}): "
+                        "runs are write-once and an earlier execution of this name, or an invocation "
+                        "naming it, wrote there; nothing was written: start the run under a new name")
 
 
 _client = None
@@ -288,14 +357,15 @@ def _shard_sizes(rows: int, shards: int) -> list[int]:
     return [rows // shards + (i < rows % shards) for i in range(shards)]
 
 
-def write_dataset(event: object, s3=None, remaining_ms=None) -> dict:
+def write_dataset(event: object, s3=None, remaining_ms=None, config: FunctionConfig | None = None) -> dict:
     """Validate `event`, write the dataset, return its URIs (the handler's result).
 
-    `s3` defaults to the module's client; `remaining_ms` is Lambda's
-    `context.get_remaining_time_in_millis`, checked between chunks.
+    `s3` defaults to the module's client, `config` to the function's environment;
+    `remaining_ms` is Lambda's `context.get_remaining_time_in_millis`, checked between chunks.
     """
-    request = parse_event(event)
+    request = parse_event(event, config or FunctionConfig.from_environment())
     s3 = s3 or s3_client()
+    refuse_existing_run(s3, request)
     # Without a seed, draw one and report it, so any run can be reproduced.
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(execution_input.DRAWN_SEEDS)
     rng = random.Random(seed)
@@ -463,15 +533,29 @@ class _LazyBody:
             self.body.close()
 
 
-def prepare_dataset(event: dict, s3=None, remaining_ms=None) -> dict:
-    """`{"action": "prepare", bucket, prefix, data: {uri, label, test, split}, seed, shards,
+def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionConfig | None = None) -> dict:
+    """`{"action": "prepare", executionName, data: {kind, uri, label, test, split}, seed, shards,
     hyperparameters}` (the checked run, execution_input.validate_execution): the user's CSV
-    object(s) into the layout under `<prefix>csv/`. Returns the `$.dataset` record."""
-    request = parse_event({key: event.get(key) for key in ("bucket", "prefix", "seed", "shards")})
+    object(s) into the layout under `runs/<executionName>/csv/`. Returns the `$.dataset` record.
+
+    `data` is checked again, by the validator's rules: its URIs must lie in the stack's
+    dataSources or in this run's own upload location, and `kind` (whether the run's upload is
+    deleted after) follows from where they lie, not from the event."""
+    config = config or FunctionConfig.from_environment()
+    request = parse_event(event, config, _PREPARE_FIELDS)
+    if request.seed is None:
+        raise InvalidSeedRequest("seed: prepare needs the checked run's seed")
     data = event.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+    if not isinstance(data, dict):
         raise InvalidSeedRequest("data must be the checked execution input's data object")
+    try:
+        data = execution_input.check_data({key: value for key, value in data.items() if key != "kind"},
+                                          execution_name=request.execution_name, bucket=config.bucket,
+                                          sources=list(config.data_sources))
+    except execution_input.InvalidExecutionInput as error:
+        raise InvalidSeedRequest(str(error)) from None
     s3 = s3 or s3_client()
+    refuse_existing_run(s3, request)
     sources: list = []
     test_sources: list = []
     try:
@@ -542,10 +626,8 @@ def _delete_uploads(s3, data: dict) -> None:
 
 
 def handler(event, context):
-    """`{"action": "validate", ...}` checks an execution's input (execution_input.handle);
-    `{"action": "prepare", ...}` prepares a user's data; any other event is a seeding request."""
-    if isinstance(event, dict) and event.get("action") == "validate":
-        return execution_input.handle(event)
+    """`{"action": "prepare", ...}` prepares a user's data; any other event is a seeding request."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if isinstance(event, dict) and event.get("action") == "prepare":
-        return prepare_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
-    return write_dataset(event, remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
+        return prepare_dataset(event, remaining_ms=remaining_ms)
+    return write_dataset(event, remaining_ms=remaining_ms)

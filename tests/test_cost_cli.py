@@ -27,6 +27,7 @@ class _Clients:
 def _described(**config) -> dict:
     settings = PipelineSettings.from_config(config.get, stack="dev", region="us-west-2")
     definition = render_definition(settings, partition="aws", bucket=OUTPUTS["bucketName"],
+                                   validation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:validate-abc",
                                    seed_function_arn="arn:aws:lambda:us-west-2:111122223333:function:seed-abc",
                                    sagemaker_role_arn=OUTPUTS["sageMakerRoleArn"])
     return {"stateMachineArn": OUTPUTS["stateMachineArn"], "name": OUTPUTS["stateMachineName"],

@@ -28,8 +28,10 @@ from components.settings import PipelineSettings  # noqa: E402
 BUCKET = "training-pipeline-data-1a2b3c4"
 ROLE_ARN = "arn:aws:iam::111122223333:role/training-pipeline-sagemaker-role-5d6e7f8"
 FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-seed-9a0b1c2"
+VALIDATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-validate-3d4e5f6"
 EXECUTION = "xgb-dev-7e1940--20260101-000000-abc123"
-TARGET = dict(partition="aws", bucket=BUCKET, seed_function_arn=FUNCTION_ARN, sagemaker_role_arn=ROLE_ARN)
+TARGET = dict(partition="aws", bucket=BUCKET, validation_function_arn=VALIDATION_ARN, seed_function_arn=FUNCTION_ARN,
+              sagemaker_role_arn=ROLE_ARN)
 DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 SAGEMAKER_TASKS = {
     "Train model (XGBoost)": "CreateTrainingJob",
@@ -99,12 +101,21 @@ def test_every_written_path_is_under_the_execution(definition):
             pytest.fail(f"{key} is a fixed value; it must be built per execution")
         if key in ("S3OutputPath.$", "prefix.$"):
             written.append(value)
-    for state in ("Generate dataset", PREPARE_STATE):  # either writes the dataset, in one place
-        seed = definition["States"][state]["Parameters"]
-        assert seed["prefix.$"] == "States.Format('runs/{}/', $$.Execution.Name)"
-        assert seed["bucket"] == BUCKET
-    assert len(written) == 4  # the dataset (generated or prepared), the model artifacts, the predictions
-    assert len(set(written)) == 3
+    for state in ("Generate dataset", PREPARE_STATE):  # either writes the dataset, under runs/<name>/
+        seed = definition["States"][state]
+        assert seed["Resource"] == FUNCTION_ARN
+        # The function derives its bucket and prefix itself: the event names the execution only.
+        assert seed["Parameters"]["executionName.$"] == "$$.Execution.Name"
+        assert not {"bucket", "prefix", "prefix.$"} & set(seed["Parameters"])
+    assert len(written) == 2  # the model artifacts, the predictions
+    assert len(set(written)) == 2
+
+
+def test_the_input_is_validated_by_its_own_function_and_passed_as_dollar_only(definition):
+    validate = definition["States"][VALIDATE_STATE]
+    assert validate["Resource"] == VALIDATION_ARN
+    caller = {key: value for key, value in validate["Parameters"].items() if key.endswith(".$")}
+    assert caller == {"input.$": "$", "executionName.$": "$$.Execution.Name"}
 
 
 def test_jobs_and_models_are_named_after_the_execution(definition):
@@ -290,7 +301,8 @@ def interpreter(settings):
             FunctionName="seed", Runtime="python3.13", Role=role, Handler="seed_dataset.handler",
             Code={"ZipFile": code.getvalue()})["FunctionArn"]
         client = boto3.client("stepfunctions", region_name="us-west-2")
-        full = build_definition(settings, **{**TARGET, "seed_function_arn": function_arn, "sagemaker_role_arn": role})
+        full = build_definition(settings, **{**TARGET, "validation_function_arn": function_arn,
+                                             "seed_function_arn": function_arn, "sagemaker_role_arn": role})
         machine = client.create_state_machine(name="no-sagemaker", definition=json.dumps(without_sagemaker(full)),
                                               roleArn=role)["stateMachineArn"]
         yield client, machine
@@ -329,13 +341,13 @@ def test_validated_request_drives_every_later_state(interpreter):
     run = execute(client, machine, name, payload, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
     validate, seed = lambda_inputs(run)
-    assert validate == {"action": "validate", "executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
+    assert validate == {"executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
                                      "dataSources": [], "volumeSizeGb": 30,
                                      "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
                                                   "max_runtime_seconds": 3600}},
                         "bucket": BUCKET}
-    assert seed == {"bucket": BUCKET, "prefix": f"runs/{name}/", "rows": 10, "seed": 7, "shards": 1}
+    assert seed == {"executionName": name, "rows": 10, "seed": 7, "shards": 1}
     output = json.loads(run["description"]["output"])
     assert "extra" not in output and "hyperparameters" not in output  # the raw input is gone
     assert output["run"] == request
@@ -366,5 +378,5 @@ def test_data_in_the_request_goes_to_prepare_not_generate(interpreter):
                if event["type"].endswith("StateEntered")]
     assert PREPARE_STATE in entered and "Generate dataset" not in entered
     _, prepare = lambda_inputs(run)
-    assert prepare == {"action": "prepare", "bucket": BUCKET, "prefix": f"runs/{name}/", "data": data,
+    assert prepare == {"action": "prepare", "executionName": name, "data": data,
                        "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1}

@@ -149,7 +149,7 @@ def stack():
 
 def test_the_deployed_policies_together_allow_every_call(stack):
     outputs, report = stack
-    assert len(report) == 3  # the seeding, SageMaker and state machine roles all acted
+    assert len(report) == 4  # the validation, seeding, SageMaker and state machine roles all acted
     for role, entry in report.items():
         refused = [call for call in entry["calls"] if not call["allowed"]]
         assert refused == [], (role, refused)
@@ -181,6 +181,32 @@ def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
     removed = sum(1 for entry in entries.values() if entry["required"])
     assert removed >= 10  # each role has statements the pipeline needs
     assert problems == []
+    # Among them the statements least privilege by function added; the validation role's only
+    # statement (its logs) went through the loop above as unused, with its reason.
+    required = {sid for (_, sid), entry in entries.items() if entry["required"]}
+    assert {"InvokeValidationFunction", "InvokeSeedFunction", "ListRunPrefixes"} <= required
+    validation = report[_function_role(outputs, "Validate input")]
+    assert [(s["statement"], s["required"]) for s in validation["statements"]] == [("WriteOwnLogs", False)]
+
+
+def _function_role(outputs, state: str) -> str:
+    """The execution role of the function a state of the deployed definition invokes."""
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=outputs["stateMachineArn"])["definition"])
+    function = definition["States"][state]["Resource"]
+    return boto3.client("lambda", region_name=outputs["region"]).get_function(
+        FunctionName=function)["Configuration"]["Role"]
+
+
+def test_the_validation_role_makes_no_call_and_the_seeding_role_writes(stack):
+    """The report of one execution: the function that parses the input called nothing at all."""
+    outputs, _ = stack
+    described = _execute(outputs)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    report = outputs.iam_report(described["executionArn"])
+    assert report[_function_role(outputs, "Validate input")]["calls"] == []
+    seeding = {call["action"] for call in report[_function_role(outputs, "Generate dataset")]["calls"]}
+    assert seeding == {"s3:ListBucket", "s3:PutObject"}
 
 
 def _remove_each_statement(outputs, entries, iam, problems):

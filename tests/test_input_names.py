@@ -101,7 +101,8 @@ def test_any_other_failure_of_the_first_state_ends_refused():
     """The Lambda runtime refuses a 5,000-digit integer before the handler runs (Runtime.UnmarshalError):
     that too is a refusal; only Lambda's own service errors and a function that cannot start are the
     pipeline's failure."""
-    states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", seed_function_arn="arn:f",
+    states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", validation_function_arn="arn:v",
+                              seed_function_arn="arn:f",
                               sagemaker_role_arn="arn:r")["States"]
     catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
     assert catches[tuple(LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT)] == FAILED_STATE  # not the input's fault

@@ -29,6 +29,8 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+SEED = "training-pipeline-seed"
+VALIDATE = "training-pipeline-validate"
 COMPONENT = "training-pipeline:index:TrainingPipeline"
 
 IMAGES = {
@@ -118,7 +120,8 @@ def test_component_parents_every_resource(run):
     assert {r.parent for r in children} == {component.urn}
     assert all(r.name.startswith("training-pipeline-") for r in children)
     assert component.urn in run.component_outputs, "register_outputs was not called"
-    assert len(run.of_type(ROLE_POLICY)) == 3 and len(run.of_type(ROLE)) == 3
+    assert len(run.of_type(ROLE_POLICY)) == 4 and len(run.of_type(ROLE)) == 4
+    assert {function.name for function in run.of_type(FUNCTION)} == {SEED, VALIDATE}
 
 
 def test_outputs(run):
@@ -128,7 +131,7 @@ def test_outputs(run):
     assert run.outputs["bucketName"] == bucket["bucket"]
     assert run.outputs["stateMachineArn"] == machine["arn"]
     assert run.outputs["stateMachineName"] == machine["name"]
-    assert run.outputs["seedFunctionName"] == run.one(FUNCTION).outputs["name"]
+    assert run.outputs["seedFunctionName"] == run.one(FUNCTION, SEED).outputs["name"]
     assert run.outputs["sageMakerRoleArn"] == run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
     assert run.outputs["trainingImage"] == IMAGES["us-west-2"]
     assert run.outputs["region"] == "us-west-2"
@@ -175,12 +178,14 @@ def test_definition_is_rendered_from_the_stack(request, fixture, region):
     result = request.getfixturevalue(fixture)
     text = definition_of(result)
     definition = json.loads(text)
-    function_arn = result.one(FUNCTION).outputs["arn"]
+    function_arn = result.one(FUNCTION, SEED).outputs["arn"]
     bucket = result.one(BUCKET).outputs["bucket"]
     role_arn = result.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
     assert function_arn.startswith(f"arn:aws:lambda:{region}:{ACCOUNT}:function:")
     assert definition["States"]["Generate dataset"]["Resource"] == function_arn
-    assert definition["States"]["Generate dataset"]["Parameters"]["bucket"] == bucket
+    assert definition["States"]["Prepare dataset"]["Resource"] == function_arn
+    assert definition["States"]["Validate input"]["Resource"] == result.one(FUNCTION, VALIDATE).outputs["arn"]
+    assert definition["States"]["Validate input"]["Parameters"]["bucket"] == bucket
     assert f"s3://{bucket}/runs/" in text
     train = definition["States"]["Train model (XGBoost)"]["Parameters"]
     assert train["RoleArn"] == role_arn
@@ -257,16 +262,16 @@ def test_state_machine_waits_for_the_role_policies(run):
     """
     machine = run.one(STATE_MACHINE)
     policy_urns = {policy.urn for policy in run.of_type(ROLE_POLICY)}
-    assert len(policy_urns) == 3
+    assert len(policy_urns) == 4
     assert policy_urns <= set(machine.dependencies)
     for urns in machine.property_dependencies.values():
         assert not policy_urns & set(urns)
-    function = run.one(FUNCTION)
-    assert run.one(ROLE_POLICY, "training-pipeline-seed-policy").urn in function.dependencies
+    for function in (SEED, VALIDATE):
+        assert run.one(ROLE_POLICY, f"{function}-policy").urn in run.one(FUNCTION, function).dependencies
 
 
-def test_seed_function(run):
-    function = run.one(FUNCTION).inputs
+def test_seed_function(run, custom):
+    function = run.one(FUNCTION, SEED).inputs
     assert function["handler"] == "seed_dataset.handler"
     assert function["runtime"] in ("python3.12", "python3.13")
     assert function["memorySize"] == 1769
@@ -282,6 +287,39 @@ def test_seed_function(run):
     for name, asset in code.assets.items():
         assert "__pycache__" not in name and not name.endswith(".pyc")
         assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
+    # Where it writes and the rules of names are its own configuration, never its events'.
+    assert function["environment"]["variables"] == {
+        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]"}
+    assert json.loads(custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["DATA_SOURCES"]) == [
+        "s3://team-data/datasets/", "s3://whole-bucket/"]
+
+
+def test_validation_function(run, custom):
+    """Its own function, role and log group: same package and runtime, another handler, no environment."""
+    function = run.one(FUNCTION, VALIDATE).inputs
+    seed = run.one(FUNCTION, SEED).inputs
+    assert function["handler"] == "execution_input.handler"
+    assert function["runtime"] == seed["runtime"] and function["code"].assets.keys() == seed["code"].assets.keys()
+    assert function["role"] == run.one(ROLE, "training-pipeline-validate-role").outputs["arn"]
+    assert not function.get("environment")
+    log_group = run.one(LOG_GROUP, "training-pipeline-validate-logs")
+    assert function["loggingConfig"]["logGroup"] == log_group.outputs["name"]
+    assert log_group.outputs["name"].startswith("/aws/lambda/training-pipeline-dev-validate-")
+    for result in (run, custom):
+        retention = {result.one(LOG_GROUP, f"{name}-logs").inputs["retentionInDays"] for name in (SEED, VALIDATE)}
+        assert len(retention) == 1
+
+
+def test_the_validation_role_may_write_its_logs_and_nothing_else(run, custom):
+    """It parses untrusted input: not one S3 action (nor any other beyond its own log group)."""
+    for result in (run, custom):
+        log_group_arn = result.one(LOG_GROUP, "training-pipeline-validate-logs").outputs["arn"]
+        document = role_policy(result, "validate")
+        granted = {(action, resource) for statement in statements(document)
+                   for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
+        assert granted == {("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*")}
+        assert not [action for statement in statements(document) for action in as_list(statement["Action"])
+                    if action.lower().startswith("s3:")]
 
 
 # --- bucket --------------------------------------------------------------------------------
@@ -339,7 +377,8 @@ def test_s3_resources_are_this_bucket(run):
 
 
 def test_trust_policies(run):
-    for suffix, service in (("seed", "lambda"), ("sagemaker", "sagemaker"), ("states", "states")):
+    for suffix, service in (("seed", "lambda"), ("validate", "lambda"), ("sagemaker", "sagemaker"),
+                            ("states", "states")):
         [statement] = statements(trust(run, suffix))
         assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
         assert statement["Action"] == "sts:AssumeRole"
@@ -357,8 +396,12 @@ def test_seed_function_policy(run):
         ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
         ("s3:PutObject", f"{bucket_arn}/runs/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
         ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
+        ("s3:ListBucket", bucket_arn),  # under runs/ only: does the run hold anything yet?
         ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*"),  # a file run.py uploaded for the run
     }
+    [listing] = [statement for statement in statements(role_policy(run, "seed"))
+                 if as_list(statement["Action"]) == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
 
 
 def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
@@ -370,6 +413,7 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
                          json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
     assert simplified == sorted([
+        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*"}})),
         ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
         ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
         ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
@@ -384,6 +428,8 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     (["s3://Team_Data/"], "does not name a valid S3 bucket"),
     (["s3://team-data/a/../b/"], "'..' segments"),
     ("s3://team-data/", "expected a list of S3 locations"),
+    ([f"s3://team-data/{index:03d}/" + "d" * 100 + "/" for index in range(30)],
+     "3,720 characters as JSON, more than the 3,584 the seeding function's environment can hold"),
 ])
 def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
@@ -440,9 +486,10 @@ def test_state_machine_policy(run, custom):
         assert set(as_list(by_action[action][0]["Resource"])) == {
             f"arn:aws:events:us-west-2:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule"
             for kind in ("Training", "Transform")}
-    function_arn = run.one(FUNCTION).outputs["arn"]
-    # The definition invokes the unqualified ARN: no `:*` for versions and aliases it never uses.
-    assert as_list(by_action["lambda:InvokeFunction"][0]["Resource"]) == [function_arn]
+    # The definition invokes the unqualified ARNs: no `:*` for versions and aliases it never uses.
+    # The two functions, in a statement each, and no other.
+    assert sorted(as_list(statement["Resource"]) for statement in by_action["lambda:InvokeFunction"]) == sorted(
+        [run.one(FUNCTION, name).outputs["arn"]] for name in (SEED, VALIDATE))
     assert as_list(by_action["logs:CreateLogDelivery"][0]["Resource"]) == ["*"]
     assert not any(action.startswith("xray:") for action in by_action)
     # Tracing on: X-Ray; another prefix: its own pattern only.
@@ -531,7 +578,7 @@ def test_outputs_come_from_the_emulator(run):
     import boto3
     from moto import mock_aws
 
-    function = run.one(FUNCTION).outputs
+    function = run.one(FUNCTION, SEED).outputs
     assert function["arn"] == f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:{function['name']}"
     assert function["sourceCodeHash"]  # moto's CodeSha256 of the package built from the AssetArchive
     role = run.one(ROLE, "training-pipeline-sagemaker-role").outputs

@@ -49,9 +49,9 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert len((run_dir / "data" / "test" / "test.csv").read_text().splitlines()) == 2000
     assert load_model(run_dir / "model.tar.gz").num_boosted_rounds() == 5  # the stack default num_round
-    # The least-privilege report: the three roles, every call allowed by a named statement.
+    # The least-privilege report: the four roles, every call allowed by a named statement.
     report = json.loads((run_dir / "iam.json").read_text())
-    assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 3
+    assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 4
     calls = [call for role in report.values() for call in role["calls"]]
     assert {"s3:PutObject", "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "iam:PassRole",
             "s3:GetObject"} <= {call["action"] for call in calls}

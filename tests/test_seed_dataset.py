@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 import time
@@ -19,7 +20,10 @@ import seed_dataset  # noqa: E402
 from seed_dataset import InvalidSeedRequest, write_dataset  # noqa: E402
 
 BUCKET = "seed-test-bucket"
-PREFIX = "runs/xgb-dev-1/"
+STACK_PREFIX = "xgb-dev"
+NAME = f"{STACK_PREFIX}--1"
+PREFIX = f"runs/{NAME}/"
+SOURCES = f"s3://{BUCKET}/sources/"
 
 
 @pytest.fixture
@@ -27,6 +31,10 @@ def s3(monkeypatch):
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # The function's own configuration, as the component deploys it.
+    monkeypatch.setenv("RUNS_BUCKET", BUCKET)
+    monkeypatch.setenv("JOB_NAME_PREFIX", STACK_PREFIX)
+    monkeypatch.setenv("DATA_SOURCES", json.dumps([SOURCES]))
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
@@ -34,7 +42,7 @@ def s3(monkeypatch):
 
 
 def event(**overrides):
-    return {"bucket": BUCKET, "prefix": PREFIX, **overrides}
+    return {"executionName": NAME, **overrides}
 
 
 def read(s3, uri: str) -> bytes:
@@ -140,22 +148,22 @@ def test_distribution_over_a_large_sample(s3):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(s3):
-    def dataset(prefix, seed):
-        result = write_dataset(event(prefix=prefix, rows=20_000, shards=3, seed=seed), s3)
+    def dataset(run, seed):
+        result = write_dataset(event(executionName=f"{STACK_PREFIX}--{run}", rows=20_000, shards=3, seed=seed), s3)
         return [read(s3, uri) for uri in result["objects"]]
 
-    first, again, other = dataset("a/", 42), dataset("b/", 42), dataset("c/", 43)
+    first, again, other = dataset("a", 42), dataset("b", 42), dataset("c", 43)
     assert first == again
     assert all(a != b for a, b in zip(first, other))
     assert len(set(first[:3])) == 3  # shards are not copies of each other
 
 
 def test_seed_is_optional_and_unseeded_runs_differ(s3):
-    first = write_dataset(event(prefix="a/", rows=1000), s3)
-    second = write_dataset(event(prefix="b/", rows=1000), s3)
+    first = write_dataset(event(executionName=f"{STACK_PREFIX}--a", rows=1000), s3)
+    second = write_dataset(event(executionName=f"{STACK_PREFIX}--b", rows=1000), s3)
     assert read(s3, first["objects"][0]) != read(s3, second["objects"][0])
     # The seed drawn is reported, and reproduces the run.
-    again = write_dataset(event(prefix="c/", rows=1000, seed=first["seed"]), s3)
+    again = write_dataset(event(executionName=f"{STACK_PREFIX}--c", rows=1000, seed=first["seed"]), s3)
     assert read(s3, again["objects"][0]) == read(s3, first["objects"][0])
 
 
@@ -175,19 +183,23 @@ def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
     monkeypatch.setattr(seed_dataset, "PART_SIZE", 1 << 40)
-    single = write_dataset(event(prefix="single/", rows=1_500_000, test_rows=10, seed=5), s3)
+    single = write_dataset(event(executionName=f"{STACK_PREFIX}--single", rows=1_500_000, test_rows=10, seed=5), s3)
     assert calls == [1, 2]
     assert read(s3, single["objects"][0]) == data
 
 
 @pytest.mark.parametrize("bad, field", [
-    ({"bucket": None}, "bucket"),
-    ({"bucket": ""}, "bucket"),
-    ({"bucket": "s3://seed-test-bucket"}, "bucket"),
-    ({"prefix": None}, "prefix"),
-    ({"prefix": "runs/x"}, "prefix"),
-    ({"prefix": ""}, "prefix"),
-    ({"prefix": "/runs/x/"}, "prefix"),
+    # Where to write is the function's own: an event naming it is refused, whatever it names.
+    ({"bucket": BUCKET}, "^bucket: not taken from the event: .* send executionName instead$"),
+    ({"prefix": "runs/xgb-dev--victim/"}, "^prefix: not taken from the event"),
+    ({"bucket": "other", "prefix": PREFIX}, "^bucket and prefix: not taken from the event"),
+    ({"executionName": None}, "executionName: execution name null is not a valid SageMaker job name"),
+    ({"executionName": "xgb-other--1"}, "executionName: .* must start with 'xgb-dev--'"),
+    ({"executionName": "xgb-dev-2--1"}, "must start with 'xgb-dev--'"),  # another stack's prefix
+    ({"executionName": "xgb-dev--Victim"}, "upper-case letters are refused"),
+    ({"executionName": "xgb-dev--" + "a" * 60}, r"\(69 characters\) is not a valid SageMaker job name"),
+    ({"executionName": "xgb-dev--../x"}, "is not a valid SageMaker job name"),
+    ({"action": "validate"}, "the validation function checks execution input"),
     ({"rows": 0}, "rows"),
     ({"rows": -5}, "rows"),
     ({"rows": 10.0}, "rows"),
@@ -214,12 +226,17 @@ def test_bad_input_is_rejected_before_writing(s3, bad, field):
     assert keys(s3) == []
 
 
-@pytest.mark.parametrize("missing", ["bucket", "prefix"])
-def test_missing_required_key(s3, missing):
-    incomplete = event(rows=10)
-    del incomplete[missing]
-    with pytest.raises(InvalidSeedRequest, match=missing):
-        write_dataset(incomplete, s3)
+def test_missing_execution_name(s3):
+    with pytest.raises(InvalidSeedRequest, match="executionName"):
+        write_dataset({"rows": 10}, s3)
+    assert keys(s3) == []
+
+
+def test_without_its_configuration_the_function_names_what_is_missing(s3, monkeypatch):
+    monkeypatch.delenv("RUNS_BUCKET")
+    with pytest.raises(seed_dataset.FunctionNotConfigured, match=r"^the function's environment has no "
+                                                                  r"RUNS_BUCKET: the TrainingPipeline component"):
+        write_dataset(event(rows=10), s3)
     assert keys(s3) == []
 
 
@@ -231,7 +248,7 @@ def test_event_must_be_an_object(s3, bad):
 
 def test_messages_are_one_line_and_name_the_value():
     with pytest.raises(InvalidSeedRequest, match=r"^rows must be a positive integer, got 0$"):
-        seed_dataset.parse_event(event(rows=0))
+        seed_dataset.parse_event(event(rows=0), seed_dataset.FunctionConfig(BUCKET, STACK_PREFIX, ()))
     assert InvalidSeedRequest.__name__ == "InvalidSeedRequest"  # the state machine matches it
 
 
@@ -334,8 +351,8 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
         def get_remaining_time_in_millis(self):
             return 900_000
 
-    first = seed_dataset.handler(event(prefix="a/", rows=10, seed=1), Context())
-    second = seed_dataset.handler(event(prefix="b/", rows=10, seed=1), None)
+    first = seed_dataset.handler(event(executionName=f"{STACK_PREFIX}--a", rows=10, seed=1), Context())
+    second = seed_dataset.handler(event(executionName=f"{STACK_PREFIX}--b", rows=10, seed=1), None)
     assert created == [("s3",)]
     assert read(s3, first["objects"][0]) == read(s3, second["objects"][0])
     with pytest.raises(InvalidSeedRequest):
@@ -345,7 +362,7 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
 # -- the prepare action: a user's CSV in S3 into the same layout -----------------------------------
 
 def prepare_event(uri, **data):
-    return {"action": "prepare", "bucket": BUCKET, "prefix": PREFIX, "seed": 4, "shards": 2,
+    return {"action": "prepare", "executionName": NAME, "seed": 4, "shards": 2,
             "hyperparameters": {"objective": "binary:logistic"},
             "data": {"kind": "s3", "uri": uri, "label": "label", "test": None,
                      "split": {"validation": 0.1, "test": 0.2}, **data}}
@@ -395,7 +412,7 @@ def test_prepare_refuses_data_that_would_not_fit_the_time_left(s3, monkeypatch):
 
 def test_an_empty_prefix_is_refused(s3):
     with pytest.raises(seed_dataset.data_preparation.InvalidData, match="no data objects under this prefix"):
-        seed_dataset.handler(prepare_event(f"s3://{BUCKET}/nothing/"), None)
+        seed_dataset.handler(prepare_event(f"{SOURCES}nothing/"), None)
 
 
 # -- write-once runs: nothing a later invocation writes replaces an earlier one's object -----------
@@ -405,12 +422,48 @@ def snapshot(s3) -> dict[str, bytes]:
 
 
 def test_a_replayed_event_fails_and_keeps_the_old_runs_objects(s3):
-    """A name reused after Step Functions' 90 days replays Generate on the old run's prefix."""
+    """A name reused after Step Functions' 90 days replays Generate on the old run's prefix:
+    refused before anything is written, naming what the run holds."""
+    write_dataset(event(rows=50, seed=1), s3)
+    before = snapshot(s3)
+    with pytest.raises(seed_dataset.RunExists, match=rf"^s3://{BUCKET}/{PREFIX} exists already \(it holds "
+                                                     rf"{PREFIX}csv/\): .* start the run under a new name$"):
+        write_dataset(event(rows=10, seed=2), s3)
+    assert snapshot(s3) == before
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("key", [f"{PREFIX}csv/train/part-00002.csv", f"{PREFIX}model/x", f"{PREFIX}zzz",
+                                 f"{PREFIX}upload"])
+def test_a_run_holding_anything_but_its_upload_folder_is_not_added_to(s3, key):
+    """More shards than the run wrote would add objects under its csv/train/ (the training
+    channel reads every object there): nothing is written into a run that holds anything."""
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"planted")
+    with pytest.raises(seed_dataset.RunExists, match=f"it holds {PREFIX}"):
+        write_dataset(event(rows=30, shards=3, seed=1), s3)
+    assert snapshot(s3) == {key: b"planted"}
+
+
+class Racing:
+    """A client whose listing finds the run empty, as an invocation racing an earlier one does:
+    the conditional writes are then what keeps the earlier run's objects."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def list_objects_v2(self, **kwargs):
+        return {"KeyCount": 0}
+
+
+def test_an_invocation_racing_past_the_check_is_stopped_by_the_conditional_write(s3):
     write_dataset(event(rows=50, seed=1), s3)
     before = snapshot(s3)
     with pytest.raises(seed_dataset.RunExists, match=rf"s3://{BUCKET}/{PREFIX}csv/train/part-00000.csv "
                                                      r"exists already: .* start the run under a new name"):
-        write_dataset(event(rows=10, seed=2), s3)
+        write_dataset(event(rows=10, seed=2), Racing(s3))
     assert snapshot(s3) == before
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
@@ -420,7 +473,7 @@ def test_a_multipart_object_is_not_replaced_either(s3):
     write_dataset(event(rows=1_200_000, test_rows=10, seed=1), s3)
     before = snapshot(s3)
     with pytest.raises(seed_dataset.RunExists, match="part-00000.csv exists already"):
-        write_dataset(event(rows=1_200_000, test_rows=10, seed=2), s3)
+        write_dataset(event(rows=1_200_000, test_rows=10, seed=2), Racing(s3))
     assert snapshot(s3) == before
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
@@ -431,7 +484,7 @@ def test_only_the_replays_own_objects_are_removed(s3):
     labels = f"{PREFIX}csv/labels/test_labels.csv"
     s3.put_object(Bucket=BUCKET, Key=labels, Body=b"old\n")
     with pytest.raises(seed_dataset.RunExists, match="test_labels.csv exists already"):
-        write_dataset(event(rows=50, seed=1), s3)
+        write_dataset(event(rows=50, seed=1), Racing(s3))
     assert snapshot(s3) == {labels: b"old\n"}
 
 
@@ -442,6 +495,44 @@ def test_a_replayed_prepare_keeps_the_old_runs_objects(s3):
     with pytest.raises(seed_dataset.RunExists, match="exists already"):
         seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/d.csv"), "seed": 5}, None)
     assert snapshot(s3) == before
+
+
+def upload(s3, name=NAME, body=b"a,label\n" + b"1,0\n2,1\n" * 50) -> str:
+    key = f"runs/{name}/upload/data.csv"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return f"s3://{BUCKET}/{key}"
+
+
+def test_prepare_reads_and_then_deletes_the_runs_own_upload(s3):
+    """Kind follows from where the URI lies, whatever the event says: the run's own upload is
+    read past the check (its upload/ folder is allowed) and deleted after."""
+    result = seed_dataset.handler(prepare_event(upload(s3), kind="s3"), None)
+    assert result["source"]["kind"] == "file"
+    assert not [key for key in keys(s3) if "/upload/" in key]
+    assert sum(result["rows"].values()) == 100
+
+
+@pytest.mark.parametrize("uri, message", [
+    (f"s3://{BUCKET}/runs/{STACK_PREFIX}--victim/upload/data.csv", "outside the stack's data sources"),
+    (f"s3://{BUCKET}/elsewhere/data.csv", "outside the stack's data sources"),
+    (f"s3://{BUCKET}/runs/{NAME}/upload/", "is a prefix: name the uploaded object"),
+])
+def test_prepare_reads_only_the_stacks_data_sources_and_the_runs_own_upload(s3, uri, message):
+    """Another run's upload is neither: it is not read into this run, and not deleted."""
+    victim = upload(s3, f"{STACK_PREFIX}--victim")
+    before = snapshot(s3)
+    for kind in ("file", "s3"):
+        with pytest.raises(InvalidSeedRequest, match=message):
+            seed_dataset.handler(prepare_event(uri, kind=kind), None)
+    assert snapshot(s3) == before and victim.removeprefix(f"s3://{BUCKET}/") in before
+
+
+@pytest.mark.parametrize("stale", [{"bucket": "other-bucket"}, {"prefix": "runs/xgb-dev--victim/"}])
+def test_prepare_refuses_a_location_in_the_event(s3, stale):
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n" * 10)
+    with pytest.raises(InvalidSeedRequest, match="not taken from the event"):
+        seed_dataset.handler({**prepare_event(f"{SOURCES}d.csv"), **stale}, None)
+    assert [key for key in keys(s3) if key.startswith("runs/")] == []
 
 
 def test_write_once_works_with_a_botocore_that_does_not_model_if_none_match(monkeypatch):

@@ -28,7 +28,7 @@ def test_a_replayed_generate_event_fails_and_keeps_the_old_run():
         before = _objects(s3, bucket, f"runs/{name}/")
         assert f"runs/{name}/csv/labels/test_labels.csv" in before
 
-        replay = {"bucket": bucket, "prefix": f"runs/{name}/", "rows": 10, "seed": 1, "shards": 1}
+        replay = {"executionName": name, "rows": 10, "seed": 1, "shards": 1}
         response = boto3.client("lambda", region_name=region).invoke(
             FunctionName=outputs["seedFunctionName"], Payload=json.dumps(replay))
         error = json.loads(response["Payload"].read())
