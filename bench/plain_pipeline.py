@@ -41,10 +41,6 @@ class MemoryS3:
         input_shape=SimpleNamespace(members={"IfNoneMatch": None}))))
 
     def __init__(self):
-        import boto3
-
-        # The real client's model: seed_dataset.write_once reads whether PutObject has IfNoneMatch.
-        self.meta = boto3.client("s3", region_name="us-east-1").meta
         self.objects: dict[str, bytes] = {}
         self.parts: dict[str, list[bytes]] = {}
 
