@@ -32,7 +32,11 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxR
 REALISTIC_MIN_RUNTIME_SECONDS = 600
 # ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
 MAX_WARM_POOL_SECONDS = 21600
+# The seeding function's states (validate, then generate or prepare), each up to 1 + 5 attempts
+# at its timeout: with training and transform, the longest an execution can take.
+SEED_STATES_WORST_ATTEMPTS = 2 * 6
 DEFAULT_PREFIX_STEM = "xgb-"
+MAX_EXPIRE_DAYS = 2 ** 31 - 1  # an S3 lifecycle rule's Days is a 32-bit integer
 
 
 def default_job_name_prefix(stack: str, project: str) -> str:
@@ -111,6 +115,8 @@ class PipelineSettings:
     max_wait_seconds: int = 7200
     # ResourceConfig.KeepAlivePeriodInSeconds; 0: no warm pool.
     warm_pool_seconds: int = 0
+    # Objects under runs/ expire this many days after they were written (S3 lifecycle); 0: never.
+    runs_expire_days: int = 30
 
     @property
     def warnings(self) -> list[str]:
@@ -134,6 +140,19 @@ class PipelineSettings:
                 # the training job's limits, keywords of xgboost_hyperparameters.validate
                 "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
+
+    @property
+    def training_bound_seconds(self) -> int:
+        """The longest SageMaker lets the training job run: MaxWaitTimeInSeconds with spot."""
+        return self.max_wait_seconds if self.spot_training else self.max_runtime_seconds
+
+    @property
+    def longest_run_seconds(self) -> int:
+        """The longest an execution can take: every seeding attempt at its timeout, the training
+        job's bound, the transform's timeout."""
+        from components import seed_function
+
+        return (SEED_STATES_WORST_ATTEMPTS * seed_function.TIMEOUT_SECONDS + self.training_bound_seconds)
 
     @property
     def shards(self) -> int:
@@ -234,6 +253,7 @@ class PipelineSettings:
             spot_training=boolean("spotTraining"),
             max_wait_seconds=integer("maxWaitSeconds", 1),
             warm_pool_seconds=integer("warmPoolSeconds", 0, maximum=MAX_WARM_POOL_SECONDS),
+            runs_expire_days=integer("runsExpireDays", 0, maximum=MAX_EXPIRE_DAYS),
         )
         if settings.spot_training and settings.warm_pool_seconds:
             raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
@@ -243,6 +263,10 @@ class PipelineSettings:
             raise SettingsError(f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
                                 f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
                                 "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds")
+        if settings.runs_expire_days and settings.runs_expire_days * 86400 <= settings.longest_run_seconds:
+            raise SettingsError(f"runsExpireDays: {settings.runs_expire_days} is too short: a run can take up to "
+                                f"{settings.longest_run_seconds} s with these settings and its objects could "
+                                "expire while it runs; raise runsExpireDays, or set 0 to keep runs for good")
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
                                 f"{', '.join(map(str, LOG_RETENTION_DAYS))}")

@@ -72,6 +72,7 @@ def custom():
     """Everything that can differ from the defaults, differing."""
     return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
+                     "runsExpireDays": 7,
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"],
                      "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"]})
 
@@ -310,8 +311,31 @@ def test_bucket_hardening(run, custom):
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
     assert as_list(deny["Action"]) == ["s3:*"]
     [lifecycle] = run.one(LIFECYCLE).inputs["rules"]
+    assert run.one(LIFECYCLE).inputs["bucket"] == name
     assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {"prefix": "runs/"}
     assert lifecycle["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert lifecycle["expiration"] == {"days": 30}  # the default runsExpireDays
+    assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
+    [custom_rule] = custom.one(LIFECYCLE).inputs["rules"]
+    assert custom_rule["expiration"] == {"days": 7} and custom_rule["filter"] == {"prefix": "runs/"}
+
+
+def test_runs_expire_days_zero_keeps_runs_but_still_drops_incomplete_uploads():
+    [rule] = deployed({"runsExpireDays": 0}).one(LIFECYCLE).inputs["rules"]
+    assert rule["filter"] == {"prefix": "runs/"} and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert "expiration" not in rule and "noncurrentVersionExpiration" not in rule
+
+
+def test_runs_expire_days_must_outlast_the_longest_run():
+    # 12 seeding attempts at 900 s + 3 days of training: 3 days are too short, 4 are not.
+    result = run_program({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 3})
+    message = str(result.error)
+    assert message == ("invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
+                       "270000 s with these settings and its objects could expire while it runs; raise "
+                       "runsExpireDays, or set 0 to keep runs for good"), message
+    assert result.resources == []
+    [rule] = deployed({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 4}).one(LIFECYCLE).inputs["rules"]
+    assert rule["expiration"] == {"days": 4}
 
 
 # --- IAM -----------------------------------------------------------------------------------
@@ -481,6 +505,9 @@ def test_parliament_finds_nothing(run, custom):
     ({"transformInstanceCount": 2}, "transformInstanceCount"),
     ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
     ({"logRetentionDays": 10}, "logRetentionDays"),
+    ({"runsExpireDays": -1}, "runsExpireDays"),
+    ({"runsExpireDays": "soon"}, "runsExpireDays"),
+    ({"runsExpireDays": 2 ** 31}, "runsExpireDays"),
 ])
 def test_bad_config_fails_before_any_resource(config, key):
     result = run_program(config)
