@@ -26,6 +26,7 @@ HYPOTHESIS_EXAMPLES, which also draws new examples every run:
 from __future__ import annotations
 
 import math
+import struct
 import os
 import random
 import sys
@@ -62,7 +63,19 @@ def _numbers(rule: rules._Rule) -> list[float]:
     for end in (interval.min_open, interval.min_closed, interval.max_open, interval.max_closed):
         if end is not None:
             edges += [end, end + 1, end - 1, end + 1e-6, end - 1e-6]
+            # at float32's resolution: its neighbours of the end, doubles that round onto it as a
+            # float32, and ones that print as it at 6 significant digits (C++'s default)
+            edges += [*_float32_neighbours(end), end - 1e-8, end + 1e-8, end - 1e-7, end + 1e-7,
+                      end - 5e-7, end + 5e-7]
     return edges
+
+
+def _float32_neighbours(end: float) -> list[float]:
+    """The float32 values just below and above `end` (a positive float32)."""
+    if end <= 0:
+        return []
+    bits = struct.unpack("<I", struct.pack("<f", end))[0]
+    return [struct.unpack("<f", struct.pack("<I", neighbour))[0] for neighbour in (bits - 1, bits + 1)]
 
 
 def _value(name: str) -> st.SearchStrategy:
@@ -115,6 +128,8 @@ def execution_inputs(draw) -> dict:
                 else rules.METRICS
             hyperparameters["eval_metric"] = draw(st.lists(st.sampled_from(metrics), min_size=1, max_size=3)
                                                   .map(",".join))
+        if objective == "reg:tweedie" and draw(st.booleans()):  # its power is read by its objective only
+            hyperparameters["tweedie_variance_power"] = draw(_value("tweedie_variance_power"))
     if draw(st.booleans()):
         hyperparameters["num_round"] = draw(NUM_ROUND)
     for name in draw(st.lists(st.sampled_from(NAMES), max_size=5, unique=True)):
