@@ -35,6 +35,14 @@ MAX_WARM_POOL_SECONDS = 21600
 # The seeding function's states (validate, then generate or prepare), each up to 1 + 5 attempts
 # at its timeout: with training and transform, the longest an execution can take.
 SEED_STATES_WORST_ATTEMPTS = 2 * 6
+# The training state's TimeoutSeconds: the job's own bound plus what SageMaker spends outside it
+# (provisioning, pulling the image, stopping and uploading), so that a job SageMaker already
+# bounds never keeps an execution open for want of a completion Step Functions missed.
+TRAINING_STATE_SLACK_SECONDS = 3600
+MAX_STATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution runs at most a year
+# Below this a batch transform on AWS likely times out while starting: it takes minutes to start
+# its instance and the model's container before the first record.
+REALISTIC_MIN_TRANSFORM_SECONDS = 900
 DEFAULT_PREFIX_STEM = "xgb-"
 MAX_EXPIRE_DAYS = 2 ** 31 - 1  # an S3 lifecycle rule's Days is a 32-bit integer
 
@@ -117,15 +125,23 @@ class PipelineSettings:
     warm_pool_seconds: int = 0
     # Objects under runs/ expire this many days after they were written (S3 lifecycle); 0: never.
     runs_expire_days: int = 30
+    # The Batch transform state's TimeoutSeconds: the job is then stopped (a transform job has no
+    # time limit of its own).
+    transform_timeout_seconds: int = 3600
 
     @property
     def warnings(self) -> list[str]:
         """Accepted settings that are likely to cost a failed run on AWS, one line each."""
+        warnings = []
         if self.max_runtime_seconds < REALISTIC_MIN_RUNTIME_SECONDS:
-            return [f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
-                    "AWS downloading the data and the image counts too and takes minutes, so the training job "
-                    "may stop (MaxRuntimeExceeded) where the offline rehearsal passes"]
-        return []
+            warnings.append(f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
+                            "AWS downloading the data and the image counts too and takes minutes, so the training job "
+                            "may stop (MaxRuntimeExceeded) where the offline rehearsal passes")
+        if self.transform_timeout_seconds < REALISTIC_MIN_TRANSFORM_SECONDS:
+            warnings.append(f"transformTimeoutSeconds: {self.transform_timeout_seconds} s is below "
+                            f"{REALISTIC_MIN_TRANSFORM_SECONDS} s: on AWS a batch transform takes minutes to start its "
+                            "instance, so it may time out (States.Timeout) where the offline rehearsal passes")
+        return warnings
 
     @functools.cached_property
     def training_image(self) -> str:
@@ -147,12 +163,17 @@ class PipelineSettings:
         return self.max_wait_seconds if self.spot_training else self.max_runtime_seconds
 
     @property
+    def training_state_timeout_seconds(self) -> int:
+        return self.training_bound_seconds + TRAINING_STATE_SLACK_SECONDS
+
+    @property
     def longest_run_seconds(self) -> int:
-        """The longest an execution can take: every seeding attempt at its timeout, the training
-        job's bound, the transform's timeout."""
+        """The longest an execution can take: every seeding attempt at its timeout, then the
+        training and transform states' timeouts."""
         from components import seed_function
 
-        return (SEED_STATES_WORST_ATTEMPTS * seed_function.TIMEOUT_SECONDS + self.training_bound_seconds)
+        return (SEED_STATES_WORST_ATTEMPTS * seed_function.TIMEOUT_SECONDS + self.training_state_timeout_seconds
+                + self.transform_timeout_seconds)
 
     @property
     def shards(self) -> int:
@@ -254,6 +275,7 @@ class PipelineSettings:
             max_wait_seconds=integer("maxWaitSeconds", 1),
             warm_pool_seconds=integer("warmPoolSeconds", 0, maximum=MAX_WARM_POOL_SECONDS),
             runs_expire_days=integer("runsExpireDays", 0, maximum=MAX_EXPIRE_DAYS),
+            transform_timeout_seconds=integer("transformTimeoutSeconds", 1, maximum=MAX_STATE_TIMEOUT_SECONDS),
         )
         if settings.spot_training and settings.warm_pool_seconds:
             raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "

@@ -165,8 +165,9 @@ def test_every_arn_carries_the_stack_partition(request, fixture, partition):
     assert arns and {arn.split(":")[1] for arn in arns} == {partition}
     integrations = [state["Resource"] for state in definition["States"].values()
                     if state.get("Resource", "").split(":")[2:3] == ["states"]]
-    assert sorted(integrations) == sorted(f"arn:{partition}:states:::sagemaker:{action}" for action in (
-        "createTrainingJob.sync", "createModel", "createTransformJob.sync"))
+    assert sorted(integrations) == sorted(f"arn:{partition}:states:::{action}" for action in (
+        "sagemaker:createTrainingJob.sync", "sagemaker:createModel", "sagemaker:createTransformJob.sync",
+        "aws-sdk:sagemaker:stopTrainingJob", "aws-sdk:sagemaker:stopTransformJob"))
 
 
 # --- the definition ------------------------------------------------------------------------
@@ -327,11 +328,12 @@ def test_runs_expire_days_zero_keeps_runs_but_still_drops_incomplete_uploads():
 
 
 def test_runs_expire_days_must_outlast_the_longest_run():
-    # 12 seeding attempts at 900 s + 3 days of training: 3 days are too short, 4 are not.
+    # 12 seeding attempts at 900 s, 3 days of training and the training state's hour of slack, an
+    # hour of transform: 3 days are too short, 4 are not.
     result = run_program({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 3})
     message = str(result.error)
     assert message == ("invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
-                       "270000 s with these settings and its objects could expire while it runs; raise "
+                       "277200 s with these settings and its objects could expire while it runs; raise "
                        "runsExpireDays, or set 0 to keep runs for good"), message
     assert result.resources == []
     [rule] = deployed({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 4}).one(LIFECYCLE).inputs["rules"]
@@ -508,6 +510,8 @@ def test_parliament_finds_nothing(run, custom):
     ({"runsExpireDays": -1}, "runsExpireDays"),
     ({"runsExpireDays": "soon"}, "runsExpireDays"),
     ({"runsExpireDays": 2 ** 31}, "runsExpireDays"),
+    ({"transformTimeoutSeconds": 0}, "transformTimeoutSeconds"),
+    ({"transformTimeoutSeconds": 365 * 24 * 3600 + 1}, "transformTimeoutSeconds"),
 ])
 def test_bad_config_fails_before_any_resource(config, key):
     result = run_program(config)
