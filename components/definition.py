@@ -16,6 +16,10 @@ Data flow of an execution (all keys below are the state's JSON):
       -> Save Model             + model: {modelArn}
       -> Batch transform        + transform: {jobName, outputPath}
 
+Each SageMaker job state has a TimeoutSeconds (training: the job's own bound plus an hour;
+transform: transformTimeoutSeconds); a timeout (States.Timeout) enters `Stop training job` or
+`Stop transform job`, which stops the job, then `Pipeline failed` with the timeout's error.
+
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
 names the field) before anything is written, and so does any other failure of the first state
 but Lambda's service errors and a validation function that cannot start; any other failure ends in `Pipeline failed`
@@ -44,6 +48,10 @@ CHOICE_STATE = "Which dataset"
 PREPARE_STATE = "Prepare dataset"
 REFUSED_STATE = "Execution input refused"
 FAILED_STATE = "Pipeline failed"
+# Entered when a SageMaker state times out (States.Timeout): Step Functions documents cancelling a
+# .sync job when the execution is stopped, not when a state times out, so the definition stops it.
+STOP_TRAINING_STATE = "Stop training job"
+STOP_TRANSFORM_STATE = "Stop transform job"
 RUNS_PREFIX = "runs"
 CHECKPOINTS_FOLDER = "checkpoints"  # runs/<execution name>/checkpoints/: a spot job's checkpoints
 TAG_STACK = "training-pipeline:stack"
@@ -63,6 +71,8 @@ LAMBDA_DEPLOYMENT = ["Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Ru
 # ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
 # So throttling is retried, and a validation error costs two short, futile retries.
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException"]
+# The AWS SDK integration's name for SageMaker's unmodelled errors (throttling among them).
+SAGEMAKER_SDK_TRANSIENT = ["SageMaker.SageMakerException"]
 
 
 def integration_arn(partition: str, action: str) -> str:
@@ -85,6 +95,26 @@ def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, An
 _CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
 _REFUSAL_CAUSE = "Read refusal"
 _UNCHECKED_CAUSE = "Input not checked"
+
+
+def _on_timeout(stop_state: str) -> list[dict[str, Any]]:
+    """A SageMaker state's Catch: its own timeout stops the job first, then fails the pipeline."""
+    return [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$", "Next": stop_state}, *_CATCH]
+
+
+def _stop_job(partition: str, action: str, name_key: str) -> dict[str, Any]:
+    """Stop the execution's job (AWS SDK integration: Step Functions offers no optimized Stop
+    API), keeping the timeout as the state's input for `Pipeline failed`; a failed stop is caught
+    there too, the timeout's error and cause still first."""
+    return {
+        "Type": "Task",
+        "Resource": integration_arn(partition, f"aws-sdk:sagemaker:{action}"),
+        "Parameters": {f"{name_key}.$": _EXECUTION_NAME},
+        "ResultPath": None,
+        "Retry": _retry(SAGEMAKER_SDK_TRANSIENT, attempts=2, interval=1),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.stopError", "Next": FAILED_STATE}],
+        "Next": FAILED_STATE,
+    }
 
 
 def _tags(stack: str) -> list[dict[str, str]]:
@@ -239,10 +269,13 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                     "modelDataUrl.$": "$.ModelArtifacts.S3ModelArtifacts",
                 },
                 "ResultPath": "$.training",
+                # SageMaker ends the job at its StoppingCondition; this ends the wait for it.
+                "TimeoutSeconds": settings.training_state_timeout_seconds,
                 "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
-                "Catch": _CATCH,
+                "Catch": _on_timeout(STOP_TRAINING_STATE),
                 "Next": save,
             },
+            STOP_TRAINING_STATE: _stop_job(partition, "stopTrainingJob", "TrainingJobName"),
             save: {
                 "Type": "Task",
                 "Resource": integration_arn(partition, "sagemaker:createModel"),
@@ -286,10 +319,12 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                     "outputPath.$": "$.TransformOutput.S3OutputPath",
                 },
                 "ResultPath": "$.transform",
+                "TimeoutSeconds": settings.transform_timeout_seconds,  # the job has no limit of its own
                 "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
-                "Catch": _CATCH,
+                "Catch": _on_timeout(STOP_TRANSFORM_STATE),
                 "End": True,
             },
+            STOP_TRANSFORM_STATE: _stop_job(partition, "stopTransformJob", "TransformJobName"),
             FAILED_STATE: {
                 "Type": "Fail",
                 "ErrorPath": "$.Error",

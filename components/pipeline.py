@@ -230,6 +230,23 @@ def tls_only_statements(bucket_arn: str) -> list[aws.iam.GetPolicyDocumentStatem
                        conditions=[("Bool", "aws:SecureTransport", ["false"])])]
 
 
+def runs_lifecycle_rule(expire_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """Under runs/: a multipart upload left incomplete (a Lambda killed mid-upload cannot abort its
+    own) is dropped after a day; objects expire `expire_days` after they were written (0: never),
+    and so would a version an overwrite or delete left behind, should versioning be turned on."""
+    s3 = aws.s3
+    expiring = {
+        "expiration": s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        "noncurrent_version_expiration": s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=1),
+    } if expire_days else {}
+    return s3.BucketLifecycleConfigurationRuleArgs(
+        id="runs", status="Enabled", filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{RUNS_PREFIX}/"),
+        abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=1),
+        **expiring)
+
+
 @dataclasses.dataclass
 class TrainingPipelineArgs:
     """Typed arguments of `TrainingPipeline`: validated settings (`PipelineSettings.from_config`)."""
@@ -280,15 +297,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"))],
             opts=child())
-        # A Lambda killed mid-upload cannot abort its multipart uploads: let S3 drop them.
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-data-lifecycle", bucket=self.bucket.id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="abort-incomplete-multipart-uploads", status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{RUNS_PREFIX}/"),
-                abort_incomplete_multipart_upload=aws.s3
-                .BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=1))],
+            f"{name}-data-lifecycle", bucket=self.bucket.id, rules=[runs_lifecycle_rule(settings.runs_expire_days)],
             opts=child())
         aws.s3.BucketPolicy(
             f"{name}-data-policy", bucket=self.bucket.id,

@@ -20,6 +20,11 @@ VALIDATION_HANDLER = "execution_input.handler"
 # estimates; a validation takes milliseconds, and the timeout bounds a runaway one.
 VALIDATION_MEMORY_MB = MEMORY_MB
 VALIDATION_TIMEOUT_SECONDS = 60
+# Each Lambda state may run 1 + 5 attempts (the definition retries Lambda's transient errors 5
+# times). With Validate input, then Generate or Prepare dataset, the most the functions can run
+# for one execution, and bill (both at MEMORY_MB):
+STATE_ATTEMPTS = 6
+WORST_SECONDS = STATE_ATTEMPTS * (VALIDATION_TIMEOUT_SECONDS + TIMEOUT_SECONDS)
 
 
 def source_files(source_dir: Path = SOURCE_DIR) -> list[Path]:

@@ -32,10 +32,19 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxR
 REALISTIC_MIN_RUNTIME_SECONDS = 600
 # ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
 MAX_WARM_POOL_SECONDS = 21600
+# The training state's TimeoutSeconds: the job's own bound plus what SageMaker spends outside it
+# (provisioning, pulling the image, stopping and uploading), so that a job SageMaker already
+# bounds never keeps an execution open for want of a completion Step Functions missed.
+TRAINING_STATE_SLACK_SECONDS = 3600
+MAX_STATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution runs at most a year
+# Below this a batch transform on AWS likely times out while starting: it takes minutes to start
+# its instance and the model's container before the first record.
+REALISTIC_MIN_TRANSFORM_SECONDS = 900
 DEFAULT_PREFIX_STEM = "xgb-"
 # The seeding function's environment holds dataSources as JSON, and Lambda allows 4 KB for all
 # its variables (names and values): this leaves room for the bucket and the prefix.
 MAX_DATA_SOURCES_JSON = 3584
+MAX_EXPIRE_DAYS = 2 ** 31 - 1  # an S3 lifecycle rule's Days is a 32-bit integer
 
 
 def default_job_name_prefix(stack: str, project: str) -> str:
@@ -114,15 +123,25 @@ class PipelineSettings:
     max_wait_seconds: int = 7200
     # ResourceConfig.KeepAlivePeriodInSeconds; 0: no warm pool.
     warm_pool_seconds: int = 0
+    # Objects under runs/ expire this many days after they were written (S3 lifecycle); 0: never.
+    runs_expire_days: int = 30
+    # The Batch transform state's TimeoutSeconds: the job is then stopped (a transform job has no
+    # time limit of its own).
+    transform_timeout_seconds: int = 3600
 
     @property
     def warnings(self) -> list[str]:
         """Accepted settings that are likely to cost a failed run on AWS, one line each."""
+        warnings = []
         if self.max_runtime_seconds < REALISTIC_MIN_RUNTIME_SECONDS:
-            return [f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
-                    "AWS downloading the data and the image counts too and takes minutes, so the training job "
-                    "may stop (MaxRuntimeExceeded) where the offline rehearsal passes"]
-        return []
+            warnings.append(f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
+                            "AWS downloading the data and the image counts too and takes minutes, so the training job "
+                            "may stop (MaxRuntimeExceeded) where the offline rehearsal passes")
+        if self.transform_timeout_seconds < REALISTIC_MIN_TRANSFORM_SECONDS:
+            warnings.append(f"transformTimeoutSeconds: {self.transform_timeout_seconds} s is below "
+                            f"{REALISTIC_MIN_TRANSFORM_SECONDS} s: on AWS a batch transform takes minutes to start its "
+                            "instance, so it may time out (States.Timeout) where the offline rehearsal passes")
+        return warnings
 
     @functools.cached_property
     def training_image(self) -> str:
@@ -137,6 +156,23 @@ class PipelineSettings:
                 # the training job's limits, keywords of xgboost_hyperparameters.validate
                 "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
+
+    @property
+    def training_bound_seconds(self) -> int:
+        """The longest SageMaker lets the training job run: MaxWaitTimeInSeconds with spot."""
+        return self.max_wait_seconds if self.spot_training else self.max_runtime_seconds
+
+    @property
+    def training_state_timeout_seconds(self) -> int:
+        return self.training_bound_seconds + TRAINING_STATE_SLACK_SECONDS
+
+    @property
+    def longest_run_seconds(self) -> int:
+        """The longest an execution can take: every Lambda attempt at its function's timeout, then
+        the training and transform states' timeouts."""
+        from components import seed_function
+
+        return seed_function.WORST_SECONDS + self.training_state_timeout_seconds + self.transform_timeout_seconds
 
     @property
     def shards(self) -> int:
@@ -241,6 +277,8 @@ class PipelineSettings:
             spot_training=boolean("spotTraining"),
             max_wait_seconds=integer("maxWaitSeconds", 1),
             warm_pool_seconds=integer("warmPoolSeconds", 0, maximum=MAX_WARM_POOL_SECONDS),
+            runs_expire_days=integer("runsExpireDays", 0, maximum=MAX_EXPIRE_DAYS),
+            transform_timeout_seconds=integer("transformTimeoutSeconds", 1, maximum=MAX_STATE_TIMEOUT_SECONDS),
         )
         if settings.spot_training and settings.warm_pool_seconds:
             raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
@@ -250,6 +288,10 @@ class PipelineSettings:
             raise SettingsError(f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
                                 f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
                                 "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds")
+        if settings.runs_expire_days and settings.runs_expire_days * 86400 <= settings.longest_run_seconds:
+            raise SettingsError(f"runsExpireDays: {settings.runs_expire_days} is too short: a run can take up to "
+                                f"{settings.longest_run_seconds} s with these settings and its objects could "
+                                "expire while it runs; raise runsExpireDays, or set 0 to keep runs for good")
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
                                 f"{', '.join(map(str, LOG_RETENTION_DAYS))}")

@@ -147,13 +147,19 @@ def _hyperparameter_value(name: str, value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if hyperparameter_rules.decimal_digits(value) > hyperparameter_rules.MAX_VALUE_LENGTH:
+            raise InvalidExecutionInput(f"hyperparameters.{_short_name(name)}: "
+                                        f"{hyperparameter_rules.too_long_integer(value)}")
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
         return value
-    shown = name if len(name) <= ECHO_LIMIT else f"{name[:ECHO_LIMIT]}... ({len(name):,} characters)"
-    raise InvalidExecutionInput(f"hyperparameters.{shown}: {_json(value)} is not a string, number or boolean")
+    raise InvalidExecutionInput(f"hyperparameters.{_short_name(name)}: {_json(value)} is not a string, number or boolean")
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= ECHO_LIMIT else f"{name[:ECHO_LIMIT]}... ({len(name):,} characters)"
 
 
 def normalise_hyperparameters(values: object, field: str = "hyperparameters") -> dict[str, str]:

@@ -274,6 +274,9 @@ def _check_api_limits(hyperparameters: dict) -> None:
         raise HyperparameterError(f"{len(hyperparameters)} hyperparameters: SageMaker takes at most "
                                   f"{MAX_HYPERPARAMETERS}")
     for name, value in hyperparameters.items():
+        if isinstance(value, int) and not isinstance(value, bool) and decimal_digits(value) > MAX_VALUE_LENGTH:
+            # repr() of it would raise ValueError past Python's int-string limit (4,300 digits)
+            raise HyperparameterError(f"Hyperparameter {name}: {too_long_integer(value)}")
         if not isinstance(name, str) or not isinstance(value, str):
             raise HyperparameterError(f"Hyperparameter {name}: value {value!r} must be a string, "
                                       "as SageMaker passes them")
@@ -285,6 +288,19 @@ def _check_api_limits(hyperparameters: dict) -> None:
                       "SageMaker role" if name in SCRIPT_MODE_NAMES
                       else "the container reserves sagemaker_* names")
             raise HyperparameterError(f"Hyperparameter {name} is not allowed: {reason}")
+
+
+def decimal_digits(number: int) -> int:
+    """The digits of `number` written in decimal, without converting it (which Python refuses past
+    4,300 digits)."""
+    magnitude = abs(number)
+    digits = int(magnitude.bit_length() * 0.30102999566398120) + 1  # log10(2): exact or one too many
+    return digits - 1 if digits > 1 and magnitude < 10 ** (digits - 1) else digits
+
+
+def too_long_integer(number: int) -> str:
+    return (f"an integer of {decimal_digits(number):,} digits; SageMaker takes values as strings of at most "
+            f"{MAX_VALUE_LENGTH} characters")
 
 
 def canonical_name(name: str) -> str:
@@ -433,9 +449,23 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
             if _float32(value) is None:
                 return (f"Hyperparameter {name}: {given[name]} is outside XGBoost's 32-bit float range "
                         f"(0, or {FLOAT32_MIN:g} to {FLOAT32_MAX:g} in magnitude)")
+            # The container checks the double; xgboost keeps the float32, which can round onto an
+            # open bound (tweedie_variance_power 1.9999999 is 2.0, then fails in training).
+            if _float32(value) not in RULES[name].range:
+                return (f"Hyperparameter {name}: {given[name]} becomes {_float32(value)!r} as XGBoost's 32-bit "
+                        f"float, which is not in {RULES[name].range}: give a value further inside")
         if kind == "int" and name != "num_round" and not INT32[0] <= value <= INT32[1]:
             return f"Hyperparameter {name}: {value} is not in [{INT32[0]}, {INT32[1]}] (XGBoost's 32-bit integers)"
     objective = parsed.get("objective", "reg:squarederror")
+    # reg:tweedie's default metric is named tweedie-nloglik@<power> with the power printed at C++'s
+    # default 6 significant digits: 1.999999 (1.99999905 as a float32) is tweedie-nloglik@2, and
+    # 1.7.4 fails it on the first round ("tweedie variance power must be in interval [1, 2)").
+    if objective == "reg:tweedie" and "tweedie_variance_power" in parsed:
+        printed = f"{_float32(parsed['tweedie_variance_power']):g}"
+        if float(printed) >= 2:
+            return (f"Hyperparameter tweedie_variance_power: {given['tweedie_variance_power']} is printed as {printed} "
+                    f"in xgboost's default reg:tweedie metric (tweedie-nloglik@{printed}, 6 significant digits), "
+                    "which must be below 2: give at most 1.99999")
     if objective in UNTRAINABLE_OBJECTIVES:
         return f"Hyperparameter objective: {objective} is not allowed: {UNTRAINABLE_OBJECTIVES[objective]}"
     if generated and objective in UNTRAINABLE_ON_GENERATED:

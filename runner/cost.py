@@ -36,11 +36,9 @@ from typing import Any, Callable
 PRICING_REGION = "us-east-1"  # the Price List API's endpoint region for the whole world
 CACHE_SECONDS = 7 * 24 * 3600
 GB = 1024 ** 3
-# A batch transform job has no time limit: the worst case counts this much of it per instance.
+# A batch transform job has no time limit of its own: the Batch transform state's TimeoutSeconds
+# bounds it (then the state machine stops it); a definition without one counts this much.
 TRANSFORM_ALLOWANCE_SECONDS = 3600
-# The seeding function runs in two states (validate, then generate or prepare), each up to 1 + 5
-# attempts (definition: Retry MaxAttempts 5 on Lambda's transient errors).
-LAMBDA_WORST_INVOCATIONS = 2 * 6
 LOCAL_REASON = "the offline rehearsal runs on this machine: nothing is billed"
 
 
@@ -293,6 +291,7 @@ class RunLimits:
     transform_instance_type: str
     transform_instance_count: int
     warm_pool_seconds: int = 0  # KeepAlivePeriodInSeconds: the instances are kept, and billed, after the job
+    transform_seconds: int = TRANSFORM_ALLOWANCE_SECONDS  # the Batch transform state's TimeoutSeconds
 
     @classmethod
     def from_definition(cls, definition: str | dict, region: str) -> "RunLimits":
@@ -301,7 +300,8 @@ class RunLimits:
 
         states = (json.loads(definition) if isinstance(definition, str) else definition)["States"]
         train = states[STATE_NAMES[1]]["Parameters"]
-        transform = states[STATE_NAMES[3]]["Parameters"]["TransformResources"]
+        transform_state = states[STATE_NAMES[3]]
+        transform = transform_state["Parameters"]["TransformResources"]
         spot = bool(train.get("EnableManagedSpotTraining"))
         stopping = train["StoppingCondition"]
         return cls(region=region, training_instance_type=train["ResourceConfig"]["InstanceType"],
@@ -309,14 +309,15 @@ class RunLimits:
                    training_seconds=int(stopping["MaxWaitTimeInSeconds"] if spot else stopping["MaxRuntimeInSeconds"]),
                    spot=spot, transform_instance_type=transform["InstanceType"],
                    transform_instance_count=int(transform["InstanceCount"]),
-                   warm_pool_seconds=int(train["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0)))
+                   warm_pool_seconds=int(train["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0)),
+                   transform_seconds=int(transform_state.get("TimeoutSeconds", TRANSFORM_ALLOWANCE_SECONDS)))
 
 
 def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = False) -> dict:
     """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
-    the warm pool's whole keep-alive period on every instance, the transform allowance, every
-    seeding attempt at its timeout."""
+    the warm pool's whole keep-alive period on every instance, the transform state's whole timeout
+    on every instance, every Lambda attempt (validation and seeding) at its function's timeout."""
     from components import seed_function
 
     lines = []
@@ -327,9 +328,9 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
             ("warm pool", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
              limits.warm_pool_seconds * limits.training_instance_count / 3600),
             ("transform", sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
-             TRANSFORM_ALLOWANCE_SECONDS * limits.transform_instance_count / 3600),
+             limits.transform_seconds * limits.transform_instance_count / 3600),
             ("lambda", lambda_duration(limits.region),
-             LAMBDA_WORST_INVOCATIONS * seed_function.TIMEOUT_SECONDS * seed_function.MEMORY_MB / 1024)):
+             seed_function.WORST_SECONDS * seed_function.MEMORY_MB / 1024)):
         price, why = _priced(prices, item, local)
         lines.append({"part": what, "quantity": round(quantity, 6), "unit": item.unit, "price": price,
                       "usd": _usd(quantity * price) if price is not None else None})
@@ -337,6 +338,7 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
             unknown.append(why)
     return {"currency": "USD", "usd": None if unknown else _usd(sum(line["usd"] for line in lines)),
             "training_seconds": limits.training_seconds, "warm_pool_seconds": limits.warm_pool_seconds,
+            "transform_seconds": limits.transform_seconds,
             "spot": limits.spot, "parts": lines,
             "unknown": unknown or None}
 
@@ -362,7 +364,8 @@ def describe_worst_case(record: dict) -> str:
     warm = (f", a warm pool kept {record['warm_pool_seconds']} s after it" if record.get("warm_pool_seconds")
             else "")
     return (f"worst case: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
-            f"transform {TRANSFORM_ALLOWANCE_SECONDS} s allowance, every seeding attempt at its timeout)")
+            f"transform {record.get('transform_seconds', TRANSFORM_ALLOWANCE_SECONDS)} s, every Lambda attempt at "
+            "its timeout)")
 
 
 # -- from a followed execution ---------------------------------------------------------------------

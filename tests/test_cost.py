@@ -151,7 +151,7 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     assert training["usd"] == round(3600 * 2 / 3600 * 0.2304, 6)
     assert warm_pool["usd"] == 0.0
     assert transform["usd"] == round(0.231, 6)
-    assert seeding["quantity"] == round(12 * 900 * 1769 / 1024, 6)
+    assert seeding["quantity"] == round(6 * (60 + 900) * 1769 / 1024, 6)
     assert on_demand["usd"] == round(training["usd"] + transform["usd"] + seeding["usd"], 6)
     # A warm pool keeps (and bills) every training instance for its keep-alive period after the job.
     warm = cost.worst_case(_limits(trainingInstanceCount=2, warmPoolSeconds="1800"), prices)
@@ -161,6 +161,11 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     spot = cost.worst_case(_limits(spotTraining="true", maxWaitSeconds="7200"), prices)  # cached prices
     assert spot["training_seconds"] == 7200 and spot["parts"][0]["usd"] == round(2 * 0.2304, 6)
     assert cost.describe_worst_case(spot).startswith(f"worst case: ${spot['usd']:.2f} (training 7200 s")
+    # The transform is bounded by its state's TimeoutSeconds (then stopped), read from the definition.
+    bounded = cost.worst_case(_limits(transformTimeoutSeconds="1800"), prices)
+    assert bounded["transform_seconds"] == 1800 and bounded["parts"][2]["usd"] == round(0.5 * 0.231, 6)
+    assert "transform 1800 s," in cost.describe_worst_case(bounded)
+    assert cost.worst_case(_limits(), prices)["transform_seconds"] == 3600  # the default
 
 
 def test_jobs_that_never_started_cost_nothing(pricing, tmp_path):

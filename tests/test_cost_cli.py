@@ -61,7 +61,7 @@ def test_a_run_above_max_cost_is_refused_before_anything_starts(outputs_file, mo
         code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--max-cost", "0.50",
                               "--runs-dir", str(tmp_path / "runs")], capsys)
         sfn.assert_no_pending_responses()
-    worst = round(4 * 0.2304 + 0.231 + 12 * 900 * 1769 / 1024 * 0.0000166667, 6)
+    worst = round(4 * 0.2304 + 0.231 + 6 * (60 + 900) * 1769 / 1024 * 0.0000166667, 6)
     assert code == 2 and out == ""
     line, error = err.strip().splitlines()
     assert line.startswith(f"worst case: ${worst:.2f} (training 3600 s on every instance")

@@ -235,8 +235,49 @@ def test_integration_arns_carry_the_partition(settings, partition):
     definition = build_definition(settings, **{**TARGET, "partition": partition})
     resources = [state["Resource"] for state in definition["States"].values() if "Resource" in state]
     integrations = [arn for arn in resources if arn.split(":")[2] == "states"]
-    assert len(integrations) == 3
-    assert all(arn.startswith(f"arn:{partition}:states:::sagemaker:") for arn in integrations)
+    assert len(integrations) == 5
+    assert all(arn.startswith((f"arn:{partition}:states:::sagemaker:", f"arn:{partition}:states:::aws-sdk:sagemaker:"))
+               for arn in integrations)
+
+
+# --- timeouts: a SageMaker state that times out stops its job ----------------------------------------
+
+@pytest.mark.parametrize("config, training_timeout", [
+    ({}, 3600 + 3600),  # maxRuntimeSeconds + an hour
+    ({"spotTraining": True, "maxWaitSeconds": 9000}, 9000 + 3600),  # a spot job's bound is MaxWaitTimeInSeconds
+])
+def test_sagemaker_states_time_out_after_their_bound(config, training_timeout):
+    states = build_definition(settings_with(**config, transformTimeoutSeconds=5400), **TARGET)["States"]
+    assert states["Train model (XGBoost)"]["TimeoutSeconds"] == training_timeout
+    assert states["Batch transform"]["TimeoutSeconds"] == 5400
+    # .sync tasks get no heartbeats (those are for activities and task tokens): no HeartbeatSeconds
+    assert not any("HeartbeatSeconds" in state for state in states.values())
+    assert "TimeoutSeconds" not in states["Save Model"]  # a request-response call
+
+
+@pytest.mark.parametrize("state, stop_state, operation", [
+    ("Train model (XGBoost)", "Stop training job", "StopTrainingJob"),
+    ("Batch transform", "Stop transform job", "StopTransformJob"),
+])
+def test_a_timeout_stops_the_job_then_fails_the_pipeline_with_the_timeout(definition, state, stop_state, operation):
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    states = definition["States"]
+    timeout, *rest = states[state]["Catch"]
+    assert timeout == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$", "Next": stop_state}
+    assert rest == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
+    stop = states[stop_state]
+    verb = operation[0].lower() + operation[1:]
+    assert stop["Resource"] == f"arn:aws:states:::aws-sdk:sagemaker:{verb}"
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    report = ParamValidator().validate(substitute(stop["Parameters"]), model.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
+    # the timeout ({Error, Cause}) goes on to Pipeline failed whether the stop succeeds or not
+    assert stop["ResultPath"] is None and stop["Next"] == FAILED_STATE
+    assert stop["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.stopError", "Next": FAILED_STATE}]
+    [retry] = stop["Retry"]
+    assert retry["ErrorEquals"] == ["SageMaker.SageMakerException"] and retry["MaxAttempts"] <= 2
 
 
 # --- the untrusted input: validated first, then dropped ---------------------------------------------
@@ -280,7 +321,7 @@ def without_sagemaker(definition: dict) -> dict:
     train = changed["States"][STATE_NAMES[1]]
     changed["States"][STATE_NAMES[1]] = {"Type": "Pass", "Parameters": train["Parameters"],
                                          "ResultPath": "$.trainingRequest", "End": True}
-    for name in STATE_NAMES[2:]:
+    for name in (*STATE_NAMES[2:], "Stop training job", "Stop transform job"):
         del changed["States"][name]
     return changed
 

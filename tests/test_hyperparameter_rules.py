@@ -322,3 +322,65 @@ def test_the_container_fails_what_the_second_attack_found(tmp_path):
                             {**BASE, "updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}):
         with pytest.raises(container.ContainerError, match="AlgorithmError"):
             container.train_host(channels, hyperparameters)
+
+
+# --- float32 bounds and Python's int-string limit (issue 18) -------------------------------------
+
+@pytest.mark.parametrize("overrides, message", [
+    # 1.99999999 < 2 as a double, 2.0 as the float32 xgboost keeps
+    ({"objective": "reg:tweedie", "eval_metric": "rmse", "tweedie_variance_power": "1.99999999"},
+     "Hyperparameter tweedie_variance_power: 1.99999999 becomes 2.0 as XGBoost's 32-bit float, which is not "
+     "in (1, 2): give a value further inside"),
+    # 1.9999999 is 1.99999988 as a float32, inside, but its default metric is tweedie-nloglik@2:
+    # "tweedie variance power must be in interval [1, 2)" on the first round.
+    ({"objective": "reg:tweedie", "eval_metric": "rmse", "tweedie_variance_power": "1.9999999"},
+     "Hyperparameter tweedie_variance_power: 1.9999999 is printed as 2 in xgboost's default reg:tweedie metric "
+     "(tweedie-nloglik@2, 6 significant digits), which must be below 2: give at most 1.99999"),
+    ({"objective": "reg:tweedie", "eval_metric": "rmse", "tweedie_variance_power": "1.999999"},
+     "Hyperparameter tweedie_variance_power: 1.999999 is printed as 2 in xgboost's default reg:tweedie metric"),
+    ({"objective": "reg:tweedie", "eval_metric": "rmse", "tweedie_variance_power": "1.00000001"},
+     "Hyperparameter tweedie_variance_power: 1.00000001 becomes 1.0 as XGBoost's 32-bit float, which is not in (1, 2)"),
+    ({"tree_method": "approx", "sketch_eps": "0.99999999"},
+     "Hyperparameter sketch_eps: 0.99999999 becomes 1.0 as XGBoost's 32-bit float, which is not in (0, 1)"),
+])
+def test_open_bounds_hold_for_the_float32_value_xgboost_keeps(overrides, message):
+    assert refusal(overrides).startswith(message)
+
+
+def test_float32_boundaries_inside_the_range_are_accepted():
+    import struct
+
+    below_two = struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", 2.0))[0] - 1))[0]
+    rules.validate({**BASE, "objective": "binary:logistic", "sketch_eps": repr(below_two - 1)})  # float32 < 1
+    rules.validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.99999"})
+    rules.validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.999994"})  # prints 1.99999
+    rules.validate({**BASE, "eta": "0.99999999", "subsample": "1e-37"})  # closed bound, and float32 > 0
+
+
+def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path):
+    """The local container (xgboost 1.7.4) fails 1.9999999 and 1.999999 after loading, trains 1.99999
+    and 1.999994."""
+    from runner.local import sagemaker_container as container
+
+    (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
+    channels = [container.Channel("train", "text/csv", tmp_path)]
+    tweedie = {"num_round": "2", "objective": "reg:tweedie", "eval_metric": "rmse"}
+    for refused in ("1.9999999", "1.999999"):
+        with pytest.raises(container.ContainerError, match="tweedie variance power must be in interval"):
+            container.train_host(channels, {**tweedie, "tweedie_variance_power": refused})
+    for accepted in ("1.99999", "1.999994"):
+        container.train_host(channels, {**tweedie, "tweedie_variance_power": accepted})
+
+
+def test_an_integer_past_pythons_string_conversion_limit_is_a_refusal_naming_the_field():
+    huge = 10 ** 4399  # 4,400 digits: str() of it raises ValueError (Python's 4,300-digit limit)
+    with pytest.raises(rules.HyperparameterError) as error:
+        rules.validate({**BASE, "num_round": huge})
+    assert str(error.value) == ("Hyperparameter num_round: an integer of 4,400 digits; SageMaker takes values "
+                                "as strings of at most 2500 characters")
+    with pytest.raises(InvalidExecutionInput) as refused:
+        validate_execution({"hyperparameters": {"num_round": huge}}, execution_name="xgb-dev-7e1940--huge",
+                           job_name_prefix="xgb-dev-7e1940", defaults=load_stack_settings("dev").run_defaults,
+                           bucket="bucket")
+    assert str(refused.value) == ("hyperparameters.num_round: an integer of 4,400 digits; SageMaker takes values "
+                                  "as strings of at most 2500 characters")

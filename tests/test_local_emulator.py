@@ -70,6 +70,16 @@ class TestPipeline:
         assert "local" in outputs["consoleUrl"]
         assert outputs["trainingImage"].endswith("/sagemaker-xgboost:1.7-1")
 
+    def test_the_bucket_expires_runs_after_the_stacks_days(self, outputs):
+        """The lifecycle configuration the program registers is on the emulated bucket (moto keeps
+        it but never expires anything)."""
+        s3 = boto3.client("s3", region_name=outputs["region"])
+        [rule] = s3.get_bucket_lifecycle_configuration(Bucket=outputs["bucketName"])["Rules"]
+        assert rule["Status"] == "Enabled" and rule["Filter"] == {"Prefix": "runs/"}
+        assert rule["Expiration"] == {"Days": load_stack_settings("dev").runs_expire_days} == {"Days": 30}
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
     def test_pipeline_trains_and_predicts(self, outputs):
         described = _execute(outputs, {"rows": 2000})
         assert described["status"] == "SUCCEEDED", described.get("cause")

@@ -74,6 +74,7 @@ def custom():
     """Everything that can differ from the defaults, differing."""
     return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
+                     "runsExpireDays": 7,
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"],
                      "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"]})
 
@@ -167,8 +168,9 @@ def test_every_arn_carries_the_stack_partition(request, fixture, partition):
     assert arns and {arn.split(":")[1] for arn in arns} == {partition}
     integrations = [state["Resource"] for state in definition["States"].values()
                     if state.get("Resource", "").split(":")[2:3] == ["states"]]
-    assert sorted(integrations) == sorted(f"arn:{partition}:states:::sagemaker:{action}" for action in (
-        "createTrainingJob.sync", "createModel", "createTransformJob.sync"))
+    assert sorted(integrations) == sorted(f"arn:{partition}:states:::{action}" for action in (
+        "sagemaker:createTrainingJob.sync", "sagemaker:createModel", "sagemaker:createTransformJob.sync",
+        "aws-sdk:sagemaker:stopTrainingJob", "aws-sdk:sagemaker:stopTransformJob"))
 
 
 # --- the definition ------------------------------------------------------------------------
@@ -348,8 +350,32 @@ def test_bucket_hardening(run, custom):
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
     assert as_list(deny["Action"]) == ["s3:*"]
     [lifecycle] = run.one(LIFECYCLE).inputs["rules"]
+    assert run.one(LIFECYCLE).inputs["bucket"] == name
     assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {"prefix": "runs/"}
     assert lifecycle["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert lifecycle["expiration"] == {"days": 30}  # the default runsExpireDays
+    assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": 1}
+    [custom_rule] = custom.one(LIFECYCLE).inputs["rules"]
+    assert custom_rule["expiration"] == {"days": 7} and custom_rule["filter"] == {"prefix": "runs/"}
+
+
+def test_runs_expire_days_zero_keeps_runs_but_still_drops_incomplete_uploads():
+    [rule] = deployed({"runsExpireDays": 0}).one(LIFECYCLE).inputs["rules"]
+    assert rule["filter"] == {"prefix": "runs/"} and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert "expiration" not in rule and "noncurrentVersionExpiration" not in rule
+
+
+def test_runs_expire_days_must_outlast_the_longest_run():
+    # 6 attempts of each Lambda state (60 s validation, 900 s seeding), 3 days of training and the
+    # training state's hour of slack, an hour of transform: 3 days are too short, 4 are not.
+    result = run_program({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 3})
+    message = str(result.error)
+    assert message == ("invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
+                       "272160 s with these settings and its objects could expire while it runs; raise "
+                       "runsExpireDays, or set 0 to keep runs for good"), message
+    assert result.resources == []
+    [rule] = deployed({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 4}).one(LIFECYCLE).inputs["rules"]
+    assert rule["expiration"] == {"days": 4}
 
 
 # --- IAM -----------------------------------------------------------------------------------
@@ -528,6 +554,11 @@ def test_parliament_finds_nothing(run, custom):
     ({"transformInstanceCount": 2}, "transformInstanceCount"),
     ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
     ({"logRetentionDays": 10}, "logRetentionDays"),
+    ({"runsExpireDays": -1}, "runsExpireDays"),
+    ({"runsExpireDays": "soon"}, "runsExpireDays"),
+    ({"runsExpireDays": 2 ** 31}, "runsExpireDays"),
+    ({"transformTimeoutSeconds": 0}, "transformTimeoutSeconds"),
+    ({"transformTimeoutSeconds": 365 * 24 * 3600 + 1}, "transformTimeoutSeconds"),
 ])
 def test_bad_config_fails_before_any_resource(config, key):
     result = run_program(config)

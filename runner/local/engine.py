@@ -291,6 +291,9 @@ class EmulatorEngine(pulumi.runtime.Mocks):
                     "DaysAfterInitiation": int(rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}
             if rule.get("expiration"):
                 converted["Expiration"] = {"Days": int(rule["expiration"]["days"])}
+            if rule.get("noncurrentVersionExpiration"):
+                converted["NoncurrentVersionExpiration"] = {
+                    "NoncurrentDays": int(rule["noncurrentVersionExpiration"]["noncurrentDays"])}
             rules.append(converted)
         self.client("s3").put_bucket_lifecycle_configuration(
             Bucket=inputs["bucket"], LifecycleConfiguration={"Rules": rules})

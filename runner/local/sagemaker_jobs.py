@@ -11,6 +11,8 @@ objects moto describes.
 Patched moto internals (moto/sagemaker/models.py, class SageMakerModelBackend):
   create_training_job, create_transform_job  -> name checks, then run the job in a thread
   create_model                                -> refuse duplicate names, as AWS does
+  stop_training_job, stop_transform_job       -> added (moto has neither, nor their actions in
+                                                 moto/sagemaker/responses.py SageMakerResponse)
 
 Given an `AccessControl` (runner.local.iam), a job acts as SageMaker does with the role it was
 given (the training job's RoleArn, the model's ExecutionRoleArn): its S3 reads and writes are
@@ -34,10 +36,11 @@ after round k: the job shows Interrupted, waits SPOT_CAPACITY_WAIT_SECONDS for c
 and starts again on a fresh host. MaxWaitTimeInSeconds bounds it all. A job with
 KeepAlivePeriodInSeconds reports WarmPoolStatus (Available, then Terminated); nothing reuses the pool.
 
-Differences from AWS worth knowing: StopTrainingJob is not offered by moto,
-so stopping goes through `request_stop` (the Step Functions service calls it when an
-execution is stopped); a stop or the runtime limit is noticed between rounds, not within one
-(several instances: within a poll, by ending the host processes).
+StopTrainingJob and StopTransformJob (which moto lacks) set an InProgress job Stopping and ask
+its thread to end it Stopped, as `request_stop` does when an execution is stopped (the Step
+Functions service calls it). Differences from AWS worth knowing: a stop or the runtime limit is
+noticed between rounds (a transform: between mini-batches), not within one (several instances:
+within a poll, by ending the host processes); stopping a job that is not InProgress does nothing.
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.core.utils import utcnow
-from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+from moto.core.responses import EmptyResult
+from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
 
 from lambda_src.execution_input import is_job_name
 from runner.local import sagemaker_container as container
@@ -196,15 +201,42 @@ class LocalSageMaker:
                     f'Cannot create already existing model "{_arn(backend, "model", name)}".')
             return originals["create_model"](backend, *args, **kwargs)
 
+        def stopper(kind: str, name_key: str, status_attribute: str):
+            """StopTrainingJob / StopTransformJob: the backend method and moto's action for it."""
+            def stop(backend, name: str) -> None:
+                job = (backend.training_jobs if kind == TRAINING else backend.transform_jobs).get(name)
+                if job is None:
+                    raise ResourceNotFound(f"Could not find job {_arn(backend, kind, name)}")
+                if getattr(job, status_attribute) == "InProgress":
+                    setattr(job, status_attribute, "Stopping")
+                    local.request_stop(kind, name)
+
+            def action(response) -> EmptyResult:
+                stop(response.sagemaker_backend, response._get_param(name_key))
+                return EmptyResult()
+            return stop, action
+
         patches = {"create_training_job": create_training_job,
                    "create_transform_job": create_transform_job, "create_model": create_model}
+        actions = {}
+        for kind, name_key, status in ((TRAINING, "TrainingJobName", "training_job_status"),
+                                       (TRANSFORM, "TransformJobName", "transform_job_status")):
+            attribute = f"stop_{kind.replace('-', '_')}"
+            patches[attribute], actions[attribute] = stopper(kind, name_key, status)
         for name, function in patches.items():
             setattr(SageMakerModelBackend, name, function)
+        for name, function in actions.items():
+            setattr(SageMakerResponse, name, function)
         try:
             yield self
         finally:
-            for name, function in originals.items():
-                setattr(SageMakerModelBackend, name, function)
+            for name in patches:
+                if name in originals:
+                    setattr(SageMakerModelBackend, name, originals[name])
+                else:
+                    delattr(SageMakerModelBackend, name)
+            for name in actions:
+                delattr(SageMakerResponse, name)
             self.close()
 
     def close(self, timeout: float = JOIN_SECONDS) -> None:
@@ -413,7 +445,7 @@ class LocalSageMaker:
                     chunks = [container.decompress(body.read(), "Gzip", in_key)]
                 else:
                     chunks = body.iter_chunks(DOWNLOAD_CHUNK)
-                predictions = container.transform(booster, chunks, max_payload)
+                predictions = self._until_stopped(TRANSFORM, name, container.transform(booster, chunks, max_payload))
                 out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
                 _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
                          f"Failed to upload s3://{out_bucket}/{out_key}")
@@ -463,6 +495,12 @@ class LocalSageMaker:
     def _checkpoint(self, kind: str, name: str) -> None:
         if self._should_stop(kind, name):
             raise _Stopped()
+
+    def _until_stopped(self, kind: str, name: str, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        """`pieces` (a transform's answers, one mini-batch each), checking for a stop before each."""
+        for piece in pieces:
+            self._checkpoint(kind, name)
+            yield piece
 
 
 def _check_transform_request(job) -> None:

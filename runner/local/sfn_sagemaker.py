@@ -25,12 +25,16 @@ Functions does: `Lambda.<Code>` for Lambda's modelled errors, otherwise
 
 Waiting does not poll on a fixed 0.5 s tick: the resolver blocks on the local job's
 completion event (`LocalSageMaker.wait`) in bounded slices, re-checking that the execution
-is still running; when it is stopped, the job is asked to stop too.
+is still running; when it is stopped, the job is asked to stop too. When the state's own
+TimeoutSeconds ends the wait (moto's interpreter fails it with States.Timeout), the job runs on:
+AWS documents no cancel for that case, so the definition stops the job itself.
 
-Patched moto internal:
+Patched moto internals:
   moto/stepfunctions/parser/asl/component/state/exec/state_task/state_task_factory.py:
   the module-level name `state_task_service_for` (imported there from
-  .../service/state_task_service_factory.py, whose _UNSUPPORTED_SERVICE_NAMES holds "sagemaker").
+  .../service/state_task_service_factory.py, whose _UNSUPPORTED_SERVICE_NAMES holds "sagemaker");
+  with an access control, `boto_client_for` in lambda_eval_utils.py and in
+  .../service/state_task_service_aws_sdk.py.
 """
 
 from __future__ import annotations
@@ -76,7 +80,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
@@ -239,8 +247,13 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                     jobs.wait(kind, name, WAIT_SLICE_SECONDS)
                 else:
                     time.sleep(WAIT_SLICE_SECONDS)
-            if jobs is not None and self._may_stop(resource_runtime_part, state_credentials, kind, name):
-                jobs.request_stop(kind, name)  # on AWS, stopping the execution stops the job
+            # AWS documents cancelling a .sync job when the execution is stopped (or a Parallel
+            # branch or Map iteration fails); not when the state's own TimeoutSeconds ends it
+            # (the frame's ProgramEnded): then the job runs on, as the definition must expect.
+            timed_out = isinstance(env.program_state(), ProgramEnded)
+            if jobs is not None and not timed_out and self._may_stop(resource_runtime_part, state_credentials,
+                                                                      kind, name):
+                jobs.request_stop(kind, name)
             return None
 
         return resolver
@@ -298,10 +311,12 @@ def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]
     """Route `sagemaker` service tasks to StateTaskServiceSageMaker while the block runs.
 
     With `access` (runner.local.iam.AccessControl), the interpreter's Lambda tasks invoke with
-    the state machine role's client too (moto's `lambda_eval_utils.boto_client_for`).
+    the state machine role's client too (moto's `lambda_eval_utils.boto_client_for`), and so do
+    its AWS SDK tasks (the definition's Stop training job / Stop transform job).
     """
     original = state_task_factory.state_task_service_for
     original_lambda_client = lambda_eval_utils.boto_client_for
+    original_sdk_client = state_task_service_aws_sdk.boto_client_for
 
     def state_task_service_for(service_name: str):
         if service_name == SERVICE_NAME:
@@ -331,11 +346,13 @@ def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]
     StateTaskLambda._from_error = lambda_from_error
     if access is not None:
         lambda_eval_utils.boto_client_for = _client_for
+        state_task_service_aws_sdk.boto_client_for = _client_for  # aws-sdk:sagemaker:stop*Job
     try:
         yield
     finally:
         state_task_factory.state_task_service_for = original
         StateTaskLambda._from_error = original_lambda_error
         lambda_eval_utils.boto_client_for = original_lambda_client
+        state_task_service_aws_sdk.boto_client_for = original_sdk_client
         StateTaskServiceSageMaker.jobs = None
         StateTaskServiceSageMaker.access = None
