@@ -382,6 +382,16 @@ MAX_VERBOSITY = 1
 _METRIC_PARAMETER = {"error": re.compile(r"[0-9]*\.?[0-9]+"), "ndcg": re.compile(r"[0-9]+-?"),
                      "map": re.compile(r"[0-9]+-?"), "pre": re.compile(r"[0-9]+-?")}
 MAX_EVAL_METRICS = 8      # each entry is a column of the log line the container prints every round
+# CloudWatch Logs bills every byte a training job prints. Every round, xgboost's EvaluationMonitor
+# prints a line on the first instance (rank 0): "[<round>]", then for each channel (train,
+# validation) and each metric "\t<channel>-<metric>:<score>". An entry is at most LOG_ENTRY_BYTES:
+# "\tvalidation-", a metric's name, and a float32 score printed with 5 decimals (up to 45
+# characters). A line is counted with CloudWatch's 26 bytes of each event. Runs whose lines would
+# exceed MAX_TRAINING_LOG_BYTES are refused: with one eval_metric entry, more than 486,296 rounds.
+MAX_TRAINING_LOG_BYTES = 256 << 20
+LOG_ENTRY_BYTES = 128
+LOG_LINE_BYTES = 40
+LOGGED_CHANNELS = 2
 MAX_NUM_CLASS = 100       # each class is one more tree a round
 # Objectives this pipeline's labels (0 and 1 in column 0, nothing else) cannot train.
 UNTRAINABLE_OBJECTIVES = {
@@ -581,6 +591,14 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         return (f"Hyperparameter num_round: {_short(given['num_round'])} rounds of {trees_per_round} tree(s) "
                 f"cannot finish within maxRuntimeSeconds {max_runtime_seconds}: at most {max_trees:,} trees "
                 f"(a tree takes at least {_duration(seconds_per_tree)} on {shard_rows:,} row(s) an instance)")
+    # A metric the container computes itself can leave xgboost printing its default one too: one more.
+    line_bytes = LOG_LINE_BYTES + LOGGED_CHANNELS * (len(metrics) + 1) * LOG_ENTRY_BYTES
+    max_logged_rounds = MAX_TRAINING_LOG_BYTES // line_bytes
+    if parsed["num_round"] > max_logged_rounds:
+        return (f"Hyperparameter num_round: {_short(given['num_round'])} rounds could print more than the "
+                f"{MAX_TRAINING_LOG_BYTES >> 20} MiB of evaluation lines a job may send CloudWatch Logs (billed by the byte): "
+                f"at most {max_logged_rounds:,} rounds with {len(metrics)} eval_metric entr"
+                f"{'y' if len(metrics) == 1 else 'ies'}")
     return None
 
 

@@ -145,7 +145,7 @@ def test_the_issues_208_metrics_are_refused():
     {"objective": "reg:squarederror", "base_score": "2"},
     {"nthread": "4"},
     {"eta": "1e-05", "subsample": "1e-37", "alpha": "1e38"},
-    {"num_round": "36000000"},
+    {"num_round": "360000", "num_parallel_tree": "100"},  # 36,000,000 trees: the defaults' bound
     {"eval_metric": "rmse,mae,logloss,error,error@0.1,error@0.2,error@0.3,error@0.4"},
     {"csv_weights": "0"},
     {"use_dask_gpu_training": "false", "process_type": "default"},
@@ -188,13 +188,30 @@ def test_num_round_is_bounded_by_max_runtime_and_the_trees_a_round_builds():
     rules.validate({**BASE, "num_round": "57600"}, rows=100_000_000, instance_count=4, instance_type="ml.m5.4xlarge")
     assert "at most 57,600 trees" in refusal({"num_round": "57601"}, rows=100_000_000, instance_count=4,
                                               instance_type="ml.m5.4xlarge")
-    rules.validate({**BASE, "num_round": "600000"}, max_runtime_seconds=60)
-    assert "maxRuntimeSeconds 60: at most 600,000 trees" in refusal({"num_round": "600001"}, max_runtime_seconds=60)
+    rules.validate({**BASE, "num_round": "300000"}, max_runtime_seconds=30)
+    assert "maxRuntimeSeconds 30: at most 300,000 trees" in refusal({"num_round": "300001"}, max_runtime_seconds=30)
     # num_parallel_tree and the classes of multi:* multiply the trees of a round.
     assert "rounds of 10 tree(s)" in refusal({"num_round": "60001", "num_parallel_tree": "10"}, max_runtime_seconds=60)
     assert "rounds of 30 tree(s)" in refusal({"num_round": "20001", "num_parallel_tree": "10", "num_class": "3",
                                                "objective": "multi:softmax", "eval_metric": "merror"},
                                               max_runtime_seconds=60)
+
+
+def test_num_round_is_bounded_by_the_evaluation_lines_cloudwatch_would_ingest():
+    """Every round prints a line with an entry per channel and metric, which CloudWatch Logs bills
+    by the byte: at most 256 MiB of them, counted at 128 bytes an entry (a default metric too)."""
+    assert (rules.MAX_TRAINING_LOG_BYTES, rules.LOG_ENTRY_BYTES, rules.LOG_LINE_BYTES) == (256 << 20, 128, 40)
+    one_metric = {"eval_metric": "rmse"}
+    rules.validate({**BASE, **one_metric, "num_round": "486296"}, rows=1)
+    assert ("Hyperparameter num_round: 486297 rounds could print more than the 256 MiB of evaluation lines a job "
+            "may send CloudWatch Logs (billed by the byte): at most 486,296 rounds with 1 eval_metric entry"
+            ) == refusal({**one_metric, "num_round": "486297"}, rows=1)
+    eight = {"eval_metric": "rmse,mae,logloss,error,error@0.1,error@0.2,error@0.3,error@0.4"}
+    rules.validate({**BASE, **eight, "num_round": "114520"}, rows=1)
+    assert "at most 114,520 rounds with 8 eval_metric entries" in refusal({**eight, "num_round": "114521"}, rows=1)
+    # Where maxRuntimeSeconds allows fewer trees, that bound is the one named.
+    assert "cannot finish within maxRuntimeSeconds 30" in refusal({**eight, "num_round": "300001"},
+                                                                  max_runtime_seconds=30)
 
 
 @pytest.mark.parametrize("instance_type, vcpus, gpu", [
