@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -267,6 +268,7 @@ class Painter:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
+        self._drawing: subprocess.Popen | None = None  # started, not yet waited for
         try:
             # A session of its own: a Ctrl-C at the terminal is run.py's to handle (it ends this
             # process). -P: the working directory is not on its module path.
@@ -287,34 +289,55 @@ class Painter:
     def render(self, path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
                metrics: dict | None = None, classes: list[str] | None = None) -> Path:
         """As `render`: RuntimeError for what cannot be drawn, with the message `render` gives."""
+        return self.start(path, kind, arrays, title=title, metrics=metrics, classes=classes)()
+
+    def start(self, path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
+              metrics: dict | None = None, classes: list[str] | None = None) -> Callable[[], Path]:
+        """Hand the job over and return at once, so that the caller's other work overlaps the
+        drawing: the returned call waits for it, and returns `path` or raises as `render` does.
+        When the process could not be started, this draws here, and raises here."""
         process, self._process = self._process, None
         if process is None:
-            return render(path, kind, arrays, title=title, metrics=metrics, classes=classes)
+            drawn = render(path, kind, arrays, title=title, metrics=metrics, classes=classes)
+            return lambda: drawn
+        self._drawing = process
         packed = io.BytesIO()
         np.savez(packed, **arrays)
         header = json.dumps({"path": str(path), "kind": kind, "title": title, "metrics": metrics,
-                             "classes": classes})
+                             "classes": classes, "bytes": packed.getbuffer().nbytes})
         try:
-            _, error = process.communicate(header.encode() + b"\n" + packed.getvalue(), timeout=DRAW_SECONDS)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"drawing took over {DRAW_SECONDS:.0f} s") from None
-        finally:
-            _end(process)  # also on Ctrl-C while it drew
-        message = error.decode(errors="replace")
-        if process.returncode == 0:
-            sys.stderr.write(message)  # matplotlib's own warnings
-            return path
-        if process.returncode == _CANNOT_DRAW:
-            raise RuntimeError(message.strip())
-        if process.returncode < 0:  # killed from outside (the OOM killer, say): no plot, the rest stays
-            raise RuntimeError(f"the plotting process was killed by signal {-process.returncode}")
-        raise PlotCrashed(message.strip() or f"the plotting process exited {process.returncode}")
+            process.stdin.write(header.encode() + b"\n" + packed.getvalue())
+            process.stdin.flush()
+        except BrokenPipeError:  # it died before reading: its exit status says why, below
+            pass
+
+        def finish() -> Path:
+            try:
+                _, error = process.communicate(timeout=DRAW_SECONDS)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"drawing took over {DRAW_SECONDS:.0f} s") from None
+            finally:
+                self._drawing = None
+                _end(process)  # also on Ctrl-C while it drew
+            message = error.decode(errors="replace")
+            if process.returncode == 0:
+                sys.stderr.write(message)  # matplotlib's own warnings
+                return path
+            if process.returncode == _CANNOT_DRAW:
+                raise RuntimeError(message.strip())
+            if process.returncode < 0:  # killed from outside (the OOM killer, say): no plot, the rest stays
+                raise RuntimeError(f"the plotting process was killed by signal {-process.returncode}")
+            raise PlotCrashed(message.strip() or f"the plotting process exited {process.returncode}")
+
+        return finish
 
     def close(self) -> None:
-        """End the process if nothing was drawn (the run failed, or was stopped)."""
-        process, self._process = self._process, None
-        if process is not None:
-            _end(process)
+        """End the process if nothing was drawn (the run failed, or was stopped), or if it is still
+        drawing what nobody waited for."""
+        for process in (self._process, self._drawing):
+            if process is not None:
+                _end(process)
+        self._process = self._drawing = None
 
 
 _CANNOT_DRAW = 3  # the painter's exit status for ImportError, RuntimeError and ValueError
@@ -329,18 +352,19 @@ def _end(process: subprocess.Popen) -> None:
 
 
 def serve() -> None:
-    """The painter's process: one job from stdin (a JSON header line, then the arrays as .npz).
+    """The painter's process: one job from stdin (a JSON header line, then the arrays as .npz, of
+    the header's `bytes`: run.py keeps the pipe open while it waits, and closes it then).
 
     What `render` raises for a drawing problem (ImportError, RuntimeError, ValueError) goes to
     stderr as its message with exit status 3; anything else as a traceback (status 1).
     """
     try:
         _import_matplotlib()
-        header, _, arrays = sys.stdin.buffer.read().partition(b"\n")
+        header = sys.stdin.buffer.readline()
         if not header:
             return
         job = json.loads(header)
-        with np.load(io.BytesIO(arrays)) as data:
+        with np.load(io.BytesIO(sys.stdin.buffer.read(job["bytes"]))) as data:
             render(Path(job["path"]), job["kind"], {name: data[name] for name in data.files},
                    title=job["title"], metrics=job["metrics"], classes=job["classes"])
     except (ImportError, RuntimeError, ValueError) as error:

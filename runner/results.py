@@ -287,8 +287,9 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     plot (in this process when None). `cost` gives the run's `cost` record (runner.cost.execution_cost).
     """
     summary = summary_of(view, where)
-    summary["cost"] = cost(view, summary) if cost is not None else None
+    summary["cost"] = None
     if run_dir is None:
+        summary["cost"] = cost(view, summary) if cost is not None else None
         summary["results_error"] = not_saved or "not saved"
         return strict(summary)
     run_dir = run_dir.resolve()
@@ -296,11 +297,16 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     try:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
-        if view.status == "SUCCEEDED":
-            _fetch(s3, view, summary, scratch, run_dir, keep_data, painter)
+        # The plot is drawn in the painter's process while the cost record and the IAM report are
+        # fetched here.
+        plot_drawn = _fetch(s3, view, summary, scratch, run_dir, keep_data, painter) \
+            if view.status == "SUCCEEDED" else None
+        summary["cost"] = cost(view, summary) if cost is not None else None
         if iam_report is not None:
             (scratch / "iam.json").write_text(json.dumps(iam_report(), indent=2) + "\n")
             summary["iam_report"] = str(run_dir / "iam.json")
+        if plot_drawn is not None:
+            plot_drawn()
         summary["artifacts_dir"] = str(run_dir)
         summary["summary"] = str(run_dir / "summary.json")
         (scratch / "summary.json").write_text(to_json(summary) + "\n")
@@ -329,7 +335,9 @@ def _copy(chunks: Iterable[bytes], path: Path) -> None:
 
 
 def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool,
-           painter) -> None:
+           painter) -> Callable[[], None] | None:
+    """Fetch and score a succeeded run's outputs into scratch/ and start drawing its plot; the call
+    returned (None: no plot) waits for the drawing and records it."""
     from runner import metrics  # numpy: imported once there is something to score
 
     output = view.output or {}
@@ -340,14 +348,23 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     labels_bucket, labels_key = split_uri(dataset["labels_uri"])
     objective, labels, predictions, problem = _read_scored(
         summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), _chunks(s3, bucket, prediction_keys), scratch)
+    summary["predictions"] = str(final / "predictions.csv")
+    plot_drawn = _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions,
+                         problem)
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
-    summary["predictions"] = str(final / "predictions.csv")
     summary["model"] = str(final / "model.tar.gz")
     if keep_data:
         train_bucket, _ = split_uri(dataset["train_uri"])
         for key in _keys_under(s3, dataset["train_uri"]):
             _copy(_chunks(s3, train_bucket, [key]), scratch / "data" / key.split("/csv/", 1)[-1])
+    return plot_drawn
+
+
+def _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions,
+            problem) -> Callable[[], None] | None:
+    """Score what was read (or record why not), then stream the held-out rows and start the plot."""
+    from runner import metrics
 
     if not problem:
         try:
@@ -359,7 +376,7 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         summary["plot_missing"] = "no metrics to draw"
         if keep_data:
             _held_out_rows(s3, view, summary, scratch, final, True, None, painter)
-        return
+        return None
     summary["metrics_missing"] = None
     if objective.kind in (metrics.MULTICLASS, metrics.HINGE) and objective.classes <= metrics.CONFUSION_CLASSES:
         predicted = predictions[:, 0] if objective.bracketed else predictions
@@ -368,7 +385,7 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         names += [str(index) for index in range(len(names), objective.classes)]
         summary["confusion_matrix"] = {"classes": names, "counts": counts.tolist(),
                                        "rows": "true class", "columns": "predicted class"}
-    _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
+    return _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
 
 
 def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[bytes],
@@ -406,9 +423,10 @@ def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[b
     return objective, labels, predictions, problem
 
 
-def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter) -> None:
+def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter) -> Callable[[], None] | None:
     """Stream test.csv once: kept with --keep-data, and for the generator's data sampled evenly
-    for the plot's (x, y) panel; then draw the plot."""
+    for the plot's (x, y) panel; then start drawing the plot. Returns the call that waits for it
+    and records it (None: no plot, and `plot_missing` says why)."""
     from runner import metrics
 
     dataset = view.output["dataset"]
@@ -419,7 +437,7 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter
         if target is not None:
             _copy(chunks, target)
         if not scored:
-            return
+            return None
     objective, predictions, labels = scored
     size = labels.size
     stride = max(1, math.ceil(size / PLOT_POINTS))
@@ -432,22 +450,40 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter
                 chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
         if problem:
             summary["plot_missing"] = problem
-            return
+            return None
     if objective.kind == metrics.MULTICLASS and summary["confusion_matrix"] is None and points is None:
         summary["plot_missing"] = (f"num_class {objective.classes}: a confusion matrix of over "
                                    f"{metrics.CONFUSION_CLASSES} classes is neither recorded nor drawn")
-        return
+        return None
     from runner import plot
 
     arrays = plot.arrays_for(objective.kind, predictions[::stride], labels[::stride], points,
                              bracketed=objective.bracketed, confusion=summary["confusion_matrix"])
     drawn = f", {len(labels[::stride]):,} drawn" if stride > 1 else ""
-    try:
-        (painter.render if painter else plot.render)(
-            scratch / "plot.png", objective.kind, arrays, title=f"{view.name}: {size:,} held-out rows{drawn}",
-            metrics=summary["metrics"], classes=(summary["confusion_matrix"] or {}).get("classes"))
-    except (ImportError, RuntimeError, ValueError) as error:  # no matplotlib, or it cannot draw this
+    job = dict(title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"],
+               classes=(summary["confusion_matrix"] or {}).get("classes"))
+
+    def cannot_draw(error: Exception) -> None:  # no matplotlib, or it cannot draw this
         (scratch / "plot.png").unlink(missing_ok=True)
         summary["plot_missing"] = f"cannot draw the plot: {error}"
-        return
-    summary["plot"] = str(final / "plot.png")
+
+    try:
+        if painter is None:
+            plot.render(scratch / "plot.png", objective.kind, arrays, **job)
+            drawing = None
+        else:
+            drawing = painter.start(scratch / "plot.png", objective.kind, arrays, **job)
+    except (ImportError, RuntimeError, ValueError) as error:
+        cannot_draw(error)
+        return None
+
+    def recorded() -> None:
+        try:
+            if drawing is not None:
+                drawing()
+        except (ImportError, RuntimeError, ValueError) as error:
+            cannot_draw(error)
+            return
+        summary["plot"] = str(final / "plot.png")
+
+    return recorded

@@ -490,6 +490,19 @@ def test_a_painter_not_used_is_ended_and_ctrl_c_at_the_terminal_is_not_its_own()
     assert process.poll() is not None and process.stdin.closed and process.stderr.closed
 
 
+def test_a_drawing_started_and_never_waited_for_is_ended_with_the_painter(tmp_path):
+    """run.py fetches the cost record and the IAM report while the plot is drawn: if that fails
+    (or Ctrl-C comes), leaving the with-block still ends the drawing process."""
+    from runner import plot
+
+    arrays = {"scores": np.array([0.2, 0.9]), "labels": np.array([0, 1]), "points": np.array([[1.0, 2.0], [3.0, 4.0]])}
+    with plot.Painter() as painter:
+        finish = painter.start(tmp_path / "plot.png", metrics.PROBABILITY, arrays, title="t")
+        process = painter._drawing
+        assert callable(finish) and process is not None and painter._process is None
+    assert process.poll() is not None and process.stdin.closed and process.stderr.closed
+
+
 def test_the_readme_describes_every_field_of_the_record():
     import re
     from pathlib import Path
