@@ -31,7 +31,7 @@ def rehearse(capsys, tmp_path, *argv):
     return code, json.loads(captured.out), captured.err
 
 
-def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
+def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared_stack):
     code, summary, err = rehearse(capsys, tmp_path, "--rows", "2000", "--keep-data")
     assert code == 0, err
     assert SUMMARY_KEYS <= summary.keys()
@@ -58,7 +58,7 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
     assert all(call["allowed"] and call["statement"] for call in calls)
 
 
-def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
+def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path, shared_stack):
     code, first, err = rehearse(capsys, tmp_path, "--rows", "300", "--hp", "num_round=3")
     assert code == 0, err
     assert first["rows"] == {"train": 300, "validation": 30, "test": 300}
