@@ -50,7 +50,7 @@ def test_the_first_line_comes_before_the_deployment(monkeypatch, capsys, tmp_pat
     assert list(tmp_path.iterdir()) == []  # the claimed folder is given back when the deployment fails
 
 
-@pytest.mark.parametrize("mode", [[], ["--no-progress"], ["--json"]])
+@pytest.mark.parametrize("mode", [[], ["--no-progress"], ["--json"]], ids=["default", "plain", "json"])
 def test_the_first_line_comes_before_moto_pulumi_and_xgboost_load(tmp_path, mode):
     """In a process of its own: at the first write to stderr, none of the heavy modules is loaded."""
     script = (
@@ -96,8 +96,9 @@ def _project_with(monkeypatch, tmp_path, config: str) -> None:
     ([], "  training-pipeline:xgboostVersion: 1.5-1\n", "run.py: error: Pulumi.dev.yaml: xgboostVersion '1.5-1': "),
     ([], "  training-pipeline:trainingInstanceCount: 17\n",
      "run.py: error: Pulumi.dev.yaml: trainingInstanceCount 17: the offline rehearsal runs one process"),
-])
-@pytest.mark.parametrize("mode", [["--no-progress"], ["--json"]])
+], ids=["name-prefix", "num_round", "script-mode", "rows", "data-outside", "data-missing", "data-bad", "xgboostVersion",
+        "instance-count"])
+@pytest.mark.parametrize("mode", [["--no-progress"], ["--json"]], ids=["plain", "json"])
 def test_a_refused_run_is_one_line_exit_2_with_nothing_deployed_or_written(
         monkeypatch, capsys, tmp_path, no_deployment, argv, stack_config, expected, mode):
     runs = tmp_path / "runs"
