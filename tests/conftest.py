@@ -96,8 +96,10 @@ def pytest_sessionfinish(session):
 def shared_stack(monkeypatch):
     """For a test that needs *a* deployed dev stack, not a fresh one: `run.py --local` in it runs on
     the shared stack (`SharedStack`) instead of deploying its own; the fixture's value is that
-    stack's outputs. Each run keeps to its own execution name and --runs-dir. A test that patches
-    the rehearsal, the engine or the program, or asserts on the deployment itself, does not use it."""
+    stack's outputs. Each run keeps to its own execution name and --runs-dir; what a test patches
+    while it runs (monkeypatch, undone after it) reaches the shared stack as it would its own. A
+    test that changes what is deployed (the engine, the program), or that needs the emulator's
+    shutdown (a run cut short, joined threads) or a deployment of its own, does not use it."""
     import runner.local
     from runner.local import stack
 

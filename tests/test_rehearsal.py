@@ -80,7 +80,7 @@ def make_training_fail(monkeypatch):
         {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
 
 
-def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch):
+def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch, shared_stack):
     code, first, _ = rehearse(capsys, tmp_path, "--rows", "200")
     assert code == 0
     earlier = sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir())
@@ -101,7 +101,7 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypa
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 
-def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch):
+def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch, shared_stack):
     make_training_fail(monkeypatch)
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200"])
     out = capsys.readouterr().out
