@@ -352,7 +352,7 @@ class StackSource:
             try:
                 outputs = emulator.enter_context(local_stack(self.settings))
                 preflight.check_deployed(self.expected, outputs)
-            except (DeployError, ValueError) as error:
+            except (DeployError, preflight.UnexpectedOutputs) as error:
                 raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
             yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
                                        iam_report=outputs.iam_report),

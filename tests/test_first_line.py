@@ -131,5 +131,16 @@ def test_the_outputs_run_py_checks_against_are_the_deployed_ones():
     with local_stack(settings) as outputs:
         preflight.check_deployed(expected, outputs)  # raises naming the output that differs
         assert {key: outputs[key] for key in preflight.CHECKED_OUTPUTS} == expected
-    with pytest.raises(ValueError, match="the deployed stack's bucketName is 'elsewhere'"):
+    with pytest.raises(preflight.UnexpectedOutputs, match="the deployed stack's bucketName is 'elsewhere'"):
         preflight.check_deployed(expected, {**expected, "bucketName": "elsewhere"})
+
+
+def test_a_deployment_that_moved_a_checked_output_stops_the_run(monkeypatch, capsys, tmp_path):
+    """Had the program renamed the bucket, the run was checked against the wrong one: it stops, exit 1."""
+    monkeypatch.setattr(preflight, "BUCKET_RESOURCE", "renamed-data")
+    code = cli.main(["--local", "--no-progress", "--rows", "100", "--runs-dir", str(tmp_path)])
+    deploying, error = capsys.readouterr().err.splitlines()
+    assert code == 1 and deploying == DEPLOYING
+    assert error.startswith("run.py: error: the program could not be deployed to the local emulator: the deployed "
+                            "stack's bucketName is 'training-pipeline-data-")
+    assert list(tmp_path.iterdir()) == []  # nothing started, the claimed folder given back

@@ -35,6 +35,10 @@ class TooManyHosts(ValueError):
     """More instances than the rehearsal runs (MAX_LOCAL_HOSTS)."""
 
 
+class UnexpectedOutputs(ValueError):
+    """A deployment exported other outputs than `expected_outputs` said it would."""
+
+
 def auto_name(name: str) -> str:
     """Pulumi's auto-naming: the resource name plus a 7-hex suffix (deterministic here)."""
     return f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:7]}"
@@ -73,8 +77,8 @@ def expected_outputs(settings) -> dict:
 
 
 def check_deployed(expected: dict, outputs: dict) -> None:
-    """Raise ValueError naming the output a deployment exported otherwise than `expected_outputs` said."""
+    """Raise UnexpectedOutputs naming the output a deployment exported otherwise than `expected_outputs` said."""
     for key in CHECKED_OUTPUTS:
         if outputs.get(key) != expected[key]:
-            raise ValueError(f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
+            raise UnexpectedOutputs(f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
                              f"against {expected[key]!r} (runner/local/preflight.py no longer matches the program)")
