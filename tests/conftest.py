@@ -62,8 +62,13 @@ class SharedStack:
 
     def open(self):
         if self._held is None:
+            from moto.core.models import MockAWS
+
             from components.settings import load_stack_settings
             from runner.local import stack
+
+            # A module or class fixture's own emulator still up: its tests cannot share (one emulator at a time).
+            assert MockAWS._nested_count == 0, "an emulator is up in this process already: no shared_stack here"
 
             held = contextlib.ExitStack()
             self.settings = load_stack_settings("dev")
