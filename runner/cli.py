@@ -306,50 +306,100 @@ def check_machine_size(rows: int) -> None:
             "space (or set TMPDIR to a larger disk), or run it on AWS")
 
 
-@contextlib.contextmanager
-def stack_outputs(args, rows: int | None = None) -> Iterator[tuple[StackOutputs, Polling]]:
-    """The outputs to use and how to poll: a deployed stack's, or a local emulator's.
+@dataclasses.dataclass(frozen=True)
+class RunChecks:
+    """What a new run is checked against: the stack's job name prefix, bucket and run defaults."""
+    job_name_prefix: str
+    bucket_name: str
+    run_defaults: dict
+
+    @classmethod
+    def of(cls, outputs) -> "RunChecks":
+        if isinstance(outputs, dict):
+            return cls(outputs["jobNamePrefix"], outputs["bucketName"], outputs["runDefaults"])
+        return cls(outputs.job_name_prefix, outputs.bucket_name, outputs.run_defaults)
+
+
+@dataclasses.dataclass
+class StackSource:
+    """Where the stack is, known before anything is deployed or started.
+
+    `checks`: what a new run is checked against, from a deployed stack's outputs or, for a local
+    stack, from the outputs its deployment will export (`expected`, from
+    `runner.local.preflight.expected_outputs`): every refusal comes before the first progress line
+    (`announce`) and the deployment."""
+    checks: RunChecks
+    outputs: StackOutputs | None = None  # a deployed stack's (AWS, a local endpoint)
+    polling: Polling | None = None
+    settings: object = None  # a local stack's PipelineSettings, deployed by `deployed`
+    expected: dict | None = None
+    announce: str | None = None
+
+    @property
+    def local_deployment(self) -> bool:
+        return self.settings is not None
+
+    @contextlib.contextmanager
+    def deployed(self) -> Iterator[tuple[StackOutputs, Polling]]:
+        """The outputs to use and how to poll; a local stack is deployed into the emulator here."""
+        if not self.local_deployment:
+            yield self.outputs, self.polling
+            return
+        from runner.local import DeployError, local_stack, preflight, service_models
+
+        with contextlib.ExitStack() as emulator:
+            emulator.enter_context(service_models.installed())
+            try:
+                outputs = emulator.enter_context(local_stack(self.settings))
+                preflight.check_deployed(self.expected, outputs)
+            except (DeployError, preflight.UnexpectedOutputs) as error:
+                raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
+            yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
+                                       iam_report=outputs.iam_report),
+                   dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()))
+
+
+def stack_source(args, rows: int | None = None) -> StackSource:
+    """The stack a run or command uses, checked without deploying: a deployed stack's outputs, a
+    local endpoint's, or a local stack's settings (and this machine against them).
 
     `rows`: a new local run's generated rows (0: the stack's; None: no generated dataset), checked
-    against this machine's free memory and disk before the deployment."""
+    against this machine's free memory and disk."""
     if not args.local:
         outputs = load_outputs(args.stack, args.outputs_file)
         if outputs.endpoint_url:
             source = "stdin" if args.outputs_file == "-" else args.outputs_file or f"stack {args.stack}"
-            yield _endpoint_outputs(outputs, source)
-            return
-        yield outputs, AWS_POLLING
-        return
+            outputs, polling = _endpoint_outputs(outputs, source)
+            return StackSource(RunChecks.of(outputs), outputs=outputs, polling=polling)
+        return StackSource(RunChecks.of(outputs), outputs=outputs, polling=AWS_POLLING)
     if args.outputs_file:
         raise UsageError("--local deploys its own emulator: drop --outputs-file")
-    served = served_stack(args.stack or "dev")
+    stack = args.stack or "dev"
+    served = served_stack(stack)
     if served is not None:
-        print(f"using the local endpoint run.py serve holds stack {args.stack or 'dev'} on, "
-              f"{served['localEndpoint']}: no deployment", file=sys.stderr)
         source = f"the endpoint {served['localEndpoint']}"
-        yield _endpoint_outputs(StackOutputs.from_dict(served, source), source)
-        return
+        outputs, polling = _endpoint_outputs(StackOutputs.from_dict(served, source), source)
+        return StackSource(RunChecks.of(outputs), outputs=outputs, polling=polling,
+                           announce=f"using the local endpoint run.py serve holds stack {stack} on, "
+                                    f"{served['localEndpoint']}: no deployment")
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import service_models
+    from runner.local import preflight, service_models
 
-    with contextlib.ExitStack() as emulator:
-        # The stack's settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
-        emulator.enter_context(service_models.installed())
+    # The settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
+    with service_models.installed(with_moto=False):
         try:
-            settings = load_stack_settings(args.stack or "dev")
+            settings = load_stack_settings(stack)
         except SettingsError as error:
             raise UsageError(str(error)) from None
-        if rows is not None:
-            check_machine_size(rows or settings.rows)
-        from runner.local import DeployError, local_stack
-
-        try:
-            outputs = emulator.enter_context(local_stack(settings))
-        except DeployError as error:
-            raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
-        yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
-                                   iam_report=outputs.iam_report),
-               dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()))
+    try:
+        preflight.check_settings(settings)
+    except (preflight.UnsupportedVersion, preflight.TooManyHosts) as error:
+        raise UsageError(f"Pulumi.{stack}.yaml: {error}") from None
+    if rows is not None:
+        check_machine_size(rows or settings.rows)
+    expected = preflight.expected_outputs(settings)
+    return StackSource(RunChecks.of(expected), settings=settings, expected=expected,
+                       announce=f"run.py: deploying stack {stack} into the local emulator ...")
 
 
 def _generated_rows(execution_input: dict) -> int | None:
@@ -548,9 +598,43 @@ def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, 
     return EXIT_INTERRUPTED
 
 
-def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_input: dict,
-           painter: plot.Painter | None, uploads: dict[str, Path]) -> int:
-    run_dir = results.claim(args.runs_dir, name, local=args.local or bool(outputs.endpoint_url))
+@dataclasses.dataclass
+class CheckedRun:
+    """A new run that passed every check: its name, input, files to upload and claimed runs/<name>/."""
+    name: str
+    execution_input: dict
+    uploads: dict[str, Path]
+    run_dir: Path
+    started: bool = False
+
+
+@contextlib.contextmanager
+def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[CheckedRun]:
+    """Check a new run against the stack (its name, input and data, as the first state will) and
+    claim runs/<name>/, before anything is deployed or started; the folder is given back unless
+    the execution starts."""
+    checks = source.checks
+    name = execution.check_prefix(args.name, checks.job_name_prefix) if args.name \
+        else execution.new_name(checks.job_name_prefix)
+    uploads: dict[str, Path] = {}
+    if args.data:
+        execution_input["data"], uploads = user_data.execution_data(
+            user_data.DataRequest(args.data, args.label, args.test, args.split), checks.bucket_name, name)
+    checked = execution.check_input(execution_input, name, checks)
+    with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
+                                 shards=checks.run_defaults.get("shards", 1),
+                                 hyperparameters=checked["hyperparameters"]) as files:
+        local = args.local or bool(source.outputs and source.outputs.endpoint_url)
+        run = CheckedRun(name, execution_input, files, results.claim(args.runs_dir, name, local=local))
+        try:
+            yield run
+        finally:
+            if not run.started:
+                results.release(run.run_dir)
+
+
+def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None) -> int:
+    name, execution_input, uploads, run_dir = run.name, run.execution_input, run.uploads, run.run_dir
     clients = None
     try:
         clients = _clients(outputs)
@@ -561,10 +645,10 @@ def _start(args, outputs: StackOutputs, polling: Polling, name: str, execution_i
         started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
                                               input=json.dumps(execution_input))
     except BaseException:
-        results.release(run_dir)
         if clients is not None:
             user_data.remove(clients.s3, uploads)
         raise
+    run.started = True
     where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
         " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
@@ -752,32 +836,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.command:  # everything a new run needs is checked before any AWS call
             execution_input = execution.build_input(args.input, args.rows, args.hp, args.seed)
-        painter = None
-        if args.local:
-            from runner import plot
-
-            phase = "while starting the local emulator; nothing was started"
-            # The plot's process starts now: matplotlib loads while the stack deploys.
-            painter = None if plot.loaded() else plot.Painter()
         rows = None if args.command or args.data else _generated_rows(execution_input)
-        with painter or contextlib.nullcontext(), \
-                stack_outputs(args, rows) as (outputs, polling):
+        source = stack_source(args, rows)
+        with contextlib.ExitStack() as held:
+            run = None if args.command else held.enter_context(_checked_run(args, execution_input, source))
+            if source.announce:  # the first progress line: every refusal of bad input came before it
+                print(source.announce, file=sys.stderr, flush=True)
+            painter = None
+            if args.local:
+                from runner import plot
+
+                phase = "while starting the local emulator; nothing was started"
+                # The plot's process starts now: matplotlib loads while the stack deploys.
+                painter = None if plot.loaded() else held.enter_context(plot.Painter())
+            outputs, polling = held.enter_context(source.deployed())
             phase = "before anything started"
-            if not args.command:
-                name = execution.check_prefix(args.name, outputs.job_name_prefix) if args.name \
-                    else execution.new_name(outputs.job_name_prefix)
-                uploads: dict[str, Path] = {}
-                if args.data:
-                    execution_input["data"], uploads = user_data.execution_data(
-                        user_data.DataRequest(args.data, args.label, args.test, args.split),
-                        outputs.bucket_name, name)
-                checked = execution.check_input(execution_input, name, outputs)
-                with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
-                                             shards=outputs.run_defaults.get("shards", 1),
-                                             hyperparameters=checked["hyperparameters"]) as files:
-                    code = _start(args, outputs, polling, name, execution_input, painter, files)
-            else:
-                code = _command(args, outputs, polling, painter)
+            code = _start(args, outputs, polling, run, painter) if run else _command(args, outputs, polling, painter)
             if args.local:  # leaving the block shuts the emulator down
                 phase = "while shutting the local emulator down, after the execution ended or was stopped"
         return code

@@ -1,5 +1,6 @@
 """Shared test set-up."""
 
+import contextlib
 import gc
 import os
 import types
@@ -44,3 +45,73 @@ def retry_waits(monkeypatch):
     waits: list[float] = []
     monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
     return waits
+
+
+class SharedStack:
+    """The dev stack deployed in this process once, and kept while consecutive tests use it.
+
+    moto's backends and the rehearsal's patches are process-wide: while this stack is up, no
+    other emulator may start. So it is closed before every test that does not ask for it
+    (`pytest_runtest_setup`), and deployed again by the next test that does: tests stay
+    independent of their order, and a run of consecutive tests on *a* deployed stack pays
+    for one deployment instead of one each."""
+
+    def __init__(self) -> None:
+        self.settings = self.outputs = self._held = None
+        self.deployments = 0
+
+    def open(self):
+        if self._held is None:
+            from moto.core.models import MockAWS
+
+            from components.settings import load_stack_settings
+            from runner.local import stack
+
+            # A module or class fixture's own emulator still up: its tests cannot share (one emulator at a time).
+            assert MockAWS._nested_count == 0, "an emulator is up in this process already: no shared_stack here"
+
+            held = contextlib.ExitStack()
+            self.settings = load_stack_settings("dev")
+            self.outputs = held.enter_context(stack.local_stack(self.settings))
+            self._held, self.deployments = held, self.deployments + 1
+        return self.outputs
+
+    def close(self) -> None:
+        if self._held is not None:
+            held, self._held, self.outputs = self._held, None, None
+            held.close()
+
+
+SHARED_STACK = SharedStack()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture of a test that does not use the shared stack (module fixtures that deploy
+    their own included): the shared one goes."""
+    if "shared_stack" not in item.fixturenames:
+        SHARED_STACK.close()
+
+
+def pytest_sessionfinish(session):
+    SHARED_STACK.close()
+
+
+@pytest.fixture
+def shared_stack(monkeypatch):
+    """For a test that needs *a* deployed dev stack, not a fresh one: `run.py --local` in it runs on
+    the shared stack (`SharedStack`) instead of deploying its own; the fixture's value is that
+    stack's outputs. Each run keeps to its own execution name and --runs-dir; what a test patches
+    while it runs (monkeypatch, undone after it) reaches the shared stack as it would its own. A
+    test that changes what is deployed (the engine, the program), or that needs the emulator's
+    shutdown (a run cut short, joined threads) or a deployment of its own, does not use it."""
+    import runner.local
+    from runner.local import stack
+
+    outputs = SHARED_STACK.open()
+
+    def local_stack(settings):
+        return contextlib.nullcontext(outputs) if settings == SHARED_STACK.settings else stack.local_stack(settings)
+
+    monkeypatch.setattr(runner.local, "local_stack", local_stack)
+    return outputs

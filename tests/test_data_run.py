@@ -59,7 +59,7 @@ def check_run(summary, train, validation, test, label, params, rounds):
     assert any(name.startswith("validation:") for name in final), final
 
 
-def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path):
+def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path, shared_stack):
     frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)
     params = {"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 3}
@@ -77,7 +77,7 @@ def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path):
         split(frame, 0.1, 0.2)[2]["label"].tolist()
 
 
-def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, tmp_path):
+def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, tmp_path, shared_stack):
     iris = datasets.load_iris(as_frame=True)
     frame = iris.frame.assign(species=[iris.target_names[t] for t in iris.frame.target]).drop(columns="target")
     frame.to_parquet(tmp_path / "iris.parquet")
@@ -91,7 +91,7 @@ def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, 
     check_run(summary, *split(numbered, 0.2, 0.2), "species", params, 4)
 
 
-def test_regression_diabetes_with_a_test_file_matches_plain_xgboost(capsys, tmp_path):
+def test_regression_diabetes_with_a_test_file_matches_plain_xgboost(capsys, tmp_path, shared_stack):
     frame = datasets.load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
     frame = frame[["progression", *frame.columns[:-1]]]  # the label may be any column, first included
     frame.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
@@ -105,7 +105,7 @@ def test_regression_diabetes_with_a_test_file_matches_plain_xgboost(capsys, tmp_
     check_run(summary, train, validation, frame.iloc[400:], "progression", params, 6)
 
 
-def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path):
+def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path, shared_stack):
     """The issue's item 3: early_stopping_rounds=3 now stops on the validation channel."""
     frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)

@@ -31,7 +31,7 @@ def rehearse(capsys, tmp_path, *argv):
     return code, json.loads(captured.out), captured.err
 
 
-def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
+def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared_stack):
     code, summary, err = rehearse(capsys, tmp_path, "--rows", "2000", "--keep-data")
     assert code == 0, err
     assert SUMMARY_KEYS <= summary.keys()
@@ -58,7 +58,7 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path):
     assert all(call["allowed"] and call["statement"] for call in calls)
 
 
-def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path):
+def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path, shared_stack):
     code, first, err = rehearse(capsys, tmp_path, "--rows", "300", "--hp", "num_round=3")
     assert code == 0, err
     assert first["rows"] == {"train": 300, "validation": 30, "test": 300}
@@ -80,7 +80,7 @@ def make_training_fail(monkeypatch):
         {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
 
 
-def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch):
+def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch, shared_stack):
     code, first, _ = rehearse(capsys, tmp_path, "--rows", "200")
     assert code == 0
     earlier = sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir())
@@ -101,7 +101,7 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypa
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 
-def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch):
+def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch, shared_stack):
     make_training_fail(monkeypatch)
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "200"])
     out = capsys.readouterr().out
@@ -197,7 +197,8 @@ def test_a_resource_the_local_engine_cannot_create_is_one_line_exit_1(capsys, tm
     code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--rows", "50"])
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""
-    assert captured.err.startswith("run.py: error: the program could not be deployed to the local emulator: ")
-    assert "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration" in captured.err
-    assert len(captured.err.splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
+    deploying, error = captured.err.splitlines()  # the run passed its checks: the deployment failed
+    assert deploying == "run.py: deploying stack dev into the local emulator ..."
+    assert error.startswith("run.py: error: the program could not be deployed to the local emulator: ")
+    assert "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration" in error
+    assert list(tmp_path.iterdir()) == []  # the run's folder, claimed before the deployment, given back

@@ -30,7 +30,7 @@ def rehearse(capsys, runs_dir, *argv):
     return code, captured.out, captured.err
 
 
-def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(capsys, tmp_path):
+def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(capsys, tmp_path, shared_stack):
     runs = []
     for argv in (["--seed", "7"], ["--seed", "7"], ["--input", '{"seed": 8}']):
         code, out, err = rehearse(capsys, tmp_path, "--rows", "1000", *argv)
@@ -45,7 +45,7 @@ def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(ca
     assert Path(other["predictions"]).read_bytes() != Path(first["predictions"]).read_bytes()
 
 
-def test_summary_describes_the_run(capsys, tmp_path, monkeypatch):
+def test_summary_describes_the_run(capsys, tmp_path, monkeypatch, shared_stack):
     monkeypatch.chdir(tmp_path)  # paths in the record do not depend on where run.py started
     code, out, err = rehearse(capsys, "runs", "--rows", "500", "--hp", "num_round=3",
                               "--input", '{"hyperparameters": {"max_depth": "4"}}')
@@ -79,7 +79,7 @@ def test_summary_describes_the_run(capsys, tmp_path, monkeypatch):
     assert f"plot: {run_dir / 'plot.png'}" not in out  # --json: the object only on stdout
 
 
-def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_path):
+def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_path, shared_stack):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "1")
     assert code == 0, err
     summary = strict_json(out)
@@ -88,7 +88,7 @@ def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_pa
     assert strict_json(Path(summary["summary"]).read_text())["metrics"]["auc"] is None
 
 
-def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(capsys, tmp_path):
+def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(capsys, tmp_path, shared_stack):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "300",
                               "--hp", "objective=multi:softprob", "--hp", "num_class=2",
                               "--hp", "eval_metric=mlogloss")
@@ -104,7 +104,7 @@ def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(ca
     assert len(lines) == 300 and re.fullmatch(r"\[[0-9.e-]+, [0-9.e-]+\]", lines[0])
 
 
-def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path):
+def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path, shared_stack):
     code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev-7e1940--same")
     assert code == 0, err
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev-7e1940--same").iterdir()}
@@ -160,7 +160,7 @@ def test_a_missing_stack_file_is_refused_in_one_line(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_readme_snippet_loads_the_model(capsys, tmp_path):
+def test_the_readme_snippet_loads_the_model(capsys, tmp_path, shared_stack):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "300")
     assert code == 0, err
     run_dir = Path(strict_json(out)["artifacts_dir"])
@@ -187,24 +187,21 @@ def test_one_row_capacity_is_quoted(stream):
     assert quoted["readme"] == quoted["docstring"]
 
 
-def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path):
+def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path, shared_stack):
     """`follow` on the emulator: incremental history, the record and artifacts saved at the end."""
     import boto3
 
-    from components.settings import load_stack_settings
-    from runner.local import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        (tmp_path / "outputs.json").write_text(json.dumps(outputs))
-        sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-        arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev-7e1940--followed",
-                                  input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
-        # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
-        # default session for the function role's, and clients made then would act as that role.
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            time.sleep(0.05)
-        code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
-                         "--runs-dir", str(tmp_path / "runs")])
+    outputs = shared_stack
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev-7e1940--followed",
+                              input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
+    # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
+    # default session for the function role's, and clients made then would act as that role.
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(0.05)
+    code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
+                     "--runs-dir", str(tmp_path / "runs")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = strict_json(captured.out)

@@ -13,7 +13,7 @@ def _rehearse(capsys, runs_dir, *argv):
     return code, json.loads(out, parse_constant=lambda constant: (_ for _ in ()).throw(ValueError(constant)))
 
 
-def test_logitraw_margins_are_not_scored_as_probabilities(capsys, tmp_path):
+def test_logitraw_margins_are_not_scored_as_probabilities(capsys, tmp_path, shared_stack):
     code, summary = _rehearse(capsys, tmp_path, "--hp", "objective=binary:logitraw", "--hp", "eval_metric=logloss")
     assert code == 0 and summary["metrics_missing"] is None
     assert set(summary["metrics"]) == {"accuracy", "auc"} and summary["metrics"]["auc"] > 0.9
@@ -21,7 +21,7 @@ def test_logitraw_margins_are_not_scored_as_probabilities(capsys, tmp_path):
     assert min(predictions) < 0 < max(predictions)  # margins, which no probability metric may read
 
 
-def test_an_infinite_training_metric_is_left_out_and_the_record_stays_strict_json(capsys, tmp_path):
+def test_an_infinite_training_metric_is_left_out_and_the_record_stays_strict_json(capsys, tmp_path, shared_stack):
     # The labels include 0: MAPE is inf; SageMaker's metric regex cannot match it.
     code, summary = _rehearse(capsys, tmp_path, "--hp", "objective=reg:squarederror", "--hp", "eval_metric=mape")
     assert code == 0

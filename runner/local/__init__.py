@@ -2,6 +2,7 @@
 
 One small module per concern:
   stack.py                `local_stack(settings)`: host moto, deploy the program, yield the stack outputs
+  preflight.py            what a run is checked against before the deployment: refusals, the outputs to expect
   engine.py               the engine double: `__main__.py` under Pulumi mocks, resources created in moto
   iam.py                  each principal under its role's deployed policies; the least-privilege report
   lambda_runtime.py       Lambda Invoke runs the function's deployed package in-process

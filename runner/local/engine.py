@@ -34,6 +34,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
 from components.settings import PROJECT_DIR, read_yaml
+from runner.local.preflight import auto_name
 
 PROGRAM = PROJECT_DIR / "__main__.py"
 DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
@@ -49,11 +50,6 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
-
-
-def auto_name(name: str) -> str:
-    """Pulumi's auto-naming: the resource name plus a 7-hex suffix (deterministic here)."""
-    return f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:7]}"
 
 
 # --- config --------------------------------------------------------------------------------

@@ -42,8 +42,9 @@ xgb = import_xgboost()
 
 from lambda_src import xgboost_hyperparameters  # noqa: E402
 
-# The image each container version runs, and the library it pins (docker/<version>/base/Dockerfile.cpu).
-IMAGE_XGBOOST = {"1.7-1": "1.7.4"}
+# Checked before anything starts (run.py refuses them before loading this module).
+from runner.local.preflight import IMAGE_XGBOOST, UnsupportedVersion, check_container_version  # noqa: E402,F401
+
 MODEL_FILE = "xgboost-model"
 CSV_CONTENT_TYPES = ("text/csv", "csv")
 # What the real container accepts but this one does not read (it fails them explicitly).
@@ -88,22 +89,6 @@ def client_error(message: str) -> ContainerError:
 
 def algorithm_error(message: str) -> ContainerError:
     return ContainerError(f"AlgorithmError: {message}")
-
-
-class UnsupportedVersion(ValueError):
-    """A container version whose library this rehearsal does not run."""
-
-
-def check_container_version(version: str) -> None:
-    """Refuse, before anything starts, a container version the local library does not reproduce."""
-    wanted = IMAGE_XGBOOST.get(version)
-    if wanted is None or wanted != xgb.__version__:
-        reproducible = ", ".join(f"{v} (xgboost {lib})" for v, lib in IMAGE_XGBOOST.items()
-                                 if lib == xgb.__version__) or "none"
-        raise UnsupportedVersion(
-            f"xgboostVersion {version!r}: the offline rehearsal runs xgboost {xgb.__version__}, the "
-            f"library of container {reproducible} only; set xgboostVersion to that to rehearse, or "
-            "run this version on AWS")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,29 +48,16 @@ from pathlib import Path
 from typing import Callable
 
 from runner.local import sagemaker_container as container
+from runner.local.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
 
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
 POLL_SECONDS = 0.02
-# Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
-# machine's cores: past this many the rehearsal would only thrash, so it refuses.
-MAX_LOCAL_HOSTS = 16
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 _INCLUDE = "include_in_training"
 # How xgboost 1.7.4's rabit fails a collective call whose peer has gone (rabit/internal/utils.h).
 _PEER_LOST = ("Allreduce failed", "Broadcast failed", "Allgather failed")
 _LOG, _ROWS = "evaluation.json", "rows.json"  # what a host reports back (beside /opt/ml/model)
-
-
-class TooManyHosts(ValueError):
-    """More instances than the rehearsal runs (MAX_LOCAL_HOSTS)."""
-
-
-def check_instance_count(count: int, setting: str = "InstanceCount") -> None:
-    """Refuse, naming `setting`, a count of instances the rehearsal would not run."""
-    if count > MAX_LOCAL_HOSTS:
-        raise TooManyHosts(f"{setting} {count}: the offline rehearsal runs one process per instance, "
-                           f"at most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)")
 
 
 def host_names(count: int) -> list[str]:

@@ -26,8 +26,6 @@ from typing import Iterator, Optional
 
 import botocore.loaders
 import botocore.session
-import moto.core.loaders
-import moto.core.utils
 
 
 class _SearchPaths(list):
@@ -65,23 +63,6 @@ class _BotocoreLoader(_SerialLoads, botocore.loaders.Loader):
     pass
 
 
-class _MotoLoader(_SerialLoads, moto.core.loaders.Loader):
-    def load_service_model(self, service_name, type_name, api_version=None):
-        """botocore's parsed model itself when neither loader adds extras to that file (all of
-        this stack's services but S3): it is parsed once, and neither side changes it."""
-        with self._lock:
-            botocore_side = botocore_loader()
-            if api_version is None:
-                api_version = self.determine_latest_version(service_name, type_name)
-            own_copy = any(os.path.exists(os.path.join(moto.core.loaders.moto_root, service_name, api_version,
-                                                       f"{type_name}{suffix}")) for suffix in (".json", ".json.gz"))
-            if (own_copy or api_version != botocore_side.determine_latest_version(service_name, type_name)
-                    or any(self._find_extras(service_name, type_name, api_version))
-                    or any(botocore_side._find_extras(service_name, type_name, api_version))):
-                return super().load_service_model(service_name, type_name, api_version)
-            return botocore_side.load_service_model(service_name, type_name, api_version)
-
-
 def botocore_loader(search_path_string: Optional[str] = None) -> botocore.loaders.Loader:
     """`botocore.loaders.create_loader`, one instance per search path."""
     return _botocore_loader(search_path_string)  # one cache key for () and (None,)
@@ -96,13 +77,44 @@ def _botocore_loader(search_path_string: Optional[str]) -> botocore.loaders.Load
 
 
 @functools.cache
-def moto_loader() -> moto.core.loaders.Loader:
-    """`moto.core.loaders.create_loader`, one instance."""
+def moto_loader():
+    """`moto.core.loaders.create_loader`, one instance (moto is imported here, not with this module)."""
+    import moto.core.loaders
+
+    class _MotoLoader(_SerialLoads, moto.core.loaders.Loader):
+        def load_service_model(self, service_name, type_name, api_version=None):
+            """botocore's parsed model itself when neither loader adds extras to that file (all of
+            this stack's services but S3): it is parsed once, and neither side changes it."""
+            with self._lock:
+                botocore_side = botocore_loader()
+                if api_version is None:
+                    api_version = self.determine_latest_version(service_name, type_name)
+                own_copy = any(os.path.exists(os.path.join(moto.core.loaders.moto_root, service_name, api_version,
+                                                           f"{type_name}{suffix}")) for suffix in (".json", ".json.gz"))
+                if (own_copy or api_version != botocore_side.determine_latest_version(service_name, type_name)
+                        or any(self._find_extras(service_name, type_name, api_version))
+                        or any(botocore_side._find_extras(service_name, type_name, api_version))):
+                    return super().load_service_model(service_name, type_name, api_version)
+                return botocore_side.load_service_model(service_name, type_name, api_version)
+
     return _MotoLoader(extra_search_paths=[moto.core.loaders.moto_root])
 
 
 @contextlib.contextmanager
-def installed() -> Iterator[None]:
+def installed(with_moto: bool = True) -> Iterator[None]:
+    """Both loaders patched in; with `with_moto=False` botocore's only (nothing of moto is imported):
+    what `run.py --local` reads before the deployment (the stack's settings) is parsed once too."""
+    if not with_moto:
+        botocore_loader()
+        original = botocore.session.create_loader
+        botocore.session.create_loader = botocore_loader
+        try:
+            yield
+        finally:
+            botocore.session.create_loader = original
+        return
+    import moto.core.utils
+
     botocore_loader(), moto_loader()  # made here, not by two threads at once
     originals = botocore.session.create_loader, moto.core.utils.create_loader
     botocore.session.create_loader, moto.core.utils.create_loader = botocore_loader, moto_loader

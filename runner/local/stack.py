@@ -31,9 +31,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import (iam, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
+from runner.local import (iam, preflight, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
                           sfn_sagemaker)
-from runner.local import sagemaker_container, sagemaker_hosts
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -124,9 +123,8 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
     try:
-        sagemaker_container.check_container_version(settings.xgboost_version)
-        sagemaker_hosts.check_instance_count(settings.training_instance_count, "trainingInstanceCount")
-    except (sagemaker_container.UnsupportedVersion, sagemaker_hosts.TooManyHosts) as error:
+        preflight.check_settings(settings)
+    except (preflight.UnsupportedVersion, preflight.TooManyHosts) as error:
         raise DeployError(str(error)) from None
     for warning in settings.warnings:
         log.warning("%s", warning)
