@@ -14,7 +14,7 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
   under `runs/` (its check that a run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
   location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
-  bucket, the stack's jobNamePrefix and dataSources are its environment, not its events'.
+  bucket, the stack's jobNamePrefix, dataSources and shard count are its environment, not its events'.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
@@ -41,7 +41,7 @@ from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
-                                        NAME_SEPARATOR, UPLOAD_FOLDER, parse_s3_uri)
+                                        NAME_SEPARATOR, SHARDS_VARIABLE, UPLOAD_FOLDER, parse_s3_uri)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
@@ -359,6 +359,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 BUCKET_VARIABLE: self.bucket.bucket,
                 JOB_NAME_PREFIX_VARIABLE: settings.job_name_prefix,
                 DATA_SOURCES_VARIABLE: json.dumps(list(settings.data_sources)),
+                SHARDS_VARIABLE: str(settings.shards),
             }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=seed_log_group.name),

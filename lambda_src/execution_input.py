@@ -48,7 +48,8 @@ DATA_FIELDS = ("uri", "label", "test", "split")
 SPLIT_FIELDS = ("validation", "test")
 UPLOAD_FOLDER = "upload"
 # S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
-BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Matched with `fullmatch` only, as every pattern here: `$` would also accept a trailing newline.
+BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900 s, with margin
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
@@ -65,21 +66,23 @@ NAME_SEPARATOR = "--"
 # SageMaker's rule for job and model names; the execution name becomes all three. The pattern
 # alone bounds nothing (`-*` lets any run of hyphens through): the length is checked apart, and
 # only with `fullmatch` (`$` would also accept a trailing newline). See `is_job_name`.
-JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_JOB_NAME_LENGTH = 63
 # A refusal's cause echoes at most this much of a name or field the caller wrote, and is cut at
 # MAX_CAUSE: Lambda cuts an error at 32,768 characters, which would break the refusal path.
 ECHO_LIMIT = 64
 MAX_CAUSE = 4096
 # Lower case (SageMaker lower-cases names in ARNs), single hyphens (so `--` ends the prefix).
-PREFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+PREFIX_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 # A generated name is `<prefix>--YYYYMMDD-HHMMSS-xxxxxx` (24 characters after the prefix).
 MAX_PREFIX_LENGTH = 63 - 24
 # The seeding function's own configuration, set by the component as Lambda environment
-# variables (never read from an event): the stack's bucket, its jobNamePrefix, its dataSources (JSON).
+# variables (never read from an event): the stack's bucket, its jobNamePrefix, its dataSources
+# (JSON) and the training shards a run writes (one per training instance).
 BUCKET_VARIABLE = "RUNS_BUCKET"
 JOB_NAME_PREFIX_VARIABLE = "JOB_NAME_PREFIX"
 DATA_SOURCES_VARIABLE = "DATA_SOURCES"
+SHARDS_VARIABLE = "TRAINING_SHARDS"
 
 
 class InvalidExecutionInput(ValueError):
@@ -102,7 +105,7 @@ def _short(text: object, limit: int = ECHO_LIMIT) -> str:
 
 
 def check_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+    if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise InvalidExecutionInput(
             f"jobNamePrefix: {prefix!r} must be 1-{MAX_PREFIX_LENGTH} lower-case letters, digits and "
             "single inner hyphens (it starts SageMaker job names; `--` marks its end)")
@@ -176,7 +179,7 @@ def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
     if not _encodable(uri):
         raise InvalidExecutionInput(f"{field}: {_json(uri)} is not valid UTF-8 text (a lone surrogate)")
     bucket, _, key = uri[len("s3://"):].partition("/")
-    if not BUCKET_PATTERN.match(bucket) or ".." in bucket:
+    if not BUCKET_PATTERN.fullmatch(bucket) or ".." in bucket:
         raise InvalidExecutionInput(f"{field}: {_json(uri)} does not name a valid S3 bucket")
     segments = key.split("/")
     inner = segments[:-1] if key.endswith("/") else segments
@@ -213,6 +216,14 @@ def check_data_source(location: object, field: str = "dataSources") -> str:
         raise InvalidExecutionInput(f"{field}: {_json(location)} must end with '/' (a bucket or key prefix, "
                                     f"e.g. s3://{bucket}/{key}/)")
     return f"s3://{bucket}/{key}"
+
+
+def check_data_sources(sources: object, field: str = "dataSources") -> tuple[str, ...]:
+    """A stack's dataSources: a list of `check_data_source` locations, each kept once, in order."""
+    if not isinstance(sources, list):
+        raise InvalidExecutionInput(f'{field}: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"], '
+                                    f"got {_json(sources)}")
+    return tuple(dict.fromkeys(check_data_source(location, field) for location in sources))
 
 
 def _inside(bucket: str, key: str, location: str) -> bool:

@@ -10,7 +10,8 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executi
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
 Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=max(1, rows // 10),
-"shards"=1, "seed"?}. The validation rows are drawn after the test rows, so a seed gives the
+"shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS, shards only the
+stack's count (TRAINING_SHARDS, one per training instance), whoever invokes the function. The validation rows are drawn after the test rows, so a seed gives the
 same training and test rows as before they existed. `"action": "prepare"` prepares a user's data
 instead (`prepare_dataset`, the rules in data_preparation.py), into the same layout.
 
@@ -48,6 +49,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 from array import array
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -168,18 +170,37 @@ class FunctionConfig:
     bucket: str
     job_name_prefix: str
     data_sources: tuple[str, ...]
+    shards: int
 
     @classmethod
     def from_environment(cls) -> "FunctionConfig":
+        """The environment the component deploys, each value checked: a function deployed with
+        anything else refuses to run rather than read or write where the stack does not say."""
         names = (execution_input.BUCKET_VARIABLE, execution_input.JOB_NAME_PREFIX_VARIABLE,
-                 execution_input.DATA_SOURCES_VARIABLE)
+                 execution_input.DATA_SOURCES_VARIABLE, execution_input.SHARDS_VARIABLE)
         missing = [name for name in names if not os.environ.get(name)]
         if missing:
             raise FunctionNotConfigured(
-                f"the function's environment has no {', '.join(missing)}: the TrainingPipeline component "
-                "(components/pipeline.py) sets it; deploy the function with it (pulumi up)")
-        bucket, prefix, sources = (os.environ[name] for name in names)
-        return cls(bucket, prefix, tuple(json.loads(sources)))
+                f"the function's environment has no {', '.join(missing)}: {_DEPLOYED_BY}")
+        bucket, prefix, sources, shards = (os.environ[name] for name in names)
+        if not execution_input.BUCKET_PATTERN.fullmatch(bucket):
+            raise FunctionNotConfigured(f"{execution_input.BUCKET_VARIABLE}: {bucket!r} is not an S3 bucket name: "
+                                        f"{_DEPLOYED_BY}")
+        if not re.fullmatch(r"[1-9][0-9]{0,5}", shards):
+            raise FunctionNotConfigured(f"{execution_input.SHARDS_VARIABLE}: {shards!r} is not a positive integer: "
+                                        f"{_DEPLOYED_BY}")
+        try:
+            data_sources = execution_input.check_data_sources(json.loads(sources),
+                                                              execution_input.DATA_SOURCES_VARIABLE)
+        except json.JSONDecodeError:
+            raise FunctionNotConfigured(f"{execution_input.DATA_SOURCES_VARIABLE}: not JSON: {_DEPLOYED_BY}") from None
+        except execution_input.InvalidExecutionInput as error:
+            raise FunctionNotConfigured(f"{error}: {_DEPLOYED_BY}") from None
+        return cls(bucket, prefix, data_sources, int(shards))
+
+
+_DEPLOYED_BY = ("the TrainingPipeline component (components/pipeline.py) sets it from the stack's "
+                "settings; deploy the function with it (pulumi up)")
 
 
 @dataclass(frozen=True)
@@ -194,10 +215,10 @@ class SeedRequest:
     seed: int | None
 
 
-def _positive_int(event: dict, name: str, default: int) -> int:
+def _positive_int(event: dict, name: str, default: int, limit: int = execution_input.MAX_ROWS) -> int:
     value = event.get(name, default)
-    if type(value) is not int or value < 1:  # bool and float are not accepted
-        raise InvalidSeedRequest(f"{name} must be a positive integer, got {value!r}")
+    if type(value) is not int or not 1 <= value <= limit:  # bool and float are not accepted
+        raise InvalidSeedRequest(f"{name} must be an integer from 1 to {limit:,}, got {value!r}")
     return value
 
 
@@ -226,7 +247,10 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", rows)
     validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
-    shards = _positive_int(event, "shards", 1)
+    shards = _positive_int(event, "shards", config.shards)
+    if shards != config.shards:
+        raise InvalidSeedRequest(f"shards must be the stack's {config.shards} (one per training instance), "
+                                 f"got {shards}: send {config.shards} or leave it out")
     if shards > rows:
         raise InvalidSeedRequest(f"shards must not exceed rows ({rows}), got {shards}")
     seed = event.get("seed")

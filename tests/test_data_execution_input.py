@@ -137,3 +137,10 @@ def test_a_data_source_names_its_prefix_literally(location):
 def test_a_lone_surrogate_is_refused_not_a_crash():
     assert "not valid UTF-8" in refused({"uri": "s3://team-data/datasets/\ud800"})
     assert "is not a column name" in refused({"uri": "s3://team-data/datasets/a.csv", "label": "\udcff"})
+
+
+@pytest.mark.parametrize("location", ["s3://team-data\n/datasets/", "s3://team-data\n"])
+def test_a_bucket_name_followed_by_a_newline_is_refused(location):
+    """Bucket names are matched whole (`fullmatch`): `$` also matches before a trailing newline."""
+    with pytest.raises(InvalidExecutionInput, match="does not name a valid S3 bucket"):
+        check_data_source(location)

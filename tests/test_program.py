@@ -291,7 +291,9 @@ def test_seed_function(run, custom):
         assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
     # Where it writes and the rules of names are its own configuration, never its events'.
     assert function["environment"]["variables"] == {
-        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]"}
+        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]",
+        "TRAINING_SHARDS": "1"}
+    assert custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["TRAINING_SHARDS"] == "2"
     assert json.loads(custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["DATA_SOURCES"]) == [
         "s3://team-data/datasets/", "s3://whole-bucket/"]
 
