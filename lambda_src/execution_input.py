@@ -249,7 +249,8 @@ def _fraction(value: object, field: str) -> float:
 
 def check_data(data: object, *, execution_name: str, bucket: str | None, sources: list[str]) -> dict:
     """The checked `data` object `{kind, uri, label, test, split}`: each URI inside `sources` (kind
-    "s3") or inside the execution's own upload location in `bucket` (kind "file")."""
+    "s3") or inside the execution's own upload location in `bucket` (kind "file"), both of one
+    kind (as run.py's --data and --test: both local files or both s3:// URIs)."""
     if not isinstance(data, dict):
         raise InvalidExecutionInput(f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, '
                                     f"got {_json(data)}")
@@ -296,7 +297,12 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
     if fractions["validation"] + fractions["test"] >= 0.95:
         raise InvalidExecutionInput(f"data.split: validation {fractions['validation']} + test "
                                     f"{fractions['test']} leave under 5 % of the rows for training")
-    return {"kind": "file" if kinds[0] == "file" else "s3", "uri": data["uri"], "label": label.strip(),
+    if len(set(kinds)) > 1:  # the kind says whether the run's uploads are deleted after: one for both
+        where = {"file": "an upload of this run", "s3": "in the stack's dataSources"}
+        raise InvalidExecutionInput(
+            f"data.test: {data['test']} is {where[kinds[1]]} but data.uri is {where[kinds[0]]}: both must be "
+            "uploads of this run (run.py --data FILE --test FILE) or both in dataSources")
+    return {"kind": kinds[0], "uri": data["uri"], "label": label.strip(),
             "test": data.get("test"), "split": fractions}
 
 

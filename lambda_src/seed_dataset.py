@@ -589,10 +589,10 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     finally:
         for _, _, body in sources + test_sources:
             body.close()
-        if data.get("kind") == "file":
-            _delete_uploads(s3, data)
+        if data["kind"] == "file":
+            _delete_uploads(s3, data, execution_input.upload_location(request.bucket, request.execution_name))
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
-    source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
+    source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
               "split": data["split"]}
     train_keys, (validation_key, test_key, labels_key) = keys
@@ -637,11 +637,12 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
     return prepared, (train_keys, other_keys)
 
 
-def _delete_uploads(s3, data: dict) -> None:
+def _delete_uploads(s3, data: dict, own_uploads: str) -> None:
     """A run reads the file run.py uploaded for it once: deleted after, so that no later
-    execution (a name is free again 90 days after its execution closed) can read it."""
+    execution (a name is free again 90 days after its execution closed) can read it. Only URIs
+    inside the run's own upload location `own_uploads` are deleted, whatever the kind says."""
     for uri in (data["uri"], data.get("test")):
-        if uri:
+        if uri and uri.startswith(own_uploads):
             bucket, key = _split_uri(uri)
             try:
                 s3.delete_object(Bucket=bucket, Key=key)

@@ -78,6 +78,19 @@ def test_the_test_file_is_checked_the_same_way():
     assert result["data"]["split"] == {"validation": 0.1, "test": 0.0}
 
 
+@pytest.mark.parametrize("uri, test, message", [
+    ("s3://team-data/datasets/a.csv", f"s3://{BUCKET}/runs/{NAME}/upload/test.csv",
+     f"data.test: s3://{BUCKET}/runs/{NAME}/upload/test.csv is an upload of this run but data.uri is in the "
+     "stack's dataSources: both must be uploads of this run (run.py --data FILE --test FILE) or both in dataSources"),
+    (f"s3://{BUCKET}/runs/{NAME}/upload/data.csv", "s3://team-data/datasets/t.csv",
+     "data.test: s3://team-data/datasets/t.csv is in the stack's dataSources but data.uri is an upload of this run"),
+])
+def test_data_and_test_of_different_kinds_are_refused(uri, test, message):
+    """The kind says whether the run's uploads are deleted after it read them: one for both URIs,
+    as run.py requires of --data and --test."""
+    assert refused({"uri": uri, "test": test}).startswith(message)
+
+
 @pytest.mark.parametrize("data, expected", [
     ({"uri": "s3://team-data/datasets/a.csv", "format": "csv"}, "data: unknown field 'format'"),
     ({"uri": "s3://team-data/datasets/a.csv", "label": ""}, "data.label"),

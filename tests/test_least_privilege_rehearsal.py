@@ -134,3 +134,4 @@ def test_a_direct_invoker_gets_the_validators_bounds(stack, event, message):
     error = invoke_seeding(stack, {"executionName": name, "seed": 1, **event})
     assert error["errorType"] == "InvalidSeedRequest" and message in error["errorMessage"], error
     assert objects(stack, f"runs/{name}/") == {}
+

@@ -566,6 +566,29 @@ def test_prepare_reads_only_the_stacks_data_sources_and_the_runs_own_upload(s3, 
     assert snapshot(s3) == before and victim.removeprefix(f"s3://{BUCKET}/") in before
 
 
+@pytest.mark.parametrize("kind", ["file", "s3"])
+@pytest.mark.parametrize("own", ["uri", "test"])
+def test_prepare_refuses_a_runs_upload_beside_a_data_source(s3, kind, own):
+    """uri and test of different kinds: refused before anything is read, written or deleted (a
+    test upload beside a data source was read and never deleted; an upload beside a data
+    source had the data source's object deleted, stopped by IAM only)."""
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n2,1\n" * 50)
+    uploaded = upload(s3)
+    uris = {"uri": uploaded, "test": f"{SOURCES}d.csv"} if own == "uri" else {"uri": f"{SOURCES}d.csv", "test": uploaded}
+    before = snapshot(s3)
+    with pytest.raises(InvalidSeedRequest, match="both must be uploads of this run .* or both in dataSources"):
+        seed_dataset.handler(prepare_event(uris["uri"], test=uris["test"], kind=kind, split={"validation": 0.1}), None)
+    assert snapshot(s3) == before
+
+
+def test_only_uris_inside_the_runs_own_upload_location_are_deleted(s3):
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n1,0\n")
+    uploaded = upload(s3)
+    seed_dataset._delete_uploads(s3, {"uri": uploaded, "test": f"{SOURCES}d.csv"},
+                                 f"s3://{BUCKET}/runs/{NAME}/upload/")
+    assert keys(s3) == ["sources/d.csv"]
+
+
 @pytest.mark.parametrize("stale", [{"bucket": "other-bucket"}, {"prefix": "runs/xgb-dev--victim/"}])
 def test_prepare_refuses_a_location_in_the_event(s3, stale):
     s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n" * 10)
