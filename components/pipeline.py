@@ -41,7 +41,8 @@ from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
-                                        NAME_SEPARATOR, SHARDS_VARIABLE, UPLOAD_FOLDER, parse_s3_uri)
+                                        NAME_SEPARATOR, SHARDS_VARIABLE, UPLOAD_FOLDER, InvalidExecutionInput,
+                                        check_sources_outside_runs, parse_s3_uri)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
@@ -142,6 +143,14 @@ def data_source_statements(partition: str, data_sources: Sequence[str]
         statements.append(_statement(f"ListDataSource{index}", ["s3:ListBucket"], [bucket_arn],
                                      conditions=[("StringLike", "s3:prefix", [f"{prefix}*"])] if prefix else ()))
     return statements
+
+
+def checked_data_sources(data_sources: Sequence[str], bucket: str) -> tuple[str, ...]:
+    """The stack's dataSources, none overlapping its own bucket's runs/ (pulumi up stops otherwise)."""
+    try:
+        return check_sources_outside_runs(tuple(data_sources), bucket)
+    except InvalidExecutionInput as error:
+        raise pulumi.RunError(f"invalid config {pulumi.get_project()}:{error}") from None
 
 
 def own_logs_statement(log_group_arn: str) -> aws.iam.GetPolicyDocumentStatementArgs:
@@ -339,10 +348,12 @@ class TrainingPipeline(pulumi.ComponentResource):
         seed_role = aws.iam.Role(f"{name}-seed-role",
                                  assume_role_policy=document(_trust("lambda.amazonaws.com")),
                                  tags=tags, opts=child())
+        # The bucket's name is generated, so known here only: no data source may overlap its runs/.
+        data_sources = self.bucket.bucket.apply(lambda bucket: checked_data_sources(settings.data_sources, bucket))
         seed_policy = aws.iam.RolePolicy(
             f"{name}-seed-policy", role=seed_role.id,
-            policy=document(Output.all(self.bucket.arn, seed_log_group.arn).apply(
-                lambda values: seed_function_statements(values[0], values[1], settings.data_sources))),
+            policy=document(Output.all(self.bucket.arn, seed_log_group.arn, data_sources).apply(
+                lambda values: seed_function_statements(values[0], values[1], values[2]))),
             opts=child())
         self.seed_function = aws.lambda_.Function(
             f"{name}-seed",
@@ -358,7 +369,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
                 BUCKET_VARIABLE: self.bucket.bucket,
                 JOB_NAME_PREFIX_VARIABLE: settings.job_name_prefix,
-                DATA_SOURCES_VARIABLE: json.dumps(list(settings.data_sources)),
+                DATA_SOURCES_VARIABLE: data_sources.apply(lambda sources: json.dumps(list(sources))),
                 SHARDS_VARIABLE: str(settings.shards),
             }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(

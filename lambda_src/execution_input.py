@@ -46,6 +46,7 @@ else:  # in the Lambda package (and the seeding function's tests), modules are t
 FIELDS = ("rows", "seed", "hyperparameters", "data")
 DATA_FIELDS = ("uri", "label", "test", "split")
 SPLIT_FIELDS = ("validation", "test")
+RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
 UPLOAD_FOLDER = "upload"
 # S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
 # Matched with `fullmatch` only, as every pattern here: `$` would also accept a trailing newline.
@@ -233,7 +234,20 @@ def _inside(bucket: str, key: str, location: str) -> bool:
 
 def run_prefix(execution_name: str) -> str:
     """The key prefix of everything one execution writes: `runs/<execution name>/`."""
-    return f"runs/{execution_name}/"
+    return f"{RUNS_FOLDER}/{execution_name}/"
+
+
+def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str = "dataSources") -> tuple[str, ...]:
+    """No location may overlap the stack bucket's `runs/` (the bucket itself, runs/, anything in
+    it): as a data source it would let any run read other runs' data and pending uploads, which
+    each run may read only of its own."""
+    runs = f"s3://{bucket}/{RUNS_FOLDER}/"
+    for location in sources:
+        if location.startswith(runs) or runs.startswith(location):
+            raise InvalidExecutionInput(
+                f"{field}: {location} overlaps {runs}, where the stack keeps every run's data and uploads "
+                "(a run may read only its own): name a location outside the stack's runs/")
+    return sources
 
 
 def upload_location(bucket: str, execution_name: str) -> str:

@@ -190,8 +190,9 @@ class FunctionConfig:
             raise FunctionNotConfigured(f"{execution_input.SHARDS_VARIABLE}: {shards!r} is not a positive integer: "
                                         f"{_DEPLOYED_BY}")
         try:
-            data_sources = execution_input.check_data_sources(json.loads(sources),
-                                                              execution_input.DATA_SOURCES_VARIABLE)
+            data_sources = execution_input.check_sources_outside_runs(
+                execution_input.check_data_sources(json.loads(sources), execution_input.DATA_SOURCES_VARIABLE),
+                bucket, execution_input.DATA_SOURCES_VARIABLE)
         except json.JSONDecodeError:
             raise FunctionNotConfigured(f"{execution_input.DATA_SOURCES_VARIABLE}: not JSON: {_DEPLOYED_BY}") from None
         except execution_input.InvalidExecutionInput as error:

@@ -463,6 +463,20 @@ def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
     assert result.error is not None and "dataSources" in str(result.error) and message in str(result.error)
 
+@pytest.mark.parametrize("key", ["runs/", "", "runs/xgb-dev-7e1940--victim/upload/"])
+def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
+    """The bucket's name is generated (known to the program inside an apply only): a location
+    covering its runs/ would let a run read other runs' data and pending uploads."""
+    from runner.local.engine import auto_name
+
+    bucket = auto_name("training-pipeline-data")
+    result = run_program({"dataSources": ["s3://team-data/datasets/", f"s3://{bucket}/{key}"]})
+    assert result.error is not None
+    assert str(result.error).startswith(f"invalid config training-pipeline:dataSources: s3://{bucket}/{key} overlaps "
+                                        f"s3://{bucket}/runs/, where the stack keeps every run's data"), result.error
+    assert not [r for r in result.of_type(FUNCTION) if r.name == SEED]
+
+
 @pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
 def test_sagemaker_policy(request, fixture, region):
     result = request.getfixturevalue(fixture)

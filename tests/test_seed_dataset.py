@@ -262,6 +262,10 @@ def test_without_its_configuration_the_function_names_what_is_missing(s3, monkey
     ("DATA_SOURCES", '["s3://team-data/tables"]', r"^DATA_SOURCES: \"s3://team-data/tables\" must end with '/'"),
     ("DATA_SOURCES", '["s3://team-data\\n/tables/"]', r"does not name a valid S3 bucket"),
     ("DATA_SOURCES", "s3://team-data/", r"^DATA_SOURCES: not JSON"),
+    # The function's own bucket's runs/: every run's data and uploads (finding F3).
+    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/"]', rf"^DATA_SOURCES: s3://{BUCKET}/runs/ overlaps s3://{BUCKET}/runs/"),
+    ("DATA_SOURCES", f'["{SOURCES}", "s3://{BUCKET}/"]', rf"^DATA_SOURCES: s3://{BUCKET}/ overlaps s3://{BUCKET}/runs/"),
+    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/{NAME}/upload/"]', r"overlaps .*: name a location outside the stack's runs/"),
     ("TRAINING_SHARDS", "0", r"^TRAINING_SHARDS: '0' is not a positive integer"),
     ("TRAINING_SHARDS", "２", r"^TRAINING_SHARDS: '２' is not a positive integer"),
     ("RUNS_BUCKET", "Seed_Bucket", r"^RUNS_BUCKET: 'Seed_Bucket' is not an S3 bucket name"),
