@@ -9,9 +9,10 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
 
 - validation function (parses the untrusted execution input): logs to its own log group, and
   nothing else: no S3 action at all.
-- seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
-  `DeleteObject` under `runs/*` of the bucket; `ListBucket` of the bucket with `s3:prefix`
-  under `runs/` (its check that a run holds nothing yet); `GetObject` of run uploads
+- seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload` under
+  `runs/*/csv/*` (the only keys it writes), `DeleteObject` there and under `runs/*/upload/*`
+  (a run's upload, once read); `ListBucket` of the bucket with `s3:prefix` `runs/*/` (its check
+  that one run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
   location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
   bucket, the stack's jobNamePrefix, dataSources and shard count are its environment, not its events'.
@@ -45,6 +46,7 @@ from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, 
                                         check_sources_outside_runs, parse_s3_uri)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
+CSV_FOLDER = "csv"  # of a run: runs/<name>/csv/{train,validation,test,labels}/, what the seeding function writes
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 # Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
 SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -164,17 +166,22 @@ def validation_function_statements(log_group_arn: str) -> list[aws.iam.GetPolicy
 
 def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[str] = ()
                              ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """What seed_dataset.py does in the stack's bucket, and no more: write a run's csv/ objects
+    (PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload), abort and
+    delete them when an invocation fails, delete a run's upload after reading it; list one run's
+    prefix (`runs/<name>/`, so no listing of runs/ itself enumerates the runs)."""
     partition = bucket_arn.split(":")[1]
+    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
     return [
         own_logs_statement(log_group_arn),
-        _statement("WriteRunObjects",
-                   ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
-                   [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+        _statement("WriteRunData", ["s3:PutObject", "s3:AbortMultipartUpload"], [f"{runs}/{CSV_FOLDER}/*"]),
+        _statement("DeleteRunDataAndUploads", ["s3:DeleteObject"],
+                   [f"{runs}/{CSV_FOLDER}/*", f"{runs}/{UPLOAD_FOLDER}/*"]),
         # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
         _statement("ListRunPrefixes", ["s3:ListBucket"], [bucket_arn],
-                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*"])]),
+                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*/"])]),
         # A file run.py uploaded for a run; execution_input lets each run read its own only.
-        _statement("ReadRunUploads", ["s3:GetObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{UPLOAD_FOLDER}/*"]),
+        _statement("ReadRunUploads", ["s3:GetObject"], [f"{runs}/{UPLOAD_FOLDER}/*"]),
         *data_source_statements(partition, data_sources),
     ]
 

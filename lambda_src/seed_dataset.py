@@ -581,17 +581,22 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
         raise InvalidSeedRequest(str(error)) from None
     s3 = s3 or s3_client()
     refuse_existing_run(s3, request)
+    own_uploads = execution_input.upload_location(request.bucket, request.execution_name)
+    uploads_read = (lambda: _delete_uploads(s3, data, own_uploads)) if data["kind"] == "file" else (lambda: None)
     sources: list = []
     test_sources: list = []
     try:
         sources = _open_sources(s3, data["uri"])
         test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
-        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms)
+        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms,
+                                  uploads_read)
+    except BaseException:
+        if data["kind"] == "file":  # the run failed: its upload goes all the same, the failure is raised
+            _delete_uploads(s3, data, own_uploads, best_effort=True)
+        raise
     finally:
         for _, _, body in sources + test_sources:
             body.close()
-        if data["kind"] == "file":
-            _delete_uploads(s3, data, execution_input.upload_location(request.bucket, request.execution_name))
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
     source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
@@ -602,8 +607,10 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
 
 
 def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int,
-             remaining_ms) -> tuple:
-    """Read the opened sources into the layout; (Prepared, the keys written). Cleans up on failure."""
+             remaining_ms, uploads_read) -> tuple:
+    """Read the opened sources into the layout; (Prepared, the keys written). `uploads_read()`
+    runs once every source was read, before the objects are completed: a run whose upload
+    cannot be deleted writes nothing. Cleans up on failure."""
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
     sources, test_sources = opened[:data_count], opened[data_count:]
     size = sum(size for _, size, _ in sources + test_sources)
@@ -631,6 +638,7 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
                 hyperparameters=event.get("hyperparameters") or {},
                 label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
                 validation=split["validation"], test=split["test"])
+            uploads_read()
             sink.close()
         except BaseException:
             _clean_up(s3, bucket, uploads)
@@ -638,16 +646,20 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
     return prepared, (train_keys, other_keys)
 
 
-def _delete_uploads(s3, data: dict, own_uploads: str) -> None:
+def _delete_uploads(s3, data: dict, own_uploads: str, best_effort: bool = False) -> None:
     """A run reads the file run.py uploaded for it once: deleted after, so that no later
     execution (a name is free again 90 days after its execution closed) can read it. Only URIs
-    inside the run's own upload location `own_uploads` are deleted, whatever the kind says."""
+    inside the run's own upload location `own_uploads` are deleted, whatever the kind says.
+    A refused delete is raised (the run fails), or only logged with `best_effort` (the run
+    failed already, and that failure is the one to report)."""
     for uri in (data["uri"], data.get("test")):
         if uri and uri.startswith(own_uploads):
             bucket, key = _split_uri(uri)
             try:
                 s3.delete_object(Bucket=bucket, Key=key)
             except Exception:
+                if not best_effort:
+                    raise
                 log.exception("could not delete the upload %s", uri)
 
 

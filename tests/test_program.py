@@ -422,14 +422,15 @@ def test_seed_function_policy(run):
                for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
     assert granted == {
         ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
-        ("s3:PutObject", f"{bucket_arn}/runs/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
-        ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
-        ("s3:ListBucket", bucket_arn),  # under runs/ only: does the run hold anything yet?
+        # A run's csv/ objects, the only ones it writes; its upload, deleted once read.
+        ("s3:PutObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*/csv/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:DeleteObject", f"{bucket_arn}/runs/*/upload/*"),
+        ("s3:ListBucket", bucket_arn),  # one run's prefix only: does the run hold anything yet?
         ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*"),  # a file run.py uploaded for the run
     }
     [listing] = [statement for statement in statements(role_policy(run, "seed"))
                  if as_list(statement["Action"]) == ["s3:ListBucket"]]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*/"}}
 
 
 def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
@@ -441,7 +442,7 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
                          json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
     assert simplified == sorted([
-        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*"}})),
+        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
         ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
         ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
         ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),

@@ -585,6 +585,17 @@ def test_prepare_refuses_a_runs_upload_beside_a_data_source(s3, kind, own):
     assert snapshot(s3) == before
 
 
+def test_a_run_whose_upload_cannot_be_deleted_fails_and_writes_nothing(s3):
+    """The upload must not outlive the run that read it: a refused delete fails the run before its
+    objects are completed, and they are removed."""
+    uploaded = upload(s3)
+    client = FailingClient(s3, "delete_object", fail_on=1)
+    with pytest.raises(ConnectionError, match="delete_object #1"):
+        seed_dataset.prepare_dataset(prepare_event(uploaded), s3=client)
+    assert keys(s3) == []  # no csv/ object; the upload went on the failure path's own try
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
 def test_only_uris_inside_the_runs_own_upload_location_are_deleted(s3):
     s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n1,0\n")
     uploaded = upload(s3)
