@@ -246,6 +246,18 @@ def tls_only_statements(bucket_arn: str) -> list[aws.iam.GetPolicyDocumentStatem
                        conditions=[("Bool", "aws:SecureTransport", ["false"])])]
 
 
+def write_once_statements(bucket_arn: str, seed_role_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """The seeding role's writes of run data must be conditional (If-None-Match), so that S3
+    itself, not only the function's code, keeps a run's objects from being replaced. From the S3
+    user guide, "Enforce conditional writes": s3:if-none-match is present when the header is sent;
+    s3:ObjectCreationOperation is false for CreateMultipartUpload and UploadPart, which take no
+    conditional header (PutObject and CompleteMultipartUpload must carry it)."""
+    return [_statement("SeedingWritesOnce", ["s3:PutObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{CSV_FOLDER}/*"],
+                       effect="Deny", principals=[("AWS", [seed_role_arn])],
+                       conditions=[("Null", "s3:if-none-match", ["true"]),
+                                   ("BoolIfExists", "s3:ObjectCreationOperation", ["true"])])]
+
+
 def runs_lifecycle_rule(expire_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
     """Under runs/: a multipart upload left incomplete (a Lambda killed mid-upload cannot abort its
     own) is dropped after a day; objects expire `expire_days` after they were written (0: never),
@@ -316,11 +328,6 @@ class TrainingPipeline(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-data-lifecycle", bucket=self.bucket.id, rules=[runs_lifecycle_rule(settings.runs_expire_days)],
             opts=child())
-        aws.s3.BucketPolicy(
-            f"{name}-data-policy", bucket=self.bucket.id,
-            policy=document(self.bucket.arn.apply(tls_only_statements)),
-            # S3 rejects concurrent changes to a bucket's policy and its public access block.
-            opts=child(depends_on=[public_access]))
 
         # Validation function: it parses the untrusted execution input, so its role may do
         # nothing but write its logs. Same package as the seeding function, another handler.
@@ -362,6 +369,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             policy=document(Output.all(self.bucket.arn, seed_log_group.arn, data_sources).apply(
                 lambda values: seed_function_statements(values[0], values[1], values[2]))),
             opts=child())
+        aws.s3.BucketPolicy(
+            f"{name}-data-policy", bucket=self.bucket.id,
+            policy=document(Output.all(self.bucket.arn, seed_role.arn).apply(
+                lambda values: tls_only_statements(values[0]) + write_once_statements(values[0], values[1]))),
+            # S3 rejects concurrent changes to a bucket's policy and its public access block.
+            opts=child(depends_on=[public_access]))
         self.seed_function = aws.lambda_.Function(
             f"{name}-seed",
             description="Writes a run's train/validation/test CSV under runs/<execution>/: generated, "

@@ -266,7 +266,7 @@ def test_the_seeding_function_writes_as_its_role(stack):
         "import boto3\n"
         "def handler(event, context):\n"
         "    s3 = boto3.client('s3')\n"
-        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x', IfNoneMatch='*')\n"
         "    return 'written'\n"))
     assert invoke(key="runs/probe/csv/train/ok.txt") == "written"
     refused = invoke(key="elsewhere/no.txt")
@@ -309,6 +309,36 @@ def test_the_seeding_role_touches_only_what_the_function_writes_and_deletes(stac
     assert refused != "done" and f"is not authorized to perform: {action}" in refused["errorMessage"], refused
     if call == "delete":
         assert s3.get_object(Bucket=outputs["bucketName"], Key=key)["Body"].read() == b"kept"
+
+
+@pytest.mark.parametrize("how, written", [
+    ("put", False), ("put-if-none-match", True), ("multipart", False), ("multipart-if-none-match", True)])
+def test_s3_refuses_the_seeding_roles_unconditional_writes_of_run_data(stack, how, written):
+    """Write-once on the server (the bucket policy's SeedingWritesOnce): PutObject and
+    CompleteMultipartUpload need If-None-Match; CreateMultipartUpload and UploadPart take no
+    such header and pass (s3:ObjectCreationOperation false)."""
+    outputs, _ = stack
+    invoke = _function_with_the_seeding_role(outputs, f"writer{next(_names)}", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3, how = boto3.client('s3'), event['how']\n"
+        "    target = dict(Bucket=event['bucket'], Key=event['key'])\n"
+        "    condition = {'IfNoneMatch': '*'} if how.endswith('if-none-match') else {}\n"
+        "    if how.startswith('put'):\n"
+        "        s3.put_object(**target, Body=b'x', **condition)\n"
+        "    else:\n"
+        "        upload = s3.create_multipart_upload(**target)['UploadId']\n"
+        "        etag = s3.upload_part(**target, UploadId=upload, PartNumber=1, Body=b'x')['ETag']\n"
+        "        s3.complete_multipart_upload(**target, UploadId=upload, **condition,\n"
+        "            MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': etag}]})\n"
+        "    return 'written'\n"))
+    key = f"runs/{outputs['jobNamePrefix']}--write-once-{how}/csv/train/part-00000.csv"
+    result = invoke(how=how, key=key)
+    if written:
+        assert result == "written", result
+    else:
+        assert "is not authorized to perform: s3:PutObject" in result["errorMessage"], result
+        assert "explicit deny in a resource-based policy" in result["errorMessage"], result
 
 
 def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):

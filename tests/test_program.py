@@ -345,8 +345,14 @@ def test_bucket_hardening(run, custom):
     policy = run.one(BUCKET_POLICY)
     assert policy.inputs["bucket"] == name
     assert run.one(PUBLIC_ACCESS).urn in policy.dependencies
-    [deny] = statements(json.loads(policy.inputs["policy"]))
+    deny, write_once = statements(json.loads(policy.inputs["policy"]))
     arn = bucket.outputs["arn"]
+    # The seeding role's writes of run data must be conditional (If-None-Match): S3 enforces write-once.
+    assert write_once == {"Sid": "SeedingWritesOnce", "Effect": "Deny", "Action": "s3:PutObject",
+                          "Resource": f"{arn}/runs/*/csv/*",
+                          "Principal": {"AWS": run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]},
+                          "Condition": {"Null": {"s3:if-none-match": "true"},
+                                        "BoolIfExists": {"s3:ObjectCreationOperation": "true"}}}
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
