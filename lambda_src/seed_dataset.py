@@ -11,8 +11,9 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executi
 
 Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=max(1, rows // 10),
 "shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS, shards only the
-stack's count (TRAINING_SHARDS, one per training instance), whoever invokes the function. The validation rows are drawn after the test rows, so a seed gives the
-same training and test rows as before they existed. `"action": "prepare"` prepares a user's data
+stack's count (TRAINING_SHARDS, one per training instance), whoever invokes the function.
+The validation rows are drawn after the test rows, so a seed gives the same training and test
+rows as before they existed. `"action": "prepare"` prepares a user's data
 instead (`prepare_dataset`, the rules in data_preparation.py), into the same layout.
 
 Where it writes is not the event's to say: the bucket is the function's own configuration (the
@@ -582,14 +583,14 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     s3 = s3 or s3_client()
     refuse_existing_run(s3, request)
     own_uploads = execution_input.upload_location(request.bucket, request.execution_name)
-    uploads_read = (lambda: _delete_uploads(s3, data, own_uploads)) if data["kind"] == "file" else (lambda: None)
+    delete_read_uploads = (lambda: _delete_uploads(s3, data, own_uploads)) if data["kind"] == "file" else (lambda: None)
     sources: list = []
     test_sources: list = []
     try:
         sources = _open_sources(s3, data["uri"])
         test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
         prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms,
-                                  uploads_read)
+                                  delete_read_uploads)
     except BaseException:
         if data["kind"] == "file":  # the run failed: its upload goes all the same, the failure is raised
             _delete_uploads(s3, data, own_uploads, best_effort=True)
@@ -607,8 +608,8 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
 
 
 def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int,
-             remaining_ms, uploads_read) -> tuple:
-    """Read the opened sources into the layout; (Prepared, the keys written). `uploads_read()`
+             remaining_ms, delete_read_uploads) -> tuple:
+    """Read the opened sources into the layout; (Prepared, the keys written). `delete_read_uploads()`
     runs once every source was read, before the objects are completed: a run whose upload
     cannot be deleted writes nothing. Cleans up on failure."""
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
@@ -638,7 +639,7 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
                 hyperparameters=event.get("hyperparameters") or {},
                 label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
                 validation=split["validation"], test=split["test"])
-            uploads_read()
+            delete_read_uploads()
             sink.close()
         except BaseException:
             _clean_up(s3, bucket, uploads)
