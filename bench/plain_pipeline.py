@@ -70,7 +70,7 @@ def plain(rows: int, seed_module) -> float:
     start = time.perf_counter()
     s3 = MemoryS3()
     seed_module.write_dataset({"executionName": "plain--run", "rows": rows, "shards": 1}, s3=s3,
-                              config=seed_module.FunctionConfig("b", "plain", ()))
+                              config=seed_module.FunctionConfig("b", "plain", (), shards=1))
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "part-00000.csv").write_bytes(s3.objects["runs/plain--run/csv/train/part-00000.csv"])
         dtrain = xgb.DMatrix(f"{folder}?format=csv&label_column=0&delimiter=,", silent=True)

@@ -58,7 +58,7 @@ def speed(rows: int, repeats: int = 3) -> None:
 
     import seed_dataset
 
-    config = seed_dataset.FunctionConfig(BUCKET, BENCH_PREFIX, ())
+    config = seed_dataset.FunctionConfig(BUCKET, BENCH_PREFIX, (), shards=1)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
@@ -137,7 +137,8 @@ def child(rows: int) -> None:
 
 def function_environment(bucket: str = BUCKET, data_sources: tuple[str, ...] = ()) -> dict[str, str]:
     """The seeding function's own configuration, as the component sets it, for a bench's bucket."""
-    return {"RUNS_BUCKET": bucket, "JOB_NAME_PREFIX": BENCH_PREFIX, "DATA_SOURCES": json.dumps(list(data_sources))}
+    return {"RUNS_BUCKET": bucket, "JOB_NAME_PREFIX": BENCH_PREFIX, "DATA_SOURCES": json.dumps(list(data_sources)),
+            "TRAINING_SHARDS": "1"}
 
 
 def served_s3_env(port: int) -> dict[str, str]:

@@ -9,12 +9,13 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
 
 - validation function (parses the untrusted execution input): logs to its own log group, and
   nothing else: no S3 action at all.
-- seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload`,
-  `DeleteObject` under `runs/*` of the bucket; `ListBucket` of the bucket with `s3:prefix`
-  under `runs/` (its check that a run holds nothing yet); `GetObject` of run uploads
+- seeding function: logs to its own log group; `PutObject`, `AbortMultipartUpload` under
+  `runs/*/csv/*` (the only keys it writes), `DeleteObject` there and under `runs/*/upload/*`
+  (a run's upload, once read); `ListBucket` of the bucket with `s3:prefix` `runs/*/` (its check
+  that one run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
   location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
-  bucket, the stack's jobNamePrefix and dataSources are its environment, not its events'.
+  bucket, the stack's jobNamePrefix, dataSources and shard count are its environment, not its events'.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
@@ -41,9 +42,11 @@ from components import seed_function
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
-                                        NAME_SEPARATOR, UPLOAD_FOLDER, parse_s3_uri)
+                                        NAME_SEPARATOR, SHARDS_VARIABLE, UPLOAD_FOLDER, InvalidExecutionInput,
+                                        check_sources_outside_runs, parse_s3_uri)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
+CSV_FOLDER = "csv"  # of a run: runs/<name>/csv/{train,validation,test,labels}/, what the seeding function writes
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 # Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
 SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -144,6 +147,14 @@ def data_source_statements(partition: str, data_sources: Sequence[str]
     return statements
 
 
+def checked_data_sources(data_sources: Sequence[str], bucket: str) -> tuple[str, ...]:
+    """The stack's dataSources, none overlapping its own bucket's runs/ (pulumi up stops otherwise)."""
+    try:
+        return check_sources_outside_runs(tuple(data_sources), bucket)
+    except InvalidExecutionInput as error:
+        raise pulumi.RunError(f"invalid config {pulumi.get_project()}:{error}") from None
+
+
 def own_logs_statement(log_group_arn: str) -> aws.iam.GetPolicyDocumentStatementArgs:
     return _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
 
@@ -155,17 +166,22 @@ def validation_function_statements(log_group_arn: str) -> list[aws.iam.GetPolicy
 
 def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[str] = ()
                              ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """What seed_dataset.py does in the stack's bucket, and no more: write a run's csv/ objects
+    (PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload), abort and
+    delete them when an invocation fails, delete a run's upload after reading it; list one run's
+    prefix (`runs/<name>/`, so no listing of runs/ itself enumerates the runs)."""
     partition = bucket_arn.split(":")[1]
+    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
     return [
         own_logs_statement(log_group_arn),
-        _statement("WriteRunObjects",
-                   ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
-                   [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+        _statement("WriteRunData", ["s3:PutObject", "s3:AbortMultipartUpload"], [f"{runs}/{CSV_FOLDER}/*"]),
+        _statement("DeleteRunDataAndUploads", ["s3:DeleteObject"],
+                   [f"{runs}/{CSV_FOLDER}/*", f"{runs}/{UPLOAD_FOLDER}/*"]),
         # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
         _statement("ListRunPrefixes", ["s3:ListBucket"], [bucket_arn],
-                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*"])]),
+                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*/"])]),
         # A file run.py uploaded for a run; execution_input lets each run read its own only.
-        _statement("ReadRunUploads", ["s3:GetObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{UPLOAD_FOLDER}/*"]),
+        _statement("ReadRunUploads", ["s3:GetObject"], [f"{runs}/{UPLOAD_FOLDER}/*"]),
         *data_source_statements(partition, data_sources),
     ]
 
@@ -228,6 +244,18 @@ def tls_only_statements(bucket_arn: str) -> list[aws.iam.GetPolicyDocumentStatem
     return [_statement("DenyInsecureTransport", ["s3:*"], [bucket_arn, f"{bucket_arn}/*"],
                        effect="Deny", principals=[("*", ["*"])],
                        conditions=[("Bool", "aws:SecureTransport", ["false"])])]
+
+
+def write_once_statements(bucket_arn: str, seed_role_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """The seeding role's writes of run data must be conditional (If-None-Match), so that S3
+    itself, not only the function's code, keeps a run's objects from being replaced. From the S3
+    user guide, "Enforce conditional writes": s3:if-none-match is present when the header is sent;
+    s3:ObjectCreationOperation is false for CreateMultipartUpload and UploadPart, which take no
+    conditional header (PutObject and CompleteMultipartUpload must carry it)."""
+    return [_statement("SeedingWritesOnce", ["s3:PutObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{CSV_FOLDER}/*"],
+                       effect="Deny", principals=[("AWS", [seed_role_arn])],
+                       conditions=[("Null", "s3:if-none-match", ["true"]),
+                                   ("BoolIfExists", "s3:ObjectCreationOperation", ["true"])])]
 
 
 def runs_lifecycle_rule(expire_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
@@ -300,11 +328,6 @@ class TrainingPipeline(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-data-lifecycle", bucket=self.bucket.id, rules=[runs_lifecycle_rule(settings.runs_expire_days)],
             opts=child())
-        aws.s3.BucketPolicy(
-            f"{name}-data-policy", bucket=self.bucket.id,
-            policy=document(self.bucket.arn.apply(tls_only_statements)),
-            # S3 rejects concurrent changes to a bucket's policy and its public access block.
-            opts=child(depends_on=[public_access]))
 
         # Validation function: it parses the untrusted execution input, so its role may do
         # nothing but write its logs. Same package as the seeding function, another handler.
@@ -339,11 +362,19 @@ class TrainingPipeline(pulumi.ComponentResource):
         seed_role = aws.iam.Role(f"{name}-seed-role",
                                  assume_role_policy=document(_trust("lambda.amazonaws.com")),
                                  tags=tags, opts=child())
+        # The bucket's name is generated, so known here only: no data source may overlap its runs/.
+        data_sources = self.bucket.bucket.apply(lambda bucket: checked_data_sources(settings.data_sources, bucket))
         seed_policy = aws.iam.RolePolicy(
             f"{name}-seed-policy", role=seed_role.id,
-            policy=document(Output.all(self.bucket.arn, seed_log_group.arn).apply(
-                lambda values: seed_function_statements(values[0], values[1], settings.data_sources))),
+            policy=document(Output.all(self.bucket.arn, seed_log_group.arn, data_sources).apply(
+                lambda values: seed_function_statements(values[0], values[1], values[2]))),
             opts=child())
+        aws.s3.BucketPolicy(
+            f"{name}-data-policy", bucket=self.bucket.id,
+            policy=document(Output.all(self.bucket.arn, seed_role.arn).apply(
+                lambda values: tls_only_statements(values[0]) + write_once_statements(values[0], values[1]))),
+            # S3 rejects concurrent changes to a bucket's policy and its public access block.
+            opts=child(depends_on=[public_access]))
         self.seed_function = aws.lambda_.Function(
             f"{name}-seed",
             description="Writes a run's train/validation/test CSV under runs/<execution>/: generated, "
@@ -358,7 +389,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
                 BUCKET_VARIABLE: self.bucket.bucket,
                 JOB_NAME_PREFIX_VARIABLE: settings.job_name_prefix,
-                DATA_SOURCES_VARIABLE: json.dumps(list(settings.data_sources)),
+                DATA_SOURCES_VARIABLE: data_sources.apply(lambda sources: json.dumps(list(sources))),
+                SHARDS_VARIABLE: str(settings.shards),
             }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=seed_log_group.name),

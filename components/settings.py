@@ -240,12 +240,9 @@ class PipelineSettings:
             try:
                 raw_sources = json.loads(raw_sources)
             except json.JSONDecodeError:
-                raw_sources = None
-        if not isinstance(raw_sources, list):
-            raise SettingsError('dataSources: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"]')
+                pass  # refused below as what it is: a string, not a list
         try:
-            data_sources = tuple(dict.fromkeys(execution_input.check_data_source(location)
-                                               for location in raw_sources))
+            data_sources = execution_input.check_data_sources(raw_sources)
         except execution_input.InvalidExecutionInput as error:
             raise SettingsError(str(error)) from None
         if len(json.dumps(list(data_sources))) > MAX_DATA_SOURCES_JSON:

@@ -46,9 +46,11 @@ else:  # in the Lambda package (and the seeding function's tests), modules are t
 FIELDS = ("rows", "seed", "hyperparameters", "data")
 DATA_FIELDS = ("uri", "label", "test", "split")
 SPLIT_FIELDS = ("validation", "test")
+RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
 UPLOAD_FOLDER = "upload"
 # S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
-BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Matched with `fullmatch` only, as every pattern here: `$` would also accept a trailing newline.
+BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900 s, with margin
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
@@ -65,21 +67,23 @@ NAME_SEPARATOR = "--"
 # SageMaker's rule for job and model names; the execution name becomes all three. The pattern
 # alone bounds nothing (`-*` lets any run of hyphens through): the length is checked apart, and
 # only with `fullmatch` (`$` would also accept a trailing newline). See `is_job_name`.
-JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_JOB_NAME_LENGTH = 63
 # A refusal's cause echoes at most this much of a name or field the caller wrote, and is cut at
 # MAX_CAUSE: Lambda cuts an error at 32,768 characters, which would break the refusal path.
 ECHO_LIMIT = 64
 MAX_CAUSE = 4096
 # Lower case (SageMaker lower-cases names in ARNs), single hyphens (so `--` ends the prefix).
-PREFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+PREFIX_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 # A generated name is `<prefix>--YYYYMMDD-HHMMSS-xxxxxx` (24 characters after the prefix).
 MAX_PREFIX_LENGTH = 63 - 24
 # The seeding function's own configuration, set by the component as Lambda environment
-# variables (never read from an event): the stack's bucket, its jobNamePrefix, its dataSources (JSON).
+# variables (never read from an event): the stack's bucket, its jobNamePrefix, its dataSources
+# (JSON) and the training shards a run writes (one per training instance).
 BUCKET_VARIABLE = "RUNS_BUCKET"
 JOB_NAME_PREFIX_VARIABLE = "JOB_NAME_PREFIX"
 DATA_SOURCES_VARIABLE = "DATA_SOURCES"
+SHARDS_VARIABLE = "TRAINING_SHARDS"
 
 
 class InvalidExecutionInput(ValueError):
@@ -102,7 +106,7 @@ def _short(text: object, limit: int = ECHO_LIMIT) -> str:
 
 
 def check_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+    if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise InvalidExecutionInput(
             f"jobNamePrefix: {prefix!r} must be 1-{MAX_PREFIX_LENGTH} lower-case letters, digits and "
             "single inner hyphens (it starts SageMaker job names; `--` marks its end)")
@@ -176,7 +180,7 @@ def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
     if not _encodable(uri):
         raise InvalidExecutionInput(f"{field}: {_json(uri)} is not valid UTF-8 text (a lone surrogate)")
     bucket, _, key = uri[len("s3://"):].partition("/")
-    if not BUCKET_PATTERN.match(bucket) or ".." in bucket:
+    if not BUCKET_PATTERN.fullmatch(bucket) or ".." in bucket:
         raise InvalidExecutionInput(f"{field}: {_json(uri)} does not name a valid S3 bucket")
     segments = key.split("/")
     inner = segments[:-1] if key.endswith("/") else segments
@@ -215,6 +219,14 @@ def check_data_source(location: object, field: str = "dataSources") -> str:
     return f"s3://{bucket}/{key}"
 
 
+def check_data_sources(sources: object, field: str = "dataSources") -> tuple[str, ...]:
+    """A stack's dataSources: a list of `check_data_source` locations, each kept once, in order."""
+    if not isinstance(sources, list):
+        raise InvalidExecutionInput(f'{field}: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"], '
+                                    f"got {_json(sources)}")
+    return tuple(dict.fromkeys(check_data_source(location, field) for location in sources))
+
+
 def _inside(bucket: str, key: str, location: str) -> bool:
     location_bucket, location_key = parse_s3_uri(location, "dataSources")
     return bucket == location_bucket and key.startswith(location_key)
@@ -222,7 +234,20 @@ def _inside(bucket: str, key: str, location: str) -> bool:
 
 def run_prefix(execution_name: str) -> str:
     """The key prefix of everything one execution writes: `runs/<execution name>/`."""
-    return f"runs/{execution_name}/"
+    return f"{RUNS_FOLDER}/{execution_name}/"
+
+
+def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str = "dataSources") -> tuple[str, ...]:
+    """No location may overlap the stack bucket's `runs/` (the bucket itself, runs/, anything in
+    it): as a data source it would let any run read other runs' data and pending uploads, which
+    each run may read only of its own."""
+    runs = f"s3://{bucket}/{RUNS_FOLDER}/"
+    for location in sources:
+        if location.startswith(runs) or runs.startswith(location):
+            raise InvalidExecutionInput(
+                f"{field}: {location} overlaps {runs}, where the stack keeps every run's data and uploads "
+                "(a run may read only its own): name a location outside the stack's runs/")
+    return sources
 
 
 def upload_location(bucket: str, execution_name: str) -> str:
@@ -238,7 +263,8 @@ def _fraction(value: object, field: str) -> float:
 
 def check_data(data: object, *, execution_name: str, bucket: str | None, sources: list[str]) -> dict:
     """The checked `data` object `{kind, uri, label, test, split}`: each URI inside `sources` (kind
-    "s3") or inside the execution's own upload location in `bucket` (kind "file")."""
+    "s3") or inside the execution's own upload location in `bucket` (kind "file"), both of one
+    kind (as run.py's --data and --test: both local files or both s3:// URIs)."""
     if not isinstance(data, dict):
         raise InvalidExecutionInput(f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, '
                                     f"got {_json(data)}")
@@ -285,7 +311,12 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
     if fractions["validation"] + fractions["test"] >= 0.95:
         raise InvalidExecutionInput(f"data.split: validation {fractions['validation']} + test "
                                     f"{fractions['test']} leave under 5 % of the rows for training")
-    return {"kind": "file" if kinds[0] == "file" else "s3", "uri": data["uri"], "label": label.strip(),
+    if len(set(kinds)) > 1:  # the kind says whether the run's uploads are deleted after: one for both
+        where = {"file": "an upload of this run", "s3": "in the stack's dataSources"}
+        raise InvalidExecutionInput(
+            f"data.test: {data['test']} is {where[kinds[1]]} but data.uri is {where[kinds[0]]}: both must be "
+            "uploads of this run (run.py --data FILE --test FILE) or both in dataSources")
+    return {"kind": kinds[0], "uri": data["uri"], "label": label.strip(),
             "test": data.get("test"), "split": fractions}
 
 

@@ -10,8 +10,10 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executi
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
 Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=max(1, rows // 10),
-"shards"=1, "seed"?}. The validation rows are drawn after the test rows, so a seed gives the
-same training and test rows as before they existed. `"action": "prepare"` prepares a user's data
+"shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS, shards only the
+stack's count (TRAINING_SHARDS, one per training instance), whoever invokes the function.
+The validation rows are drawn after the test rows, so a seed gives the same training and test
+rows as before they existed. `"action": "prepare"` prepares a user's data
 instead (`prepare_dataset`, the rules in data_preparation.py), into the same layout.
 
 Where it writes is not the event's to say: the bucket is the function's own configuration (the
@@ -48,6 +50,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 from array import array
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -168,18 +171,38 @@ class FunctionConfig:
     bucket: str
     job_name_prefix: str
     data_sources: tuple[str, ...]
+    shards: int
 
     @classmethod
     def from_environment(cls) -> "FunctionConfig":
+        """The environment the component deploys, each value checked: a function deployed with
+        anything else refuses to run rather than read or write where the stack does not say."""
         names = (execution_input.BUCKET_VARIABLE, execution_input.JOB_NAME_PREFIX_VARIABLE,
-                 execution_input.DATA_SOURCES_VARIABLE)
+                 execution_input.DATA_SOURCES_VARIABLE, execution_input.SHARDS_VARIABLE)
         missing = [name for name in names if not os.environ.get(name)]
         if missing:
             raise FunctionNotConfigured(
-                f"the function's environment has no {', '.join(missing)}: the TrainingPipeline component "
-                "(components/pipeline.py) sets it; deploy the function with it (pulumi up)")
-        bucket, prefix, sources = (os.environ[name] for name in names)
-        return cls(bucket, prefix, tuple(json.loads(sources)))
+                f"the function's environment has no {', '.join(missing)}: {_DEPLOYED_BY}")
+        bucket, prefix, sources, shards = (os.environ[name] for name in names)
+        if not execution_input.BUCKET_PATTERN.fullmatch(bucket):
+            raise FunctionNotConfigured(f"{execution_input.BUCKET_VARIABLE}: {bucket!r} is not an S3 bucket name: "
+                                        f"{_DEPLOYED_BY}")
+        if not re.fullmatch(r"[1-9][0-9]{0,5}", shards):
+            raise FunctionNotConfigured(f"{execution_input.SHARDS_VARIABLE}: {shards!r} is not a positive integer: "
+                                        f"{_DEPLOYED_BY}")
+        try:
+            data_sources = execution_input.check_sources_outside_runs(
+                execution_input.check_data_sources(json.loads(sources), execution_input.DATA_SOURCES_VARIABLE),
+                bucket, execution_input.DATA_SOURCES_VARIABLE)
+        except json.JSONDecodeError:
+            raise FunctionNotConfigured(f"{execution_input.DATA_SOURCES_VARIABLE}: not JSON: {_DEPLOYED_BY}") from None
+        except execution_input.InvalidExecutionInput as error:
+            raise FunctionNotConfigured(f"{error}: {_DEPLOYED_BY}") from None
+        return cls(bucket, prefix, data_sources, int(shards))
+
+
+_DEPLOYED_BY = ("the TrainingPipeline component (components/pipeline.py) sets it from the stack's "
+                "settings; deploy the function with it (pulumi up)")
 
 
 @dataclass(frozen=True)
@@ -194,10 +217,10 @@ class SeedRequest:
     seed: int | None
 
 
-def _positive_int(event: dict, name: str, default: int) -> int:
+def _positive_int(event: dict, name: str, default: int, limit: int = execution_input.MAX_ROWS) -> int:
     value = event.get(name, default)
-    if type(value) is not int or value < 1:  # bool and float are not accepted
-        raise InvalidSeedRequest(f"{name} must be a positive integer, got {value!r}")
+    if type(value) is not int or not 1 <= value <= limit:  # bool and float are not accepted
+        raise InvalidSeedRequest(f"{name} must be an integer from 1 to {limit:,}, got {value!r}")
     return value
 
 
@@ -226,7 +249,10 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", rows)
     validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
-    shards = _positive_int(event, "shards", 1)
+    shards = _positive_int(event, "shards", config.shards)
+    if shards != config.shards:
+        raise InvalidSeedRequest(f"shards must be the stack's {config.shards} (one per training instance), "
+                                 f"got {shards}: send {config.shards} or leave it out")
     if shards > rows:
         raise InvalidSeedRequest(f"shards must not exceed rows ({rows}), got {shards}")
     seed = event.get("seed")
@@ -556,19 +582,24 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
         raise InvalidSeedRequest(str(error)) from None
     s3 = s3 or s3_client()
     refuse_existing_run(s3, request)
+    own_uploads = execution_input.upload_location(request.bucket, request.execution_name)
+    delete_read_uploads = (lambda: _delete_uploads(s3, data, own_uploads)) if data["kind"] == "file" else (lambda: None)
     sources: list = []
     test_sources: list = []
     try:
         sources = _open_sources(s3, data["uri"])
         test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
-        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms)
+        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms,
+                                  delete_read_uploads)
+    except BaseException:
+        if data["kind"] == "file":  # the run failed: its upload goes all the same, the failure is raised
+            _delete_uploads(s3, data, own_uploads, best_effort=True)
+        raise
     finally:
         for _, _, body in sources + test_sources:
             body.close()
-        if data.get("kind") == "file":
-            _delete_uploads(s3, data)
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
-    source = {"kind": data.get("kind") or "s3", "uri": data["uri"], "test_uri": data.get("test"),
+    source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
               "split": data["split"]}
     train_keys, (validation_key, test_key, labels_key) = keys
@@ -577,8 +608,10 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
 
 
 def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int,
-             remaining_ms) -> tuple:
-    """Read the opened sources into the layout; (Prepared, the keys written). Cleans up on failure."""
+             remaining_ms, delete_read_uploads) -> tuple:
+    """Read the opened sources into the layout; (Prepared, the keys written). `delete_read_uploads()`
+    runs once every source was read, before the objects are completed: a run whose upload
+    cannot be deleted writes nothing. Cleans up on failure."""
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
     sources, test_sources = opened[:data_count], opened[data_count:]
     size = sum(size for _, size, _ in sources + test_sources)
@@ -606,6 +639,7 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
                 hyperparameters=event.get("hyperparameters") or {},
                 label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
                 validation=split["validation"], test=split["test"])
+            delete_read_uploads()
             sink.close()
         except BaseException:
             _clean_up(s3, bucket, uploads)
@@ -613,15 +647,20 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
     return prepared, (train_keys, other_keys)
 
 
-def _delete_uploads(s3, data: dict) -> None:
+def _delete_uploads(s3, data: dict, own_uploads: str, best_effort: bool = False) -> None:
     """A run reads the file run.py uploaded for it once: deleted after, so that no later
-    execution (a name is free again 90 days after its execution closed) can read it."""
+    execution (a name is free again 90 days after its execution closed) can read it. Only URIs
+    inside the run's own upload location `own_uploads` are deleted, whatever the kind says.
+    A refused delete is raised (the run fails), or only logged with `best_effort` (the run
+    failed already, and that failure is the one to report)."""
     for uri in (data["uri"], data.get("test")):
-        if uri:
+        if uri and uri.startswith(own_uploads):
             bucket, key = _split_uri(uri)
             try:
                 s3.delete_object(Bucket=bucket, Key=key)
             except Exception:
+                if not best_effort:
+                    raise
                 log.exception("could not delete the upload %s", uri)
 
 

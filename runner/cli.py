@@ -652,8 +652,12 @@ def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, paint
     where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
         " (local emulator)" if args.local else f"\n  {outputs.console_url}"
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
-    return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
-                  stop_on_interrupt=not args.detach, painter=painter)
+    try:
+        return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
+                      stop_on_interrupt=not args.detach, painter=painter)
+    finally:
+        user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], uploads,
+                                   wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
 
 
 def _list(args, clients: Clients, outputs: StackOutputs) -> int:

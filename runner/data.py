@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +21,7 @@ from lambda_src.execution_input import upload_location
 from runner.outputs import UsageError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+STOP_WAIT_SECONDS = 30  # for an execution run.py stopped to show its end, before its upload is removed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +145,27 @@ def upload(s3, files: dict[str, Path]) -> None:
         s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "text/csv"})
 
 
+def remove_after_end(sfn, s3, execution_arn: str, files: dict[str, Path], wait_seconds: float = 0) -> bool:
+    """The uploads of an execution that has ended, whatever its end: Prepare dataset deletes what
+    it read, but a run refused at Validate input, stopped or failed before Prepare (or refused
+    there before reading) keeps its upload, which anyone allowed to invoke the seeding function
+    could read or delete. Nothing is removed while the execution runs (run.py detached); a run
+    just stopped is given `wait_seconds` to show its end (its running state finishes first).
+    Whether they were removed (False: still running; the lifecycle rule expires them after
+    runsExpireDays)."""
+    if not files:
+        return False
+    deadline = time.monotonic() + wait_seconds
+    while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    remove(s3, files)
+    return True
+
+
 def remove(s3, files: dict[str, Path]) -> None:
-    """Best effort: the uploads of a run that did not start."""
+    """Best effort: the uploads of a run that did not start, or has ended."""
     for uri in files:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         with contextlib.suppress(Exception):

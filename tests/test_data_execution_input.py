@@ -78,6 +78,19 @@ def test_the_test_file_is_checked_the_same_way():
     assert result["data"]["split"] == {"validation": 0.1, "test": 0.0}
 
 
+@pytest.mark.parametrize("uri, test, message", [
+    ("s3://team-data/datasets/a.csv", f"s3://{BUCKET}/runs/{NAME}/upload/test.csv",
+     f"data.test: s3://{BUCKET}/runs/{NAME}/upload/test.csv is an upload of this run but data.uri is in the "
+     "stack's dataSources: both must be uploads of this run (run.py --data FILE --test FILE) or both in dataSources"),
+    (f"s3://{BUCKET}/runs/{NAME}/upload/data.csv", "s3://team-data/datasets/t.csv",
+     "data.test: s3://team-data/datasets/t.csv is in the stack's dataSources but data.uri is an upload of this run"),
+])
+def test_data_and_test_of_different_kinds_are_refused(uri, test, message):
+    """The kind says whether the run's uploads are deleted after it read them: one for both URIs,
+    as run.py requires of --data and --test."""
+    assert refused({"uri": uri, "test": test}).startswith(message)
+
+
 @pytest.mark.parametrize("data, expected", [
     ({"uri": "s3://team-data/datasets/a.csv", "format": "csv"}, "data: unknown field 'format'"),
     ({"uri": "s3://team-data/datasets/a.csv", "label": ""}, "data.label"),
@@ -137,3 +150,10 @@ def test_a_data_source_names_its_prefix_literally(location):
 def test_a_lone_surrogate_is_refused_not_a_crash():
     assert "not valid UTF-8" in refused({"uri": "s3://team-data/datasets/\ud800"})
     assert "is not a column name" in refused({"uri": "s3://team-data/datasets/a.csv", "label": "\udcff"})
+
+
+@pytest.mark.parametrize("location", ["s3://team-data\n/datasets/", "s3://team-data\n"])
+def test_a_bucket_name_followed_by_a_newline_is_refused(location):
+    """Bucket names are matched whole (`fullmatch`): `$` also matches before a trailing newline."""
+    with pytest.raises(InvalidExecutionInput, match="does not name a valid S3 bucket"):
+        check_data_source(location)

@@ -187,6 +187,13 @@ def test_whole_execution_name_is_checked(name, problem):
 STACKS = ["dev", "dev-2", "dev-2-x", "Dev", "dev_2", "dev.2", "d", "dev--x", "prod", "x" * 60, "x" * 61]
 
 
+@pytest.mark.parametrize("prefix", ["xgb-dev\n", "\nxgb-dev"])
+def test_a_prefix_with_a_newline_is_refused(prefix):
+    """Prefixes are matched whole (`fullmatch`): `$` also matches before a trailing newline."""
+    with pytest.raises(InvalidExecutionInput, match="jobNamePrefix"):
+        check_prefix(prefix)
+
+
 def test_default_prefixes_never_reach_another_stacks_jobs():
     """IAM patterns are prefix globs: `xgb-dev-*` would match the jobs of stack `dev-2`."""
     prefixes = {stack: default_job_name_prefix(stack, "training-pipeline") for stack in STACKS}

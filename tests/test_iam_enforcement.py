@@ -266,13 +266,79 @@ def test_the_seeding_function_writes_as_its_role(stack):
         "import boto3\n"
         "def handler(event, context):\n"
         "    s3 = boto3.client('s3')\n"
-        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x', IfNoneMatch='*')\n"
         "    return 'written'\n"))
-    assert invoke(key="runs/probe/ok.txt") == "written"
+    assert invoke(key="runs/probe/csv/train/ok.txt") == "written"
     refused = invoke(key="elsewhere/no.txt")
     assert "AccessDenied" in refused["errorMessage"]
     assert "is not authorized to perform: s3:PutObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
+
+
+@pytest.mark.parametrize("call, key, action", [
+    ("put", "runs/{run}/model/{run}/output/model.tar.gz", "s3:PutObject"),
+    ("put", "runs/{run}/predictions/test.csv.out", "s3:PutObject"),
+    ("put", "runs/{run}/upload/data.csv", "s3:PutObject"),
+    ("delete", "runs/{run}/model/{run}/output/model.tar.gz", "s3:DeleteObject"),
+    ("delete", "runs/{run}/checkpoints/xgboost-checkpoint.5", "s3:DeleteObject"),
+    ("list", "runs/", "s3:ListBucket"),
+    ("list", "runs/xgb", "s3:ListBucket"),
+])
+def test_the_seeding_role_touches_only_what_the_function_writes_and_deletes(stack, call, key, action):
+    """Its writes are a run's csv/ objects, its deletes those and a run's upload, its listing one
+    run's prefix: a model, predictions, checkpoints or an upload are not its to write or delete,
+    and it cannot list runs/ to find the runs (finding F5)."""
+    outputs, _ = stack
+    invoke = _function_with_the_seeding_role(outputs, f"scope{next(_names)}", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3 = boto3.client('s3')\n"
+        "    if event['call'] == 'put':\n"
+        "        s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+        "    elif event['call'] == 'delete':\n"
+        "        s3.delete_object(Bucket=event['bucket'], Key=event['key'])\n"
+        "    else:\n"
+        "        s3.list_objects_v2(Bucket=event['bucket'], Prefix=event['key'], Delimiter='/')\n"
+        "    return 'done'\n"))
+    run = f"{outputs['jobNamePrefix']}--victim-scope"
+    s3 = boto3.client("s3", region_name=outputs["region"])
+    key = key.format(run=run)
+    if call == "delete":
+        s3.put_object(Bucket=outputs["bucketName"], Key=key, Body=b"kept")
+    refused = invoke(call=call, key=key)
+    assert refused != "done" and f"is not authorized to perform: {action}" in refused["errorMessage"], refused
+    if call == "delete":
+        assert s3.get_object(Bucket=outputs["bucketName"], Key=key)["Body"].read() == b"kept"
+
+
+@pytest.mark.parametrize("how, written", [
+    ("put", False), ("put-if-none-match", True), ("multipart", False), ("multipart-if-none-match", True)])
+def test_s3_refuses_the_seeding_roles_unconditional_writes_of_run_data(stack, how, written):
+    """Write-once on the server (the bucket policy's SeedingWritesOnce): PutObject and
+    CompleteMultipartUpload need If-None-Match; CreateMultipartUpload and UploadPart take no
+    such header and pass (s3:ObjectCreationOperation false)."""
+    outputs, _ = stack
+    invoke = _function_with_the_seeding_role(outputs, f"writer{next(_names)}", (
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    s3, how = boto3.client('s3'), event['how']\n"
+        "    target = dict(Bucket=event['bucket'], Key=event['key'])\n"
+        "    condition = {'IfNoneMatch': '*'} if how.endswith('if-none-match') else {}\n"
+        "    if how.startswith('put'):\n"
+        "        s3.put_object(**target, Body=b'x', **condition)\n"
+        "    else:\n"
+        "        upload = s3.create_multipart_upload(**target)['UploadId']\n"
+        "        etag = s3.upload_part(**target, UploadId=upload, PartNumber=1, Body=b'x')['ETag']\n"
+        "        s3.complete_multipart_upload(**target, UploadId=upload, **condition,\n"
+        "            MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': etag}]})\n"
+        "    return 'written'\n"))
+    key = f"runs/{outputs['jobNamePrefix']}--write-once-{how}/csv/train/part-00000.csv"
+    result = invoke(how=how, key=key)
+    if written:
+        assert result == "written", result
+    else:
+        assert "is not authorized to perform: s3:PutObject" in result["errorMessage"], result
+        assert "explicit deny in a resource-based policy" in result["errorMessage"], result
 
 
 def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
@@ -284,12 +350,12 @@ def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
         "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
         "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n"))
     s3 = boto3.client("s3", region_name=outputs["region"])
-    for key in ("runs/cleanup/a.csv", "runs/cleanup/b.csv", "elsewhere/c.csv"):
+    for key in ("runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv", "elsewhere/c.csv"):
         s3.put_object(Bucket=outputs["bucketName"], Key=key, Body=b"x")
 
-    assert [item["Key"] for item in invoke(keys=["runs/cleanup/a.csv", "runs/cleanup/b.csv"])] == [
-        "runs/cleanup/a.csv", "runs/cleanup/b.csv"]
-    refused = invoke(keys=["runs/cleanup/x.csv", "elsewhere/c.csv"])
+    assert [item["Key"] for item in invoke(keys=["runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv"])] == [
+        "runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv"]
+    refused = invoke(keys=["runs/cleanup/csv/x.csv", "elsewhere/c.csv"])
     assert "is not authorized to perform: s3:DeleteObject on resource: " \
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
 

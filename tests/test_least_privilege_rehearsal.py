@@ -96,13 +96,13 @@ def test_a_stale_caller_sending_bucket_and_prefix_through_the_state_machine_is_r
 
 
 def test_nothing_is_added_to_a_run_that_holds_data(stack):
-    """Anyone allowed to invoke the function, naming a run that has its data, with more shards
-    than it wrote: refused before writing, the run's objects as they were."""
+    """Anyone allowed to invoke the function, naming a run that has its data: refused before
+    writing, the run's objects as they were."""
     name = f"{PREFIX}--planted-after"
     described = start_and_wait(stack, name, {"rows": 50})
     assert described["status"] == "SUCCEEDED", described.get("cause")
     before = objects(stack, f"runs/{name}/")
-    error = invoke_seeding(stack, {"executionName": name, "rows": 30, "shards": 3, "seed": 1})
+    error = invoke_seeding(stack, {"executionName": name, "rows": 30, "seed": 1})
     assert error["errorType"] == "RunExists" and f"runs/{name}/ exists already" in error["errorMessage"]
     assert objects(stack, f"runs/{name}/") == before
 
@@ -120,3 +120,18 @@ def test_a_run_whose_prefix_holds_a_planted_object_is_refused_before_writing_and
     assert states_entered(stack, described["executionArn"])[-2:] == ["Generate dataset", "Pipeline failed"]
     assert objects(stack, f"runs/{name}/") == planted
     assert no_job_started(stack, name)
+
+
+@pytest.mark.parametrize("event, message", [
+    ({"rows": 400, "shards": 400}, "shards must be the stack's 1 (one per training instance), got 400"),
+    ({"rows": 10, "test_rows": 10 ** 12}, "test_rows must be an integer from 1 to 1,000,000,000"),
+    ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),
+])
+def test_a_direct_invoker_gets_the_validators_bounds(stack, event, message):
+    """The first state bounds rows (MAX_ROWS) and sends the stack's shard count: invoked directly,
+    the function applies the same bounds (its environment carries the shard count)."""
+    name = f"{PREFIX}--victim-bounds"
+    error = invoke_seeding(stack, {"executionName": name, "seed": 1, **event})
+    assert error["errorType"] == "InvalidSeedRequest" and message in error["errorMessage"], error
+    assert objects(stack, f"runs/{name}/") == {}
+

@@ -291,7 +291,9 @@ def test_seed_function(run, custom):
         assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
     # Where it writes and the rules of names are its own configuration, never its events'.
     assert function["environment"]["variables"] == {
-        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]"}
+        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]",
+        "TRAINING_SHARDS": "1"}
+    assert custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["TRAINING_SHARDS"] == "2"
     assert json.loads(custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["DATA_SOURCES"]) == [
         "s3://team-data/datasets/", "s3://whole-bucket/"]
 
@@ -343,8 +345,14 @@ def test_bucket_hardening(run, custom):
     policy = run.one(BUCKET_POLICY)
     assert policy.inputs["bucket"] == name
     assert run.one(PUBLIC_ACCESS).urn in policy.dependencies
-    [deny] = statements(json.loads(policy.inputs["policy"]))
+    deny, write_once = statements(json.loads(policy.inputs["policy"]))
     arn = bucket.outputs["arn"]
+    # The seeding role's writes of run data must be conditional (If-None-Match): S3 enforces write-once.
+    assert write_once == {"Sid": "SeedingWritesOnce", "Effect": "Deny", "Action": "s3:PutObject",
+                          "Resource": f"{arn}/runs/*/csv/*",
+                          "Principal": {"AWS": run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]},
+                          "Condition": {"Null": {"s3:if-none-match": "true"},
+                                        "BoolIfExists": {"s3:ObjectCreationOperation": "true"}}}
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
@@ -420,14 +428,15 @@ def test_seed_function_policy(run):
                for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
     assert granted == {
         ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
-        ("s3:PutObject", f"{bucket_arn}/runs/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
-        ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
-        ("s3:ListBucket", bucket_arn),  # under runs/ only: does the run hold anything yet?
+        # A run's csv/ objects, the only ones it writes; its upload, deleted once read.
+        ("s3:PutObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*/csv/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:DeleteObject", f"{bucket_arn}/runs/*/upload/*"),
+        ("s3:ListBucket", bucket_arn),  # one run's prefix only: does the run hold anything yet?
         ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*"),  # a file run.py uploaded for the run
     }
     [listing] = [statement for statement in statements(role_policy(run, "seed"))
                  if as_list(statement["Action"]) == ["s3:ListBucket"]]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*/"}}
 
 
 def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
@@ -439,7 +448,7 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
                          json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
     assert simplified == sorted([
-        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*"}})),
+        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
         ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
         ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
         ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
@@ -460,6 +469,20 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
 def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
     assert result.error is not None and "dataSources" in str(result.error) and message in str(result.error)
+
+@pytest.mark.parametrize("key", ["runs/", "", "runs/xgb-dev-7e1940--victim/upload/"])
+def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
+    """The bucket's name is generated (known to the program inside an apply only): a location
+    covering its runs/ would let a run read other runs' data and pending uploads."""
+    from runner.local.engine import auto_name
+
+    bucket = auto_name("training-pipeline-data")
+    result = run_program({"dataSources": ["s3://team-data/datasets/", f"s3://{bucket}/{key}"]})
+    assert result.error is not None
+    assert str(result.error).startswith(f"invalid config training-pipeline:dataSources: s3://{bucket}/{key} overlaps "
+                                        f"s3://{bucket}/runs/, where the stack keeps every run's data"), result.error
+    assert not [r for r in result.of_type(FUNCTION) if r.name == SEED]
+
 
 @pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
 def test_sagemaker_policy(request, fixture, region):

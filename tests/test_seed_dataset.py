@@ -35,10 +35,18 @@ def s3(monkeypatch):
     monkeypatch.setenv("RUNS_BUCKET", BUCKET)
     monkeypatch.setenv("JOB_NAME_PREFIX", STACK_PREFIX)
     monkeypatch.setenv("DATA_SOURCES", json.dumps([SOURCES]))
+    monkeypatch.setenv("TRAINING_SHARDS", "1")
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
+
+
+def stack_shards(monkeypatch, count: int) -> int:
+    """Deploys the function with `count` training shards (the stack's count, one per training
+    instance: the function refuses any other); `count`, for the event."""
+    monkeypatch.setenv("TRAINING_SHARDS", str(count))
+    return count
 
 
 def event(**overrides):
@@ -69,8 +77,8 @@ def parse(data: bytes, width: int) -> list[tuple[int, ...]]:
     return rows
 
 
-def test_layout_format_and_return_value(s3):
-    result = write_dataset(event(rows=1003, test_rows=501, shards=4, seed=7), s3)
+def test_layout_format_and_return_value(s3, monkeypatch):
+    result = write_dataset(event(rows=1003, test_rows=501, shards=stack_shards(monkeypatch, 4), seed=7), s3)
 
     train_keys = [f"{PREFIX}csv/train/part-0000{i}.csv" for i in range(4)]
     test_key, labels_key = f"{PREFIX}csv/test/test.csv", f"{PREFIX}csv/labels/test_labels.csv"
@@ -107,8 +115,8 @@ def test_layout_format_and_return_value(s3):
 
 
 @pytest.mark.parametrize("rows, shards", [(10, 3), (7, 7), (100_001, 6), (5, 1)])
-def test_shard_row_counts(s3, rows, shards):
-    result = write_dataset(event(rows=rows, shards=shards, seed=1), s3)
+def test_shard_row_counts(s3, monkeypatch, rows, shards):
+    result = write_dataset(event(rows=rows, shards=stack_shards(monkeypatch, shards), seed=1), s3)
     counts = [read(s3, uri).count(b"\n") for uri in result["objects"][:shards]]
     assert len(result["objects"]) == shards + 3
     assert sum(counts) == rows and max(counts) - min(counts) <= 1
@@ -129,9 +137,9 @@ def parse_array(data: bytes, width: int) -> np.ndarray:
     return np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.int64, ndmin=2)
 
 
-def test_distribution_over_a_large_sample(s3):
+def test_distribution_over_a_large_sample(s3, monkeypatch):
     """200k rows each: positive rate 15.53 % (sd 0.08 %), every (x, y) value reachable."""
-    result = write_dataset(event(rows=200_000, shards=2, seed=3), s3)
+    result = write_dataset(event(rows=200_000, shards=stack_shards(monkeypatch, 2), seed=3), s3)
     train = np.concatenate([parse_array(read(s3, uri), 3) for uri in result["objects"][:2]])
     test = parse_array(read(s3, result["objects"][2]), 2)
     labels = parse_array(read(s3, result["labels_uri"]), 1)[:, 0]
@@ -147,7 +155,9 @@ def test_distribution_over_a_large_sample(s3):
         assert all(abs(c - 1980) < 250 for c in counts), counts  # 1980 +- 44 each: uniform
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(s3):
+def test_same_seed_same_bytes_other_seed_other_bytes(s3, monkeypatch):
+    stack_shards(monkeypatch, 3)
+
     def dataset(run, seed):
         result = write_dataset(event(executionName=f"{STACK_PREFIX}--{run}", rows=20_000, shards=3, seed=seed), s3)
         return [read(s3, uri) for uri in result["objects"]]
@@ -211,6 +221,11 @@ def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
     ({"shards": 0}, "shards"),
     ({"shards": False}, "shards"),
     ({"rows": 3, "shards": 4}, "shards"),
+    ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),  # MAX_ROWS, as the validator
+    ({"test_rows": 1_000_000_001}, "test_rows must be an integer from 1 to 1,000,000,000"),
+    ({"validation_rows": 10 ** 12}, "validation_rows must be an integer from 1 to 1,000,000,000"),
+    ({"rows": 400, "shards": 400}, "shards must be the stack's 1 .one per training instance., got 400"),
+    ({"shards": 2}, "shards must be the stack's 1"),
     ({"seed": 1.5}, "seed"),
     ({"seed": "7"}, "seed"),
     ({"seed": True}, "seed"),
@@ -240,6 +255,33 @@ def test_without_its_configuration_the_function_names_what_is_missing(s3, monkey
     assert keys(s3) == []
 
 
+@pytest.mark.parametrize("name, value, message", [
+    ("DATA_SOURCES", '{"s3://team-data/": 1}', r"^DATA_SOURCES: expected a list of S3 locations"),
+    ("DATA_SOURCES", '"s3://team-data/"', r"^DATA_SOURCES: expected a list of S3 locations"),
+    ("DATA_SOURCES", '[["s3://team-data/"]]', r"^DATA_SOURCES: \[\"s3://team-data/\"\] is not an S3 URI"),
+    ("DATA_SOURCES", '["s3://team-data/tables"]', r"^DATA_SOURCES: \"s3://team-data/tables\" must end with '/'"),
+    ("DATA_SOURCES", '["s3://team-data\\n/tables/"]', r"does not name a valid S3 bucket"),
+    ("DATA_SOURCES", "s3://team-data/", r"^DATA_SOURCES: not JSON"),
+    # The function's own bucket's runs/: every run's data and uploads (finding F3).
+    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/"]', rf"^DATA_SOURCES: s3://{BUCKET}/runs/ overlaps s3://{BUCKET}/runs/"),
+    ("DATA_SOURCES", f'["{SOURCES}", "s3://{BUCKET}/"]', rf"^DATA_SOURCES: s3://{BUCKET}/ overlaps s3://{BUCKET}/runs/"),
+    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/{NAME}/upload/"]', r"overlaps .*: name a location outside the stack's runs/"),
+    ("TRAINING_SHARDS", "0", r"^TRAINING_SHARDS: '0' is not a positive integer"),
+    ("TRAINING_SHARDS", "２", r"^TRAINING_SHARDS: '２' is not a positive integer"),
+    ("RUNS_BUCKET", "Seed_Bucket", r"^RUNS_BUCKET: 'Seed_Bucket' is not an S3 bucket name"),
+    ("RUNS_BUCKET", BUCKET + "\n", r"^RUNS_BUCKET: .* is not an S3 bucket name"),
+])
+def test_a_function_deployed_with_a_bad_environment_refuses_to_run(s3, monkeypatch, name, value, message):
+    """The function checks its own configuration by the settings' rules: an entry without its
+    trailing slash (s3://team-data/tables would let tables-private/ in), a JSON object read as
+    its keys, a shard count or bucket the component never sets: one line, naming the variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(seed_dataset.FunctionNotConfigured, match=message) as raised:
+        write_dataset(event(rows=10), s3)
+    assert "\n" not in str(raised.value) and "(pulumi up)" in str(raised.value)
+    assert keys(s3) == []
+
+
 @pytest.mark.parametrize("bad", [None, [], "rows=5"])
 def test_event_must_be_an_object(s3, bad):
     with pytest.raises(InvalidSeedRequest, match="event"):
@@ -247,8 +289,8 @@ def test_event_must_be_an_object(s3, bad):
 
 
 def test_messages_are_one_line_and_name_the_value():
-    with pytest.raises(InvalidSeedRequest, match=r"^rows must be a positive integer, got 0$"):
-        seed_dataset.parse_event(event(rows=0), seed_dataset.FunctionConfig(BUCKET, STACK_PREFIX, ()))
+    with pytest.raises(InvalidSeedRequest, match=r"^rows must be an integer from 1 to 1,000,000,000, got 0$"):
+        seed_dataset.parse_event(event(rows=0), seed_dataset.FunctionConfig(BUCKET, STACK_PREFIX, (), 1))
     assert InvalidSeedRequest.__name__ == "InvalidSeedRequest"  # the state machine matches it
 
 
@@ -276,20 +318,20 @@ def assert_nothing_left(s3):
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
-def test_failure_mid_multipart_upload_leaves_nothing(s3):
+def test_failure_mid_multipart_upload_leaves_nothing(s3, monkeypatch):
     """Shard 0 (about 10 MB) completes in two parts; shard 1 fails on its second part."""
     client = FailingClient(s3, "upload_part", fail_on=4)
     with pytest.raises(ConnectionError, match="upload_part #4"):
-        write_dataset(event(rows=2_400_000, shards=2, test_rows=10, seed=1), client)
+        write_dataset(event(rows=2_400_000, shards=stack_shards(monkeypatch, 2), test_rows=10, seed=1), client)
     assert client.calls == 4
     assert_nothing_left(s3)
 
 
-def test_failure_on_the_last_object_deletes_the_completed_ones(s3):
+def test_failure_on_the_last_object_deletes_the_completed_ones(s3, monkeypatch):
     s3.put_object(Bucket=BUCKET, Key="runs/other/csv/test/test.csv", Body=b"1,2\n")
     client = FailingClient(s3, "put_object", fail_on=5)  # 3 shards, test.csv, then labels
     with pytest.raises(ConnectionError):
-        write_dataset(event(rows=300, shards=3), client)
+        write_dataset(event(rows=300, shards=stack_shards(monkeypatch, 3)), client)
     assert client.calls == 5
     assert keys(s3) == ["runs/other/csv/test/test.csv"]  # other runs' objects are not touched
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
@@ -302,12 +344,12 @@ def test_failure_while_completing_aborts_the_upload(s3):
     assert_nothing_left(s3)
 
 
-def test_deadline_stops_and_cleans_up(s3):
+def test_deadline_stops_and_cleans_up(s3, monkeypatch):
     """Checked once per chunk: shard 0 (23 chunks, 2 parts) completes, shard 1 has one part up."""
     clock = iter([600_000] * 41 + [1_000] * 1000)  # plenty of time, then almost none
     spy = FailingClient(s3, "upload_part", fail_on=0)
     with pytest.raises(seed_dataset.DeadlineExceeded, match="rows"):
-        write_dataset(event(rows=3_000_000, shards=2, seed=1), spy, remaining_ms=lambda: next(clock))
+        write_dataset(event(rows=3_000_000, shards=stack_shards(monkeypatch, 2), seed=1), spy, remaining_ms=lambda: next(clock))
     assert spy.calls == 3
     assert_nothing_left(s3)
 
@@ -362,17 +404,18 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
 # -- the prepare action: a user's CSV in S3 into the same layout -----------------------------------
 
 def prepare_event(uri, **data):
-    return {"action": "prepare", "executionName": NAME, "seed": 4, "shards": 2,
+    return {"action": "prepare", "executionName": NAME, "seed": 4, "shards": 1,
             "hyperparameters": {"objective": "binary:logistic"},
             "data": {"kind": "s3", "uri": uri, "label": "label", "test": None,
                      "split": {"validation": 0.1, "test": 0.2}, **data}}
 
 
-def test_prepare_writes_the_generators_layout_from_a_prefix(s3):
+def test_prepare_writes_the_generators_layout_from_a_prefix(s3, monkeypatch):
     s3.put_object(Bucket=BUCKET, Key="sources/t/part-0.csv", Body=b"a,label,b\n" + b"1,0,2\n3,1,4\n" * 50)
     s3.put_object(Bucket=BUCKET, Key="sources/t/part-1.csv", Body=b"\xef\xbb\xbfa,label,b\n" + b"5,1,6\n" * 100)
     s3.put_object(Bucket=BUCKET, Key="sources/t/_SUCCESS", Body=b"")
-    result = seed_dataset.handler(prepare_event(f"s3://{BUCKET}/sources/t/"), None)
+    result = seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/t/"), "shards": stack_shards(monkeypatch, 2)},
+                                  None)
     assert result["source"] == {"kind": "s3", "uri": f"s3://{BUCKET}/sources/t/", "test_uri": None,
                                 "label": "label", "features": ["a", "b"], "classes": None,
                                 "split": {"validation": 0.1, "test": 0.2}}
@@ -396,7 +439,7 @@ def test_bad_data_late_in_a_large_object_leaves_nothing_behind(s3, monkeypatch):
     original = s3.create_multipart_upload
     monkeypatch.setattr(s3, "create_multipart_upload", lambda **kw: started.append(kw["Key"]) or original(**kw))
     with pytest.raises(seed_dataset.data_preparation.InvalidData, match="line 600002: column 'b' is not numeric"):
-        seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/big.csv"), "shards": 1}, None)
+        seed_dataset.handler(prepare_event(f"s3://{BUCKET}/sources/big.csv"), None)
     assert started == [f"{PREFIX}csv/train/part-00000.csv"]  # a part of the training shard went up
     assert [key for key in keys(s3) if key.startswith(PREFIX)] == []
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
@@ -435,12 +478,12 @@ def test_a_replayed_event_fails_and_keeps_the_old_runs_objects(s3):
 
 @pytest.mark.parametrize("key", [f"{PREFIX}csv/train/part-00002.csv", f"{PREFIX}model/x", f"{PREFIX}zzz",
                                  f"{PREFIX}upload"])
-def test_a_run_holding_anything_but_its_upload_folder_is_not_added_to(s3, key):
+def test_a_run_holding_anything_but_its_upload_folder_is_not_added_to(s3, monkeypatch, key):
     """More shards than the run wrote would add objects under its csv/train/ (the training
     channel reads every object there): nothing is written into a run that holds anything."""
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"planted")
     with pytest.raises(seed_dataset.RunExists, match=f"it holds {PREFIX}"):
-        write_dataset(event(rows=30, shards=3, seed=1), s3)
+        write_dataset(event(rows=30, shards=stack_shards(monkeypatch, 3), seed=1), s3)
     assert snapshot(s3) == {key: b"planted"}
 
 
@@ -525,6 +568,40 @@ def test_prepare_reads_only_the_stacks_data_sources_and_the_runs_own_upload(s3, 
         with pytest.raises(InvalidSeedRequest, match=message):
             seed_dataset.handler(prepare_event(uri, kind=kind), None)
     assert snapshot(s3) == before and victim.removeprefix(f"s3://{BUCKET}/") in before
+
+
+@pytest.mark.parametrize("kind", ["file", "s3"])
+@pytest.mark.parametrize("own", ["uri", "test"])
+def test_prepare_refuses_a_runs_upload_beside_a_data_source(s3, kind, own):
+    """uri and test of different kinds: refused before anything is read, written or deleted (a
+    test upload beside a data source was read and never deleted; an upload beside a data
+    source had the data source's object deleted, stopped by IAM only)."""
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n2,1\n" * 50)
+    uploaded = upload(s3)
+    uris = {"uri": uploaded, "test": f"{SOURCES}d.csv"} if own == "uri" else {"uri": f"{SOURCES}d.csv", "test": uploaded}
+    before = snapshot(s3)
+    with pytest.raises(InvalidSeedRequest, match="both must be uploads of this run .* or both in dataSources"):
+        seed_dataset.handler(prepare_event(uris["uri"], test=uris["test"], kind=kind, split={"validation": 0.1}), None)
+    assert snapshot(s3) == before
+
+
+def test_a_run_whose_upload_cannot_be_deleted_fails_and_writes_nothing(s3):
+    """The upload must not outlive the run that read it: a refused delete fails the run before its
+    objects are completed, and they are removed."""
+    uploaded = upload(s3)
+    client = FailingClient(s3, "delete_object", fail_on=1)
+    with pytest.raises(ConnectionError, match="delete_object #1"):
+        seed_dataset.prepare_dataset(prepare_event(uploaded), s3=client)
+    assert keys(s3) == []  # no csv/ object; the upload went on the failure path's own try
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_only_uris_inside_the_runs_own_upload_location_are_deleted(s3):
+    s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n1,0\n")
+    uploaded = upload(s3)
+    seed_dataset._delete_uploads(s3, {"uri": uploaded, "test": f"{SOURCES}d.csv"},
+                                 f"s3://{BUCKET}/runs/{NAME}/upload/")
+    assert keys(s3) == ["sources/d.csv"]
 
 
 @pytest.mark.parametrize("stale", [{"bucket": "other-bucket"}, {"prefix": "runs/xgb-dev--victim/"}])

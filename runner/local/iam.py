@@ -466,6 +466,18 @@ def _deleted_keys(body: bytes | str) -> list[str]:
     return [element.text or "" for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
 
 
+def _object_creation_keys(query: dict, headers) -> dict[str, str]:
+    """The conditional-write keys of an s3:PutObject request (S3 user guide, "Enforce conditional
+    writes"): s3:if-none-match when the If-None-Match header is sent; s3:ObjectCreationOperation
+    false for CreateMultipartUpload (?uploads) and UploadPart (?partNumber), which take no
+    conditional header, true for PutObject and CompleteMultipartUpload."""
+    keys = {"s3:ObjectCreationOperation": "false" if "uploads" in query or "partNumber" in query else "true"}
+    for name, value in headers.items():
+        if name.lower() == "if-none-match":
+            keys["s3:if-none-match"] = value
+    return keys
+
+
 def _request_checks(access: AccessControl, principal: Principal, service: str, api: str,
                     response, resource: str) -> list[tuple[str, str, dict]]:
     """(action, resource ARN, condition keys) AWS checks for this request, in order."""
@@ -476,6 +488,8 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
         query = parse_qs(urlparse(response.uri).query, keep_blank_values=True)
         if api == "ListBucket" and "prefix" in query:
             context["s3:prefix"] = query["prefix"][0]
+        if api == "PutObject":  # moto's name for PutObject, CopyObject and the multipart upload calls
+            context.update(_object_creation_keys(query, response.headers))
         if api == "DeleteObject" and "delete" in query:  # DeleteObjects: s3:DeleteObject on each key
             return [("s3:DeleteObject", f"{resource}/{key}", {}) for key in _deleted_keys(response.body)]
         return [(f"s3:{api}", resource, context)]
