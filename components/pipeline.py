@@ -255,7 +255,7 @@ def write_once_statements(bucket_arn: str, seed_role_arn: str) -> list[aws.iam.G
     return [_statement("SeedingWritesOnce", ["s3:PutObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{CSV_FOLDER}/*"],
                        effect="Deny", principals=[("AWS", [seed_role_arn])],
                        conditions=[("Null", "s3:if-none-match", ["true"]),
-                                   ("BoolIfExists", "s3:ObjectCreationOperation", ["true"])])]
+                                   ("Bool", "s3:ObjectCreationOperation", ["true"])])]
 
 
 def runs_lifecycle_rule(expire_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:

@@ -352,7 +352,7 @@ def test_bucket_hardening(run, custom):
                           "Resource": f"{arn}/runs/*/csv/*",
                           "Principal": {"AWS": run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]},
                           "Condition": {"Null": {"s3:if-none-match": "true"},
-                                        "BoolIfExists": {"s3:ObjectCreationOperation": "true"}}}
+                                        "Bool": {"s3:ObjectCreationOperation": "true"}}}
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
