@@ -323,9 +323,25 @@ class PipelineSettings:
 def sagemaker_instance_types(shape: str) -> tuple[str, ...]:
     """The instance types SageMaker's API accepts for `shape` (TrainingInstanceType,
     TransformInstanceType): the enum of botocore's service model, which tracks the API."""
-    import boto3
+    return tuple(_botocore_service_model("sagemaker")["shapes"][shape]["enum"])
 
-    return tuple(boto3.session.Session()._session.get_service_model("sagemaker").shape_for(shape).enum)
+
+@functools.lru_cache(maxsize=None)
+def _botocore_service_model(service: str) -> dict:
+    """botocore's model of `service` as its loader finds it in botocore's own data folder (the
+    latest API version holding a service-2 file, plain or gzipped), read with json alone:
+    importing botocore's loader takes 0.2 s (its compat module loads urllib3 and http), which
+    run.py --local would pay before its first line. tests/test_run_frictions.py holds both
+    readings equal."""
+    import gzip
+    import importlib.util
+
+    folder = Path(importlib.util.find_spec("botocore").origin).parent / "data" / service
+    versions = sorted(version for version in folder.iterdir()
+                      if any((version / f"service-2{suffix}").is_file() for suffix in (".json", ".json.gz")))
+    plain = versions[-1] / "service-2.json"
+    with (open(plain, "rb") if plain.is_file() else gzip.open(versions[-1] / "service-2.json.gz")) as model:
+        return json.load(model)
 
 
 def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> PipelineSettings:

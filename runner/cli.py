@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.definition import TAG_EXECUTION
@@ -39,7 +37,7 @@ RUNS_DIR = PROJECT_DIR / "runs"
 # emulator also ends the wait the moment an execution ends.
 AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
 # Throttling is retried by botocore itself, with client-side rate limiting.
-_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
+_RETRIES = {"mode": "adaptive", "max_attempts": 10}
 
 
 def _positive_int(text: str) -> int:
@@ -229,10 +227,15 @@ class Clients:
     def __init__(self, region: str, endpoint_url: str | None = None):
         # boto3's default session: with --local, the emulator already loaded these service models there.
         # A local endpoint gets dummy credentials: the operator's own are never sent to it.
+        # boto3 is imported here, not with this module: 0.3 s that run.py's first line need not wait for.
+        import boto3
+        from botocore.config import Config
+
         where = {"endpoint_url": endpoint_url, **ENDPOINT_CREDENTIALS} if endpoint_url else {}
-        self.sfn = boto3.client("stepfunctions", region_name=region, config=_RETRIES, **where)
-        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_RETRIES, **where)
-        self.s3 = boto3.client("s3", region_name=region, config=_RETRIES, **where)
+        config = Config(retries=_RETRIES)
+        self.sfn = boto3.client("stepfunctions", region_name=region, config=config, **where)
+        self.sagemaker = boto3.client("sagemaker", region_name=region, config=config, **where)
+        self.s3 = boto3.client("s3", region_name=region, config=config, **where)
 
 
 def _clients(outputs: StackOutputs) -> Clients:

@@ -37,6 +37,11 @@ def test_the_lists_are_sagemakers_own():
     training, transform = sagemaker_instance_types("TrainingInstanceType"), sagemaker_instance_types("TransformInstanceType")
     assert "ml.m5.xlarge" in training and "ml.m5.xlarge" in transform
     assert "ml.c5n.xlarge" in training and "ml.c5n.xlarge" not in transform
+    import boto3  # read without botocore's loader (before run.py's first line): the same lists as through it
+
+    model = boto3.session.Session()._session.get_service_model("sagemaker")
+    assert (training, transform) == tuple(tuple(model.shape_for(shape).enum)
+                                          for shape in ("TrainingInstanceType", "TransformInstanceType"))
 
 
 def test_ctrl_c_after_the_execution_ended_says_so_and_how_to_fetch_its_results(monkeypatch, capsys, tmp_path):
