@@ -17,8 +17,9 @@ Data flow of an execution (all keys below are the state's JSON):
       -> Batch transform        + transform: {jobName, outputPath}
 
 Each SageMaker job state has a TimeoutSeconds (training: the job's own bound plus an hour;
-transform: transformTimeoutSeconds); a timeout (States.Timeout) enters `Stop training job` or
-`Stop transform job`, which stops the job, then `Pipeline failed` with the timeout's error.
+transform: transformTimeoutSeconds); a timeout (States.Timeout), like any other error of those
+states, enters `Stop training job` or `Stop transform job`, which stops the job, then
+`Pipeline failed` with the state's error.
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
 names the field) before anything is written, and so does any other failure of the first state
@@ -48,8 +49,8 @@ CHOICE_STATE = "Which dataset"
 PREPARE_STATE = "Prepare dataset"
 REFUSED_STATE = "Execution input refused"
 FAILED_STATE = "Pipeline failed"
-# Entered when a SageMaker state times out (States.Timeout): Step Functions documents cancelling a
-# .sync job when the execution is stopped, not when a state times out, so the definition stops it.
+# Entered when a SageMaker job state fails or times out: Step Functions documents cancelling a
+# .sync job when the execution is stopped, not when a state fails or times out, so the definition stops it.
 STOP_TRAINING_STATE = "Stop training job"
 STOP_TRANSFORM_STATE = "Stop transform job"
 RUNS_PREFIX = "runs"
@@ -97,9 +98,11 @@ _REFUSAL_CAUSE = "Read refusal"
 _UNCHECKED_CAUSE = "Input not checked"
 
 
-def _on_timeout(stop_state: str) -> list[dict[str, Any]]:
-    """A SageMaker state's Catch: its own timeout stops the job first, then fails the pipeline."""
-    return [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$", "Next": stop_state}, *_CATCH]
+def _stopping(stop_state: str) -> list[dict[str, Any]]:
+    """A SageMaker job state's Catch: any failure (its own timeout, a retried CreateTransformJob
+    whose first call had created the job, ...) stops the job first, then fails the pipeline with
+    the state's error. Stopping a job that already ended fails, and that state catches it."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": stop_state}]
 
 
 def _stop_job(partition: str, action: str, name_key: str) -> dict[str, Any]:
@@ -272,7 +275,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 # SageMaker ends the job at its StoppingCondition; this ends the wait for it.
                 "TimeoutSeconds": settings.training_state_timeout_seconds,
                 "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
-                "Catch": _on_timeout(STOP_TRAINING_STATE),
+                "Catch": _stopping(STOP_TRAINING_STATE),
                 "Next": save,
             },
             STOP_TRAINING_STATE: _stop_job(partition, "stopTrainingJob", "TrainingJobName"),
@@ -321,7 +324,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "ResultPath": "$.transform",
                 "TimeoutSeconds": settings.transform_timeout_seconds,  # the job has no limit of its own
                 "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
-                "Catch": _on_timeout(STOP_TRANSFORM_STATE),
+                "Catch": _stopping(STOP_TRANSFORM_STATE),
                 "End": True,
             },
             STOP_TRANSFORM_STATE: _stop_job(partition, "stopTransformJob", "TransformJobName"),

@@ -259,14 +259,14 @@ def test_sagemaker_states_time_out_after_their_bound(config, training_timeout):
     ("Train model (XGBoost)", "Stop training job", "StopTrainingJob"),
     ("Batch transform", "Stop transform job", "StopTransformJob"),
 ])
-def test_a_timeout_stops_the_job_then_fails_the_pipeline_with_the_timeout(definition, state, stop_state, operation):
+def test_a_failure_or_timeout_stops_the_job_then_fails_the_pipeline_with_its_error(definition, state, stop_state, operation):
     import botocore.session
     from botocore.validate import ParamValidator
 
     states = definition["States"]
-    timeout, *rest = states[state]["Catch"]
-    assert timeout == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$", "Next": stop_state}
-    assert rest == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}]
+    # Every failure of the job's state goes through the stop, which then fails the pipeline.
+    assert states[state]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": stop_state}]
+    assert states[stop_state]["Next"] == FAILED_STATE
     stop = states[stop_state]
     verb = operation[0].lower() + operation[1:]
     assert stop["Resource"] == f"arn:aws:states:::aws-sdk:sagemaker:{verb}"

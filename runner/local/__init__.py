@@ -15,9 +15,13 @@ One small module per concern:
   sfn_execution_end.py    the run script's follower wakes when an execution ends, not at its next poll
   moto_batch_deferred.py  moto's Batch (and EC2) models load only if a state machine uses Batch
   service_models.py       each AWS service model is parsed once per process, not once per session
+  python_ast.py           ast.parse one call at a time (CPython 3.11's AST constructor is not thread-safe)
 """
 
 from runner.local import moto_batch_deferred  # noqa: F401  (before moto's interpreter loads)
+from runner.local import python_ast
+
+python_ast.install()
 
 __all__ = ["DeployError", "local_stack"]
 
