@@ -659,8 +659,13 @@ def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, paint
         return _watch(args, clients, outputs, started["executionArn"], polling, run_dir,
                       stop_on_interrupt=not args.detach, painter=painter)
     finally:
-        user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], uploads,
-                                   wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
+        try:
+            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], uploads,
+                                       wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
+        except (BotoCoreError, ClientError, KeyboardInterrupt) as error:  # never the run's outcome
+            for uri in uploads:
+                print(f"run.py: warning: could not delete the upload {uri} after the run "
+                      f"({error or 'interrupted'}): aws s3 rm {shlex.quote(uri)}", file=sys.stderr)
 
 
 def _list(args, clients: Clients, outputs: StackOutputs) -> int:

@@ -6,9 +6,11 @@ function could read or delete it. run.py deletes what is left once the execution
 nothing while it runs (detached)."""
 
 import threading
+import types
 from datetime import datetime
 
 import boto3
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from components import seed_function
@@ -63,6 +65,24 @@ def test_nothing_is_removed_while_the_execution_runs():
     with Stubber(sfn) as stub:
         stub.add_response("describe_execution", {"executionArn": arn, "stateMachineArn": arn, "status": "RUNNING",
                                                  "startDate": datetime(2026, 1, 1)}, {"executionArn": arn})
-        # s3=None: any removal would fail
-        assert user_data.remove_after_end(sfn, None, arn, {"s3://b/runs/xgb-dev--1/upload/data.csv": None}) is False
+        deleted = []
+        s3 = types.SimpleNamespace(delete_object=lambda **call: deleted.append(call))
+        assert user_data.remove_after_end(sfn, s3, arn, {"s3://b/runs/xgb-dev--1/upload/data.csv": None}) is False
         stub.assert_no_pending_responses()
+    assert deleted == []
+
+
+def test_a_failed_deletion_of_the_upload_is_a_warning_never_the_runs_outcome(shared_stack, monkeypatch, capsys,
+                                                                          tmp_path):
+    """Say, credentials that expired during a long run: the run's result and exit code stand."""
+    def expired(*_, **__):
+        raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token is expired"}},
+                          "DescribeExecution")
+
+    monkeypatch.setattr(user_data, "remove_after_end", expired)
+    data = tmp_path / "data.csv"
+    data.write_text(CSV)
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path / "runs"), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "run.py: warning: could not delete the upload s3://" in err and "ExpiredToken" in err
