@@ -319,6 +319,8 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
     except (BotoCoreError, ClientError) as error:
         summary["results_error"] = f"cannot fetch the results of {view.name}: {error}"
     finally:
+        if painter is not None:  # a drawing still going (a fetch above failed) ends before its folder goes
+            painter.close()
         shutil.rmtree(scratch, ignore_errors=True)
     if summary["results_error"]:
         for key in ("artifacts_dir", "summary", "predictions", "model", "plot", "iam_report"):

@@ -232,6 +232,31 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [NAME]  # no scratch left
 
 
+def test_a_fetch_failing_while_the_plot_is_drawn_ends_the_drawing_and_leaves_no_scratch(tmp_path):
+    """The plot is drawn while the model, cost record and IAM report are fetched: when one of
+    those fails, the drawing process is ended before its scratch folder is removed."""
+    from runner import plot
+
+    s3, view = _run()
+    del s3.objects[f"runs/{NAME}/model/{NAME}/output/model.tar.gz"]  # fetched after the plot started
+    with plot.Painter() as painter:
+        started = painter.start
+
+        def start(*args, **kwargs):
+            finish = started(*args, **kwargs)
+            drawing.append(painter._drawing)
+            return finish
+
+        drawing = []
+        painter.start = start
+        summary = results.collect(s3, view, WHERE, results.claim(tmp_path / "runs", NAME, local=False),
+                                  keep_data=False, painter=painter)
+        assert summary["results_error"] and summary["plot"] is None
+        [process] = drawing
+        assert process.poll() is not None and process.stdin.closed  # ended by collect, not by the with-block
+    assert list((tmp_path / "runs").iterdir()) == []  # neither the run's folder nor a scratch one
+
+
 def test_artifacts_are_kept_when_the_predictions_cannot_be_scored(tmp_path):
     # The emulator's old comma-joined form of multi:softprob: AWS writes bracketed lists.
     s3, view = _run(predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
