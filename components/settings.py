@@ -285,6 +285,11 @@ class PipelineSettings:
             raise SettingsError(f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
                                 f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
                                 "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds")
+        if settings.longest_run_seconds > MAX_STATE_TIMEOUT_SECONDS:
+            raise SettingsError(f"{'maxWaitSeconds' if settings.spot_training else 'maxRuntimeSeconds'}: a run could "
+                                f"take {settings.longest_run_seconds} s with these settings, more than the year "
+                                f"({MAX_STATE_TIMEOUT_SECONDS} s) a Standard execution may run: lower it or "
+                                "transformTimeoutSeconds")
         if settings.runs_expire_days and settings.runs_expire_days * 86400 <= settings.longest_run_seconds:
             raise SettingsError(f"runsExpireDays: {settings.runs_expire_days} is too short: a run can take up to "
                                 f"{settings.longest_run_seconds} s with these settings and its objects could "

@@ -373,6 +373,15 @@ def test_runs_expire_days_zero_keeps_runs_but_still_drops_incomplete_uploads():
     assert "expiration" not in rule and "noncurrentVersionExpiration" not in rule
 
 
+def test_a_run_longer_than_a_standard_execution_may_last_is_refused():
+    # spot: the training state waits maxWaitSeconds plus an hour; a Standard execution lasts a year at most.
+    result = run_program({"spotTraining": True, "maxWaitSeconds": 365 * 86400, "runsExpireDays": 0})
+    assert str(result.error).startswith(
+        "invalid config training-pipeline:maxWaitSeconds: a run could take 31548960 s with these settings, more "
+        "than the year (31536000 s) a Standard execution may run"), result.error
+    assert result.resources == []
+
+
 def test_runs_expire_days_must_outlast_the_longest_run():
     # 6 attempts of each Lambda state (60 s validation, 900 s seeding), 3 days of training and the
     # training state's hour of slack, an hour of transform: 3 days are too short, 4 are not.

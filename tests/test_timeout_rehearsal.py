@@ -16,7 +16,7 @@ from runner.local import engine, local_stack
 from runner.local import sagemaker_container, sagemaker_jobs
 
 NAMESPACE = "training-pipeline"
-TIMEOUT = 3
+TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)
 
 
