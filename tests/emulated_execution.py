@@ -1,11 +1,33 @@
-"""Starting an execution on the emulator's deployed state machine and waiting for its end."""
+"""Deploying the dev stack with settings of a test's own, starting an execution on the emulator's
+deployed state machine and waiting for its end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from typing import Iterator
 
 import boto3
+import pytest
+
+NAMESPACE = "training-pipeline"
+
+
+@contextlib.contextmanager
+def deployed_with(**settings) -> Iterator:
+    """The dev stack deployed into the emulator with `settings` (config keys without the project's
+    namespace) over Pulumi.dev.yaml's, as `pulumi config set` would write them; yields its outputs."""
+    from components.settings import PipelineSettings
+    from runner.local import engine, local_stack
+
+    config = {**engine.stack_config("dev"), **{f"{NAMESPACE}:{key}": value for key, value in settings.items()}}
+    values = {key.partition(":")[2]: value for key, value in config.items() if key.startswith(NAMESPACE + ":")}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "stack_config", lambda stack: config)
+        with local_stack(PipelineSettings.from_config(values.get, "dev", config.get("aws:region", "us-west-2"))) \
+                as outputs:
+            yield outputs
 
 
 def start_and_wait(outputs: dict, name: str, execution_input, timeout: float = 60) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from components.settings import load_stack_settings
+from emulated_execution import deployed_with
 from test_least_privilege_rehearsal import VICTIM, invoke_seeding, objects
 
 
@@ -18,16 +18,11 @@ TABLE = "age,income,diagnosis\n" + "".join(f"{20 + i % 50},{1000 * (i % 17)},{i 
 
 @pytest.fixture(scope="module")
 def sourced_stack():
-    from runner.local import engine, local_stack
-
-    config = {**engine.stack_config("dev"), "training-pipeline:dataSources": [f"s3://{DATA_BUCKET}/tables/"]}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "stack_config", lambda stack: config)
-        with local_stack(load_stack_settings("dev")) as outputs:
-            s3 = boto3.client("s3", region_name=outputs["region"])
-            s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
-            s3.put_object(Bucket=DATA_BUCKET, Key="tables/public.csv", Body=TABLE.encode())
-            yield outputs
+    with deployed_with(dataSources=[f"s3://{DATA_BUCKET}/tables/"]) as outputs:
+        s3 = boto3.client("s3", region_name=outputs["region"])
+        s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+        s3.put_object(Bucket=DATA_BUCKET, Key="tables/public.csv", Body=TABLE.encode())
+        yield outputs
 
 
 @pytest.mark.parametrize("upload_field", ["uri", "test"])

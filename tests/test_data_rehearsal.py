@@ -4,11 +4,9 @@ created in the emulator): prepared inside "AWS", refused outside dataSources bef
 import json
 
 import boto3
-from emulated_execution import start_and_wait, states_entered
 import pytest
+from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from components.settings import load_stack_settings
-from runner.local import engine, local_stack
 
 DATA_BUCKET = "team-datasets"
 DATA_SOURCE = f"s3://{DATA_BUCKET}/tables/"
@@ -17,19 +15,15 @@ ROWS = "".join(f"{i % 11},{(i * 7) % 13},{'yes' if (i * 7) % 13 > 6 else 'no'}\n
 
 @pytest.fixture(scope="module")
 def stack():
-    config = {**engine.stack_config("dev"), "training-pipeline:dataSources": [DATA_SOURCE],
-              "training-pipeline:trainingInstanceCount": 2}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "stack_config", lambda stack: config)
-        with local_stack(load_stack_settings("dev")) as outputs:
-            s3 = boto3.client("s3", region_name=outputs["region"])
-            s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
-            s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/part-0.csv", Body=("a,b,answer\n" + ROWS).encode())
-            s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/part-1.csv", Body=("a,b,answer\n" + ROWS).encode())
-            s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/_SUCCESS", Body=b"")
-            s3.put_object(Bucket=DATA_BUCKET, Key="tables/bad.csv", Body=b"a,b,answer\n1,2,yes\n1,two,no\n")
-            s3.put_object(Bucket=DATA_BUCKET, Key="elsewhere/x.csv", Body=("a,b,answer\n" + ROWS).encode())
-            yield outputs
+    with deployed_with(dataSources=[DATA_SOURCE], trainingInstanceCount=2) as outputs:
+        s3 = boto3.client("s3", region_name=outputs["region"])
+        s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+        s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/part-0.csv", Body=("a,b,answer\n" + ROWS).encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/part-1.csv", Body=("a,b,answer\n" + ROWS).encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="tables/answers/_SUCCESS", Body=b"")
+        s3.put_object(Bucket=DATA_BUCKET, Key="tables/bad.csv", Body=b"a,b,answer\n1,2,yes\n1,two,no\n")
+        s3.put_object(Bucket=DATA_BUCKET, Key="elsewhere/x.csv", Body=("a,b,answer\n" + ROWS).encode())
+        yield outputs
 
 
 def execute(outputs, name, execution_input, timeout=60):

@@ -13,12 +13,12 @@ import time
 import zipfile
 
 import boto3
-from emulated_execution import start_and_wait
+from emulated_execution import deployed_with, start_and_wait
 import pytest
 from moto import mock_aws
 
 from components.settings import load_stack_settings
-from runner.local import engine, local_stack
+from runner.local import local_stack
 from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
 
 _names = itertools.count(1)
@@ -131,20 +131,16 @@ def test_a_generated_run_reports_why_the_data_statements_went_unused():
 
 @pytest.fixture(scope="module")
 def stack():
-    # The dev stack's config with dataSources set, as `pulumi config set` would write it.
-    config = {**engine.stack_config("dev"), "training-pipeline:dataSources": [DATA_SOURCE]}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "stack_config", lambda stack: config)
-        with local_stack(load_stack_settings("dev")) as outputs:
-            s3 = boto3.client("s3", region_name=outputs["region"])
-            s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
-            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
-            s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
-            s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
-            for data in (None, "upload", "source"):
-                described = _execute(outputs, data=data)
-                assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
-            yield outputs, outputs.iam_report()
+    with deployed_with(dataSources=[DATA_SOURCE]) as outputs:
+        s3 = boto3.client("s3", region_name=outputs["region"])
+        s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": outputs["region"]})
+        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-1.csv", Body=CSV.encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="datasets/part-2.csv", Body=CSV.encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="private/secret.csv", Body=CSV.encode())
+        for data in (None, "upload", "source"):
+            described = _execute(outputs, data=data)
+            assert described["status"] == "SUCCEEDED", (data, described.get("cause"))
+        yield outputs, outputs.iam_report()
 
 
 def test_the_deployed_policies_together_allow_every_call(stack):

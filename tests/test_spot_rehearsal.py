@@ -9,29 +9,19 @@ import time
 
 import boto3
 import pytest
+from emulated_execution import deployed_with
 
-from components.settings import PipelineSettings
-from runner.local import engine, local_stack
 from runner.local import sagemaker_jobs
 from runner.local.sagemaker_jobs import SPOT_RECLAIM_VARIABLE
 
 _names = itertools.count(1)
-NAMESPACE = "training-pipeline"
-
-
-def _settings(config: dict) -> PipelineSettings:
-    values = {key.partition(":")[2]: value for key, value in config.items() if key.startswith(NAMESPACE + ":")}
-    return PipelineSettings.from_config(values.get, "dev", config.get("aws:region", "us-west-2"))
 
 
 @pytest.fixture(scope="module")
 def spot_stack():
-    config = {**engine.stack_config("dev"), f"{NAMESPACE}:spotTraining": True,
-              f"{NAMESPACE}:hyperparameters": ["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "stack_config", lambda stack: config)
-        with local_stack(_settings(config)) as outputs:
-            yield outputs
+    with deployed_with(spotTraining=True,
+                       hyperparameters=["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]) as outputs:
+        yield outputs
 
 
 def _run(outputs, seed=11, rows=300, timeout=90):

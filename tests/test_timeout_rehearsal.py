@@ -9,29 +9,18 @@ import time
 
 import boto3
 import pytest
-from emulated_execution import start_and_wait, states_entered
+from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from components.settings import PipelineSettings
-from runner.local import engine, local_stack
 from runner.local import sagemaker_container, sagemaker_jobs
 
-NAMESPACE = "training-pipeline"
 TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)
 
 
-def _settings(config: dict) -> PipelineSettings:
-    values = {key.partition(":")[2]: value for key, value in config.items() if key.startswith(NAMESPACE + ":")}
-    return PipelineSettings.from_config(values.get, "dev", config.get("aws:region", "us-west-2"))
-
-
 @pytest.fixture(scope="module")
 def stack():
-    config = {**engine.stack_config("dev"), f"{NAMESPACE}:transformTimeoutSeconds": TIMEOUT}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "stack_config", lambda stack: config)
-        with local_stack(_settings(config)) as outputs:
-            yield outputs
+    with deployed_with(transformTimeoutSeconds=TIMEOUT) as outputs:
+        yield outputs
 
 
 def test_a_transform_past_its_timeout_is_stopped_by_the_state_machine(stack, monkeypatch):
