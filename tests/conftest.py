@@ -115,3 +115,19 @@ def shared_stack(monkeypatch):
 
     monkeypatch.setattr(runner.local, "local_stack", local_stack)
     return outputs
+
+
+@pytest.fixture
+def no_deployment(monkeypatch):
+    """Deploying is an error: a run that must be refused, or stopped, before it. The list of the
+    settings a deployment was attempted with (empty when none was) is the fixture's value."""
+    import runner.local
+
+    deployed = []
+
+    def local_stack(settings):
+        deployed.append(settings)
+        raise runner.local.DeployError("stopped by the test")
+
+    monkeypatch.setattr(runner.local, "local_stack", local_stack)
+    return deployed

@@ -25,18 +25,6 @@ DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
 PREFIX = load_stack_settings("dev").job_name_prefix
 
 
-@pytest.fixture
-def no_deployment(monkeypatch):
-    deployed = []
-
-    def refused_local_stack(settings):
-        deployed.append(settings)
-        raise runner.local.DeployError("stopped by the test")
-
-    monkeypatch.setattr(runner.local, "local_stack", refused_local_stack)
-    return deployed
-
-
 def test_the_first_line_comes_before_the_deployment(monkeypatch, capsys, tmp_path):
     seen_at_deploy = []
 

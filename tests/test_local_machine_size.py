@@ -2,25 +2,9 @@
 
 import collections
 
-import pytest
-
-import runner.local
 from runner import cli
 
 GB = 10 ** 9
-
-
-@pytest.fixture
-def no_deployment(monkeypatch):
-    """Deploying is an error here: these runs must be refused, or stopped, before it."""
-    deployed = []
-
-    def local_stack(settings):
-        deployed.append(settings)
-        raise runner.local.DeployError("stopped by the test")
-
-    monkeypatch.setattr(runner.local, "local_stack", local_stack)
-    return deployed
 
 
 def _machine(monkeypatch, memory: int, disk: int) -> None:
