@@ -329,14 +329,18 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-data-lifecycle", bucket=self.bucket.id, rules=[runs_lifecycle_rule(settings.runs_expire_days)],
             opts=child())
 
+        def function_logs_and_role(function: str) -> tuple[aws.cloudwatch.LogGroup, aws.iam.Role]:
+            """A Lambda function's own log group and its role (assumable by Lambda; policy apart)."""
+            logs = aws.cloudwatch.LogGroup(
+                f"{name}-{function}-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-{function}-",
+                retention_in_days=settings.log_retention_days, tags=tags, opts=child())
+            role = aws.iam.Role(f"{name}-{function}-role", assume_role_policy=document(_trust("lambda.amazonaws.com")),
+                                tags=tags, opts=child())
+            return logs, role
+
         # Validation function: it parses the untrusted execution input, so its role may do
         # nothing but write its logs. Same package as the seeding function, another handler.
-        validation_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-validate-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-validate-",
-            retention_in_days=settings.log_retention_days, tags=tags, opts=child())
-        validation_role = aws.iam.Role(f"{name}-validate-role",
-                                       assume_role_policy=document(_trust("lambda.amazonaws.com")),
-                                       tags=tags, opts=child())
+        validation_log_group, validation_role = function_logs_and_role("validate")
         validation_policy = aws.iam.RolePolicy(
             f"{name}-validate-policy", role=validation_role.id,
             policy=document(validation_log_group.arn.apply(validation_function_statements)),
@@ -356,12 +360,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=child(depends_on=[validation_policy]))
 
         # Seeding function, with its own log group and role.
-        seed_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-seed-logs", name_prefix=f"/aws/lambda/{name}-{settings.stack}-seed-",
-            retention_in_days=settings.log_retention_days, tags=tags, opts=child())
-        seed_role = aws.iam.Role(f"{name}-seed-role",
-                                 assume_role_policy=document(_trust("lambda.amazonaws.com")),
-                                 tags=tags, opts=child())
+        seed_log_group, seed_role = function_logs_and_role("seed")
         # The bucket's name is generated, so known here only: no data source may overlap its runs/.
         data_sources = self.bucket.bucket.apply(lambda bucket: checked_data_sources(settings.data_sources, bucket))
         seed_policy = aws.iam.RolePolicy(
