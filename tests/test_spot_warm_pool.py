@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 
 import boto3
+from emulated_execution import deployed_with
+from test_spot_rehearsal import _run
 
-from runner.local import engine, local_stack
-from test_spot_rehearsal import NAMESPACE, _run, _settings
 
-def test_a_warm_pool_job_reports_its_pool(monkeypatch):
-    config = {**engine.stack_config("dev"), f"{NAMESPACE}:warmPoolSeconds": 1}
-    monkeypatch.setattr(engine, "stack_config", lambda stack: config)
-    with local_stack(_settings(config)) as outputs:
+def test_a_warm_pool_job_reports_its_pool():
+    with deployed_with(warmPoolSeconds=1) as outputs:
         _, job, _, _ = _run(outputs)
         assert job["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 1
         assert job["WarmPoolStatus"] == {"Status": "Available"}
