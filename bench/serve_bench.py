@@ -42,7 +42,8 @@ def main() -> None:
     pairs, count = int(os.environ.get("BENCH_PAIRS", "3")), int(os.environ.get("BENCH_COUNT", "20"))
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "TMPDIR": scratch}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "XDG_RUNTIME_DIR"},
+               "TMPDIR": scratch}
         outputs_file = tmp / "outputs.json"
         server = subprocess.Popen([sys.executable, "run.py", "serve", "--port", "0", "--outputs-file",
                                    str(outputs_file)], cwd=PROJECT_DIR, env=env,
@@ -70,8 +71,10 @@ def main() -> None:
 
             session = boto3.session.Session()
             clients = [session.client("stepfunctions", region_name=outputs["region"],
-                                      endpoint_url=outputs["localEndpoint"], aws_access_key_id="testing",
-                                      aws_secret_access_key="testing") for _ in range(4)]
+                                      endpoint_url=outputs["localEndpoint"],
+                                      aws_access_key_id=outputs["localEndpointCredentials"]["accessKeyId"],
+                                      aws_secret_access_key=outputs["localEndpointCredentials"]["secretAccessKey"])
+                       for _ in range(4)]
             names = [f"{outputs['jobNamePrefix']}--bench-{index:03d}" for index in range(count)]
             began = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(8) as pool:

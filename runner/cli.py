@@ -25,8 +25,8 @@ from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
-from runner.outputs import (
-    ENDPOINT_CREDENTIALS, PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs, served_stack)
+from runner.endpoint import EndpointKey, served_stack, signed_get
+from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
 
 if TYPE_CHECKING:
     from runner import plot
@@ -218,20 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=5000, metavar="N",
                        help="port on 127.0.0.1 (default 5000; 0 picks a free one)")
     serve.add_argument("--outputs-file", metavar="FILE",
-                       help="write the stack outputs there (`pulumi stack output --json` form) once it is up")
+                       help="write the stack outputs and the endpoint's key there (`pulumi stack output --json` "
+                            "form, readable by you only) once it is up")
+    serve.add_argument("--verbose", action="store_true", default=False, help="log each request it answers")
     parser.set_defaults(stop=False)
     return parser
 
 
 class Clients:
-    def __init__(self, region: str, endpoint_url: str | None = None):
+    def __init__(self, region: str, endpoint_url: str | None = None, endpoint_key: EndpointKey | None = None):
         # boto3's default session: with --local, the emulator already loaded these service models there.
-        # A local endpoint gets dummy credentials: the operator's own are never sent to it.
+        # A local endpoint gets the key it admits: the operator's own credentials are never sent to it.
         # boto3 is imported here, not with this module: 0.3 s that run.py's first line need not wait for.
         import boto3
         from botocore.config import Config
 
-        where = {"endpoint_url": endpoint_url, **ENDPOINT_CREDENTIALS} if endpoint_url else {}
+        where = {"endpoint_url": endpoint_url, **endpoint_key.boto3_arguments()} if endpoint_url else {}
         config = Config(retries=_RETRIES)
         self.sfn = boto3.client("stepfunctions", region_name=region, config=config, **where)
         self.sagemaker = boto3.client("sagemaker", region_name=region, config=config, **where)
@@ -239,7 +241,8 @@ class Clients:
 
 
 def _clients(outputs: StackOutputs) -> Clients:
-    return Clients(outputs.region, outputs.endpoint_url) if outputs.endpoint_url else Clients(outputs.region)
+    return Clients(outputs.region, outputs.endpoint_url, outputs.endpoint_key) if outputs.endpoint_url \
+        else Clients(outputs.region)
 
 
 def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs, Polling]:
@@ -251,11 +254,12 @@ def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs,
 
     def iam_report(execution_arn: str) -> dict:
         from urllib.parse import quote
-        from urllib.request import urlopen
 
-        url = f"{outputs.endpoint_url}/_rehearsal/iam-report?execution={quote(execution_arn)}"
-        with urlopen(url, timeout=30) as response:
-            return json.loads(response.read())
+        url = f"{outputs.endpoint_url}/_rehearsal/iam-report?execution={quote(execution_arn, safe='')}"
+        status, _, body = signed_get(url, outputs.endpoint_key, timeout=30)
+        if status != 200:
+            raise OSError(f"the endpoint answered the IAM report's request with HTTP {status}")
+        return json.loads(body)
 
     return dataclasses.replace(outputs, iam_report=iam_report), LOCAL_POLLING
 
@@ -794,7 +798,7 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
                 settings = load_stack_settings(stack_name)
             except SettingsError as error:
                 raise UsageError(str(error)) from None
-            server.serve(settings, args.port, outputs_file)
+            server.serve(settings, args.port, outputs_file, verbose=args.verbose)
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE

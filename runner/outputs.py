@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-# `run.py serve` adds this output: the URL of the local endpoint that holds the stack.
-ENDPOINT_KEY = "localEndpoint"
-# What a client of the local endpoint signs with: never the operator's own AWS credentials.
-ENDPOINT_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+from runner.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, PROJECT_DIR, EndpointKey, local_endpoint_url
 
 
 class UsageError(Exception):
@@ -37,8 +29,10 @@ class StackOutputs:
     # The local emulator's least-privilege report (runner.local.iam): what each role called, under
     # which statement, and which statements no call needed, for one execution (its ARN). None on AWS.
     iam_report: Optional[Callable[[str], dict]] = None
-    # The local endpoint (`run.py serve`) that holds this stack; None for a stack on AWS.
+    # The local endpoint (`run.py serve`) that holds this stack, and the key it admits (never
+    # the operator's own AWS credentials); None for a stack on AWS.
     endpoint_url: Optional[str] = None
+    endpoint_key: Optional[EndpointKey] = None
 
     KEYS = {"bucketName": "bucket_name", "stateMachineArn": "state_machine_arn",
             "stateMachineName": "state_machine_name", "region": "region",
@@ -57,13 +51,19 @@ class StackOutputs:
                 or type(defaults.get("rows")) is not int:
             raise UsageError(f"{source} lacks runDefaults ({{rows, hyperparameters}}): update the "
                              "stack with this project's program (pulumi up)")
-        endpoint = values.get(ENDPOINT_KEY)
-        if endpoint is not None and (not isinstance(endpoint, str)
-                                     or not endpoint.startswith(("http://127.", "http://localhost"))):
-            raise UsageError(f"{source}: {ENDPOINT_KEY} {endpoint!r} is not a local endpoint "
-                             "(http://127.0.0.1:PORT, as run.py serve writes it)")
+        endpoint, endpoint_key = values.get(ENDPOINT_KEY), None
+        if endpoint is not None:
+            try:
+                endpoint = local_endpoint_url(endpoint)
+            except ValueError as error:
+                raise UsageError(f"{source}: {ENDPOINT_KEY} {str(endpoint)[:200]!r} is not a local endpoint: "
+                                 f"{error} (run.py serve writes http://127.0.0.1:PORT)") from None
+            endpoint_key = EndpointKey.from_dict(values.get(CREDENTIALS_KEY))
+            if endpoint_key is None:
+                raise UsageError(f"{source} lacks {CREDENTIALS_KEY} (the key run.py serve admits): use the "
+                                 "outputs file run.py serve wrote")
         outputs = cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=defaults,
-                      endpoint_url=endpoint)
+                      endpoint_url=endpoint, endpoint_key=endpoint_key)
         arn_region = arn_part(outputs.state_machine_arn, 3)
         if arn_region != outputs.region:
             raise UsageError(f"{source}: region {outputs.region!r} disagrees with stateMachineArn, which is "
@@ -106,45 +106,3 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
     except json.JSONDecodeError:
         raise UsageError(f"`{' '.join(command)}` did not print JSON") from None
     return StackOutputs.from_dict(values, f"stack {stack or '(current)'}")
-
-
-# --- the local endpoint's record, for `run.py --local` to find one that is up -----------------
-
-def stack_digest(stack: str, project_dir: Path = PROJECT_DIR) -> str:
-    """What the deployed stack is made of: its config files and the program's sources. A served
-    stack is reused only while this is unchanged (never another stack, never a stale program)."""
-    digest = hashlib.sha256(stack.encode())
-    files = [project_dir / "Pulumi.yaml", project_dir / f"Pulumi.{stack}.yaml", project_dir / "__main__.py"]
-    for folder in ("components", "lambda_src"):
-        files += sorted((project_dir / folder).rglob("*.py"))
-    for path in files:
-        digest.update(str(path.relative_to(project_dir)).encode())
-        digest.update(path.read_bytes() if path.is_file() else b"\0missing")
-    return digest.hexdigest()
-
-
-def endpoint_record(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
-    """Where `run.py serve` notes the endpoint it serves `stack` on (outside the checkout)."""
-    checkout = hashlib.sha256(str(project_dir).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"run.py-serve-{os.getuid()}-{checkout}" / f"{stack}.json"
-
-
-def served_stack(stack: str) -> Optional[dict]:
-    """The outputs of an endpoint that is up for this very stack, or None (always None with
-    RUN_PY_NO_ENDPOINT set: the test suite's --local runs deploy their own emulators).
-
-    The record names the endpoint; the endpoint itself must answer that it serves this stack
-    with the digest of the files as they are now."""
-    if os.environ.get("RUN_PY_NO_ENDPOINT"):
-        return None
-    try:
-        record = json.loads(endpoint_record(stack).read_text())
-        if not record["endpoint"].startswith("http://127.0.0.1:"):  # only what serve writes
-            return None
-        with urllib.request.urlopen(f"{record['endpoint']}/_rehearsal/stack", timeout=2) as response:
-            served = json.loads(response.read())
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if served.get("stack") != stack or served.get("digest") != stack_digest(stack):
-        return None
-    return served.get("outputs")

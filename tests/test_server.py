@@ -41,9 +41,10 @@ class Endpoint:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.outputs_file = tmp / "outputs.json"
-        # TMPDIR: the endpoint's record (for run.py --local) stays inside this test's folder.
+        # TMPDIR without XDG_RUNTIME_DIR: the endpoint's record (for run.py --local) stays inside
+        # this test's folder.
         base = {key: value for key, value in os.environ.items()
-                if not key.startswith("AWS_") and key != "RUN_PY_NO_ENDPOINT"}
+                if not key.startswith("AWS_") and key not in ("RUN_PY_NO_ENDPOINT", "XDG_RUNTIME_DIR")}
         self.server_env = {**base, "TMPDIR": str(tmp)}
         self.log = (tmp / "serve.out").open("w"), (tmp / "serve.err").open("w")
         self.process = subprocess.Popen(
@@ -56,13 +57,23 @@ class Endpoint:
             time.sleep(0.1)
         self.outputs = json.loads(self.outputs_file.read_text())
         self.url = self.outputs["localEndpoint"]
-        self.client_env = {**self.server_env, "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": self.outputs["region"]}
+        self.key = self.outputs["localEndpointCredentials"]
+        # What serve prints for a client: `export AWS_ENDPOINT_URL=... AWS_SHARED_CREDENTIALS_FILE=... ...`
+        printed = next(line for line in (tmp / "serve.out").read_text().splitlines()
+                       if line.strip().startswith("export AWS_ENDPOINT_URL="))
+        self.client_env = {**self.server_env, **dict(word.split("=", 1) for word in printed.split()[1:])}
 
     def client(self, service: str):
         return boto3.session.Session().client(
             service, region_name=self.outputs["region"], endpoint_url=self.url,
-            aws_access_key_id="testing", aws_secret_access_key="testing")
+            aws_access_key_id=self.key["accessKeyId"], aws_secret_access_key=self.key["secretAccessKey"])
+
+    def signed_get(self, path: str) -> dict:
+        from runner.endpoint import EndpointKey, signed_get
+
+        status, _, body = signed_get(f"{self.url}{path}", EndpointKey.from_dict(self.key), timeout=30)
+        assert status == 200, body
+        return json.loads(body)
 
     def run_py(self, *argv, env=None, timeout=180):
         return subprocess.run([sys.executable, "run.py", *argv], cwd=PROJECT_DIR, env=env or self.server_env,
@@ -105,8 +116,15 @@ def test_the_outputs_file_is_what_pulumi_stack_output_json_prints_plus_the_endpo
     assert endpoint.url.startswith("http://127.0.0.1:")
     assert outputs["consoleUrl"] == f"local endpoint {endpoint.url} (run.py serve): no AWS console"
     printed = (endpoint.tmp / "serve.out").read_text()
-    assert f"export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=testing" in printed
+    credentials = Path(endpoint.client_env["AWS_SHARED_CREDENTIALS_FILE"])
+    assert f"export AWS_ENDPOINT_URL={endpoint.url} AWS_SHARED_CREDENTIALS_FILE={credentials} " \
+           f"AWS_PROFILE=run-py-serve AWS_DEFAULT_REGION={outputs['region']}" in printed
     assert f"aws stepfunctions start-execution --state-machine-arn {outputs['stateMachineArn']}" in printed
+    # The key: a fresh one, readable by the user only, in the outputs file and the credentials file.
+    assert outputs["localEndpointCredentials"]["accessKeyId"].startswith("AKIA")
+    assert outputs["localEndpointCredentials"]["secretAccessKey"] in credentials.read_text()
+    for path in (endpoint.outputs_file, credentials):
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_aws_cli_starts_an_execution_and_run_py_follows_and_saves_it(endpoint, tmp_path):
@@ -176,57 +194,24 @@ def test_run_py_runs_through_its_aws_code_path_and_local_uses_the_running_endpoi
 
 
 def test_the_record_of_one_stack_is_never_used_for_another(endpoint, monkeypatch):
-    from runner import outputs
+    from runner import endpoint as records
 
     monkeypatch.setenv("TMPDIR", str(endpoint.tmp))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("RUN_PY_NO_ENDPOINT", raising=False)
-    monkeypatch.setattr(outputs.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
-    assert outputs.served_stack("dev")["localEndpoint"] == endpoint.url
+    monkeypatch.setattr(records.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    assert records.served_stack("dev")["localEndpoint"] == endpoint.url
     # A record for another stack that points at this endpoint: the endpoint says it serves dev.
-    record = outputs.endpoint_record("prod")
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"endpoint": endpoint.url, "pid": endpoint.process.pid, "stack": "prod"}))
+    record = records.records_dir() / f"{records.record_name('prod')}.json"
+    records.write_private(record, json.dumps({"endpoint": endpoint.url, "pid": endpoint.process.pid,
+                                              "stack": "prod", "localEndpointCredentials": endpoint.key}))
     try:
-        assert outputs.served_stack("prod") is None
+        assert records.served_stack("prod") is None
     finally:
         record.unlink()
     # The program changed since the endpoint deployed it: not used either.
-    monkeypatch.setattr(outputs, "stack_digest", lambda stack: "another program")
-    assert outputs.served_stack("dev") is None
-
-
-def test_a_role_refused_by_its_policies_is_still_refused_when_the_execution_comes_over_http(endpoint):
-    """The operator (dummy credentials) edits the state machine's role over HTTP, as an admin could:
-    without its SageMaker statement the training step is refused by the emulator's IAM."""
-    iam, sfn = endpoint.client("iam"), endpoint.client("stepfunctions")
-    role_name = sfn.describe_state_machine(
-        stateMachineArn=endpoint.outputs["stateMachineArn"])["roleArn"].rsplit("/", 1)[-1]
-    policies = {name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-                for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]}
-    try:
-        for name, document in policies.items():
-            statements = [statement for statement in document["Statement"]
-                          if not any(str(action).startswith("sagemaker:CreateTrainingJob")
-                                     for action in (statement["Action"] if isinstance(statement["Action"], list)
-                                                    else [statement["Action"]]))]
-            iam.put_role_policy(RoleName=role_name, PolicyName=name,
-                                PolicyDocument=json.dumps({**document, "Statement": statements}))
-        arn = sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"],
-                                  name=f"{endpoint.outputs['jobNamePrefix']}--refused-1",
-                                  input=json.dumps({"rows": 300}))["executionArn"]
-        described = wait_for(sfn, arn)
-    finally:
-        for name, document in policies.items():
-            iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(document))
-    assert described["status"] == "FAILED"
-    history = json.dumps(sfn.get_execution_history(executionArn=arn)["events"], default=str)
-    assert "is not authorized to perform: sagemaker:CreateTrainingJob" in history
-    with __import__("urllib.request").request.urlopen(
-            f"{endpoint.url}/_rehearsal/iam-report?execution={arn}") as response:
-        report = json.loads(response.read())
-    refused = [call for role in report.values() for call in role["calls"] if not call["allowed"]]
-    # The failed state then stops its job (Stop training job), which the same missing statement refuses.
-    assert [call["action"] for call in refused] == ["sagemaker:CreateTrainingJob", "sagemaker:StopTrainingJob"]
+    monkeypatch.setattr(records, "stack_digest", lambda stack: "another program")
+    assert records.served_stack("dev") is None
 
 
 def test_twenty_executions_from_several_clients_at_once_all_succeed_each_in_its_own_prefix(endpoint):
@@ -253,14 +238,34 @@ def test_twenty_executions_from_several_clients_at_once_all_succeed_each_in_its_
             expected = layout
         assert layout == expected  # nothing lost, nothing extra
     for arn, name in zip(arns, names):
-        with __import__("urllib.request").request.urlopen(
-                f"{endpoint.url}/_rehearsal/iam-report?execution={arn}") as response:
-            report = json.loads(response.read())
+        report = endpoint.signed_get(f"/_rehearsal/iam-report?execution={arn}")
         named = [call["resource"] for role in report.values() for call in role["calls"] if "--many-" in call["resource"]]
         assert named and all(name in resource for resource in named), name
         invokes = Counter(call["action"] for role in report.values() for call in role["calls"]
                           for _ in range(call["count"]))
         assert invokes["lambda:InvokeFunction"] >= 1 and invokes["sagemaker:CreateTrainingJob"] == 1
+
+
+def test_a_second_serve_for_the_same_stack_is_refused_and_the_first_keeps_its_record(endpoint):
+    record = next((endpoint.tmp / f"run.py-serve-{os.getuid()}").glob("*.json"))
+    before = record.read_text()
+    second = subprocess.run([sys.executable, "run.py", "serve", "--port", "0", "--outputs-file",
+                             str(endpoint.tmp / "second.json")], cwd=PROJECT_DIR, env=endpoint.server_env,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"run.py: error: stack dev of this checkout is already served by run.py serve on {endpoint.url} "
+        f"(pid {endpoint.process.pid}): use that one, or stop it first")
+    assert "deploying" not in second.stderr and not (endpoint.tmp / "second.json").exists()
+    assert record.read_text() == before and endpoint.process.poll() is None
+    assert endpoint.client("stepfunctions").describe_state_machine(
+        stateMachineArn=endpoint.outputs["stateMachineArn"])["status"] == "ACTIVE"
+
+
+def test_requests_are_not_logged_without_verbose(endpoint):
+    """Every test above sent requests; serve printed none of them (only --verbose does)."""
+    logged = (endpoint.tmp / "serve.err").read_text()
+    assert "HTTP/1.1" not in logged and "POST /" not in logged and "GET /" not in logged
 
 
 def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):
@@ -275,6 +280,7 @@ def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):
     assert endpoint.process.wait(60) == 0
     assert "run.py serve: stopping" in (endpoint.tmp / "serve.err").read_text()
     assert not endpoint.outputs_file.exists()
+    assert not list((endpoint.tmp / f"run.py-serve-{os.getuid()}").glob("*.json"))  # its record is gone
     assert not [pid for pid in descendants if Path(f"/proc/{pid}").exists()]
 
 
