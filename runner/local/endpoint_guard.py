@@ -54,6 +54,8 @@ ALLOWED: dict[str, Optional[tuple[str, ...]]] = {
     "awslambda": ("Get", "List", "Invoke"),
 }
 EXACT = {"DeleteModel"}  # admitted by name only (not DeleteModelPackage, ...)
+# The environ key of the callable that answers `Expect: 100-continue` (None when not expected).
+CONTINUE_KEY = "run.py.send_continue"
 
 
 def _same(given: str, expected: str) -> bool:
@@ -164,6 +166,8 @@ class Guard:
         stream, wanted = environ["wsgi.input"], int(length) if length else (MAX_BODY_BYTES + 1 if chunked else 0)
         parts, got = [], 0
         try:
+            if wanted and environ.get(CONTINUE_KEY):
+                environ[CONTINUE_KEY]()
             while got < wanted:
                 part = stream.read(min(_READ_CHUNK, wanted - got))
                 if not part:

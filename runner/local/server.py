@@ -48,7 +48,7 @@ from urllib.parse import parse_qs
 from runner.endpoint import (
     CREDENTIALS_KEY, ENDPOINT_KEY, PROFILE, PROOF_HEADER, EndpointKey, RecordError, proof, read_private_json,
     record_name, records_dir, stack_digest, write_private)
-from runner.local.endpoint_guard import Guard, Refusal, refusal_response
+from runner.local.endpoint_guard import CONTINUE_KEY, Guard, Refusal, refusal_response
 from runner.outputs import UsageError
 
 HOST = "127.0.0.1"
@@ -145,6 +145,7 @@ def _server_classes(verbose: bool):
             super().handle_one_request()
 
         def parse_request(self) -> bool:
+            self.send_continue = None
             try:
                 parsed = super().parse_request()
             except TimeoutError:
@@ -154,6 +155,26 @@ def _server_classes(verbose: bool):
                 return False
             self.server.mark(self.connection, idle=False)
             return parsed
+
+        def handle_expect_100(self) -> bool:
+            # http.server and werkzeug answer `Expect: 100-continue` as soon as the headers are in;
+            # here the guard sends it once the request is admitted, so a refused client never
+            # sends its body.
+            self.send_continue = self._send_continue
+            return True
+
+        def run_wsgi(self) -> None:
+            del self.headers["Expect"]
+            super().run_wsgi()
+
+        def _send_continue(self) -> None:
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+
+        def make_environ(self) -> dict:
+            environ = super().make_environ()
+            environ[CONTINUE_KEY] = self.send_continue
+            return environ
 
         def log_request(self, code: Any = "-", size: Any = "-") -> None:
             if verbose:
