@@ -108,7 +108,7 @@ def local_endpoint_url(text: object) -> str:
 
 # --- the record --------------------------------------------------------------------------------
 
-def _problem(info: os.stat_result, folder: bool) -> Optional[str]:
+def private_problem(info: os.stat_result, folder: bool = False) -> Optional[str]:
     """Why a file or folder is not one only this user can change or read, or None."""
     kind = stat.S_ISDIR if folder else stat.S_ISREG
     if not kind(info.st_mode):
@@ -126,7 +126,7 @@ def _runtime_dir() -> Optional[Path]:
     if not value or not os.path.isabs(value):
         return None
     try:
-        return Path(value) if _problem(os.lstat(value), folder=True) is None else None
+        return Path(value) if private_problem(os.lstat(value), folder=True) is None else None
     except OSError:
         return None
 
@@ -145,7 +145,7 @@ def records_dir(create: bool = False) -> Path:
         except OSError as error:
             raise RecordError(f"cannot make {folder}: {error.strerror}") from None
     try:
-        problem = _problem(os.lstat(folder), folder=True)
+        problem = private_problem(os.lstat(folder), folder=True)
     except FileNotFoundError:
         raise RecordError(f"{folder} does not exist") from None
     except OSError as error:
@@ -172,7 +172,7 @@ def read_private_json(path: Path) -> Optional[dict]:
         _note(f"ignoring the endpoint record {path}: cannot open it ({error.strerror})")
         return None
     with os.fdopen(handle, "rb") as file:
-        problem = _problem(os.fstat(file.fileno()), folder=False)
+        problem = private_problem(os.fstat(file.fileno()), folder=False)
         if problem:
             _note(f"ignoring the endpoint record {path}: it is {problem}")
             return None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Callable, Optional
 
-from runner.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, PROJECT_DIR, EndpointKey, local_endpoint_url
+from runner.endpoint import (
+    CREDENTIALS_KEY, ENDPOINT_KEY, PROJECT_DIR, EndpointKey, local_endpoint_url, private_problem)
 
 
 class UsageError(Exception):
@@ -81,14 +82,23 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
     """Read outputs from a file (`-` is stdin) or else from the Pulumi CLI."""
     if outputs_file:
         source = "stdin" if outputs_file == "-" else outputs_file
+        problem = None
         try:
-            text = sys.stdin.read() if outputs_file == "-" else Path(outputs_file).read_text()
+            if outputs_file == "-":
+                text = sys.stdin.read()
+            else:
+                with open(outputs_file, encoding="utf-8") as file:
+                    problem, text = private_problem(os.fstat(file.fileno())), file.read()
             values = json.loads(text)
         except OSError as error:
             raise UsageError(f"cannot read outputs file {outputs_file}: {error.strerror}") from None
         except json.JSONDecodeError as error:
             raise UsageError(f"{source} is not JSON ({error.msg} at line {error.lineno}); "
                              "produce it with: pulumi stack output --json") from None
+        if problem and isinstance(values, dict) and ENDPOINT_KEY in values:
+            raise UsageError(f"{source} names a local endpoint and its key but is {problem}: anyone who "
+                             "can change it chooses where run.py sends your data; use the file run.py serve "
+                             "wrote (yours, mode 0600)")
         return StackOutputs.from_dict(values, source)
 
     if shutil.which("pulumi") is None:

@@ -6,6 +6,7 @@ to reach (the Lambda runtime, IAM's state, the process's modules) can be inspect
 The endpoint's record and the fake servers live in each test's own folder.
 """
 
+import contextlib
 import http.client
 import http.server
 import io
@@ -212,6 +213,15 @@ def test_no_client_gets_its_code_into_the_serve_process(served, tmp_path):
                  lambda: sfn.update_state_machine(stateMachineArn=served.outputs["stateMachineArn"], definition="{}"),
                  lambda: served.client("sagemaker").create_model(ModelName="attack", ExecutionRoleArn=role)):
         assert _error(call)["status"] == 403
+    # moto takes an `Action` parameter before the X-Amz-Target and the method and path: so does the guard.
+    for method, path, service, headers, body in (
+            ("GET", "/2015-03-31/functions?Action=CreateFunction", "lambda", {}, b""),
+            ("POST", "/?Action=CreateStateMachine", "states",
+             {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"}, b"{}"),
+            ("POST", "/", "iam", {"Content-Type": "application/x-www-form-urlencoded"},
+             b"Action=CreateRole&Action=ListRoles&RoleName=attack&AssumeRolePolicyDocument=%7B%7D")):
+        status, _, answer = served.raw(method, path, served.signed_headers(method, path, service, headers, body), body)
+        assert status == 403 and b"does not take" in answer, answer
     assert not marker.exists()
     assert not [name for name in sys.modules if "attack" in name]
     assert "attack" not in boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
@@ -265,6 +275,17 @@ def test_a_large_body_is_refused_before_it_is_read(served):
             client.settimeout(30)
             answer = client.recv(4096)
         assert answer.split(b"\r\n")[0] == b"HTTP/1.1 " + status, answer[:300]
+    # A refused client that trickles its body on is not read on: the connection is closed.
+    with socket.create_connection(("127.0.0.1", served.port)) as client:
+        client.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: 1000000\r\n\r\n"
+                       .encode() + b"x" * 100)
+        client.settimeout(30)
+        received = b""
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            while chunk := client.recv(4096):
+                received += chunk
+                client.sendall(b"x")  # still sending
+        assert received.startswith(b"HTTP/1.1 403")
     # The bound is above the 8 MiB parts run.py's upload and the AWS CLI send.
     assert endpoint_guard.MAX_BODY_BYTES >= 8 << 20
 
@@ -435,12 +456,24 @@ def test_a_loopback_endpoint_url_is_taken(url, parsed):
     assert local_endpoint_url(url) == parsed
 
 
+def test_run_py_refuses_an_outputs_file_naming_an_endpoint_that_others_can_change(tmp_path, capsys):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"localEndpoint": "http://127.0.0.1:5000"}))
+    os.chmod(outputs, 0o666)
+    assert cli.main(["list", "--outputs-file", str(outputs)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"run.py: error: {outputs} names a local endpoint and its key but is open to other users (mode 0666): "
+        "anyone who can change it chooses where run.py sends your data; use the file run.py serve wrote "
+        "(yours, mode 0600)"]
+
+
 def test_run_py_refuses_an_outputs_file_whose_endpoint_is_elsewhere(tmp_path, capsys):
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({
         "bucketName": "b", "stateMachineArn": "arn:aws:states:us-west-2:1:stateMachine:m", "stateMachineName": "m",
         "region": "us-west-2", "jobNamePrefix": "p", "consoleUrl": "c", "runDefaults": {"rows": 1, "hyperparameters": {}},
         "localEndpoint": "http://127.0.0.1@evil.example", "localEndpointCredentials": EndpointKey.new().as_dict()}))
+    os.chmod(outputs, 0o600)
     assert cli.main(["list", "--outputs-file", str(outputs)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"run.py: error: {outputs}: localEndpoint 'http://127.0.0.1@evil.example' is not a local endpoint: "

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
@@ -54,8 +55,10 @@ ALLOWED: dict[str, Optional[tuple[str, ...]]] = {
     "awslambda": ("Get", "List", "Invoke"),
 }
 EXACT = {"DeleteModel"}  # admitted by name only (not DeleteModelPackage, ...)
-# The environ key of the callable that answers `Expect: 100-continue` (None when not expected).
-CONTINUE_KEY = "run.py.send_continue"
+# The environ keys of the server's callables: the one that answers `Expect: 100-continue` (None
+# when not expected), and the one that drops what a refused client still sends (the server
+# would otherwise read on, for as long as the client trickles it).
+CONTINUE_KEY, DISCARD_KEY = "run.py.send_continue", "run.py.discard_input"
 
 
 def _same(given: str, expected: str) -> bool:
@@ -122,7 +125,7 @@ class Guard:
         self._check_date(environ, s3)
         body = self._read_body(environ)
         self._check_signature(environ, signed, secret, body, s3)
-        self._check_call(environ)
+        self._check_call(environ, body)
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class Guard:
     def _read_body(environ: dict) -> bytes:
         length = environ.get("CONTENT_LENGTH") or ""
         chunked = environ.get("wsgi.input_terminated", False)
-        if length and not length.isdigit():
+        if length and not re.fullmatch("[0-9]{1,20}", length):
             raise Refusal("400 Bad Request", "InvalidArgument", "Content-Length is not a number")
         if length and int(length) > MAX_BODY_BYTES:
             raise _too_large()
@@ -219,7 +222,7 @@ class Guard:
         if not _same(signed["signature"], expected):
             raise mismatch
 
-    def _check_call(self, environ: dict) -> None:
+    def _check_call(self, environ: dict, body: bytes) -> None:
         if environ.get("PATH_INFO", "").startswith("/_rehearsal/"):
             return
         try:
@@ -229,31 +232,43 @@ class Guard:
         allowed = ALLOWED.get(backend, ())
         if allowed is None:
             return
-        action = _action(backend, environ)
-        if action and any(action == prefix if prefix in EXACT else action.startswith(prefix) for prefix in allowed):
+        actions = _actions(backend, environ, body)
+        if actions and all(any(action == prefix if prefix in EXACT else action.startswith(prefix)
+                               for prefix in allowed) for action in actions):
             return
-        call = action or f"{environ.get('REQUEST_METHOD')} {quote(environ.get('PATH_INFO', ''))[:120]}"
+        call = ", ".join(sorted(actions)) or f"{environ.get('REQUEST_METHOD')} {quote(environ.get('PATH_INFO', ''))[:120]}"
         raise Refusal("403 Forbidden", "AccessDeniedException" if _json_protocol(environ) else "AccessDenied",
-                      f"run.py serve does not take {backend.removeprefix('aws')} {call} over HTTP: "
+                      f"run.py serve does not take {backend.removeprefix('aws')} {call[:200]} over HTTP: "
                       "it serves the calls that start, follow, stop and read runs (the stack's resources "
                       "are deployed by run.py serve itself)")
 
 
-def _action(backend: str, environ: dict) -> str:
-    """The API action of a request to a JSON, query or Lambda (REST) backend; '' if unknown."""
+def _actions(backend: str, environ: dict, body: bytes) -> set[str]:
+    """Every action name moto could take the request for: `Action` from the query string, the
+    form or JSON body (moto's `BaseResponse._get_action` looks there first), the X-Amz-Target's;
+    for Lambda's REST paths without them, the call its method and path make. Empty: unknown."""
+    content_type = (_header(environ, "Content-Type") or "").lower()
+    if content_type.startswith("multipart/"):
+        return {"multipart form"}  # none of the admitted calls is one; moto would read its fields
+    found = set(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("Action", []))
+    text = body.decode("latin-1")
+    found.update(parse_qs(text, keep_blank_values=True).get("Action", []))
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "Action" in document:
+        found.add(str(document["Action"]))
     target = _header(environ, "X-Amz-Target")
     if target:
-        return target.rsplit(".", 1)[-1]
-    if backend == "awslambda":
+        found.add(target.rsplit(".", 1)[-1])
+    if not found and backend == "awslambda":
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
         if method == "POST" and path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
-            return "Invoke"
-        return "Get" if method in ("GET", "HEAD") else ""
-    values = parse_qs(environ.get("QUERY_STRING", ""))
-    if "application/x-www-form-urlencoded" in (_header(environ, "Content-Type") or ""):
-        values = {**values, **parse_qs(environ["wsgi.input"].getvalue().decode("utf-8", "replace"))}
-    actions = values.get("Action", [])
-    return actions[0] if len(set(actions)) == 1 else ""
+            found.add("Invoke")
+        elif method in ("GET", "HEAD"):
+            found.add("Get")
+    return found
 
 
 def _json_protocol(environ: dict) -> bool:
@@ -268,7 +283,9 @@ def _too_large() -> Refusal:
 
 
 def refusal_response(environ: dict, refusal: Refusal, start_response):
-    """AWS's error shape for the request's protocol; the connection is closed after it."""
+    """AWS's error shape for the request's protocol; the connection is closed after it, unread."""
+    if environ.get(DISCARD_KEY):
+        environ[DISCARD_KEY]()
     request_id = str(uuid.uuid4())
     if _json_protocol(environ):
         body = json.dumps({"__type": refusal.code, "message": refusal.message}).encode()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import re
@@ -48,7 +49,7 @@ from urllib.parse import parse_qs
 from runner.endpoint import (
     CREDENTIALS_KEY, ENDPOINT_KEY, PROFILE, PROOF_HEADER, EndpointKey, RecordError, proof, read_private_json,
     record_name, records_dir, stack_digest, write_private)
-from runner.local.endpoint_guard import CONTINUE_KEY, Guard, Refusal, refusal_response
+from runner.local.endpoint_guard import CONTINUE_KEY, DISCARD_KEY, Guard, Refusal, refusal_response
 from runner.outputs import UsageError
 
 HOST = "127.0.0.1"
@@ -171,9 +172,12 @@ def _server_classes(verbose: bool):
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.wfile.flush()
 
+        def _discard_input(self) -> None:
+            self.rfile = io.BytesIO()  # werkzeug's drain after the response then reads nothing
+
         def make_environ(self) -> dict:
             environ = super().make_environ()
-            environ[CONTINUE_KEY] = self.send_continue
+            environ[CONTINUE_KEY], environ[DISCARD_KEY] = self.send_continue, self._discard_input
             return environ
 
         def log_request(self, code: Any = "-", size: Any = "-") -> None:
