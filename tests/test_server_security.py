@@ -249,6 +249,37 @@ def test_idle_connections_are_closed_for_new_ones_and_a_normal_request_gets_thro
                     held.close()
 
 
+def test_when_every_connection_is_busy_a_new_one_gets_a_503_and_the_server_goes_on(shared_stack, monkeypatch):
+    monkeypatch.setattr(server, "MAX_CONNECTIONS", 2)
+    with server.bind(0) as listening:
+        endpoint = Served(shared_stack, listening)
+        path = f"/{endpoint.outputs['bucketName']}/slow"
+        with server.http_server(endpoint.app, listening) as http:
+            busy = []
+            for _ in range(2):  # admitted uploads whose bodies are slow to come
+                held = socket.create_connection(("127.0.0.1", endpoint.port))
+                headers = endpoint.signed_headers("PUT", path, "s3", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+                                                                      "Content-Length": "10"})
+                held.sendall((f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                              + "\r\n").encode() + b"12345")
+                busy.append(held)
+            try:
+                deadline = time.monotonic() + 30
+                while list(http._held.values()) != [None, None]:  # both past their headers
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                with socket.create_connection(("127.0.0.1", endpoint.port)) as third:
+                    third.settimeout(30)
+                    assert third.recv(4096).startswith(b"HTTP/1.1 503")
+                for held in busy:
+                    held.sendall(b"67890")
+                    held.settimeout(30)
+                    assert held.recv(4096).startswith(b"HTTP/1.1 200")
+            finally:
+                for held in busy:
+                    held.close()
+
+
 def test_headers_that_never_end_get_a_408(shared_stack, monkeypatch):
     monkeypatch.setattr(server, "IDLE_SECONDS", 0.5)
     with server.bind(0) as listening:

@@ -81,7 +81,7 @@ def _header(environ: dict, name: str) -> Optional[str]:
 def _parse_authorization(value: str) -> dict[str, str]:
     """`AWS4-HMAC-SHA256 Credential=AK/date/region/service/aws4_request, SignedHeaders=a;b, Signature=hex`."""
     algorithm, _, rest = value.partition(" ")
-    if algorithm != "AWS4-HMAC-SHA256":
+    if algorithm != "AWS4-HMAC-SHA256" or value.count("Credential=") != 1:
         raise ValueError
     fields = dict(part.strip().partition("=")[::2] for part in rest.split(","))
     scope = fields["Credential"].split("/")

@@ -204,20 +204,22 @@ def _server_classes(verbose: bool):
 
         def process_request(self, request, client_address) -> None:
             with self._held_lock:
-                if len(self._held) >= MAX_CONNECTIONS:
-                    idle = [(since, id(held), held) for held, since in self._held.items() if since is not None]
-                    if not idle:
-                        with contextlib.suppress(OSError):
-                            request.settimeout(1)
-                            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                            b"Connection: close\r\n\r\n")
-                        self.shutdown_request(request)
-                        return
+                idle = [(since, id(held), held) for held, since in self._held.items() if since is not None]
+                full = len(self._held) >= MAX_CONNECTIONS
+                if full and idle:
                     oldest = min(idle)[2]
                     del self._held[oldest]
                     with contextlib.suppress(OSError):
                         oldest.shutdown(socket.SHUT_RDWR)  # its thread reads the end and finishes
-                self._held[request] = time.monotonic()
+                if not full or idle:
+                    self._held[request] = time.monotonic()
+            if full and not idle:
+                with contextlib.suppress(OSError):
+                    request.settimeout(1)
+                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                    b"Connection: close\r\n\r\n")
+                self.shutdown_request(request)
+                return
             super().process_request(request, client_address)
 
         def close_request(self, request) -> None:
