@@ -234,7 +234,8 @@ class Clients:
         from botocore.config import Config
 
         where = {"endpoint_url": endpoint_url, **endpoint_key.boto3_arguments()} if endpoint_url else {}
-        config = Config(retries=_RETRIES)
+        # A local endpoint is reached directly, never through an HTTP proxy named in the environment.
+        config = Config(retries=_RETRIES, proxies={}) if endpoint_url else Config(retries=_RETRIES)
         self.sfn = boto3.client("stepfunctions", region_name=region, config=config, **where)
         self.sagemaker = boto3.client("sagemaker", region_name=region, config=config, **where)
         self.s3 = boto3.client("s3", region_name=region, config=config, **where)

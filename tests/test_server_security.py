@@ -509,3 +509,24 @@ def test_run_py_refuses_an_outputs_file_whose_endpoint_is_elsewhere(tmp_path, ca
     assert capsys.readouterr().err.splitlines() == [
         f"run.py: error: {outputs}: localEndpoint 'http://127.0.0.1@evil.example' is not a local endpoint: "
         "it has a user part (user@host) (run.py serve writes http://127.0.0.1:PORT)"]
+
+
+def test_run_py_reaches_a_local_endpoint_directly_whatever_proxy_the_environment_names(served, monkeypatch):
+    proxied = []  # a "proxy" that would get the request, signed with the key: it takes and drops it
+
+    def take(listening):
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listening.accept()
+                proxied.append(connection.recv(4096))
+                connection.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        threading.Thread(target=take, args=(listening,), daemon=True).start()
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listening.getsockname()[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        clients = cli.Clients(served.outputs["region"], served.url, served.key)
+        arn = served.outputs["stateMachineArn"]
+        assert clients.sfn.describe_state_machine(stateMachineArn=arn)["stateMachineArn"] == arn
+    assert proxied == []
