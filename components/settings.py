@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import yaml
 
-from components.images import training_image
+from components import seed_policy
+from components.images import partition, training_image
 from lambda_src import execution_input, xgboost_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -249,6 +250,11 @@ class PipelineSettings:
             raise SettingsError(f"dataSources: {len(json.dumps(list(data_sources))):,} characters as JSON, more than "
                                 f"the {MAX_DATA_SOURCES_JSON:,} the seeding function's environment can hold "
                                 "(Lambda allows 4 KB): name fewer, broader locations")
+        policy_size = seed_policy.longest_seed_policy_characters(partition(region)[0], region, data_sources)
+        if policy_size > seed_policy.ROLE_POLICY_CHARACTERS:
+            raise SettingsError(f"dataSources: {len(data_sources)} locations make the seeding role's policy up to "
+                                f"{policy_size:,} characters, more than the {seed_policy.ROLE_POLICY_CHARACTERS:,} IAM "
+                                "allows a role's inline policies: name fewer locations, in fewer buckets")
 
         version = str(value("xgboostVersion"))
         settings = cls(

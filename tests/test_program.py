@@ -454,15 +454,16 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     bucket_arn = custom.one(BUCKET).outputs["arn"]
     reads = [statement for statement in statements(role_policy(custom, "seed"))
              if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}]
-    simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
-                         json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
+    simplified = sorted((action, resource, json.dumps(statement.get("Condition"), sort_keys=True))
+                        for statement in reads for action in as_list(statement["Action"])
+                        for resource in as_list(statement["Resource"]))
     assert simplified == sorted([
-        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
-        ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
-        ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
-        ("s3:GetObject", ("arn:aws:s3:::whole-bucket/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::whole-bucket",), "null"),
+        ("s3:ListBucket", bucket_arn, json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
+        ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*", "null"),
+        ("s3:GetObject", "arn:aws:s3:::team-data/datasets/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::team-data", json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
+        ("s3:GetObject", "arn:aws:s3:::whole-bucket/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::whole-bucket", "null"),
     ])
 
 
