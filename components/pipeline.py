@@ -79,8 +79,11 @@ def ecr_repository_arn(image_uri: str, partition: str) -> str:
 
 
 def console_url(partition: str, region: str, state_machine_arn: str) -> str:
-    """The Step Functions console page of a state machine, for the partition's console."""
-    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
+    """The Step Functions console page of a state machine, for the partition's console; a note
+    instead of a link in a partition whose console host this project does not know (the ISO ones)."""
+    host = _CONSOLE_HOSTS.get(partition)
+    if host is None:
+        return f"no console link for partition {partition}: open Step Functions in {region} in its console"
     return (f"https://{host}/states/home?region={region}"
             f"#/statemachines/view/{quote(state_machine_arn, safe='')}")
 

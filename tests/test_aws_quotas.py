@@ -98,3 +98,45 @@ def test_the_measure_is_the_rendered_policy_without_white_space():
     measured = seed_policy.policy_characters(seed_policy.seed_statements(
         bucket_arn, log_group_arn, ["s3://team-data/a/", "s3://team-data/b/", "s3://other/"]))
     assert measured == iam_characters(document)
+
+
+# --- 14: the ISO partitions, where SageMaker's image table has XGBoost ------------------------
+
+def _iso_regions() -> list[str]:
+    from components.images import image_table
+
+    return sorted(region for region in image_table()["versions"]["1.7-1"]["registries"] if "-iso" in region)
+
+
+@pytest.mark.parametrize("region, partition, dns_suffix", [
+    ("us-iso-east-1", "aws-iso", "c2s.ic.gov"), ("us-isob-east-1", "aws-iso-b", "sc2s.sgov.gov")])
+def test_an_iso_region_deploys_with_its_partition_in_every_arn(region, partition, dns_suffix):
+    assert region in _iso_regions()  # the SDK's image table has the XGBoost image there
+    result = run_program(region=region)
+    assert result.error is None, result.error
+    image = result.outputs["trainingImage"]
+    registry = image.split(".")[0]
+    assert image == f"{registry}.dkr.ecr.{region}.{dns_suffix}/sagemaker-xgboost:1.7-1"
+    for name, document in result.policy_documents().items():
+        for statement in document["Statement"]:
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                assert resource == "*" or resource.startswith(f"arn:{partition}:"), (name, resource)
+    sagemaker_role = result.one(ROLE, "training-pipeline-sagemaker-role")
+    [policy] = [p for p in result.of_type(ROLE_POLICY) if p.inputs["role"] == sagemaker_role.outputs["name"]]
+    assert f'"arn:{partition}:ecr:{region}:{registry}:repository/sagemaker-xgboost"' in policy.inputs["policy"]
+    definition = json.loads(result.one("aws:sfn/stateMachine:StateMachine").inputs["definition"])
+    assert definition["States"]["Train model (XGBoost)"]["Resource"] == \
+        f"arn:{partition}:states:::sagemaker:createTrainingJob.sync"
+    assert not result.outputs["consoleUrl"].startswith("https://")  # no console host known there
+
+
+def test_every_region_of_the_image_table_gets_an_ecr_repository_arn():
+    from components.images import image_table, partition, training_image
+    from components.pipeline import ecr_repository_arn
+
+    for region in image_table()["versions"]["1.7-1"]["registries"]:
+        name = partition(region)[0]
+        image = training_image(region, "1.7-1")
+        assert ecr_repository_arn(image, name) == \
+            f"arn:{name}:ecr:{region}:{image.split('.')[0]}:repository/sagemaker-xgboost", region
