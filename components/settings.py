@@ -31,8 +31,9 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxR
 # Below this a first job is likely stopped (MaxRuntimeExceeded) before it trains: on AWS the data
 # and image download counts and takes minutes, where the rehearsal is done in seconds.
 REALISTIC_MIN_RUNTIME_SECONDS = 600
-# ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
-MAX_WARM_POOL_SECONDS = 21600
+# ResourceConfig.KeepAlivePeriodInSeconds: at most 3,600 in the SageMaker Developer Guide (train-warm-pools)
+# and the API reference (ResourceConfigForUpdate), where botocore's model says 21,600; the bound both accept.
+MAX_WARM_POOL_SECONDS = 3600
 # The training state's TimeoutSeconds: the job's own bound plus what SageMaker spends outside it
 # (provisioning, pulling the image, stopping and uploading), so that a job SageMaker already
 # bounds never keeps an execution open for want of a completion Step Functions missed.
