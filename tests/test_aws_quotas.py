@@ -140,3 +140,20 @@ def test_every_region_of_the_image_table_gets_an_ecr_repository_arn():
         image = training_image(region, "1.7-1")
         assert ecr_repository_arn(image, name) == \
             f"arn:{name}:ecr:{region}:{image.split('.')[0]}:repository/sagemaker-xgboost", region
+
+
+# --- 17: `pulumi destroy` keeps the bucket's data unless told otherwise ------------------------
+
+def test_the_bucket_keeps_its_data_on_destroy_by_default():
+    import yaml
+
+    from components.settings import PROJECT_FILE, load_stack_settings
+
+    assert settings_with().force_destroy is False
+    assert load_stack_settings("dev").force_destroy is False  # the example stack spells out the default
+    result = run_program(base_stack_file=False)
+    assert result.error is None, result.error
+    assert result.one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
+    # What to do when destroy meets the bucket with objects, where the setting is described.
+    description = yaml.safe_load(PROJECT_FILE.read_text())["config"]["forceDestroy"]["description"]
+    assert "BucketNotEmpty" in description and "aws s3 rm" in description

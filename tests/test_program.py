@@ -72,7 +72,7 @@ def east():
 @pytest.fixture(scope="module")
 def custom():
     """Everything that can differ from the defaults, differing."""
-    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
+    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": True,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
                      "runsExpireDays": 7,
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"],
@@ -330,8 +330,8 @@ def test_the_validation_role_may_write_its_logs_and_nothing_else(run, custom):
 
 def test_bucket_hardening(run, custom):
     bucket = run.one(BUCKET)
-    assert bucket.inputs["forceDestroy"] is True
-    assert custom.one(BUCKET).inputs["forceDestroy"] is False
+    assert bucket.inputs["forceDestroy"] is False  # destroy keeps a bucket that holds data
+    assert custom.one(BUCKET).inputs["forceDestroy"] is True
     name = bucket.outputs["bucket"]
     block = run.one(PUBLIC_ACCESS).inputs
     assert block["bucket"] == name
