@@ -14,8 +14,10 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
   (a run's upload, once read); `ListBucket` of the bucket with `s3:prefix` `runs/*/` (its check
   that one run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
-  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
-  bucket, the stack's jobNamePrefix, dataSources and shard count are its environment, not its events'.
+  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else
+  (components/seed_policy.py, compact enough for IAM's 10,240 characters, which the settings
+  check). Its bucket, the stack's jobNamePrefix, dataSources and shard count are its environment,
+  not its events'.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
