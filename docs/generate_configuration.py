@@ -24,7 +24,7 @@ def _type(spec: dict) -> str:
     return spec["type"]
 
 
-def _default(value) -> str:
+def _default(value: object) -> str:
     """As a stack file would spell it: a string bare, anything else (and the empty string) as JSON."""
     return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
 
