@@ -274,7 +274,7 @@ def test_state_machine_waits_for_the_role_policies(run):
 
 def test_seed_function(run, custom):
     function = run.one(FUNCTION, SEED).inputs
-    assert function["handler"] == "seed_dataset.handler"
+    assert function["handler"] == "lambda_src.seed_dataset.handler"
     assert function["runtime"] in ("python3.12", "python3.13")
     assert function["memorySize"] == 1769
     assert function["timeout"] == 900
@@ -284,7 +284,7 @@ def test_seed_function(run, custom):
     assert log_group["retentionInDays"] == 14
     code = function["code"]
     assert isinstance(code, pulumi.AssetArchive)
-    assert "seed_dataset.py" in code.assets
+    assert "lambda_src/seed_dataset.py" in code.assets
     source = (PROJECT_DIR / "lambda_src").resolve()
     for name, asset in code.assets.items():
         assert "__pycache__" not in name and not name.endswith(".pyc")
@@ -302,7 +302,7 @@ def test_validation_function(run, custom):
     """Its own function, role and log group: same package and runtime, another handler, no environment."""
     function = run.one(FUNCTION, VALIDATE).inputs
     seed = run.one(FUNCTION, SEED).inputs
-    assert function["handler"] == "execution_input.handler"
+    assert function["handler"] == "lambda_src.execution_input.handler"
     assert function["runtime"] == seed["runtime"] and function["code"].assets.keys() == seed["code"].assets.keys()
     assert function["role"] == run.one(ROLE, "training-pipeline-validate-role").outputs["arn"]
     assert not function.get("environment")

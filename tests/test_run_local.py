@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components import seed_function
+from components import lambda_functions
 from runner import cli
 from runner.local import lambda_runtime
 
@@ -129,7 +129,7 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
     invoke = lambda_runtime.LocalLambdaRuntime.invoke
 
     def watched_invoke(self, fn, body, headers, response_headers):
-        if fn.handler == seed_function.VALIDATION_HANDLER:  # the first state's check, not the seeding
+        if fn.handler == lambda_functions.VALIDATION_HANDLER:  # the first state's check, not the seeding
             return invoke(self, fn, body, headers, response_headers)
         seeding.set()
         payload = invoke(self, fn, body, headers, response_headers)
