@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     wanted = render(page, pulumi_yaml)
     if argv == ["--check"]:
         if page != wanted:
-            print(f"{PAGE.relative_to(PROJECT_DIR)} is out of date: run python docs/generate_configuration.py",
+            print(f"{PAGE.relative_to(PROJECT_DIR)} is out of date: run venv/bin/python docs/generate_configuration.py",
                   file=sys.stderr)
             return 1
         return 0
