@@ -604,8 +604,8 @@ def test_bad_config_fails_before_any_resource(config, key):
 # --- the deploy docs match the project -------------------------------------------------------
 
 def _table(text: str, heading: str) -> dict[str, list[str]]:
-    """First-column key (without backticks) -> cells, of the table under `### <heading>`."""
-    section = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    """First-column key (without backticks) -> cells, of the table under `## <heading>`."""
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
     return {row[0].strip("`"): row[1:] for row in cells}
@@ -614,9 +614,9 @@ def _table(text: str, heading: str) -> dict[str, list[str]]:
 def test_deploy_docs_match_pulumi_yaml_and_outputs():
     import yaml
 
-    text = (PROJECT_DIR / "README.md").read_text()
+    text = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    documented = _table(text, "Configuration")
+    documented = _table(text, "Reference")
     assert list(documented) == list(declared)
     for key, spec in declared.items():
         default = spec["default"]
