@@ -254,14 +254,15 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
 def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambdas_names():
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("seed_dataset.py", "raise ImportError('a missing dependency')\n")
+        archive.writestr("lambda_src/__init__.py", "")
+        archive.writestr("lambda_src/seed_dataset.py", "raise ImportError('a missing dependency')\n")
     with local_stack(load_stack_settings("dev")) as outputs:
         boto3.client("lambda", region_name=outputs["region"]).update_function_code(
             FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue())
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED"
         assert described["error"] == "Runtime.ImportModuleError"
-        assert "Unable to import module 'seed_dataset': a missing dependency" in described["cause"]
+        assert "Unable to import module 'lambda_src.seed_dataset': a missing dependency" in described["cause"]
 
 
 # -- the local container on its own (no emulator) --------------------------------------------------

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from emulated_execution import start_and_wait, states_entered
 
-from components import seed_function
+from components import lambda_functions
 from components.settings import load_stack_settings
 
 PREFIX = load_stack_settings("dev").job_name_prefix
@@ -29,10 +29,13 @@ def stack():
 def test_a_validation_function_that_times_out_is_a_platform_fault_not_bad_input(stack):
     lambda_client = boto3.client("lambda", region_name=stack["region"])
     [validation] = [function["FunctionName"] for function in lambda_client.list_functions()["Functions"]
-                    if function["Handler"] == seed_function.VALIDATION_HANDLER]
+                    if function["Handler"] == lambda_functions.VALIDATION_HANDLER]
     package = io.BytesIO()
+    module = lambda_functions.VALIDATION_HANDLER.rsplit(".", 1)[0].split(".")  # lambda_src.execution_input
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr(seed_function.VALIDATION_HANDLER.split(".")[0] + ".py", SLOW_VALIDATION)
+        for depth in range(1, len(module)):
+            archive.writestr("/".join(module[:depth]) + "/__init__.py", "")
+        archive.writestr("/".join(module) + ".py", SLOW_VALIDATION)
     lambda_client.update_function_code(FunctionName=validation, ZipFile=package.getvalue())
     lambda_client.update_function_configuration(FunctionName=validation, Timeout=1)
 
