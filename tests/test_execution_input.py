@@ -240,7 +240,7 @@ def test_the_documented_config_example_passes_the_container_rules():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.local import sagemaker_container as container
+from runner.emulator.sagemaker import container
 
 from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 

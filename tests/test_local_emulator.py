@@ -33,9 +33,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
-from runner.local import sagemaker_container as container
-from runner.local.sagemaker_container import MODEL_FILE
+from runner.emulator import local_stack
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker.container import MODEL_FILE
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -296,7 +296,7 @@ def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed
 def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_asked_for():
     import botocore.session
 
-    from runner.local import service_models
+    from runner.emulator.workarounds import service_models
 
     with service_models.installed():
         loader = botocore.session.get_session().get_component("data_loader")

@@ -484,7 +484,7 @@ def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
 def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
     """The bucket's name is generated (known to the program inside an apply only): a location
     covering its runs/ would let a run read other runs' data and pending uploads."""
-    from runner.local.engine import auto_name
+    from runner.emulator.engine import auto_name
 
     bucket = auto_name("training-pipeline-data")
     result = run_program({"dataSources": ["s3://team-data/datasets/", f"s3://{bucket}/{key}"]})
@@ -629,7 +629,7 @@ def test_deploy_docs_match_pulumi_yaml_and_outputs():
 # --- the engine double ---------------------------------------------------------------------------
 
 def test_a_resource_type_the_engine_double_cannot_create_fails_the_deployment_naming_it(monkeypatch):
-    from runner.local import engine
+    from runner.emulator import engine
 
     monkeypatch.delitem(engine.RESOURCES, LOG_GROUP)
     result = run_program()

@@ -13,7 +13,7 @@ import pytest
 
 from components import lambda_functions
 from runner import cli
-from runner.local import lambda_runtime
+from runner.emulator import awslambda as lambda_runtime
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

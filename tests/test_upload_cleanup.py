@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from components import lambda_functions
 from runner import cli
 from runner import data as user_data
-from runner.local import lambda_runtime
+from runner.emulator import awslambda as lambda_runtime
 
 CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
 

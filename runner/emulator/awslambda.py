@@ -83,7 +83,7 @@ class LocalLambdaRuntime:
     """Runs the handlers of the emulator's Python functions from their deployed code."""
 
     def __init__(self, access=None) -> None:
-        self._access = access  # runner.local.iam.AccessControl, or None: no role credentials
+        self._access = access  # runner.emulator.iam.AccessControl, or None: no role credentials
         self._functions: dict[tuple[str, str], _Function] = {}  # (name, CodeSha256) -> unpacked code
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
         self._code_dir: tempfile.TemporaryDirectory | None = None
