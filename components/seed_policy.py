@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from lambda_src.execution_input import RUNS_FOLDER as RUNS_PREFIX
 from lambda_src.execution_input import UPLOAD_FOLDER, parse_s3_uri

@@ -315,7 +315,7 @@ def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_
 
 
 def test_sagemaker_assembles_answers_with_a_newline_after_each_only_with_assemble_with_line():
-    from runner.local.sagemaker_jobs import assembled
+    from runner.emulator.sagemaker.jobs import assembled
     from runner.metrics import without_assembly_blanks
 
     answers = [b"0.1\n0.2\n", b"0.3\n"]  # two mini-batches, as the container answers them

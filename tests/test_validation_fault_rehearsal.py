@@ -20,7 +20,7 @@ SLOW_VALIDATION = "import time\n\ndef handler(event, context):\n    time.sleep(1
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
