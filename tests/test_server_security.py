@@ -29,7 +29,7 @@ from botocore.credentials import Credentials
 
 from runner import cli, endpoint as records
 from runner.endpoint import EndpointKey, local_endpoint_url
-from runner.local import endpoint_guard, server
+from runner.emulator import endpoint_guard, server
 from runner.outputs import StackOutputs, UsageError
 
 ONE_TRY = Config(retries={"total_max_attempts": 1}, connect_timeout=30, read_timeout=60)
@@ -387,7 +387,7 @@ def _plant(folder, url: str, key: EndpointKey, mode: int = 0o600):
 
 def _expected_outputs() -> dict:
     from components.settings import load_stack_settings
-    from runner.local import preflight
+    from runner.emulator import preflight
 
     return preflight.expected_outputs(load_stack_settings("dev"))
 

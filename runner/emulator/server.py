@@ -49,7 +49,7 @@ from urllib.parse import parse_qs
 from runner.endpoint import (
     CREDENTIALS_KEY, ENDPOINT_KEY, PROFILE, PROOF_HEADER, EndpointKey, RecordError, proof, read_private_json,
     record_name, records_dir, stack_digest, write_private)
-from runner.local.endpoint_guard import CONTINUE_KEY, DISCARD_KEY, Guard, Refusal, refusal_response
+from runner.emulator.endpoint_guard import CONTINUE_KEY, DISCARD_KEY, Guard, Refusal, refusal_response
 from runner.outputs import UsageError
 
 HOST = "127.0.0.1"
@@ -288,7 +288,7 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout, verbos
     (both before deploying), DeployError when the program cannot be deployed."""
     from importlib import metadata
 
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     digest = stack_digest(settings.stack)
     key = EndpointKey.new()
