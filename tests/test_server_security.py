@@ -321,6 +321,18 @@ def test_a_large_body_is_refused_before_it_is_read(served):
     assert endpoint_guard.MAX_BODY_BYTES >= 8 << 20
 
 
+def test_a_refused_connection_is_closed_with_its_answer(served):
+    """A client refused while it sends a large body: the server stops reading and closes the
+    connection (the client's next send fails), instead of holding it open, unread."""
+    with socket.create_connection(("127.0.0.1", served.port)) as client:
+        client.sendall(f"PUT /b/k HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: {300 << 20}\r\n\r\n"
+                       .encode())
+        client.settimeout(30)
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for _ in range(300):
+                client.sendall(b"x" * (1 << 20))
+
+
 def test_requests_are_logged_only_when_verbose(shared_stack, caplog):
     caplog.set_level("INFO", logger="werkzeug")
     for verbose in (False, True):

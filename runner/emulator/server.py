@@ -167,13 +167,17 @@ def _server_classes(verbose: bool):
         def run_wsgi(self) -> None:
             del self.headers["Expect"]
             super().run_wsgi()
+            self.environ = None  # it holds this handler's methods: no cycle keeps the connection
 
         def _send_continue(self) -> None:
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.wfile.flush()
 
         def _discard_input(self) -> None:
-            self.rfile = io.BytesIO()  # werkzeug's drain after the response then reads nothing
+            # werkzeug's drain after the response then reads nothing; the socket's own reader is
+            # closed, so closing the connection closes the socket at once.
+            unread, self.rfile = self.rfile, io.BytesIO()
+            unread.close()
 
         def make_environ(self) -> dict:
             environ = super().make_environ()
