@@ -6,7 +6,8 @@
   awslambda.py             Lambda: Invoke runs the function's deployed package
   stepfunctions/           Step Functions: the SageMaker integration (.sync), Fail states, parse once, end wake-up
   sagemaker/               SageMaker: the API's jobs (jobs.py), training hosts, the container's environments
-  server.py                `run.py serve`: the emulator as a local AWS endpoint
+  server.py                `run.py serve`: the emulator as a local AWS endpoint, for the holders of its key
+  endpoint_guard.py        what that endpoint admits: signature, Host, the calls it serves, body size
   workarounds/             moto's and CPython's process-level workarounds (deferred Batch, shared models, ast)
 """
 
