@@ -520,7 +520,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
         try:
-            run_dir = results.claim(args.runs_dir, view.name, local=False)
+            run_dir = results.claim(args.runs_dir, view.name, local=False, recover=True)
         except UsageError as error:
             not_saved = str(error)
     try:
@@ -639,17 +639,23 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
 def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None) -> int:
     name, execution_input, uploads, run_dir = run.name, run.execution_input, run.uploads, run.run_dir
     clients = None
+    created: list[str] = []  # what this run's upload put: all it may delete
     try:
         clients = _clients(outputs)
         _worst_case(args, clients, outputs)  # before anything is uploaded or started
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
-        user_data.upload(clients.s3, uploads)
+        user_data.upload(clients.s3, uploads, created)
         started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
                                               input=json.dumps(execution_input))
+    except user_data.UploadExists as exists:
+        user_data.remove(clients.s3, created)
+        raise UsageError(f"{exists} already exists: another run named {name} uploaded it (it is starting or "
+                         "running, or its upload was left); it is left alone: pick another --name or leave "
+                         "--name out") from None
     except BaseException:
         if clients is not None:
-            user_data.remove(clients.s3, uploads)
+            user_data.remove(clients.s3, created)
         raise
     run.started = True
     where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
@@ -660,10 +666,10 @@ def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, paint
                       stop_on_interrupt=not args.detach, painter=painter)
     finally:
         try:
-            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], uploads,
+            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], created,
                                        wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
         except (BotoCoreError, ClientError, KeyboardInterrupt) as error:  # never the run's outcome
-            for uri in uploads:
+            for uri in created:
                 print(f"run.py: warning: could not delete the upload {uri} after the run "
                       f"({error or 'interrupted'}): aws s3 rm {shlex.quote(uri)}", file=sys.stderr)
 
@@ -814,7 +820,46 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+class _ReaderMayLeave:
+    """stdout or stderr whose reader may go away (`run.py ... | head -n 3`): once it has, what is
+    written is dropped, never raised, so a finished run is still saved and reported by exit code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _dropped(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError):  # the reader left, or the stream was closed
+            self._dropped()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            self._dropped()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -21,6 +21,8 @@ from lambda_src.execution_input import upload_location
 from runner.outputs import UsageError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# Uploads above this go in parts of this size (S3: 5 MiB to 5 GiB a part, at most 10,000 parts).
+PART_BYTES = 64 << 20
 STOP_WAIT_SECONDS = 30  # for an execution run.py stopped to show its end, before its upload is removed
 
 
@@ -138,21 +140,54 @@ def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: in
         yield files
 
 
-def upload(s3, files: dict[str, Path]) -> None:
-    """Put each file at its upload URI (multipart for large files, aborted on failure)."""
+class UploadExists(Exception):
+    """An object is already at a run's upload location: another run of that name uploaded it."""
+
+
+def upload(s3, files: dict[str, Path], created: list[str]) -> None:
+    """Put each file at its upload URI only if nothing is there yet (`If-None-Match: *`), in one
+    request or, above PART_BYTES, in parts completed with the same condition (aborted on failure).
+    Each URI put is appended to `created`: what this run may delete, and nothing else.
+    Raises UploadExists when an object is already there (the other run's: left alone)."""
     for uri, path in files.items():
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "text/csv"})
+        try:
+            with open(path, "rb") as body:
+                if path.stat().st_size <= PART_BYTES:
+                    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv", IfNoneMatch="*")
+                else:
+                    _upload_parts(s3, bucket, key, body)
+        except s3.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise UploadExists(uri) from None
+            raise
+        created.append(uri)
 
 
-def remove_after_end(sfn, s3, execution_arn: str, files: dict[str, Path], wait_seconds: float = 0) -> bool:
+def _upload_parts(s3, bucket: str, key: str, body) -> None:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="text/csv")["UploadId"]
+    try:
+        parts = []
+        while chunk := body.read(PART_BYTES):
+            number = len(parts) + 1
+            answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+                                     MultipartUpload={"Parts": parts})
+    except BaseException:
+        with contextlib.suppress(Exception):
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+
+
+def remove_after_end(sfn, s3, execution_arn: str, files, wait_seconds: float = 0) -> bool:
     """The uploads of an execution that has ended, whatever its end: Prepare dataset deletes what
     it read, but a run refused at Validate input, stopped or failed before Prepare (or refused
     there before reading) keeps its upload, which anyone allowed to invoke the seeding function
     could read or delete. Nothing is removed while the execution runs (run.py detached); a run
     just stopped is given `wait_seconds` to show its end (its running state finishes first).
     Whether they were removed (False: still running; the lifecycle rule expires them after
-    runsExpireDays)."""
+    runsExpireDays). `files`: the upload URIs this run created."""
     if not files:
         return False
     deadline = time.monotonic() + wait_seconds
@@ -164,9 +199,9 @@ def remove_after_end(sfn, s3, execution_arn: str, files: dict[str, Path], wait_s
     return True
 
 
-def remove(s3, files: dict[str, Path]) -> None:
-    """Best effort: the uploads of a run that did not start, or has ended."""
-    for uri in files:
+def remove(s3, uris) -> None:
+    """Best effort: the uploads of a run that did not start, or has ended (only what it created)."""
+    for uri in uris:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         with contextlib.suppress(Exception):
             s3.delete_object(Bucket=bucket, Key=key)
