@@ -25,6 +25,7 @@ from components.definition import TAG_EXECUTION
 from lambda_src.execution_input import NAME_SEPARATOR
 from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
+from runner.terminal import shown
 from runner.outputs import (
     ENDPOINT_CREDENTIALS, PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs, served_stack)
 
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     several = views.add_parser("compare", help="runs side by side (rows that differ are marked *)",
                                argument_default=argparse.SUPPRESS)
     several.add_argument("run_names", metavar="NAME", nargs="+", help="two or more runs")
+    several.add_argument("--with-times", action="store_true", default=False,
+                         help="also compare start times and durations (always different, so left out)")
     serve = commands.add_parser(
         "serve", help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
         argument_default=argparse.SUPPRESS,
@@ -428,6 +431,8 @@ def _where(args, outputs: StackOutputs) -> dict:
     """Where the run ran, for its record."""
     stack = {"stack": args.stack or ("dev" if args.local else None)}
     stack["stack_file"] = f"Pulumi.{stack['stack']}.yaml" if stack["stack"] else None
+    if getattr(args, "data", None) and not user_data.is_s3(args.data):  # the file's own name, for the workbench
+        stack["data_file"] = args.data
     if outputs.endpoint_url:
         return {"local": True, "region": outputs.region, **stack,
                 "emulator": f"moto, served by run.py serve on {outputs.endpoint_url}"}
@@ -450,7 +455,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, allow_nan=False))
         return
-    name, status = summary["execution_name"], summary["status"]
+    name, status = shown(summary["execution_name"]), shown(summary["status"])
     if status == "SUCCEEDED":
         rows = summary["rows"] or {}
         print(f"{name} SUCCEEDED: {rows.get('train')} training rows, {rows.get('test')} held-out rows, "
@@ -458,14 +463,14 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         if summary["metrics"]:
             print(f"  {_format_metrics(summary['metrics'])}")
         for metric, reason in (summary["metrics_undefined"] or {}).items():
-            print(f"  {metric}: {reason}")
+            print(f"  {shown(metric)}: {shown(reason)}")
         if summary["metrics_missing"]:
-            print(f"  no metrics: {summary['metrics_missing']}")
+            print(f"  no metrics: {shown(summary['metrics_missing'])}")
     else:
-        print(f"{name} {status}" + (f" in state '{summary['failed_state']}'" if summary["failed_state"] else "")
+        print(f"{name} {status}" + (f" in state '{shown(summary['failed_state'])}'" if summary["failed_state"] else "")
               + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
-        print(f"  error: {summary['error']}")
-        print(f"  cause: {summary['cause']}")
+        print(f"  error: {shown(summary['error'])}")
+        print(f"  cause: {shown(summary['cause'])}")
         console = urlparse(outputs.console_url)
         if console.scheme == "https":  # the local emulator has no console
             print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
@@ -481,7 +486,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         if summary["plot"]:
             print(f"  plot: {summary['plot']}")
     if summary["results_error"]:
-        print(f"  not saved: {summary['results_error']}")
+        print(f"  not saved: {shown(summary['results_error'])}")
 
 
 def _follow_command(args, arn: str) -> str:
@@ -535,7 +540,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
         return EXIT_INTERRUPTED
     _report(summary, outputs, args.json)
     if summary["results_error"]:
-        print(f"run.py: error: {summary['results_error']}", file=sys.stderr)
+        print(f"run.py: error: {shown(summary['results_error'])}", file=sys.stderr)
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
@@ -687,7 +692,7 @@ def _list(args, clients: Clients, outputs: StackOutputs) -> int:
     elif not rows:
         print(f"no executions of {outputs.state_machine_name} yet: start one with run.py")
     for row in [] if args.json else rows:
-        print(f"{row['started'][:19]}  {row['status']:<10} {row['seconds']:>8.1f}s  {row['name']}")
+        print(f"{row['started'][:19]}  {shown(row['status']):<10} {row['seconds']:>8.1f}s  {shown(row['name'])}")
     return 0
 
 
@@ -759,19 +764,22 @@ def _runs(parser: argparse.ArgumentParser, args) -> int:
     runs_dir = getattr(args, "runs_dir", RUNS_DIR)
     as_json = bool(getattr(args, "json", False))
     view = getattr(args, "view", None)
+    def strict_json(value) -> str:
+        return json.dumps(results.strict(value), allow_nan=False)
+
     try:
         if view == "show":
             run = workbench.find(runs_dir, args.run_name)
-            print(json.dumps(run.summary or {"name": run.name, "problem": run.problem}) if as_json
-                  else workbench.show(run))
+            print(strict_json({**run.record(), "summary": run.summary}) if as_json else workbench.show(run))
         elif view == "compare":
             if len(args.run_names) < 2:
                 raise UsageError("compare needs two or more runs: run.py runs compare A B ...")
-            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names])
-            print(json.dumps(record) if as_json else text)
+            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names],
+                                             with_times=args.with_times)
+            print(strict_json(record) if as_json else text)
         else:
             text, records = workbench.list_runs(runs_dir)
-            print(json.dumps({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
+            print(strict_json({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.execution_input import is_job_name
+from runner import model_file
 from runner.follow import ExecutionView
 from runner.outputs import PROJECT_DIR, UsageError
 from runner.terminal import shown
@@ -393,6 +394,8 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
     summary["model"] = str(final / "model.tar.gz")
+    with open(scratch / "model.tar.gz", "rb") as archive:  # rounds kept and best iteration, from its header
+        summary["training"]["model_file"] = model_file.model_facts(archive)
     if keep_data:
         train_bucket, _ = split_uri(dataset["train_uri"])
         skipped = []
