@@ -131,6 +131,11 @@ def _check_parquet_footer(source, path: Path, limit: int, too_large: str) -> lis
         raise UsageError(too_large)
     kinds = (pyarrow.types.is_string, pyarrow.types.is_large_string, pyarrow.types.is_binary,
              pyarrow.types.is_large_binary)
+    flat = (pyarrow.types.is_integer, pyarrow.types.is_floating, pyarrow.types.is_boolean, pyarrow.types.is_null,
+            pyarrow.types.is_decimal, pyarrow.types.is_temporal, pyarrow.types.is_dictionary, *kinds)
+    for item in source.schema_arrow:  # lists, structs, fixed-size binary: no bound on one cell, no CSV form
+        if not any(kind(item.type) for kind in flat):
+            raise UsageError(f"{path}: column {item.name!r} is {item.type}: give numbers or text, one value a cell")
     text = [index for index, item in enumerate(source.schema_arrow) if any(kind(item.type) for kind in kinds)]
     for group in range(meta.num_row_groups):
         for index in text:

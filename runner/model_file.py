@@ -62,9 +62,13 @@ def _legacy(data: bytes) -> dict:
         (length,) = struct.unpack_from("<Q", data, at)
         at += 8 + length
     trees, parallel = struct.unpack_from("<ii", data, at)
+    if trees < 0 or trees * _TREE_PARAM > len(data):
+        raise ValueError("tree count")
     at += _GBTREE_PARAM
     for _ in range(trees):
         (nodes,) = struct.unpack_from("<i", data, at + 4)
+        if nodes < 0:
+            raise ValueError("negative node count")
         at += _TREE_PARAM + nodes * _NODE_BYTES
     at += 4 * trees  # tree_info
     attributes = {}

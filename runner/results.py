@@ -9,6 +9,7 @@ bounded chunks: a 10 M-row run costs its predictions' arrays, not its text.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -404,10 +405,16 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
             if target is None:  # a planted key (`../..`): never written outside the run's folder
                 skipped.append(key)
                 continue
-            _copy(_chunks(s3, train_bucket, [key]), target)
+            try:
+                _copy(_chunks(s3, train_bucket, [key]), target)
+            except OSError as error:  # `a` and `a/b` both keys, a part too long: that key only, not the run
+                if error.errno not in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG):
+                    raise
+                skipped.append(key)
         if skipped:
             summary["data_skipped"] = {"count": len(skipped), "keys": skipped[:10],
-                                       "why": "these keys would be written outside data/: not downloaded"}
+                                       "why": "these keys name no file inside data/ (`..`, empty parts, a file and a folder of "
+                                              "one name, too long): not downloaded"}
     return plot_drawn
 
 

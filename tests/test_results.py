@@ -578,10 +578,12 @@ def test_a_planted_key_under_keep_data_is_skipped_never_written_outside(tmp_path
     planted = f"runs/{NAME}/csv/train/../../../../../../escaped.csv"
     s3.objects[planted] = b"1,2,3\n"
     s3.objects[f"runs/{NAME}/csv/train//abs.csv"] = b"1,2,3\n"
+    s3.objects[f"runs/{NAME}/csv/train/part-00000.csv/x"] = b"1,2,3\n"  # a file and a folder of one name
+    s3.objects[f"runs/{NAME}/csv/train/{'n' * 300}"] = b"1,2,3\n"  # too long a name
     run_dir = results.claim(tmp_path / "runs", NAME, local=False)
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
-    assert summary["results_error"] is None
-    assert summary["data_skipped"]["count"] == 2 and planted in summary["data_skipped"]["keys"]
+    assert summary["results_error"] is None  # the run is saved all the same
+    assert summary["data_skipped"]["count"] == 4 and planted in summary["data_skipped"]["keys"]
     assert sorted(p.name for p in tmp_path.rglob("*.csv")) == ["labels.csv", "part-00000.csv", "predictions.csv",
                                                                "test.csv"]
 
