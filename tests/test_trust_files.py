@@ -108,9 +108,13 @@ def test_a_compressed_parquet_bomb_is_refused_from_its_footer_before_writing(tmp
     assert (tmp_path / "bomb.parquet").stat().st_size < 100_000
     monkeypatch.setattr(dp, "PREPARE_BYTES_PER_SECOND", 5000)  # limit 4.2 MB: 6 M cells cannot fit
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
     with pytest.raises(UsageError, match="more than 0.0 GB as CSV"):
         with user_data.as_csv(tmp_path / "bomb.parquet"):
             pass
+    assert not [path for path in opened if path.endswith(".csv")]  # refused before a byte of CSV
     assert [p.name for p in tmp_path.iterdir()] == ["bomb.parquet"]
 
 
