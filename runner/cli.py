@@ -535,7 +535,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
                                   cost=_cost(args, clients, outputs))
     except KeyboardInterrupt:
         results.release(run_dir)
-        print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
+        print(f"interrupted while saving the results of {shown(view.name)} ({shown(view.status)}); nothing was kept",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     _report(summary, outputs, args.json)
@@ -582,11 +582,11 @@ def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, 
     The run is named by its execution name (the ARN's last part), not the whole ARN."""
     name = arn.rsplit(":", 1)[-1]
     running = [state.name for state in last.states if state.exited is None] if last else []
-    in_state = f" in state '{running[-1]}'" if running else (" before its first state" if last else "")
+    in_state = f" in state '{shown(running[-1])}'" if running else (" before its first state" if last else "")
     job = next((kind for word, kind in (("train", "training"), ("transform", "transform"))
                 if running and word in running[-1].lower()), None)
     if last is not None and last.status != "RUNNING":
-        print(f"interrupted after {name} had ended ({last.status}); its results were not saved: "
+        print(f"interrupted after {name} had ended ({shown(last.status)}); its results were not saved: "
               f"fetch them with:\n  {_follow_command(args, arn)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not stop:
@@ -596,7 +596,7 @@ def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, 
     try:
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
     except ClientError as error:
-        print(f"could not stop {name}{in_state}: {error}; stop it with: "
+        print(f"could not stop {name}{in_state}: {shown(error)}; stop it with: "
               f"{_follow_command(args, arn).replace(' follow ' + arn, ' stop')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     then = f"; its SageMaker {job} job is stopped too (billed until it has stopped)" if job else ""
@@ -712,7 +712,7 @@ def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "models": models}))
     else:
-        print(f"{verb} {len(models)} model(s)" + "".join(f"\n  {name}" for name in models))
+        print(f"{verb} {len(models)} model(s)" + "".join(f"\n  {shown(name)}" for name in models))
     return 0
 
 
@@ -729,7 +729,7 @@ def _stop(args, clients: Clients, outputs: StackOutputs) -> int:
         print(json.dumps({"dry_run": args.dry_run, "executions": running}))
     else:
         verb = "would stop" if args.dry_run else "stopped"
-        print(f"{verb} {len(running)} running execution(s)" + "".join(f"\n  {arn}" for arn in running))
+        print(f"{verb} {len(running)} running execution(s)" + "".join(f"\n  {shown(arn)}" for arn in running))
     return 0
 
 
@@ -929,13 +929,13 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            print(f"run.py: error: {error.response['Error'].get('Message') or 'ExecutionAlreadyExists'}: "
+            print(f"run.py: error: {shown(error.response['Error'].get('Message') or 'ExecutionAlreadyExists')}: "
                   "that name was used before; pick another --name or leave --name out", file=sys.stderr)
             return EXIT_USAGE
-        print(f"run.py: error: {error}", file=sys.stderr)
+        print(f"run.py: error: {shown(error)}", file=sys.stderr)
         return EXIT_FAILED
     except (BotoCoreError, LocalDeployFailed) as error:
-        print(f"run.py: error: {error}", file=sys.stderr)
+        print(f"run.py: error: {shown(error)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"run.py: interrupted {phase}", file=sys.stderr)
