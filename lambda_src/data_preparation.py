@@ -35,6 +35,9 @@ DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
 MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
 MAX_COLUMNS = 10_000
+# The longest row read (characters, a quoted cell's line breaks included): 10,000 columns of
+# 100 characters. Memory stays bounded however long a line is: no more of it is read.
+MAX_ROW_CHARS = 1 << 20
 MAX_RECORD_BYTES = 64 * 1024  # column and class names as JSON, in the execution's state
 # Lambda preparation speed, input bytes per second: `bench/prepare_bench.py` measured 6.5-7.4 MB/s
 # (30 numeric columns, moto's S3 over HTTP, a shared 2-core machine); halved, the safety factor of
@@ -129,10 +132,39 @@ class _Columns:
         self.features = [names[i] for i in self.feature_indexes]
 
 
+class _Lines:
+    """A text stream's lines for csv.reader, none read past MAX_ROW_CHARS: a row (a record, with the
+    lines a quoted cell spans) longer than that is refused before it is held whole."""
+
+    def __init__(self, stream: TextIO, what: str):
+        self.what = what
+        readline = getattr(stream, "readline", None)  # a file reads no further; other iterables give lines
+        lines = iter(stream) if readline is None else iter(lambda: readline(MAX_ROW_CHARS + 1), "")
+        self.next_line = lines.__next__
+        self.row_chars = 0  # characters of the row being read; reset by `_rows` after each row
+        self.line = 0
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        text = self.next_line()
+        self.line += 1
+        self.row_chars += len(text)
+        if self.row_chars > MAX_ROW_CHARS:
+            raise InvalidData(f"{self.what}: line {self.line}: a row longer than {MAX_ROW_CHARS:,} characters: "
+                              "expected one row per line, at most "
+                              f"{MAX_COLUMNS:,} columns (is it a CSV file, with line breaks?)")
+        return text
+
+
 def _rows(stream: TextIO, what: str) -> Iterator[list[str]]:
-    reader = csv.reader(stream, strict=True)
+    lines = _Lines(stream, what)
+    reader = csv.reader(lines, strict=True)
     try:
-        yield from reader
+        for row in reader:
+            lines.row_chars = 0
+            yield row
     except csv.Error as error:
         raise InvalidData(f"{what}: line {reader.line_num}: not valid CSV ({error})") from None
     except UnicodeDecodeError:
@@ -220,7 +252,9 @@ class Preparation:
             cells = fields.copy()
             del cells[label_index]
             row = ",".join(cells)
-            if not _PLAIN_ROW.fullmatch(row):  # plain numbers are finite and written as they are
+            # Plain numbers are finite and written as they are; a cell holding a comma (quoted in the
+            # file) would become two columns in the output, which has no quoting: checked per cell.
+            if row.count(",") != len(cells) - 1 or not _PLAIN_ROW.fullmatch(row):
                 row = ",".join(_features(fields, feature_indexes, names, what, line))
             label = self._label(fields[label_index], what, line, held_out)
             if held_out:
@@ -271,6 +305,11 @@ def _features(fields: list[str], feature_indexes: list[int], names: list[str], w
             features.append("")
             continue
         value = _number(text)
+        if value is None and "," in text:
+            raise InvalidData(
+                f"{what}: line {line}: column {_quote(names[index])} holds {_quote(text)}, one quoted cell with a "
+                "comma: features must be numbers, with a decimal point (training reads the prepared rows "
+                "without quoting, so it would be two columns)")
         if value is None:
             raise InvalidData(
                 f"{what}: line {line}: column {_quote(names[index])} is not numeric ({_quote(text)}): "

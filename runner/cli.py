@@ -27,6 +27,7 @@ from runner import data as user_data, execution, results
 from runner.follow import LiveDisplay, PlainDisplay, Polling, follow
 from runner.endpoint import EndpointKey, served_stack, signed_get
 from runner.outputs import PROJECT_DIR, StackOutputs, UsageError, arn_part, load_outputs
+from runner.terminal import shown
 
 if TYPE_CHECKING:
     from runner import plot
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     several = views.add_parser("compare", help="runs side by side (rows that differ are marked *)",
                                argument_default=argparse.SUPPRESS)
     several.add_argument("run_names", metavar="NAME", nargs="+", help="two or more runs")
+    several.add_argument("--with-times", action="store_true", default=False,
+                         help="also compare start times and durations (always different, so left out)")
     serve = commands.add_parser(
         "serve", help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
         argument_default=argparse.SUPPRESS,
@@ -436,6 +439,8 @@ def _where(args, outputs: StackOutputs) -> dict:
     """Where the run ran, for its record."""
     stack = {"stack": args.stack or ("dev" if args.local else None)}
     stack["stack_file"] = f"Pulumi.{stack['stack']}.yaml" if stack["stack"] else None
+    if getattr(args, "data", None) and not user_data.is_s3(args.data):  # the file's own name, for the workbench
+        stack["data_file"] = args.data
     if outputs.endpoint_url:
         return {"local": True, "region": outputs.region, **stack,
                 "emulator": f"moto, served by run.py serve on {outputs.endpoint_url}"}
@@ -458,7 +463,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, allow_nan=False))
         return
-    name, status = summary["execution_name"], summary["status"]
+    name, status = shown(summary["execution_name"]), shown(summary["status"])
     if status == "SUCCEEDED":
         rows = summary["rows"] or {}
         print(f"{name} SUCCEEDED: {rows.get('train')} training rows, {rows.get('test')} held-out rows, "
@@ -466,14 +471,14 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         if summary["metrics"]:
             print(f"  {_format_metrics(summary['metrics'])}")
         for metric, reason in (summary["metrics_undefined"] or {}).items():
-            print(f"  {metric}: {reason}")
+            print(f"  {shown(metric)}: {shown(reason)}")
         if summary["metrics_missing"]:
-            print(f"  no metrics: {summary['metrics_missing']}")
+            print(f"  no metrics: {shown(summary['metrics_missing'])}")
     else:
-        print(f"{name} {status}" + (f" in state '{summary['failed_state']}'" if summary["failed_state"] else "")
+        print(f"{name} {status}" + (f" in state '{shown(summary['failed_state'])}'" if summary["failed_state"] else "")
               + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
-        print(f"  error: {summary['error']}")
-        print(f"  cause: {summary['cause']}")
+        print(f"  error: {shown(summary['error'])}")
+        print(f"  cause: {shown(summary['cause'])}")
         console = urlparse(outputs.console_url)
         if console.scheme == "https":  # the local emulator has no console
             print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
@@ -489,7 +494,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         if summary["plot"]:
             print(f"  plot: {summary['plot']}")
     if summary["results_error"]:
-        print(f"  not saved: {summary['results_error']}")
+        print(f"  not saved: {shown(summary['results_error'])}")
 
 
 def _follow_command(args, arn: str) -> str:
@@ -528,7 +533,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     not_saved = None
     if run_dir is None:  # `follow`: the folder is claimed now that there is something to keep
         try:
-            run_dir = results.claim(args.runs_dir, view.name, local=False)
+            run_dir = results.claim(args.runs_dir, view.name, local=False, recover=True)
         except UsageError as error:
             not_saved = str(error)
     try:
@@ -538,12 +543,12 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
                                   cost=_cost(args, clients, outputs))
     except KeyboardInterrupt:
         results.release(run_dir)
-        print(f"interrupted while saving the results of {view.name} ({view.status}); nothing was kept",
+        print(f"interrupted while saving the results of {shown(view.name)} ({shown(view.status)}); nothing was kept",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     _report(summary, outputs, args.json)
     if summary["results_error"]:
-        print(f"run.py: error: {summary['results_error']}", file=sys.stderr)
+        print(f"run.py: error: {shown(summary['results_error'])}", file=sys.stderr)
     return 0 if view.status == "SUCCEEDED" and not summary["results_error"] else EXIT_FAILED
 
 
@@ -585,11 +590,11 @@ def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, 
     The run is named by its execution name (the ARN's last part), not the whole ARN."""
     name = arn.rsplit(":", 1)[-1]
     running = [state.name for state in last.states if state.exited is None] if last else []
-    in_state = f" in state '{running[-1]}'" if running else (" before its first state" if last else "")
+    in_state = f" in state '{shown(running[-1])}'" if running else (" before its first state" if last else "")
     job = next((kind for word, kind in (("train", "training"), ("transform", "transform"))
                 if running and word in running[-1].lower()), None)
     if last is not None and last.status != "RUNNING":
-        print(f"interrupted after {name} had ended ({last.status}); its results were not saved: "
+        print(f"interrupted after {name} had ended ({shown(last.status)}); its results were not saved: "
               f"fetch them with:\n  {_follow_command(args, arn)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not stop:
@@ -599,7 +604,7 @@ def _interrupted(args, clients: Clients, outputs: StackOutputs, arn: str, last, 
     try:
         clients.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by run.py (Ctrl-C)")
     except ClientError as error:
-        print(f"could not stop {name}{in_state}: {error}; stop it with: "
+        print(f"could not stop {name}{in_state}: {shown(error)}; stop it with: "
               f"{_follow_command(args, arn).replace(' follow ' + arn, ' stop')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     then = f"; its SageMaker {job} job is stopped too (billed until it has stopped)" if job else ""
@@ -647,17 +652,23 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
 def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None) -> int:
     name, execution_input, uploads, run_dir = run.name, run.execution_input, run.uploads, run.run_dir
     clients = None
+    created: list[str] = []  # what this run's upload put: all it may delete
     try:
         clients = _clients(outputs)
         _worst_case(args, clients, outputs)  # before anything is uploaded or started
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
-        user_data.upload(clients.s3, uploads)
+        user_data.upload(clients.s3, uploads, created)
         started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
                                               input=json.dumps(execution_input))
+    except user_data.UploadExists as exists:
+        user_data.remove(clients.s3, created)
+        raise UsageError(f"{exists} already exists: another run named {name} uploaded it (it is starting or "
+                         "running, or its upload was left); it is left alone: pick another --name or leave "
+                         "--name out") from None
     except BaseException:
         if clients is not None:
-            user_data.remove(clients.s3, uploads)
+            user_data.remove(clients.s3, created)
         raise
     run.started = True
     where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
@@ -668,10 +679,10 @@ def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, paint
                       stop_on_interrupt=not args.detach, painter=painter)
     finally:
         try:
-            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], uploads,
+            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], created,
                                        wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
         except (BotoCoreError, ClientError, KeyboardInterrupt) as error:  # never the run's outcome
-            for uri in uploads:
+            for uri in created:
                 print(f"run.py: warning: could not delete the upload {uri} after the run "
                       f"({error or 'interrupted'}): aws s3 rm {shlex.quote(uri)}", file=sys.stderr)
 
@@ -689,7 +700,7 @@ def _list(args, clients: Clients, outputs: StackOutputs) -> int:
     elif not rows:
         print(f"no executions of {outputs.state_machine_name} yet: start one with run.py")
     for row in [] if args.json else rows:
-        print(f"{row['started'][:19]}  {row['status']:<10} {row['seconds']:>8.1f}s  {row['name']}")
+        print(f"{row['started'][:19]}  {shown(row['status']):<10} {row['seconds']:>8.1f}s  {shown(row['name'])}")
     return 0
 
 
@@ -709,7 +720,7 @@ def _cleanup(args, clients: Clients, outputs: StackOutputs) -> int:
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "models": models}))
     else:
-        print(f"{verb} {len(models)} model(s)" + "".join(f"\n  {name}" for name in models))
+        print(f"{verb} {len(models)} model(s)" + "".join(f"\n  {shown(name)}" for name in models))
     return 0
 
 
@@ -726,7 +737,7 @@ def _stop(args, clients: Clients, outputs: StackOutputs) -> int:
         print(json.dumps({"dry_run": args.dry_run, "executions": running}))
     else:
         verb = "would stop" if args.dry_run else "stopped"
-        print(f"{verb} {len(running)} running execution(s)" + "".join(f"\n  {arn}" for arn in running))
+        print(f"{verb} {len(running)} running execution(s)" + "".join(f"\n  {shown(arn)}" for arn in running))
     return 0
 
 
@@ -761,19 +772,22 @@ def _runs(parser: argparse.ArgumentParser, args) -> int:
     runs_dir = getattr(args, "runs_dir", RUNS_DIR)
     as_json = bool(getattr(args, "json", False))
     view = getattr(args, "view", None)
+    def strict_json(value) -> str:
+        return json.dumps(results.strict(value), allow_nan=False)
+
     try:
         if view == "show":
             run = workbench.find(runs_dir, args.run_name)
-            print(json.dumps(run.summary or {"name": run.name, "problem": run.problem}) if as_json
-                  else workbench.show(run))
+            print(strict_json({**run.record(), "summary": run.summary}) if as_json else workbench.show(run))
         elif view == "compare":
             if len(args.run_names) < 2:
                 raise UsageError("compare needs two or more runs: run.py runs compare A B ...")
-            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names])
-            print(json.dumps(record) if as_json else text)
+            text, record = workbench.compare([workbench.find(runs_dir, name) for name in args.run_names],
+                                             with_times=args.with_times)
+            print(strict_json(record) if as_json else text)
         else:
             text, records = workbench.list_runs(runs_dir)
-            print(json.dumps({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
+            print(strict_json({"runs_dir": str(runs_dir), "runs": records}) if as_json else text)
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -824,7 +838,46 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+class _ReaderMayLeave:
+    """stdout or stderr whose reader may go away (`run.py ... | head -n 3`): once it has, what is
+    written is dropped, never raised, so a finished run is still saved and reported by exit code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _dropped(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError):  # the reader left, or the stream was closed
+            self._dropped()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            self._dropped()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -886,13 +939,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            print(f"run.py: error: {error.response['Error'].get('Message') or 'ExecutionAlreadyExists'}: "
+            print(f"run.py: error: {shown(error.response['Error'].get('Message') or 'ExecutionAlreadyExists')}: "
                   "that name was used before; pick another --name or leave --name out", file=sys.stderr)
             return EXIT_USAGE
-        print(f"run.py: error: {error}", file=sys.stderr)
+        print(f"run.py: error: {shown(error)}", file=sys.stderr)
         return EXIT_FAILED
     except (BotoCoreError, LocalDeployFailed) as error:
-        print(f"run.py: error: {error}", file=sys.stderr)
+        print(f"run.py: error: {shown(error)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"run.py: interrupted {phase}", file=sys.stderr)

@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
+from runner.terminal import shown
+
 _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _SUCCESS_EVENTS = ("TaskSucceeded", "LambdaFunctionSucceeded")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -216,8 +218,8 @@ class PlainDisplay:
             moment = (state.changed or state.entered) if status_changed else now
             # The emulator's clock and ours can differ by a hair: never print time going back.
             self.last = max(self.last, (moment - view.started).total_seconds())
-            detail = f"  {state.detail}" if state.detail else ""
-            print(f"[{self.last:7.1f}s] {state.name}: {state.status}{detail}", file=self.stream, flush=True)
+            detail = f"  {shown(state.detail)}" if state.detail else ""
+            print(f"[{self.last:7.1f}s] {shown(state.name)}: {state.status}{detail}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -234,17 +236,21 @@ class LiveDisplay:
         self.live.start()
 
     def update(self, view: ExecutionView) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
+        def text(value) -> str:  # remote text: escaped for the terminal, then for rich's markup
+            return escape(shown(value))
+
         now = datetime.now(timezone.utc)
-        table = Table(title=f"{view.name}  {view.status}", title_justify="left")
+        table = Table(title=f"{text(view.name)}  {text(view.status)}", title_justify="left")
         for column in ("State", "Status", "Time", "Detail"):
             table.add_column(column, justify="right" if column == "Time" else "left")
         colours = {"succeeded": "green", "failed": "red", "running": "yellow", "retrying": "yellow"}
         for state in view.states:
             colour = colours.get(state.status, "white")
-            table.add_row(state.name, f"[{colour}]{state.status}[/]", f"{state.seconds(now):.1f}s",
-                          state.detail or (state.error or ""))
+            table.add_row(text(state.name), f"[{colour}]{state.status}[/]", f"{state.seconds(now):.1f}s",
+                          text(state.detail or (state.error or "")))
         self.live.update(table)
 
     def close(self) -> None:

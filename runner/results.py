@@ -9,6 +9,7 @@ bounded chunks: a 10 M-row run costs its predictions' arrays, not its text.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -20,8 +21,11 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_src.execution_input import is_job_name
+from runner import model_file
 from runner.follow import ExecutionView
 from runner.outputs import PROJECT_DIR, UsageError
+from runner.terminal import shown
 
 if TYPE_CHECKING:
     from runner import plot
@@ -57,8 +61,15 @@ def readable_cause(cause: str | None) -> str | None:
 
 # -- runs/<name>/ -------------------------------------------------------------------------------
 
-def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
-    """Create runs/<name>/ empty, or refuse: a name is used once, its results never overwritten."""
+def claim(runs_dir: Path, name: str, *, local: bool, recover: bool = False) -> Path:
+    """Create runs/<name>/ empty, or refuse: a name is used once, its results never overwritten.
+
+    `name` may come from an endpoint: it must be an execution name (so one folder inside runs/).
+    `recover` (`run.py follow`): a folder left without summary.json (a run whose results were not
+    saved) is taken over when empty, or moved aside to `<name>.incomplete[-N]` and replaced."""
+    if not is_job_name(name):
+        raise UsageError(f"the execution name {shown(name)} is not a valid execution name (1-63 letters, "
+                         "digits and hyphens): nothing is saved under that name")
     run_dir = runs_dir / name
     try:
         if runs_dir.exists() and not runs_dir.is_dir():
@@ -66,6 +77,8 @@ def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
+    if recover:
+        _recover(run_dir)
     try:
         run_dir.mkdir()
     except FileExistsError:
@@ -77,6 +90,32 @@ def claim(runs_dir: Path, name: str, *, local: bool) -> Path:
     except OSError as error:
         raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
     return run_dir
+
+
+def _recover(run_dir: Path) -> None:
+    """An earlier run's folder without summary.json (its fetch was cut short): emptied for a new fetch."""
+    if not run_dir.is_dir() or run_dir.is_symlink() or (run_dir / "summary.json").exists():
+        return
+    if next(run_dir.iterdir(), None) is None:
+        release(run_dir)
+        return
+    for attempt in range(100):
+        aside = run_dir.with_name(f"{run_dir.name}.incomplete" + (f"-{attempt}" if attempt else ""))
+        try:
+            run_dir.rename(aside)  # fails on an existing non-empty target (never merged)
+            return
+        except OSError:
+            continue
+
+
+def inside(folder: Path, relative: str) -> Path | None:
+    """`folder/relative` for a remote name (an S3 key's tail), or None when it would not stay inside
+    `folder`: an empty, `.` or `..` part, a backslash or NUL, or an absolute path."""
+    parts = relative.split("/")
+    if not relative or any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        return None
+    path = folder.joinpath(*parts)
+    return path if path.resolve().is_relative_to(folder.resolve()) else None
 
 
 def release(run_dir: Path | None) -> None:
@@ -358,10 +397,26 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
     summary["model"] = str(final / "model.tar.gz")
+    with open(scratch / "model.tar.gz", "rb") as archive:  # rounds kept and best iteration, from its header
+        summary["training"]["model_file"] = model_file.model_facts(archive)
     if keep_data:
         train_bucket, _ = split_uri(dataset["train_uri"])
+        skipped = []
         for key in _keys_under(s3, dataset["train_uri"]):
-            _copy(_chunks(s3, train_bucket, [key]), scratch / "data" / key.split("/csv/", 1)[-1])
+            target = inside(scratch / "data", key.split("/csv/", 1)[-1])
+            if target is None:  # a planted key (`../..`): never written outside the run's folder
+                skipped.append(key)
+                continue
+            try:
+                _copy(_chunks(s3, train_bucket, [key]), target)
+            except OSError as error:  # `a` and `a/b` both keys, a part too long: that key only, not the run
+                if error.errno not in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG):
+                    raise
+                skipped.append(key)
+        if skipped:
+            summary["data_skipped"] = {"count": len(skipped), "keys": skipped[:10],
+                                       "why": "these keys name no file inside data/ (`..`, empty parts, a file and a folder of "
+                                              "one name, too long): not downloaded"}
     return plot_drawn
 
 

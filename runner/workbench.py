@@ -1,44 +1,88 @@
 """`run.py runs`: the past runs in runs/, from their summary.json files (local and AWS alike).
 
     run.py runs                   one line per run, newest first
-    run.py runs show NAME         one run: where, settings, metrics, timings, files, failure
-    run.py runs compare A B ...   settings and metrics side by side; rows that differ are marked
+    run.py runs show NAME         one run: where, data, settings, rounds, metrics, timings, files, failure
+    run.py runs compare A B ...   side by side; rows that differ are marked (times only with --with-times)
 
-A run is named by its folder (the execution name) or by a prefix that names one run only.
-A folder whose summary.json is missing or unreadable is listed as such, never skipped silently.
-Cost: AWS bills instance-seconds; a summary records the training job's billable seconds, instance
-type and count, so that is what is shown ("2 x ml.m5.xlarge, 62 billable s"); a local run costs
-nothing. No price is recorded, so none is invented.
+A run is named by its folder (the execution name) or by any part of it that names one run only;
+a part naming several lists them. A folder whose summary.json is missing or unreadable is listed
+as such, never skipped silently. A summary.json is untrusted: read only if it is a regular file of
+at most MAX_SUMMARY_BYTES (never blocking on a FIFO or device), nested at most MAX_DEPTH deep,
+every value checked for its type before use, all text shown with control characters escaped.
+Cost: the summary's cost record when it has a price, else the billable seconds it recorded.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from runner.outputs import UsageError
+from runner.terminal import shown
 
-KEY_METRICS = ("auc", "accuracy", "rmse", "logloss")
+HELD_OUT_METRICS = ("auc", "accuracy", "rmse", "logloss")  # the first one a run has is its headline
+MAX_SUMMARY_BYTES = 16 << 20
+MAX_DEPTH = 32
+CELL = 48  # characters of one text cell in a table (cut with '...')
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests (iteratively: a crafted file cannot exhaust the stack here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def load_summary(path: Path) -> tuple[dict | None, str | None]:
+    """(the summary, None) or (None, why it cannot be read); never blocks, never reads unbounded."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return None, "no summary.json (the run was interrupted or its results not saved)"
+    except OSError as error:
+        return None, f"summary.json unreadable: {error.strerror or error}"
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None, "summary.json unreadable: not a regular file"
+        try:
+            data = file.read(MAX_SUMMARY_BYTES + 1)
+        except OSError as error:
+            return None, f"summary.json unreadable: {error.strerror or error}"
+    if len(data) > MAX_SUMMARY_BYTES:
+        return None, f"summary.json unreadable: larger than {MAX_SUMMARY_BYTES >> 20} MiB"
+    try:
+        loaded = json.loads(data, parse_constant=lambda constant: None)  # NaN, Infinity: unknown
+    except (ValueError, RecursionError) as error:
+        return None, f"summary.json unreadable: not JSON ({shown(str(error).splitlines()[0] if str(error) else 'too deep', 80)})"
+    if not isinstance(loaded, dict):
+        return None, "summary.json unreadable: not a JSON object"
+    if _depth(loaded) > MAX_DEPTH:
+        return None, f"summary.json unreadable: nested deeper than {MAX_DEPTH} levels"
+    return loaded, None
+
+
+def _finite(value: Any) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if isinstance(value, int) or math.isfinite(value) else None
 
 
 class Run:
     def __init__(self, folder: Path):
         self.folder, self.name = folder, folder.name
-        self.summary: dict[str, Any] | None = None
-        self.problem: str | None = None
-        path = folder / "summary.json"
-        try:
-            loaded = json.loads(path.read_text())
-        except FileNotFoundError:
-            self.problem = "no summary.json (the run was interrupted or its results not saved)"
-        except (OSError, ValueError) as error:
-            self.problem = f"summary.json unreadable: {error}"
-        else:
-            if isinstance(loaded, dict):
-                self.summary = loaded
-            else:
-                self.problem = "summary.json is not a JSON object"
+        self.summary, self.problem = load_summary(folder / "summary.json")
 
     def get(self, *path: str) -> Any:
         value: Any = self.summary or {}
@@ -46,53 +90,136 @@ class Run:
             value = value.get(key) if isinstance(value, dict) else None
         return value
 
+    def text(self, *path: str) -> str | None:
+        value = self.get(*path)
+        return value if isinstance(value, str) else None
+
+    def number(self, *path: str) -> int | float | None:
+        return _finite(self.get(*path))
+
+    def mapping(self, *path: str) -> dict:
+        value = self.get(*path)
+        return value if isinstance(value, dict) else {}
+
     @property
     def started(self) -> str:
-        return self.get("started") or ""
+        return self.text("started") or ""
+
+    @property
+    def local(self) -> bool:
+        return self.get("where", "local") is True
 
     @property
     def where(self) -> str:
-        where = self.get("where") or {}
-        if not where:
+        if not self.mapping("where"):
             return "?"
-        place = "local" if where.get("local") else f"AWS {where.get('region') or '?'}"
-        return f"{place} ({where['stack']})" if where.get("stack") else place
+        place = "local" if self.local else f"AWS {self.text('where', 'region') or '?'}"
+        stack = self.text("where", "stack")
+        return f"{place} ({stack})" if stack else place
+
+    @property
+    def data(self) -> str:
+        """generated, the file given to run.py (its name), or the S3 URI the data came from."""
+        source = self.mapping("data")
+        kind = source.get("kind")
+        if not source or kind == "generated":
+            return "generated" if self.summary else "?"
+        given = self.text("where", "data_file")
+        if given:
+            return Path(given).name
+        uri = source.get("uri") if isinstance(source.get("uri"), str) else None
+        if kind == "file":
+            return f"file {uri.rsplit('/', 1)[-1]}" if uri else "file"
+        return uri or str(kind or "?")
+
+    @property
+    def label(self) -> str | None:
+        return self.text("data", "label") or ("label" if self.data == "generated" else None)
+
+    @property
+    def objective(self) -> str | None:
+        value = self.mapping("hyperparameters").get("objective")
+        return value if isinstance(value, str) else None
+
+    @property
+    def image_version(self) -> str | None:
+        """`imageVersion` when recorded, else the training image URI's tag."""
+        version = self.text("imageVersion")
+        if version:
+            return version
+        image = self.text("training", "image") or ""
+        tail = image.rsplit("/", 1)[-1]
+        return tail.rsplit(":", 1)[-1] if ":" in tail else None
+
+    @property
+    def rounds(self) -> int | None:
+        return self.number("training", "model_file", "rounds")
+
+    @property
+    def best_iteration(self) -> int | None:
+        return self.number("training", "model_file", "best_iteration")
+
+    @property
+    def validation_metrics(self) -> dict[str, float]:
+        """What SageMaker reported (FinalMetricDataList), its validation channel's metrics."""
+        final = self.mapping("training", "final_metrics")
+        return {key: value for key, value in final.items()
+                if key.startswith("validation:") and _finite(value) is not None}
+
+    @property
+    def held_out_metrics(self) -> dict[str, float]:
+        return {key: value for key, value in self.mapping("metrics").items() if _finite(value) is not None}
 
     @property
     def cost(self) -> str:
-        if self.get("where", "local"):
+        total = self.number("cost", "total_usd")
+        if total is not None:
+            return f"${total:.4f}"
+        if self.local:
             return "none (local)"
-        training = self.get("training") or {}
-        billable = training.get("billable_seconds")
+        billable = self.number("training", "billable_seconds")
         if billable is None:
             return "unknown"
-        return f"{training.get('instance_count') or 1} x {training.get('instance_type') or '?'}, {billable} billable s"
+        count = self.number("training", "instance_count") or 1
+        return f"{count} x {self.text('training', 'instance_type') or '?'}, {billable} billable s"
+
+    def record(self) -> dict:
+        """The fields the workbench shows, as JSON values (for --json)."""
+        return {"name": self.name, "problem": self.problem, "started": self.started or None, "where": self.where,
+                "status": self.text("status"), "data": self.data, "label": self.label,
+                "objective": self.objective, "image_version": self.image_version,
+                "rows": self.number("rows", "train"), "rounds": self.rounds, "best_iteration": self.best_iteration,
+                "validation_metrics": self.validation_metrics, "metrics": self.held_out_metrics,
+                "cost": self.cost if self.summary else None}
 
 
 def _runs(runs_dir: Path) -> list[Run]:
     if not runs_dir.is_dir():
-        raise UsageError(f"{runs_dir}/ holds no runs yet (it does not exist): start one with run.py, "
+        raise UsageError(f"{shown(runs_dir)}/ holds no runs yet (it does not exist): start one with run.py, "
                          "or name the folder with --runs-dir DIR")
     runs = [Run(folder) for folder in runs_dir.iterdir() if folder.is_dir() and not folder.name.startswith(".")]
     return sorted(runs, key=lambda run: (run.started, run.name), reverse=True)
 
 
 def find(runs_dir: Path, name: str) -> Run:
+    """The run named `name`, or the one run whose name contains it; several: the candidates listed."""
     runs = _runs(runs_dir)
     exact = [run for run in runs if run.name == name]
-    matches = exact or [run for run in runs if run.name.startswith(name)]
+    matches = exact or [run for run in runs if name in run.name]
     if not matches:
-        raise UsageError(f"no run named {name!r} in {runs_dir}/ (run.py runs lists them)")
+        raise UsageError(f"no run named {shown(name)!r} or containing it in {shown(runs_dir)}/ (run.py runs lists them)")
     if len(matches) > 1:
-        raise UsageError(f"{name!r} names {len(matches)} runs in {runs_dir}/ "
-                         f"({', '.join(run.name for run in matches[:3])}, ...): give more of the name")
+        listed = "".join(f"\n  {shown(run.name)}" for run in matches[:20])
+        more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
+        raise UsageError(f"{shown(name)!r} is part of {len(matches)} run names: give more of the name:{listed}{more}")
     return matches[0]
 
 
 def _number(value: Any) -> str:
+    value = _finite(value) if not isinstance(value, str) else value
     if isinstance(value, float):
         return f"{value:.4f}"
-    return "-" if value is None else str(value)
+    return "-" if value is None else shown(value, CELL)
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -100,89 +227,121 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
+def _headline(metrics: dict[str, float]) -> str:
+    key = next((key for key in HELD_OUT_METRICS if key in metrics), None)
+    return f"{key} {metrics[key]:.4f}" if key else "-"
+
+
+def _validation(metrics: dict[str, float]) -> str:
+    if not metrics:
+        return "-"
+    key = next(iter(sorted(metrics)))
+    return f"{shown(key.removeprefix('validation:'), CELL)} {metrics[key]:.4f}"
+
+
+def _rounds(run: Run) -> str:
+    if run.rounds is None:
+        return "-"
+    return f"{run.rounds}" + (f" (best {run.best_iteration})" if run.best_iteration is not None else "")
+
+
 def list_runs(runs_dir: Path) -> tuple[str, list[dict]]:
     """The listing's text and its rows (for --json)."""
     runs = _runs(runs_dir)
-    records = []
-    for run in runs:
-        metrics = run.get("metrics") or {}
-        records.append({"name": run.name, "started": run.started or None, "where": run.where,
-                        "status": run.get("status") if run.summary else None, "problem": run.problem,
-                        "rows": run.get("rows", "train"), "cost": run.cost if run.summary else None,
-                        "metrics": {key: metrics[key] for key in KEY_METRICS if key in metrics}})
+    records = [run.record() for run in runs]
     if not runs:
-        return f"no runs in {runs_dir}/ yet: start one with run.py", records
-    header = ["NAME", "STARTED (UTC)", "WHERE", "STATUS", "ROWS", *[key.upper() for key in KEY_METRICS], "COST"]
+        return f"no runs in {shown(runs_dir)}/ yet: start one with run.py", records
+    header = ["NAME", "STARTED (UTC)", "WHERE", "STATUS", "DATA", "LABEL", "OBJECTIVE", "IMAGE", "ROWS",
+              "ROUNDS", "VALIDATION", "HELD-OUT", "COST"]
     lines = [header]
-    for record in records:
-        if record["problem"]:
-            lines.append([record["name"], "", "", "?", "", *[""] * len(KEY_METRICS), record["problem"]])
+    for run in runs:
+        if run.problem:
+            lines.append([shown(run.name), *[""] * 2, "?", *[""] * 8, shown(run.problem)])
             continue
-        lines.append([record["name"], (record["started"] or "")[:19].replace("T", " "), record["where"],
-                      record["status"] or "?", _number(record["rows"]),
-                      *[_number(record["metrics"].get(key)) for key in KEY_METRICS], record["cost"]])
-    return f"{len(runs)} run(s) in {runs_dir}/\n" + _table(lines), records
+        lines.append([shown(run.name), shown(run.started[:19].replace("T", " ")), shown(run.where, CELL),
+                      shown(run.text("status") or "?", CELL), shown(run.data, CELL), shown(run.label or "-", CELL),
+                      shown(run.objective or "-", CELL), shown(run.image_version or "-", CELL),
+                      _number(run.number("rows", "train")), _rounds(run), _validation(run.validation_metrics),
+                      _headline(run.held_out_metrics), shown(run.cost, CELL)])
+    return f"{len(runs)} run(s) in {shown(runs_dir)}/\n" + _table(lines), records
 
 
 def show(run: Run) -> str:
     if run.summary is None:
-        return f"{run.name}: {run.problem}\n  folder: {run.folder}/"
-    lines = [f"{run.name}  {run.get('status')}  ({run.where})",
-             f"  started {run.started}, {_number(run.get('seconds'))} s",
+        return f"{shown(run.name)}: {run.problem}\n  folder: {shown(run.folder)}/"
+    lines = [f"{shown(run.name)}  {shown(run.text('status') or '?')}  ({shown(run.where)})",
+             f"  started {shown(run.started)}, {_number(run.get('seconds'))} s",
+             f"  data {shown(run.data)}, label {shown(run.label or '-')}, objective {shown(run.objective or '-')}, "
+             f"image {shown(run.image_version or '-')}",
              f"  rows {_number(run.get('rows', 'train'))} training, {_number(run.get('rows', 'test'))} held out; "
              f"seed {_number(run.get('seed'))}"]
-    stack = run.get("where", "stack")
+    stack = run.text("where", "stack")
     if stack:
-        lines.append(f"  stack {stack} ({run.get('where', 'stack_file') or 'no stack file recorded'})")
-    lines.append("  hyperparameters: " + ", ".join(f"{key}={value}" for key, value in
-                                                  sorted((run.get("hyperparameters") or {}).items())))
-    training = run.get("training") or {}
-    lines.append(f"  training: {training.get('instance_count') or '?'} x {training.get('instance_type') or '?'}, "
-                 f"{_number(training.get('training_seconds'))} s; cost {run.cost}")
-    metrics = run.get("metrics") or {}
-    if metrics:
-        lines.append("  metrics: " + "   ".join(f"{key} {_number(value)}" for key, value in metrics.items()))
-    for key, reason in (run.get("metrics_undefined") or {}).items():
-        lines.append(f"  {key}: {reason}")
+        lines.append(f"  stack {shown(stack)} ({shown(run.text('where', 'stack_file') or 'no stack file recorded')})")
+    lines.append("  hyperparameters: " + ", ".join(f"{shown(key)}={_number(value)}" for key, value in
+                                                  sorted(run.mapping("hyperparameters").items())))
+    training = run.mapping("training")
+    lines.append(f"  training: {_number(training.get('instance_count'))} x {_number(training.get('instance_type'))}, "
+                 f"{_number(training.get('training_seconds'))} s; rounds {_rounds(run)}; cost {shown(run.cost)}")
+    if run.validation_metrics:
+        lines.append("  validation (SageMaker's final metrics): " + "   ".join(
+            f"{shown(key)} {value:.4f}" for key, value in run.validation_metrics.items()))
+    if run.held_out_metrics:
+        lines.append("  held-out metrics: " + "   ".join(
+            f"{shown(key)} {_number(value)}" for key, value in run.held_out_metrics.items()))
+    for key, reason in run.mapping("metrics_undefined").items():
+        lines.append(f"  {shown(key)}: {_number(reason)}")
     if run.get("metrics_missing"):
-        lines.append(f"  no metrics: {run.get('metrics_missing')}")
-    states = run.get("states") or []
-    if states:
-        lines.append("  states: " + ", ".join(f"{state.get('name')} {_number(state.get('seconds'))} s"
+        lines.append(f"  no metrics: {_number(run.get('metrics_missing'))}")
+    states = run.get("states")
+    if isinstance(states, list) and states:
+        lines.append("  states: " + ", ".join(f"{_number(state.get('name'))} {_number(state.get('seconds'))} s"
                                               for state in states if isinstance(state, dict)))
-    if run.get("status") != "SUCCEEDED":
-        failed = run.get("failed_state")
-        lines.append(f"  failed{f' in {failed}' if failed else ''}: {run.get('error')}: {run.get('cause')}")
-    files = sorted(path.name for path in run.folder.iterdir() if path.is_file())
-    lines.append(f"  files in {run.folder}/: {', '.join(files)}")
+    if run.text("status") != "SUCCEEDED":
+        failed = run.text("failed_state")
+        lines.append(f"  failed{f' in {shown(failed)}' if failed else ''}: {_number(run.get('error'))}: "
+                     f"{shown(run.get('cause')) if run.get('cause') is not None else '-'}")
+    try:
+        files = sorted(shown(path.name) for path in run.folder.iterdir() if path.is_file())
+    except OSError:
+        files = []
+    lines.append(f"  files in {shown(run.folder)}/: {', '.join(files)}")
     return "\n".join(lines)
 
 
-def _settings(run: Run) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": run.get("status"), "where": run.where, "started": run.started[:19],
-                              "rows": run.get("rows", "train"), "seed": run.get("seed"),
-                              "instance": f"{run.get('training', 'instance_count') or '?'} x "
-                                          f"{run.get('training', 'instance_type') or '?'}",
-                              "container": run.get("versions", "xgboost_container"),
-                              "seconds": run.get("seconds"), "cost": run.cost}
-    for key, value in sorted((run.get("hyperparameters") or {}).items()):
-        values[f"hp {key}"] = value
-    for key, value in (run.get("metrics") or {}).items():
-        values[f"metric {key}"] = value
+def _settings(run: Run, with_times: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": run.text("status"), "where": run.where, "data": run.data,
+                              "label": run.label, "objective": run.objective, "image": run.image_version,
+                              "rows": run.number("rows", "train"), "seed": run.number("seed"),
+                              "instance": f"{_number(run.get('training', 'instance_count'))} x "
+                                          f"{_number(run.get('training', 'instance_type'))}",
+                              "rounds": run.rounds, "best iteration": run.best_iteration, "cost": run.cost}
+    if with_times:  # always different: left out unless asked
+        values.update(started=run.started[:19] or None, seconds=run.number("seconds"))
+    for key, value in sorted(run.mapping("hyperparameters").items()):
+        values[f"hp {key}"] = value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    for key, value in run.validation_metrics.items():
+        values[f"sagemaker {key}"] = value
+    for key, value in run.held_out_metrics.items():
+        values[f"held-out {key}"] = value
     return values
 
 
-def compare(runs: list[Run]) -> tuple[str, dict]:
+def compare(runs: list[Run], with_times: bool = False) -> tuple[str, dict]:
     """Settings and metrics side by side; a row whose values differ starts with '*'."""
     unreadable = [run for run in runs if run.summary is None]
     if unreadable:
-        raise UsageError(f"{unreadable[0].name}: {unreadable[0].problem}: nothing to compare")
-    columns = [_settings(run) for run in runs]
+        raise UsageError(f"{shown(unreadable[0].name)}: {unreadable[0].problem}: nothing to compare")
+    columns = [_settings(run, with_times) for run in runs]
     keys = list(dict.fromkeys(key for column in columns for key in column))
-    keys.sort(key=lambda key: (key.startswith("metric "), key.startswith("hp "), 0))
-    lines = [["", "", *[run.name for run in runs]]]
+    order = ("hp ", "sagemaker ", "held-out ")
+    keys.sort(key=lambda key: next((index + 1 for index, start in enumerate(order) if key.startswith(start)), 0))
+    lines = [["", "", *[shown(run.name) for run in runs]]]
+    differ = []
     for key in keys:
         cells = [_number(column.get(key)) for column in columns]
-        lines.append(["*" if len(set(cells)) > 1 else "", key, *cells])
-    return _table(lines), {"runs": [run.name for run in runs],
+        if len(set(cells)) > 1:
+            differ.append(key)
+        lines.append(["*" if len(set(cells)) > 1 else "", shown(key, CELL), *cells])
+    return _table(lines), {"runs": [run.name for run in runs], "differ": differ,
                            "rows": {key: [column.get(key) for column in columns] for key in keys}}

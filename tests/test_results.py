@@ -563,6 +563,42 @@ def test_plain_progress_prints_each_change_at_its_event_time():
         "[    7.0s] Generate dataset: running", "[    8.0s] Generate dataset: succeeded"]
 
 
+# -- remote names stay inside runs/<name>/ (issue 25 finding 4) ---------------------------------
+
+@pytest.mark.parametrize("name", ["../../../../tmp/x", "..", "/tmp/x", "a/b", "xgb-dev--a\n"])
+def test_an_execution_name_from_the_endpoint_never_names_a_folder_outside_runs(tmp_path, name):
+    runs = tmp_path / "inner" / "runs"
+    with pytest.raises(UsageError, match="is not a valid execution name"):
+        results.claim(runs, name, local=False, recover=True)
+    assert not (tmp_path / "tmp").exists() and list(tmp_path.rglob("*")) in ([], [tmp_path / "inner"])
+
+
+def test_a_planted_key_under_keep_data_is_skipped_never_written_outside(tmp_path):
+    s3, view = _run()
+    planted = f"runs/{NAME}/csv/train/../../../../../../escaped.csv"
+    s3.objects[planted] = b"1,2,3\n"
+    s3.objects[f"runs/{NAME}/csv/train//abs.csv"] = b"1,2,3\n"
+    s3.objects[f"runs/{NAME}/csv/train/part-00000.csv/x"] = b"1,2,3\n"  # a file and a folder of one name
+    s3.objects[f"runs/{NAME}/csv/train/{'n' * 300}"] = b"1,2,3\n"  # too long a name
+    run_dir = results.claim(tmp_path / "runs", NAME, local=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
+    assert summary["results_error"] is None  # the run is saved all the same
+    assert summary["data_skipped"]["count"] == 4 and planted in summary["data_skipped"]["keys"]
+    assert sorted(p.name for p in tmp_path.rglob("*.csv")) == ["labels.csv", "part-00000.csv", "predictions.csv",
+                                                               "test.csv"]
+
+
+def test_follow_takes_over_a_folder_left_empty_or_incomplete_never_a_saved_run(tmp_path):
+    (tmp_path / NAME).mkdir()  # a run whose results were never saved (stdout closed, machine stopped)
+    assert results.claim(tmp_path, NAME, local=False, recover=True) == tmp_path / NAME
+    (tmp_path / NAME / "predictions.csv").write_text("0.1\n")  # cut short mid-way: moved aside, kept
+    assert results.claim(tmp_path, NAME, local=False, recover=True) == tmp_path / NAME
+    assert (tmp_path / f"{NAME}.incomplete" / "predictions.csv").read_text() == "0.1\n"
+    (tmp_path / NAME / "summary.json").write_text("{}")  # a saved run: never overwritten
+    with pytest.raises(UsageError, match="already exists and is never overwritten"):
+        results.claim(tmp_path, NAME, local=False, recover=True)
+
+
 # --- the transform output as SageMaker may assemble it (AssembleWith Line) ----------------------
 
 @pytest.mark.parametrize("predictions", [

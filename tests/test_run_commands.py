@@ -164,6 +164,7 @@ def test_follow_of_a_run_already_saved_prints_the_record_and_says_why_nothing_wa
     from runner.follow import ExecutionView
 
     (tmp_path / "runs" / "xgb-dev--1").mkdir(parents=True)
+    (tmp_path / "runs" / "xgb-dev--1" / "summary.json").write_text("{}")  # saved: never overwritten
     moment = datetime(2026, 1, 1)
     view = ExecutionView(arn=ARN, name="xgb-dev--1", status="FAILED", started=moment, stopped=moment,
                          states=[], error="States.TaskFailed", cause="boom")
@@ -175,4 +176,35 @@ def test_follow_of_a_run_already_saved_prints_the_record_and_says_why_nothing_wa
     summary = json.loads(out)
     assert summary["status"] == "FAILED" and "where" in summary and "not_saved" not in summary["where"]
     assert "xgb-dev--1/ already exists and is never overwritten" in summary["results_error"]
-    assert list((tmp_path / "runs" / "xgb-dev--1").iterdir()) == []
+    assert [p.name for p in (tmp_path / "runs" / "xgb-dev--1").iterdir()] == ["summary.json"]
+
+
+def test_follow_of_a_run_whose_folder_was_left_empty_saves_it(outputs_file, monkeypatch, capsys, tmp_path):
+    """`run.py --local ... | head` on older versions, or a machine stopped mid-fetch, left the folder empty."""
+    from runner.follow import ExecutionView
+
+    (tmp_path / "runs" / "xgb-dev--1").mkdir(parents=True)
+    moment = datetime(2026, 1, 1)
+    view = ExecutionView(arn=ARN, name="xgb-dev--1", status="FAILED", started=moment, stopped=moment,
+                         states=[], error="States.TaskFailed", cause="boom")
+    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    code, out, err = run(["follow", ARN, "--json", "--outputs-file", outputs_file,
+                          "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 1 and json.loads(out)["results_error"] is None
+    assert json.loads((tmp_path / "runs" / "xgb-dev--1" / "summary.json").read_text())["status"] == "FAILED"
+
+
+def test_follow_refuses_an_execution_name_that_would_leave_runs(outputs_file, monkeypatch, capsys, tmp_path):
+    from runner.follow import ExecutionView
+
+    moment = datetime(2026, 1, 1)
+    view = ExecutionView(arn=ARN, name="../../../../escaped", status="FAILED", started=moment, stopped=moment,
+                         states=[], error="E", cause="\x1b]0;title\x07")
+    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    code, out, err = run(["follow", ARN, "--outputs-file", outputs_file,
+                          "--runs-dir", str(tmp_path / "a" / "b" / "runs")], capsys)
+    assert code == 1 and "is not a valid execution name" in err
+    assert not (tmp_path / "escaped").exists() and not list((tmp_path / "a").rglob("*.json"))
+    assert "\x1b" not in out + err and "\\x1b]0;title\\x07" in out  # the cause shown escaped

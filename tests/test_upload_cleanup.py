@@ -86,3 +86,31 @@ def test_a_failed_deletion_of_the_upload_is_a_warning_never_the_runs_outcome(sha
     err = capsys.readouterr().err
     assert code == 0, err
     assert "run.py: warning: could not delete the upload s3://" in err and "ExpiredToken" in err
+
+
+def test_a_reused_name_never_overwrites_or_deletes_the_other_runs_upload(capsys, tmp_path, monkeypatch):
+    """Issue 25 finding 6: another run of this name has uploaded its data and not yet read it."""
+    upload, remove = user_data.upload, user_data.remove
+    seen = {}
+
+    def other_run_first(s3, files, created):
+        for uri in files:
+            bucket, _, key = uri.removeprefix("s3://").partition("/")
+            s3.put_object(Bucket=bucket, Key=key, Body=b"the other run's data")
+            seen["where"] = bucket, key
+        return upload(s3, files, created)
+
+    def observed_remove(s3, uris):
+        remove(s3, uris)
+        bucket, key = seen["where"]
+        seen["left"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    monkeypatch.setattr(user_data, "upload", other_run_first)
+    monkeypatch.setattr(user_data, "remove", observed_remove)
+    data = tmp_path / "data.csv"
+    data.write_text(CSV)
+    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path / "runs"), "--data", str(data),
+                     "--name", "xgb-dev-7e1940--reused"])
+    err = capsys.readouterr().err
+    assert code == 2 and "upload/data.csv already exists: another run named xgb-dev-7e1940--reused" in err, err
+    assert seen["left"] == b"the other run's data"
