@@ -31,6 +31,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, TextIO
 
+if __package__:  # imported from the project as lambda_src.data_preparation
+    from .suggestions import closest
+else:  # top-level in the Lambda package
+    from suggestions import closest
+
 DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
 MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
@@ -114,10 +119,7 @@ class _Columns:
         if len(names) > MAX_COLUMNS:
             raise InvalidData(f"{what}: {len(names)} columns, more than {MAX_COLUMNS}")
         if label not in names:
-            shown = ", ".join(map(_quote, names[:8])) + (", ..." if len(names) > 8 else "")
-            hint = ("pass --label COLUMN naming one of them" if label == DEFAULT_LABEL
-                    else "pass --label with one of them")
-            raise InvalidData(f"{what}: no label column {label!r} in the header ({shown}): {hint}")
+            raise InvalidData(f"{what}: {_missing_label(names, label)}")
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise InvalidData(f"{what}: column {_quote(duplicates[0])} appears twice in the header")
@@ -127,6 +129,33 @@ class _Columns:
         self.label_index = names.index(label)
         self.feature_indexes = [i for i in range(len(names)) if i != self.label_index]
         self.features = [names[i] for i in self.feature_indexes]
+
+
+# A header longer than this is searched for the label rather than shown whole.
+HEADER_SHOWN_CHARACTERS = 600
+DELIMITERS = {"\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+def _missing_label(names: list[str], label: str) -> str:
+    """Why `label` is not a column, and which one was meant: the header whole when it is short,
+    else the columns whose names contain the label; a one-column header with tabs or semicolons
+    is another delimiter's."""
+    if len(names) == 1:
+        found = [word for delimiter, word in DELIMITERS.items() if delimiter in names[0]]
+        if found:
+            return (f"the header is one column holding {found[0]}s ({_quote(names[0])}): the file looks "
+                    f"{found[0]}-separated, and only comma-separated CSV is read: save it with commas "
+                    f"(pandas: df.to_csv(path, index=False))")
+    guess = closest(label, names)
+    if guess is not None:
+        return f"no label column {label!r} in the header; did you mean {guess!r}? (--label {guess})"
+    listing = ", ".join(map(repr, names))
+    if len(listing) > HEADER_SHOWN_CHARACTERS:
+        near = [name for name in names if label.lower() in name.lower() or name.lower() in label.lower()]
+        listing = (f"{len(names)} columns; " + (f"those containing {label!r}: {', '.join(map(repr, near))}"
+                                                if near else f"none contains {label!r}"))
+    hint = "pass --label COLUMN naming one of them" if label == DEFAULT_LABEL else "pass --label with one of them"
+    return f"no label column {label!r} in the header ({listing}): {hint}"
 
 
 def _rows(stream: TextIO, what: str) -> Iterator[list[str]]:

@@ -39,9 +39,11 @@ import re
 if __package__:  # imported from the project as lambda_src.execution_input
     from . import xgboost_hyperparameters as hyperparameter_rules
     from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+    from .suggestions import did_you_mean
 else:  # in the Lambda package (and the seeding function's tests), modules are top-level
     import xgboost_hyperparameters as hyperparameter_rules
     from data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+    from suggestions import did_you_mean
 
 FIELDS = ("rows", "seed", "hyperparameters", "data")
 DATA_FIELDS = ("uri", "label", "test", "split")
@@ -270,7 +272,8 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
                                     f"got {_json(data)}")
     unknown = sorted(set(data) - set(DATA_FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}; allowed: {', '.join(DATA_FIELDS)}")
+        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}{did_you_mean(unknown[0], DATA_FIELDS)}; "
+                                    f"allowed: {', '.join(DATA_FIELDS)}")
     own = upload_location(bucket, execution_name) if bucket else None
     kinds = []
     for field in ("uri", "test"):
@@ -365,7 +368,8 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
             f"{_json(execution_input)}")
     unknown = sorted(set(execution_input) - set(FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}; "
+        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}"
+                                    f"{did_you_mean(unknown[0], FIELDS)}; "
                                     f"allowed: {', '.join(FIELDS)}")
     rows = _integer(execution_input.get("rows", defaults["rows"]), "rows", 1, MAX_ROWS + 1)
     if "seed" in execution_input:

@@ -28,6 +28,11 @@ from __future__ import annotations
 import ast
 import math
 import re
+
+if __package__:  # imported from the project as lambda_src.xgboost_hyperparameters
+    from .suggestions import did_you_mean
+else:  # top-level in the Lambda package
+    from suggestions import did_you_mean
 import struct
 
 # CreateTrainingJob's own limits on the HyperParameters map (SageMaker API reference).
@@ -619,13 +624,22 @@ def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_IN
     held-out set carries a weight column (it does not), and the training rows (1: the fewest).
     `generated`: the rows are the generator's (labels 0 and 1); a user's data (False) is checked
     against its objective when it is prepared, and its row count is not known here."""
-    parsed = validate_as_container(hyperparameters)
+    try:
+        parsed = validate_as_container(hyperparameters)
+    except HyperparameterError as error:
+        raise HyperparameterError(f"{error}{_guess(hyperparameters)}") from None
     given = {canonical_name(name): value for name, value in hyperparameters.items()}
     refusal = pipeline_refusal(given, parsed, instance_type=instance_type, instance_count=instance_count,
                                max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights,
                                rows=rows, generated=generated)
     if refusal is not None:
         raise HyperparameterError(refusal)
+
+
+def _guess(hyperparameters: dict[str, str]) -> str:
+    """' (did you mean 'max_depth'?)' when the container's refusal is of a mistyped name."""
+    unknown = [name for name in hyperparameters if canonical_name(name) not in RULES]
+    return did_you_mean(unknown[0], [*RULES, *ALIASES]) if unknown else ""
 
 
 def _dependency_order(names) -> list[str]:

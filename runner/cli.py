@@ -137,9 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="offline rehearsal: host an AWS emulator in this process, deploy the same "
                           "definition there and train with local XGBoost (no AWS account needed)")
     run.add_argument("--name", type=_execution_name,
-                     help="execution name (also the SageMaker job and model name): 1-63 letters, "
-                          "digits and hyphens starting with the stack's jobNamePrefix and --; "
-                          "default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
+                     help="execution name (also the SageMaker job and model name): lower-case letters, "
+                          "digits and hyphens; `--name baseline` is <jobNamePrefix>--baseline (63 characters "
+                          "at most in all); default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
     run.add_argument("--rows", type=_positive_int, help="training rows (overrides the stack default)")
     run.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                      help="XGBoost hyperparameter merged over the stack defaults (repeatable)")
@@ -617,7 +617,7 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     claim runs/<name>/, before anything is deployed or started; the folder is given back unless
     the execution starts."""
     checks = source.checks
-    name = execution.check_prefix(args.name, checks.job_name_prefix) if args.name \
+    name = execution.full_name(args.name, checks.job_name_prefix) if args.name \
         else execution.new_name(checks.job_name_prefix)
     uploads: dict[str, Path] = {}
     if args.data:
@@ -816,6 +816,11 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    from runner import suggest
+
+    mistake = suggest.unknown_flag(sys.argv[1:] if argv is None else argv, parser)
+    if mistake:
+        parser.error(mistake)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(parser, args)

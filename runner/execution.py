@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -14,14 +15,18 @@ from runner.outputs import StackOutputs, UsageError
 
 def check_name(name: str) -> str:
     if not is_job_name(name):
-        raise UsageError(f"invalid execution name {name!r}: use 1-63 letters, digits and hyphens, "
-                         "not starting or ending with a hyphen (it becomes the SageMaker job name)")
+        suggestion = re.sub(r"-{3,}", "--", re.sub(r"[^a-z0-9-]+", "-", name.lower())).strip("-")
+        instead = f": use {suggestion!r}" if is_job_name(suggestion) else ""
+        raise UsageError(f"invalid execution name {name!r}: use 1-63 lower-case letters, digits and hyphens, "
+                         f"not starting or ending with a hyphen (it becomes the SageMaker job name){instead}")
     return name
 
 
-def check_prefix(name: str, prefix: str) -> str:
+def full_name(name: str, prefix: str) -> str:
+    """`--name baseline` is `<prefix>--baseline`; a name holding `--` is taken whole. Checked."""
+    whole = name if NAME_SEPARATOR in name else f"{prefix}{NAME_SEPARATOR}{name}"
     try:
-        return check_execution_name(name, prefix)
+        return check_execution_name(whole, prefix)
     except InvalidExecutionInput as error:
         raise UsageError(str(error)) from None
 
