@@ -105,6 +105,10 @@ class Prepared:
     label_max: float | None = None
     integer_labels: bool = True
     distinct: set = field(default_factory=set)  # up to MAX_CLASSES + 1 distinct numeric labels
+    implied: dict = field(default_factory=dict)  # hyperparameters the data settles (num_class)
+    # Feature columns of whole numbers increasing row after row (a row number or an id): a leak
+    # when the file is ordered by the label or by time.
+    identifier_like: list[str] = field(default_factory=list)
 
 
 def _quote(name: str) -> str:
@@ -120,6 +124,10 @@ class _Columns:
             raise InvalidData(f"{what}: {len(names)} columns, more than {MAX_COLUMNS}")
         if label not in names:
             raise InvalidData(f"{what}: {_missing_label(names, label)}")
+        if "" in names:
+            raise InvalidData(f"{what}: column {names.index('') + 1} of the header has no name, as pandas writes "
+                              "its index (df.to_csv(path, index=False) leaves it out; a row number is no "
+                              "feature): drop it, or name it in the header to train on it")
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise InvalidData(f"{what}: column {_quote(duplicates[0])} appears twice in the header")
@@ -185,6 +193,7 @@ class Preparation:
         self.label_max = -math.inf
         self.integer_labels = True
         self.distinct: set = set()
+        self.increasing: dict[int, int] | None = None  # feature index -> its last value, while increasing
 
     def _header(self, rows: Iterator[list[str]], what: str) -> _Columns:
         header = next(rows, None)
@@ -238,6 +247,9 @@ class Preparation:
         width, label_index, feature_indexes = len(columns.names), columns.label_index, columns.feature_indexes
         names = columns.names
         sink, rng, shards = self.sink, self.rng, self.shards
+        if self.increasing is None:  # the first source's columns: all watched, each dropped once it is no id
+            self.increasing = dict.fromkeys(feature_indexes, -math.inf)
+        increasing = {} if held_out else self.increasing
         line = 1
         for fields in rows:
             line += 1
@@ -246,6 +258,8 @@ class Preparation:
                     continue
                 raise InvalidData(f"{what}: line {line} has {len(fields)} fields, the header {width}: "
                                   "every row needs one value per column (leave a cell empty for a missing value)")
+            if increasing:
+                _still_increasing(increasing, fields)
             cells = fields.copy()
             del cells[label_index]
             row = ",".join(cells)
@@ -281,13 +295,32 @@ class Preparation:
                     + (f" (one per training instance needed: {self.shards})" if split == "train" else "")
                     + ": give more rows, or other split fractions")
         numeric = not self.text_labels
-        return Prepared(
+        identifier_like = [self.columns.names[i] for i in self.increasing or ()] if sum(rows.values()) >= 10 else []
+        return Prepared(identifier_like=identifier_like,
             label=self.label, features=self.columns.features,
             classes=None if numeric else list(self.classes), rows=dict(rows),
             shard_rows=list(self.shard_rows),
             label_min=self.label_min if numeric else None, label_max=self.label_max if numeric else None,
             integer_labels=self.integer_labels if numeric else True,
             distinct=self.distinct if numeric else set(range(len(self.classes))))
+
+
+def _still_increasing(last: dict[int, float], fields: list[str]) -> None:
+    """Drop from `last` the columns whose cell in this row is no whole number above the last."""
+    for index, previous in list(last.items()):
+        text = fields[index]
+        if not (text.isdigit() and text.isascii()) or int(text) <= previous:
+            del last[index]
+        else:
+            last[index] = int(text)
+
+
+def identifier_warning(columns: list[str]) -> str:
+    """What to say of `Prepared.identifier_like` columns."""
+    named = ", ".join(map(_quote, columns))
+    return (f"column{'s' if len(columns) > 1 else ''} {named} hold{'' if len(columns) > 1 else 's'} whole numbers "
+            "increasing row after row, like a row number or an id: the model can learn the file's order "
+            "instead of the data (a leak); drop it unless it is a real feature")
 
 
 def _features(fields: list[str], feature_indexes: list[int], names: list[str], what: str,
@@ -325,8 +358,10 @@ def _number(text: str) -> float | None:
     return value
 
 
-def check_labels(prepared: Prepared, hyperparameters: dict[str, str]) -> None:
-    """Labels the objective can train on (what the container or XGBoost would fail on later)."""
+def check_labels(prepared: Prepared, hyperparameters: dict[str, str], num_class_from_data: bool = False) -> None:
+    """Labels the objective can train on (what the container or XGBoost would fail on later).
+    `num_class_from_data`: a multi: objective without num_class gets the classes found
+    (`prepared.implied`) instead of a refusal."""
     objective = hyperparameters.get("objective", "reg:squarederror")
     if hyperparameters.get("csv_weights") == "1":
         raise InvalidData("csv_weights=1 makes the container read the second column as instance weights, and "
@@ -365,6 +400,8 @@ def check_labels(prepared: Prepared, hyperparameters: dict[str, str]) -> None:
     if objective.startswith("multi:"):
         k = len(classes) if classes is not None else int(prepared.label_max) + 1
         num_class = hyperparameters.get("num_class")
+        if num_class is None and num_class_from_data:
+            prepared.implied["num_class"] = num_class = str(k)
         if num_class is None:
             raise InvalidData(f"objective {objective} needs num_class: the data has {k} classes, "
                               f"pass num_class={k}")
@@ -396,7 +433,8 @@ def text(body) -> TextIO:
 
 
 def prepare(sources: Iterable[tuple[str, TextIO]], sink: Sink, *, test_sources: Iterable[tuple[str, TextIO]] = (),
-            hyperparameters: dict[str, str] | None = None, **options) -> Prepared:
+            hyperparameters: dict[str, str] | None = None, num_class_from_data: bool = False,
+            **options) -> Prepared:
     """Every source through one Preparation, then the label check against the objective."""
     preparation = Preparation(sink, **options)
     for what, stream in sources:
@@ -404,7 +442,7 @@ def prepare(sources: Iterable[tuple[str, TextIO]], sink: Sink, *, test_sources: 
     for what, stream in test_sources:
         preparation.add(stream, what, held_out=True)
     prepared = preparation.finish()
-    check_labels(prepared, hyperparameters or {})
+    check_labels(prepared, hyperparameters or {}, num_class_from_data)
     check_record_size(prepared)
     return prepared
 

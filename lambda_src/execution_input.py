@@ -351,6 +351,26 @@ def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> Non
             f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
 
 
+def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The input's hyperparameters over the stack's, and what the merge changed beyond that.
+
+    An override replaces the stack's value under any of its names (eta and learning_rate are one).
+    The stack's eval_metric is dropped when an overridden objective cannot use it (rmse with
+    multi:softmax): the objective's own metric applies, and the second value says so."""
+    overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
+    merged = {name: value for name, value in stack.items()
+              if hyperparameter_rules.canonical_name(name) not in overridden}
+    merged.update(overrides)
+    notes = []
+    metric = merged.get("eval_metric")
+    if "objective" in overridden and "eval_metric" not in overridden and metric is not None \
+            and not hyperparameter_rules.metric_fits(metric, merged["objective"]):
+        del merged["eval_metric"]
+        notes.append(f"the stack's eval_metric={metric} does not fit objective {merged['objective']}: "
+                     "left out, so the objective's own metric is reported (pass --hp eval_metric=... to choose one)")
+    return merged, notes
+
+
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
                        defaults: dict, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
@@ -381,11 +401,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         raise InvalidExecutionInput(f"rows: {rows} is fewer than the {shards} training shards "
                                     f"(one per training instance): ask for at least {shards}")
     overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
-    # An override replaces the stack's value under any of its names (eta and learning_rate are one).
-    overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
-    hyperparameters = {name: value for name, value in defaults["hyperparameters"].items()
-                       if hyperparameter_rules.canonical_name(name) not in overridden}
-    hyperparameters.update(overrides)
+    hyperparameters, _ = merge_hyperparameters(defaults["hyperparameters"], overrides)
     data = None
     if execution_input.get("data") is not None:
         if "rows" in execution_input:

@@ -601,7 +601,7 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
     source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
-              "split": data["split"]}
+              "split": data["split"], "identifier_like": prepared.identifier_like}
     train_keys, (validation_key, test_key, labels_key) = keys
     return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
                     [*train_keys, test_key, labels_key, validation_key], source)

@@ -636,6 +636,18 @@ def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_IN
         raise HyperparameterError(refusal)
 
 
+def metric_fits(metric: str, objective: str) -> bool:
+    """Whether the rules accept eval_metric `metric` (as given: comma-separated) with `objective`."""
+    trial = {"objective": objective, "eval_metric": metric, "num_round": "1"}
+    if objective.startswith("multi:"):
+        trial["num_class"] = "3"
+    try:
+        validate(trial, generated=False)
+    except HyperparameterError:
+        return False
+    return True
+
+
 def _guess(hyperparameters: dict[str, str]) -> str:
     """' (did you mean 'max_depth'?)' when the container's refusal is of a mistyped name."""
     unknown = [name for name in hyperparameters if canonical_name(name) not in RULES]

@@ -623,10 +623,24 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     if args.data:
         execution_input["data"], uploads = user_data.execution_data(
             user_data.DataRequest(args.data, args.label, args.test, args.split), checks.bucket_name, name)
+    _say_merge_notes(args, execution_input, checks)
+    count_classes = bool(uploads) and execution.needs_num_class(execution_input, checks)
+    if count_classes:  # checked with a stand-in, then with the count the file's check found
+        execution_input["hyperparameters"] = {**execution_input.get("hyperparameters", {}), "num_class": "2"}
     checked = execution.check_input(execution_input, name, checks)
+    found = user_data.Findings()
+    if count_classes:
+        del execution_input["hyperparameters"]["num_class"], checked["hyperparameters"]["num_class"]
     with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
                                  shards=checks.run_defaults.get("shards", 1),
-                                 hyperparameters=checked["hyperparameters"]) as files:
+                                 hyperparameters=checked["hyperparameters"], found=found) as files:
+        if found.hyperparameters:
+            execution_input["hyperparameters"].update(found.hyperparameters)
+            execution.check_input(execution_input, name, checks)
+            print(f"run.py: num_class={found.hyperparameters['num_class']}: the classes of label column "
+                  f"{checked['data']['label']!r} (--hp num_class=N to set it)", file=sys.stderr)
+        for warning in found.warnings:
+            print(f"run.py: warning: {warning}", file=sys.stderr)
         local = args.local or bool(source.outputs and source.outputs.endpoint_url)
         run = CheckedRun(name, execution_input, files, results.claim(args.runs_dir, name, local=local))
         try:
@@ -634,6 +648,20 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
         finally:
             if not run.started:
                 results.release(run.run_dir)
+
+
+def _say_merge_notes(args, execution_input: dict, checks: RunChecks) -> None:
+    """What merging the run's hyperparameters over the stack's changed (a dropped eval_metric),
+    naming the stack file the default came from."""
+    from lambda_src.execution_input import merge_hyperparameters, normalise_hyperparameters
+
+    try:
+        overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
+    except ValueError:
+        return  # refused by the input's check, with its own message
+    stack_file = f"Pulumi.{args.stack or 'dev'}.yaml" if args.local or args.stack else "the stack's settings"
+    for note in merge_hyperparameters(checks.run_defaults["hyperparameters"], overrides)[1]:
+        print(f"run.py: {note.replace('the stack', stack_file + ': the stack', 1)}", file=sys.stderr)
 
 
 def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None) -> int:

@@ -47,6 +47,19 @@ def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict
         raise UsageError(f"the execution would be refused: {error}") from None
 
 
+def needs_num_class(execution_input: dict, checks) -> bool:
+    """A multi: objective without num_class, in the input or the stack's defaults: run.py, which
+    reads a local file's classes, fills it in."""
+    from lambda_src.execution_input import merge_hyperparameters, normalise_hyperparameters
+
+    try:
+        given = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
+    except InvalidExecutionInput:
+        return False
+    merged, _ = merge_hyperparameters(checks.run_defaults["hyperparameters"], given)
+    return merged.get("objective", "").startswith("multi:") and "num_class" not in merged
+
+
 def parse_hyperparameter(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():

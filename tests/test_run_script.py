@@ -112,7 +112,7 @@ def test_missing_stack(tmp_path, monkeypatch, no_aws, capsys):
     (["--seed", "-1"], "expected an integer from 0 to"),
     (["--seed", "seven"], "expected an integer from 0 to"),
     (["--runs-dir", ""], "argument --runs-dir: is empty"),
-    (["--bogus-flag"], "unrecognized arguments"),
+    (["--bogus-flag"], "unknown flag --bogus-flag"),
 ])
 def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -122,7 +122,8 @@ def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws
 
 
 def test_name_outside_the_prefix_is_refused_before_any_call(outputs_file, no_aws, capsys):
-    for name in ("other-run-1", "xgb-dev-2-run", "xgb-dev1"):
+    # A name without `--` is a short name (<prefix>--name); one with it is taken whole.
+    for name in ("other--run-1", "xgb-dev-2--run", "xgb-dev1--a"):
         code, _, err = run(["--outputs-file", outputs_file, "--name", name], capsys)
         assert code == 2 and "must start with 'xgb-dev--'" in err and len(err.splitlines()) == 1
 
