@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "--local runs everything offline on an embedded AWS emulator instead.",
         epilog="exit codes: 0 success (or detached), 1 the execution failed or its results could "
                "not be fetched or saved, 2 usage error, 130 interrupted")
+    from runner.version import VersionAction
+
+    parser.add_argument("--version", action=VersionAction, help="print which code this is (git commit) and exit")
     _source_options(parser)
     run = parser.add_argument_group("run options")
     run.add_argument("--local", action="store_true",
@@ -159,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "with --test: 0.1,0)")
     run.add_argument("--max-cost", type=_usd, metavar="USD",
                      help="refuse the run, before anything starts, when the most it can cost (at list prices) "
-                          "is above USD")
+                          "is above USD; rehearsed with --local at prices recorded in runner/cost.py")
     run.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
@@ -194,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
+        sub.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
+                         help="the stack `run.py serve` keeps up locally (a --local run's emulator ends with it)")
     past = commands.add_parser(
         "runs", help="past runs in runs/ (local and AWS): list them, show one, compare several",
         argument_default=argparse.SUPPRESS,
@@ -202,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "in the project directory)")
     past.add_argument("--json", action="store_true", help="print one JSON object")
     views = past.add_subparsers(dest="view", metavar="VIEW")
+    listed = views.add_parser("list", help="one line per run (the default)", argument_default=argparse.SUPPRESS)
+    listed.add_argument("--runs-dir", type=_runs_dir, metavar="DIR", help="where the runs are")
+    listed.add_argument("--json", action="store_true", help="print one JSON object")
     one = views.add_parser("show", help="one run: settings, metrics, timings, files, failure",
                            argument_default=argparse.SUPPRESS)
     one.add_argument("run_name", metavar="NAME", help="the run's folder name, or a prefix naming one run")
@@ -543,22 +551,27 @@ def _worst_case(args, clients: Clients, outputs: StackOutputs) -> None:
     """Print the most the run can cost with the deployed limits; above --max-cost, refuse it."""
     from runner import cost
 
+    local = args.local or bool(outputs.endpoint_url)
+    if local and args.max_cost is None:  # nothing is billed: the run's one cost line says so at its end
+        return
+    # Locally --max-cost is rehearsed at recorded prices: refused where AWS would refuse it.
+    prices = cost.RecordedPrices() if local else cost.PriceList()
     try:
         definition = clients.sfn.describe_state_machine(stateMachineArn=outputs.state_machine_arn)["definition"]
-        local = args.local or bool(outputs.endpoint_url)
-        worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region),
-                                None if local else cost.PriceList(), local=local)
+        worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region), prices)
     except (ClientError, BotoCoreError) as error:
         worst = {"usd": None, "unknown": [f"cannot read the state machine's definition: {error}"]}
     print(cost.describe_worst_case(worst), file=sys.stderr)
-    if args.max_cost is None or args.local or outputs.endpoint_url:  # nothing is billed locally
+    if args.max_cost is None:
         return
     if worst["usd"] is None:
         raise UsageError(f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
                          f"({'; '.join(worst['unknown'])}), so nothing was started")
     if worst["usd"] > args.max_cost:
-        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}; nothing was "
-                         "started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, or raise --max-cost)")
+        recorded = f" (at {cost.RECORDED_PRICES_NOTE}; AWS would refuse it too)" if local else ""
+        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}{recorded}; "
+                         "nothing was started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, "
+                         "or raise --max-cost)")
 
 
 def _cost(args, clients: Clients, outputs: StackOutputs):
@@ -769,6 +782,11 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
+def _flags(flags: list[str], one: str, several: str) -> str:
+    """'--label only applies' or '--label, --test only apply': the verb agreeing with the flags."""
+    return f"{', '.join(flags)} {one if len(flags) == 1 else several}"
+
+
 def _runs(parser: argparse.ArgumentParser, args) -> int:
     """`run.py runs [show NAME | compare A B ...]`: the workbench over runs/."""
     from runner import workbench
@@ -777,7 +795,7 @@ def _runs(parser: argparse.ArgumentParser, args) -> int:
                                       ("--hp", args.hp), ("--input", args.input), ("--data", args.data))
              if value]
     if given:
-        parser.error(f"{', '.join(given)} do not apply to runs (it reads past runs)")
+        parser.error(f"{_flags(given, 'does not apply', 'do not apply')} to runs (it reads past runs)")
     runs_dir = getattr(args, "runs_dir", RUNS_DIR)
     as_json = bool(getattr(args, "json", False))
     view = getattr(args, "view", None)
@@ -809,7 +827,7 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
                                       ("--input", args.input), ("--data", args.data),
                                       ("--detach", args.detach), ("--json", args.json)) if value]
     if given:
-        parser.error(f"{', '.join(given)} do not apply to serve (it starts no run: clients do)")
+        parser.error(f"{_flags(given, 'does not apply', 'do not apply')} to serve (it starts no run: clients do)")
     stack_name = getattr(args, "stack", None) or "dev"
     outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
     print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
@@ -854,10 +872,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(parser, args)
     if args.command == "runs":
         return _runs(parser, args)
-    if args.command and args.local:
-        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run "
-                     "(for a stack that stays up: run.py serve --outputs-file FILE, then "
-                     f"run.py {args.command} --outputs-file FILE)")
+    if args.command and args.local and served_stack(args.stack or "dev") is None:
+        past = "; past runs: run.py runs" if args.command == "list" else ""
+        parser.error(f"{args.command} --local needs the local stack `run.py serve` keeps up (a --local run's "
+                     f"emulator ends with the run): start run.py serve, then run.py {args.command} --local{past}")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
                                          ("--seed", args.seed is not None), ("--input", args.input),
                                          ("--detach", args.detach), ("--data", args.data),
@@ -867,14 +885,14 @@ def main(argv: list[str] | None = None) -> int:
                 if value]
     if args.command and run_only:
         hint = " (follow detaches on Ctrl-C by default; --stop stops)" if "--detach" in run_only else ""
-        parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}{hint}")
+        parser.error(f"{_flags(run_only, 'only applies', 'only apply')} when starting a run, not to {args.command}{hint}")
     if args.local and args.detach:
         parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
     if not args.data:
         given = [flag for flag, value in (("--label", args.label), ("--test", args.test),
                                           ("--split", args.split)) if value is not None]
         if given:
-            parser.error(f"{', '.join(given)} only apply with --data")
+            parser.error(f"{_flags(given, 'only applies', 'only apply')} with --data")
     elif args.rows is not None:
         parser.error("--rows sizes the generated dataset; with --data every row of the data is used")
     phase = "before anything started"
@@ -888,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
             if source.announce:  # the first progress line: every refusal of bad input came before it
                 print(source.announce, file=sys.stderr, flush=True)
             painter = None
-            if args.local:
+            if args.local and (run is not None or args.command == "follow"):
                 from runner import plot
 
                 phase = "while starting the local emulator; nothing was started"

@@ -158,7 +158,7 @@ def test_data_too_big_for_lambda_is_refused_before_the_upload(capsys, tmp_path, 
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--label", "y"], "--label only apply with --data"),
+    (["--label", "y"], "--label only applies with --data"),
     (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),
     (["--data", "missing.csv"], "--data missing.csv: no such file"),
     (["--data", "s3://b/a.csv", "--test", "t.csv"], "both be local files or both s3:// URIs"),

@@ -262,10 +262,10 @@ def _interrupt(*args, **kwargs):
 
 
 @pytest.mark.parametrize("argv, problem", [
-    (["--rows", "5", "list"], "--rows only apply when starting a run"),
+    (["--rows", "5", "list"], "--rows only applies when starting a run"),
     (["--local", "--detach"], "--detach needs a deployed stack"),
     (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
-    (["--keep-data", "list"], "--keep-data only apply when starting a run"),
+    (["--keep-data", "list"], "--keep-data only applies when starting a run"),
     (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
 ])
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
