@@ -35,7 +35,8 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 RUNS_DIR = PROJECT_DIR / "runs"
 # Polls start at the first wait and slow down to the second while nothing changes; locally the
 # emulator also ends the wait the moment an execution ends.
-AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
+# The training log (round, evaluation line) is read every 10 s on AWS, every 0.5 s locally.
+AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0, log_every=10.0), Polling(0.1, 0.3, log_every=0.5)
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = {"mode": "adaptive", "max_attempts": 10}
 
@@ -244,6 +245,7 @@ class Clients:
         self.sfn = boto3.client("stepfunctions", region_name=region, config=config, **where)
         self.sagemaker = boto3.client("sagemaker", region_name=region, config=config, **where)
         self.s3 = boto3.client("s3", region_name=region, config=config, **where)
+        self.logs = boto3.client("logs", region_name=region, config=config, **where)  # training rounds
 
 
 def _clients(outputs: StackOutputs) -> Clients:
@@ -517,7 +519,7 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     display = _display(args)
     interrupted = None
     try:
-        view = follow(clients.sfn, clients.sagemaker, arn, display, polling)
+        view = follow(clients.sfn, clients.sagemaker, arn, display, polling, logs=getattr(clients, "logs", None))
     except KeyboardInterrupt as error:
         interrupted, view = error, None
     finally:
