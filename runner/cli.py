@@ -519,7 +519,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     display = _display(args)
     interrupted = None
     try:
-        view = follow(clients.sfn, clients.sagemaker, arn, display, polling, logs=getattr(clients, "logs", None))
+        view = follow(clients.sfn, clients.sagemaker, arn, display,
+                      dataclasses.replace(polling, logs=getattr(clients, "logs", None)))
     except KeyboardInterrupt as error:
         interrupted, view = error, None
     finally:

@@ -330,16 +330,17 @@ class Polling:
     max_interval: float
     sleep: Callable[[float], None] = time.sleep
     log_every: float = 10.0  # the training log is read at most this often (seconds)
+    logs: Any = None  # a CloudWatch Logs client: a training state shows its round, from the job's log
 
 
-def follow(sfn, sagemaker, execution_arn: str, display: Display, polling: Polling, logs=None) -> ExecutionView:
+def follow(sfn, sagemaker, execution_arn: str, display: Display, polling: Polling) -> ExecutionView:
     """Poll until the execution ends, updating `display`; returns the final view.
 
     The wait between polls starts at `polling.interval` and grows (up to `max_interval`) while
     nothing changes, so a long training job costs few calls; any change resets it.
     """
     history = History(sfn, execution_arn)
-    training_log = TrainingLog(logs, polling.log_every) if logs is not None else None
+    training_log = TrainingLog(polling.logs, polling.log_every) if polling.logs is not None else None
     interval = polling.interval
     max_interval = max(interval, polling.max_interval)
     wait, last, view = interval, None, None
