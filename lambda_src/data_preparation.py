@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import random
@@ -47,6 +48,15 @@ MAX_RECORD_BYTES = 64 * 1024  # column and class names as JSON, in the execution
 PREPARE_BYTES_PER_SECOND = 3_500_000
 LAMBDA_BUDGET_SECONDS = 900 - 60  # the function's timeout, less a margin for start-up and clean-up
 _MISSING = {"", "nan", "NaN", "NAN"}
+# Text feature columns (categorical): the first CATEGORY_SAMPLE_ROWS data rows decide which
+# columns hold text; one with at most ONE_HOT_MAX categories there is one-hot encoded (one 0/1
+# column per category), one with more is ordinal (a code per category, in order of first
+# appearance), up to MAX_CATEGORIES.
+CATEGORY_SAMPLE_ROWS = 10_000
+CATEGORY_SAMPLE_CELLS = 500_000  # held in memory at once: a wide file's sample has fewer rows
+ONE_HOT_MAX = 10
+MAX_CATEGORIES = 1000
+CATEGORICAL_CHOICES = ("auto", "off")
 # A row of plain decimal numbers or empty cells, already as the output writes it: checked with one
 # regex instead of cell by cell (the common case; anything else takes the per-cell path).
 # Unambiguous (one way to match any text, so a row that fails late fails in linear time), and at
@@ -109,6 +119,9 @@ class Prepared:
     # Feature columns of whole numbers increasing row after row (a row number or an id): a leak
     # when the file is ordered by the label or by time.
     identifier_like: list[str] = field(default_factory=list)
+    # Text feature columns as encoded: {column: {"encoding": "one-hot" | "ordinal", "categories": [...],
+    # "unseen": what a category the mapping lacks becomes}}; `features` holds the encoded columns.
+    categorical: dict = field(default_factory=dict)
 
 
 def _quote(name: str) -> str:
@@ -180,8 +193,11 @@ class Preparation:
     """Streams sources through the rules into a Sink; `finish()` returns what was prepared."""
 
     def __init__(self, sink: Sink, *, label: str = DEFAULT_LABEL, seed: int, shards: int = 1,
-                 validation: float = DEFAULT_SPLIT["validation"], test: float = DEFAULT_SPLIT["test"]):
+                 validation: float = DEFAULT_SPLIT["validation"], test: float = DEFAULT_SPLIT["test"],
+                 categorical: str = "auto"):
         self.sink, self.label, self.shards = sink, label, shards
+        self.categorical = categorical
+        self.encoder: _Encoder | None = None
         self.validation_cut, self.test_cut = test + validation, test
         self.rng = random.Random(seed)
         self.columns: _Columns | None = None
@@ -243,8 +259,14 @@ class Preparation:
     def add(self, stream: TextIO, what: str, *, held_out: bool = False) -> None:
         """One source: the data (split) or, with `held_out`, a test file (all test rows)."""
         rows = _rows(stream, what)
+        first = self.columns is None
         columns = self._header(rows, what)
         width, label_index, feature_indexes = len(columns.names), columns.label_index, columns.feature_indexes
+        if first and self.categorical != "off":  # the first rows decide the text columns, for every source
+            sample = list(itertools.islice(rows, sample_rows(width)))
+            self.encoder = _Encoder.from_sample(columns, sample, what) if not held_out else None
+            rows = itertools.chain(sample, rows)
+        encoder = self.encoder
         names = columns.names
         sink, rng, shards = self.sink, self.rng, self.shards
         if self.increasing is None:  # the first source's columns: all watched, each dropped once it is no id
@@ -260,11 +282,15 @@ class Preparation:
                                   "every row needs one value per column (leave a cell empty for a missing value)")
             if increasing:
                 _still_increasing(increasing, fields)
-            cells = fields.copy()
-            del cells[label_index]
-            row = ",".join(cells)
-            if not _PLAIN_ROW.fullmatch(row):  # plain numbers are finite and written as they are
-                row = ",".join(_features(fields, feature_indexes, names, what, line))
+            if encoder is not None:
+                row = ",".join(encoder.encode(fields, what, line, assign=not held_out))
+            else:
+                cells = fields.copy()
+                del cells[label_index]
+                row = ",".join(cells)
+                if not _PLAIN_ROW.fullmatch(row):  # plain numbers are finite and written as they are
+                    row = ",".join(_features(fields, feature_indexes, names, what, line,
+                                             off=self.categorical == "off"))
             label = self._label(fields[label_index], what, line, held_out)
             if held_out:
                 sink.test(row, label)
@@ -296,8 +322,10 @@ class Preparation:
                     + ": give more rows, or other split fractions")
         numeric = not self.text_labels
         identifier_like = [self.columns.names[i] for i in self.increasing or ()] if sum(rows.values()) >= 10 else []
+        encoder = self.encoder
         return Prepared(identifier_like=identifier_like,
-            label=self.label, features=self.columns.features,
+            categorical=encoder.record() if encoder else {},
+            label=self.label, features=encoder.features() if encoder else self.columns.features,
             classes=None if numeric else list(self.classes), rows=dict(rows),
             shard_rows=list(self.shard_rows),
             label_min=self.label_min if numeric else None, label_max=self.label_max if numeric else None,
@@ -324,26 +352,133 @@ def identifier_warning(columns: list[str]) -> str:
 
 
 def _features(fields: list[str], feature_indexes: list[int], names: list[str], what: str,
-              line: int) -> list[str]:
-    """A row's feature cells checked one by one, as written out: spaces stripped, `nan` empty."""
-    features = []
-    for index in feature_indexes:
-        text = fields[index].strip()
-        if text in _MISSING:
-            features.append("")
-            continue
-        value = _number(text)
-        if value is None:
-            raise InvalidData(
-                f"{what}: line {line}: column {_quote(names[index])} is not numeric ({_quote(text)}): "
-                "features must be numbers; encode categorical columns yourself (for example "
-                "one-hot) or drop them")
-        if not math.isfinite(value):
-            raise InvalidData(f"{what}: line {line}: column {_quote(names[index])} holds {_quote(text)}, "
-                              "which is not finite: XGBoost refuses infinite values (leave the cell "
-                              "empty for a missing value)")
-        features.append(text)
-    return features
+              line: int, off: bool = False) -> list[str]:
+    """A row's feature cells checked one by one, as written out: spaces stripped, `nan` empty.
+    `off`: categorical encoding was turned off (the refusal of text says so)."""
+    return [_numeric_cell(fields[index], names[index], what, line, off) for index in feature_indexes]
+
+
+def _numeric_cell(cell: str, name: str, what: str, line: int, off: bool = False) -> str:
+    text = cell.strip()
+    if text in _MISSING:
+        return ""
+    value = _number(text)
+    if value is None:
+        why = ("categorical encoding is off (--categorical off): encode it yourself or drop the column" if off else
+               "its first rows hold numbers only, and they decide which columns are "
+               "categorical: fix the cell, or put a row with text in this column among the first rows")
+        raise InvalidData(f"{what}: line {line}: column {_quote(name)} is not numeric ({_quote(text)}): {why}")
+    if not math.isfinite(value):
+        raise InvalidData(f"{what}: line {line}: column {_quote(name)} holds {_quote(text)}, "
+                          "which is not finite: XGBoost refuses infinite values (leave the cell "
+                          "empty for a missing value)")
+    return text
+
+
+def sample_rows(width: int) -> int:
+    """How many first rows decide the text columns of a file `width` columns wide."""
+    return max(100, min(CATEGORY_SAMPLE_ROWS, CATEGORY_SAMPLE_CELLS // width))
+
+
+class _Category:
+    """One text column's mapping: one-hot over the categories of the sample (fixed), or ordinal
+    codes given in order of first appearance in the data (a held-out file adds none)."""
+
+    def __init__(self, name: str, sample_categories: list[str]):
+        self.name = name
+        self.one_hot = len(sample_categories) <= ONE_HOT_MAX
+        self.codes = {category: code for code, category in enumerate(sample_categories)} if self.one_hot else {}
+
+    def cells(self, cell: str, what: str, line: int, assign: bool) -> list[str]:
+        text = cell.strip()
+        if text in _MISSING:  # missing stays missing, in every column it becomes
+            return [""] * len(self.codes) if self.one_hot else [""]
+        code = self.codes.get(text)
+        if self.one_hot:  # a category the sample lacks: every column 0
+            return ["1" if index == code else "0" for index in range(len(self.codes))]
+        if code is None and assign:
+            if len(self.codes) >= MAX_CATEGORIES:
+                raise InvalidData(f"{what}: line {line}: column {_quote(self.name)} has more than {MAX_CATEGORIES} "
+                                  "distinct text values: an identifier or free text is no category: drop it")
+            code = self.codes[text] = len(self.codes)
+        return [str(code) if code is not None else ""]  # unseen in the data: missing
+
+    def names(self) -> list[str]:
+        return [f"{self.name}={category}" for category in self.codes] if self.one_hot else [self.name]
+
+    def record(self) -> dict:
+        return {"encoding": "one-hot" if self.one_hot else "ordinal", "categories": list(self.codes),
+                "unseen": "every column 0" if self.one_hot else "missing"}
+
+
+class _Encoder:
+    """A row's features with its text columns encoded (`_Category`), the others checked as numbers."""
+
+    def __init__(self, columns: _Columns, categories: dict[int, _Category]):
+        self.columns, self.categories = columns, categories
+
+    @classmethod
+    def from_sample(cls, columns: _Columns, sample: list[list[str]], what: str) -> _Encoder | None:
+        """The encoder for the text columns of the first rows (rows of another width are left
+        to the row checks), or None when every feature there is numeric."""
+        width, label_index = len(columns.names), columns.label_index
+        rows = [fields for fields in sample if len(fields) == width]
+        text_columns: set[int] = set()
+        for fields in rows:
+            cells = fields.copy()
+            del cells[label_index]
+            if _PLAIN_ROW.fullmatch(",".join(cells)):  # numbers only: the common row, checked at once
+                continue
+            text_columns.update(index for index in columns.feature_indexes if index not in text_columns
+                                and _is_word(fields[index].strip()))
+        if not text_columns:
+            return None
+        categories = {}
+        for index in sorted(text_columns):
+            cells = [fields[index].strip() for fields in rows]
+            cells = [text for text in cells if text not in _MISSING]
+            words = [text for text in cells if _number(text) is None]
+            if len(words) * 10 < len(cells):  # nine numbers in ten: text there marks something else
+                raise InvalidData(
+                    f"{what}: column {_quote(columns.names[index])} holds numbers but also text such as "
+                    f"{_quote(words[0])} in {len(words)} of its first {len(cells):,} filled cells: if that marks a "
+                    "missing value, leave those cells empty; if the column is categorical, its numbers are "
+                    "categories too: write them as text (e.g. 'grade 1')")
+            categories[index] = _Category(columns.names[index], list(dict.fromkeys(cells))[:ONE_HOT_MAX + 1])
+        return cls(columns, categories)
+
+    def encode(self, fields: list[str], what: str, line: int, assign: bool) -> list[str]:
+        cells: list[str] = []
+        names = self.columns.names
+        for index in self.columns.feature_indexes:
+            category = self.categories.get(index)
+            if category is None:
+                cells.append(_numeric_cell(fields[index], names[index], what, line))
+            else:
+                cells.extend(category.cells(fields[index], what, line, assign))
+        return cells
+
+    def features(self) -> list[str]:
+        names = []
+        for index in self.columns.feature_indexes:
+            category = self.categories.get(index)
+            names.extend(category.names() if category else [self.columns.names[index]])
+        return names
+
+    def record(self) -> dict:
+        return {category.name: category.record() for category in self.categories.values()}
+
+
+def _is_word(text: str) -> bool:
+    """Text that no reader takes for a number: a category. ('1_000' or full-width digits are numbers
+    XGBoost cannot read, and are refused as such, not encoded.)"""
+    if text in _MISSING or _number(text) is not None:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
 
 
 def _number(text: str) -> float | None:
@@ -451,8 +586,9 @@ def check_record_size(prepared: Prepared) -> None:
     """The column and class names travel in the execution's state (`$.dataset.source`), which
     Step Functions caps at 256 KiB: over it the run fails with States.DataLimitExceeded, which no
     Catch handles, after the data is written. Refused here instead, leaving room for the rest."""
-    size = len(json.dumps({"features": prepared.features, "classes": prepared.classes}))
+    size = len(json.dumps({"features": prepared.features, "classes": prepared.classes,
+                           "categorical": prepared.categorical}))
     if size > MAX_RECORD_BYTES:
-        raise InvalidData(f"the column and class names take {size / 1024:,.0f} KiB, over the "
+        raise InvalidData(f"the column, class and category names take {size / 1024:,.0f} KiB, over the "
                           f"{MAX_RECORD_BYTES // 1024} KiB a run's record may hold (Step Functions passes at most "
                           "256 KiB between states): shorten the names, or use fewer columns or classes")

@@ -7,7 +7,7 @@ written or started. The result, and only the result, is what later states read:
 
     {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
      {"kind": "s3" | "file", "uri", "label", "test": uri or null,
-      "split": {"validation": fraction, "test": fraction}}}
+      "split": {"validation": fraction, "test": fraction}, "categorical": "auto" | "off"}}
 
 Input fields: `rows` (integer), `seed` (integer, drawn when absent, so every run can be
 repeated), `hyperparameters` (object merged over the stack's; JSON numbers and booleans become
@@ -38,15 +38,15 @@ import re
 
 if __package__:  # imported from the project as lambda_src.execution_input
     from . import xgboost_hyperparameters as hyperparameter_rules
-    from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+    from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
     from .suggestions import did_you_mean
 else:  # in the Lambda package (and the seeding function's tests), modules are top-level
     import xgboost_hyperparameters as hyperparameter_rules
-    from data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+    from data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
     from suggestions import did_you_mean
 
 FIELDS = ("rows", "seed", "hyperparameters", "data")
-DATA_FIELDS = ("uri", "label", "test", "split")
+DATA_FIELDS = ("uri", "label", "test", "split", "categorical")
 SPLIT_FIELDS = ("validation", "test")
 RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
 UPLOAD_FOLDER = "upload"
@@ -319,8 +319,12 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
         raise InvalidExecutionInput(
             f"data.test: {data['test']} is {where[kinds[1]]} but data.uri is {where[kinds[0]]}: both must be "
             "uploads of this run (run.py --data FILE --test FILE) or both in dataSources")
+    categorical = data.get("categorical", CATEGORICAL_CHOICES[0])
+    if categorical not in CATEGORICAL_CHOICES:
+        raise InvalidExecutionInput(f"data.categorical: {_json(categorical)} is not one of {', '.join(CATEGORICAL_CHOICES)} "
+                                    "(auto: text feature columns are encoded; off: they are refused)")
     return {"kind": kinds[0], "uri": data["uri"], "label": label.strip(),
-            "test": data.get("test"), "split": fractions}
+            "test": data.get("test"), "split": fractions, "categorical": categorical}
 
 
 def instance_memory_gib(instance_type: str) -> float | None:

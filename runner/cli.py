@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split", type=_split, metavar="VALIDATION,TEST",
                      help="with --data: fractions of its rows for validation and test (default 0.1,0.2; "
                           "with --test: 0.1,0)")
+    run.add_argument("--categorical", choices=("auto", "off"),
+                     help="with --data: text feature columns are encoded (auto, the default: one-hot up to "
+                          "10 categories, ordinal beyond) or refused (off)")
     run.add_argument("--max-cost", type=_usd, metavar="USD",
                      help="refuse the run, before anything starts, when the most it can cost (at list prices) "
                           "is above USD; rehearsed with --local at prices recorded in runner/cost.py")
@@ -638,7 +641,7 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     uploads: dict[str, Path] = {}
     if args.data:
         execution_input["data"], uploads = user_data.execution_data(
-            user_data.DataRequest(args.data, args.label, args.test, args.split), checks.bucket_name, name)
+            user_data.DataRequest(args.data, args.label, args.test, args.split, args.categorical), checks.bucket_name, name)
     _say_merge_notes(args, execution_input, checks)
     count_classes = bool(uploads) and execution.needs_num_class(execution_input, checks)
     if count_classes:  # checked with a stand-in, then with the count the file's check found
@@ -884,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
                                          ("--detach", args.detach), ("--data", args.data),
                                          ("--label", args.label), ("--test", args.test),
                                          ("--split", args.split), ("--max-cost", args.max_cost is not None),
+                                         ("--categorical", args.categorical),
                                          ("--keep-data", args.keep_data and args.command != "follow"))
                 if value]
     if args.command and run_only:
@@ -893,7 +897,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
     if not args.data:
         given = [flag for flag, value in (("--label", args.label), ("--test", args.test),
-                                          ("--split", args.split)) if value is not None]
+                                          ("--split", args.split), ("--categorical", args.categorical))
+                 if value is not None]
         if given:
             parser.error(f"{_flags(given, 'only applies', 'only apply')} with --data")
     elif args.rows is not None:

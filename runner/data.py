@@ -30,6 +30,7 @@ class DataRequest:
     label: str | None = None
     test: str | None = None
     split: tuple[float, float] | None = None  # (validation, test)
+    categorical: str | None = None  # "auto" (default) or "off"
 
 
 def parse_split(text: str) -> tuple[float, float]:
@@ -77,6 +78,8 @@ def execution_data(request: DataRequest, bucket: str, name: str) -> tuple[dict, 
         data["test"] = uri(request.test, "--test", "test")
     if request.split is not None:
         data["split"] = {"validation": request.split[0], "test": request.split[1]}
+    if request.categorical is not None:
+        data["categorical"] = request.categorical
     return data, uploads
 
 
@@ -145,7 +148,7 @@ def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: in
                         test_sources=[(names[test_uri], opened(test_uri))] if test_uri in files else [],
                         hyperparameters=hyperparameters, label=data["label"], seed=seed, shards=shards,
                         validation=split["validation"], test=split["test"],
-                        num_class_from_data=found is not None)
+                        categorical=data["categorical"], num_class_from_data=found is not None)
             except data_preparation.InvalidData as error:
                 raise UsageError(str(error)) from None
             if found is not None:
