@@ -642,7 +642,6 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     if args.data:
         execution_input["data"], uploads = user_data.execution_data(
             user_data.DataRequest(args.data, args.label, args.test, args.split, args.categorical), checks.bucket_name, name)
-    _say_merge_notes(args, execution_input, checks)
     count_classes = bool(uploads) and execution.needs_num_class(execution_input, checks)
     if count_classes:  # checked with a stand-in, then with the count the file's check found
         execution_input["hyperparameters"] = {**execution_input.get("hyperparameters", {}), "num_class": "2"}
@@ -653,6 +652,7 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
                                  shards=checks.run_defaults.get("shards", 1),
                                  hyperparameters=checked["hyperparameters"], found=found) as files:
+        _say_merge_notes(args, execution_input, checks)  # once every check passed: a refusal stays one line
         if found.hyperparameters:
             execution_input["hyperparameters"].update(found.hyperparameters)
             execution.check_input(execution_input, name, checks)
