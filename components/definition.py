@@ -33,7 +33,7 @@ here: they say which rules apply, and its result is trusted only because the sta
 asked. The seeding function is sent the execution name, not a bucket or prefix: it writes to
 its own configured bucket under `runs/<executionName>/`, after checking the name by the same
 rules, so invoking it directly cannot write under another stack, nor add to a run that
-already holds data (what it can still do to a pending run's upload: the README's roles section).
+already holds data (what it can still do to a pending run's upload: docs/security.md).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
-from components import seed_function
+from components import lambda_functions
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
@@ -93,10 +93,10 @@ def name_pattern(prefix: str) -> str:
     return f"{prefix}{NAME_SEPARATOR}*"
 
 
-def seed_code_archive(source_dir: Path = seed_function.SOURCE_DIR) -> pulumi.AssetArchive:
-    """The seeding function's code, with paths resolved from the project, not the working directory."""
-    return pulumi.AssetArchive({path.relative_to(source_dir).as_posix(): pulumi.FileAsset(str(path))
-                                for path in seed_function.source_files(source_dir)})
+def seed_code_archive(source_dir: Path = lambda_functions.SOURCE_DIR) -> pulumi.AssetArchive:
+    """The functions' package as the zip holds it (`lambda_src/...`), resolved from the project, not the working directory."""
+    return pulumi.AssetArchive({path.relative_to(source_dir.parent).as_posix(): pulumi.FileAsset(str(path))
+                                for path in lambda_functions.source_files(source_dir)})
 
 
 def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], *,
@@ -349,10 +349,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-validate",
             description="Checks an execution's name and input against the stack's rules; writes nothing.",
             code=seed_code_archive(),
-            handler=seed_function.VALIDATION_HANDLER,
-            runtime=seed_function.RUNTIME,
-            memory_size=seed_function.VALIDATION_MEMORY_MB,
-            timeout=seed_function.VALIDATION_TIMEOUT_SECONDS,
+            handler=lambda_functions.VALIDATION_HANDLER,
+            runtime=lambda_functions.RUNTIME,
+            memory_size=lambda_functions.VALIDATION_MEMORY_MB,
+            timeout=lambda_functions.VALIDATION_TIMEOUT_SECONDS,
             role=validation_role.arn,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=validation_log_group.name),
@@ -379,10 +379,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             description="Writes a run's train/validation/test CSV under runs/<execution>/: generated, "
                         "or prepared from the user's CSV.",
             code=seed_code_archive(),
-            handler=seed_function.HANDLER,
-            runtime=seed_function.RUNTIME,
-            memory_size=seed_function.MEMORY_MB,
-            timeout=seed_function.TIMEOUT_SECONDS,
+            handler=lambda_functions.HANDLER,
+            runtime=lambda_functions.RUNTIME,
+            memory_size=lambda_functions.MEMORY_MB,
+            timeout=lambda_functions.TIMEOUT_SECONDS,
             role=seed_role.arn,
             # Where runs live and the rules of their names: never taken from an event.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={

@@ -170,9 +170,9 @@ class PipelineSettings:
     def longest_run_seconds(self) -> int:
         """The longest an execution can take: every Lambda attempt at its function's timeout, then
         the training and transform states' timeouts."""
-        from components import seed_function
+        from components import lambda_functions
 
-        return seed_function.WORST_SECONDS + self.training_state_timeout_seconds + self.transform_timeout_seconds
+        return lambda_functions.WORST_SECONDS + self.training_state_timeout_seconds + self.transform_timeout_seconds
 
     @property
     def shards(self) -> int:

@@ -32,10 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, TextIO
 
-if __package__:  # imported from the project as lambda_src.data_preparation
-    from .suggestions import closest
-else:  # top-level in the Lambda package
-    from suggestions import closest
+from .suggestions import closest
 
 DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}

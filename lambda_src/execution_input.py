@@ -36,14 +36,9 @@ import json
 import random
 import re
 
-if __package__:  # imported from the project as lambda_src.execution_input
-    from . import xgboost_hyperparameters as hyperparameter_rules
-    from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
-    from .suggestions import did_you_mean
-else:  # in the Lambda package (and the seeding function's tests), modules are top-level
-    import xgboost_hyperparameters as hyperparameter_rules
-    from data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
-    from suggestions import did_you_mean
+from . import xgboost_hyperparameters as hyperparameter_rules
+from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
+from .suggestions import did_you_mean
 
 FIELDS = ("rows", "seed", "hyperparameters", "data")
 DATA_FIELDS = ("uri", "label", "test", "split", "categorical")

@@ -29,10 +29,7 @@ import ast
 import math
 import re
 
-if __package__:  # imported from the project as lambda_src.xgboost_hyperparameters
-    from .suggestions import did_you_mean
-else:  # top-level in the Lambda package
-    from suggestions import did_you_mean
+from .suggestions import did_you_mean
 import struct
 
 # CreateTrainingJob's own limits on the HyperParameters map (SageMaker API reference).

@@ -444,7 +444,7 @@ def score(labels: np.ndarray, predictions: np.ndarray,
           objective: Objective = BINARY_LOGISTIC) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions (as its `prediction_reader` kept them) against the
     labels (as its `label_reader` kept them), and for any that is undefined (None), the reason.
-    See README, "How a run is scored"."""
+    See docs/results.md, "How a run is scored"."""
     return finite_only(*_score(labels, predictions, objective))
 
 

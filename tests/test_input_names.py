@@ -114,7 +114,7 @@ def test_any_other_failure_of_the_first_state_ends_refused():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
@@ -192,7 +192,7 @@ def test_run_py_and_the_emulators_sagemaker_check_names_as_sagemaker_does(name):
     from moto.sagemaker.exceptions import ValidationError
 
     from runner.execution import check_name
-    from runner.local.sagemaker_jobs import _check_name
+    from runner.emulator.sagemaker.jobs import _check_name
     from runner.outputs import UsageError
 
     with pytest.raises(UsageError, match="invalid execution name"):

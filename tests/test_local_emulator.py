@@ -33,9 +33,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
-from runner.local import sagemaker_container as container
-from runner.local.sagemaker_container import MODEL_FILE
+from runner.emulator import local_stack
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker.container import MODEL_FILE
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -252,14 +252,15 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
 def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambdas_names():
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("seed_dataset.py", "raise ImportError('a missing dependency')\n")
+        archive.writestr("lambda_src/__init__.py", "")
+        archive.writestr("lambda_src/seed_dataset.py", "raise ImportError('a missing dependency')\n")
     with local_stack(load_stack_settings("dev")) as outputs:
         boto3.client("lambda", region_name=outputs["region"]).update_function_code(
             FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue())
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED"
         assert described["error"] == "Runtime.ImportModuleError"
-        assert "Unable to import module 'seed_dataset': a missing dependency" in described["cause"]
+        assert "Unable to import module 'lambda_src.seed_dataset': a missing dependency" in described["cause"]
 
 
 # -- the local container on its own (no emulator) --------------------------------------------------
@@ -293,7 +294,7 @@ def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed
 def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_asked_for():
     import botocore.session
 
-    from runner.local import service_models
+    from runner.emulator.workarounds import service_models
 
     with service_models.installed():
         loader = botocore.session.get_session().get_component("data_loader")

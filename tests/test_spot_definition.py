@@ -10,7 +10,7 @@ from components import settings as settings_module
 from components.definition import build_definition
 from components.pipeline import _Scope, sagemaker_statements
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
-from runner.local.iam import statement_applies
+from runner.emulator.iam import statement_applies
 from test_definition import BUCKET, EXECUTION, TARGET, substitute
 
 TRAIN = "Train model (XGBoost)"

@@ -32,7 +32,7 @@ class _CountingLogs:
 def test_the_round_and_latest_evaluation_line_come_from_the_jobs_log_stream():
     from moto import mock_aws
 
-    from runner.local.sagemaker_jobs import training_log
+    from runner.emulator.sagemaker.jobs import training_log
 
     class Backend:
         account_id, region_name = "123456789012", "us-west-2"

@@ -14,7 +14,7 @@ Patched moto internals (moto/sagemaker/models.py, class SageMakerModelBackend):
   stop_training_job, stop_transform_job       -> added (moto has neither, nor their actions in
                                                  moto/sagemaker/responses.py SageMakerResponse)
 
-Given an `AccessControl` (runner.local.iam), a job acts as SageMaker does with the role it was
+Given an `AccessControl` (runner.emulator.iam), a job acts as SageMaker does with the role it was
 given (the training job's RoleArn, the model's ExecutionRoleArn): its S3 reads and writes are
 made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
 `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the image's repository) is checked when
@@ -65,8 +65,8 @@ from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
 from lambda_src.execution_input import is_job_name
-from runner.local import sagemaker_container as container
-from runner.local import sagemaker_hosts
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class LocalSageMaker:
     """Runs the jobs moto records; `wait` lets a follower block until a job ends."""
 
     def __init__(self, access=None) -> None:
-        self._access = access  # runner.local.iam.AccessControl, or None: jobs act unchecked
+        self._access = access  # runner.emulator.iam.AccessControl, or None: jobs act unchecked
         self._lock = threading.Lock()
         self._done: dict[tuple[str, str], threading.Event] = {}
         self._stop_requested: set[tuple[str, str]] = set()
@@ -465,7 +465,7 @@ class LocalSageMaker:
         if self._access is None:
             return
         from components.pipeline import ecr_repository_arn
-        from runner.local.iam import AccessDenied
+        from runner.emulator.iam import AccessDenied
 
         principal = self._access.principal(role_arn, "SageMaker")
         try:

@@ -11,7 +11,7 @@ registration goes to `Mocks.new_resource`, every data source to `Mocks.call`.
   `getPartition`, `getRegion`, and `getPolicyDocument` rendered as the provider renders it.
 
 `run_program` runs `__main__.py` under the double with a stack's config, as `pulumi up` would.
-The offline rehearsal (`runner.local.stack`) and the program tests (`tests/pulumi_mocks.py`)
+The offline rehearsal (`runner.emulator.stack`) and the program tests (`tests/pulumi_mocks.py`)
 both deploy through it: one description of the stack, the component.
 """
 
@@ -34,7 +34,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
 from components.settings import PROJECT_DIR, read_yaml
-from runner.local.preflight import auto_name
+from runner.emulator.preflight import auto_name
 
 PROGRAM = PROJECT_DIR / "__main__.py"
 DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
@@ -215,7 +215,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
             return {"json": json.dumps(document, indent=2), "minifiedJson": minified,
                     "id": hashlib.sha256(minified.encode()).hexdigest()[:10]}
         raise UnsupportedResource(f"the engine double cannot answer the data source {args.token}: "
-                                  "add it to runner/local/engine.py")
+                                  "add it to runner/emulator/engine.py")
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
         if create is None:
             raise UnsupportedResource(
                 f"the local rehearsal cannot deploy resource type {args.typ} ({args.name}): "
-                "add it to runner/local/engine.py")
+                "add it to runner/emulator/engine.py")
         with self._idle:
             if self._closed:
                 raise UnsupportedResource(f"{args.typ} ({args.name}) registered after the deployment ended")

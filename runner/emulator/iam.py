@@ -168,7 +168,7 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     }
     if base not in tests:
         raise UnsupportedPolicy(f"condition operator {operator} is not evaluated locally: "
-                                "add it to runner/local/iam.py")
+                                "add it to runner/emulator/iam.py")
     negated = "Not" in base
     results = [tests[base](value) for value in values]
     return all(results) if negated else any(results)
@@ -518,7 +518,7 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
                     checks.append(("sagemaker:AddTags", arn, {}))
                 return checks
     raise UnsupportedPolicy(f"the local IAM check does not know the resource of {service}:{api}: "
-                            "add it to runner/local/iam.py")
+                            "add it to runner/emulator/iam.py")
 
 
 @contextlib.contextmanager

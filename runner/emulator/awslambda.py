@@ -68,13 +68,20 @@ class LambdaContext:
 class _Function:
     source_dir: Path
     module: ModuleType | None = None
+    package: str = ""  # the private package the code was imported as
+
+
+def _forget(package: str) -> None:
+    """Drop a private package and its submodules from `sys.modules`."""
+    for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
+        del sys.modules[name]
 
 
 class LocalLambdaRuntime:
     """Runs the handlers of the emulator's Python functions from their deployed code."""
 
     def __init__(self, access=None) -> None:
-        self._access = access  # runner.local.iam.AccessControl, or None: no role credentials
+        self._access = access  # runner.emulator.iam.AccessControl, or None: no role credentials
         self._functions: dict[tuple[str, str], _Function] = {}  # (name, CodeSha256) -> unpacked code
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
         self._code_dir: tempfile.TemporaryDirectory | None = None
@@ -112,7 +119,7 @@ class LocalLambdaRuntime:
             with self._lock:  # let an invocation in flight finish before the emulator goes away
                 for function in self._functions.values():
                     if function.module is not None:
-                        sys.modules.pop(function.module.__name__, None)
+                        _forget(function.package)
                         function.module = None
                 self._functions.clear()
                 self._code_dir.cleanup()
@@ -233,20 +240,22 @@ class LocalLambdaRuntime:
                 raise _RuntimeError("Runtime.ImportModuleError",
                                     f"Unable to import module '{module_name}': No module named "
                                     f"'{module_name}' (looked for {path})")
-            # A private module name: each runtime (each local stack) gets a fresh copy.
-            spec = importlib.util.spec_from_file_location(
-                f"_local_lambda_{module_name}_{uuid.uuid4().hex[:8]}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses, pickle, ... look the module up there
-            sys.path.insert(0, str(function.source_dir))  # sibling imports, as in /var/task
+            # The unpacked code becomes a private package (each runtime, each local stack, gets a
+            # fresh copy); `lambda_src.seed_dataset` is imported as `<private>.lambda_src.seed_dataset`.
+            root = importlib.util.module_from_spec(importlib.util.spec_from_loader(
+                f"_local_lambda_{uuid.uuid4().hex[:8]}", loader=None, is_package=True))
+            root.__path__ = [str(function.source_dir)]
+            sys.modules[root.__name__] = root  # dataclasses, pickle, ... look modules up there
+            sys.path.insert(0, str(function.source_dir))  # top-level sibling imports, as in /var/task
             try:
-                spec.loader.exec_module(module)
+                module = importlib.import_module(f"{root.__name__}.{module_name}")
             except Exception as error:
-                del sys.modules[spec.name]
+                _forget(root.__name__)
                 raise _RuntimeError("Runtime.ImportModuleError",
                                     f"Unable to import module '{module_name}': {error}") from error
             finally:
                 sys.path.remove(str(function.source_dir))
+            function.package = root.__name__
             function.module = module
         if not callable(getattr(function.module, attribute, None)):
             raise _RuntimeError("Runtime.HandlerNotFound",
