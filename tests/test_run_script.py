@@ -317,11 +317,11 @@ def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatc
 @pytest.mark.parametrize("make_args, problem", [
     (lambda tmp: ["--data", "s3://someone-elses/data.csv"],
      "the execution would be refused: data.uri: s3://someone-elses/data.csv is outside the stack's data sources"),
-    (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' is not numeric ('seven')"),
+    (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' holds 'inf', which is not finite"),
     (lambda tmp: ["--data", str(tmp / "bad.csv"), "--label", "y"], "no label column 'y' in the header"),
 ])
 def test_data_on_aws_is_checked_before_any_call(make_args, problem, outputs_file, no_aws, capsys, tmp_path):
     """Against a deployed stack too: no client (so nothing uploaded, nothing started) before the data passes."""
-    (tmp_path / "bad.csv").write_text("x,label\n1,0\nseven,1\n")
+    (tmp_path / "bad.csv").write_text("x,label\n1,0\ninf,1\n")
     code, out, err = run(["--outputs-file", outputs_file, *make_args(tmp_path)], capsys)
     assert code == 2 and out == "" and problem in err and len(err.splitlines()) == 1, err
