@@ -86,8 +86,10 @@ class TestPipeline:
         result = json.loads(described["output"])
         assert result["dataset"]["rows"] == {"train": 2000, "validation": 200, "test": 2000}
 
-        predictions = np.array(_read(outputs, result["transform"]["outputPath"] + "/test.csv.out").split(),
-                               dtype=float)
+        out = _read(outputs, result["transform"]["outputPath"] + "/test.csv.out")
+        # AssembleWith Line: a newline after the one mini-batch's answer, which ends in one (serve.py).
+        assert out.endswith(b"\n\n") and out.count(b"\n\n") == 1
+        predictions = np.array(out.split(), dtype=float)
         labels = np.array(_read(outputs, result["dataset"]["labels_uri"]).split(), dtype=float)
         assert len(predictions) == 2000 == len(labels)
         assert ((predictions >= 0.5) == labels).mean() >= 0.97
@@ -310,3 +312,14 @@ def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_
             loader.load_service_model("sagemaker", "service-2")
         moto_s3, botocore_s3 = (side.load_service_model("s3", "service-2") for side in (moto_models, loader))
         assert moto_s3 is not botocore_s3 and moto_s3 != botocore_s3
+
+
+def test_sagemaker_assembles_answers_with_a_newline_after_each_only_with_assemble_with_line():
+    from runner.emulator.sagemaker.jobs import assembled
+    from runner.metrics import without_assembly_blanks
+
+    answers = [b"0.1\n0.2\n", b"0.3\n"]  # two mini-batches, as the container answers them
+    line = b"".join(assembled(answers, {"AssembleWith": "Line"}))
+    assert line == b"0.1\n0.2\n\n0.3\n\n"
+    assert b"".join(assembled(answers, {})) == b"".join(assembled(answers, {"AssembleWith": "None"})) == b"0.1\n0.2\n0.3\n"
+    assert b"".join(without_assembly_blanks([line])) == b"0.1\n0.2\n0.3\n"

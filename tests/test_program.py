@@ -72,7 +72,7 @@ def east():
 @pytest.fixture(scope="module")
 def custom():
     """Everything that can differ from the defaults, differing."""
-    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
+    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": True,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
                      "runsExpireDays": 7,
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"],
@@ -330,8 +330,8 @@ def test_the_validation_role_may_write_its_logs_and_nothing_else(run, custom):
 
 def test_bucket_hardening(run, custom):
     bucket = run.one(BUCKET)
-    assert bucket.inputs["forceDestroy"] is True
-    assert custom.one(BUCKET).inputs["forceDestroy"] is False
+    assert bucket.inputs["forceDestroy"] is False  # destroy keeps a bucket that holds data
+    assert custom.one(BUCKET).inputs["forceDestroy"] is True
     name = bucket.outputs["bucket"]
     block = run.one(PUBLIC_ACCESS).inputs
     assert block["bucket"] == name
@@ -454,15 +454,16 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     bucket_arn = custom.one(BUCKET).outputs["arn"]
     reads = [statement for statement in statements(role_policy(custom, "seed"))
              if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}]
-    simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
-                         json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
+    simplified = sorted((action, resource, json.dumps(statement.get("Condition"), sort_keys=True))
+                        for statement in reads for action in as_list(statement["Action"])
+                        for resource in as_list(statement["Resource"]))
     assert simplified == sorted([
-        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
-        ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
-        ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
-        ("s3:GetObject", ("arn:aws:s3:::whole-bucket/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::whole-bucket",), "null"),
+        ("s3:ListBucket", bucket_arn, json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
+        ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*", "null"),
+        ("s3:GetObject", "arn:aws:s3:::team-data/datasets/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::team-data", json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
+        ("s3:GetObject", "arn:aws:s3:::whole-bucket/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::whole-bucket", "null"),
     ])
 
 

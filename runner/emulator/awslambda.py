@@ -14,8 +14,9 @@ Lambda returns them: the JSON payload, or on an exception the payload
 named after the exception class.
 
 Invocations run one at a time (the environment variables are process-wide while a handler
-runs). The function's Timeout is reported by `context.get_remaining_time_in_millis()` but not
-enforced (a thread cannot be killed).
+runs). The function's Timeout is reported by `context.get_remaining_time_in_millis()`; a thread
+cannot be killed, so a handler that runs past it finishes, and the invocation then fails as
+Lambda's does (errorType Sandbox.Timedout, "Task timed out after N seconds"), its result dropped.
 
 Patched moto internal: moto/awslambda_simple/models.py, `LambdaSimpleBackend.invoke`.
 """
@@ -56,6 +57,7 @@ class LambdaContext:
     log_group_name: str
     log_stream_name: str
     deadline: float  # time.monotonic() at which the function would time out
+    started: float = dataclasses.field(default_factory=time.monotonic)
     closing: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def get_remaining_time_in_millis(self) -> int:
@@ -200,10 +202,14 @@ class LocalLambdaRuntime:
             try:
                 result = handler(event, context)
             except Exception as error:
+                if timed_out(context):
+                    return _timeout(context, request_id, response_headers)
                 log.info("local Lambda %s raised %s: %s", fn.function_name, type(error).__name__, error)
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return _error_payload(type(error).__name__, str(error), request_id,
                                       traceback.format_tb(error.__traceback__))
+            if timed_out(context):
+                return _timeout(context, request_id, response_headers)
         try:
             payload = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
@@ -284,6 +290,20 @@ def _environment_set(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def timed_out(context: LambdaContext) -> bool:
+    return time.monotonic() > context.deadline and not context.closing.is_set()
+
+
+def _timeout(context: LambdaContext, request_id: str, response_headers: dict) -> bytes:
+    """What Lambda answers when a function runs past its Timeout: an unhandled error whatever the
+    handler returned (Lambda would have stopped it; here it ran to its end, its result dropped)."""
+    log.info("local Lambda %s ran past its timeout", context.function_name)
+    response_headers["x-amz-function-error"] = "Unhandled"
+    timeout = context.deadline - context.started
+    return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task "
+                       f"timed out after {timeout:.2f} seconds"}).encode()
 
 
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:

@@ -33,23 +33,15 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
+from components.images import partition
 from components.settings import PROJECT_DIR, read_yaml
 from runner.emulator.preflight import auto_name
 
 PROGRAM = PROJECT_DIR / "__main__.py"
-DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 
 
 class UnsupportedResource(Exception):
     """The program registered a resource type the engine double cannot create."""
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 # --- config --------------------------------------------------------------------------------
@@ -161,7 +153,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
 
     def __init__(self, region: str, session: Optional[boto3.session.Session] = None) -> None:
         self.region = region
-        self.partition = partition_of(region)
+        self.partition = partition(region)[0]
         # boto3's default session, which run.py and the interpreter use too: the service models
         # loaded while deploying are not loaded again.
         if session is None and boto3.DEFAULT_SESSION is None:
@@ -197,7 +189,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, args.args))
-        dns_suffix = DNS_SUFFIXES.get(self.partition, "amazonaws.com")
+        dns_suffix = partition(self.region)[1]
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             identity = self.client("sts").get_caller_identity()
             self._account_id = identity["Account"]

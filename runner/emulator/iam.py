@@ -72,11 +72,11 @@ UNEXERCISED = {
     "logs:PutLogEvents": "the Lambda runtime's own log writes are not emulated (on AWS a refusal "
                          "only drops the function's logs)",
 }
-# The seeding role's reads of a user's data (components/pipeline.py): a generated run needs none.
+# The seeding role's reads of a user's data (components/seed_policy.py): a generated run needs none.
 DATA_ONLY = {
     "ReadRunUploads": "only runs with a file of their own (run.py --data FILE) read an upload",
-    "ReadDataSource": "only runs with data in a dataSources location read it",
-    "ListDataSource": "only runs with a dataSources prefix list it",
+    "ReadDataSources": "only runs with data in a dataSources location read it",
+    "ListDataSources": "only runs with a dataSources prefix list it",
 }
 # Calls whose refusal AWS tolerates: the data is dropped, the run goes on.
 BEST_EFFORT_REASON = "only best-effort calls need it (logs, metrics): without it AWS drops them and the run goes on"

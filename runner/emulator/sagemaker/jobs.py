@@ -27,7 +27,7 @@ InstanceCount > 1, `sagemaker_hosts.train`: one process per instance, each on it
 share, training through XGBoost's rabit. Its clock starts at Downloading and MaxRuntimeInSeconds
 ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded). A transform job
 streams each input object through the container in mini-batches of at most MaxPayloadInMB and
-uploads the answers as they come.
+uploads the answers as they come, a newline after each with AssembleWith Line (`assembled`).
 
 Managed spot jobs (EnableManagedSpotTraining): the host's /opt/ml/checkpoints is restored from
 CheckpointConfig.S3Uri before training and synced back after every round, as the job's role; the
@@ -446,7 +446,8 @@ class LocalSageMaker:
                     chunks = [container.decompress(body.read(), "Gzip", in_key)]
                 else:
                     chunks = body.iter_chunks(DOWNLOAD_CHUNK)
-                predictions = self._until_stopped(TRANSFORM, name, container.transform(booster, chunks, max_payload))
+                answers = container.transform(booster, chunks, max_payload)
+                predictions = self._until_stopped(TRANSFORM, name, assembled(answers, job.transform_output))
                 out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
                 _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
                          f"Failed to upload s3://{out_bucket}/{out_key}")
@@ -502,6 +503,18 @@ class LocalSageMaker:
         for piece in pieces:
             self._checkpoint(kind, name)
             yield piece
+
+
+def assembled(answers: Iterable[bytes], transform_output: dict | None) -> Iterator[bytes]:
+    """The container's answers, one per mini-batch, as SageMaker joins them into the `.out` object.
+    AssembleWith Line: "add a newline character at the end of every transformed record"
+    (CreateTransformJob). SageMaker cannot see records inside an answer, so the newline is taken
+    to follow each answer, even one that ends in a newline already, as the container's batch
+    answers do: a blank line after every mini-batch. Whether SageMaker skips it then is not
+    documented; the results reader accepts both (runner.metrics.without_assembly_blanks)."""
+    line = ((transform_output or {}).get("AssembleWith") or "None") == "Line"
+    for answer in answers:
+        yield answer + b"\n" if line else answer
 
 
 def _check_transform_request(job) -> None:
