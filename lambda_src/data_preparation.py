@@ -280,7 +280,7 @@ class Preparation:
             if increasing:
                 _still_increasing(increasing, fields)
             if encoder is not None:
-                row = ",".join(encoder.encode(fields, what, line, assign=not held_out))
+                row = encoder.encode(fields, what, line, assign=not held_out)
             else:
                 cells = fields.copy()
                 del cells[label_index]
@@ -413,6 +413,8 @@ class _Encoder:
 
     def __init__(self, columns: _Columns, categories: dict[int, _Category]):
         self.columns, self.categories = columns, categories
+        # Replaced from the right, so that each index still points at its cell: the label goes.
+        self.from_right = sorted([*categories, columns.label_index], reverse=True)
 
     @classmethod
     def from_sample(cls, columns: _Columns, sample: list[list[str]], what: str) -> _Encoder | None:
@@ -444,16 +446,23 @@ class _Encoder:
             categories[index] = _Category(columns.names[index], list(dict.fromkeys(cells))[:ONE_HOT_MAX + 1])
         return cls(columns, categories)
 
-    def encode(self, fields: list[str], what: str, line: int, assign: bool) -> list[str]:
-        cells: list[str] = []
-        names = self.columns.names
-        for index in self.columns.feature_indexes:
-            category = self.categories.get(index)
-            if category is None:
-                cells.append(_numeric_cell(fields[index], names[index], what, line))
+    def encode(self, fields: list[str], what: str, line: int, assign: bool) -> str:
+        """The row's features as written out (encoded cells are plain numbers or empty)."""
+        cells = fields.copy()
+        label_index = self.columns.label_index
+        for index in self.from_right:
+            if index == label_index:
+                del cells[index]
             else:
-                cells.extend(category.cells(fields[index], what, line, assign))
-        return cells
+                cells[index:index + 1] = self.categories[index].cells(fields[index], what, line, assign)
+        row = ",".join(cells)
+        if _PLAIN_ROW.fullmatch(row):  # plain numbers, as in the unencoded fast path
+            return row
+        names = self.columns.names  # a numeric cell to check (or refuse) one by one
+        for index in self.columns.feature_indexes:
+            if index not in self.categories:
+                _numeric_cell(fields[index], names[index], what, line)
+        return ",".join(cell.strip() if cell.strip() not in _MISSING else "" for cell in cells)
 
     def features(self) -> list[str]:
         names = []
