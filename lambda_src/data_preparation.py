@@ -456,7 +456,8 @@ class _Encoder:
             else:
                 cells[index:index + 1] = self.categories[index].cells(fields[index], what, line, assign)
         row = ",".join(cells)
-        if _PLAIN_ROW.fullmatch(row):  # plain numbers, as in the unencoded fast path
+        # Plain numbers, as in the unencoded fast path; a quoted cell holding a comma is no number.
+        if row.count(",") == len(cells) - 1 and _PLAIN_ROW.fullmatch(row):
             return row
         names = self.columns.names  # a numeric cell to check (or refuse) one by one
         for index in self.columns.feature_indexes:

@@ -117,3 +117,30 @@ def test_s3_data_is_encoded_in_the_seeding_function_the_same_way(sourced_stack):
     predictions = np.loadtxt(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines())
     np.testing.assert_allclose(predictions, plain_predictions(*split(encoded(data, data), 0.1, 0.2)),
                                rtol=1e-6, atol=1e-7)
+
+
+class _Lines(data_preparation.CountingSink):
+    def __init__(self):
+        self.rows = []
+
+    def train(self, shard, line):
+        self.rows.append(line)
+
+    def validation(self, line):
+        self.rows.append(line)
+
+    def test(self, features, label):
+        self.rows.append(f"{label},{features}")
+
+
+def test_a_quoted_category_with_a_comma_is_one_code_and_a_quoted_number_with_one_is_refused():
+    import io
+
+    text = "x,city,label\n" + "".join(f'{i % 7},"{["Paris, TX", "Paris, FR"][i % 2]}",{i % 2}\n' for i in range(30))
+    sink = _Lines()
+    prepared = data_preparation.prepare([("d.csv", io.StringIO(text))], sink, seed=1)
+    assert prepared.features == ["x", "city=Paris, TX", "city=Paris, FR"]
+    assert all(row.count(",") == 3 for row in sink.rows)  # label + 3 features, no cell split in two
+    late = text + "".join(f'{i % 7},"Paris, TX",0\n' for i in range(10_000)) + '"1,5","Paris, FR",1\n'
+    with pytest.raises(data_preparation.InvalidData, match=r"column 'x' is not numeric \('1,5'\)"):
+        data_preparation.prepare([("d.csv", io.StringIO(late))], data_preparation.CountingSink(), seed=1)
