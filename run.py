@@ -6,8 +6,9 @@
 
 import gc
 import sys
+from importlib import metadata
 
-from runner.cli import main
+from runner.startup import missing_package_line
 
 
 def _freeze_survivors(phase: str, info: dict) -> None:
@@ -20,6 +21,15 @@ def _freeze_survivors(phase: str, info: dict) -> None:
 if __name__ == "__main__":
     # Process entry only (never in library code: a test run's garbage must stay collectable).
     gc.callbacks.append(_freeze_survivors)
-    status = main()
+    try:
+        from runner.cli import main
+
+        status = main()
+    except (ModuleNotFoundError, metadata.PackageNotFoundError) as error:
+        line = missing_package_line(error)  # started by a Python without the project's packages
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        sys.exit(2)
     gc.freeze()  # exit without a last full collection over half a million objects
     sys.exit(status)

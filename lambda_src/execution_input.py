@@ -7,7 +7,7 @@ written or started. The result, and only the result, is what later states read:
 
     {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
      {"kind": "s3" | "file", "uri", "label", "test": uri or null,
-      "split": {"validation": fraction, "test": fraction}}}
+      "split": {"validation": fraction, "test": fraction}, "categorical": "auto" | "off"}}
 
 Input fields: `rows` (integer), `seed` (integer, drawn when absent, so every run can be
 repeated), `hyperparameters` (object merged over the stack's; JSON numbers and booleans become
@@ -37,10 +37,11 @@ import random
 import re
 
 from . import xgboost_hyperparameters as hyperparameter_rules
-from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
+from .suggestions import did_you_mean
 
 FIELDS = ("rows", "seed", "hyperparameters", "data")
-DATA_FIELDS = ("uri", "label", "test", "split")
+DATA_FIELDS = ("uri", "label", "test", "split", "categorical")
 SPLIT_FIELDS = ("validation", "test")
 RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
 UPLOAD_FOLDER = "upload"
@@ -266,7 +267,8 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
                                     f"got {_json(data)}")
     unknown = sorted(set(data) - set(DATA_FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}; allowed: {', '.join(DATA_FIELDS)}")
+        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}{did_you_mean(unknown[0], DATA_FIELDS)}; "
+                                    f"allowed: {', '.join(DATA_FIELDS)}")
     own = upload_location(bucket, execution_name) if bucket else None
     kinds = []
     for field in ("uri", "test"):
@@ -312,8 +314,12 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
         raise InvalidExecutionInput(
             f"data.test: {data['test']} is {where[kinds[1]]} but data.uri is {where[kinds[0]]}: both must be "
             "uploads of this run (run.py --data FILE --test FILE) or both in dataSources")
+    categorical = data.get("categorical", CATEGORICAL_CHOICES[0])
+    if categorical not in CATEGORICAL_CHOICES:
+        raise InvalidExecutionInput(f"data.categorical: {_json(categorical)} is not one of {', '.join(CATEGORICAL_CHOICES)} "
+                                    "(auto: text feature columns are encoded; off: they are refused)")
     return {"kind": kinds[0], "uri": data["uri"], "label": label.strip(),
-            "test": data.get("test"), "split": fractions}
+            "test": data.get("test"), "split": fractions, "categorical": categorical}
 
 
 def instance_memory_gib(instance_type: str) -> float | None:
@@ -344,6 +350,26 @@ def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> Non
             f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
 
 
+def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The input's hyperparameters over the stack's, and what the merge changed beyond that.
+
+    An override replaces the stack's value under any of its names (eta and learning_rate are one).
+    The stack's eval_metric is dropped when an overridden objective cannot use it (rmse with
+    multi:softmax): the objective's own metric applies, and the second value says so."""
+    overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
+    merged = {name: value for name, value in stack.items()
+              if hyperparameter_rules.canonical_name(name) not in overridden}
+    merged.update(overrides)
+    notes = []
+    metric = merged.get("eval_metric")
+    if "objective" in overridden and "eval_metric" not in overridden and metric is not None \
+            and not hyperparameter_rules.metric_fits(metric, merged["objective"]):
+        del merged["eval_metric"]
+        notes.append(f"the stack's eval_metric={metric} does not fit objective {merged['objective']}: "
+                     "left out, so the objective's own metric is reported (pass --hp eval_metric=... to choose one)")
+    return merged, notes
+
+
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
                        defaults: dict, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
@@ -361,7 +387,8 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
             f"{_json(execution_input)}")
     unknown = sorted(set(execution_input) - set(FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}; "
+        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}"
+                                    f"{did_you_mean(unknown[0], FIELDS)}; "
                                     f"allowed: {', '.join(FIELDS)}")
     rows = _integer(execution_input.get("rows", defaults["rows"]), "rows", 1, MAX_ROWS + 1)
     if "seed" in execution_input:
@@ -373,11 +400,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         raise InvalidExecutionInput(f"rows: {rows} is fewer than the {shards} training shards "
                                     f"(one per training instance): ask for at least {shards}")
     overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
-    # An override replaces the stack's value under any of its names (eta and learning_rate are one).
-    overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
-    hyperparameters = {name: value for name, value in defaults["hyperparameters"].items()
-                       if hyperparameter_rules.canonical_name(name) not in overridden}
-    hyperparameters.update(overrides)
+    hyperparameters, _ = merge_hyperparameters(defaults["hyperparameters"], overrides)
     data = None
     if execution_input.get("data") is not None:
         if "rows" in execution_input:

@@ -600,7 +600,8 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
     source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
               "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
-              "split": data["split"]}
+              "split": data["split"], "identifier_like": prepared.identifier_like,
+              "categorical": prepared.categorical}
     train_keys, (validation_key, test_key, labels_key) = keys
     return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
                     [*train_keys, test_key, labels_key, validation_key], source)
@@ -637,7 +638,8 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
                 test_sources=[(uri, data_preparation.text(body)) for uri, _, body in test_sources],
                 hyperparameters=event.get("hyperparameters") or {},
                 label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
-                validation=split["validation"], test=split["test"])
+                validation=split["validation"], test=split["test"],
+                categorical=data.get("categorical") or "auto")
             delete_read_uploads()
             sink.close()
         except BaseException:

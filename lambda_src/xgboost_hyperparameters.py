@@ -28,6 +28,8 @@ from __future__ import annotations
 import ast
 import math
 import re
+
+from .suggestions import did_you_mean
 import struct
 
 # CreateTrainingJob's own limits on the HyperParameters map (SageMaker API reference).
@@ -619,13 +621,34 @@ def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_IN
     held-out set carries a weight column (it does not), and the training rows (1: the fewest).
     `generated`: the rows are the generator's (labels 0 and 1); a user's data (False) is checked
     against its objective when it is prepared, and its row count is not known here."""
-    parsed = validate_as_container(hyperparameters)
+    try:
+        parsed = validate_as_container(hyperparameters)
+    except HyperparameterError as error:
+        raise HyperparameterError(f"{error}{_guess(hyperparameters)}") from None
     given = {canonical_name(name): value for name, value in hyperparameters.items()}
     refusal = pipeline_refusal(given, parsed, instance_type=instance_type, instance_count=instance_count,
                                max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights,
                                rows=rows, generated=generated)
     if refusal is not None:
         raise HyperparameterError(refusal)
+
+
+def metric_fits(metric: str, objective: str) -> bool:
+    """Whether the rules accept eval_metric `metric` (as given: comma-separated) with `objective`."""
+    trial = {"objective": objective, "eval_metric": metric, "num_round": "1"}
+    if objective.startswith("multi:"):
+        trial["num_class"] = "3"
+    try:
+        validate(trial, generated=False)
+    except HyperparameterError:
+        return False
+    return True
+
+
+def _guess(hyperparameters: dict[str, str]) -> str:
+    """' (did you mean 'max_depth'?)' when the container's refusal is of a mistyped name."""
+    unknown = [name for name in hyperparameters if canonical_name(name) not in RULES]
+    return did_you_mean(unknown[0], [*RULES, *ALIASES]) if unknown else ""
 
 
 def _dependency_order(names) -> list[str]:

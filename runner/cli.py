@@ -36,7 +36,8 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 RUNS_DIR = PROJECT_DIR / "runs"
 # Polls start at the first wait and slow down to the second while nothing changes; locally the
 # emulator also ends the wait the moment an execution ends.
-AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0), Polling(0.1, 0.3)
+# The training log (round, evaluation line) is read every 10 s on AWS, every 0.5 s locally.
+AWS_POLLING, LOCAL_POLLING = Polling(5.0, 15.0, log_every=10.0), Polling(0.1, 0.3, log_every=0.5)
 # Throttling is retried by botocore itself, with client-side rate limiting.
 _RETRIES = {"mode": "adaptive", "max_attempts": 10}
 
@@ -132,15 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "--local runs everything offline on an embedded AWS emulator instead.",
         epilog="exit codes: 0 success (or detached), 1 the execution failed or its results could "
                "not be fetched or saved, 2 usage error, 130 interrupted")
+    from runner.version import VersionAction
+
+    parser.add_argument("--version", action=VersionAction, help="print which code this is (git commit) and exit")
     _source_options(parser)
     run = parser.add_argument_group("run options")
     run.add_argument("--local", action="store_true",
                      help="offline rehearsal: host an AWS emulator in this process, deploy the same "
                           "definition there and train with local XGBoost (no AWS account needed)")
     run.add_argument("--name", type=_execution_name,
-                     help="execution name (also the SageMaker job and model name): 1-63 letters, "
-                          "digits and hyphens starting with the stack's jobNamePrefix and --; "
-                          "default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
+                     help="execution name (also the SageMaker job and model name): lower-case letters, "
+                          "digits and hyphens; `--name baseline` is <jobNamePrefix>--baseline (63 characters "
+                          "at most in all); default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
     run.add_argument("--rows", type=_positive_int, help="training rows (overrides the stack default)")
     run.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                      help="XGBoost hyperparameter merged over the stack defaults (repeatable)")
@@ -158,9 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split", type=_split, metavar="VALIDATION,TEST",
                      help="with --data: fractions of its rows for validation and test (default 0.1,0.2; "
                           "with --test: 0.1,0)")
+    run.add_argument("--categorical", choices=("auto", "off"),
+                     help="with --data: text feature columns are encoded (auto, the default: one-hot up to "
+                          "10 categories, ordinal beyond) or refused (off)")
     run.add_argument("--max-cost", type=_usd, metavar="USD",
                      help="refuse the run, before anything starts, when the most it can cost (at list prices) "
-                          "is above USD")
+                          "is above USD; rehearsed with --local at prices recorded in runner/cost.py")
     run.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
     run.add_argument("--detach", action="store_true",
                      help="on Ctrl-C leave the execution running instead of stopping it")
@@ -195,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
     for sub in (attach, listing, cleanup, stop):
         _source_options(sub, default=argparse.SUPPRESS)
+        sub.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
+                         help="the stack `run.py serve` keeps up locally (a --local run's emulator ends with it)")
     past = commands.add_parser(
         "runs", help="past runs in runs/ (local and AWS): list them, show one, compare several",
         argument_default=argparse.SUPPRESS,
@@ -203,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "in the project directory)")
     past.add_argument("--json", action="store_true", help="print one JSON object")
     views = past.add_subparsers(dest="view", metavar="VIEW")
+    listed = views.add_parser("list", help="one line per run (the default)", argument_default=argparse.SUPPRESS)
+    listed.add_argument("--runs-dir", type=_runs_dir, metavar="DIR", help="where the runs are")
+    listed.add_argument("--json", action="store_true", help="print one JSON object")
     one = views.add_parser("show", help="one run: settings, metrics, timings, files, failure",
                            argument_default=argparse.SUPPRESS)
     one.add_argument("run_name", metavar="NAME", help="the run's folder name, or a prefix naming one run")
@@ -242,6 +254,7 @@ class Clients:
         self.sfn = boto3.client("stepfunctions", region_name=region, config=config, **where)
         self.sagemaker = boto3.client("sagemaker", region_name=region, config=config, **where)
         self.s3 = boto3.client("s3", region_name=region, config=config, **where)
+        self.logs = boto3.client("logs", region_name=region, config=config, **where)  # training rounds
 
 
 def _clients(outputs: StackOutputs) -> Clients:
@@ -522,7 +535,8 @@ def _watch(args, clients: Clients, outputs: StackOutputs, arn: str, polling: Pol
     display = _display(args)
     interrupted = None
     try:
-        view = follow(clients.sfn, clients.sagemaker, arn, display, polling)
+        view = follow(clients.sfn, clients.sagemaker, arn, display,
+                      dataclasses.replace(polling, logs=getattr(clients, "logs", None)))
     except KeyboardInterrupt as error:
         interrupted, view = error, None
     finally:
@@ -556,22 +570,27 @@ def _worst_case(args, clients: Clients, outputs: StackOutputs) -> None:
     """Print the most the run can cost with the deployed limits; above --max-cost, refuse it."""
     from runner import cost
 
+    local = args.local or bool(outputs.endpoint_url)
+    if local and args.max_cost is None:  # nothing is billed: the run's one cost line says so at its end
+        return
+    # Locally --max-cost is rehearsed at recorded prices: refused where AWS would refuse it.
+    prices = cost.RecordedPrices() if local else cost.PriceList()
     try:
         definition = clients.sfn.describe_state_machine(stateMachineArn=outputs.state_machine_arn)["definition"]
-        local = args.local or bool(outputs.endpoint_url)
-        worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region),
-                                None if local else cost.PriceList(), local=local)
+        worst = cost.worst_case(cost.RunLimits.from_definition(definition, outputs.region), prices)
     except (ClientError, BotoCoreError) as error:
         worst = {"usd": None, "unknown": [f"cannot read the state machine's definition: {error}"]}
     print(cost.describe_worst_case(worst), file=sys.stderr)
-    if args.max_cost is None or args.local or outputs.endpoint_url:  # nothing is billed locally
+    if args.max_cost is None:
         return
     if worst["usd"] is None:
         raise UsageError(f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
                          f"({'; '.join(worst['unknown'])}), so nothing was started")
     if worst["usd"] > args.max_cost:
-        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}; nothing was "
-                         "started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, or raise --max-cost)")
+        recorded = f" (at {cost.RECORDED_PRICES_NOTE}; AWS would refuse it too)" if local else ""
+        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}{recorded}; "
+                         "nothing was started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, "
+                         "or raise --max-cost)")
 
 
 def _cost(args, clients: Clients, outputs: StackOutputs):
@@ -630,16 +649,30 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
     claim runs/<name>/, before anything is deployed or started; the folder is given back unless
     the execution starts."""
     checks = source.checks
-    name = execution.check_prefix(args.name, checks.job_name_prefix) if args.name \
+    name = execution.full_name(args.name, checks.job_name_prefix) if args.name \
         else execution.new_name(checks.job_name_prefix)
     uploads: dict[str, Path] = {}
     if args.data:
         execution_input["data"], uploads = user_data.execution_data(
-            user_data.DataRequest(args.data, args.label, args.test, args.split), checks.bucket_name, name)
+            user_data.DataRequest(args.data, args.label, args.test, args.split, args.categorical), checks.bucket_name, name)
+    count_classes = bool(uploads) and execution.needs_num_class(execution_input, checks)
+    if count_classes:  # checked with a stand-in, then with the count the file's check found
+        execution_input["hyperparameters"] = {**execution_input.get("hyperparameters", {}), "num_class": "2"}
     checked = execution.check_input(execution_input, name, checks)
+    found = user_data.Findings()
+    if count_classes:
+        del execution_input["hyperparameters"]["num_class"], checked["hyperparameters"]["num_class"]
     with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
                                  shards=checks.run_defaults.get("shards", 1),
-                                 hyperparameters=checked["hyperparameters"]) as files:
+                                 hyperparameters=checked["hyperparameters"], found=found) as files:
+        _say_merge_notes(args, execution_input, checks)  # once every check passed: a refusal stays one line
+        if found.hyperparameters:
+            execution_input["hyperparameters"].update(found.hyperparameters)
+            execution.check_input(execution_input, name, checks)
+            print(f"run.py: num_class={found.hyperparameters['num_class']}: the classes of label column "
+                  f"{checked['data']['label']!r} (--hp num_class=N to set it)", file=sys.stderr)
+        for warning in found.warnings:
+            print(f"run.py: warning: {warning}", file=sys.stderr)
         local = args.local or bool(source.outputs and source.outputs.endpoint_url)
         run = CheckedRun(name, execution_input, files, results.claim(args.runs_dir, name, local=local))
         try:
@@ -647,6 +680,20 @@ def _checked_run(args, execution_input: dict, source: StackSource) -> Iterator[C
         finally:
             if not run.started:
                 results.release(run.run_dir)
+
+
+def _say_merge_notes(args, execution_input: dict, checks: RunChecks) -> None:
+    """What merging the run's hyperparameters over the stack's changed (a dropped eval_metric),
+    naming the stack file the default came from."""
+    from lambda_src.execution_input import merge_hyperparameters, normalise_hyperparameters
+
+    try:
+        overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
+    except ValueError:
+        return  # refused by the input's check, with its own message
+    stack_file = f"Pulumi.{args.stack or 'dev'}.yaml" if args.local or args.stack else "the stack's settings"
+    for note in merge_hyperparameters(checks.run_defaults["hyperparameters"], overrides)[1]:
+        print(f"run.py: {note.replace('the stack', stack_file + ': the stack', 1)}", file=sys.stderr)
 
 
 def _start(args, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None) -> int:
@@ -760,6 +807,11 @@ def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painte
     return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
 
 
+def _flags(flags: list[str], one: str, several: str) -> str:
+    """'--label only applies' or '--label, --test only apply': the verb agreeing with the flags."""
+    return f"{', '.join(flags)} {one if len(flags) == 1 else several}"
+
+
 def _runs(parser: argparse.ArgumentParser, args) -> int:
     """`run.py runs [show NAME | compare A B ...]`: the workbench over runs/."""
     from runner import workbench
@@ -768,7 +820,7 @@ def _runs(parser: argparse.ArgumentParser, args) -> int:
                                       ("--hp", args.hp), ("--input", args.input), ("--data", args.data))
              if value]
     if given:
-        parser.error(f"{', '.join(given)} do not apply to runs (it reads past runs)")
+        parser.error(f"{_flags(given, 'does not apply', 'do not apply')} to runs (it reads past runs)")
     runs_dir = getattr(args, "runs_dir", RUNS_DIR)
     as_json = bool(getattr(args, "json", False))
     view = getattr(args, "view", None)
@@ -803,7 +855,7 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
                                       ("--input", args.input), ("--data", args.data),
                                       ("--detach", args.detach), ("--json", args.json)) if value]
     if given:
-        parser.error(f"{', '.join(given)} do not apply to serve (it starts no run: clients do)")
+        parser.error(f"{_flags(given, 'does not apply', 'do not apply')} to serve (it starts no run: clients do)")
     stack_name = getattr(args, "stack", None) or "dev"
     outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
     print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
@@ -879,32 +931,39 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
+    from runner import suggest
+
+    mistake = suggest.unknown_flag(sys.argv[1:] if argv is None else argv, parser)
+    if mistake:
+        parser.error(mistake)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(parser, args)
     if args.command == "runs":
         return _runs(parser, args)
-    if args.command and args.local:
-        parser.error(f"{args.command} needs a deployed stack: the --local emulator lives only for one run "
-                     "(for a stack that stays up: run.py serve --outputs-file FILE, then "
-                     f"run.py {args.command} --outputs-file FILE)")
+    if args.command and args.local and served_stack(args.stack or "dev") is None:
+        past = "; past runs: run.py runs" if args.command == "list" else ""
+        parser.error(f"{args.command} --local needs the local stack `run.py serve` keeps up (a --local run's "
+                     f"emulator ends with the run): start run.py serve, then run.py {args.command} --local{past}")
     run_only = [flag for flag, value in (("--name", args.name), ("--rows", args.rows), ("--hp", args.hp),
                                          ("--seed", args.seed is not None), ("--input", args.input),
                                          ("--detach", args.detach), ("--data", args.data),
                                          ("--label", args.label), ("--test", args.test),
                                          ("--split", args.split), ("--max-cost", args.max_cost is not None),
+                                         ("--categorical", args.categorical),
                                          ("--keep-data", args.keep_data and args.command != "follow"))
                 if value]
     if args.command and run_only:
         hint = " (follow detaches on Ctrl-C by default; --stop stops)" if "--detach" in run_only else ""
-        parser.error(f"{', '.join(run_only)} only apply when starting a run, not to {args.command}{hint}")
+        parser.error(f"{_flags(run_only, 'only applies', 'only apply')} when starting a run, not to {args.command}{hint}")
     if args.local and args.detach:
         parser.error("--detach needs a deployed stack: the --local emulator ends with run.py")
     if not args.data:
         given = [flag for flag, value in (("--label", args.label), ("--test", args.test),
-                                          ("--split", args.split)) if value is not None]
+                                          ("--split", args.split), ("--categorical", args.categorical))
+                 if value is not None]
         if given:
-            parser.error(f"{', '.join(given)} only apply with --data")
+            parser.error(f"{_flags(given, 'only applies', 'only apply')} with --data")
     elif args.rows is not None:
         parser.error("--rows sizes the generated dataset; with --data every row of the data is used")
     phase = "before anything started"
@@ -918,7 +977,7 @@ def _main(argv: list[str] | None) -> int:
             if source.announce:  # the first progress line: every refusal of bad input came before it
                 print(source.announce, file=sys.stderr, flush=True)
             painter = None
-            if args.local:
+            if args.local and (run is not None or args.command == "follow"):
                 from runner import plot
 
                 phase = "while starting the local emulator; nothing was started"

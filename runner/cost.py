@@ -155,6 +155,34 @@ class PriceList:
         raise PriceUnknown(f"the Price List has no on-demand price for {item.what} in {item.filters['regionCode']}")
 
 
+# Public on-demand list prices in USD, recorded by hand from AWS's pricing pages (the same in
+# us-east-1 and us-west-2), for rehearsing --max-cost where the Price List API is not asked: the
+# offline rehearsal refuses what AWS would. Not current prices: on AWS, run.py asks the Price List.
+RECORDED_PRICES_NOTE = "prices recorded in runner/cost.py, not asked from the Price List API"
+RECORDED_REGIONS = ("us-east-1", "us-west-2")
+RECORDED_PRICES = {
+    "-Train:ml.m5.large": 0.115, "-Train:ml.m5.xlarge": 0.23, "-Train:ml.m5.2xlarge": 0.461,
+    "-Train:ml.m5.4xlarge": 0.922, "-Train:ml.c5.xlarge": 0.204, "-Train:ml.c5.2xlarge": 0.408,
+    "-Tsform:ml.m5.large": 0.115, "-Tsform:ml.m5.xlarge": 0.23, "-Tsform:ml.m5.2xlarge": 0.461,
+    "-Tsform:ml.m5.4xlarge": 0.922, "-Tsform:ml.c5.xlarge": 0.204, "-Tsform:ml.c5.2xlarge": 0.408,
+    "Lambda-GB-Second": 0.0000166667,  # x86
+    "TimedStorage-ByteHrs": 0.023,     # S3 Standard, first 50 TB, per GB-month
+}
+
+
+class RecordedPrices:
+    """`PriceList`'s interface over RECORDED_PRICES, for the offline rehearsal's --max-cost."""
+
+    def price(self, item: Item) -> float:
+        region = item.filters["regionCode"]
+        usd = RECORDED_PRICES.get(item.usage_suffix) if region in RECORDED_REGIONS else None
+        if usd is None:
+            recorded = sorted({suffix.split(":")[-1] for suffix in RECORDED_PRICES if ":" in suffix})
+            raise PriceUnknown(f"no recorded price for {item.what} in {region} (the rehearsal's table holds "
+                               f"{', '.join(recorded)} in {' and '.join(RECORDED_REGIONS)})")
+        return usd
+
+
 def _on_demand_price(product: dict, item: Item) -> float | None:
     usage = str(product.get("product", {}).get("attributes", {}).get("usagetype", ""))
     if not usage.endswith(item.usage_suffix):
@@ -313,7 +341,7 @@ class RunLimits:
                    transform_seconds=int(transform_state.get("TimeoutSeconds", TRANSFORM_ALLOWANCE_SECONDS)))
 
 
-def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = False) -> dict:
+def worst_case(limits: RunLimits, prices: PriceList | RecordedPrices | None, *, local: bool = False) -> dict:
     """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
     the warm pool's whole keep-alive period on every instance, the transform state's whole timeout
@@ -340,11 +368,14 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
             "training_seconds": limits.training_seconds, "warm_pool_seconds": limits.warm_pool_seconds,
             "transform_seconds": limits.transform_seconds,
             "spot": limits.spot, "parts": lines,
+            "prices": "recorded" if isinstance(prices, RecordedPrices) else None,
             "unknown": unknown or None}
 
 
 def describe(record: dict) -> str:
     """One line for the terminal: the run's cost, or why it is not known."""
+    if record.get("unknown") == [LOCAL_REASON]:
+        return "cost: none (the offline rehearsal runs on this machine: nothing is billed)"
     if record.get("total_usd") is None:
         return f"cost: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
     training = record["training"]
@@ -359,11 +390,12 @@ def describe(record: dict) -> str:
 
 
 def describe_worst_case(record: dict) -> str:
+    recorded = f" at {RECORDED_PRICES_NOTE}" if record.get("prices") == "recorded" else ""
     if record.get("usd") is None:
-        return f"worst case: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
+        return f"worst case{recorded}: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
     warm = (f", a warm pool kept {record['warm_pool_seconds']} s after it" if record.get("warm_pool_seconds")
             else "")
-    return (f"worst case: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
+    return (f"worst case{recorded}: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
             f"transform {record.get('transform_seconds', TRANSFORM_ALLOWANCE_SECONDS)} s, every Lambda attempt at "
             "its timeout)")
 

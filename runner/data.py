@@ -37,6 +37,7 @@ class DataRequest:
     label: str | None = None
     test: str | None = None
     split: tuple[float, float] | None = None  # (validation, test)
+    categorical: str | None = None  # "auto" (default) or "off"
 
 
 def parse_split(text: str) -> tuple[float, float]:
@@ -54,6 +55,9 @@ def is_s3(location: str) -> bool:
 
 def _local_path(location: str, flag: str) -> Path:
     path = Path(location).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{flag} {location} is a directory: give one CSV or Parquet file in it (a folder of "
+                         "files: upload it to S3 and pass s3://bucket/prefix/)")
     if not path.is_file():
         raise UsageError(f"{flag} {location}: no such file (give a CSV or Parquet file, or an s3:// URI)")
     return path
@@ -81,6 +85,8 @@ def execution_data(request: DataRequest, bucket: str, name: str) -> tuple[dict, 
         data["test"] = uri(request.test, "--test", "test")
     if request.split is not None:
         data["split"] = {"validation": request.split[0], "test": request.split[1]}
+    if request.categorical is not None:
+        data["categorical"] = request.categorical
     return data, uploads
 
 
@@ -169,11 +175,20 @@ def _widest_row(batch, path: Path) -> int:
     return widest
 
 
+@dataclasses.dataclass
+class Findings:
+    """What checking a local file learned: hyperparameters the data settles (num_class for a
+    multi: objective without one) and warnings for the user."""
+    hyperparameters: dict = dataclasses.field(default_factory=dict)
+    warnings: list = dataclasses.field(default_factory=list)
+
+
 @contextlib.contextmanager
 def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: int,
-                  hyperparameters: dict[str, str]) -> Iterator[dict[str, Path]]:
+                  hyperparameters: dict[str, str], found: Findings | None = None) -> Iterator[dict[str, Path]]:
     """Check the local files with the preparation's rules (nothing written); yields the CSV files
-    to upload (upload URI -> path). `data` is the checked input (execution_input)."""
+    to upload (upload URI -> path). `data` is the checked input (execution_input). Given `found`,
+    what the check learned goes there."""
     with contextlib.ExitStack() as stack:
         files = {uri: stack.enter_context(as_csv(path)) for uri, path in uploads.items()}
         size = sum(path.stat().st_size for path in files.values())
@@ -191,13 +206,19 @@ def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: in
                     def opened(uri: str):
                         return streams.enter_context(open(files[uri], encoding="utf-8-sig", newline=""))
 
-                    data_preparation.prepare(
+                    prepared = data_preparation.prepare(
                         [(names[data["uri"]], opened(data["uri"]))], data_preparation.CountingSink(),
                         test_sources=[(names[test_uri], opened(test_uri))] if test_uri in files else [],
                         hyperparameters=hyperparameters, label=data["label"], seed=seed, shards=shards,
-                        validation=split["validation"], test=split["test"])
+                        validation=split["validation"], test=split["test"],
+                        categorical=data["categorical"], num_class_from_data=found is not None)
             except data_preparation.InvalidData as error:
                 raise UsageError(str(error)) from None
+            if found is not None:
+                found.hyperparameters.update(prepared.implied)
+                if prepared.identifier_like:
+                    found.warnings.append(f"{names[data['uri']]}: "
+                                          f"{data_preparation.identifier_warning(prepared.identifier_like)}")
         yield files
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -14,14 +15,18 @@ from runner.outputs import StackOutputs, UsageError
 
 def check_name(name: str) -> str:
     if not is_job_name(name):
-        raise UsageError(f"invalid execution name {name!r}: use 1-63 letters, digits and hyphens, "
-                         "not starting or ending with a hyphen (it becomes the SageMaker job name)")
+        suggestion = re.sub(r"-{3,}", "--", re.sub(r"[^a-z0-9-]+", "-", name.lower())).strip("-")
+        instead = f": use {suggestion!r}" if is_job_name(suggestion) else ""
+        raise UsageError(f"invalid execution name {name!r}: use 1-63 lower-case letters, digits and hyphens, "
+                         f"not starting or ending with a hyphen (it becomes the SageMaker job name){instead}")
     return name
 
 
-def check_prefix(name: str, prefix: str) -> str:
+def full_name(name: str, prefix: str) -> str:
+    """`--name baseline` is `<prefix>--baseline`; a name holding `--` is taken whole. Checked."""
+    whole = name if NAME_SEPARATOR in name else f"{prefix}{NAME_SEPARATOR}{name}"
     try:
-        return check_execution_name(name, prefix)
+        return check_execution_name(whole, prefix)
     except InvalidExecutionInput as error:
         raise UsageError(str(error)) from None
 
@@ -40,6 +45,19 @@ def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict
                                   defaults=outputs.run_defaults, bucket=outputs.bucket_name)
     except InvalidExecutionInput as error:
         raise UsageError(f"the execution would be refused: {error}") from None
+
+
+def needs_num_class(execution_input: dict, checks) -> bool:
+    """A multi: objective without num_class, in the input or the stack's defaults: run.py, which
+    reads a local file's classes, fills it in."""
+    from lambda_src.execution_input import merge_hyperparameters, normalise_hyperparameters
+
+    try:
+        given = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
+    except InvalidExecutionInput:
+        return False
+    merged, _ = merge_hyperparameters(checks.run_defaults["hyperparameters"], given)
+    return merged.get("objective", "").startswith("multi:") and "num_class" not in merged
 
 
 def parse_hyperparameter(text: str) -> tuple[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -140,6 +142,63 @@ def job_status(sagemaker, state: StateProgress) -> str:
     return "" if status in _JOB_ENDED else status
 
 
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# An evaluation line of the XGBoost container: "[12]\ttrain-rmse:0.41\tvalidation-rmse:0.43".
+_ROUND_LINE = re.compile(r"\[(\d+)\]\s+(\S.*)")
+LOG_EVENTS_READ = 20  # the newest events of the stream, read per look
+
+
+class TrainingLog:
+    """The round a training job is at and its latest evaluation line, from the job's CloudWatch
+    Logs stream (what SageMaker's console shows), read at most once per `every` seconds.
+
+    With the run.py user's own credentials (logs:DescribeLogStreams and logs:GetLogEvents on
+    /aws/sagemaker/TrainingJobs); refused or failing, it says so once and reads no more."""
+
+    def __init__(self, logs, every: float, clock: Callable[[], float] = time.monotonic):
+        self.logs, self.every, self.clock = logs, every, clock
+        self.read_at: dict[str, float] = {}
+        self.progress: dict[str, str] = {}
+        self.problem: str | None = None
+
+    def progress_of(self, state: StateProgress) -> str:
+        """'round 12/5000  train-rmse:0.41 validation-rmse:0.43' for a running training state."""
+        job = state.job_name
+        if self.logs is None or not job or not state.resource.startswith("createTrainingJob"):
+            return ""
+        if self.problem:
+            return self.problem
+        now = self.clock()
+        if now - self.read_at.get(job, -math.inf) >= self.every:
+            self.read_at[job] = now
+            try:
+                line = self._latest_round(job)
+            except Exception as error:  # never the run's outcome: the table goes on without it
+                code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+                self.problem = f"(training log not readable: {code})"
+                return self.problem
+            if line is not None:
+                number, metrics = line
+                rounds = (state.parameters.get("HyperParameters") or {}).get("num_round")
+                of = f"/{rounds}" if isinstance(rounds, str) and rounds.isdigit() else ""
+                self.progress[job] = f"round {number + 1}{of}  {' '.join(metrics.split())}"
+        return self.progress.get(job, "")
+
+    def _latest_round(self, job: str) -> tuple[int, str] | None:
+        streams = self.logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{job}/",
+                                                 limit=50).get("logStreams", [])
+        if not streams:
+            return None
+        newest = max(streams, key=lambda stream: (stream.get("creationTime", 0), stream["logStreamName"]))
+        events = self.logs.get_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=newest["logStreamName"],
+                                          startFromHead=False, limit=LOG_EVENTS_READ).get("events", [])
+        for event in reversed(events):
+            found = _ROUND_LINE.fullmatch(str(event.get("message", "")).replace("#011", "\t").strip())
+            if found:
+                return int(found[1]), found[2]
+        return None
+
+
 class History:
     """An execution's events, fetched incrementally: newest first, until a known event.
 
@@ -176,7 +235,8 @@ class History:
         return [self.events[key] for key in sorted(self.events)]
 
 
-def snapshot(sfn, sagemaker, execution_arn: str, history: History | None = None) -> ExecutionView:
+def snapshot(sfn, sagemaker, execution_arn: str, history: History | None = None,
+             training_log: TrainingLog | None = None) -> ExecutionView:
     description = sfn.describe_execution(executionArn=execution_arn)
     history = history or History(sfn, execution_arn)
     history.refresh()
@@ -190,6 +250,8 @@ def snapshot(sfn, sagemaker, execution_arn: str, history: History | None = None)
     for state in view.states:
         if state.exited is None and view.status == "RUNNING":
             state.detail = job_status(sagemaker, state)
+            if training_log is not None and state.detail == "Training":
+                state.detail = f"{state.detail}  {training_log.progress_of(state)}".rstrip()
     return view
 
 
@@ -273,6 +335,8 @@ class Polling:
     interval: float
     max_interval: float
     sleep: Callable[[float], None] = time.sleep
+    log_every: float = 10.0  # the training log is read at most this often (seconds)
+    logs: Any = None  # a CloudWatch Logs client: a training state shows its round, from the job's log
 
 
 def follow(sfn, sagemaker, execution_arn: str, display: Display, polling: Polling) -> ExecutionView:
@@ -282,12 +346,13 @@ def follow(sfn, sagemaker, execution_arn: str, display: Display, polling: Pollin
     nothing changes, so a long training job costs few calls; any change resets it.
     """
     history = History(sfn, execution_arn)
+    training_log = TrainingLog(polling.logs, polling.log_every) if polling.logs is not None else None
     interval = polling.interval
     max_interval = max(interval, polling.max_interval)
     wait, last, view = interval, None, None
     try:
         while True:
-            view = snapshot(sfn, sagemaker, execution_arn, history)
+            view = snapshot(sfn, sagemaker, execution_arn, history, training_log)
             display.update(view)
             if view.status in TERMINAL:
                 return view

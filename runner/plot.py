@@ -27,7 +27,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DRAW_SECONDS = 120.0
 
 CALIBRATION_BINS = 10
+CALIBRATION_MIN_ROWS = 30  # per point of the calibration curve: fewer rows make it zigzag
 GRID = 101  # the synthetic features are integers 0..100
+# Predicted against actual: every row as a dot up to this many rows, a density (hexagons) beyond.
+SCATTER_MAX_ROWS = 20_000
+# At most three panels a row, each about 4.8 x 4.4 inches: 1520 x 1000 pixels at most (100 dpi).
+PANELS_PER_ROW, PANEL_INCHES = 3, (4.8, 4.4)
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +55,18 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
     observed = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
     used = counts > 0
     return predicted[used] / counts[used], observed[used] / counts[used], counts[used]
+
+
+def calibration_by_count(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS,
+                         min_rows: int = CALIBRATION_MIN_ROWS):
+    """As `calibration`, over bins of equal row counts (the rows sorted by score), as few as it
+    takes for each to hold at least `min_rows` rows (at least one bin, at most `bins`)."""
+    count = max(1, min(bins, scores.size // min_rows))
+    order = np.argsort(scores, kind="stable")
+    groups = [group for group in np.array_split(order, count) if group.size]
+    return (np.array([scores[group].mean() for group in groups]),
+            np.array([labels[group].astype(np.float64).mean() for group in groups]),
+            np.array([group.size for group in groups]))
 
 
 def probability_grid(points: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -108,6 +125,13 @@ def arrays_for(kind: str, predictions: np.ndarray, labels: np.ndarray, points: n
 def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
            metrics: dict | None = None, classes: list[str] | None = None) -> Path:
     """Write a PNG with the panels of `kind` (see `arrays_for`)."""
+    figure_for(kind, arrays, title=title, metrics=metrics, classes=classes).savefig(path, dpi=100)
+    return path
+
+
+def figure_for(kind: str, arrays: dict[str, np.ndarray], *, title: str, metrics: dict | None = None,
+               classes: list[str] | None = None):
+    """The matplotlib Figure `render` saves: the panels of `kind` in rows of at most three."""
     _import_matplotlib()
     from matplotlib.figure import Figure
 
@@ -118,18 +142,31 @@ def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
               HINGE: [_confusion], MULTICLASS: [_confusion] if "confusion" in arrays else [],
               REGRESSION: [_predicted_vs_actual, _residuals]}[kind]
     panels = panels + ([_plane] if points is not None else [])
+    # Four panels as 2 x 2, five as 2 x 3: a layout that fits a screen, not a strip.
+    columns = 2 if len(panels) == 4 else min(PANELS_PER_ROW, max(1, len(panels)))
+    rows = -(-len(panels) // columns)
+    width = max(7.0, PANEL_INCHES[0] * columns + 0.8)
+    height = PANEL_INCHES[1] * rows + 1.0
     # Fixed margins: a constrained layout would take half of the drawing time.
-    width = max(7.0, 5.3 * len(panels) + 0.3)
-    figure = Figure(figsize=(width, 5.6))
-    figure.subplots_adjust(left=1.1 / width, right=1 - 0.7 / width, bottom=0.16, top=0.83, wspace=0.42)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    figure = Figure(figsize=(width, height))
+    figure.subplots_adjust(left=0.9 / width, right=1 - 0.9 / width, bottom=0.7 / height, top=1 - 1.0 / height,
+                           wspace=0.55, hspace=0.45)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for panel, ax in zip(panels, axes):
         panel(figure, ax, kind=kind, scores=scores, labels=labels, points=points, metrics=metrics,
               confusion=arrays.get("confusion"), classes=classes)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     shown = "   ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
-    figure.suptitle(f"{title}\n{shown}")
-    figure.savefig(path, dpi=100)
-    return path
+    positive = (f"   positive class: {_class_names(classes)[1]} (label 1)"
+                if kind in (PROBABILITY, MARGIN) else "")
+    figure.suptitle(f"{title}\n{shown}{positive}")
+    return figure
+
+
+def _class_names(classes: list[str] | None) -> list[str]:
+    """The binary classes' names as shown: the file's own, else 'class 0' and 'class 1'."""
+    return [_plain(name) for name in classes] if classes and len(classes) == 2 else ["class 0", "class 1"]
 
 
 def _roc(figure, ax, *, scores, labels, metrics, **_):
@@ -155,7 +192,7 @@ def _precision_recall(figure, ax, *, scores, labels, **_):
 def _calibration(figure, ax, *, scores, labels, **_):
     from matplotlib import ticker
 
-    predicted, observed, counts = calibration(labels, scores)
+    predicted, observed, counts = calibration_by_count(labels, scores)
     rows_axes = ax.twinx()  # how many rows each point stands for, behind the curve
     rows_axes.hist(np.clip(scores, 0, 1), bins=CALIBRATION_BINS, range=(0, 1), color="lightgrey", log=True)
     # The bars stay in the lower part; at least two decades, so that the axis is labelled.
@@ -168,7 +205,8 @@ def _calibration(figure, ax, *, scores, labels, **_):
     ax.patch.set_visible(False)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     ax.plot(predicted, observed, marker="o", color="tab:orange", label="model")
-    ax.set(title=f"Calibration ({CALIBRATION_BINS} bins)", xlabel="mean predicted probability",
+    each = f"~{int(counts.mean()):,} rows each" if counts.size else "no rows"
+    ax.set(title=f"Calibration ({counts.size} bins, {each})", xlabel="mean predicted probability",
            ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="upper left")
 
@@ -182,10 +220,11 @@ def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
     from matplotlib import ticker
 
     low, high = (0.0, 1.0) if kind == PROBABILITY else (float(scores.min()), float(scores.max()))
-    names = [_plain(name) for name in classes or ["0", "1"]]
+    names = _class_names(classes)
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
         ax.hist(scores[labels == label], bins=50, range=(low, high if high > low else low + 1),
-                histtype="step", color=color, log=True, label=f"label {names[label]}")
+                histtype="step", color=color, log=True,
+                label=f"{names[label]} (positive)" if label == 1 else names[label])
     ax.set(title="Scores per true class", xlabel="predicted probability" if kind == PROBABILITY else "margin",
            ylabel="rows (log scale)")
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
@@ -212,8 +251,20 @@ def _confusion(figure, ax, *, confusion, classes, **_):
     figure.colorbar(drawn, ax=ax, label="share of the true class's rows", shrink=0.8)
 
 
+def _dots(ax, x: np.ndarray, y: np.ndarray) -> None:
+    """Every row as a dot, sized and shaded for how many there are (50 rows: large and solid), or
+    beyond SCATTER_MAX_ROWS a density of hexagons (5 million dots would be one blot)."""
+    if x.size > SCATTER_MAX_ROWS:
+        drawn = ax.hexbin(x, y, gridsize=70, bins="log", mincnt=1, cmap="Blues", linewidths=0)
+        ax.figure.colorbar(drawn, ax=ax, label="rows (log scale)", shrink=0.8)
+        return
+    size = float(np.clip(4000 / max(x.size, 1), 3, 36))
+    alpha = float(np.clip(300 / max(x.size, 1) ** 0.75, 0.25, 0.9))
+    ax.scatter(x, y, s=size, alpha=alpha, color="tab:blue", linewidths=0, rasterized=True)
+
+
 def _predicted_vs_actual(figure, ax, *, scores, labels, **_):
-    ax.scatter(labels, scores, s=2, alpha=0.3, color="tab:blue", linewidths=0, rasterized=True)
+    _dots(ax, labels, scores)
     low = float(min(labels.min(), scores.min()))
     high = float(max(labels.max(), scores.max()))
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="predicted = actual")
@@ -222,12 +273,12 @@ def _predicted_vs_actual(figure, ax, *, scores, labels, **_):
 
 
 def _residuals(figure, ax, *, scores, labels, **_):
-    ax.scatter(scores, scores - labels, s=2, alpha=0.3, color="tab:blue", linewidths=0, rasterized=True)
+    _dots(ax, scores, scores - labels)
     ax.axhline(0, color="grey", linestyle="--", linewidth=1)
     ax.set(title="Residuals", xlabel="predicted", ylabel="predicted - actual")
 
 
-def _plane(figure, ax, *, kind, scores, points, **_):
+def _plane(figure, ax, *, kind, scores, points, classes=None, **_):
     probability = kind == PROBABILITY
     grid = probability_grid(points, scores.astype(np.float64))
     if probability:
@@ -242,10 +293,10 @@ def _plane(figure, ax, *, kind, scores, points, **_):
     x = np.linspace(0, 100, 2)
     ax.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
     what = {PROBABILITY: "probability", MARGIN: "margin", HINGE: "class", MULTICLASS: "class"}.get(kind, "value")
-    ax.set(title=f"Mean predicted {what} per (x, y)", xlabel="x", ylabel="y",
+    ax.set(title=f"Mean predicted {what}\nper (x, y)", xlabel="x", ylabel="y",
            xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
     ax.legend(loc="lower right")
-    figure.colorbar(drawn, ax=ax, label="predicted P(label = 1)" if probability else f"mean predicted {what}")
+    figure.colorbar(drawn, ax=ax, label=f"predicted P({_class_names(classes)[1]})" if probability else f"mean predicted {what}")
 
 
 def loaded() -> bool:

@@ -93,4 +93,4 @@ def test_max_cost_must_be_an_amount(value, outputs_file, capsys):
 def test_max_cost_only_applies_when_starting_a_run(outputs_file, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--max-cost", "1", "list", "--outputs-file", outputs_file])
-    assert exit_info.value.code == 2 and "--max-cost only apply when starting a run" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--max-cost only applies when starting a run" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def refused(data, **extra) -> str:
 def test_uris_inside_a_data_source_or_the_runs_upload_location_are_accepted(uri, kind):
     result = check({"uri": uri})
     assert result["data"] == {"kind": kind, "uri": uri, "label": "label", "test": None,
-                              "split": {"validation": 0.1, "test": 0.2}}
+                              "split": {"validation": 0.1, "test": 0.2}, "categorical": "auto"}
 
 
 @pytest.mark.parametrize("uri", [

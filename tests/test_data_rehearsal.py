@@ -67,17 +67,18 @@ def test_a_uri_outside_data_sources_is_refused_in_the_first_state_with_nothing_w
 
 
 def test_bad_data_in_s3_fails_in_prepare_naming_the_column_and_leaves_no_layout(stack):
-    name, described, entered = execute(stack, "s3-bad", {"data": {"uri": f"{DATA_SOURCE}bad.csv", "label": "answer"}})
+    name, described, entered = execute(stack, "s3-bad", {"data": {"uri": f"{DATA_SOURCE}bad.csv", "label": "answer",
+                                                                  "categorical": "off"}})
     assert described["status"] == "FAILED" and entered[-2:] == ["Prepare dataset", "Pipeline failed"]
     assert described["error"] == "InvalidData"
     message = json.loads(described["cause"])["errorMessage"]
-    assert message == (f"{DATA_SOURCE}bad.csv: line 3: column 'b' is not numeric ('two'): features must be numbers; "
-                       "encode categorical columns yourself (for example one-hot) or drop them")
+    assert message == (f"{DATA_SOURCE}bad.csv: line 3: column 'b' is not numeric ('two'): categorical encoding is "
+                       "off (--categorical off): encode it yourself or drop the column")
     assert keys_under(stack, f"runs/{name}/") == []
 
 
 @pytest.mark.parametrize("body, status", [(("a,b,answer\n" + ROWS).encode(), "SUCCEEDED"),
-                                          (b"a,b,answer\n1,2,yes\n1,two,no\n", "FAILED")])
+                                          (b"a,b,answer\n1,2,yes\n1,inf,no\n", "FAILED")])
 def test_the_runs_upload_is_read_once_then_deleted(stack, body, status):
     """What run.py uploads for a run is deleted once the run has read it, succeeded or not: a
     later execution under the same name (free again 90 days after) cannot read it."""

@@ -120,7 +120,8 @@ def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path, s
 
 
 BAD = {
-    "non-numeric.csv": ("a,colour,label\n1,red,0\n2,blue,1\n", "column 'colour' is not numeric ('red')"),
+    "non-numeric.csv": ("a,weight,label\n" + "1,2.5,0\n" * 20 + "2,?,1\n",
+                        "column 'weight' holds numbers but also text such as '?'"),
     "no-label.csv": ("a,b\n1,0\n2,1\n", "no label column 'label' in the header ('a', 'b'): pass --label"),
     "empty.csv": ("", "the file is empty: expected a header row"),
     "header-only.csv": ("a,label\n", "the header is there but no data rows follow it"),
@@ -158,7 +159,7 @@ def test_data_too_big_for_lambda_is_refused_before_the_upload(capsys, tmp_path, 
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--label", "y"], "--label only apply with --data"),
+    (["--label", "y"], "--label only applies with --data"),
     (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),
     (["--data", "missing.csv"], "--data missing.csv: no such file"),
     (["--data", "s3://b/a.csv", "--test", "t.csv"], "both be local files or both s3:// URIs"),

@@ -162,7 +162,7 @@ def test_an_absent_seed_is_drawn_and_returned():
     ({"hyperparameters": {"num_round": None}}, "hyperparameters.num_round: null is not a string, number"),
     ({"hyperparameters": {"num_round": [1]}}, "hyperparameters.num_round: [1] is not a string, number"),
     ({"hyperparameters": {"sagemaker_program": "x.py"}}, "hyperparameters: Hyperparameter sagemaker_program"),
-    ({"rowz": 5}, "execution input: unknown field 'rowz'; allowed: rows, seed, hyperparameters"),
+    ({"rowz": 5}, "execution input: unknown field 'rowz' (did you mean 'rows'?); allowed: rows, seed, hyperparameters"),
     ([], "execution input must be a JSON object"),
     ("x", "execution input must be a JSON object"),
 ])

@@ -91,8 +91,8 @@ def _project_with(monkeypatch, tmp_path, config: str) -> None:
 def test_a_refused_run_is_one_line_exit_2_with_nothing_deployed_or_written(
         monkeypatch, capsys, tmp_path, no_deployment, argv, stack_config, expected, mode):
     runs = tmp_path / "runs"
-    if "{bad}" in argv:  # a CSV the preparation's rules refuse: text in a feature column
-        (tmp_path / "bad.csv").write_text("label,x\n1,2\n0,three\n")
+    if "{bad}" in argv:  # a CSV the preparation's rules refuse: an infinite feature value
+        (tmp_path / "bad.csv").write_text("label,x\n1,2\n0,inf\n")
         argv = ["--data", str(tmp_path / "bad.csv")]
     if stack_config:
         _project_with(monkeypatch, tmp_path, stack_config)

@@ -112,7 +112,7 @@ def test_missing_stack(tmp_path, monkeypatch, no_aws, capsys):
     (["--seed", "-1"], "expected an integer from 0 to"),
     (["--seed", "seven"], "expected an integer from 0 to"),
     (["--runs-dir", ""], "argument --runs-dir: is empty"),
-    (["--bogus-flag"], "unrecognized arguments"),
+    (["--bogus-flag"], "unknown flag --bogus-flag"),
 ])
 def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -122,7 +122,8 @@ def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws
 
 
 def test_name_outside_the_prefix_is_refused_before_any_call(outputs_file, no_aws, capsys):
-    for name in ("other-run-1", "xgb-dev-2-run", "xgb-dev1"):
+    # A name without `--` is a short name (<prefix>--name); one with it is taken whole.
+    for name in ("other--run-1", "xgb-dev-2--run", "xgb-dev1--a"):
         code, _, err = run(["--outputs-file", outputs_file, "--name", name], capsys)
         assert code == 2 and "must start with 'xgb-dev--'" in err and len(err.splitlines()) == 1
 
@@ -261,10 +262,10 @@ def _interrupt(*args, **kwargs):
 
 
 @pytest.mark.parametrize("argv, problem", [
-    (["--rows", "5", "list"], "--rows only apply when starting a run"),
+    (["--rows", "5", "list"], "--rows only applies when starting a run"),
     (["--local", "--detach"], "--detach needs a deployed stack"),
     (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
-    (["--keep-data", "list"], "--keep-data only apply when starting a run"),
+    (["--keep-data", "list"], "--keep-data only applies when starting a run"),
     (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
 ])
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
@@ -316,11 +317,11 @@ def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatc
 @pytest.mark.parametrize("make_args, problem", [
     (lambda tmp: ["--data", "s3://someone-elses/data.csv"],
      "the execution would be refused: data.uri: s3://someone-elses/data.csv is outside the stack's data sources"),
-    (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' is not numeric ('seven')"),
+    (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' holds 'inf', which is not finite"),
     (lambda tmp: ["--data", str(tmp / "bad.csv"), "--label", "y"], "no label column 'y' in the header"),
 ])
 def test_data_on_aws_is_checked_before_any_call(make_args, problem, outputs_file, no_aws, capsys, tmp_path):
     """Against a deployed stack too: no client (so nothing uploaded, nothing started) before the data passes."""
-    (tmp_path / "bad.csv").write_text("x,label\n1,0\nseven,1\n")
+    (tmp_path / "bad.csv").write_text("x,label\n1,0\ninf,1\n")
     code, out, err = run(["--outputs-file", outputs_file, *make_args(tmp_path)], capsys)
     assert code == 2 and out == "" and problem in err and len(err.splitlines()) == 1, err

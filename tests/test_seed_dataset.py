@@ -414,7 +414,8 @@ def test_prepare_writes_the_generators_layout_from_a_prefix(s3, monkeypatch):
                                   None)
     assert result["source"] == {"kind": "s3", "uri": f"s3://{BUCKET}/sources/t/", "test_uri": None,
                                 "label": "label", "features": ["a", "b"], "classes": None,
-                                "split": {"validation": 0.1, "test": 0.2}}
+                                "split": {"validation": 0.1, "test": 0.2}, "identifier_like": [],
+                                "categorical": {}}
     assert sum(result["rows"].values()) == 200 and result["shards"] == 2
     assert [uri.rsplit("/", 2)[-2] for uri in result["objects"]] == ["train", "train", "test", "labels", "validation"]
     shards = [read(s3, uri).decode().splitlines() for uri in result["objects"][:2]]

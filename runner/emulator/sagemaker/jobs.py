@@ -395,7 +395,8 @@ class LocalSageMaker:
                     raise _Reclaimed()
 
             return container.train_host(channels, hyperparameters, stop_requested=stop_requested,
-                                        checkpoint_dir=local_checkpoints, after_round=after_round)
+                                        checkpoint_dir=local_checkpoints, after_round=after_round,
+                                        emit=training_log(backend, name))
 
     def _keep_warm(self, job) -> None:
         """ResourceConfig.KeepAlivePeriodInSeconds: the instances wait in a warm pool (Available),
@@ -589,6 +590,29 @@ def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host
                         f"Data download failed: s3://{bucket}/{key}")
         target.write_bytes(container.decompress(data, channel.get("CompressionType"), key))
     return container.Channel(name=name, content_type=channel.get("ContentType"), path=directory)
+
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def training_log(backend, job_name: str) -> Callable[[str], None]:
+    """Where a training host's log lines go: CloudWatch Logs, as on SageMaker (group
+    /aws/sagemaker/TrainingJobs, stream `<job>/algo-1-<epoch seconds>`), so that run.py reads a
+    rehearsed job's rounds as it reads a real one's. Written to moto's backend directly: it is
+    SageMaker's own write, not a request of the job's role (checked apart, by `_write_logs`)."""
+    from moto.logs.exceptions import ResourceAlreadyExistsException
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[backend.account_id][backend.region_name]
+    stream = f"{job_name}/algo-1-{int(time.time())}"
+    with contextlib.suppress(ResourceAlreadyExistsException):
+        logs.create_log_group(TRAINING_LOG_GROUP, {})
+    with contextlib.suppress(ResourceAlreadyExistsException):
+        logs.create_log_stream(TRAINING_LOG_GROUP, stream)
+
+    def write(line: str) -> None:
+        logs.put_log_events(TRAINING_LOG_GROUP, stream, [{"timestamp": int(time.time() * 1000), "message": line}])
+    return write
 
 
 def _checkpoint_uri(job) -> str | None:
