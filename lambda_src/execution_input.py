@@ -7,12 +7,13 @@ written or started. The result, and only the result, is what later states read:
 
     {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
      {"kind": "s3" | "file", "uri", "label", "test": uri or null,
-      "split": {"validation": fraction, "test": fraction}}}
+      "split": {"validation": fraction, "test": fraction}}, "qualityGate": "auc >= 0.9" or ""}
 
 Input fields: `rows` (integer), `seed` (integer, drawn when absent, so every run can be
 repeated), `hyperparameters` (object merged over the stack's; JSON numbers and booleans become
 the strings SageMaker passes on), `data` (train on existing CSV in S3 instead of the generated
-dataset: `{"uri", "label"?, "test"?, "split"?}`). Anything else is refused, naming the field.
+dataset: `{"uri", "label"?, "test"?, "split"?}`), `qualityGate` (replaces the stack's gate, e.g.
+"auc >= 0.9", "" for none; evaluation.py's rules). Anything else is refused, naming the field.
 `run.py` applies the same function before it starts an execution.
 
 Data URIs are read by the seeding function's role, so a URI must lie inside one of the stack's
@@ -37,13 +38,15 @@ import random
 import re
 
 if __package__:  # imported from the project as lambda_src.execution_input
+    from . import evaluation
     from . import xgboost_hyperparameters as hyperparameter_rules
     from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
 else:  # in the Lambda package (and the seeding function's tests), modules are top-level
+    import evaluation
     import xgboost_hyperparameters as hyperparameter_rules
     from data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
 
-FIELDS = ("rows", "seed", "hyperparameters", "data")
+FIELDS = ("rows", "seed", "hyperparameters", "data", "qualityGate")
 DATA_FIELDS = ("uri", "label", "test", "split")
 SPLIT_FIELDS = ("validation", "test")
 RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
@@ -396,7 +399,13 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                                       rows=rows if data is None else 1, generated=data is None)
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
-    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data}
+    gate = execution_input.get("qualityGate", defaults.get("qualityGate") or "")
+    try:  # the gate must be one of this run's objective's metrics, or no run could pass it
+        evaluation.check_gate_applies(evaluation.parse_gate(gate), hyperparameters)
+    except ValueError as error:
+        raise InvalidExecutionInput(str(error)) from None
+    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data,
+            "qualityGate": gate or ""}
 
 
 def handler(event: dict, context: object) -> dict:
