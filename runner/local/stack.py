@@ -31,8 +31,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import (iam, preflight, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
-                          sfn_sagemaker)
+from runner.local import (iam, preflight, sagemaker_model_registry, service_models, sfn_definition_parse,
+                          sfn_execution_end, sfn_fail_state, sfn_sagemaker)
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
 
@@ -141,6 +141,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         stack.enter_context(sfn_sagemaker.installed(jobs, access))
         stack.enter_context(sfn_fail_state.installed())
         stack.enter_context(sfn_definition_parse.installed())
+        stack.enter_context(sagemaker_model_registry.installed())
         execution_ends = stack.enter_context(sfn_execution_end.installed(sfn_execution_end.ExecutionEnds()))
         outputs = LocalStackOutputs(deploy(settings))
         outputs.access, outputs.execution_ends = access, execution_ends
