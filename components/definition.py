@@ -170,10 +170,13 @@ def _registration(settings: PipelineSettings, partition: str) -> dict[str, Any]:
             "ModelApprovalStatus": settings.model_approval_status,
             "CustomerMetadataProperties.$": "$.evaluation.metadata",
             "Tags": _tags(settings.stack),
+            # The same token on every attempt: a retried call that had reached SageMaker adds no
+            # second version (ClientToken: 1-36 of [a-zA-Z0-9-]; an MD5 is 32 hex digits).
+            "ClientToken.$": f"States.Hash({_EXECUTION_NAME}, 'MD5')",
         },
         "ResultSelector": {"modelPackageArn.$": "$.ModelPackageArn"},
         "ResultPath": "$.registration",
-        # No retry: a second CreateModelPackage after one that reached SageMaker would add a version.
+        "Retry": _retry(SAGEMAKER_SDK_TRANSIENT, attempts=2, interval=1),
         "Catch": _CATCH,
         "End": True,
     }

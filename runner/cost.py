@@ -317,7 +317,7 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
     """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
     the warm pool's whole keep-alive period on every instance, the transform state's whole timeout
-    on every instance, every Lambda attempt (validation and seeding) at its function's timeout."""
+    on every instance, every Lambda attempt (validation, seeding, evaluation) at its function's timeout."""
     from components import seed_function
 
     lines = []
@@ -403,10 +403,11 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
 def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None,
                    local: bool, sagemaker=None) -> dict:
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
-    Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration.
+    Lambda time is each Lambda state's time from entry to exit (validation, seeding, evaluation): an
+    upper bound of its billed duration.
     A training job that kept a warm pool is described again (with `sagemaker`) for its retained time."""
     from components import seed_function
-    from components.definition import PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
+    from components.definition import EVALUATE_STATE, PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
 
     training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
     transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
@@ -420,8 +421,8 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
     transform = {**summary.get("transform", {}),
                  "seconds": round(ended - began, 3) if began is not None and ended is not None else None}
-    seeding = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE}
+    functions = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE, EVALUATE_STATE}
     lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
-                      if state.name in seeding and state.exited is not None]
+                      if state.name in functions and state.exited is not None]
     return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
                     lambda_memory_mb=seed_function.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)

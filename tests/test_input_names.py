@@ -103,7 +103,7 @@ def test_any_other_failure_of_the_first_state_ends_refused():
     pipeline's failure."""
     states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", validation_function_arn="arn:v",
                               seed_function_arn="arn:f",
-                              sagemaker_role_arn="arn:r")["States"]
+                              sagemaker_role_arn="arn:r", evaluation_function_arn="arn:e")["States"]
     catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
     assert catches[tuple(LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT)] == FAILED_STATE  # not the input's fault
     unchecked = states[catches[("States.ALL",)]]
