@@ -146,6 +146,11 @@ def show(run: Run) -> str:
         lines.append(f"  {key}: {reason}")
     if run.get("metrics_missing"):
         lines.append(f"  no metrics: {run.get('metrics_missing')}")
+    gate = run.get("quality_gate") or {}
+    if gate.get("metric"):
+        lines.append(f"  {gate.get('message')}")
+    if run.get("model_package_arn"):
+        lines.append(f"  model package: {run.get('model_package_arn')}")
     states = run.get("states") or []
     if states:
         lines.append("  states: " + ", ".join(f"{state.get('name')} {_number(state.get('seconds'))} s"
