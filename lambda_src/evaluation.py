@@ -413,6 +413,15 @@ def model_quality_statistics(objective: Objective, scores: dict) -> dict:
 
 # -- the state's function -------------------------------------------------------------------------
 
+# What the function scores at its memory (components/seed_function.py, 1769 MB) within Lambda's 900 s:
+# about 56 bytes a held-out row at the peak, and 2-14 us a row by objective (bench/evaluation_bench.py).
+MAX_HELD_OUT_ROWS = 20_000_000
+
+
+class TooManyRows(Exception):
+    """More held-out rows than the function can score: the run fails at once, saying so."""
+
+
 EVALUATION_FOLDER = "evaluation"
 EVALUATION_FILE = "evaluation.json"
 CHUNK_BYTES = 8 << 20
@@ -466,6 +475,10 @@ def evaluate(s3, bucket: str, name: str, hyperparameters: dict, gate: QualityGat
     """Score the run's predictions, write evaluation.json, and judge the gate: the state's result."""
     keys, rows, source = run_keys(name), rows or {}, source or {}
     expected = rows.get("test") if isinstance(rows.get("test"), int) else None
+    if expected is not None and expected > MAX_HELD_OUT_ROWS:
+        raise TooManyRows(f"{expected:,} held-out rows are more than the evaluation function scores within Lambda's "
+                          f"memory and time ({MAX_HELD_OUT_ROWS:,}): hold out fewer rows (data.split.test, or a "
+                          "smaller test file)")
     objective_name, kind, missing = hyperparameter(hyperparameters, "objective") or DEFAULT_OBJECTIVE, None, None
     scores, undefined, statistics = {}, {}, {"version": 0.0}
     try:  # predictions no metric reads (rank:*), or that are not what the objective writes

@@ -231,3 +231,16 @@ def test_predictions_no_metric_reads_are_evaluated_as_missing_and_fail_a_gate(s3
     assert result["gate"]["passed"] is False
     assert result["gate"]["message"].startswith("Quality gate failed: auc >= 0.5 cannot be checked, cannot score: "
                                                 "the batch transform output has 1 lines, expected 2")
+
+
+def test_held_out_rows_beyond_the_functions_bound_are_refused_first_or_fail_at_once(s3):
+    """Generated: refused by the first state (and pulumi up); prepared data (counted only once
+    prepared): the function fails before reading anything, naming the bound."""
+    bound = evaluation.MAX_HELD_OUT_ROWS
+    with pytest.raises(execution_input.InvalidExecutionInput, match=f"rows: {bound + 1:,} held-out rows"):
+        execution_input.check_rows_fit(bound + 1, {"instance_type": "ml.m5.24xlarge", "instance_count": 4}, 1000)
+    with pytest.raises(SettingsError, match="held-out rows"):
+        settings_with(rows=bound + 1, trainingInstanceType="ml.m5.24xlarge", trainingInstanceCount=4, volumeSizeGb=1000)
+    with pytest.raises(evaluation.TooManyRows, match="hold out fewer rows"):
+        evaluation.handler({"executionName": f"{PREFIX}--big", "hyperparameters": {},
+                            "rows": {"test": bound + 1}}, None)
