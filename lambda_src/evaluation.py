@@ -24,10 +24,14 @@ from array import array
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-if __package__:  # imported from the project as lambda_src.evaluation
-    from . import execution_input
-else:  # in the Lambda package, modules are top-level
-    import execution_input
+
+def _execution_input():
+    """The name rules (execution_input.py imports this module for the gate: imported on use, no cycle)."""
+    if __package__:  # imported from the project as lambda_src.evaluation
+        from . import execution_input
+    else:  # in the Lambda package, modules are top-level
+        import execution_input
+    return execution_input
 
 
 class NotScorable(ValueError):
@@ -429,7 +433,7 @@ CHUNK_BYTES = 8 << 20
 
 def run_keys(name: str) -> dict[str, str]:
     """The keys a run's evaluation reads and writes (the layout seed_dataset.py and the transform make)."""
-    prefix = execution_input.run_prefix(name)
+    prefix = _execution_input().run_prefix(name)
     return {"labels": f"{prefix}csv/labels/test_labels.csv",
             "predictions": f"{prefix}predictions/test.csv.out",
             "evaluation": f"{prefix}{EVALUATION_FOLDER}/{EVALUATION_FILE}"}
@@ -506,6 +510,7 @@ def handler(event: dict, context: object) -> dict:
     record); the bucket and the names' rules are the function's environment, never the event's."""
     import boto3
 
+    execution_input = _execution_input()
     bucket = os.environ[execution_input.BUCKET_VARIABLE]
     prefix = execution_input.check_prefix(os.environ[execution_input.JOB_NAME_PREFIX_VARIABLE])
     name = execution_input.check_execution_name(event.get("executionName"), prefix)
