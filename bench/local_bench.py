@@ -117,7 +117,7 @@ def rehearsal_argv(rows: int, runs_dir: str, instances: int = 1) -> list[str]:
 def instances_child(instances: int, argv: list[str]) -> None:
     """run.py on the dev stack with trainingInstanceCount set to `instances`, as if `pulumi config
     set` had written it (the stack file itself is left alone)."""
-    from runner.local import engine
+    from runner.emulator import engine
 
     dev = engine.stack_config
 
@@ -143,7 +143,8 @@ def write_shards_child(directory: str, rows: int, shards: int) -> None:
 def hosts_train_child(directory: str, instances: int) -> None:
     """Seconds `sagemaker_hosts.train` takes on the shards in `directory` (stack hyperparameters)."""
     from components.settings import load_stack_settings
-    from runner.local import sagemaker_container, sagemaker_hosts
+    from runner.emulator.sagemaker import container as sagemaker_container
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     config = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
         "S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}}}]
@@ -189,7 +190,7 @@ def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
     """Run run.py as `python run.py` would, marking when each phase ends (wall clock)."""
     marks = {"started": time.time()}
     from runner import cli
-    import runner.local.stack as stack
+    import runner.emulator.stack as stack
 
     marks["imported"] = time.time()
 

@@ -28,9 +28,8 @@ PARAMS = {"objective": "reg:logistic"}
 
 
 def load_seed_module():
-    """The seeding function's module, imported as Lambda does (its folder on the path)."""
-    sys.path.insert(0, str(PROJECT_DIR / "lambda_src"))
-    return importlib.import_module("seed_dataset")
+    """The seeding function's module, imported as the Lambda package ships it."""
+    return importlib.import_module("lambda_src.seed_dataset")
 
 
 class MemoryS3:

@@ -27,10 +27,8 @@ from typing import Iterable, Iterator, Sequence
 
 def _execution_input():
     """The name rules (execution_input.py imports this module for the gate: imported on use, no cycle)."""
-    if __package__:  # imported from the project as lambda_src.evaluation
-        from . import execution_input
-    else:  # in the Lambda package, modules are top-level
-        import execution_input
+    from . import execution_input
+
     return execution_input
 
 
@@ -182,6 +180,35 @@ def lines_of(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
             yield block[:end - 1].split(b"\n")
     if carry.strip():
         yield [carry]
+
+
+_BLANK_AFTER_A_LINE = re.compile(rb"(?<=[^\n]\n)\n")
+
+
+def without_assembly_blanks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The batch transform output without the blank lines SageMaker's assembly may add.
+
+    The container ends each mini-batch answer with a newline (serve.py, SAGEMAKER_BATCH), and
+    AssembleWith Line adds "a newline character at the end of every transformed record": if that
+    newline comes after each answer, a blank line follows every mini-batch. A prediction line is
+    never empty, so one blank line right after a prediction can only be that; it is dropped. A
+    blank line anywhere else (first, or a second one in a row) is left for the parser to refuse.
+    """
+    carry, after_line = b"", False  # after_line: the last complete line is a prediction
+    for chunk in chunks:
+        block = carry + chunk
+        end = block.rfind(b"\n") + 1
+        carry, lines = block[end:], block[:end]
+        if not lines:
+            continue
+        body = lines[1:] if after_line and lines.startswith(b"\n") else lines
+        if b"\n\n" in body:
+            body = _BLANK_AFTER_A_LINE.sub(b"", body)
+        after_line = len(lines) >= 2 and lines[-2:-1] != b"\n"
+        if body:
+            yield body
+    if carry:
+        yield carry
 
 
 def _bad(what: str, number: int, line: bytes, wanted: str) -> NotScorable:
@@ -417,7 +444,7 @@ def model_quality_statistics(objective: Objective, scores: dict) -> dict:
 
 # -- the state's function -------------------------------------------------------------------------
 
-# What the function scores at its memory (components/seed_function.py, 1769 MB) within Lambda's 900 s:
+# What the function scores at its memory (components/lambda_functions.py, 1769 MB) within Lambda's 900 s:
 # about 56 bytes a held-out row at the peak, and 2-14 us a row by objective (bench/evaluation_bench.py).
 MAX_HELD_OUT_ROWS = 20_000_000
 

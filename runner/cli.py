@@ -341,7 +341,7 @@ class StackSource:
 
     `checks`: what a new run is checked against, from a deployed stack's outputs or, for a local
     stack, from the outputs its deployment will export (`expected`, from
-    `runner.local.preflight.expected_outputs`): every refusal comes before the first progress line
+    `runner.emulator.preflight.expected_outputs`): every refusal comes before the first progress line
     (`announce`) and the deployment."""
     checks: RunChecks
     outputs: StackOutputs | None = None  # a deployed stack's (AWS, a local endpoint)
@@ -360,7 +360,9 @@ class StackSource:
         if not self.local_deployment:
             yield self.outputs, self.polling
             return
-        from runner.local import DeployError, local_stack, preflight, service_models
+        from runner.emulator import DeployError, local_stack
+        from runner.emulator import preflight
+        from runner.emulator.workarounds import service_models
 
         with contextlib.ExitStack() as emulator:
             emulator.enter_context(service_models.installed())
@@ -398,7 +400,8 @@ def stack_source(args, rows: int | None = None) -> StackSource:
                            announce=f"using the local endpoint run.py serve holds stack {stack} on, "
                                     f"{served['localEndpoint']}: no deployment")
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import preflight, service_models
+    from runner.emulator import preflight
+    from runner.emulator.workarounds import service_models
 
     # The settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
     with service_models.installed(with_moto=False):
@@ -878,7 +881,9 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
     outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
     print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import DeployError, server, service_models
+    from runner.emulator import DeployError
+    from runner.emulator import server
+    from runner.emulator.workarounds import service_models
 
     try:
         with service_models.installed():

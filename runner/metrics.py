@@ -143,6 +143,9 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
     return block.translate(None, b"[]").replace(b", ", b",")
 
 
+without_assembly_blanks = evaluation.without_assembly_blanks
+
+
 def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
                  sink: BinaryIO | None = None, keep: Callable[[int, np.ndarray], np.ndarray] | None = None,
                  expected: int | None = None, every: int | None = None, bracketed: bool = False) -> np.ndarray:

@@ -1,6 +1,6 @@
 """OpenMP settings for the XGBoost the offline rehearsal runs in its own process.
 
-Kept apart from runner/local/ so that `make bench` can give a plain script the same settings
+Kept apart from runner/emulator/ so that `make bench` can give a plain script the same settings
 without loading the emulator.
 """
 

@@ -1,6 +1,6 @@
 """XGBoost as the local container and the bench scripts load it.
 
-Kept apart from runner/local/ so that `make bench` can load a plain script's XGBoost the same
+Kept apart from runner/emulator/ so that `make bench` can load a plain script's XGBoost the same
 way without loading the emulator.
 """
 

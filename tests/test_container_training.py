@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from runner.local import sagemaker_container as container
+from runner.emulator.sagemaker import container
 
 HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 
@@ -58,7 +58,7 @@ def test_the_local_stack_refuses_the_version_before_starting_anything(monkeypatc
     import dataclasses
 
     from components.settings import load_stack_settings
-    from runner.local import stack
+    from runner.emulator import stack
 
     settings = dataclasses.replace(load_stack_settings("dev"), xgboost_version="1.5-1")
     monkeypatch.setattr(stack, "mock_aws", lambda **_: pytest.fail("the emulator started"))

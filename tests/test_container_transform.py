@@ -11,8 +11,8 @@ import pytest
 import xgboost as xgb
 from moto import mock_aws
 
-from runner.local import sagemaker_container as container
-from runner.local import sagemaker_jobs
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ import pytest
 import xgboost as xgb
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
-from runner.local import sagemaker_container as container
-from runner.local import sagemaker_hosts
+from runner.emulator import local_stack
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PLAIN = PROJECT_DIR / "bench" / "plain_distributed.py"
@@ -280,7 +280,7 @@ def test_more_instances_than_the_rehearsal_runs_fail_the_job_naming_the_limit(tw
 
 
 def test_the_local_stack_refuses_more_instances_than_it_runs_before_starting_anything(monkeypatch):
-    from runner.local import stack
+    from runner.emulator import stack
 
     settings = dataclasses.replace(load_stack_settings("dev"), training_instance_count=17)
     monkeypatch.setattr(stack, "mock_aws", lambda **_: pytest.fail("the emulator started"))
@@ -298,7 +298,7 @@ def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
                                              sagemaker_hosts._distributions(_sharded("train")), HYPERPARAMETERS)
                  for host in hosts]
     environ = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    process = subprocess.Popen([sys.executable, "-m", "runner.local.sagemaker_hosts", str(host_dirs[1])],
+    process = subprocess.Popen([sys.executable, "-m", "runner.emulator.sagemaker.hosts", str(host_dirs[1])],
                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=environ)
     time.sleep(1.0)
@@ -324,7 +324,7 @@ def two_instance_config(engine_module):
 
 @pytest.fixture(scope="class")
 def two_instance_stack():
-    from runner.local import engine
+    from runner.emulator import engine
 
     settings = dataclasses.replace(load_stack_settings("dev"), training_instance_count=2)
     with pytest.MonkeyPatch.context() as patch:
@@ -429,7 +429,7 @@ def _host_processes() -> list[int]:
             continue
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"runner.local.sagemaker_hosts" in (entry / "cmdline").read_bytes():
+            if parent == os.getpid() and b"runner.emulator.sagemaker.hosts" in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue

@@ -29,7 +29,6 @@ import math
 import struct
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,10 +38,9 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.local import sagemaker_container as container
+from runner.emulator.sagemaker import container
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
+from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "250"))
 TREE_BUDGET = 400

@@ -116,7 +116,7 @@ def test_the_container_hands_xgboost_parsed_values():
 
 def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path):
     """xgboost 1.7.4 reads the container's parsed list as feature names; CSV data has none."""
-    from runner.local import sagemaker_container as container
+    from runner.emulator.sagemaker import container
 
     (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
                                                      for x in range(0, 100, 9) for y in range(0, 100, 9)))
@@ -270,7 +270,7 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
@@ -327,7 +327,7 @@ def test_what_the_second_attack_refusals_leave_trainable():
 
 def test_the_container_fails_what_the_second_attack_found(tmp_path):
     """Why the refusals above: the local container (1.7.4, as the image) fails these after loading."""
-    from runner.local import sagemaker_container as container
+    from runner.emulator.sagemaker import container
 
     rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
     for channel in ("train", "validation"):
@@ -377,7 +377,7 @@ def test_float32_boundaries_inside_the_range_are_accepted():
 def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path):
     """The local container (xgboost 1.7.4) fails 1.9999999 and 1.999999 after loading, trains 1.99999
     and 1.999994."""
-    from runner.local import sagemaker_container as container
+    from runner.emulator.sagemaker import container
 
     (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
     channels = [container.Channel("train", "text/csv", tmp_path)]

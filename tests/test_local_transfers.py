@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from runner.local import sagemaker_container as container
-from runner.local import sagemaker_jobs
+from runner.emulator.sagemaker import container
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 
 BUCKET = "transfer-test-bucket"
 

@@ -9,7 +9,7 @@ import pytest
 import xgboost
 
 from runner import cli
-from runner.local import engine as engine_module
+from runner.emulator import engine as engine_module
 
 SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
                 "predictions", "artifacts_dir", "error", "cause"}
@@ -75,7 +75,7 @@ def make_training_fail(monkeypatch):
     """Training fails after validation: the rules refuse every hyperparameter set known to fail,
     so the container is made to train gamma regression, which needs positive labels (the seeded
     labels are 0 and 1)."""
-    from runner.local import sagemaker_container as container
+    from runner.emulator.sagemaker import container
     train_job = container.train_job
     monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
         {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))

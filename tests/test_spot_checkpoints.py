@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from runner.local import sagemaker_container as container
+from runner.emulator.sagemaker import container
 
 HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "6"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local import moto_batch_deferred
+from runner.emulator.workarounds import moto_batch_deferred
 from runner.openmp import apply_openmp_defaults
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -27,11 +27,11 @@ def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_an
         "    return data\n"
         "botocore.loaders.JSONFileLoader.load_file = counting\n"
         "import boto3\n"
-        "import runner.local\n"
+        "import runner.emulator\n"
         "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import "
         "state_task_service_factory\n"
         "from components.settings import load_stack_settings\n"
-        "from runner.local import service_models\n"
+        "from runner.emulator.workarounds import service_models\n"
         "with service_models.installed():  # as run.py --local loads the stack settings\n"
         "    load_stack_settings('dev').training_image\n"
         "    boto3.session.Session().client('s3', region_name='us-west-2')\n"
@@ -76,7 +76,7 @@ def test_only_run_py_freezes_the_collector():
     import gc
 
     import runner.cli  # noqa: F401
-    import runner.local  # noqa: F401
+    import runner.emulator  # noqa: F401
 
     assert gc.get_freeze_count() == 0
     script = ("import atexit, gc, runpy, sys\n"
@@ -91,7 +91,7 @@ def test_only_run_py_freezes_the_collector():
 def test_the_local_container_loads_xgboost_without_scikit_learn():
     """xgboost 1.7.4 imports scikit-learn when it is installed (1.2 s and more), in every
     run.py --local and every training host process: the rehearsal never needs it."""
-    code = ("import sys, runner.local.stack, runner.local.sagemaker_hosts, runner.local.sagemaker_container as c; "
+    code = ("import sys, runner.emulator.stack, runner.emulator.sagemaker.hosts, runner.emulator.sagemaker.container as c; "
             "assert c.xgb.__version__ == '1.7.4', c.xgb.__version__; "
             "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True,

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from runner.local import sagemaker_container, sagemaker_jobs
+from runner.emulator.sagemaker import container as sagemaker_container
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 
 TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)

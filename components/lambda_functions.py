@@ -11,19 +11,19 @@ from pathlib import Path
 from components.settings import PROJECT_DIR
 
 SOURCE_DIR = PROJECT_DIR / "lambda_src"
-HANDLER = "seed_dataset.handler"
+HANDLER = "lambda_src.seed_dataset.handler"
 RUNTIME = "python3.13"
 MEMORY_MB = 1769  # one full vCPU
 TIMEOUT_SECONDS = 900
-VALIDATION_HANDLER = "execution_input.handler"
+VALIDATION_HANDLER = "lambda_src.execution_input.handler"
 # The same memory, so the same CPU (a quick cold start) and one Lambda price for runner/cost.py's
 # estimates; a validation takes milliseconds, and the timeout bounds a runaway one.
 VALIDATION_MEMORY_MB = MEMORY_MB
 VALIDATION_TIMEOUT_SECONDS = 60
 # The evaluation function (lambda_src/evaluation.py): the same memory, so one Lambda price; it
 # reads about 56 bytes a held-out row and scores 1 M rows in 2-14 s by objective on one vCPU
-# (bench/evaluation_bench.py), so 1769 MB and 900 s hold about 25 M held-out rows.
-EVALUATION_HANDLER = "evaluation.handler"
+# (bench/evaluation_bench.py): 1769 MB and 900 s hold evaluation.MAX_HELD_OUT_ROWS (20 M).
+EVALUATION_HANDLER = "lambda_src.evaluation.handler"
 EVALUATION_MEMORY_MB = MEMORY_MB
 EVALUATION_TIMEOUT_SECONDS = 900
 # Each Lambda state may run 1 + 5 attempts (the definition retries Lambda's transient errors 5

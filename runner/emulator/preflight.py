@@ -81,4 +81,4 @@ def check_deployed(expected: dict, outputs: dict) -> None:
     for key in CHECKED_OUTPUTS:
         if outputs.get(key) != expected[key]:
             raise UnexpectedOutputs(f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
-                             f"against {expected[key]!r} (runner/local/preflight.py no longer matches the program)")
+                             f"against {expected[key]!r} (runner/emulator/preflight.py no longer matches the program)")

@@ -6,10 +6,10 @@
                             name=f"{outputs['jobNamePrefix']}--...", input="{}")
 
 Inside the block every boto3 client (any thread) talks to moto. The stack is what `pulumi up`
-would create: `__main__.py` runs under the engine double (`runner.local.engine`), which
+would create: `__main__.py` runs under the engine double (`runner.emulator.engine`), which
 creates every resource the component registers in moto, with the stack's config
 (Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
-under its role's deployed policies (`runner.local.iam`): the seeding function, the state
+under its role's deployed policies (`runner.emulator.iam`): the seeding function, the state
 machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
 call used and which statements no call needed (`outputs.write_iam_report(path)` writes it);
 `outputs.execution_ends.sleeper()` is a `time.sleep` that returns as soon as an execution ends.
@@ -31,10 +31,16 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import (iam, preflight, sagemaker_model_registry, service_models, sfn_definition_parse,
-                          sfn_execution_end, sfn_fail_state, sfn_sagemaker)
-from runner.local.lambda_runtime import LocalLambdaRuntime
-from runner.local.sagemaker_jobs import LocalSageMaker
+from runner.emulator import iam
+from runner.emulator import preflight
+from runner.emulator.workarounds import service_models
+from runner.emulator.stepfunctions import definition_parse as sfn_definition_parse
+from runner.emulator.stepfunctions import execution_end as sfn_execution_end
+from runner.emulator.stepfunctions import fail_state as sfn_fail_state
+from runner.emulator.stepfunctions import sagemaker_integration as sfn_sagemaker
+from runner.emulator.awslambda import LocalLambdaRuntime
+from runner.emulator.sagemaker.jobs import LocalSageMaker
+from runner.emulator.sagemaker import model_registry as sagemaker_model_registry
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class LocalStackOutputs(dict):
 
 def deploy(settings: PipelineSettings) -> dict[str, Any]:
     """Run the program with the stack's config against the (active) emulator; its exports."""
-    from runner.local.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
+    from runner.emulator.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
 
     config = stack_config(settings.stack)
     config.setdefault("aws:region", settings.region)

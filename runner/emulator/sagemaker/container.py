@@ -43,7 +43,7 @@ xgb = import_xgboost()
 from lambda_src import xgboost_hyperparameters  # noqa: E402
 
 # Checked before anything starts (run.py refuses them before loading this module).
-from runner.local.preflight import IMAGE_XGBOOST, UnsupportedVersion, check_container_version  # noqa: E402,F401
+from runner.emulator.preflight import IMAGE_XGBOOST, UnsupportedVersion, check_container_version  # noqa: E402,F401
 
 MODEL_FILE = "xgboost-model"
 CSV_CONTENT_TYPES = ("text/csv", "csv")

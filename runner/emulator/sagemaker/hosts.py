@@ -27,7 +27,7 @@ a last-bit difference); and which object goes to which host is not documented by
 `shard`).
 
 The parent (`train`) runs in the job's thread: it writes each host's files into a temporary
-directory laid out as /opt/ml, starts `python -m runner.local.sagemaker_hosts <host dir>` per host
+directory laid out as /opt/ml, starts `python -m runner.emulator.sagemaker.hosts <host dir>` per host
 (not fork: the parent has threads), and waits for all of them; a stop request or a failed host ends
 every host process before `train` returns. A host process also exits when its parent dies (its
 stdin closes).
@@ -47,13 +47,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from runner.local import sagemaker_container as container
-from runner.local.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
+from runner.emulator.sagemaker import container
+from runner.emulator.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
 
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
 POLL_SECONDS = 0.02
-_PROJECT_DIR = Path(__file__).resolve().parents[2]
+_PROJECT_DIR = Path(__file__).resolve().parents[3]
 _INCLUDE = "include_in_training"
 # How xgboost 1.7.4's rabit fails a collective call whose peer has gone (rabit/internal/utils.h).
 _PEER_LOST = ("Allreduce failed", "Broadcast failed", "Allgather failed")
@@ -149,7 +149,7 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
         for host_dir in host_dirs:
             with open(host_dir / "output" / "log", "wb") as log:
                 processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "runner.local.sagemaker_hosts", str(host_dir)],
+                    [sys.executable, "-m", "runner.emulator.sagemaker.hosts", str(host_dir)],
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=environ,
                     cwd=host_dir))
         while True:

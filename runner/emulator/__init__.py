@@ -1,0 +1,27 @@
+"""The offline rehearsal: the pipeline's stack on an in-process AWS emulator (moto), one room per AWS piece.
+
+  stack.py, preflight.py   deploy the program on the emulator (`local_stack`); what a run is checked against first
+  engine.py                the engine double: `__main__.py` under Pulumi mocks, resources created in moto
+  iam.py                   IAM: each principal under its role's deployed policies; the least-privilege report
+  awslambda.py             Lambda: Invoke runs the function's deployed package
+  stepfunctions/           Step Functions: the SageMaker integration (.sync), Fail states, parse once, end wake-up
+  sagemaker/               SageMaker: the API's jobs (jobs.py), training hosts, the container's environments
+  server.py                `run.py serve`: the emulator as a local AWS endpoint
+  workarounds/             moto's and CPython's process-level workarounds (deferred Batch, shared models, ast)
+"""
+
+from runner.emulator.workarounds import moto_batch_deferred  # noqa: F401  (before moto's interpreter loads)
+from runner.emulator.workarounds import python_ast
+
+python_ast.install()
+
+__all__ = ["DeployError", "local_stack"]
+
+
+def __getattr__(name: str):
+    """The stack (moto, boto3, Pulumi: about 0.8 s) loads on first use, so that a training host
+    process (sagemaker_hosts) that imports only the container does not pay for it."""
+    if name in __all__:
+        from runner.emulator import stack
+        return getattr(stack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
