@@ -516,7 +516,9 @@ def evaluate(s3, bucket: str, name: str, hyperparameters: dict, gate: QualityGat
         objective = objective_of(hyperparameters)
         kind = objective.kind
         labels = read_labels(_object_chunks(s3, bucket, keys["labels"]), objective, expected)
-        predictions = read_predictions(_object_chunks(s3, bucket, keys["predictions"]), objective, labels)
+        # SageMaker's assembly may leave a blank line after each mini-batch: dropped, as run.py drops it.
+        predictions = read_predictions(without_assembly_blanks(_object_chunks(s3, bucket, keys["predictions"])),
+                                       objective, labels)
         scores, undefined = score(labels, predictions, objective)
         statistics = model_quality_statistics(objective, scores)
     except NotScorable as problem:

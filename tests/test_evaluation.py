@@ -244,3 +244,15 @@ def test_held_out_rows_beyond_the_functions_bound_are_refused_first_or_fail_at_o
     with pytest.raises(evaluation.TooManyRows, match="hold out fewer rows"):
         evaluation.handler({"executionName": f"{PREFIX}--big", "hyperparameters": {},
                             "rows": {"test": bound + 1}}, None)
+
+
+def test_the_blank_line_sagemaker_s_assembly_leaves_after_a_mini_batch_is_not_a_prediction(s3):
+    name = f"{PREFIX}--eval-4"
+    _run_objects(s3, name, b"0\n1\n1\n", b"0.1\n0.8\n\n0.7\n\n")  # two mini-batches, each followed by a blank
+    result = evaluation.handler({"executionName": name, "hyperparameters": {"objective": "binary:logistic"},
+                                 "rows": {"test": 3}}, None)
+    assert result["missing"] is None and result["metrics"]["accuracy"] == 1.0
+    name = f"{PREFIX}--eval-5"
+    _run_objects(s3, name, b"0\n1\n", b"\n0.1\n0.8\n")  # a blank line first is no assembly's: refused
+    assert evaluation.handler({"executionName": name, "hyperparameters": {"objective": "binary:logistic"},
+                               "rows": {"test": 2}}, None)["missing"].startswith("cannot score: ")

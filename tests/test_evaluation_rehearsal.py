@@ -35,7 +35,8 @@ def _run_scoring(s3, output: dict):
                                   keep=metrics.label_reader(objective, "labels"))
     predictions_key = f"{results.split_uri(output['transform']['outputPath'])[1]}/test.csv.out"
     predictions = metrics.read_numbers(
-        results._chunks(s3, bucket, [predictions_key]), "predictions", expected=labels.size,
+        metrics.without_assembly_blanks(results._chunks(s3, bucket, [predictions_key])), "predictions",
+        expected=labels.size,
         columns=objective.classes if objective.bracketed else 1, bracketed=objective.bracketed,
         keep=metrics.prediction_reader(objective, labels, "predictions"))
     return metrics.score(labels, predictions, objective)[0]
