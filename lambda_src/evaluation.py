@@ -21,8 +21,8 @@ import os
 import re
 import sys
 from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 
 def _execution_input():
@@ -312,8 +312,8 @@ _EPSILON = sys.float_info.epsilon  # scikit-learn's log_loss clips to [eps, 1 - 
 def roc_auc(labels: Sequence, scores: Sequence[float]) -> float | None:
     """Area under the ROC curve: P(positive scores higher) + half P(tie). None if one class only.
     One sort of each class's scores, then one merge: O(n log n)."""
-    positives = sorted(score for label, score in zip(labels, scores) if label == 1)
-    negatives = sorted(score for label, score in zip(labels, scores) if label != 1)
+    positives = sorted(score for label, score in zip(labels, scores, strict=True) if label == 1)
+    negatives = sorted(score for label, score in zip(labels, scores, strict=True) if label != 1)
     if not positives or not negatives:
         return None
     wins = below = equal = 0
@@ -338,7 +338,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 def _classification(labels, guesses, names) -> tuple[dict, dict]:
     n = len(labels)
     hits = predicted = actual = 0
-    for label, guess in zip(labels, guesses):
+    for label, guess in zip(labels, guesses, strict=True):
         truth = label == 1
         hits += truth and guess
         predicted += guess
@@ -372,10 +372,10 @@ def _log_loss(probabilities: Iterable[float]) -> float:
 
 def _regression_sums(labels, predictions) -> tuple[float, float]:
     try:
-        squared = math.fsum((p - y) * (p - y) for y, p in zip(labels, predictions))
+        squared = math.fsum((p - y) * (p - y) for y, p in zip(labels, predictions, strict=True))
     except OverflowError:
         squared = math.inf
-    return squared, math.fsum(abs(p - y) for y, p in zip(labels, predictions))
+    return squared, math.fsum(abs(p - y) for y, p in zip(labels, predictions, strict=True))
 
 
 def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
@@ -393,7 +393,7 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
         scores, undefined = _classification(labels, (p > 0.5 for p in predictions),
                                             ("accuracy", "precision", "recall", "f1"))
         scores["auc"], auc_undefined = _auc(labels, predictions)
-        scores["logloss"] = _log_loss(p if y == 1 else 1 - p for y, p in zip(labels, predictions))
+        scores["logloss"] = _log_loss(p if y == 1 else 1 - p for y, p in zip(labels, predictions, strict=True))
         scores["rmse"] = math.sqrt(_regression_sums(labels, predictions)[0] / size)
         return _finite({name: scores[name] for name in METRICS[kind]}, {**auc_undefined, **undefined})
     if kind == MARGIN:
@@ -405,12 +405,13 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
     if kind == MULTICLASS:
         predicted = predictions[0] if objective.bracketed else predictions
         hits, labelled, guessed = ([0] * objective.classes for _ in range(3))
-        for label, guess in zip(labels, predicted):
+        for label, guess in zip(labels, predicted, strict=True):
             label, guess = int(label), int(guess)
             labelled[label] += 1
             guessed[guess] += 1
             hits[label] += label == guess
-        f1 = [2 * h / (l + g) for h, l, g in zip(hits, labelled, guessed) if l + g]
+        f1 = [2 * hit / (truth + guess)
+              for hit, truth, guess in zip(hits, labelled, guessed, strict=True) if truth + guess]
         scores = {"accuracy": sum(hits) / size, "f1": math.fsum(f1) / len(f1)}
         if objective.bracketed:
             scores["logloss"] = _log_loss(predictions[1])

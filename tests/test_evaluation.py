@@ -9,12 +9,19 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
+from test_definition import BUCKET, EVALUATION_ARN, EXECUTION, TARGET
 
-from components.definition import (EVALUATE_STATE, GATE_FAILED_ERROR, GATE_FAILED_STATE, GATE_STATE, REGISTER_STATE,
-                                   build_definition, render_definition)
+from components.definition import (
+    EVALUATE_STATE,
+    GATE_FAILED_ERROR,
+    GATE_FAILED_STATE,
+    GATE_STATE,
+    REGISTER_STATE,
+    build_definition,
+    render_definition,
+)
 from components.settings import PipelineSettings, SettingsError
 from lambda_src import evaluation, execution_input
-from test_definition import BUCKET, EVALUATION_ARN, EXECUTION, TARGET
 
 
 def settings_with(**config) -> PipelineSettings:
@@ -118,7 +125,8 @@ def test_evaluation_gates_then_registers():
     evaluate = states[EVALUATE_STATE]
     assert evaluate["Resource"] == EVALUATION_ARN and evaluate["Next"] == GATE_STATE
     # The function gets the checked run and the dataset record, never the caller's input.
-    assert evaluate["Parameters"] == {"executionName.$": "$$.Execution.Name", "hyperparameters.$": "$.run.hyperparameters",
+    assert evaluate["Parameters"] == {"executionName.$": "$$.Execution.Name",
+                                      "hyperparameters.$": "$.run.hyperparameters",
                                       "qualityGate.$": "$.run.qualityGate", "rows.$": "$.dataset.rows",
                                       "source.$": "$.dataset.source"}
     gate = states[GATE_STATE]
@@ -158,7 +166,8 @@ def test_register_model_parameters_match_create_model_package(status):
     # Not among SageMaker's optimized integrations: the AWS SDK integration, in the stack's partition.
     assert register["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:createModelPackage"
     parameters = register["Parameters"]
-    assert parameters["ModelPackageGroupName"] == settings.job_name_prefix and parameters["ModelApprovalStatus"] == status
+    assert parameters["ModelPackageGroupName"] == settings.job_name_prefix
+    assert parameters["ModelApprovalStatus"] == status
     assert parameters["InferenceSpecification"]["Containers"][0]["Image"] == settings.training_image
     assert parameters["ModelMetrics"]["ModelQuality"]["Statistics"] == {
         "ContentType": "application/json", "S3Uri.$": "$.evaluation.evaluationUri"}

@@ -59,7 +59,8 @@ def test_a_run_that_passes_is_registered_with_run_py_s_metrics(stack, hyperparam
     assert package["ModelPackageGroupName"] == stack["jobNamePrefix"]
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     container = package["InferenceSpecification"]["Containers"][0]
-    assert container["ModelDataUrl"] == output["training"]["modelDataUrl"] and container["Image"] == stack["trainingImage"]
+    assert container["ModelDataUrl"] == output["training"]["modelDataUrl"]
+    assert container["Image"] == stack["trainingImage"]
     assert package["CustomerMetadataProperties"]["execution"] == described["name"]
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"

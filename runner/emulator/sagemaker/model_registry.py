@@ -11,7 +11,7 @@ request leaves out.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from moto.sagemaker.models import SageMakerModelBackend
 
