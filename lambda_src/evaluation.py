@@ -382,7 +382,7 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
           ) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions against the labels (as `read_predictions` and
     `read_labels` return them; any sequences of numbers do), and for any that is undefined
-    (None), the reason. See README, "How a run is scored"."""
+    (None), the reason. See docs/results.md, "How a run is scored"."""
     size = len(predictions[0]) if objective.bracketed else len(predictions)
     if len(labels) != size:
         raise NotScorable(f"{size} predictions for {len(labels)} labels")
