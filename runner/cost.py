@@ -217,7 +217,8 @@ def warm_pool(sagemaker, job_name: str) -> dict | None:
 
 
 def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: list[float], lambda_memory_mb: int,
-             stored_bytes: int | None, prices: PriceList | None, local: bool = False) -> dict:
+             stored_bytes: int | None, prices: PriceList | None, local: bool = False,
+             evaluation_seconds: float | None = None) -> dict:
     """The `cost` record of a finished run, from DescribeTrainingJob / DescribeTransformJob as
     the run's summary holds them (training_seconds, billable_seconds, instance_type, ...)."""
     record: dict[str, Any] = {"currency": "USD", "region": region}
@@ -260,6 +261,8 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
     price, why_lambda = _priced(prices, lambda_duration(region), local)
     record["lambda"] = {"invocations": len(lambda_seconds), "seconds": round(sum(lambda_seconds), 3),
                         "memory_mb": lambda_memory_mb, "gb_seconds": round(gb_seconds, 3),
+                        # Of `seconds`, the Evaluate model state's (its share of the GB-seconds and price).
+                        "evaluation_seconds": round(evaluation_seconds, 3) if evaluation_seconds is not None else None,
                         "price_per_gb_second": price,
                         "usd": _usd(gb_seconds * price) if price is not None else None, "unknown": why_lambda}
 
@@ -424,5 +427,8 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     functions = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE, EVALUATE_STATE}
     lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
                       if state.name in functions and state.exited is not None]
+    evaluated = [(state.exited - state.entered).total_seconds() for state in view.states
+                 if state.name == EVALUATE_STATE and state.exited is not None]
     return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
-                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)
+                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local,
+                    evaluation_seconds=sum(evaluated) if evaluated else None)

@@ -23,6 +23,8 @@ def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_pat
     assert f"  Quality gate passed: auc is {summary['metrics']['auc']:.6g}, the gate is auc >= 0.5" in out
     assert f"  registered {arn} (run.py models; run.py approve VERSION)" in out
     assert (runs / name / "plot.png").is_file()  # still drawn here, from the predictions
+    functions = summary["cost"]["lambda"]  # Validate input, Generate dataset, Evaluate model
+    assert functions["invocations"] == 3 and 0 < functions["evaluation_seconds"] <= functions["seconds"]
     assert cli.main(["runs", "--runs-dir", str(runs), "show", name]) == 0
     shown = capsys.readouterr().out
     assert "  Quality gate passed: auc is" in shown and f"  model package: {arn}" in shown
