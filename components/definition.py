@@ -15,6 +15,13 @@ Data flow of an execution (all keys below are the state's JSON):
                                 with spotTraining, checkpoints under runs/<execution name>/checkpoints/
       -> Save Model             + model: {modelArn}
       -> Batch transform        + transform: {jobName, outputPath}
+      -> Evaluate model         + evaluation: the evaluation function's result (lambda_src/evaluation.py):
+                                {objective, kind, rows, metrics, undefined, evaluationUri, gate:
+                                {passed, message, ...}}; it writes runs/<name>/evaluation/evaluation.json
+      -> Quality gate           gate.passed false: `Quality gate failed` (error QualityGateFailed, the
+                                cause names the metric, its value and the gate); nothing is registered
+      -> Register model         + registration: {modelPackageArn}: a version in the stack's model
+                                package group (AWS SDK integration: no optimized CreateModelPackage)
 
 Each SageMaker job state has a TimeoutSeconds (training: the job's own bound plus an hour;
 transform: transformTimeoutSeconds); a timeout (States.Timeout), like any other error of those
@@ -47,6 +54,11 @@ from components.settings import PipelineSettings
 from lambda_src.execution_input import InvalidExecutionInput
 
 STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
+EVALUATE_STATE = "Evaluate model"
+GATE_STATE = "Quality gate"
+GATE_FAILED_STATE = "Quality gate failed"
+GATE_FAILED_ERROR = "QualityGateFailed"
+REGISTER_STATE = "Register model"
 VALIDATE_STATE = "Validate input"
 CHOICE_STATE = "Which dataset"
 PREPARE_STATE = "Prepare dataset"
@@ -136,15 +148,55 @@ def _spot_parameters(bucket: str) -> dict[str, Any]:
             "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{CHECKPOINTS_FOLDER}/")}}
 
 
+def model_package_group_name(settings: PipelineSettings) -> str:
+    """One model package group per stack, named as its jobs are (a valid, stack-unique name)."""
+    return settings.job_name_prefix
+
+
+def _registration(settings: PipelineSettings, partition: str) -> dict[str, Any]:
+    """CreateModelPackage: the image and model artifact, the evaluation as model quality statistics,
+    the run's name, data and hyperparameters as metadata (the evaluation function shapes them to
+    CustomerMetadataProperties' limits)."""
+    return {
+        "Type": "Task",
+        "Resource": integration_arn(partition, "aws-sdk:sagemaker:createModelPackage"),
+        "Parameters": {
+            "ModelPackageGroupName": model_package_group_name(settings),
+            "ModelPackageDescription.$": "$.evaluation.description",
+            "InferenceSpecification": {
+                "Containers": [{"Image": settings.training_image, "ModelDataUrl.$": "$.training.modelDataUrl"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+                "SupportedTransformInstanceTypes": [settings.transform_instance_type],
+            },
+            "ModelMetrics": {"ModelQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri.$": "$.evaluation.evaluationUri"}}},
+            "ModelApprovalStatus": settings.model_approval_status,
+            "CustomerMetadataProperties.$": "$.evaluation.metadata",
+            "Tags": _tags(settings.stack),
+            # The same token on every attempt: a retried call that had reached SageMaker adds no
+            # second version (ClientToken: 1-36 of [a-zA-Z0-9-]; an MD5 is 32 hex digits).
+            "ClientToken.$": f"States.Hash({_EXECUTION_NAME}, 'MD5')",
+        },
+        "ResultSelector": {"modelPackageArn.$": "$.ModelPackageArn"},
+        "ResultPath": "$.registration",
+        "Retry": _retry(SAGEMAKER_SDK_TRANSIENT, attempts=2, interval=1),
+        "Catch": _CATCH,
+        "End": True,
+    }
+
+
 def build_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
-                     seed_function_arn: str, sagemaker_role_arn: str) -> dict[str, Any]:
+                     seed_function_arn: str, sagemaker_role_arn: str,
+                     evaluation_function_arn: str) -> dict[str, Any]:
     """The definition as a dict; `render_definition` is what deployments use."""
     image = settings.training_image
     distribution = "ShardedByS3Key"
     generate, train, save, transform = STATE_NAMES
     return {
         "Comment": "Seed or prepare a dataset, train XGBoost on SageMaker, save the model, batch-transform "
-                   f"the held-out rows. Stack {settings.stack}.",
+                   "the held-out rows, evaluate, gate and register the model. "
+                   f"Stack {settings.stack}.",
         "StartAt": VALIDATE_STATE,
         "States": {
             VALIDATE_STATE: {
@@ -329,8 +381,35 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "TimeoutSeconds": settings.transform_timeout_seconds,  # the job has no limit of its own
                 "Retry": _retry(SAGEMAKER_TRANSIENT, attempts=2, interval=1),
                 "Catch": _stopping(STOP_TRANSFORM_STATE),
-                "End": True,
+                "Next": EVALUATE_STATE,
             },
+            EVALUATE_STATE: {
+                "Type": "Task",
+                "Resource": evaluation_function_arn,
+                "Parameters": {
+                    "executionName.$": _EXECUTION_NAME,
+                    "hyperparameters.$": "$.run.hyperparameters",
+                    "qualityGate.$": "$.run.qualityGate",
+                    "rows.$": "$.dataset.rows",
+                    "source.$": "$.dataset.source",
+                },
+                "ResultPath": "$.evaluation",
+                "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
+                "Catch": _CATCH,
+                "Next": GATE_STATE,
+            },
+            GATE_STATE: {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.evaluation.gate.passed", "BooleanEquals": False,
+                             "Next": GATE_FAILED_STATE}],
+                "Default": REGISTER_STATE,
+            },
+            GATE_FAILED_STATE: {
+                "Type": "Fail",
+                "Error": GATE_FAILED_ERROR,
+                "CausePath": "$.evaluation.gate.message",
+            },
+            REGISTER_STATE: _registration(settings, partition),
             STOP_TRANSFORM_STATE: _stop_job(partition, "stopTransformJob", "TransformJobName"),
             FAILED_STATE: {
                 "Type": "Fail",
@@ -342,10 +421,11 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
 
 
 def render_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
-                      seed_function_arn: str, sagemaker_role_arn: str) -> str:
+                      seed_function_arn: str, sagemaker_role_arn: str, evaluation_function_arn: str) -> str:
     """Compact, deterministic JSON: the same inputs always give the same bytes."""
     definition = build_definition(settings, partition=partition, bucket=bucket,
                                   validation_function_arn=validation_function_arn,
                                   seed_function_arn=seed_function_arn,
-                                  sagemaker_role_arn=sagemaker_role_arn)
+                                  sagemaker_role_arn=sagemaker_role_arn,
+                                  evaluation_function_arn=evaluation_function_arn)
     return json.dumps(definition, separators=(",", ":"), sort_keys=True)

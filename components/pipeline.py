@@ -21,9 +21,13 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
+- evaluation function: logs to its own log group; `GetObject` of a run's labels
+  (`runs/*/csv/labels/*`) and predictions (`runs/*/predictions/*`), `PutObject` under
+  `runs/*/evaluation/*`, nothing else.
 - state machine role: the AWS `.sync` policy for SageMaker (docs: "IAM policies for Amazon
-  SageMaker AI", sagemaker-iam), scoped to `<jobNamePrefix>--*`; invoke the validation and the
-  seeding function (unqualified, as the definition does), no other; log delivery; X-Ray when
+  SageMaker AI", sagemaker-iam), scoped to `<jobNamePrefix>--*`; invoke the validation, seeding
+  and evaluation functions (unqualified, as the definition does), no other; `CreateModelPackage`
+  (and `AddTags` at creation) in the stack's model package group only; log delivery; X-Ray when
   tracing is on.
 """
 
@@ -41,7 +45,7 @@ import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
 from components import lambda_functions, seed_policy
-from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
+from components.definition import RUNS_PREFIX, TAG_STACK, model_package_group_name, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
                                         NAME_SEPARATOR, SHARDS_VARIABLE, InvalidExecutionInput,
@@ -166,6 +170,20 @@ def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: 
     return [_plain(statement) for statement in seed_policy.seed_statements(bucket_arn, log_group_arn, data_sources)]
 
 
+EVALUATION_FOLDER = "evaluation"  # of a run: runs/<name>/evaluation/evaluation.json
+
+
+def evaluation_function_statements(bucket_arn: str, log_group_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Read a run's held-out labels and the transform's predictions, write its evaluation.json."""
+    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
+    return [
+        own_logs_statement(log_group_arn),
+        _statement("ReadLabelsAndPredictions", ["s3:GetObject"],
+                   [f"{runs}/{CSV_FOLDER}/labels/*", f"{runs}/predictions/*"]),
+        _statement("WriteEvaluation", ["s3:PutObject"], [f"{runs}/{EVALUATION_FOLDER}/*"]),
+    ]
+
+
 def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
                          ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     return [
@@ -190,9 +208,10 @@ def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
 
 
 def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagemaker_role_arn: str,
-                             validation_function_arn: str, seed_function_arn: str
-                             ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+                             validation_function_arn: str, seed_function_arn: str,
+                             evaluation_function_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     pattern = name_pattern(settings.job_name_prefix)
+    group = model_package_group_name(settings).lower()  # SageMaker lower-cases names in ARNs
     training_jobs = [scope.arn("sagemaker", f"training-job/{pattern}")]
     transform_jobs = [scope.arn("sagemaker", f"transform-job/{pattern}")]
     models = [scope.arn("sagemaker", f"model/{pattern}")]
@@ -212,6 +231,12 @@ def state_machine_statements(scope: _Scope, settings: PipelineSettings, *, sagem
                    [scope.arn("events", f"rule/{rule}") for rule in SYNC_EVENT_RULES]),
         _statement("InvokeValidationFunction", ["lambda:InvokeFunction"], [validation_function_arn]),
         _statement("InvokeSeedFunction", ["lambda:InvokeFunction"], [seed_function_arn]),
+        _statement("InvokeEvaluationFunction", ["lambda:InvokeFunction"], [evaluation_function_arn]),
+        # Register model: a version in the stack's group (its ARN is model-package/<group>/<version>).
+        _statement("RegisterModelPackage", ["sagemaker:CreateModelPackage"], [
+            scope.arn("sagemaker", f"model-package-group/{group}"), scope.arn("sagemaker", f"model-package/{group}/*")]),
+        _statement("TagModelPackageAtCreation", ["sagemaker:AddTags"],
+                   [scope.arn("sagemaker", f"model-package/{group}/*")]),
         # Log delivery actions have no resource-level permissions.
         _statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
     ]
@@ -270,6 +295,8 @@ class TrainingPipeline(pulumi.ComponentResource):
     sagemaker_role: aws.iam.Role
     state_machine_role: aws.iam.Role
     state_machine: aws.sfn.StateMachine
+    evaluation_function: aws.lambda_.Function
+    model_package_group: aws.sagemaker.ModelPackageGroup
     role_policies: list[aws.iam.RolePolicy]
     console_url: Output[str]
 
@@ -376,6 +403,37 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=tags,
             opts=child(depends_on=[seed_policy]))
 
+        # Evaluation function: the held-out metrics, evaluation.json and the quality gate's verdict.
+        evaluation_log_group, evaluation_role = function_logs_and_role("evaluate")
+        evaluation_policy = aws.iam.RolePolicy(
+            f"{name}-evaluate-policy", role=evaluation_role.id,
+            policy=document(Output.all(self.bucket.arn, evaluation_log_group.arn).apply(
+                lambda values: evaluation_function_statements(values[0], values[1]))),
+            opts=child())
+        self.evaluation_function = aws.lambda_.Function(
+            f"{name}-evaluate",
+            description="Scores a run's batch transform output against its held-out labels, writes "
+                        "runs/<execution>/evaluation/evaluation.json, judges the quality gate.",
+            code=seed_code_archive(),
+            handler=lambda_functions.EVALUATION_HANDLER,
+            runtime=lambda_functions.RUNTIME,
+            memory_size=lambda_functions.EVALUATION_MEMORY_MB,
+            timeout=lambda_functions.EVALUATION_TIMEOUT_SECONDS,
+            role=evaluation_role.arn,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
+                BUCKET_VARIABLE: self.bucket.bucket,
+                JOB_NAME_PREFIX_VARIABLE: settings.job_name_prefix,
+            }),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="Text", log_group=evaluation_log_group.name),
+            tags=tags,
+            opts=child(depends_on=[evaluation_policy]))
+        # The stack's model registry: every run that passes the quality gate is a version here.
+        self.model_package_group = aws.sagemaker.ModelPackageGroup(
+            f"{name}-models", model_package_group_name=model_package_group_name(settings),
+            model_package_group_description=f"Models of the training pipeline's stack {settings.stack}",
+            tags=tags, opts=child())
+
         # SageMaker execution role: training jobs and the model of the transform job.
         # Confused-deputy guard: SageMaker may assume it only for this account's jobs.
         self.sagemaker_role = aws.iam.Role(
@@ -398,12 +456,12 @@ class TrainingPipeline(pulumi.ComponentResource):
         states_policy = aws.iam.RolePolicy(
             f"{name}-states-policy", role=self.state_machine_role.id,
             policy=document(Output.all(scope, self.sagemaker_role.arn, self.validation_function.arn,
-                                       self.seed_function.arn).apply(
+                                       self.seed_function.arn, self.evaluation_function.arn).apply(
                 lambda values: state_machine_statements(
                     values[0], settings, sagemaker_role_arn=values[1], validation_function_arn=values[2],
-                    seed_function_arn=values[3]))),
+                    seed_function_arn=values[3], evaluation_function_arn=values[4]))),
             opts=child())
-        self.role_policies = [validation_policy, seed_policy, sagemaker_policy, states_policy]
+        self.role_policies = [validation_policy, seed_policy, evaluation_policy, sagemaker_policy, states_policy]
         states_log_group = aws.cloudwatch.LogGroup(
             f"{name}-states-logs", name_prefix=f"{STATES_LOG_GROUP_PREFIX}{name}-{settings.stack}-",
             retention_in_days=settings.log_retention_days, tags=tags, opts=child())
@@ -412,11 +470,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             type="STANDARD",
             role_arn=self.state_machine_role.arn,
             definition=Output.all(partition, self.bucket.bucket, self.validation_function.arn,
-                                  self.seed_function.arn, self.sagemaker_role.arn)
+                                  self.seed_function.arn, self.sagemaker_role.arn, self.evaluation_function.arn)
             .apply(lambda values: render_definition(settings, partition=values[0], bucket=values[1],
                                                     validation_function_arn=values[2],
                                                     seed_function_arn=values[3],
-                                                    sagemaker_role_arn=values[4])),
+                                                    sagemaker_role_arn=values[4],
+                                                    evaluation_function_arn=values[5])),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
                 level=settings.log_level, include_execution_data=True,
                 log_destination=states_log_group.arn.apply(lambda arn: f"{arn}:*")),
@@ -424,7 +483,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=tags,
             # A fresh role may not be usable yet, and without the events permissions the state
             # machine cannot be created: wait for the policies, not only the roles.
-            opts=child(depends_on=self.role_policies))
+            opts=child(depends_on=[*self.role_policies, self.model_package_group]))
 
         self.console_url = Output.all(partition, self.state_machine.arn).apply(
             lambda values: console_url(values[0], settings.region, values[1]))
@@ -433,6 +492,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             "stateMachineArn": self.state_machine.arn,
             "stateMachineName": self.state_machine.name,
             "seedFunctionName": self.seed_function.name,
+            "modelPackageGroupName": self.model_package_group.model_package_group_name,
             "sageMakerRoleArn": self.sagemaker_role.arn,
             "trainingImage": settings.training_image,
             "consoleUrl": self.console_url,

@@ -19,7 +19,7 @@ import yaml
 
 from components import seed_policy
 from components.images import partition, training_image
-from lambda_src import execution_input, xgboost_hyperparameters
+from lambda_src import evaluation, execution_input, xgboost_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -43,6 +43,9 @@ MAX_STATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution runs at most
 # its instance and the model's container before the first record.
 REALISTIC_MIN_TRANSFORM_SECONDS = 900
 DEFAULT_PREFIX_STEM = "xgb-"
+# What a run's model package may be registered as (CreateModelPackage's ModelApprovalStatus; a
+# package registered Rejected would be pointless).
+MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 # The seeding function's environment holds dataSources as JSON, and Lambda allows 4 KB for all
 # its variables (names and values): this leaves room for the bucket and the prefix.
 MAX_DATA_SOURCES_JSON = 3584
@@ -130,6 +133,10 @@ class PipelineSettings:
     # The Batch transform state's TimeoutSeconds: the job is then stopped (a transform job has no
     # time limit of its own).
     transform_timeout_seconds: int = 3600
+    # A run whose held-out metric misses it is not registered ("auc >= 0.9"); "" for none.
+    quality_gate: str = ""
+    # The ModelApprovalStatus a run's model package is registered with.
+    model_approval_status: str = "PendingManualApproval"
 
     @property
     def warnings(self) -> list[str]:
@@ -155,6 +162,7 @@ class PipelineSettings:
         cover (execution_input.validate_execution)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
                 "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
+                "qualityGate": self.quality_gate,
                 # the training job's limits, keywords of xgboost_hyperparameters.validate
                 "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
@@ -283,7 +291,13 @@ class PipelineSettings:
             warm_pool_seconds=integer("warmPoolSeconds", 0, maximum=MAX_WARM_POOL_SECONDS),
             runs_expire_days=integer("runsExpireDays", 0, maximum=MAX_EXPIRE_DAYS),
             transform_timeout_seconds=integer("transformTimeoutSeconds", 1, maximum=MAX_STATE_TIMEOUT_SECONDS),
+            quality_gate=str(value("qualityGate") or "").strip(),
+            model_approval_status=choice("modelApprovalStatus", MODEL_APPROVAL_STATUSES),
         )
+        try:
+            evaluation.check_gate_applies(evaluation.parse_gate(settings.quality_gate), hyperparameters)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         if settings.spot_training and settings.warm_pool_seconds:
             raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
                                 "keeps no warm pool for spot instances; set warmPoolSeconds to 0 or spotTraining "

@@ -7,12 +7,14 @@ written or started. The result, and only the result, is what later states read:
 
     {"rows": int, "seed": int, "hyperparameters": {name: string}, "data": null or
      {"kind": "s3" | "file", "uri", "label", "test": uri or null,
-      "split": {"validation": fraction, "test": fraction}, "categorical": "auto" | "off"}}
+      "split": {"validation": fraction, "test": fraction}, "categorical": "auto" | "off"},
+     "qualityGate": "auc >= 0.9" or ""}
 
 Input fields: `rows` (integer), `seed` (integer, drawn when absent, so every run can be
 repeated), `hyperparameters` (object merged over the stack's; JSON numbers and booleans become
 the strings SageMaker passes on), `data` (train on existing CSV in S3 instead of the generated
-dataset: `{"uri", "label"?, "test"?, "split"?}`). Anything else is refused, naming the field.
+dataset: `{"uri", "label"?, "test"?, "split"?}`), `qualityGate` (replaces the stack's gate, e.g.
+"auc >= 0.9", "" for none; evaluation.py's rules). Anything else is refused, naming the field.
 `run.py` applies the same function before it starts an execution.
 
 Data URIs are read by the seeding function's role, so a URI must lie inside one of the stack's
@@ -36,11 +38,12 @@ import json
 import random
 import re
 
+from . import evaluation
 from . import xgboost_hyperparameters as hyperparameter_rules
 from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
 from .suggestions import did_you_mean
 
-FIELDS = ("rows", "seed", "hyperparameters", "data")
+FIELDS = ("rows", "seed", "hyperparameters", "data", "qualityGate")
 DATA_FIELDS = ("uri", "label", "test", "split", "categorical")
 SPLIT_FIELDS = ("validation", "test")
 RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
@@ -332,7 +335,8 @@ def instance_memory_gib(instance_type: str) -> float | None:
 
 def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> None:
     """Generated rows must fit the training instances' memory and volumes (the rows are sharded
-    across the instances), else the job fails loading after the dataset is written."""
+    across the instances), else the job fails loading after the dataset is written; and the
+    generator's held-out rows (as many as it trains on) must fit the evaluation function."""
     count = training.get("instance_count", 1)
     instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
     memory = instance_memory_gib(instance_type)
@@ -348,6 +352,11 @@ def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> Non
             f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
             f"{ROW_DISK_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
             f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
+    if rows > evaluation.MAX_HELD_OUT_ROWS:
+        raise InvalidExecutionInput(
+            f"rows: {rows:,} held-out rows (the generator holds out as many rows as it trains on) are more than "
+            f"the evaluation function scores within Lambda's memory and time ({evaluation.MAX_HELD_OUT_ROWS:,}): "
+            "ask for fewer rows")
 
 
 def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -415,7 +424,13 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                                       rows=rows if data is None else 1, generated=data is None)
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
-    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data}
+    gate = execution_input.get("qualityGate", defaults.get("qualityGate") or "")
+    try:  # the gate must be one of this run's objective's metrics, or no run could pass it
+        evaluation.check_gate_applies(evaluation.parse_gate(gate), hyperparameters)
+    except ValueError as error:
+        raise InvalidExecutionInput(str(error)) from None
+    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data,
+            "qualityGate": gate or ""}
 
 
 def handler(event: dict, context: object) -> dict:

@@ -200,7 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
                                             "cannot delete the state machine while they run)",
                                argument_default=argparse.SUPPRESS)
     stop.add_argument("--dry-run", action="store_true", default=False, help="only list them")
-    for sub in (attach, listing, cleanup, stop):
+    models = commands.add_parser("models", help="the stack's registered models: versions, metrics, approval",
+                                 argument_default=argparse.SUPPRESS)
+    models.add_argument("--max", type=_list_size, default=20, metavar="N",
+                        help="how many of the latest versions, 1-1000 (default 20)")
+    approve = commands.add_parser("approve", help="approve a registered model version (UpdateModelPackage)",
+                                  argument_default=argparse.SUPPRESS)
+    reject = commands.add_parser("reject", help="reject a registered model version (UpdateModelPackage)",
+                                 argument_default=argparse.SUPPRESS)
+    for verdict in (approve, reject):
+        verdict.add_argument("version", type=_positive_int, metavar="VERSION",
+                             help="the version number run.py models lists")
+        verdict.add_argument("--note", metavar="TEXT", help="why (the version's ApprovalDescription)")
+    for sub in (attach, listing, cleanup, stop, models, approve, reject):
         _source_options(sub, default=argparse.SUPPRESS)
         sub.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
                          help="the stack `run.py serve` keeps up locally (a --local run's emulator ends with it)")
@@ -472,6 +484,15 @@ def _format_metrics(scores: dict) -> str:
                       for name, value in scores.items())
 
 
+def _report_registration(summary: dict) -> None:
+    """The quality gate's verdict and the model package the run registered."""
+    gate = summary.get("quality_gate") or {}
+    if gate.get("metric"):
+        print(f"  {shown(gate['message'])}")
+    if summary.get("model_package_arn"):
+        print(f"  registered {shown(summary['model_package_arn'])} (run.py models; run.py approve VERSION)")
+
+
 def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, allow_nan=False))
@@ -487,11 +508,14 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
             print(f"  {shown(metric)}: {shown(reason)}")
         if summary["metrics_missing"]:
             print(f"  no metrics: {shown(summary['metrics_missing'])}")
+        _report_registration(summary)
     else:
         print(f"{name} {status}" + (f" in state '{shown(summary['failed_state'])}'" if summary["failed_state"] else "")
               + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
         print(f"  error: {shown(summary['error'])}")
         print(f"  cause: {shown(summary['cause'])}")
+        if summary.get("metrics"):  # a run the quality gate stopped was evaluated
+            print(f"  {_format_metrics(summary['metrics'])}")
         console = urlparse(outputs.console_url)
         if console.scheme == "https":  # the local emulator has no console
             print(f"  console: https://{console.netloc}/states/home?region={outputs.region}"
@@ -788,6 +812,73 @@ def _stop(args, clients: Clients, outputs: StackOutputs) -> int:
     return 0
 
 
+def _model_group(outputs: StackOutputs) -> str:
+    """The stack's model package group: named as its jobs (components.definition.model_package_group_name)."""
+    return outputs.job_name_prefix
+
+
+def _evaluation_metrics(s3, described: dict) -> dict:
+    """The metrics of a version's ModelMetrics.ModelQuality.Statistics (evaluation.json), {} if unreadable."""
+    uri = (((described.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    if not uri:
+        return {}
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    try:
+        statistics = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError):
+        return {}
+    groups = [value for value in statistics.values() if isinstance(value, dict)] if isinstance(statistics, dict) else []
+    return {name: metric.get("value") for group in groups for name, metric in group.items() if isinstance(metric, dict)}
+
+
+def _models(args, clients: Clients, outputs: StackOutputs) -> int:
+    """The group's latest versions with their metrics (evaluation.json) and approval status."""
+    group = _model_group(outputs)
+    try:
+        page = clients.sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime",
+                                                     SortOrder="Descending", MaxResults=min(args.max, 100))
+    except ClientError as error:
+        raise UsageError(f"cannot list the model package group {group}: {error}: deploy this project's "
+                         "stack (pulumi up) first") from None
+    rows = []
+    for item in page["ModelPackageSummaryList"][:args.max]:
+        described = clients.sagemaker.describe_model_package(ModelPackageName=item["ModelPackageArn"])
+        metadata = described.get("CustomerMetadataProperties") or {}
+        rows.append({"version": item.get("ModelPackageVersion"), "arn": item["ModelPackageArn"],
+                     "status": item.get("ModelApprovalStatus"), "created": item["CreationTime"].isoformat(),
+                     "execution": metadata.get("execution"), "objective": metadata.get("objective"),
+                     "metrics": _evaluation_metrics(clients.s3, described)})
+    if args.json:
+        print(json.dumps({"group": group, "models": rows}))
+    elif not rows:
+        print(f"no model registered in {group} yet: a run that passes the quality gate registers one")
+    for row in [] if args.json else rows:
+        print(f"{row['version']:>4}  {row['status']:<21} {row['created'][:19]}  {row['execution']}")
+        if row["metrics"]:
+            print(f"      {_format_metrics(row['metrics'])}")
+    return 0
+
+
+def _verdict(args, clients: Clients, outputs: StackOutputs) -> int:
+    """approve / reject VERSION: UpdateModelPackage on the group's version."""
+    status = "Approved" if args.command == "approve" else "Rejected"
+    group = _model_group(outputs)
+    partition, region, account = (arn_part(outputs.state_machine_arn, index) for index in (1, 3, 4))
+    arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group.lower()}/{args.version}"
+    try:
+        clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    except ClientError:
+        raise UsageError(f"{group} has no version {args.version}: run.py models lists them") from None
+    note = getattr(args, "note", None)
+    clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status,
+                                           **({"ApprovalDescription": note} if note else {}))
+    if args.json:
+        print(json.dumps({"arn": arn, "version": args.version, "status": status}))
+    else:
+        print(f"{group} version {args.version}: {status}")
+    return 0
+
+
 def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
     machine = arn_part(outputs.state_machine_arn, 6)
     if (arn_part(arn, 2) != "states" or arn_part(arn, 5) != "execution"
@@ -797,14 +888,15 @@ def _check_follow_arn(arn: str, outputs: StackOutputs) -> None:
 
 
 def _command(args, outputs: StackOutputs, polling: Polling, painter: plot.Painter | None) -> int:
-    """follow, list, cleanup or stop."""
+    """follow, list, cleanup, stop, models, approve or reject."""
     if args.command == "follow":
         _check_follow_arn(args.execution_arn, outputs)
     clients = _clients(outputs)
     if args.command == "follow":
         return _watch(args, clients, outputs, args.execution_arn, polling, None, stop_on_interrupt=args.stop,
                       painter=painter)
-    return {"list": _list, "cleanup": _cleanup, "stop": _stop}[args.command](args, clients, outputs)
+    return {"list": _list, "cleanup": _cleanup, "stop": _stop, "models": _models, "approve": _verdict,
+            "reject": _verdict}[args.command](args, clients, outputs)
 
 
 def _flags(flags: list[str], one: str, several: str) -> str:

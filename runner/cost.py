@@ -245,7 +245,8 @@ def warm_pool(sagemaker, job_name: str) -> dict | None:
 
 
 def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: list[float], lambda_memory_mb: int,
-             stored_bytes: int | None, prices: PriceList | None, local: bool = False) -> dict:
+             stored_bytes: int | None, prices: PriceList | None, local: bool = False,
+             evaluation_seconds: float | None = None) -> dict:
     """The `cost` record of a finished run, from DescribeTrainingJob / DescribeTransformJob as
     the run's summary holds them (training_seconds, billable_seconds, instance_type, ...)."""
     record: dict[str, Any] = {"currency": "USD", "region": region}
@@ -288,6 +289,8 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
     price, why_lambda = _priced(prices, lambda_duration(region), local)
     record["lambda"] = {"invocations": len(lambda_seconds), "seconds": round(sum(lambda_seconds), 3),
                         "memory_mb": lambda_memory_mb, "gb_seconds": round(gb_seconds, 3),
+                        # Of `seconds`, the Evaluate model state's (its share of the GB-seconds and price).
+                        "evaluation_seconds": round(evaluation_seconds, 3) if evaluation_seconds is not None else None,
                         "price_per_gb_second": price,
                         "usd": _usd(gb_seconds * price) if price is not None else None, "unknown": why_lambda}
 
@@ -345,7 +348,7 @@ def worst_case(limits: RunLimits, prices: PriceList | RecordedPrices | None, *, 
     """The most a run can cost: training for its whole MaxRuntimeInSeconds (a spot job: its
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
     the warm pool's whole keep-alive period on every instance, the transform state's whole timeout
-    on every instance, every Lambda attempt (validation and seeding) at its function's timeout."""
+    on every instance, every Lambda attempt (validation, seeding, evaluation) at its function's timeout."""
     from components import lambda_functions
 
     lines = []
@@ -435,10 +438,11 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
 def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None,
                    local: bool, sagemaker=None) -> dict:
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
-    Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration.
+    Lambda time is each Lambda state's time from entry to exit (validation, seeding, evaluation): an
+    upper bound of its billed duration.
     A training job that kept a warm pool is described again (with `sagemaker`) for its retained time."""
     from components import lambda_functions
-    from components.definition import PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
+    from components.definition import EVALUATE_STATE, PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
 
     training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
     transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
@@ -452,8 +456,11 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
     transform = {**summary.get("transform", {}),
                  "seconds": round(ended - began, 3) if began is not None and ended is not None else None}
-    seeding = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE}
+    functions = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE, EVALUATE_STATE}
     lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
-                      if state.name in seeding and state.exited is not None]
+                      if state.name in functions and state.exited is not None]
+    evaluated = [(state.exited - state.entered).total_seconds() for state in view.states
+                 if state.name == EVALUATE_STATE and state.exited is not None]
     return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
-                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)
+                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local,
+                    evaluation_seconds=sum(evaluated) if evaluated else None)

@@ -6,29 +6,28 @@ object per row is made (except to name a bad line, or for what only Python reads
 so 10 M predictions cost their 80 MB of float64 and little more (multi:softprob's K numbers a
 row are reduced, chunk by chunk, to the predicted class and the true class's probability).
 
-The metrics are numpy, checked against scikit-learn's (the reference) in tests/test_scoring.py:
-scikit-learn costs 1.2 s to import and, at 10 M rows, about 13 s and 900 MiB more than these
-(`venv/bin/python bench/scoring_bench.py`).
+The objectives and the metrics themselves are lambda_src/evaluation.py's (standard library: the
+state machine's Evaluate state runs them in Lambda), checked against scikit-learn's (the reference)
+in tests/test_scoring.py; this module reads run.py's copies of the objects for the plot and the
+confusion matrix, and scores them the same way for executions that carry no evaluation.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
-import re
 import sys
 import warnings
-from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
+
+from lambda_src import evaluation
 
 _BLOCK = 1 << 20  # elements per step of the chunked reductions
 
 
-class NotScorable(ValueError):
-    """The predictions cannot be scored (wrong shape, not numbers); the message says why."""
+NotScorable = evaluation.NotScorable
 
 
 def _numbers(block: bytes, columns: int, what: str, first_line: int,
@@ -144,33 +143,7 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
     return block.translate(None, b"[]").replace(b", ", b",")
 
 
-_BLANK_AFTER_A_LINE = re.compile(rb"(?<=[^\n]\n)\n")
-
-
-def without_assembly_blanks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The batch transform output without the blank lines SageMaker's assembly may add.
-
-    The container ends each mini-batch answer with a newline (serve.py, SAGEMAKER_BATCH), and
-    AssembleWith Line adds "a newline character at the end of every transformed record": if that
-    newline comes after each answer, a blank line follows every mini-batch. A prediction line is
-    never empty, so one blank line right after a prediction can only be that; it is dropped. A
-    blank line anywhere else (first, or a second one in a row) is left for the parser to refuse.
-    """
-    carry, after_line = b"", False  # after_line: the last complete line is a prediction
-    for chunk in chunks:
-        block = carry + chunk
-        end = block.rfind(b"\n") + 1
-        carry, lines = block[end:], block[:end]
-        if not lines:
-            continue
-        body = lines[1:] if after_line and lines.startswith(b"\n") else lines
-        if b"\n\n" in body:
-            body = _BLANK_AFTER_A_LINE.sub(b"", body)
-        after_line = len(lines) >= 2 and lines[-2:-1] != b"\n"
-        if body:
-            yield body
-    if carry:
-        yield carry
+without_assembly_blanks = evaluation.without_assembly_blanks
 
 
 def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
@@ -232,63 +205,14 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
     return kept[0] if len(kept) == 1 else np.concatenate(kept)
 
 
-# -- what the objective outputs -------------------------------------------------------------------
+# -- what the objective outputs: one home, lambda_src/evaluation.py (the pipeline's Evaluate state) --
 
 PROBABILITY, MARGIN, HINGE, MULTICLASS, REGRESSION = (
-    "binary probability", "binary margin", "binary class", "multiclass", "regression")
-_KINDS = {
-    "binary:logistic": PROBABILITY, "reg:logistic": PROBABILITY,
-    "binary:logitraw": MARGIN, "binary:hinge": HINGE,
-    "multi:softmax": MULTICLASS, "multi:softprob": MULTICLASS,
-    **dict.fromkeys(("reg:squarederror", "reg:linear", "reg:squaredlogerror", "reg:absoluteerror",
-                     "reg:pseudohubererror", "reg:gamma", "reg:tweedie", "count:poisson"), REGRESSION),
-}
-DEFAULT_OBJECTIVE = "reg:squarederror"  # the container's (and XGBoost's) when none is given
-_MAX_CLASSES = 1 << 16
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What the predictions of an objective are: `kind`, and for multiclass the class count."""
-
-    name: str
-    kind: str
-    classes: int = 2
-
-    @property
-    def bracketed(self) -> bool:
-        """One list of `classes` probabilities per line."""
-        return self.name == "multi:softprob"
-
-
-BINARY_LOGISTIC = Objective("binary:logistic", PROBABILITY)
-
-
-def hyperparameter(hyperparameters, name: str) -> str | None:
-    """One value of the run's hyperparameters: a dict, or the stack settings' "key=value" strings."""
-    if isinstance(hyperparameters, list):
-        pairs = (item.partition("=") for item in hyperparameters if isinstance(item, str))
-        hyperparameters = {key.strip(): value for key, _, value in pairs}
-    value = hyperparameters.get(name) if isinstance(hyperparameters, dict) else None
-    return None if value is None else str(value).strip()
-
-
-def objective_of(hyperparameters) -> Objective:
-    """The run's objective (`objective`, `num_class` hyperparameters); NotScorable for one whose
-    predictions no metric here reads (ranking scores, survival times)."""
-    name = hyperparameter(hyperparameters, "objective") or DEFAULT_OBJECTIVE
-    kind = _KINDS.get(name)
-    if kind is None:
-        raise NotScorable(f"objective {name} is not scored: its predictions are not probabilities, classes "
-                          "or values to set against the labels (scored: binary:*, reg:logistic, multi:*, "
-                          "reg:squarederror and the other regression and count objectives)")
-    if kind != MULTICLASS:
-        return Objective(name, kind)
-    given = hyperparameter(hyperparameters, "num_class") or ""
-    if not given.isdigit() or not 2 <= int(given) <= _MAX_CLASSES:
-        raise NotScorable(f"objective {name} needs num_class, a whole number from 2 to {_MAX_CLASSES}; "
-                          f"got {given or 'none'}")
-    return Objective(name, kind, int(given))
+    evaluation.PROBABILITY, evaluation.MARGIN, evaluation.HINGE, evaluation.MULTICLASS, evaluation.REGRESSION)
+DEFAULT_OBJECTIVE = evaluation.DEFAULT_OBJECTIVE
+Objective, BINARY_LOGISTIC = evaluation.Objective, evaluation.BINARY_LOGISTIC
+hyperparameter, objective_of = evaluation.hyperparameter, evaluation.objective_of
+roc_auc = evaluation.roc_auc
 
 
 def _first_bad(what: str, first: int, bad: np.ndarray, values: np.ndarray, wanted: str) -> NotScorable:
@@ -367,32 +291,7 @@ def prediction_reader(objective: Objective, labels: np.ndarray,
     return {PROBABILITY: probabilities, HINGE: zero_one}.get(objective.kind, finite)
 
 
-# -- the metrics ----------------------------------------------------------------------------------
-
-_EPSILON = float(np.finfo(np.float64).eps)  # scikit-learn's log_loss clips to [eps, 1 - eps]
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve: P(positive scores higher) + half P(tie). None if one class only.
-
-    Sorts the positives' and the negatives' scores once, then counts, for each positive, the
-    negatives below and equal to it by binary search: O(n log n), one copy of the scores.
-    """
-    positive = labels == 1
-    pos, neg = scores[positive], scores[~positive]  # copies, sorted in place: no third copy
-    del positive
-    pos.sort()
-    neg.sort()
-    if pos.size == 0 or neg.size == 0:
-        return None
-    wins = 0.0
-    for start in range(0, pos.size, _BLOCK):
-        block = pos[start:start + _BLOCK]
-        below = np.searchsorted(neg, block, side="left")
-        up_to = np.searchsorted(neg, block, side="right")
-        wins += below.sum(dtype=np.float64) + 0.5 * (up_to - below).sum(dtype=np.float64)
-    return float(wins / (pos.size * neg.size))
-
+# -- the metrics: lambda_src/evaluation.py's, the pipeline's own -------------------------------------
 
 CONFUSION_CLASSES = 100  # a larger confusion matrix is neither recorded nor drawn
 
@@ -407,143 +306,14 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) ->
     return counts.reshape(classes, classes)
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return float(numerator / denominator) if denominator else None
-
-
-def _binary_counts(labels: np.ndarray, positive: Callable[[np.ndarray], np.ndarray],
-                   predictions: np.ndarray) -> tuple[int, int, int]:
-    """True positives, predicted positives, actual positives."""
-    hits = predicted_positive = actual_positive = 0
-    for start in range(0, labels.size, _BLOCK):
-        truth = labels[start:start + _BLOCK] == 1
-        guess = positive(predictions[start:start + _BLOCK])
-        hits += np.count_nonzero(truth & guess)
-        predicted_positive += np.count_nonzero(guess)
-        actual_positive += np.count_nonzero(truth)
-    return hits, predicted_positive, actual_positive
-
-
-def _classification(labels, predictions, positive, names) -> tuple[dict, dict]:
-    n = labels.size
-    hits, predicted, actual = _binary_counts(labels, positive, predictions)
-    correct = n - (predicted - hits) - (actual - hits)
-    scores = {"accuracy": correct / n, "precision": _ratio(hits, predicted),
-              "recall": _ratio(hits, actual), "f1": _ratio(2 * hits, predicted + actual)}
-    undefined = {}
-    if scores["precision"] is None:
-        undefined["precision"] = "undefined: no held-out row is predicted positive"
-    if scores["recall"] is None:
-        undefined["recall"] = "undefined: no held-out label is 1"
-    if scores["f1"] is None:
-        undefined["f1"] = "undefined: no held-out row is positive, predicted or labelled"
-    return {name: scores[name] for name in names}, {k: v for k, v in undefined.items() if k in names}
-
-
-def _auc(labels, scores) -> tuple[float | None, dict]:
-    auc = roc_auc(labels, scores)
-    if auc is not None:
-        return auc, {}
-    return None, {"auc": f"undefined: every held-out label is {int(labels[0])}, "
-                         "AUC needs both classes (use more --rows)"}
-
-
-def _log_loss_of(probabilities: np.ndarray, binary_labels: np.ndarray | None = None) -> float:
-    """Mean -log p of the true class (p clipped as scikit-learn clips it): `probabilities` are the
-    true class's, or with `binary_labels` P(label = 1)."""
-    total = 0.0
-    for start in range(0, probabilities.size, _BLOCK):
-        p = probabilities[start:start + _BLOCK]
-        if binary_labels is not None:
-            p = np.where(binary_labels[start:start + _BLOCK] == 1, p, 1 - p)
-        total -= np.log(np.clip(p, _EPSILON, 1 - _EPSILON)).sum()
-    return total / probabilities.size
-
-
-def _squared_and_absolute(labels, predictions) -> tuple[float, float]:
-    squared = absolute = 0.0
-    for start in range(0, labels.size, _BLOCK):
-        error = predictions[start:start + _BLOCK] - labels[start:start + _BLOCK]
-        with np.errstate(over="ignore"):  # an overflow is a metric that is not finite: see finite_only
-            squared += np.square(error).sum()
-        absolute += np.abs(error).sum()
-    return squared, absolute
-
-
 def score(labels: np.ndarray, predictions: np.ndarray,
           objective: Objective = BINARY_LOGISTIC) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions (as its `prediction_reader` kept them) against the
-    labels (as its `label_reader` kept them), and for any that is undefined (None), the reason.
-    See docs/results.md, "How a run is scored"."""
-    return finite_only(*_score(labels, predictions, objective))
-
-
-def _score(labels: np.ndarray, predictions: np.ndarray, objective: Objective) -> tuple[dict, dict]:
-    if labels.size != len(predictions):
-        raise NotScorable(f"{len(predictions)} predictions for {labels.size} labels")
-    if labels.size == 0:
-        raise NotScorable("no predictions to score")
-    kind = objective.kind
-    if kind == PROBABILITY:
-        scores, undefined = _classification(labels, predictions, lambda p: p > 0.5,
-                                            ("accuracy", "precision", "recall", "f1"))
-        scores["auc"], auc_undefined = _auc(labels, predictions)
-        scores["logloss"] = _log_loss_of(predictions, labels)
-        scores["rmse"] = float(np.sqrt(_squared_and_absolute(labels, predictions)[0] / labels.size))
-        return _ordered(scores, ("accuracy", "auc", "logloss", "rmse", "precision", "recall", "f1")), \
-            {**auc_undefined, **undefined}
-    if kind == MARGIN:
-        scores, undefined = _classification(labels, predictions, lambda m: m > 0, ("accuracy",))
-        scores["auc"], auc_undefined = _auc(labels, predictions)
-        return _ordered(scores, ("accuracy", "auc")), auc_undefined
-    if kind == HINGE:
-        return _classification(labels, predictions, lambda c: c == 1, ("accuracy", "f1"))
-    if kind == MULTICLASS:
-        predicted = predictions[:, 0] if objective.bracketed else predictions
-        hits, labelled, guessed = _per_class(labels, predicted, objective.classes)
-        scores = {"accuracy": float(hits.sum() / labels.size), "f1": macro_f1(hits, labelled, guessed)}
-        if objective.bracketed:
-            scores["logloss"] = _log_loss_of(predictions[:, 1])
-        return scores, {}
-    squared, absolute = _squared_and_absolute(labels, predictions)
-    mean = float(np.mean(labels))
-    spread = sum(float(np.square(labels[start:start + _BLOCK] - mean).sum())
-                 for start in range(0, labels.size, _BLOCK))
-    scores = {"rmse": float(np.sqrt(squared / labels.size)), "mae": absolute / labels.size,
-              "r2": 1 - squared / spread if spread else None}
-    undefined = {} if spread else {"r2": f"undefined: every held-out label is {float(labels[0]):g}, "
-                                         "R² needs labels that vary"}
-    return scores, undefined
-
-
-def _per_class(labels: np.ndarray, predicted: np.ndarray, classes: int) -> tuple[np.ndarray, ...]:
-    """Per class: rows predicted right, rows labelled, rows predicted (O(classes) memory)."""
-    hits, labelled, guessed = (np.zeros(classes, dtype=np.int64) for _ in range(3))
-    for start in range(0, labels.size, _BLOCK):
-        truth = labels[start:start + _BLOCK].astype(np.int64)
-        guess = predicted[start:start + _BLOCK].astype(np.int64)
-        hits += np.bincount(truth[truth == guess], minlength=classes)
-        labelled += np.bincount(truth, minlength=classes)
-        guessed += np.bincount(guess, minlength=classes)
-    return hits, labelled, guessed
-
-
-def macro_f1(hits: np.ndarray, labelled: np.ndarray, guessed: np.ndarray) -> float:
-    """The mean F1 over the classes that occur among the labels or the predictions (as
-    scikit-learn's f1_score(average="macro") averages)."""
-    present = (labelled + guessed) > 0
-    return float(np.mean(2 * hits[present] / (labelled + guessed)[present]))
-
-
-def _ordered(scores: dict, names: tuple[str, ...]) -> dict:
-    return {name: float(scores[name]) if scores[name] is not None else None for name in names}
-
-
-def finite_only(scores: dict, undefined: dict) -> tuple[dict, dict]:
-    """A metric that overflowed (rmse of predictions near 1e308) is None, with the reason."""
-    for name, value in scores.items():
-        scores[name] = None if value is None else float(value)
-        if value is not None and not math.isfinite(value):
-            scores[name] = None
-            undefined[name] = f"not finite ({value}): the predictions or labels overflow float64"
-    return scores, undefined
+    labels (as its `label_reader` kept them), and for any that is undefined (None), the reason:
+    lambda_src.evaluation.score, which the pipeline's Evaluate state runs on the same rows."""
+    if objective.bracketed:
+        predictions = (predictions[:, 0].tolist(), predictions[:, 1].tolist()) if predictions.size \
+            else ([], [])
+    else:
+        predictions = predictions.tolist()
+    return evaluation.score(labels.tolist(), predictions, objective)

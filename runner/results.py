@@ -1,4 +1,8 @@
-"""After an execution: keep its record and artifacts in runs/<name>/, score the predictions.
+"""After an execution: keep its record and artifacts in runs/<name>/, with the pipeline's evaluation.
+
+The metrics are the state machine's own (Evaluate model, lambda_src/evaluation.py); the
+predictions are still read here, for the plot and the confusion matrix (and scored the same way
+for an execution of a stack that has no Evaluate model yet).
 
 `runs/<name>/` is claimed (created empty, atomically) before a run starts and is never
 overwritten. Files are written to a scratch folder beside it and moved into place at the
@@ -175,6 +179,8 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     # SageMaker's metric regexes cannot match inf or nan: such values never reach its list.
     final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
                      if isinstance(item, dict) and "MetricName" in item and _finite_number(item.get("Value"))}
+    evaluated = data.get("evaluation") if isinstance(data.get("evaluation"), dict) else {}
+    registration = data.get("registration") if isinstance(data.get("registration"), dict) else {}
     failed = view.failed_state
     now = view.stopped or view.started
     container = image.rsplit(":", 1)[-1] if image and ":" in image else None
@@ -216,9 +222,15 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
                     "stopped": _iso(state.exited), "seconds": round(state.seconds(now), 3)}
                    for state in view.states],
         "scored_as": None,
-        "metrics": None,
-        "metrics_missing": None if view.status == "SUCCEEDED" else f"the execution {view.status}",
-        "metrics_undefined": {},
+        "metrics": evaluated.get("metrics") if isinstance(evaluated.get("metrics"), dict) else None,
+        "metrics_missing": None if view.status == "SUCCEEDED" or evaluated.get("metrics")
+                           else f"the execution {view.status}",
+        "metrics_undefined": evaluated.get("undefined") if isinstance(evaluated.get("undefined"), dict) else {},
+        # The pipeline's own evaluation (Evaluate model): where evaluation.json is, the quality
+        # gate's verdict, the model package the run registered.
+        "evaluation_uri": evaluated.get("evaluationUri"),
+        "quality_gate": evaluated.get("gate") if isinstance(evaluated.get("gate"), dict) else None,
+        "model_package_arn": registration.get("modelPackageArn"),
         "classes": _classes(dataset),
         "confusion_matrix": None,
         "artifacts_dir": None,
@@ -425,13 +437,14 @@ def _scored(s3, view, summary, scratch, final, keep_data, painter, objective, la
     """Score what was read (or record why not), then stream the held-out rows and start the plot."""
     from runner import metrics
 
-    if not problem:
+    if not problem and summary["metrics"] is None:  # an execution of a stack without Evaluate model
         try:
             summary["metrics"], summary["metrics_undefined"] = metrics.score(labels, predictions, objective)
         except metrics.NotScorable as error:
             problem = str(error)
     if problem:
-        summary["metrics_missing"] = f"cannot score: {problem}"
+        if summary["metrics"] is None:
+            summary["metrics_missing"] = f"cannot score: {problem}"
         summary["plot_missing"] = "no metrics to draw"
         if keep_data:
             _held_out_rows(s3, view, summary, scratch, final, True, None, painter)

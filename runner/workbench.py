@@ -293,6 +293,11 @@ def show(run: Run) -> str:
         lines.append(f"  {shown(key)}: {_number(reason)}")
     if run.get("metrics_missing"):
         lines.append(f"  no metrics: {_number(run.get('metrics_missing'))}")
+    gate = run.mapping("quality_gate")
+    if isinstance(gate.get("metric"), str):
+        lines.append(f"  {shown(str(gate.get('message') or ''))}")
+    if run.text("model_package_arn"):
+        lines.append(f"  model package: {shown(run.text('model_package_arn'))}")
     states = run.get("states")
     if isinstance(states, list) and states:
         lines.append("  states: " + ", ".join(f"{_number(state.get('name'))} {_number(state.get('seconds'))} s"

@@ -151,7 +151,7 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     assert training["usd"] == round(3600 * 2 / 3600 * 0.2304, 6)
     assert warm_pool["usd"] == 0.0
     assert transform["usd"] == round(0.231, 6)
-    assert seeding["quantity"] == round(6 * (60 + 900) * 1769 / 1024, 6)
+    assert seeding["quantity"] == round(6 * (60 + 900 + 900) * 1769 / 1024, 6)  # validation, seeding, evaluation
     assert on_demand["usd"] == round(training["usd"] + transform["usd"] + seeding["usd"], 6)
     # A warm pool keeps (and bills) every training instance for its keep-alive period after the job.
     warm = cost.worst_case(_limits(trainingInstanceCount=2, warmPoolSeconds="1800"), prices)

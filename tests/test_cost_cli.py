@@ -29,7 +29,8 @@ def _described(**config) -> dict:
     definition = render_definition(settings, partition="aws", bucket=OUTPUTS["bucketName"],
                                    validation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:validate-abc",
                                    seed_function_arn="arn:aws:lambda:us-west-2:111122223333:function:seed-abc",
-                                   sagemaker_role_arn=OUTPUTS["sageMakerRoleArn"])
+                                   sagemaker_role_arn=OUTPUTS["sageMakerRoleArn"],
+                                   evaluation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:evaluate-abc")
     return {"stateMachineArn": OUTPUTS["stateMachineArn"], "name": OUTPUTS["stateMachineName"],
             "definition": definition, "roleArn": "arn:aws:iam::111122223333:role/states-abc",
             "type": "STANDARD", "creationDate": datetime(2026, 1, 1)}
@@ -61,7 +62,7 @@ def test_a_run_above_max_cost_is_refused_before_anything_starts(outputs_file, mo
         code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--max-cost", "0.50",
                               "--runs-dir", str(tmp_path / "runs")], capsys)
         sfn.assert_no_pending_responses()
-    worst = round(4 * 0.2304 + 0.231 + 6 * (60 + 900) * 1769 / 1024 * 0.0000166667, 6)
+    worst = round(4 * 0.2304 + 0.231 + 6 * (60 + 900 + 900) * 1769 / 1024 * 0.0000166667, 6)
     assert code == 2 and out == ""
     line, error = err.strip().splitlines()
     assert line.startswith(f"worst case: ${worst:.2f} (training 3600 s on every instance")

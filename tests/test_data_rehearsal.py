@@ -42,7 +42,7 @@ def test_a_prefix_in_data_sources_is_prepared_into_the_layout_and_trained_with_v
         "uri": f"{DATA_SOURCE}answers/", "label": "answer"}, "hyperparameters": {"objective": "binary:logistic"}})
     assert described["status"] == "SUCCEEDED", described.get("cause")
     assert entered == ["Validate input", "Which dataset", "Prepare dataset", "Train model (XGBoost)", "Save Model",
-                       "Batch transform"]
+                       "Batch transform", "Evaluate model", "Quality gate", "Register model"]
     dataset = json.loads(described["output"])["dataset"]
     assert dataset["source"]["kind"] == "s3" and dataset["source"]["uri"] == f"{DATA_SOURCE}answers/"
     assert dataset["source"]["features"] == ["a", "b"] and dataset["source"]["classes"] == ["no", "yes"]

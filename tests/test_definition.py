@@ -22,16 +22,18 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 from components.definition import (  # noqa: E402
-    CHOICE_STATE, FAILED_STATE, PREPARE_STATE, REFUSED_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
+    CHOICE_STATE, EVALUATE_STATE, FAILED_STATE, GATE_FAILED_STATE, GATE_STATE, PREPARE_STATE, REFUSED_STATE,
+    REGISTER_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
 from components.settings import PipelineSettings  # noqa: E402
 
 BUCKET = "training-pipeline-data-1a2b3c4"
 ROLE_ARN = "arn:aws:iam::111122223333:role/training-pipeline-sagemaker-role-5d6e7f8"
 FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-seed-9a0b1c2"
 VALIDATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-validate-3d4e5f6"
+EVALUATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-evaluate-7a8b9c0"
 EXECUTION = "xgb-dev-7e1940--20260101-000000-abc123"
 TARGET = dict(partition="aws", bucket=BUCKET, validation_function_arn=VALIDATION_ARN, seed_function_arn=FUNCTION_ARN,
-              sagemaker_role_arn=ROLE_ARN)
+              sagemaker_role_arn=ROLE_ARN, evaluation_function_arn=EVALUATION_ARN)
 DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 SAGEMAKER_TASKS = {
     "Train model (XGBoost)": "CreateTrainingJob",
@@ -55,13 +57,16 @@ def definition(settings) -> dict:
 
 
 def happy_path(definition: dict) -> list[str]:
-    """State names from StartAt along Next (a Choice's first rule), to the end."""
+    """State names from StartAt along Next (a Choice's first rule, the gate's passing Default), to the end."""
     names, name = [], definition["StartAt"]
     while name is not None:
         assert name not in names, f"loop at {name}"
         names.append(name)
         state = definition["States"][name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
+        if state["Type"] == "Choice":  # which dataset: generated; the quality gate: passed
+            name = state["Default"] if name == GATE_STATE else state["Choices"][0]["Next"]
+        else:
+            name = state.get("Next")
         if name is None:
             assert state.get("End") is True or state["Type"] in ("Succeed", "Fail")
     return names
@@ -84,9 +89,9 @@ def test_seed_states_in_order(definition):
     path = happy_path(definition)
     assert [name for name in path if name in STATE_NAMES] == list(STATE_NAMES)
     tasks = [name for name in path if definition["States"][name]["Type"] == "Task"]
-    assert tasks == [VALIDATE_STATE, *STATE_NAMES]
+    assert tasks == [VALIDATE_STATE, *STATE_NAMES, EVALUATE_STATE, REGISTER_STATE]
     assert definition["StartAt"] == VALIDATE_STATE
-    assert definition["States"][path[-1]].get("End") is True and path[-1] == STATE_NAMES[-1]
+    assert definition["States"][path[-1]].get("End") is True and path[-1] == REGISTER_STATE
 
 
 def test_every_written_path_is_under_the_execution(definition):
@@ -235,7 +240,7 @@ def test_integration_arns_carry_the_partition(settings, partition):
     definition = build_definition(settings, **{**TARGET, "partition": partition})
     resources = [state["Resource"] for state in definition["States"].values() if "Resource" in state]
     integrations = [arn for arn in resources if arn.split(":")[2] == "states"]
-    assert len(integrations) == 5
+    assert len(integrations) == 6  # 3 SageMaker jobs and models, 2 stops, the registration
     assert all(arn.startswith((f"arn:{partition}:states:::sagemaker:", f"arn:{partition}:states:::aws-sdk:sagemaker:"))
                for arn in integrations)
 
@@ -351,7 +356,8 @@ def without_sagemaker(definition: dict) -> dict:
     train = changed["States"][STATE_NAMES[1]]
     changed["States"][STATE_NAMES[1]] = {"Type": "Pass", "Parameters": train["Parameters"],
                                          "ResultPath": "$.trainingRequest", "End": True}
-    for name in (*STATE_NAMES[2:], "Stop training job", "Stop transform job"):
+    for name in (*STATE_NAMES[2:], "Stop training job", "Stop transform job", EVALUATE_STATE, GATE_STATE,
+                 GATE_FAILED_STATE, REGISTER_STATE):
         del changed["States"][name]
     return changed
 
@@ -414,7 +420,7 @@ def test_validated_request_drives_every_later_state(interpreter):
     validate, seed = lambda_inputs(run)
     assert validate == {"executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
-                                     "dataSources": [], "volumeSizeGb": 30,
+                                     "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
                                      "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
                                                   "max_runtime_seconds": 3600}},
                         "bucket": BUCKET}

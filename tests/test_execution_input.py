@@ -123,7 +123,8 @@ def test_json_numbers_and_booleans_become_the_strings_sagemaker_passes():
         "num_round": 10, "eta": 0.25, "max_depth": 4.0, "save_model_on_termination": True}})
     assert result == {"rows": 300, "seed": 7, "hyperparameters": {
         "objective": "reg:logistic", "eval_metric": "rmse", "num_round": "10", "eta": "0.25",
-        "max_depth": "4", "save_model_on_termination": "true"}, "data": None}
+        "max_depth": "4", "save_model_on_termination": "true"}, "data": None,
+        "qualityGate": ""}
 
 
 @pytest.mark.parametrize("name, alias", sorted(rules.ALIASES.items(), key=lambda item: item[1]))
@@ -289,7 +290,8 @@ def test_json_numbers_in_hyperparameters_succeed(stack):
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
     assert output["run"] == {"rows": 200, "seed": 11, "hyperparameters": {
-        "objective": "binary:logistic", "eval_metric": "auc", "num_round": "3", "eta": "0.5"}, "data": None}
+        "objective": "binary:logistic", "eval_metric": "auc", "num_round": "3", "eta": "0.5"}, "data": None,
+        "qualityGate": ""}
     assert output["dataset"]["seed"] == 11
     job = boto3.client("sagemaker", region_name=stack["region"]).describe_training_job(
         TrainingJobName="xgb-dev-7e1940--numbers")

@@ -145,7 +145,7 @@ def stack():
 
 def test_the_deployed_policies_together_allow_every_call(stack):
     outputs, report = stack
-    assert len(report) == 4  # the validation, seeding, SageMaker and state machine roles all acted
+    assert len(report) == 5  # the validation, seeding, evaluation, SageMaker and state machine roles all acted
     for role, entry in report.items():
         refused = [call for call in entry["calls"] if not call["allowed"]]
         assert refused == [], (role, refused)
@@ -153,7 +153,7 @@ def test_the_deployed_policies_together_allow_every_call(stack):
     calls = {call["action"] for entry in report.values() for call in entry["calls"]}
     assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "lambda:InvokeFunction",
             "sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateTransformJob",
-            "iam:PassRole", "events:PutRule", "ecr:BatchGetImage"} <= calls
+            "iam:PassRole", "events:PutRule", "ecr:BatchGetImage", "sagemaker:CreateModelPackage"} <= calls
 
 
 def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
@@ -180,7 +180,9 @@ def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
     # Among them the statements least privilege by function added; the validation role's only
     # statement (its logs) went through the loop above as unused, with its reason.
     required = {sid for (_, sid), entry in entries.items() if entry["required"]}
-    assert {"InvokeValidationFunction", "InvokeSeedFunction", "ListRunPrefixes"} <= required
+    assert {"InvokeValidationFunction", "InvokeSeedFunction", "ListRunPrefixes", "InvokeEvaluationFunction",
+            "RegisterModelPackage", "TagModelPackageAtCreation", "ReadLabelsAndPredictions",
+            "WriteEvaluation"} <= required
     validation = report[_function_role(outputs, "Validate input")]
     assert [(s["statement"], s["required"]) for s in validation["statements"]] == [("WriteOwnLogs", False)]
 

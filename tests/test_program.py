@@ -31,6 +31,7 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 SEED = "training-pipeline-seed"
 VALIDATE = "training-pipeline-validate"
+EVALUATE = "training-pipeline-evaluate"
 COMPONENT = "training-pipeline:index:TrainingPipeline"
 
 IMAGES = {
@@ -121,8 +122,8 @@ def test_component_parents_every_resource(run):
     assert {r.parent for r in children} == {component.urn}
     assert all(r.name.startswith("training-pipeline-") for r in children)
     assert component.urn in run.component_outputs, "register_outputs was not called"
-    assert len(run.of_type(ROLE_POLICY)) == 4 and len(run.of_type(ROLE)) == 4
-    assert {function.name for function in run.of_type(FUNCTION)} == {SEED, VALIDATE}
+    assert len(run.of_type(ROLE_POLICY)) == 5 and len(run.of_type(ROLE)) == 5
+    assert {function.name for function in run.of_type(FUNCTION)} == {SEED, VALIDATE, EVALUATE}
 
 
 def test_outputs(run):
@@ -139,7 +140,7 @@ def test_outputs(run):
     assert run.outputs["jobNamePrefix"] == "xgb-dev-7e1940"
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
-        "shards": 1, "dataSources": [], "volumeSizeGb": 30,
+        "shards": 1, "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
         "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1, "max_runtime_seconds": 3600}}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
@@ -170,7 +171,8 @@ def test_every_arn_carries_the_stack_partition(request, fixture, partition):
                     if state.get("Resource", "").split(":")[2:3] == ["states"]]
     assert sorted(integrations) == sorted(f"arn:{partition}:states:::{action}" for action in (
         "sagemaker:createTrainingJob.sync", "sagemaker:createModel", "sagemaker:createTransformJob.sync",
-        "aws-sdk:sagemaker:stopTrainingJob", "aws-sdk:sagemaker:stopTransformJob"))
+        "aws-sdk:sagemaker:stopTrainingJob", "aws-sdk:sagemaker:stopTransformJob",
+        "aws-sdk:sagemaker:createModelPackage"))
 
 
 # --- the definition ------------------------------------------------------------------------
@@ -208,6 +210,7 @@ def test_definition_follows_settings(custom):
     assert validate["defaults"] == {"rows": 5000, "shards": 2,
                                     "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
                                     "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"], "volumeSizeGb": 30,
+                                    "qualityGate": "",
                                     "training": {"instance_type": "ml.m5.xlarge", "instance_count": 2,
                                                  "max_runtime_seconds": 3600}}
 
@@ -264,11 +267,11 @@ def test_state_machine_waits_for_the_role_policies(run):
     """
     machine = run.one(STATE_MACHINE)
     policy_urns = {policy.urn for policy in run.of_type(ROLE_POLICY)}
-    assert len(policy_urns) == 4
+    assert len(policy_urns) == 5
     assert policy_urns <= set(machine.dependencies)
     for urns in machine.property_dependencies.values():
         assert not policy_urns & set(urns)
-    for function in (SEED, VALIDATE):
+    for function in (SEED, VALIDATE, EVALUATE):
         assert run.one(ROLE_POLICY, f"{function}-policy").urn in run.one(FUNCTION, function).dependencies
 
 
@@ -377,18 +380,18 @@ def test_a_run_longer_than_a_standard_execution_may_last_is_refused():
     # spot: the training state waits maxWaitSeconds plus an hour; a Standard execution lasts a year at most.
     result = run_program({"spotTraining": True, "maxWaitSeconds": 365 * 86400, "runsExpireDays": 0})
     assert str(result.error).startswith(
-        "invalid config training-pipeline:maxWaitSeconds: a run could take 31548960 s with these settings, more "
+        "invalid config training-pipeline:maxWaitSeconds: a run could take 31554360 s with these settings, more "
         "than the year (31536000 s) a Standard execution may run"), result.error
     assert result.resources == []
 
 
 def test_runs_expire_days_must_outlast_the_longest_run():
-    # 6 attempts of each Lambda state (60 s validation, 900 s seeding), 3 days of training and the
+    # 6 attempts of each Lambda state (60 s validation, 900 s seeding, 900 s evaluation), 3 days of training and the
     # training state's hour of slack, an hour of transform: 3 days are too short, 4 are not.
     result = run_program({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 3})
     message = str(result.error)
     assert message == ("invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
-                       "272160 s with these settings and its objects could expire while it runs; raise "
+                       "277560 s with these settings and its objects could expire while it runs; raise "
                        "runsExpireDays, or set 0 to keep runs for good"), message
     assert result.resources == []
     [rule] = deployed({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 4}).one(LIFECYCLE).inputs["rules"]
@@ -534,9 +537,14 @@ def test_state_machine_policy(run, custom):
         for action in actions:
             [statement] = by_action[f"sagemaker:{action}"]
             assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev-7e1940--*"]
-    [tags] = by_action["sagemaker:AddTags"]
-    assert set(as_list(tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-7e1940--*"
-                                              for kind in ("training-job", "transform-job", "model")}
+    jobs_tags, package_tags = by_action["sagemaker:AddTags"]
+    assert set(as_list(jobs_tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-7e1940--*"
+                                                   for kind in ("training-job", "transform-job", "model")}
+    # Registration: the stack's group and its versions, nothing else.
+    assert as_list(package_tags["Resource"]) == [f"{sagemaker}:model-package/xgb-dev-7e1940/*"]
+    [register] = by_action["sagemaker:CreateModelPackage"]
+    assert set(as_list(register["Resource"])) == {f"{sagemaker}:model-package-group/xgb-dev-7e1940",
+                                                  f"{sagemaker}:model-package/xgb-dev-7e1940/*"}
     assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
     [pass_role] = by_action["iam:PassRole"]
     assert as_list(pass_role["Resource"]) == [run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]]
@@ -546,9 +554,9 @@ def test_state_machine_policy(run, custom):
             f"arn:aws:events:us-west-2:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule"
             for kind in ("Training", "Transform")}
     # The definition invokes the unqualified ARNs: no `:*` for versions and aliases it never uses.
-    # The two functions, in a statement each, and no other.
+    # The three functions, in a statement each, and no other.
     assert sorted(as_list(statement["Resource"]) for statement in by_action["lambda:InvokeFunction"]) == sorted(
-        [run.one(FUNCTION, name).outputs["arn"]] for name in (SEED, VALIDATE))
+        [run.one(FUNCTION, name).outputs["arn"]] for name in (SEED, VALIDATE, EVALUATE))
     assert as_list(by_action["logs:CreateLogDelivery"][0]["Resource"]) == ["*"]
     assert not any(action.startswith("xray:") for action in by_action)
     # Tracing on: X-Ray; another prefix: its own pattern only.

@@ -36,8 +36,9 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared
     assert code == 0, err
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["status"] == "SUCCEEDED" and summary["error"] is None
-    assert [s["name"] for s in summary["states"]][-4:] == [
-        "Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform"]
+    assert [s["name"] for s in summary["states"]][-7:] == [
+        "Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform", "Evaluate model",
+        "Quality gate", "Register model"]
     assert all(s["status"] == "succeeded" for s in summary["states"])
     assert summary["rows"] == {"train": 2000, "validation": 200, "test": 2000}
     assert summary["metrics"]["accuracy"] >= 0.97 and summary["metrics"]["auc"] >= 0.97
@@ -49,9 +50,9 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert len((run_dir / "data" / "test" / "test.csv").read_text().splitlines()) == 2000
     assert load_model(run_dir / "model.tar.gz").num_boosted_rounds() == 5  # the stack default num_round
-    # The least-privilege report: the four roles, every call allowed by a named statement.
+    # The least-privilege report: the five roles, every call allowed by a named statement.
     report = json.loads((run_dir / "iam.json").read_text())
-    assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 4
+    assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 5
     calls = [call for role in report.values() for call in role["calls"]]
     assert {"s3:PutObject", "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "iam:PassRole",
             "s3:GetObject"} <= {call["action"] for call in calls}

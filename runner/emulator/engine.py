@@ -360,6 +360,15 @@ class EmulatorEngine(pulumi.runtime.Mocks):
         return created["stateMachineArn"], {"name": machine_name, "arn": created["stateMachineArn"],
                                             "status": "ACTIVE"}
 
+    def _model_package_group(self, name: str, inputs: dict):
+        group = inputs.get("modelPackageGroupName") or auto_name(name)
+        created = self.client("sagemaker").create_model_package_group(
+            ModelPackageGroupName=group,
+            **({"ModelPackageGroupDescription": inputs["modelPackageGroupDescription"]}
+               if inputs.get("modelPackageGroupDescription") else {}),
+            Tags=[{"Key": key, "Value": value} for key, value in _tags(inputs).items()])
+        return group, {"modelPackageGroupName": group, "arn": created["ModelPackageGroupArn"]}
+
     def _account(self) -> str:
         if self._account_id is None:
             self._account_id = self.client("sts").get_caller_identity()["Account"]
@@ -378,6 +387,7 @@ RESOURCES: dict[str, Callable[[EmulatorEngine, str, dict], tuple[str, dict]]] = 
     "aws:cloudwatch/logGroup:LogGroup": EmulatorEngine._log_group,
     "aws:lambda/function:Function": EmulatorEngine._function,
     "aws:sfn/stateMachine:StateMachine": EmulatorEngine._state_machine,
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": EmulatorEngine._model_package_group,
 }
 
 

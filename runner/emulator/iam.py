@@ -502,6 +502,18 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
         if qualifier and function.count(":") == 6:
             function = f"{function}:{qualifier[0]}"
         return [("lambda:InvokeFunction", function, {})]
+    if service == "sagemaker" and api == "CreateModelPackage" and _json_body(response).get("ModelPackageGroupName"):
+        # A version of a group: AWS checks the package's ARN, model-package/<group>/<version>.
+        group = _json_body(response)["ModelPackageGroupName"]
+        from moto.sagemaker.models import sagemaker_backends
+
+        versions = [package for package in sagemaker_backends[account][region].model_packages.values()
+                    if package.model_package_group_name == group]
+        arn = _sagemaker_arn(access, account, "model-package", f"{group}/{len(versions) + 1}")
+        checks = [("sagemaker:CreateModelPackage", arn, {})]
+        if _json_body(response).get("Tags"):
+            checks.append(("sagemaker:AddTags", arn, {}))
+        return checks
     if service == "sagemaker":
         body = _json_body(response)
         for suffix, (kind, name_key) in _SAGEMAKER_NAMES.items():

@@ -40,6 +40,7 @@ from runner.emulator.stepfunctions import fail_state as sfn_fail_state
 from runner.emulator.stepfunctions import sagemaker_integration as sfn_sagemaker
 from runner.emulator.awslambda import LocalLambdaRuntime
 from runner.emulator.sagemaker.jobs import LocalSageMaker
+from runner.emulator.sagemaker import model_registry as sagemaker_model_registry
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
         stack.enter_context(sfn_sagemaker.installed(jobs, access))
         stack.enter_context(sfn_fail_state.installed())
         stack.enter_context(sfn_definition_parse.installed())
+        stack.enter_context(sagemaker_model_registry.installed())
         execution_ends = stack.enter_context(sfn_execution_end.installed(sfn_execution_end.ExecutionEnds()))
         outputs = LocalStackOutputs(deploy(settings))
         outputs.access, outputs.execution_ends = access, execution_ends
