@@ -74,10 +74,12 @@ def make_training_fail(monkeypatch):
     """Training fails after validation: the rules refuse every hyperparameter set known to fail,
     so the container is made to train gamma regression, which needs positive labels (the seeded
     labels are 0 and 1)."""
-    from runner.local import sagemaker_container as container
-    train_job = container.train_job
-    monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
-        {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
+    from runner.local import sagemaker_hosts
+    train = sagemaker_hosts.train
+    monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
+                        *args, **kwargs: train(version, channels, config, count, {
+                            **hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
+                            *args, **kwargs))
 
 
 def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch, shared_stack):

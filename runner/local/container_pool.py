@@ -2,11 +2,12 @@
 
 A job's container process is started in the image's environment (image_environments.python_for)
 with this checkout on its PYTHONPATH; it loads the image's library, then waits for its job on
-stdin. Within `run.py serve` (`keep_warm()`), one process per image is kept started ahead, so a
+stdin. With `keep_warm()`, one process per image is kept started ahead, so a
 job takes one that has already paid the interpreter start and the library import, and a new one
 starts for the next job; a spare that died is replaced; `close()` ends them with the endpoint.
 Each job still gets a process of its own (no fork after the library loaded OpenMP, no state
-carried from one job to the next). Jobs with their own environment (several hosts: OMP_NUM_THREADS
+carried from one job to the next). `run.py --local` and `run.py serve` keep them warm for the
+life of the local stack (runner/local/stack.py). Jobs with their own environment (several hosts: OMP_NUM_THREADS
 per host, read when the library loads) always start fresh.
 """
 
@@ -53,12 +54,14 @@ def start(version: str, extra_environment: dict[str, str] | None = None) -> subp
     return process
 
 
-def keep_warm() -> None:
-    """From now on keep one process per image started ahead (run.py serve)."""
+def keep_warm(version: str) -> None:
+    """From now on keep one process per image used started ahead; start `version`'s now."""
     global _spares
     with _lock:
         if _spares is None:
             _spares = {}
+        if version not in _spares:
+            _spares[version] = _popen(version, None)
 
 
 def close() -> None:
