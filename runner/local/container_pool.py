@@ -54,6 +54,12 @@ def start(version: str, extra_environment: dict[str, str] | None = None) -> subp
     return process
 
 
+def spare_ids() -> list[int]:
+    """The process ids of the spares waiting for a job."""
+    with _lock:
+        return [process.pid for process in (_spares or {}).values()]
+
+
 def keep_warm(version: str) -> None:
     """From now on keep one process per image used started ahead; start `version`'s now."""
     global _spares

@@ -105,7 +105,7 @@ def _channel_files(path: Path) -> dict[str, Path]:
 
 def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel],
                 distributions: dict[str, str], hyperparameters: dict[str, str],
-                checkpoint_dir: Path | None) -> Path:
+                checkpoint_dir: Path | None = None) -> Path:
     """The host's /opt/ml: input/config/*.json and input/data/<channel>/ (hard links, not copies)."""
     host_dir = root / host
     config_dir = host_dir / "input" / "config"
