@@ -39,7 +39,10 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.local import sagemaker_container as container
+from local_container import predict, train
+from runner.container.failures import ContainerError
+from runner.local import container_pool
+from runner.local.sagemaker_hosts import Channel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
@@ -140,6 +143,14 @@ def execution_inputs(draw) -> dict:
     return {"rows": draw(st.sampled_from(ROWS)), "seed": 7, "hyperparameters": hyperparameters}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm_containers():
+    """Each example takes a container process that has its library loaded already (container_pool)."""
+    container_pool.keep_warm(STACK.xgboost_version)
+    yield
+    container_pool.close()
+
+
 @pytest.fixture(scope="module")
 def channels(tmp_path_factory) -> dict[int, Path]:
     """A train channel per row count, written by the seeding function's generator."""
@@ -181,11 +192,11 @@ def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_i
     assume(_trees(hyperparameters) <= TREE_BUDGET)
     note(f"accepted: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
-    channel = container.Channel("train", "text/csv", channels[request["rows"]])
+    channel = Channel("train", "text/csv", channels[request["rows"]])
     try:
-        result = container.train_host([channel], hyperparameters)
-        answer = b"".join(container.transform(container.load_model(result.model_tar_gz), [HELD_OUT], 6 << 20))
-    except container.ContainerError as error:
+        result = train(STACK.xgboost_version, [channel], hyperparameters)
+        answer = predict(STACK.xgboost_version, result.model, HELD_OUT)
+    except ContainerError as error:
         pytest.fail(f"accepted by the first state, failed in the container: {error.reason}")
     assert result.rows == {"train": request["rows"]}
     assert answer.count(b"\n") == TEST_ROWS
