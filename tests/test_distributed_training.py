@@ -174,10 +174,11 @@ def test_each_host_gets_its_sharded_by_s3_key_share_and_every_object_when_fully_
                        "algo-2": ["train/part-00000.csv", "validation/validation.csv"]}
 
 
-def test_tree_method_exact_fails_the_job_with_the_containers_algorithm_error(two_shards):
+@pytest.mark.parametrize("version", ["1.7-1", "3.0-5", "3.2-0"])
+def test_tree_method_exact_fails_the_job_with_the_containers_algorithm_error(two_shards, version):
     with pytest.raises(ContainerError) as failed:
         _train([_channel(two_shards[0].parent)], _sharded("train"), 2,
-                              {**HYPERPARAMETERS, "tree_method": "exact"})
+               {**HYPERPARAMETERS, "tree_method": "exact"}, version=version)
     assert failed.value.reason.startswith("AlgorithmError: XGB train call failed with exception:\n")
     assert EXACT_REFUSED in failed.value.reason
 
