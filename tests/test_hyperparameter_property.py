@@ -39,9 +39,7 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from local_container import predict, train
-from runner.container.failures import ContainerError
-from runner.local import container_pool
+from local_container import ImageWorker
 from runner.local.sagemaker_hosts import Channel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
@@ -143,12 +141,12 @@ def execution_inputs(draw) -> dict:
     return {"rows": draw(st.sampled_from(ROWS)), "seed": 7, "hyperparameters": hyperparameters}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def warm_containers():
-    """Each example takes a container process that has its library loaded already (container_pool)."""
-    container_pool.keep_warm(STACK.xgboost_version)
-    yield
-    container_pool.close()
+@pytest.fixture(scope="module")
+def worker():
+    """The stack's image's container code and library, in one process for every example."""
+    image = ImageWorker(STACK.xgboost_version)
+    yield image
+    image.close()
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +180,7 @@ def _trees(hyperparameters: dict[str, str]) -> int:
     "objective": "reg:tweedie", "tweedie_variance_power": "1.999999", "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
     "objective": "reg:tweedie", "tweedie_variance_power": repr(_float32_neighbours(2.0)[0]), "num_round": 2}})
-def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_input):
+def test_every_accepted_input_trains_on_the_images_xgboost(channels, worker, tmp_path_factory, execution_input):
     try:
         request = validate_execution(execution_input, execution_name="xgb-dev--property", job_name_prefix="xgb-dev",
                                      defaults=STACK.run_defaults)
@@ -193,10 +191,8 @@ def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_i
     note(f"accepted: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
     channel = Channel("train", "text/csv", channels[request["rows"]])
-    try:
-        result = train(STACK.xgboost_version, [channel], hyperparameters)
-        answer = predict(STACK.xgboost_version, result.model, HELD_OUT)
-    except ContainerError as error:
-        pytest.fail(f"accepted by the first state, failed in the container: {error.reason}")
-    assert result.rows == {"train": request["rows"]}
-    assert answer.count(b"\n") == TEST_ROWS
+    result = worker.train_and_transform(tmp_path_factory.mktemp("host"), [channel], hyperparameters, HELD_OUT)
+    if "failure" in result:
+        pytest.fail(f"accepted by the first state, failed in the container: {result['failure']}")
+    assert result["rows"] == {"train": request["rows"]}
+    assert result["answer"].count("\n") == TEST_ROWS
