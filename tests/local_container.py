@@ -1,5 +1,5 @@
 """The local container from the tests' side of the process boundary: jobs through the emulator's
-hosts (runner.local.sagemaker_hosts), serving through sagemaker_serving, and snippets run in an
+hosts (runner.emulator.sagemaker.hosts), serving through sagemaker_serving, and snippets run in an
 image's environment where a test must look inside the library (a model's config, a DMatrix)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from runner.local import sagemaker_hosts
-from runner.local.image_environments import ROOT, python_for
-from runner.local.sagemaker_hosts import Channel
-from runner.local.sagemaker_serving import Serving, model_archive
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import ROOT, python_for
+from runner.emulator.sagemaker.hosts import Channel
+from runner.emulator.sagemaker.serving import Serving, model_archive
 
 
 def channel(root: Path, name: str, files: dict[str, bytes], content_type="text/csv") -> Channel:

@@ -40,10 +40,9 @@ from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
 from local_container import ImageWorker
-from runner.local.sagemaker_hosts import Channel
+from runner.emulator.sagemaker.hosts import Channel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
+from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "250"))
 TREE_BUDGET = 400

@@ -119,7 +119,7 @@ def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp
     from local_container import train
 
     from runner.container.failures import ContainerError
-    from runner.local.sagemaker_hosts import Channel
+    from runner.emulator.sagemaker.hosts import Channel
 
     (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
                                                      for x in range(0, 100, 9) for y in range(0, 100, 9)))
@@ -273,7 +273,7 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
@@ -333,7 +333,7 @@ def test_the_container_fails_what_the_second_attack_found(tmp_path):
     from local_container import train
 
     from runner.container.failures import ContainerError
-    from runner.local.sagemaker_hosts import Channel
+    from runner.emulator.sagemaker.hosts import Channel
 
     rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
     for channel in ("train", "validation"):
@@ -386,7 +386,7 @@ def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path):
     from local_container import train
 
     from runner.container.failures import ContainerError
-    from runner.local.sagemaker_hosts import Channel
+    from runner.emulator.sagemaker.hosts import Channel
 
     (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
     channels = [Channel("train", "text/csv", tmp_path)]
