@@ -350,10 +350,15 @@ class StackSource:
             return
         from runner.local import DeployError, local_stack, preflight, service_models
 
+        from runner.local import container_pool
+
         with contextlib.ExitStack() as emulator:
+            # One run: the image's container processes start loading now, and no more than its jobs take.
+            container_pool.keep_warm(self.settings.xgboost_version, refill=False)
+            emulator.callback(container_pool.close)
             emulator.enter_context(service_models.installed())
             try:
-                outputs = emulator.enter_context(local_stack(self.settings, one_run=True))
+                outputs = emulator.enter_context(local_stack(self.settings))
                 preflight.check_deployed(self.expected, outputs)
             except (DeployError, preflight.UnexpectedOutputs) as error:
                 raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None

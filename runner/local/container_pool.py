@@ -75,12 +75,12 @@ def spare_ids() -> list[int]:
 
 def keep_warm(version: str, refill: bool = True) -> None:
     """From now on keep processes started ahead for each image used; start `version`'s now.
-    Without `refill`, no more are started once these are taken (one run's jobs)."""
+    Without `refill` (said by the first caller until `close()`), no more are started once these
+    are taken: one run's jobs."""
     global _spares, _refill
     with _lock:
-        if _spares is None:
-            _spares = {}
-        _refill = refill
+        if _spares is None:  # the first caller says whether to refill, until close()
+            _spares, _refill = {}, refill
     _fill(version)
 
 

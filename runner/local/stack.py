@@ -114,7 +114,7 @@ def _quiet_interpreter_failures() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_stack(settings: PipelineSettings, one_run: bool = False) -> Iterator[LocalStackOutputs]:
+def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
     """Host the emulator, deploy the program into it, yield the stack outputs.
 
     A container version whose library this process does not run is refused first: its models,
@@ -132,9 +132,9 @@ def local_stack(settings: PipelineSettings, one_run: bool = False) -> Iterator[L
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
         # The stack's image's container processes start loading now, while the stack deploys; every
-        # job takes a loaded one and (unless `one_run`: run.py --local) the next starts
-        # (container_pool); they end with the stack.
-        container_pool.keep_warm(settings.xgboost_version, refill=not one_run)
+        # job takes a loaded one and the next starts (container_pool; a one-run run.py --local
+        # asked for no refills first); they end with the stack.
+        container_pool.keep_warm(settings.xgboost_version)
         stack.callback(container_pool.close)
         stack.enter_context(service_models.installed())
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
