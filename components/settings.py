@@ -153,8 +153,9 @@ class PipelineSettings:
         cover (execution_input.validate_execution)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
                 "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
-                # the training job's limits, keywords of xgboost_hyperparameters.validate
-                "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
+                # the training job's image and limits, keywords of xgboost_hyperparameters.validate
+                "training": {"image_version": self.xgboost_version,
+                             "instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
 
     @property
@@ -251,6 +252,10 @@ class PipelineSettings:
                                 "(Lambda allows 4 KB): name fewer, broader locations")
 
         version = str(value("xgboostVersion"))
+        try:
+            xgboost_hyperparameters.image_for(version)
+        except xgboost_hyperparameters.UnknownImage as error:
+            raise SettingsError(str(error)) from None
         settings = cls(
             stack=stack,
             region=region,
