@@ -119,6 +119,20 @@ def _task(view: ExecutionView, resource: str):
     return next((s for s in reversed(view.states) if s.resource.startswith(resource)), None)
 
 
+def image_version(view: ExecutionView, image: str | None) -> str | None:
+    """The SageMaker XGBoost image version of a run ("3.2-0"): the tag of the image it trained on,
+    or, for a run that ended before training, the one the first state checked it against (the
+    stack's, rendered into the definition)."""
+    if image and ":" in image:
+        return image.rsplit(":", 1)[-1]
+    from components.definition import VALIDATE_STATE
+
+    checked = next((state.parameters for state in view.states if state.name == VALIDATE_STATE), {})
+    training = (checked.get("defaults") or {}).get("training") if isinstance(checked.get("defaults"), dict) else None
+    version = training.get("image_version") if isinstance(training, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     """The run's record: what `--json` prints and `summary.json` holds. Strict JSON."""
     data = view.data
@@ -142,6 +156,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     return strict({
         "execution_name": view.name,
         "execution_arn": view.arn,
+        "imageVersion": image_version(view, image),
         "status": view.status,
         "where": where,
         "started": _iso(view.started),
