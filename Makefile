@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
 
-.PHONY: local test bench clean
+.PHONY: local test bench clean image-envs
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,22 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-local: $(VENV)/.installed
+# Each SageMaker XGBoost image's Python environment (runner/local/image_environments.py): made once, from its pins.
+IMAGE_ENVS := .image-envs
+DEFAULT_IMAGE := 3.2-0
+ALL_IMAGES := 3.2-0 3.0-5 1.7-1
+$(IMAGE_ENVS)/%/.ready: runner/container/requirements/%.txt | $(VENV)/.installed
+	$(PY) -m runner.local.image_environments $*
+
+image-envs: $(foreach v,$(ALL_IMAGES),$(IMAGE_ENVS)/$(v)/.ready)
+
+local: $(VENV)/.installed $(IMAGE_ENVS)/$(DEFAULT_IMAGE)/.ready
 	$(PY) run.py --local
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed image-envs
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(IMAGE_ENVS)/$(DEFAULT_IMAGE)/.ready
 	$(PY) bench/run.py
 
 # Caches only: runs/ holds every downloaded result (paid AWS runs too); delete it by hand if you mean to.

@@ -7,8 +7,10 @@ One small module per concern:
   iam.py                  each principal under its role's deployed policies; the least-privilege report
   lambda_runtime.py       Lambda Invoke runs the function's deployed package in-process
   sagemaker_jobs.py       SageMaker training/transform jobs run in background threads
-  sagemaker_container.py  what the built-in XGBoost container does with the data
-  sagemaker_hosts.py      a training job on several instances: one process per host, XGBoost's rabit
+  image_environments.py   each SageMaker XGBoost image's Python environment (.image-envs/<version>)
+  container_pool.py       container processes (runner/container) in an image's environment, warm in run.py serve
+  sagemaker_hosts.py      a training job's hosts: /opt/ml laid out per host, one container process each
+  sagemaker_serving.py    a transform's mini-batches, answered by a serving container process
   sfn_sagemaker.py        the Step Functions SageMaker integration (.sync) for moto's interpreter
   sfn_fail_state.py       a Fail state re-raises a caught States.* error, as AWS Step Functions does
   sfn_definition_parse.py a definition is parsed once for its creation and first execution
@@ -27,8 +29,8 @@ __all__ = ["DeployError", "local_stack"]
 
 
 def __getattr__(name: str):
-    """The stack (moto, boto3, Pulumi: about 0.8 s) loads on first use, so that a training host
-    process (sagemaker_hosts) that imports only the container does not pay for it."""
+    """The stack (moto, boto3, Pulumi: about 0.8 s) loads on first use, so that what needs only
+    the preflight checks does not pay for it."""
     if name in __all__:
         from runner.local import stack
         return getattr(stack, name)
