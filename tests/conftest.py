@@ -7,10 +7,8 @@ import types
 
 import pytest
 
-# Loaded first: the emulated container sets its OpenMP defaults before xgboost loads (libgomp
-# reads them once, and test modules import xgboost too), and runner.local keeps moto's Batch
-# and EC2 models out before any test loads moto's Step Functions interpreter.
-import runner.local.sagemaker_container  # noqa: F401
+# Loaded first: runner.local keeps moto's Batch and EC2 models out before any test loads moto's
+# Step Functions interpreter. (XGBoost runs in the image environments' processes, never here.)
 from runner.local import service_models
 
 # The test process keeps about 650,000 objects alive (moto, botocore's data, Pulumi, the
