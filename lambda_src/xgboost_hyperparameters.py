@@ -75,16 +75,17 @@ class Image:
     reads_predictor: bool        # `predictor` is read (gpu_predictor needs a GPU), not ignored
     cpu_gradient_sampling: tuple[str, ...]  # tree methods that sample gradient_based on a CPU
     logistic_base_score_open: bool  # a logistic objective fails base_score outside (0, 1)
+    estimates_base_score: bool   # base_score not given: estimated from the training labels (else 0.5)
 
 
 # Newest first. Each fact was read in the image's source and checked on its library (docs/incoming/i24-rules.md).
 IMAGES = {image.version: image for image in (
     Image("3.2-0", "3.2.0", auto_tree_method="hist", has_gpu_hist=False, reads_predictor=False,
-          cpu_gradient_sampling=("hist", "approx"), logistic_base_score_open=False),
+          cpu_gradient_sampling=("hist", "approx"), logistic_base_score_open=False, estimates_base_score=True),
     Image("3.0-5", "3.0.5", auto_tree_method="hist", has_gpu_hist=True, reads_predictor=False,
-          cpu_gradient_sampling=(), logistic_base_score_open=True),
+          cpu_gradient_sampling=(), logistic_base_score_open=True, estimates_base_score=True),
     Image("1.7-1", "1.7.4", auto_tree_method="exact", has_gpu_hist=True, reads_predictor=True,
-          cpu_gradient_sampling=(), logistic_base_score_open=True),
+          cpu_gradient_sampling=(), logistic_base_score_open=True, estimates_base_score=False),
 )}
 
 
@@ -459,7 +460,7 @@ UNUSABLE_METRICS = {
 }  # aft-nloglik too, but the container allows it with survival:aft only, refused above
 # aucpr fails (nan) on data of one label. 15.5 % of this dataset's rows are labelled 1: 200 rows
 # hold none with probability 0.845^200 = 2e-15.
-MIN_ROWS_FOR_AUCPR = 200
+MIN_ROWS_FOR_BOTH_LABELS = MIN_ROWS_FOR_AUCPR = 200
 GPU_FAMILIES = ("p", "g")  # ml.p3, ml.p4d, ml.g4dn, ml.g5, ...
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _FLOAT_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
@@ -606,6 +607,13 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, image:
     if ("base_score" in parsed and objective in LOGISTIC_OBJECTIVES and image.logistic_base_score_open
             and not 0 < _float32(parsed["base_score"]) < 1):
         return f"Hyperparameter base_score: {given['base_score']} is not in (0, 1), as {objective} needs"
+    # Estimated from training labels all 0 (or all 1), base_score is 0 (or 1), which the check above
+    # then fails in training (the estimate is global in distributed training).
+    if (generated and "base_score" not in parsed and objective in LOGISTIC_OBJECTIVES and image.estimates_base_score
+            and image.logistic_base_score_open and rows < MIN_ROWS_FOR_BOTH_LABELS):
+        return (f"Hyperparameter objective: {objective} on image {image.version} needs both labels among the training "
+                f"rows (xgboost {image.library} estimates base_score from them, and fails 0 or 1): ask for at least "
+                f"{MIN_ROWS_FOR_BOTH_LABELS} rows, not {rows}, or set base_score (e.g. 0.5)")
     metrics = parsed.get("eval_metric", [])
     if len(metrics) > MAX_EVAL_METRICS or len(set(metrics)) < len(metrics):
         return (f"Hyperparameter eval_metric: {len(metrics)} entries; give at most {MAX_EVAL_METRICS}, "

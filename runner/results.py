@@ -104,14 +104,19 @@ def project_version() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def _package_version(*names: str) -> str | None:
+def _image_library(version: str | None) -> str | None:
+    """The xgboost of image `version`'s local environment: what a --local run trained with (the
+    project's venv has none)."""
     from importlib import metadata
 
-    for name in names:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    from runner.local.image_environments import environments_folder
+
+    if not version:
+        return None
+    for site in sorted((environments_folder() / version).glob("lib/python*/site-packages")):
+        for distribution in metadata.distributions(path=[str(site)]):
+            if distribution.metadata["Name"] in ("xgboost", "xgboost-cpu"):
+                return distribution.version
     return None
 
 
@@ -211,8 +216,8 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "versions": {
             "project": project_version(),
             "xgboost_container": container,
-            # Only a local run trains with this machine's XGBoost.
-            "xgboost_library": _package_version("xgboost", "xgboost-cpu") if where.get("local") else None,
+            # Only a local run trains with this machine's XGBoost (its image's environment).
+            "xgboost_library": _image_library(container) if where.get("local") else None,
         },
     })
 

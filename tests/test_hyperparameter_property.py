@@ -1,5 +1,6 @@
 """The property that closes issue 18's hyperparameter findings: every execution input the first
-state accepts trains on the image's own XGBoost (1.7.4) and its model transforms the held-out set.
+state accepts for a stack of image 3.2-0, 3.0-5 or 1.7-1 trains on that image's own XGBoost (3.2.0,
+3.0.5, 1.7.4) and its model transforms the held-out set.
 
 Hypothesis draws execution inputs: `rows` (1, 2 or 200), an objective from every objective the
 container knows, `num_class` with them or without, and any of the hyperparameter names the
@@ -7,29 +8,38 @@ container accepts (aliases included), each with a value drawn from its rule in
 lambda_src/xgboost_hyperparameters.RULES: its range's edges and just past them, 0, -1, huge,
 float32 limits, nan/inf, strings of floats for integers, odd spellings, lists and constraint
 tuples, as JSON numbers, booleans or strings. Each input goes through the first state's
-validation (`validate_execution`, with the dev stack's defaults and training limits); an input
-it refuses is discarded, and an accepted one is trained by the local container's entry point
-(`train_host`, the 1.7-1 container's training path on xgboost 1.7.4) on data made by the seeding
-function's own generator (label-first `label,x,y`, x and y in 0..100, labels 0 and 1), then its
-model answers batch transform of held-out `x,y` rows. Any failure there is a bug in the rules.
+validation (`validate_execution`, with the dev stack's defaults and training limits, its image
+replaced by the one under test); an input it refuses is discarded, and an accepted one is trained
+by the local container's code in the image's environment (runner/local/image_environments.py), on
+a host laid out as the emulator lays it out, with data made by the seeding function's own generator
+(label-first `label,x,y`, x and y in 0..100, labels 0 and 1); then its model answers batch transform
+of held-out `x,y` rows as the image's serving container does. Any failure there is a bug in that
+image's rules. The jobs of one image run one after the other in one process of its environment
+(tests/image_job_worker.py), not a process each as the emulator starts them: a process start and a
+library import per example would cost seconds each.
 
 Bounds of this test, for time: at most TREE_BUDGET trees an example (num_round x
 num_parallel_tree x num_class; what the rules accept beyond that is bounded by time, not by
 failure, and tested in test_hyperparameter_rules.py), and one training instance (the stack's).
 
-`make test` runs EXAMPLES examples, derandomized (the same ones every run). To look harder, set
-HYPOTHESIS_EXAMPLES, which also draws new examples every run:
+`make test` runs EXAMPLES examples for each image, derandomized (the same ones every run). To look
+harder, set HYPOTHESIS_EXAMPLES, which also draws new examples every run:
 
     HYPOTHESIS_EXAMPLES=2000 venv/bin/python -m pytest -q tests/test_hyperparameter_property.py
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import struct
 import os
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,16 +49,19 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.local import sagemaker_container as container
+from runner.local import sagemaker_hosts
+from runner.local.image_environments import ROOT, python_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
 
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "150"))
 TREE_BUDGET = 400
 ROWS = (1, 2, 200)
 TEST_ROWS = 20
-STACK = load_stack_settings("dev")
+# The dev stack's settings with each image in turn (the rules in run_defaults follow the version).
+STACKS = {version: dataclasses.replace(load_stack_settings("dev"), xgboost_version=version)
+          for version in rules.IMAGES}
 
 _INT32 = 2 ** 31
 
@@ -156,6 +169,51 @@ def channels(tmp_path_factory) -> dict[int, Path]:
 HELD_OUT = b"".join(seed_dataset._test(seed_dataset._coordinates(random.Random(19), TEST_ROWS))[:1])
 
 
+class ImageJobs:
+    """tests/image_job_worker.py in one image's environment: `run(channel, hyperparameters)` trains
+    a job there and answers {"rows", "answer"} or {"failure": FailureReason}."""
+
+    def __init__(self, version: str):
+        self.root = Path(tempfile.mkdtemp(prefix=f"property-{version}-"))
+        self.jobs = 0
+        self.process = subprocess.Popen(
+            [str(python_for(version)), str(ROOT / "tests" / "image_job_worker.py")], cwd=ROOT, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
+
+    def run(self, channel: Path, hyperparameters: dict[str, str]) -> dict:
+        self.jobs += 1
+        ml = sagemaker_hosts._write_host(self.root / str(self.jobs), "algo-1", ["algo-1"],
+                                         [sagemaker_hosts.Channel("train", "text/csv", channel)], {},
+                                         hyperparameters, None)
+        self.process.stdin.write(json.dumps({"ml": str(ml), "held_out": HELD_OUT.decode()}) + "\n")
+        self.process.stdin.flush()
+        reply = self.process.stdout.readline()
+        shutil.rmtree(ml.parent, ignore_errors=True)
+        assert reply, f"the image's job process ended (exit code {self.process.wait()})"
+        return json.loads(reply)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+        self.process.stdout.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image_jobs():
+    jobs: dict[str, ImageJobs] = {}
+
+    def of(version: str) -> ImageJobs:
+        if version not in jobs:
+            jobs[version] = ImageJobs(version)
+        return jobs[version]
+
+    yield of
+    for each in jobs.values():
+        each.close()
+
+
 def _trees(hyperparameters: dict[str, str]) -> int:
     config = rules.validate_as_container(hyperparameters)
     classes = config.get("num_class", 1) if str(config.get("objective", "")).startswith("multi:") else 1
@@ -171,21 +229,25 @@ def _trees(hyperparameters: dict[str, str]) -> int:
     "objective": "reg:tweedie", "tweedie_variance_power": "1.999999", "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
     "objective": "reg:tweedie", "tweedie_variance_power": repr(_float32_neighbours(2.0)[0]), "num_round": 2}})
-def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_input):
+# where the images' libraries differ (tests/test_image_rules.py): each image accepts some of these
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"max_depth": 0, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
+    "sampling_method": "gradient_based", "subsample": 0.5, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"base_score": 1, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"predictor": "gpu_predictor", "num_round": 2}})
+@pytest.mark.parametrize("version", list(rules.IMAGES))
+def test_every_accepted_input_trains_on_the_images_xgboost(channels, image_jobs, version, execution_input):
     try:
         request = validate_execution(execution_input, execution_name="xgb-dev--property", job_name_prefix="xgb-dev",
-                                     defaults=STACK.run_defaults)
+                                     defaults=STACKS[version].run_defaults)
     except InvalidExecutionInput:
         assume(False)  # refused before anything is written: nothing to check
     hyperparameters = request["hyperparameters"]
     assume(_trees(hyperparameters) <= TREE_BUDGET)
-    note(f"accepted: rows {request['rows']}, hyperparameters {hyperparameters}")
+    note(f"accepted for image {version}: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
-    channel = container.Channel("train", "text/csv", channels[request["rows"]])
-    try:
-        result = container.train_host([channel], hyperparameters)
-        answer = b"".join(container.transform(container.load_model(result.model_tar_gz), [HELD_OUT], 6 << 20))
-    except container.ContainerError as error:
-        pytest.fail(f"accepted by the first state, failed in the container: {error.reason}")
-    assert result.rows == {"train": request["rows"]}
-    assert answer.count(b"\n") == TEST_ROWS
+    result = image_jobs(version).run(channels[request["rows"]], hyperparameters)
+    if "failure" in result:
+        pytest.fail(f"accepted by the first state for image {version}, failed in its container: {result['failure']}")
+    assert result["rows"] == {"train": request["rows"]}
+    assert result["answer"].count("\n") == TEST_ROWS
