@@ -17,7 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-os.environ["CUDA_VISIBLE_DEVICES"] = ""  # as runner/container/__main__.py: the jobs run on CPU instances
+# As runner/container/__main__.py: the jobs run on CPU instances, and libgomp's idle threads sleep
+# (spinning, they stall every job on a busy machine).
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import xgboost  # noqa: E402
 

@@ -55,7 +55,7 @@ from runner.local.image_environments import ROOT, python_for
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
 
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
 TREE_BUDGET = 400
 ROWS = (1, 2, 200)
 TEST_ROWS = 20
