@@ -64,43 +64,6 @@ ALIASES = {"learning_rate": "eta", "min_split_loss": "gamma", "reg_lambda": "lam
            "reg_alpha": "alpha"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Image:
-    """What differs between the SageMaker XGBoost images for these rules: the library an image pins
-    and what it does with values the containers' validation (the same on all of them) accepts."""
-    version: str                 # the container version (the stack's xgboostVersion)
-    library: str                 # the xgboost the image pins
-    auto_tree_method: str        # what tree_method auto builds with on one instance (below 2^22 rows)
-    has_gpu_hist: bool           # tree_method gpu_hist exists (and needs a GPU instance)
-    reads_predictor: bool        # `predictor` is read (gpu_predictor needs a GPU), not ignored
-    cpu_gradient_sampling: tuple[str, ...]  # tree methods that sample gradient_based on a CPU
-    logistic_base_score_open: bool  # a logistic objective fails base_score outside (0, 1)
-    estimates_base_score: bool   # base_score not given: estimated from the training labels (else 0.5)
-
-
-# Newest first. Each fact was read in the image's source and checked on its library (docs/incoming/i24-rules.md).
-IMAGES = {image.version: image for image in (
-    Image("3.2-0", "3.2.0", auto_tree_method="hist", has_gpu_hist=False, reads_predictor=False,
-          cpu_gradient_sampling=("hist", "approx"), logistic_base_score_open=False, estimates_base_score=True),
-    Image("3.0-5", "3.0.5", auto_tree_method="hist", has_gpu_hist=True, reads_predictor=False,
-          cpu_gradient_sampling=(), logistic_base_score_open=True, estimates_base_score=True),
-    Image("1.7-1", "1.7.4", auto_tree_method="exact", has_gpu_hist=True, reads_predictor=True,
-          cpu_gradient_sampling=(), logistic_base_score_open=True, estimates_base_score=False),
-)}
-
-
-class UnknownImage(ValueError):
-    """An image version none of IMAGES is; the message lists them."""
-
-
-def image_for(version: object) -> Image:
-    """The image record of container `version`, or UnknownImage naming the ones there are."""
-    if version not in IMAGES:
-        raise UnknownImage(f"xgboostVersion: {str(version)[:40]!r} is not one of {', '.join(IMAGES)} "
-                           "(the SageMaker XGBoost images AWS ships)")
-    return IMAGES[version]
-
-
 class HyperparameterError(ValueError):
     """A hyperparameter set the container (or SageMaker's API) refuses; the message is its reason."""
 
@@ -124,6 +87,45 @@ class Interval:
         high = (f"{self.max_open})" if self.max_open is not None
                 else f"{self.max_closed}]" if self.max_closed is not None else "+inf)")
         return low + high
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """What differs between the SageMaker XGBoost images for these rules: the library an image pins
+    and what it does with values the containers' validation (the same on all of them) accepts."""
+    version: str                 # the container version (the stack's xgboostVersion)
+    library: str                 # the xgboost the image pins
+    auto_tree_method: str        # what tree_method auto builds with on one instance (below 2^22 rows)
+    has_gpu_hist: bool           # tree_method gpu_hist exists (and needs a GPU instance)
+    reads_predictor: bool        # `predictor` is read (gpu_predictor needs a GPU), not ignored
+    cpu_gradient_sampling: tuple[str, ...]  # tree methods that sample gradient_based on a CPU
+    logistic_base_score: Interval  # the base_score a logistic objective trains with (else it fails)
+    estimates_base_score: bool   # base_score not given: estimated from the training labels (else 0.5)
+
+
+# Newest first. Each fact was read in the image's source and checked on its library (docs/incoming/i24-rules.md).
+# 3.2.0 takes base_score 0 and 1 with a logistic objective, for labels all 0 or all 1 (dmlc/xgboost#11499).
+IMAGES = {image.version: image for image in (
+    Image("3.2-0", "3.2.0", auto_tree_method="hist", has_gpu_hist=False, reads_predictor=False,
+          cpu_gradient_sampling=("hist", "approx"), logistic_base_score=Interval(min_closed=0, max_closed=1),
+          estimates_base_score=True),
+    Image("3.0-5", "3.0.5", auto_tree_method="hist", has_gpu_hist=True, reads_predictor=False,
+          cpu_gradient_sampling=(), logistic_base_score=Interval(min_open=0, max_open=1), estimates_base_score=True),
+    Image("1.7-1", "1.7.4", auto_tree_method="exact", has_gpu_hist=True, reads_predictor=True,
+          cpu_gradient_sampling=(), logistic_base_score=Interval(min_open=0, max_open=1), estimates_base_score=False),
+)}
+
+
+class UnknownImage(ValueError):
+    """An image version none of IMAGES is; the message lists them."""
+
+
+def image_for(version: object) -> Image:
+    """The image record of container `version`, or UnknownImage naming the ones there are."""
+    if version not in IMAGES:
+        raise UnknownImage(f"xgboostVersion: {str(version)[:40]!r} is not one of {', '.join(IMAGES)} "
+                           "(the SageMaker XGBoost images AWS ships)")
+    return IMAGES[version]
 
 
 def _metric_in_range(metric: str) -> bool:
@@ -604,13 +606,15 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, image:
         if parsed["num_class"] > MAX_NUM_CLASS:
             return (f"Hyperparameter num_class: {parsed['num_class']} is not in [2, {MAX_NUM_CLASS}] "
                     "(each class is one more tree a round)")
-    if ("base_score" in parsed and objective in LOGISTIC_OBJECTIVES and image.logistic_base_score_open
-            and not 0 < _float32(parsed["base_score"]) < 1):
-        return f"Hyperparameter base_score: {given['base_score']} is not in (0, 1), as {objective} needs"
+    if ("base_score" in parsed and objective in LOGISTIC_OBJECTIVES
+            and _float32(parsed["base_score"]) not in image.logistic_base_score):
+        return (f"Hyperparameter base_score: {given['base_score']} is not in {image.logistic_base_score}, as "
+                f"{objective} needs on xgboost {image.library}")
     # Estimated from training labels all 0 (or all 1), base_score is 0 (or 1), which the check above
     # then fails in training (the estimate is global in distributed training).
     if (generated and "base_score" not in parsed and objective in LOGISTIC_OBJECTIVES and image.estimates_base_score
-            and image.logistic_base_score_open and rows < MIN_ROWS_FOR_BOTH_LABELS):
+            and (0 not in image.logistic_base_score or 1 not in image.logistic_base_score)
+            and rows < MIN_ROWS_FOR_BOTH_LABELS):
         return (f"Hyperparameter objective: {objective} on image {image.version} needs both labels among the training "
                 f"rows (xgboost {image.library} estimates base_score from them, and fails 0 or 1): ask for at least "
                 f"{MIN_ROWS_FOR_BOTH_LABELS} rows, not {rows}, or set base_score (e.g. 0.5)")

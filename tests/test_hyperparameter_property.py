@@ -234,6 +234,7 @@ def _trees(hyperparameters: dict[str, str]) -> int:
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
     "sampling_method": "gradient_based", "subsample": 0.5, "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"base_score": 1, "num_round": 2}})
+@example(execution_input={"rows": 1, "seed": 7, "hyperparameters": {"base_score": 2, "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"predictor": "gpu_predictor", "num_round": 2}})
 @pytest.mark.parametrize("version", list(rules.IMAGES))
 def test_every_accepted_input_trains_on_the_images_xgboost(channels, image_jobs, version, execution_input):

@@ -39,10 +39,13 @@ DIFFERENCES = [
     ({"sampling_method": "gradient_based", "subsample": "0.5", "tree_method": "exact"}, "ml.m5.xlarge",
      {"3.2-0": "gradient_based needs tree_method hist or approx (xgboost 3.2.0's",
       "3.0-5": "gradient_based needs tree_method gpu_hist", "1.7-1": "gradient_based needs tree_method gpu_hist"}),
-    # 3.2.0 no longer checks a logistic objective's base_score against (0, 1).
+    # 3.2.0 takes a logistic objective's base_score in [0, 1], the others in (0, 1) (dmlc/xgboost#11499).
     ({"base_score": "1"}, "ml.m5.xlarge",
-     {"3.2-0": ACCEPTED, "3.0-5": "base_score: 1 is not in (0, 1), as reg:logistic needs",
-      "1.7-1": "base_score: 1 is not in (0, 1), as reg:logistic needs"}),
+     {"3.2-0": ACCEPTED, "3.0-5": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 3.0.5",
+      "1.7-1": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 1.7.4"}),
+    ({"base_score": "1.00001"}, "ml.m5.xlarge",
+     {"3.2-0": "base_score: 1.00001 is not in [0, 1], as reg:logistic needs on xgboost 3.2.0",
+      "3.0-5": "base_score: 1.00001 is not in (0, 1)", "1.7-1": "base_score: 1.00001 is not in (0, 1)"}),
 ]
 
 
