@@ -8,8 +8,6 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@# xgboost-cpu (before the 1.7.4 pin) and xgboost share one package directory: never both.
-	$(PY) -m pip uninstall --quiet --yes xgboost-cpu 2>/dev/null || true
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
@@ -34,4 +32,5 @@ bench: $(VENV)/.installed $(IMAGE_ENVS)/$(DEFAULT_IMAGE)/.ready
 # Caches only: runs/ holds every downloaded result (paid AWS runs too); delete it by hand if you mean to.
 clean:
 	rm -rf .pytest_cache .hypothesis
+	@# .image-envs/ (the images' environments) stays: `rm -rf .image-envs` to make them anew.
 	find . -path ./venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -353,7 +353,7 @@ class StackSource:
         with contextlib.ExitStack() as emulator:
             emulator.enter_context(service_models.installed())
             try:
-                outputs = emulator.enter_context(local_stack(self.settings))
+                outputs = emulator.enter_context(local_stack(self.settings, one_run=True))
                 preflight.check_deployed(self.expected, outputs)
             except (DeployError, preflight.UnexpectedOutputs) as error:
                 raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None

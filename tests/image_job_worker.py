@@ -20,9 +20,9 @@ from pathlib import Path
 # As runner/container/__main__.py: the jobs run on CPU instances, and libgomp's idle threads sleep
 # (spinning, they stall every job on a busy machine).
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+from runner.container.openmp import apply_openmp_defaults  # noqa: E402
 
+apply_openmp_defaults()  # before xgboost loads libgomp
 import xgboost  # noqa: E402
 
 from runner.container import serving, training  # noqa: E402

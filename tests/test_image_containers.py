@@ -210,3 +210,28 @@ def test_an_image_environment_that_cannot_be_made_is_one_line_exit_2_and_nothing
     assert done.stdout == ""
     assert [path.name for path in (tmp_path / "envs").iterdir() if not path.name.startswith(".")] == []
     assert (set((ROOT / "runs").glob("*")) if (ROOT / "runs").exists() else set()) == runs_before
+
+
+def test_a_job_takes_a_warm_container_process_the_next_starts_and_a_dead_one_is_replaced():
+    """run.py --local and run.py serve keep one process per image loaded ahead (container_pool)."""
+    from runner.local import container_pool
+
+    container_pool.keep_warm("3.2-0")
+    try:
+        warm = container_pool.spare_ids()
+        assert len(warm) == container_pool.SPARES_PER_IMAGE
+        taken = container_pool.start("3.2-0")
+        assert taken.pid == warm[0]  # the job did not start an interpreter of its own
+        waiting = container_pool.spare_ids()
+        assert waiting[0] == warm[1] and len(waiting) == container_pool.SPARES_PER_IMAGE  # the next started
+        os.kill(waiting[0], 9)
+        time.sleep(0.5)
+        replaced = container_pool.start("3.2-0")
+        assert replaced.pid == waiting[1] and replaced.poll() is None  # the dead one was passed over
+    finally:
+        container_pool.close()
+    assert container_pool.spare_ids() == []
+    for process in (taken, replaced):
+        process.stdin.close()  # no job line: the process exits
+        assert process.wait(30) == 0
+        process.stdout.close()

@@ -18,9 +18,9 @@ from pathlib import Path
 # The jobs run on CPU instances (ml.m5...): a GPU on this machine must not make gpu_hist or
 # gpu_predictor pass here where AWS fails them ("No visible GPU is found for XGBoost.").
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
-# libgomp's idle threads sleep unless the user chose (see docs: busy machines stall otherwise).
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+from runner.container.openmp import apply_openmp_defaults  # noqa: E402
+
+apply_openmp_defaults()  # before xgboost loads libgomp
 
 import xgboost  # noqa: E402  loaded before the job arrives: what a warm process saves
 

@@ -2,11 +2,12 @@
 
 A job's container process is started in the image's environment (image_environments.python_for)
 with this checkout on its PYTHONPATH; it loads the image's library, then waits for its job on
-stdin. Within `run.py serve` (`keep_warm()`), one process per image is kept started ahead, so a
-job takes one that has already paid the interpreter start and the library import, and a new one
-starts for the next job; a spare that died is replaced; `close()` ends them with the endpoint.
+stdin. With `keep_warm()`, SPARES_PER_IMAGE processes per image used are kept
+started ahead, so a job takes one that has already paid the interpreter start and the library
+import, and a new one starts for the next job; a spare that died is replaced; `close()` ends them with the endpoint.
 Each job still gets a process of its own (no fork after the library loaded OpenMP, no state
-carried from one job to the next). Jobs with their own environment (several hosts: OMP_NUM_THREADS
+carried from one job to the next). `run.py --local` and `run.py serve` keep them warm for the
+life of the local stack (runner/local/stack.py). Jobs with their own environment (several hosts: OMP_NUM_THREADS
 per host, read when the library loads) always start fresh.
 """
 
@@ -19,8 +20,11 @@ from pathlib import Path
 
 from runner.local.image_environments import ROOT, python_for
 
+# A run makes a training job and a transform job: both find a process loaded.
+SPARES_PER_IMAGE = 2
 _lock = threading.Lock()
-_spares: dict[str, subprocess.Popen] | None = None  # None: not keeping processes warm
+_spares: dict[str, list[subprocess.Popen]] | None = None  # None: not keeping processes warm
+_refill = True  # False: the spares started first are all (a one-run `run.py --local`)
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
@@ -39,26 +43,45 @@ def start(version: str, extra_environment: dict[str, str] | None = None) -> subp
     """A container process of image `version` waiting for its job line (stdin, stdout piped; stderr
     into stdout). Raises image_environments.EnvironmentUnavailable when the environment cannot be made."""
     warm = _spares is not None and not extra_environment
+    process = None
     with _lock:
-        spare = _spares.pop(version, None) if warm and _spares is not None else None
-    if spare is not None and spare.poll() is not None:
-        spare.stdout.close()
-        spare.stdin.close()
-        spare = None  # it died waiting: replaced
-    process = spare or _popen(version, extra_environment)
-    if warm:
-        with _lock:
-            if _spares is not None and version not in _spares:
-                _spares[version] = _popen(version, None)  # the next job's, loading now
-    return process
+        waiting = _spares.setdefault(version, []) if warm and _spares is not None else []
+        while waiting and process is None:
+            process = waiting.pop(0)
+            if process.poll() is not None:  # it died waiting: replaced
+                process.stdin.close()
+                process.stdout.close()
+                process = None
+    if warm and _refill:
+        _fill(version)
+    return process or _popen(version, extra_environment)
 
 
-def keep_warm() -> None:
-    """From now on keep one process per image started ahead (run.py serve)."""
-    global _spares
+def _fill(version: str) -> None:
+    """Start processes until `version` has SPARES_PER_IMAGE waiting (while keeping warm)."""
+    with _lock:
+        if _spares is None:
+            return
+        waiting = _spares.setdefault(version, [])
+        while len(waiting) < SPARES_PER_IMAGE:
+            waiting.append(_popen(version, None))
+
+
+def spare_ids() -> list[int]:
+    """The process ids of the spares waiting for a job."""
+    with _lock:
+        return [process.pid for waiting in (_spares or {}).values() for process in waiting]
+
+
+def keep_warm(version: str, refill: bool = True) -> None:
+    """From now on keep processes started ahead for each image used; start `version`'s now.
+    Without `refill`, no more are started once these are taken (one run's jobs)."""
+    global _spares, _refill
     with _lock:
         if _spares is None:
             _spares = {}
+        _refill = refill
+    _fill(version)
 
 
 def close() -> None:
@@ -66,7 +89,7 @@ def close() -> None:
     global _spares
     with _lock:
         spares, _spares = _spares or {}, None
-    for process in spares.values():
+    for process in [process for waiting in spares.values() for process in waiting]:
         process.stdin.close()  # no job line: the process exits
         process.stdout.close()
         try:

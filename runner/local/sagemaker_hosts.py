@@ -1,4 +1,4 @@
-"""SageMaker's training hosts: a training job on InstanceCount > 1 runs one process per instance.
+"""SageMaker's training hosts: a training job runs one container process per instance.
 
 What AWS does around the container, reproduced here (what the container does on each host is
 runner/container/training.py and distributed.py, in the image's environment):
@@ -6,17 +6,16 @@ runner/container/training.py and distributed.py, in the image's environment):
 - The hosts are `algo-1` ... `algo-N` (SM_HOSTS, SM_CURRENT_HOST). Each gets its channels' files
   under its own `input/data/<channel>/`: every object for `FullyReplicated`, its share for
   `ShardedByS3Key` (`shard`).
-- Each host loads its data, then all hosts meet in a first rabit round (tracker on the
+- Each host loads its data, then all hosts meet in a first collective round (tracker on the
   alphabetically first host) and tell each other whether they have data: a host whose train
   files are empty, or whose validation files are empty while the job has a validation channel,
   leaves with exit code 0. The others train together in a second round (tracker on the first
   host with data), or alone, as a single-node job, if only one has data.
-- xgboost's distributed mode chooses the tree method (`auto` is `approx`) and refuses `exact`
-  ("Updater `grow_colmaker` or `exact` tree method doesn't support distributed training."): the
-  job fails with the container's AlgorithmError.
+- xgboost's distributed mode chooses the tree method (1.7.4: `auto` is `approx`; 3.x: `hist`) and
+  refuses `exact`: the job fails with the container's AlgorithmError.
 - Only the first host with data (the round's master) saves the model. The evaluation log (hence
-  the job's metrics) is the master's: xgboost 1.7.4's training callbacks average each round's
-  metrics over the training hosts (`callback._allreduce_metric`), the container's own (feval) too.
+  the job's metrics) is the master's: xgboost's training callbacks average each round's metrics
+  over the training hosts (`callback._allreduce_metric`), the container's own too.
 - A host that fails ends the job: SageMaker stops the other hosts and reports the failure.
 
 Where the emulation differs: all hosts are processes on this machine (trackers on 127.0.0.1 on a
@@ -105,7 +104,7 @@ def _channel_files(path: Path) -> dict[str, Path]:
 
 def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel],
                 distributions: dict[str, str], hyperparameters: dict[str, str],
-                checkpoint_dir: Path | None) -> Path:
+                checkpoint_dir: Path | None = None) -> Path:
     """The host's /opt/ml: input/config/*.json and input/data/<channel>/ (hard links, not copies)."""
     host_dir = root / host
     config_dir = host_dir / "input" / "config"

@@ -3,7 +3,7 @@
 moto records CreateTrainingJob / CreateTransformJob and marks the jobs Completed at once,
 without reading data or writing artifacts. `LocalSageMaker.installed()` wraps three methods
 of moto's backend so that, like AWS, Create returns at once with the job InProgress and a
-background thread does the work (`sagemaker_container`), reading and writing the emulator's
+background thread does the work (a container process per host: `sagemaker_hosts`), reading and writing the emulator's
 S3 through boto3; DescribeTrainingJob / DescribeTransformJob show the progress (status,
 secondary status transitions, FailureReason, metrics) because the thread updates the very
 objects moto describes.

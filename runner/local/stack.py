@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import (iam, preflight, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
+from runner.local import (container_pool, iam, preflight, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
                           sfn_sagemaker)
 from runner.local.lambda_runtime import LocalLambdaRuntime
 from runner.local.sagemaker_jobs import LocalSageMaker
@@ -114,7 +114,7 @@ def _quiet_interpreter_failures() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
+def local_stack(settings: PipelineSettings, one_run: bool = False) -> Iterator[LocalStackOutputs]:
     """Host the emulator, deploy the program into it, yield the stack outputs.
 
     A container version whose library this process does not run is refused first: its models,
@@ -131,6 +131,11 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
 
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
+        # The stack's image's container processes start loading now, while the stack deploys; every
+        # job takes a loaded one and (unless `one_run`: run.py --local) the next starts
+        # (container_pool); they end with the stack.
+        container_pool.keep_warm(settings.xgboost_version, refill=not one_run)
+        stack.callback(container_pool.close)
         stack.enter_context(service_models.installed())
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(_quiet_interpreter_failures())
