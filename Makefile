@@ -11,12 +11,12 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# Each SageMaker XGBoost image's Python environment (runner/local/image_environments.py): made once, from its pins.
+# Each SageMaker XGBoost image's Python environment (runner/emulator/image_environments.py): made once, from its pins.
 IMAGE_ENVS := .image-envs
 DEFAULT_IMAGE := 3.2-0
 ALL_IMAGES := 3.2-0 3.0-5 1.7-1
 $(IMAGE_ENVS)/%/.ready: runner/container/requirements/%.txt | $(VENV)/.installed
-	$(PY) -m runner.local.image_environments $*
+	$(PY) -m runner.emulator.image_environments $*
 
 image-envs: $(foreach v,$(ALL_IMAGES),$(IMAGE_ENVS)/$(v)/.ready)
 

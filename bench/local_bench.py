@@ -120,7 +120,7 @@ def instances_child(instances: int, argv: list[str]) -> None:
     import dataclasses
 
     import components.settings
-    from runner.local import engine
+    from runner.emulator import engine
 
     dev = engine.stack_config
     load = components.settings.load_stack_settings
@@ -128,7 +128,7 @@ def instances_child(instances: int, argv: list[str]) -> None:
     def stack_config(stack: str = "dev", *args):
         return {**dev(stack, *args), "training-pipeline:trainingInstanceCount": instances}
     engine.stack_config = stack_config  # what the deployment reads
-    # and what run.py checks the deployment against (runner.local.preflight.expected_outputs)
+    # and what run.py checks the deployment against (runner.emulator.preflight.expected_outputs)
     components.settings.load_stack_settings = lambda *args, **kwargs: dataclasses.replace(
         load(*args, **kwargs), training_instance_count=instances)
     sys.argv = argv
@@ -150,7 +150,7 @@ def write_shards_child(directory: str, rows: int, shards: int) -> None:
 def hosts_train_child(directory: str, instances: int) -> None:
     """Seconds `sagemaker_hosts.train` takes on the shards in `directory` (stack hyperparameters)."""
     from components.settings import load_stack_settings
-    from runner.local import sagemaker_hosts
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     config = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
         "S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}}}]
@@ -163,7 +163,7 @@ def hosts_train_child(directory: str, instances: int) -> None:
 
 def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
     from components.settings import load_stack_settings  # light: YAML and the settings rules
-    from runner.local.image_environments import python_for
+    from runner.emulator.image_environments import python_for
 
     image_python = str(python_for(load_stack_settings("dev").xgboost_version))
 
@@ -200,7 +200,7 @@ def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
     """Run run.py as `python run.py` would, marking when each phase ends (wall clock)."""
     marks = {"started": time.time()}
     from runner import cli
-    import runner.local.stack as stack
+    import runner.emulator.stack as stack
 
     marks["imported"] = time.time()
 
@@ -240,7 +240,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     apply_openmp_defaults(env)
     from components.settings import load_stack_settings  # light: YAML and the settings rules
-    from runner.local.image_environments import python_for
+    from runner.emulator.image_environments import python_for
 
     image_python = str(python_for(load_stack_settings("dev").xgboost_version))  # the plain scripts' library
     runs_dir = tempfile.mkdtemp(prefix="bench-runs-")

@@ -30,10 +30,9 @@ PARAMS = {"objective": "reg:logistic"}
 
 
 def load_seed_module():
-    """The seeding function's module, imported as Lambda does (its folder on the path). The image's
+    """The seeding function's module, imported as the Lambda package ships it. The image's
     environment has no boto3: the module's names for it are stand-ins, never called (MemoryS3 is
     the client)."""
-    sys.path.insert(0, str(PROJECT_DIR / "lambda_src"))
     try:
         import boto3  # noqa: F401
     except ImportError:
@@ -42,7 +41,7 @@ def load_seed_module():
         exceptions.ClientError = type("ClientError", (Exception,), {})
         botocore.exceptions = exceptions
         sys.modules.update({"boto3": boto3, "botocore": botocore, "botocore.exceptions": exceptions})
-    return importlib.import_module("seed_dataset")
+    return importlib.import_module("lambda_src.seed_dataset")
 
 
 class MemoryS3:

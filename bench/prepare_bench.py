@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR.parent / "lambda_src"))
+sys.path.insert(0, str(BENCH_DIR.parent))
 sys.path.insert(0, str(BENCH_DIR))
 from seed_bench import served_s3_env  # noqa: E402  (the same moto S3 server, the same client environment)
 
@@ -52,7 +52,8 @@ def upload(rows: int) -> None:
 
 def child() -> None:
     import seed_bench
-    import seed_dataset
+
+    from lambda_src import seed_dataset
 
     s3 = seed_dataset.s3_client()
     size = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/")["Contents"][0]["Size"]  # also warms the client up
@@ -69,7 +70,7 @@ def child() -> None:
 
 
 def main(rows_list: list[int]) -> None:
-    from data_preparation import LAMBDA_BUDGET_SECONDS, PREPARE_BYTES_PER_SECOND
+    from lambda_src.data_preparation import LAMBDA_BUDGET_SECONDS, PREPARE_BYTES_PER_SECOND
 
     server = subprocess.Popen([sys.executable, str(BENCH_DIR / "seed_bench.py"), "--serve"],
                               stdout=subprocess.PIPE, text=True)

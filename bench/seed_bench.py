@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 LAMBDA_TIMEOUT_S = 900
 SAFETY_FACTOR = 2
@@ -56,7 +56,7 @@ def speed(rows: int, repeats: int = 3) -> None:
     import boto3
     from moto import mock_aws
 
-    import seed_dataset
+    from lambda_src import seed_dataset
 
     config = seed_dataset.FunctionConfig(BUCKET, BENCH_PREFIX, (), shards=1)
     with mock_aws():
@@ -124,7 +124,7 @@ def peak_rss_mb() -> float:
 
 def child(rows: int) -> None:
     """Run the handler against AWS_ENDPOINT_URL; print its peak RSS growth and time as JSON."""
-    import seed_dataset
+    from lambda_src import seed_dataset
 
     seed_dataset.s3_client().create_bucket(Bucket=BUCKET)  # also warms the client up
     os.environ.update(function_environment())

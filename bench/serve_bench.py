@@ -41,7 +41,7 @@ def whole(argv: list[str], env: dict) -> tuple[float, float]:
 def main() -> None:
     sys.path.insert(0, str(PROJECT_DIR))
     from components.settings import load_stack_settings
-    from runner.local.image_environments import python_for
+    from runner.emulator.image_environments import python_for
 
     image_python = str(python_for(load_stack_settings("dev").xgboost_version))  # the plain script's library
     pairs, count = int(os.environ.get("BENCH_PAIRS", "3")), int(os.environ.get("BENCH_COUNT", "20"))

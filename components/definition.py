@@ -22,10 +22,12 @@ states, enters `Stop training job` or `Stop transform job`, which stops the job,
 `Pipeline failed` with the state's error.
 
 A refused input ends in `Execution input refused` (error InvalidExecutionInput, the cause
-names the field) before anything is written, and so does any other failure of the first state
-but Lambda's service errors and a validation function that cannot start; any other failure ends in `Pipeline failed`
-with the original error and cause. Everything an execution writes lives under
-`runs/<execution name>/`.
+names the field) before anything is written: the validation function's own refusal, or an input
+the Lambda runtime cannot even parse (Runtime.UnmarshalError). Any other failure of the first
+state (a function timeout or out-of-memory, Lambda.Unknown; Lambda's service errors once retried;
+a function that cannot start) is the platform's, not the input's: it ends in `Pipeline failed`
+with the original error and cause, as does any failure of a later state. Everything an execution
+writes lives under `runs/<execution name>/`.
 
 What each Lambda state sends: the caller's input is only ever `$`, handed to the validation
 function. Its other Parameters (jobNamePrefix, defaults, bucket) are the stack's, rendered
@@ -33,7 +35,7 @@ here: they say which rules apply, and its result is trusted only because the sta
 asked. The seeding function is sent the execution name, not a bucket or prefix: it writes to
 its own configured bucket under `runs/<executionName>/`, after checking the name by the same
 rules, so invoking it directly cannot write under another stack, nor add to a run that
-already holds data (what it can still do to a pending run's upload: the README's roles section).
+already holds data (what it can still do to a pending run's upload: docs/security.md).
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ INVALID_INPUT_ERROR = InvalidExecutionInput.__name__
 
 _EXECUTION_NAME = "$$.Execution.Name"
 # Transient failures worth retrying. Job failures (States.TaskFailed) are not: a retried
-# CreateTrainingJob would also collide with the job name it already took.
-LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException",
+# CreateTrainingJob would also collide with the job name it already took. Lambda's: the errors the
+# Step Functions guide's best practice retries ("Handle Lambda service exceptions"), and the
+# throttling error it names on the same page; not Lambda.Unknown (a function timeout or out of memory).
+LAMBDA_TRANSIENT = ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
                     "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
-# A function cannot start (a broken deployment, not the input): the pipeline's failure.
-LAMBDA_DEPLOYMENT = ["Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
-                     "Runtime.InvalidEntrypoint"]
+# The Lambda runtime could not parse the event, made of the caller's input (a 5,000-digit number):
+# the input's fault, the one failure besides the function's own refusal that is.
+LAMBDA_UNREADABLE_INPUT = ["Runtime.UnmarshalError"]
 # Step Functions reports SageMaker's unmodelled API errors (throttling, internal errors, but
 # also validation errors) under this one name, with the real code only in the cause; modelled
 # ones get their own names (SageMaker.ResourceLimitExceededException, ...), never retried here.
@@ -157,13 +161,12 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 "ResultSelector": {"run.$": "$"},
                 "ResultPath": "$",
                 "Retry": _retry(LAMBDA_TRANSIENT, attempts=5, interval=2),
-                # Any other failure of this state (the Lambda runtime cannot even read the input,
-                # a bug in the rules) refuses too; only Lambda's own service errors, once retried,
-                # and a function that cannot start are the pipeline's failure.
+                # Bad input is what the function refused, or what the runtime could not parse; any
+                # other failure (a timeout, out of memory, Lambda's errors once retried, a function
+                # that cannot start) is the platform's, reported under its own name.
                 "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
-                          {"ErrorEquals": LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT, "ResultPath": "$",
-                           "Next": FAILED_STATE},
-                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": _UNCHECKED_CAUSE}],
+                          {"ErrorEquals": LAMBDA_UNREADABLE_INPUT, "ResultPath": "$", "Next": _UNCHECKED_CAUSE},
+                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}],
                 "Next": CHOICE_STATE,
             },
             CHOICE_STATE: {
@@ -199,8 +202,8 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
             _UNCHECKED_CAUSE: {
                 "Type": "Pass",
                 "Parameters": {"cause": {"errorMessage.$": (
-                    "States.Format('execution input could not be checked: the first state failed with {}. "
-                    "Fix the input or report this if it is valid', $.Error)")}},
+                    "States.Format('execution input could not be read ({}): the Lambda runtime could not parse "
+                    "it; fix the input (e.g. a number thousands of digits long)', $.Error)")}},
                 "Next": REFUSED_STATE,
             },
             REFUSED_STATE: {

@@ -43,6 +43,19 @@ def _endpoint_resolver():
     return botocore.regions.EndpointResolver(botocore.session.create_loader().load_data("endpoints"))
 
 
+def partition(region: str) -> tuple[str, str]:
+    """(partition, DNS suffix) of `region` from botocore's endpoint data: ("aws-iso",
+    "c2s.ic.gov") for us-iso-east-1; ("aws", "amazonaws.com") for a region it does not know."""
+    import botocore.exceptions
+
+    resolver = _endpoint_resolver()
+    try:
+        name = resolver.get_partition_for_region(region)
+    except botocore.exceptions.UnknownRegionError:  # a region newer than botocore's data
+        name = "aws"
+    return name, resolver.get_partition_dns_suffix(name)
+
+
 def _ecr_hostname(region: str) -> str | None:
     """ECR's host in `region` from botocore's endpoint data, as the SDK finds it."""
     endpoint = _endpoint_resolver().construct_endpoint("ecr", region)

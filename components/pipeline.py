@@ -14,8 +14,10 @@ IAM is least privilege, written as typed policy documents (`get_policy_document_
   (a run's upload, once read); `ListBucket` of the bucket with `s3:prefix` `runs/*/` (its check
   that one run holds nothing yet); `GetObject` of run uploads
   (`runs/*/upload/*`, where run.py puts a local file); `GetObject` under each `dataSources`
-  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else. Its
-  bucket, the stack's jobNamePrefix, dataSources and shard count are its environment, not its events'.
+  location and `ListBucket` of its bucket with `s3:prefix` inside it, and nothing else
+  (components/seed_policy.py, compact enough for IAM's 10,240 characters, which the settings
+  check). Its bucket, the stack's jobNamePrefix, dataSources and shard count are its environment,
+  not its events'.
 - SageMaker role (training jobs and models), assumable by SageMaker for this account only:
   list the bucket under `runs/`, read and write under `runs/*`, pull the training image's
   repository, SageMaker's own log groups and metric namespace.
@@ -38,15 +40,15 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
-from components import seed_function
+from components import lambda_functions, seed_policy
 from components.definition import RUNS_PREFIX, TAG_STACK, render_definition
 from components.settings import PipelineSettings
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
-                                        NAME_SEPARATOR, SHARDS_VARIABLE, UPLOAD_FOLDER, InvalidExecutionInput,
-                                        check_sources_outside_runs, parse_s3_uri)
+                                        NAME_SEPARATOR, SHARDS_VARIABLE, InvalidExecutionInput,
+                                        check_sources_outside_runs)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
-CSV_FOLDER = "csv"  # of a run: runs/<name>/csv/{train,validation,test,labels}/, what the seeding function writes
+CSV_FOLDER = seed_policy.CSV_FOLDER
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 # Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
 SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -61,15 +63,16 @@ LOG_DELIVERY_ACTIONS = (
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords",
                 "xray:GetSamplingRules", "xray:GetSamplingTargets")
 
+# The host ends in the partition's DNS suffix: amazonaws.com(.cn), c2s.ic.gov (aws-iso), sc2s.sgov.gov, ...
 _ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<dns_suffix>[a-z0-9-]+(?:\.[a-z0-9-]+)+)"
     r"/(?P<repository>[a-z0-9._/-]+)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$")
 _CONSOLE_HOSTS = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn",
                   "aws-us-gov": "console.amazonaws-us-gov.com"}
 
 
 def ecr_repository_arn(image_uri: str, partition: str) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>:<tag>` -> the repository's ARN."""
+    """`<account>.dkr.ecr.<region>.<partition's DNS suffix>/<repo>:<tag>` -> the repository's ARN."""
     match = _ECR_IMAGE.match(image_uri)
     if not match:
         raise ValueError(f"not an ECR image URI: {image_uri!r}")
@@ -78,8 +81,11 @@ def ecr_repository_arn(image_uri: str, partition: str) -> str:
 
 
 def console_url(partition: str, region: str, state_machine_arn: str) -> str:
-    """The Step Functions console page of a state machine, for the partition's console."""
-    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
+    """The Step Functions console page of a state machine, for the partition's console; a note
+    instead of a link in a partition whose console host this project does not know (the ISO ones)."""
+    host = _CONSOLE_HOSTS.get(partition)
+    if host is None:
+        return f"no console link for partition {partition}: open Step Functions in {region} in its console"
     return (f"https://{host}/states/home?region={region}"
             f"#/statemachines/view/{quote(state_machine_arn, safe='')}")
 
@@ -93,10 +99,10 @@ def name_pattern(prefix: str) -> str:
     return f"{prefix}{NAME_SEPARATOR}*"
 
 
-def seed_code_archive(source_dir: Path = seed_function.SOURCE_DIR) -> pulumi.AssetArchive:
-    """The seeding function's code, with paths resolved from the project, not the working directory."""
-    return pulumi.AssetArchive({path.relative_to(source_dir).as_posix(): pulumi.FileAsset(str(path))
-                                for path in seed_function.source_files(source_dir)})
+def seed_code_archive(source_dir: Path = lambda_functions.SOURCE_DIR) -> pulumi.AssetArchive:
+    """The functions' package as the zip holds it (`lambda_src/...`), resolved from the project, not the working directory."""
+    return pulumi.AssetArchive({path.relative_to(source_dir.parent).as_posix(): pulumi.FileAsset(str(path))
+                                for path in lambda_functions.source_files(source_dir)})
 
 
 def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], *,
@@ -133,20 +139,6 @@ class _Scope:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
 
 
-def data_source_statements(partition: str, data_sources: Sequence[str]
-                           ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """Read the stack's dataSources, each `s3://bucket/prefix/`: its objects, and listings of
-    its bucket under the prefix only (a whole-bucket location lists without a condition)."""
-    statements = []
-    for index, location in enumerate(data_sources):
-        bucket, prefix = parse_s3_uri(location, "dataSources")
-        bucket_arn = f"arn:{partition}:s3:::{bucket}"
-        statements.append(_statement(f"ReadDataSource{index}", ["s3:GetObject"], [f"{bucket_arn}/{prefix}*"]))
-        statements.append(_statement(f"ListDataSource{index}", ["s3:ListBucket"], [bucket_arn],
-                                     conditions=[("StringLike", "s3:prefix", [f"{prefix}*"])] if prefix else ()))
-    return statements
-
-
 def checked_data_sources(data_sources: Sequence[str], bucket: str) -> tuple[str, ...]:
     """The stack's dataSources, none overlapping its own bucket's runs/ (pulumi up stops otherwise)."""
     try:
@@ -155,8 +147,12 @@ def checked_data_sources(data_sources: Sequence[str], bucket: str) -> tuple[str,
         raise pulumi.RunError(f"invalid config {pulumi.get_project()}:{error}") from None
 
 
+def _plain(statement: seed_policy.Statement) -> aws.iam.GetPolicyDocumentStatementArgs:
+    return _statement(statement.sid, statement.actions, statement.resources, conditions=statement.conditions)
+
+
 def own_logs_statement(log_group_arn: str) -> aws.iam.GetPolicyDocumentStatementArgs:
-    return _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+    return _plain(seed_policy.own_logs(log_group_arn))
 
 
 def validation_function_statements(log_group_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
@@ -166,24 +162,8 @@ def validation_function_statements(log_group_arn: str) -> list[aws.iam.GetPolicy
 
 def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[str] = ()
                              ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """What seed_dataset.py does in the stack's bucket, and no more: write a run's csv/ objects
-    (PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload), abort and
-    delete them when an invocation fails, delete a run's upload after reading it; list one run's
-    prefix (`runs/<name>/`, so no listing of runs/ itself enumerates the runs)."""
-    partition = bucket_arn.split(":")[1]
-    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
-    return [
-        own_logs_statement(log_group_arn),
-        _statement("WriteRunData", ["s3:PutObject", "s3:AbortMultipartUpload"], [f"{runs}/{CSV_FOLDER}/*"]),
-        _statement("DeleteRunDataAndUploads", ["s3:DeleteObject"],
-                   [f"{runs}/{CSV_FOLDER}/*", f"{runs}/{UPLOAD_FOLDER}/*"]),
-        # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
-        _statement("ListRunPrefixes", ["s3:ListBucket"], [bucket_arn],
-                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*/"])]),
-        # A file run.py uploaded for a run; execution_input lets each run read its own only.
-        _statement("ReadRunUploads", ["s3:GetObject"], [f"{runs}/{UPLOAD_FOLDER}/*"]),
-        *data_source_statements(partition, data_sources),
-    ]
+    """The seeding role's policy (components/seed_policy.py, which the settings measure too)."""
+    return [_plain(statement) for statement in seed_policy.seed_statements(bucket_arn, log_group_arn, data_sources)]
 
 
 def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
@@ -349,10 +329,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-validate",
             description="Checks an execution's name and input against the stack's rules; writes nothing.",
             code=seed_code_archive(),
-            handler=seed_function.VALIDATION_HANDLER,
-            runtime=seed_function.RUNTIME,
-            memory_size=seed_function.VALIDATION_MEMORY_MB,
-            timeout=seed_function.VALIDATION_TIMEOUT_SECONDS,
+            handler=lambda_functions.VALIDATION_HANDLER,
+            runtime=lambda_functions.RUNTIME,
+            memory_size=lambda_functions.VALIDATION_MEMORY_MB,
+            timeout=lambda_functions.VALIDATION_TIMEOUT_SECONDS,
             role=validation_role.arn,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=validation_log_group.name),
@@ -379,10 +359,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             description="Writes a run's train/validation/test CSV under runs/<execution>/: generated, "
                         "or prepared from the user's CSV.",
             code=seed_code_archive(),
-            handler=seed_function.HANDLER,
-            runtime=seed_function.RUNTIME,
-            memory_size=seed_function.MEMORY_MB,
-            timeout=seed_function.TIMEOUT_SECONDS,
+            handler=lambda_functions.HANDLER,
+            runtime=lambda_functions.RUNTIME,
+            memory_size=lambda_functions.MEMORY_MB,
+            timeout=lambda_functions.TIMEOUT_SECONDS,
             role=seed_role.arn,
             # Where runs live and the rules of their names: never taken from an event.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={

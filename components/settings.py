@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import yaml
 
-from components.images import training_image
+from components import seed_policy
+from components.images import partition, training_image
 from lambda_src import execution_input, xgboost_hyperparameters
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -30,8 +31,9 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxR
 # Below this a first job is likely stopped (MaxRuntimeExceeded) before it trains: on AWS the data
 # and image download counts and takes minutes, where the rehearsal is done in seconds.
 REALISTIC_MIN_RUNTIME_SECONDS = 600
-# ResourceConfig.KeepAlivePeriodInSeconds's range in botocore's CreateTrainingJob model (tests check it).
-MAX_WARM_POOL_SECONDS = 21600
+# ResourceConfig.KeepAlivePeriodInSeconds: at most 3,600 in the SageMaker Developer Guide (train-warm-pools)
+# and the API reference (ResourceConfigForUpdate), where botocore's model says 21,600; the bound both accept.
+MAX_WARM_POOL_SECONDS = 3600
 # The training state's TimeoutSeconds: the job's own bound plus what SageMaker spends outside it
 # (provisioning, pulling the image, stopping and uploading), so that a job SageMaker already
 # bounds never keeps an execution open for want of a completion Step Functions missed.
@@ -171,9 +173,9 @@ class PipelineSettings:
     def longest_run_seconds(self) -> int:
         """The longest an execution can take: every Lambda attempt at its function's timeout, then
         the training and transform states' timeouts."""
-        from components import seed_function
+        from components import lambda_functions
 
-        return seed_function.WORST_SECONDS + self.training_state_timeout_seconds + self.transform_timeout_seconds
+        return lambda_functions.WORST_SECONDS + self.training_state_timeout_seconds + self.transform_timeout_seconds
 
     @property
     def shards(self) -> int:
@@ -250,6 +252,11 @@ class PipelineSettings:
             raise SettingsError(f"dataSources: {len(json.dumps(list(data_sources))):,} characters as JSON, more than "
                                 f"the {MAX_DATA_SOURCES_JSON:,} the seeding function's environment can hold "
                                 "(Lambda allows 4 KB): name fewer, broader locations")
+        policy_size = seed_policy.longest_seed_policy_characters(partition(region)[0], region, data_sources)
+        if policy_size > seed_policy.ROLE_POLICY_CHARACTERS:
+            raise SettingsError(f"dataSources: {len(data_sources)} locations make the seeding role's policy up to "
+                                f"{policy_size:,} characters, more than the {seed_policy.ROLE_POLICY_CHARACTERS:,} IAM "
+                                "allows a role's inline policies: name fewer locations, in fewer buckets")
 
         version = str(value("xgboostVersion"))
         try:

@@ -36,12 +36,8 @@ import json
 import random
 import re
 
-if __package__:  # imported from the project as lambda_src.execution_input
-    from . import xgboost_hyperparameters as hyperparameter_rules
-    from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
-else:  # in the Lambda package (and the seeding function's tests), modules are top-level
-    import xgboost_hyperparameters as hyperparameter_rules
-    from data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
+from . import xgboost_hyperparameters as hyperparameter_rules
+from .data_preparation import DEFAULT_LABEL, DEFAULT_SPLIT
 
 FIELDS = ("rows", "seed", "hyperparameters", "data")
 DATA_FIELDS = ("uri", "label", "test", "split")

@@ -59,8 +59,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import ClientError
 
-import data_preparation
-import execution_input
+from . import data_preparation, execution_input
 
 log = logging.getLogger(__name__)
 

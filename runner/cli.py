@@ -329,7 +329,7 @@ class StackSource:
 
     `checks`: what a new run is checked against, from a deployed stack's outputs or, for a local
     stack, from the outputs its deployment will export (`expected`, from
-    `runner.local.preflight.expected_outputs`): every refusal comes before the first progress line
+    `runner.emulator.preflight.expected_outputs`): every refusal comes before the first progress line
     (`announce`) and the deployment."""
     checks: RunChecks
     outputs: StackOutputs | None = None  # a deployed stack's (AWS, a local endpoint)
@@ -348,12 +348,19 @@ class StackSource:
         if not self.local_deployment:
             yield self.outputs, self.polling
             return
-        from runner.local import DeployError, local_stack, preflight, service_models
+        from runner.emulator import DeployError, local_stack
+        from runner.emulator import preflight
+        from runner.emulator.workarounds import service_models
+
+        from runner.emulator.sagemaker import container_pool
 
         with contextlib.ExitStack() as emulator:
+            # One run: the image's container processes start loading now, and no more than its jobs take.
+            container_pool.keep_warm(self.settings.xgboost_version, refill=False)
+            emulator.callback(container_pool.close)
             emulator.enter_context(service_models.installed())
             try:
-                outputs = emulator.enter_context(local_stack(self.settings, one_run=True))
+                outputs = emulator.enter_context(local_stack(self.settings))
                 preflight.check_deployed(self.expected, outputs)
             except (DeployError, preflight.UnexpectedOutputs) as error:
                 raise LocalDeployFailed(f"the program could not be deployed to the local emulator: {error}") from None
@@ -386,7 +393,8 @@ def stack_source(args, rows: int | None = None) -> StackSource:
                            announce=f"using the local endpoint run.py serve holds stack {stack} on, "
                                     f"{served['localEndpoint']}: no deployment")
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import preflight, service_models
+    from runner.emulator import preflight
+    from runner.emulator.workarounds import service_models
 
     # The settings resolve the image from botocore's endpoint data: parsed once, for the emulator too.
     with service_models.installed(with_moto=False):
@@ -786,7 +794,9 @@ def _serve(parser: argparse.ArgumentParser, args) -> int:
     outputs_file = Path(args.outputs_file) if getattr(args, "outputs_file", None) else None
     print(f"run.py serve: loading stack {stack_name} ...", file=sys.stderr, flush=True)
     from components.settings import SettingsError, load_stack_settings
-    from runner.local import DeployError, server, service_models
+    from runner.emulator import DeployError
+    from runner.emulator import server
+    from runner.emulator.workarounds import service_models
 
     try:
         with service_models.installed():

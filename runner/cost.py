@@ -318,7 +318,7 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
     MaxWaitTimeInSeconds, the bound including restarts) on every instance at the on-demand price,
     the warm pool's whole keep-alive period on every instance, the transform state's whole timeout
     on every instance, every Lambda attempt (validation and seeding) at its function's timeout."""
-    from components import seed_function
+    from components import lambda_functions
 
     lines = []
     unknown = []
@@ -330,7 +330,7 @@ def worst_case(limits: RunLimits, prices: PriceList | None, *, local: bool = Fal
             ("transform", sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
              limits.transform_seconds * limits.transform_instance_count / 3600),
             ("lambda", lambda_duration(limits.region),
-             seed_function.WORST_SECONDS * seed_function.MEMORY_MB / 1024)):
+             lambda_functions.WORST_SECONDS * lambda_functions.MEMORY_MB / 1024)):
         price, why = _priced(prices, item, local)
         lines.append({"part": what, "quantity": round(quantity, 6), "unit": item.unit, "price": price,
                       "usd": _usd(quantity * price) if price is not None else None})
@@ -405,7 +405,7 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
     Lambda time is each seeding state's time from entry to exit: an upper bound of its billed duration.
     A training job that kept a warm pool is described again (with `sagemaker`) for its retained time."""
-    from components import seed_function
+    from components import lambda_functions
     from components.definition import PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
 
     training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
@@ -424,4 +424,4 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
                       if state.name in seeding and state.exited is not None]
     return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
-                    lambda_memory_mb=seed_function.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)
+                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -141,6 +142,35 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
     if block.count(b" ") == block.count(b", "):  # every space after a comma, as str(list) writes: drop all
         return block.translate(None, b"[] ")  # 3x faster than replacing ", "
     return block.translate(None, b"[]").replace(b", ", b",")
+
+
+_BLANK_AFTER_A_LINE = re.compile(rb"(?<=[^\n]\n)\n")
+
+
+def without_assembly_blanks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The batch transform output without the blank lines SageMaker's assembly may add.
+
+    The container ends each mini-batch answer with a newline (serve.py, SAGEMAKER_BATCH), and
+    AssembleWith Line adds "a newline character at the end of every transformed record": if that
+    newline comes after each answer, a blank line follows every mini-batch. A prediction line is
+    never empty, so one blank line right after a prediction can only be that; it is dropped. A
+    blank line anywhere else (first, or a second one in a row) is left for the parser to refuse.
+    """
+    carry, after_line = b"", False  # after_line: the last complete line is a prediction
+    for chunk in chunks:
+        block = carry + chunk
+        end = block.rfind(b"\n") + 1
+        carry, lines = block[end:], block[:end]
+        if not lines:
+            continue
+        body = lines[1:] if after_line and lines.startswith(b"\n") else lines
+        if b"\n\n" in body:
+            body = _BLANK_AFTER_A_LINE.sub(b"", body)
+        after_line = len(lines) >= 2 and lines[-2:-1] != b"\n"
+        if body:
+            yield body
+    if carry:
+        yield carry
 
 
 def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
@@ -444,7 +474,7 @@ def score(labels: np.ndarray, predictions: np.ndarray,
           objective: Objective = BINARY_LOGISTIC) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions (as its `prediction_reader` kept them) against the
     labels (as its `label_reader` kept them), and for any that is undefined (None), the reason.
-    See README, "How a run is scored"."""
+    See docs/results.md, "How a run is scored"."""
     return finite_only(*_score(labels, predictions, objective))
 
 

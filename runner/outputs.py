@@ -34,7 +34,7 @@ class StackOutputs:
     job_name_prefix: str
     console_url: str
     run_defaults: dict  # {"rows", "hyperparameters"}: what executions get unless their input says otherwise
-    # The local emulator's least-privilege report (runner.local.iam): what each role called, under
+    # The local emulator's least-privilege report (runner.emulator.iam): what each role called, under
     # which statement, and which statements no call needed, for one execution (its ARN). None on AWS.
     iam_report: Optional[Callable[[str], dict]] = None
     # The local endpoint (`run.py serve`) that holds this stack; None for a stack on AWS.

@@ -109,7 +109,7 @@ def _image_library(version: str | None) -> str | None:
     project's venv has none)."""
     from importlib import metadata
 
-    from runner.local.image_environments import environments_folder
+    from runner.emulator.image_environments import environments_folder
 
     if not version:
         return None
@@ -368,8 +368,10 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     test_rows = (dataset.get("rows") or {}).get("test")
     prediction_keys = [key for key in _keys_under(s3, transform["outputPath"]) if key.endswith(".out")]
     labels_bucket, labels_key = split_uri(dataset["labels_uri"])
+    # Saved and scored without the blank lines SageMaker's assembly may add: line i is row i's prediction.
+    predictions_chunks = metrics.without_assembly_blanks(_chunks(s3, bucket, prediction_keys))
     objective, labels, predictions, problem = _read_scored(
-        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), _chunks(s3, bucket, prediction_keys), scratch)
+        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), predictions_chunks, scratch)
     summary["predictions"] = str(final / "predictions.csv")
     plot_drawn = _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions,
                          problem)

@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-# Loaded first: runner.local keeps moto's Batch and EC2 models out before any test loads moto's
+# Loaded first: runner.emulator keeps moto's Batch and EC2 models out before any test loads moto's
 # Step Functions interpreter. (XGBoost runs in the image environments' processes, never here.)
-from runner.local import service_models
+from runner.emulator.workarounds import service_models
 
 # The test process keeps about 650,000 objects alive (moto, botocore's data, Pulumi, the
 # SageMaker SDK), and every full collection walks them all: with CPython's default thresholds
@@ -25,7 +25,7 @@ os.environ["RUN_PY_NO_ENDPOINT"] = "1"
 
 @pytest.fixture(scope="session", autouse=True)
 def service_models_parsed_once():
-    """The rehearsal's own sharing of AWS service models (`runner.local.service_models`), for
+    """The rehearsal's own sharing of AWS service models (`runner.emulator.service_models`), for
     the whole run: moto gives every mock a fresh boto3 default session, whose loader would
     parse botocore's endpoint data and each service model again, about 0.4 s per test that
     starts a mock. Loaded data is only read, so sharing it changes nothing else."""
@@ -63,7 +63,7 @@ class SharedStack:
             from moto.core.models import MockAWS
 
             from components.settings import load_stack_settings
-            from runner.local import stack
+            from runner.emulator import stack
 
             # A module or class fixture's own emulator still up: its tests cannot share (one emulator at a time).
             assert MockAWS._nested_count == 0, "an emulator is up in this process already: no shared_stack here"
@@ -103,15 +103,15 @@ def shared_stack(monkeypatch):
     while it runs (monkeypatch, undone after it) reaches the shared stack as it would its own. A
     test that changes what is deployed (the engine, the program), or that needs the emulator's
     shutdown (a run cut short, joined threads) or a deployment of its own, does not use it."""
-    import runner.local
-    from runner.local import stack
+    import runner.emulator
+    from runner.emulator import stack
 
     outputs = SHARED_STACK.open()
 
     def local_stack(settings):
         return contextlib.nullcontext(outputs) if settings == SHARED_STACK.settings else stack.local_stack(settings)
 
-    monkeypatch.setattr(runner.local, "local_stack", local_stack)
+    monkeypatch.setattr(runner.emulator, "local_stack", local_stack)
     return outputs
 
 
@@ -119,13 +119,13 @@ def shared_stack(monkeypatch):
 def no_deployment(monkeypatch):
     """Deploying is an error: a run that must be refused, or stopped, before it. The list of the
     settings a deployment was attempted with (empty when none was) is the fixture's value."""
-    import runner.local
+    import runner.emulator
 
     deployed = []
 
     def local_stack(settings):
         deployed.append(settings)
-        raise runner.local.DeployError("stopped by the test")
+        raise runner.emulator.DeployError("stopped by the test")
 
-    monkeypatch.setattr(runner.local, "local_stack", local_stack)
+    monkeypatch.setattr(runner.emulator, "local_stack", local_stack)
     return deployed

@@ -19,7 +19,8 @@ def deployed_with(**settings) -> Iterator:
     """The dev stack deployed into the emulator with `settings` (config keys without the project's
     namespace) over Pulumi.dev.yaml's, as `pulumi config set` would write them; yields its outputs."""
     from components.settings import PipelineSettings
-    from runner.local import engine, local_stack
+    from runner.emulator import local_stack
+    from runner.emulator import engine
 
     config = {**engine.stack_config("dev"), **{f"{NAMESPACE}:{key}": value for key, value in settings.items()}}
     values = {key.partition(":")[2]: value for key, value in config.items() if key.startswith(NAMESPACE + ":")}

@@ -1,5 +1,5 @@
 """The local container from the tests' side of the process boundary: jobs through the emulator's
-hosts (runner.local.sagemaker_hosts), serving through sagemaker_serving, and snippets run in an
+hosts (runner.emulator.sagemaker.hosts), serving through sagemaker_serving, and snippets run in an
 image's environment where a test must look inside the library (a model's config, a DMatrix)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from runner.local import sagemaker_hosts
-from runner.local.image_environments import ROOT, python_for
-from runner.local.sagemaker_hosts import Channel
-from runner.local.sagemaker_serving import Serving, model_archive
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import ROOT, python_for
+from runner.emulator.sagemaker.hosts import Channel
+from runner.emulator.sagemaker.serving import Serving, model_archive
 
 
 def channel(root: Path, name: str, files: dict[str, bytes], content_type="text/csv") -> Channel:
@@ -47,3 +47,57 @@ def model_config(version: str, model: bytes) -> dict:
                                "c['best_iteration'] = b.attr('best_iteration'); "
                                "c['rounds'] = b.num_boosted_rounds(); c['features'] = b.num_features(); "
                                "print(json.dumps(c))", stdin=model))
+
+
+_LOOP = """
+import json, os, sys
+from pathlib import Path
+answers = os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the evaluation lines: not on the answers' pipe
+os.environ["CUDA_VISIBLE_DEVICES"] = ""  # as runner/container/__main__.py: CPU instances, and idle
+from runner.container.openmp import apply_openmp_defaults  # OpenMP threads that sleep (spinning,
+apply_openmp_defaults()  # they stall every job on a busy machine: 4x slower here)
+import xgboost
+from runner.container import serving, training
+from runner.container.failures import ContainerError
+from runner.container.images import image_of_library
+image = image_of_library(xgboost.__version__)
+for line in sys.stdin:
+    request = json.loads(line)
+    ml = Path(request["ml"])
+    try:
+        training.run_host(image, ml)
+        answer = serving.predict_batch(serving.load_model(ml / "model"), request["payload"].encode())
+        result = {"answer": answer.decode(), "rows": json.loads((ml / "output" / "rows.json").read_text())}
+    except ContainerError as error:
+        result = {"failure": error.reason}
+    answers.write(json.dumps(result) + "\\n")
+    answers.flush()
+"""
+
+
+class ImageWorker:
+    """One process in image `version`'s environment that trains and transforms request after
+    request with the container's own code (runner/container training.run_host, serving): for tests
+    that try many inputs (the property test), without a process start per job. What a job
+    leaves in one process can reach the next here (the library's global state), unlike the
+    emulator's one process per job."""
+
+    def __init__(self, version: str):
+        self._process = subprocess.Popen([str(python_for(version)), "-W", "ignore", "-c", _LOOP], cwd=ROOT,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def train_and_transform(self, root: Path, channels: list[Channel], hyperparameters: dict[str, str],
+                            payload: bytes) -> dict:
+        """{"answer": <the .out text>, "rows": {...}} or {"failure": <FailureReason>}."""
+        ml = sagemaker_hosts._write_host(root, "algo-1", ["algo-1"], channels, {}, hyperparameters)
+        self._process.stdin.write(json.dumps({"ml": str(ml), "payload": payload.decode()}) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        assert line, "the image worker ended"
+        return json.loads(line)
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(30)
+        self._process.stdout.close()

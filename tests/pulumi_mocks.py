@@ -1,7 +1,7 @@
 """Run the real Pulumi program (`__main__.py`) in-process under the rehearsal's engine double.
 
 `run_program(config, region=...)` deploys the program into a fresh emulator (moto) through
-`runner.local.engine.EmulatorEngine`, the same double `run.py --local` uses, and returns a
+`runner.emulator.engine.EmulatorEngine`, the same double `run.py --local` uses, and returns a
 `ProgramRun`: every registered resource with its inputs, the outputs the double returned (as
 AWS would: ARNs and names come from the emulator), parent and dependency URNs, the stack
 outputs, the invokes made, and the error the program raised, if any. The account is
@@ -28,8 +28,8 @@ if str(PROJECT_DIR) not in sys.path:
 from moto import mock_aws  # noqa: E402
 from pulumi.runtime import mocks as pulumi_mocks  # noqa: E402
 
-from runner.local.engine import EmulatorEngine, stack_config  # noqa: E402
-from runner.local.engine import run_program as run_under_engine  # noqa: E402
+from runner.emulator.engine import EmulatorEngine, stack_config  # noqa: E402
+from runner.emulator.engine import run_program as run_under_engine  # noqa: E402
 
 PROJECT = "training-pipeline"
 ACCOUNT = "111122223333"

@@ -20,7 +20,7 @@ def test_a_max_runtime_below_the_realistic_floor_is_warned_about_in_one_line():
 
 
 def test_the_rehearsal_prints_the_warning_before_it_starts(monkeypatch, caplog):
-    from runner.local import stack
+    from runner.emulator import stack
 
     settings = dataclasses.replace(load_stack_settings("dev"), max_runtime_seconds=60)
 

@@ -13,9 +13,10 @@ from local_container import channel, in_image, model_config, train
 
 from runner.container.failures import ContainerError
 from runner.container.images import IMAGES
-from runner.local import preflight, sagemaker_jobs
-from runner.local.image_environments import IMAGE_VERSIONS
-from runner.local.sagemaker_hosts import Stopped
+from runner.emulator import preflight
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.image_environments import IMAGE_VERSIONS
+from runner.emulator.sagemaker.hosts import Stopped
 
 HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 
@@ -49,7 +50,7 @@ def test_a_version_without_a_local_image_is_refused_naming_the_setting():
 
 def test_the_local_stack_refuses_the_version_before_starting_anything(monkeypatch):
     from components.settings import load_stack_settings
-    from runner.local import stack
+    from runner.emulator import stack
 
     settings = dataclasses.replace(load_stack_settings("dev"), xgboost_version="1.5-1")
     monkeypatch.setattr(stack, "mock_aws", lambda **_: pytest.fail("the emulator started"))

@@ -15,9 +15,9 @@ from local_container import in_image, predict
 from moto import mock_aws
 
 from runner.container.failures import ContainerError
-from runner.local import sagemaker_jobs, sagemaker_serving
-from runner.local.image_environments import ROOT, python_for
-from runner.local.sagemaker_serving import Serving, model_archive
+from runner.emulator.sagemaker import jobs as sagemaker_jobs, serving as sagemaker_serving
+from runner.emulator.image_environments import ROOT, python_for
+from runner.emulator.sagemaker.serving import Serving, model_archive
 
 _TRAIN = """
 import sys, numpy as np, xgboost as xgb

@@ -44,7 +44,7 @@ def test_label_first_and_the_split_is_the_documented_seeded_draw():
     sink = ListSink(shards=3)
     prepared = prepare("a,b,label\n" + "\n".join(rows) + "\n", sink, seed=42, shards=3,
                        validation=0.1, test=0.2)
-    # The rule the README states: one draw per row of random.Random(seed), in file order.
+    # The rule docs/running.md states: one draw per row of random.Random(seed), in file order.
     rng = random.Random(42)
     expected = {"train": [], "validation": [], "test": []}
     for i in range(1000):

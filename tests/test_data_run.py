@@ -21,7 +21,7 @@ from sklearn import datasets
 from components.settings import load_stack_settings
 from runner import cli
 from runner import data as user_data
-from runner.local.image_environments import python_for
+from runner.emulator.image_environments import python_for
 
 SEED = 11
 

@@ -293,14 +293,44 @@ def test_input_goes_only_to_the_validation_step(definition):
                 assert value.split(".")[1] in ("run", "dataset", "training"), (name, key, value)
 
 
-def test_refused_input_has_its_own_error(definition):
+def _caught_by(state: dict, error: str) -> str:
+    """The state a Task's Catch sends `error` to (the first catcher naming it, or States.ALL)."""
+    return next(catch["Next"] for catch in state["Catch"]
+                if error in catch["ErrorEquals"] or "States.ALL" in catch["ErrorEquals"])
+
+
+def _ends_in(definition: dict, state: str) -> str:
+    while definition["States"][state]["Type"] != "Fail":
+        state = definition["States"][state]["Next"]
+    return state
+
+
+def test_only_bad_input_is_reported_as_bad_input(definition):
+    """The validation function's own refusal, and an input its runtime cannot parse, end as
+    InvalidExecutionInput; a timeout or out-of-memory (Lambda.Unknown, or the runtime's
+    Sandbox.Timedout), Lambda's service errors and a function that cannot start are the platform's:
+    `Pipeline failed`, under their own names (ErrorPath $.Error)."""
     validate = definition["States"][VALIDATE_STATE]
-    refusal, *others = validate["Catch"]
-    assert refusal["ErrorEquals"] == ["InvalidExecutionInput"]
-    # Lambda's service errors fail the pipeline; any other failure of the first state refuses.
-    assert [catch["Next"] for catch in others] == [FAILED_STATE, "Input not checked"]
-    assert definition["States"]["Input not checked"]["Next"] == REFUSED_STATE
+    for error in ("InvalidExecutionInput", "Runtime.UnmarshalError"):
+        assert _ends_in(definition, _caught_by(validate, error)) == REFUSED_STATE, error
+    for error in ("Lambda.Unknown", "Sandbox.Timedout", "States.Timeout", "Lambda.ClientExecutionTimeoutException",
+                  "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                  "Lambda.TooManyRequestsException", "Runtime.ImportModuleError", "KeyError"):
+        assert _caught_by(validate, error) == FAILED_STATE, error
+    assert definition["States"][FAILED_STATE]["ErrorPath"] == "$.Error"
     assert definition["States"][REFUSED_STATE]["Error"] == "InvalidExecutionInput"
+
+
+def test_lambda_states_retry_what_the_step_functions_guide_retries(definition):
+    """"Handle Lambda service exceptions" (Step Functions developer guide): retry
+    ClientExecutionTimeoutException, ServiceException, AWSLambdaException, SdkClientException;
+    TooManyRequestsException is Lambda's throttling. Not Lambda.Unknown: a timeout would recur."""
+    for name in (VALIDATE_STATE, "Generate dataset", "Prepare dataset"):
+        [retry] = definition["States"][name]["Retry"]
+        assert set(retry["ErrorEquals"]) == {
+            "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}, name
+        assert retry["IntervalSeconds"] == 2 and retry["BackoffRate"] == 2.0
 
 
 def test_network_isolation(definition):

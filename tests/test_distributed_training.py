@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
+from runner.emulator import local_stack
 from runner.container.failures import ContainerError
-from runner.local import container_pool, sagemaker_hosts, sagemaker_jobs
-from runner.local.image_environments import python_for
-from runner.local.sagemaker_hosts import Channel, Stopped
+from runner.emulator.sagemaker import container_pool, hosts as sagemaker_hosts, jobs as sagemaker_jobs
+from runner.emulator.image_environments import python_for
+from runner.emulator.sagemaker.hosts import Channel, Stopped
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PLAIN = PROJECT_DIR / "bench" / "plain_distributed.py"
@@ -316,7 +316,7 @@ def test_more_instances_than_the_rehearsal_runs_fail_the_job_naming_the_limit(tw
 
 
 def test_the_local_stack_refuses_more_instances_than_it_runs_before_starting_anything(monkeypatch):
-    from runner.local import stack
+    from runner.emulator import stack
 
     settings = dataclasses.replace(load_stack_settings("dev"), training_instance_count=17)
     monkeypatch.setattr(stack, "mock_aws", lambda **_: pytest.fail("the emulator started"))
@@ -361,7 +361,7 @@ def two_instance_config(engine_module):
 
 @pytest.fixture(scope="class")
 def two_instance_stack():
-    from runner.local import engine
+    from runner.emulator import engine
 
     settings = dataclasses.replace(load_stack_settings("dev"), training_instance_count=2)
     with pytest.MonkeyPatch.context() as patch:

@@ -223,9 +223,9 @@ def test_default_prefixes_differ_between_projects_and_copied_stack_files(tmp_pat
     assert prod.job_name_prefix == default_job_name_prefix("prod", "training-pipeline") != dev.job_name_prefix
 
 
-def test_the_readme_config_example_passes_the_container_rules():
-    text = (PROJECT_DIR / "README.md").read_text()
-    section = text.split("### Configuration\n", 1)[1]
+def test_the_documented_config_example_passes_the_container_rules():
+    text = (PROJECT_DIR / "docs" / "configuration.md").read_text()
+    section = text.split("\n## Setting values\n", 1)[1]
     example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])["config"]
     settings = PipelineSettings.from_config(
         lambda key: example.get(f"training-pipeline:{key}"), stack="dev", region="us-west-2")
@@ -240,7 +240,7 @@ def test_the_readme_config_example_passes_the_container_rules():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs

@@ -2,7 +2,7 @@
 
 Every refusal of a run comes before its first progress line: the checks that need the stack (its
 job name prefix, bucket, run defaults) use the outputs its deployment will export
-(`runner.local.preflight`), so nothing is deployed, loaded or written for a run that is refused.
+(`runner.emulator.preflight`), so nothing is deployed, loaded or written for a run that is refused.
 How soon the line comes is measured by `make bench` (bench/first_line_bench.py), not here.
 """
 
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import runner.local
+import runner.emulator
 from components.settings import load_stack_settings
 from runner import cli
-from runner.local import local_stack, preflight
+from runner.emulator import local_stack
+from runner.emulator import preflight
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
@@ -30,9 +31,9 @@ def test_the_first_line_comes_before_the_deployment(monkeypatch, capsys, tmp_pat
 
     def watched_local_stack(settings):
         seen_at_deploy.append(capsys.readouterr().err)
-        raise runner.local.DeployError("stopped by the test")
+        raise runner.emulator.DeployError("stopped by the test")
 
-    monkeypatch.setattr(runner.local, "local_stack", watched_local_stack)
+    monkeypatch.setattr(runner.emulator, "local_stack", watched_local_stack)
     assert cli.main(["--local", "--no-progress", "--rows", "100", "--runs-dir", str(tmp_path)]) == 1
     assert seen_at_deploy == [DEPLOYING + "\n"]
     assert list(tmp_path.iterdir()) == []  # the claimed folder is given back when the deployment fails

@@ -10,13 +10,13 @@ float32 limits, nan/inf, strings of floats for integers, odd spellings, lists an
 tuples, as JSON numbers, booleans or strings. Each input goes through the first state's
 validation (`validate_execution`, with the dev stack's defaults and training limits, its image
 replaced by the one under test); an input it refuses is discarded, and an accepted one is trained
-by the local container's code in the image's environment (runner/local/image_environments.py), on
+by the local container's code in the image's environment (runner/emulator/image_environments.py), on
 a host laid out as the emulator lays it out, with data made by the seeding function's own generator
 (label-first `label,x,y`, x and y in 0..100, labels 0 and 1); then its model answers batch transform
 of held-out `x,y` rows as the image's serving container does. Any failure there is a bug in that
 image's rules. The jobs of one image run one after the other in one process of its environment
-(tests/image_job_worker.py), not a process each as the emulator starts them: a process start and a
-library import per example would cost seconds each.
+(local_container.ImageWorker), not a process each as the emulator starts them: a process start and
+a library import per example would cost seconds each.
 
 Bounds of this test, for time: at most TREE_BUDGET trees an example (num_round x
 num_parallel_tree x num_class; what the rules accept beyond that is bounded by time, not by
@@ -31,29 +31,22 @@ harder, set HYPOTHESIS_EXAMPLES, which also draws new examples every run:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import struct
 import os
 import random
-import shutil
-import subprocess
-import sys
-import tempfile
+import struct
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, note, settings
 from hypothesis import strategies as st
+from local_container import ImageWorker
 
 from components.settings import load_stack_settings
+from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.local import sagemaker_hosts
-from runner.local.image_environments import ROOT, python_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-import seed_dataset  # noqa: E402  (the seeding function's generator, as the Lambda runs it)
+from runner.emulator.sagemaker.hosts import Channel
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
 TREE_BUDGET = 400
@@ -169,49 +162,19 @@ def channels(tmp_path_factory) -> dict[int, Path]:
 HELD_OUT = b"".join(seed_dataset._test(seed_dataset._coordinates(random.Random(19), TEST_ROWS))[:1])
 
 
-class ImageJobs:
-    """tests/image_job_worker.py in one image's environment: `run(channel, hyperparameters)` trains
-    a job there and answers {"rows", "answer"} or {"failure": FailureReason}."""
-
-    def __init__(self, version: str):
-        self.root = Path(tempfile.mkdtemp(prefix=f"property-{version}-"))
-        self.jobs = 0
-        self.process = subprocess.Popen(
-            [str(python_for(version)), str(ROOT / "tests" / "image_job_worker.py")], cwd=ROOT, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
-
-    def run(self, channel: Path, hyperparameters: dict[str, str]) -> dict:
-        self.jobs += 1
-        ml = sagemaker_hosts._write_host(self.root / str(self.jobs), "algo-1", ["algo-1"],
-                                         [sagemaker_hosts.Channel("train", "text/csv", channel)], {},
-                                         hyperparameters, None)
-        self.process.stdin.write(json.dumps({"ml": str(ml), "held_out": HELD_OUT.decode()}) + "\n")
-        self.process.stdin.flush()
-        reply = self.process.stdout.readline()
-        shutil.rmtree(ml.parent, ignore_errors=True)
-        assert reply, f"the image's job process ended (exit code {self.process.wait()})"
-        return json.loads(reply)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-        self.process.stdout.close()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
-def image_jobs():
-    jobs: dict[str, ImageJobs] = {}
+def workers():
+    """One ImageWorker (tests/local_container.py) per image, made on its first example."""
+    started: dict[str, ImageWorker] = {}
 
-    def of(version: str) -> ImageJobs:
-        if version not in jobs:
-            jobs[version] = ImageJobs(version)
-        return jobs[version]
+    def of(version: str) -> ImageWorker:
+        if version not in started:
+            started[version] = ImageWorker(version)
+        return started[version]
 
     yield of
-    for each in jobs.values():
-        each.close()
+    for worker in started.values():
+        worker.close()
 
 
 def _trees(hyperparameters: dict[str, str]) -> int:
@@ -237,7 +200,8 @@ def _trees(hyperparameters: dict[str, str]) -> int:
 @example(execution_input={"rows": 1, "seed": 7, "hyperparameters": {"base_score": 2, "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"predictor": "gpu_predictor", "num_round": 2}})
 @pytest.mark.parametrize("version", list(rules.IMAGES))
-def test_every_accepted_input_trains_on_the_images_xgboost(channels, image_jobs, version, execution_input):
+def test_every_accepted_input_trains_on_the_images_xgboost(channels, workers, tmp_path_factory, version,
+                                                           execution_input):
     try:
         request = validate_execution(execution_input, execution_name="xgb-dev--property", job_name_prefix="xgb-dev",
                                      defaults=STACKS[version].run_defaults)
@@ -247,7 +211,8 @@ def test_every_accepted_input_trains_on_the_images_xgboost(channels, image_jobs,
     assume(_trees(hyperparameters) <= TREE_BUDGET)
     note(f"accepted for image {version}: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
-    result = image_jobs(version).run(channels[request["rows"]], hyperparameters)
+    channel = Channel("train", "text/csv", channels[request["rows"]])
+    result = workers(version).train_and_transform(tmp_path_factory.mktemp("host"), [channel], hyperparameters, HELD_OUT)
     if "failure" in result:
         pytest.fail(f"accepted by the first state for image {version}, failed in its container: {result['failure']}")
     assert result["rows"] == {"train": request["rows"]}

@@ -125,7 +125,7 @@ def test_the_container_hands_xgboost_parsed_values():
 def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path, version):
     """Every image's xgboost reads the container's parsed list as feature names; CSV data has none."""
     from runner.container.failures import ContainerError
-    from runner.local import sagemaker_hosts
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
                                                      for x in range(0, 100, 9) for y in range(0, 100, 9)))
@@ -280,7 +280,7 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
@@ -318,7 +318,8 @@ def test_the_state_machine_refuses_before_anything_is_written(stack, name, hyper
     ({"eval_metric": "error @0.7"}, "write it without spaces"),
     ({"objective": "rank:pairwise", "eval_metric": "ndcg@ 3"}, "write it without spaces"),
     ({"eval_metric": "error@\u0661"}, "write it without spaces, in ASCII"),
-    ({"updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}, "needs tree_method approx or hist; updater grow_colmaker builds with exact"),
+    ({"updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"},
+     "needs tree_method approx or hist; updater grow_colmaker builds with exact"),
     ({"tree_method": "approx", "max_bin": "2147483647"}, "Hyperparameter max_bin: 2147483647 is not in [2, 65536]"),
     ({"verbosity": "3"}, "Hyperparameter verbosity: 3 is not in [0, 1]"),
     ({"booster": "dart", "num_round": "20000"}, "rounds of booster dart cannot finish within maxRuntimeSeconds 3600: "
@@ -339,7 +340,7 @@ def test_what_the_second_attack_refusals_leave_trainable():
 def test_the_container_fails_what_the_second_attack_found(tmp_path, version):
     """Why the refusals above: each image's local container fails these after loading."""
     from runner.container.failures import ContainerError
-    from runner.local import sagemaker_hosts
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
     for channel in ("train", "validation"):
@@ -390,7 +391,7 @@ def test_float32_boundaries_inside_the_range_are_accepted():
 def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path, version):
     """Each image's local container fails 1.9999999 and 1.999999 after loading, trains 1.99999 and 1.999994."""
     from runner.container.failures import ContainerError
-    from runner.local import sagemaker_hosts
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
     channels = [sagemaker_hosts.Channel("train", "text/csv", tmp_path)]

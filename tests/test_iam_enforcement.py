@@ -18,8 +18,8 @@ import pytest
 from moto import mock_aws
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
-from runner.local.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
+from runner.emulator import local_stack
+from runner.emulator.iam import AccessControl, AccessDenied, UnsupportedPolicy, statement_applies
 
 _names = itertools.count(1)
 

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from runner.container.images import IMAGES
-from runner.local import sagemaker_jobs
-from runner.local.image_environments import ROOT, python_for
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.image_environments import ROOT, python_for
 
 BUCKET, REGION, ROLE = "image-test-bucket", "us-east-1", "arn:aws:iam::123456789012:role/r"
 HYPERPARAMETERS = {"objective": "binary:logistic", "num_round": "6", "max_depth": "3"}
@@ -214,7 +214,7 @@ def test_an_image_environment_that_cannot_be_made_is_one_line_exit_2_and_nothing
 
 def test_a_job_takes_a_warm_container_process_the_next_starts_and_a_dead_one_is_replaced():
     """run.py --local and run.py serve keep one process per image loaded ahead (container_pool)."""
-    from runner.local import container_pool
+    from runner.emulator.sagemaker import container_pool
 
     container_pool.keep_warm("3.2-0")
     try:

@@ -192,7 +192,7 @@ def test_few_generated_rows_with_a_logistic_objective_are_refused_where_base_sco
 
 
 # What the container hands xgb.train for each difference, trained on each image's own library in its
-# environment (runner/local/image_environments.py): the image that refuses it fails, the others train.
+# environment (runner/emulator/image_environments.py): the image that refuses it fails, the others train.
 _TRAIN = textwrap.dedent("""
     import json, sys, warnings
     import numpy as np, xgboost as xgb
@@ -213,7 +213,7 @@ _TRAIN = textwrap.dedent("""
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_differences_are_the_libraries(version):
-    from runner.local.image_environments import python_for
+    from runner.emulator.image_environments import python_for
 
     cases = [overrides for overrides, instance_type, _ in DIFFERENCES if not instance_type.startswith("ml.g")]
     params = [rules.validate_as_container({**BASE, **overrides}) for overrides in cases]
@@ -223,7 +223,7 @@ def test_the_differences_are_the_libraries(version):
                               capture_output=True, text=True, check=True, env={"CUDA_VISIBLE_DEVICES": ""})
         return json.loads(done.stdout.splitlines()[-1])  # after what the library logs to stdout
 
-    for overrides, outcome in zip(cases, train(params)):
+    for overrides, outcome in zip(cases, train(params), strict=True):
         expected = next(case[2][version] for case in DIFFERENCES if case[0] == overrides)
         assert (outcome is None) == (expected is ACCEPTED), (version, overrides, outcome)
     # The GPU case: 3.2.0 no longer knows gpu_hist at all; the others fail it only for want of a GPU.

@@ -10,7 +10,7 @@ import boto3
 from emulated_execution import start_and_wait, states_entered
 import pytest
 
-from components.definition import FAILED_STATE, LAMBDA_DEPLOYMENT, LAMBDA_TRANSIENT, REFUSED_STATE, VALIDATE_STATE, build_definition
+from components.definition import FAILED_STATE, REFUSED_STATE, VALIDATE_STATE, build_definition
 from components.settings import load_stack_settings
 from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
@@ -97,24 +97,23 @@ def test_a_bug_in_the_rules_is_a_refusal_not_a_traceback(monkeypatch):
                            "fix the input, or report this if it is valid")
 
 
-def test_any_other_failure_of_the_first_state_ends_refused():
+def test_an_input_the_lambda_runtime_cannot_parse_ends_refused():
     """The Lambda runtime refuses a 5,000-digit integer before the handler runs (Runtime.UnmarshalError):
-    that too is a refusal; only Lambda's own service errors and a function that cannot start are the
-    pipeline's failure."""
+    the input's fault, so a refusal; the first state's other failures are the platform's."""
     states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", validation_function_arn="arn:v",
                               seed_function_arn="arn:f",
                               sagemaker_role_arn="arn:r")["States"]
     catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
-    assert catches[tuple(LAMBDA_TRANSIENT + LAMBDA_DEPLOYMENT)] == FAILED_STATE  # not the input's fault
-    unchecked = states[catches[("States.ALL",)]]
-    assert unchecked["Next"] == REFUSED_STATE and "$.Error" in unchecked["Parameters"]["cause"]["errorMessage.$"]
+    assert catches[("States.ALL",)] == FAILED_STATE  # not the input's fault
+    unreadable = states[catches[("Runtime.UnmarshalError",)]]
+    assert unreadable["Next"] == REFUSED_STATE and "$.Error" in unreadable["Parameters"]["cause"]["errorMessage.$"]
 
 
 # --- through the deployed state machine, started directly ------------------------------------------
 
 @pytest.fixture(scope="module")
 def stack():
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     with local_stack(load_stack_settings("dev")) as outputs:
         yield outputs
@@ -192,7 +191,7 @@ def test_run_py_and_the_emulators_sagemaker_check_names_as_sagemaker_does(name):
     from moto.sagemaker.exceptions import ValidationError
 
     from runner.execution import check_name
-    from runner.local.sagemaker_jobs import _check_name
+    from runner.emulator.sagemaker.jobs import _check_name
     from runner.outputs import UsageError
 
     with pytest.raises(UsageError, match="invalid execution name"):

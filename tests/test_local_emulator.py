@@ -33,11 +33,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
-from runner.local import local_stack
+from runner.emulator import local_stack
 from runner.container.images import IMAGES
-from runner.local.sagemaker_serving import MODEL_FILE
-from runner.local import sagemaker_hosts
-from runner.local.image_environments import image_version, python_for
+from runner.emulator.sagemaker.serving import MODEL_FILE
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import image_version, python_for
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -88,8 +88,10 @@ class TestPipeline:
         result = json.loads(described["output"])
         assert result["dataset"]["rows"] == {"train": 2000, "validation": 200, "test": 2000}
 
-        predictions = np.array(_read(outputs, result["transform"]["outputPath"] + "/test.csv.out").split(),
-                               dtype=float)
+        out = _read(outputs, result["transform"]["outputPath"] + "/test.csv.out")
+        # AssembleWith Line: a newline after the one mini-batch's answer, which ends in one (serve.py).
+        assert out.endswith(b"\n\n") and out.count(b"\n\n") == 1
+        predictions = np.array(out.split(), dtype=float)
         labels = np.array(_read(outputs, result["dataset"]["labels_uri"]).split(), dtype=float)
         assert len(predictions) == 2000 == len(labels)
         assert ((predictions >= 0.5) == labels).mean() >= 0.97
@@ -259,14 +261,15 @@ def test_a_second_stack_after_the_first_works_and_patches_are_undone():
 def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambdas_names():
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("seed_dataset.py", "raise ImportError('a missing dependency')\n")
+        archive.writestr("lambda_src/__init__.py", "")
+        archive.writestr("lambda_src/seed_dataset.py", "raise ImportError('a missing dependency')\n")
     with local_stack(load_stack_settings("dev")) as outputs:
         boto3.client("lambda", region_name=outputs["region"]).update_function_code(
             FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue())
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED"
         assert described["error"] == "Runtime.ImportModuleError"
-        assert "Unable to import module 'seed_dataset': a missing dependency" in described["cause"]
+        assert "Unable to import module 'lambda_src.seed_dataset': a missing dependency" in described["cause"]
 
 
 # -- the local container on its own (no emulator) --------------------------------------------------
@@ -300,7 +303,7 @@ def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed
 def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_asked_for():
     import botocore.session
 
-    from runner.local import service_models
+    from runner.emulator.workarounds import service_models
 
     with service_models.installed():
         loader = botocore.session.get_session().get_component("data_loader")
@@ -316,3 +319,14 @@ def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_
             loader.load_service_model("sagemaker", "service-2")
         moto_s3, botocore_s3 = (side.load_service_model("s3", "service-2") for side in (moto_models, loader))
         assert moto_s3 is not botocore_s3 and moto_s3 != botocore_s3
+
+
+def test_sagemaker_assembles_answers_with_a_newline_after_each_only_with_assemble_with_line():
+    from runner.emulator.sagemaker.jobs import assembled
+    from runner.metrics import without_assembly_blanks
+
+    answers = [b"0.1\n0.2\n", b"0.3\n"]  # two mini-batches, as the container answers them
+    line = b"".join(assembled(answers, {"AssembleWith": "Line"}))
+    assert line == b"0.1\n0.2\n\n0.3\n\n"
+    assert b"".join(assembled(answers, {})) == b"".join(assembled(answers, {"AssembleWith": "None"})) == b"0.1\n0.2\n0.3\n"
+    assert b"".join(without_assembly_blanks([line])) == b"0.1\n0.2\n0.3\n"

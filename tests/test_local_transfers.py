@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from runner.local import sagemaker_jobs
-from runner.local.image_environments import DEFAULT_IMAGE_VERSION, ROOT, python_for
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION, ROOT, python_for
 
 BUCKET = "transfer-test-bucket"
 

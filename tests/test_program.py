@@ -72,7 +72,7 @@ def east():
 @pytest.fixture(scope="module")
 def custom():
     """Everything that can differ from the defaults, differing."""
-    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": False,
+    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": True,
                      "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
                      "runsExpireDays": 7,
                      "hyperparameters": ["objective=binary:logistic", "num_round=20"],
@@ -275,7 +275,7 @@ def test_state_machine_waits_for_the_role_policies(run):
 
 def test_seed_function(run, custom):
     function = run.one(FUNCTION, SEED).inputs
-    assert function["handler"] == "seed_dataset.handler"
+    assert function["handler"] == "lambda_src.seed_dataset.handler"
     assert function["runtime"] in ("python3.12", "python3.13")
     assert function["memorySize"] == 1769
     assert function["timeout"] == 900
@@ -285,7 +285,7 @@ def test_seed_function(run, custom):
     assert log_group["retentionInDays"] == 14
     code = function["code"]
     assert isinstance(code, pulumi.AssetArchive)
-    assert "seed_dataset.py" in code.assets
+    assert "lambda_src/seed_dataset.py" in code.assets
     source = (PROJECT_DIR / "lambda_src").resolve()
     for name, asset in code.assets.items():
         assert "__pycache__" not in name and not name.endswith(".pyc")
@@ -303,7 +303,7 @@ def test_validation_function(run, custom):
     """Its own function, role and log group: same package and runtime, another handler, no environment."""
     function = run.one(FUNCTION, VALIDATE).inputs
     seed = run.one(FUNCTION, SEED).inputs
-    assert function["handler"] == "execution_input.handler"
+    assert function["handler"] == "lambda_src.execution_input.handler"
     assert function["runtime"] == seed["runtime"] and function["code"].assets.keys() == seed["code"].assets.keys()
     assert function["role"] == run.one(ROLE, "training-pipeline-validate-role").outputs["arn"]
     assert not function.get("environment")
@@ -331,8 +331,8 @@ def test_the_validation_role_may_write_its_logs_and_nothing_else(run, custom):
 
 def test_bucket_hardening(run, custom):
     bucket = run.one(BUCKET)
-    assert bucket.inputs["forceDestroy"] is True
-    assert custom.one(BUCKET).inputs["forceDestroy"] is False
+    assert bucket.inputs["forceDestroy"] is False  # destroy keeps a bucket that holds data
+    assert custom.one(BUCKET).inputs["forceDestroy"] is True
     name = bucket.outputs["bucket"]
     block = run.one(PUBLIC_ACCESS).inputs
     assert block["bucket"] == name
@@ -455,15 +455,16 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     bucket_arn = custom.one(BUCKET).outputs["arn"]
     reads = [statement for statement in statements(role_policy(custom, "seed"))
              if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}]
-    simplified = sorted((as_list(statement["Action"])[0], tuple(as_list(statement["Resource"])),
-                         json.dumps(statement.get("Condition"), sort_keys=True)) for statement in reads)
+    simplified = sorted((action, resource, json.dumps(statement.get("Condition"), sort_keys=True))
+                        for statement in reads for action in as_list(statement["Action"])
+                        for resource in as_list(statement["Resource"]))
     assert simplified == sorted([
-        ("s3:ListBucket", (bucket_arn,), json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
-        ("s3:GetObject", (f"{bucket_arn}/runs/*/upload/*",), "null"),
-        ("s3:GetObject", ("arn:aws:s3:::team-data/datasets/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::team-data",), json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
-        ("s3:GetObject", ("arn:aws:s3:::whole-bucket/*",), "null"),
-        ("s3:ListBucket", ("arn:aws:s3:::whole-bucket",), "null"),
+        ("s3:ListBucket", bucket_arn, json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
+        ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*", "null"),
+        ("s3:GetObject", "arn:aws:s3:::team-data/datasets/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::team-data", json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
+        ("s3:GetObject", "arn:aws:s3:::whole-bucket/*", "null"),
+        ("s3:ListBucket", "arn:aws:s3:::whole-bucket", "null"),
     ])
 
 
@@ -484,7 +485,7 @@ def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
 def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
     """The bucket's name is generated (known to the program inside an apply only): a location
     covering its runs/ would let a run read other runs' data and pending uploads."""
-    from runner.local.engine import auto_name
+    from runner.emulator.engine import auto_name
 
     bucket = auto_name("training-pipeline-data")
     result = run_program({"dataSources": ["s3://team-data/datasets/", f"s3://{bucket}/{key}"]})
@@ -605,8 +606,8 @@ def test_bad_config_fails_before_any_resource(config, key):
 # --- the deploy docs match the project -------------------------------------------------------
 
 def _table(text: str, heading: str) -> dict[str, list[str]]:
-    """First-column key (without backticks) -> cells, of the table under `### <heading>`."""
-    section = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    """First-column key (without backticks) -> cells, of the table under `## <heading>`."""
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
     return {row[0].strip("`"): row[1:] for row in cells}
@@ -615,9 +616,9 @@ def _table(text: str, heading: str) -> dict[str, list[str]]:
 def test_deploy_docs_match_pulumi_yaml_and_outputs():
     import yaml
 
-    text = (PROJECT_DIR / "README.md").read_text()
+    text = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    documented = _table(text, "Configuration")
+    documented = _table(text, "Reference")
     assert list(documented) == list(declared)
     for key, spec in declared.items():
         default = spec["default"]
@@ -629,7 +630,7 @@ def test_deploy_docs_match_pulumi_yaml_and_outputs():
 # --- the engine double ---------------------------------------------------------------------------
 
 def test_a_resource_type_the_engine_double_cannot_create_fails_the_deployment_naming_it(monkeypatch):
-    from runner.local import engine
+    from runner.emulator import engine
 
     monkeypatch.delitem(engine.RESOURCES, LOG_GROUP)
     result = run_program()

@@ -1,11 +1,11 @@
 """The rehearsal parses Python on several threads at once (werkzeug's URL rules for moto, moto's
-Step Functions parser): `ast.parse` must run one call at a time there (runner/local/python_ast.py)."""
+Step Functions parser): `ast.parse` must run one call at a time there (runner/emulator/workarounds/python_ast.py)."""
 
 import ast
 import threading
 
-import runner.local  # noqa: F401  (installs it)
-from runner.local import python_ast
+import runner.emulator  # noqa: F401  (installs it)
+from runner.emulator.workarounds import python_ast
 
 
 def test_a_parse_waits_while_another_thread_parses():

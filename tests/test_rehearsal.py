@@ -10,7 +10,7 @@ from local_container import model_config
 
 from components.settings import load_stack_settings
 from runner import cli
-from runner.local import engine as engine_module
+from runner.emulator import engine as engine_module
 
 SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
                 "predictions", "artifacts_dir", "error", "cause"}
@@ -74,7 +74,7 @@ def make_training_fail(monkeypatch):
     """Training fails after validation: the rules refuse every hyperparameter set known to fail,
     so the container is made to train gamma regression, which needs positive labels (the seeded
     labels are 0 and 1)."""
-    from runner.local import sagemaker_hosts
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
     train = sagemaker_hosts.train
     monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
                         *args, **kwargs: train(version, channels, config, count, {

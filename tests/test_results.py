@@ -543,12 +543,12 @@ def test_a_drawing_started_and_never_waited_for_is_ended_with_the_painter(tmp_pa
     assert process.poll() is not None and process.stdin.closed and process.stderr.closed
 
 
-def test_the_readme_describes_every_field_of_the_record():
+def test_the_results_page_describes_every_field_of_the_record():
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    table = readme.split("`metrics_undefined`. Its fields:", 1)[1].strip().split("\n\n", 1)[0]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    table = page.split("`metrics_undefined`. Its fields:", 1)[1].strip().split("\n\n", 1)[0]
     documented = set()
     for row in table.splitlines()[2:]:
         documented |= set(re.findall(r"`([A-Za-z_]+)`", row.split("|")[1]))
@@ -576,3 +576,32 @@ def test_plain_progress_prints_each_change_at_its_event_time():
     assert stream.getvalue().splitlines() == [
         "[    1.0s] Generate dataset: running", "[    3.0s] Generate dataset: retrying",
         "[    7.0s] Generate dataset: running", "[    8.0s] Generate dataset: succeeded"]
+
+
+# --- the transform output as SageMaker may assemble it (AssembleWith Line) ----------------------
+
+@pytest.mark.parametrize("predictions", [
+    b"0.9\n0.2\n\n0.7\n0.1\n\n",  # a blank line after each mini-batch answer (here two of them)
+    b"0.9\n\n0.2\n\n0.7\n\n0.1\n\n",  # mini-batches of one record
+    b"0.9\n0.2\n0.7\n0.1\n",  # no blank line: SageMaker skips its newline after one
+])
+def test_blank_lines_of_the_assembly_are_dropped_and_the_predictions_counted(tmp_path, predictions):
+    s3, view = _run(predictions=predictions)
+    run_dir = results.claim(tmp_path / "runs", NAME, local=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)
+    assert summary["metrics_missing"] is None and summary["metrics"]["accuracy"] == 1.0
+    assert (run_dir / "predictions.csv").read_bytes() == b"0.9\n0.2\n0.7\n0.1\n"  # line i: row i
+
+
+@pytest.mark.parametrize("predictions, problem", [
+    (b"\n0.9\n0.2\n0.7\n0.1\n", "line 1 is not 1 number(s): ''"),  # nothing precedes it: not assembly
+    (b"0.9\n0.2\n\n\n0.7\n0.1\n", "line 3 is not 1 number(s): ''"),  # one newline per answer, not two
+    (b"0.9\n0.2\n\n0.7\n", "has 3 lines, expected 4"),  # the count is on the predictions
+    (b"0.9\n0.2\n\n0.7\n0.1\n\n0.5\n", "has more than the 4 lines expected"),
+])
+def test_blank_lines_assembly_cannot_make_are_refused_and_the_count_stays_on_predictions(tmp_path, predictions,
+                                                                                        problem):
+    s3, view = _run(predictions=predictions)
+    run_dir = results.claim(tmp_path / "runs", NAME, local=False)
+    summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)
+    assert summary["metrics"] is None and problem in summary["metrics_missing"], summary["metrics_missing"]

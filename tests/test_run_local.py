@@ -1,4 +1,4 @@
-"""`run.py --local` end to end, for what a user relies on: the record, refusals, Ctrl-C, the README."""
+"""`run.py --local` end to end, for what a user relies on: the record, refusals, Ctrl-C, the documented snippets."""
 
 import json
 import re
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components import seed_function
+from components import lambda_functions
 from runner import cli
-from runner.local import lambda_runtime
+from runner.emulator import awslambda as lambda_runtime
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
     invoke = lambda_runtime.LocalLambdaRuntime.invoke
 
     def watched_invoke(self, fn, body, headers, response_headers):
-        if fn.handler == seed_function.VALIDATION_HANDLER:  # the first state's check, not the seeding
+        if fn.handler == lambda_functions.VALIDATION_HANDLER:  # the first state's check, not the seeding
             return invoke(self, fn, body, headers, response_headers)
         seeding.set()
         payload = invoke(self, fn, body, headers, response_headers)
@@ -160,12 +160,12 @@ def test_a_missing_stack_file_is_refused_in_one_line(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_readme_snippet_loads_the_model(capsys, tmp_path, shared_stack):
+def test_the_documented_snippet_loads_the_model(capsys, tmp_path, shared_stack):
     code, out, err = rehearse(capsys, tmp_path, "--rows", "300")
     assert code == 0, err
     run_dir = Path(strict_json(out)["artifacts_dir"])
-    readme = (PROJECT_DIR / "README.md").read_text()
-    snippet = re.search(r"<!-- load-model -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    page = (PROJECT_DIR / "docs" / "results.md").read_text()
+    snippet = re.search(r"<!-- load-model -->\s*```python\n(.*?)```", page, re.S).group(1)
     script = snippet.replace("runs/<name>", str(run_dir))
     result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -176,15 +176,15 @@ def test_the_readme_snippet_loads_the_model(capsys, tmp_path, shared_stack):
     assert len(result.stdout.split()) >= 1
 
 
-@pytest.mark.parametrize("stream", ["readme", "docstring"])
+@pytest.mark.parametrize("stream", ["performance page", "docstring"])
 def test_one_row_capacity_is_quoted(stream):
-    """The README and the seeding function's docstring quote the same capacity."""
-    readme = (PROJECT_DIR / "README.md").read_text()
+    """The performance page and the seeding function's docstring quote the same capacity."""
+    page = (PROJECT_DIR / "docs" / "performance.md").read_text()
     docstring = (PROJECT_DIR / "lambda_src" / "seed_dataset.py").read_text()
     figure = re.compile(r"about ([\d,]+) ?M rows")
-    quoted = {name: set(figure.findall(text)) for name, text in (("readme", readme), ("docstring", docstring))}
+    quoted = {name: set(figure.findall(text)) for name, text in (("performance page", page), ("docstring", docstring))}
     assert len(quoted[stream]) == 1, quoted
-    assert quoted["readme"] == quoted["docstring"]
+    assert quoted["performance page"] == quoted["docstring"]
 
 
 def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path, shared_stack):

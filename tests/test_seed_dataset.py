@@ -5,19 +5,15 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 import time
-from collections import Counter
-from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
 from moto import mock_aws
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-import seed_dataset  # noqa: E402
-from seed_dataset import InvalidSeedRequest, write_dataset  # noqa: E402
+from lambda_src import seed_dataset
+from lambda_src.seed_dataset import InvalidSeedRequest, write_dataset
 
 BUCKET = "seed-test-bucket"
 STACK_PREFIX = "xgb-dev"

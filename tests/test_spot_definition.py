@@ -10,7 +10,7 @@ from components import settings as settings_module
 from components.definition import build_definition
 from components.pipeline import _Scope, sagemaker_statements
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
-from runner.local.iam import statement_applies
+from runner.emulator.iam import statement_applies
 from test_definition import BUCKET, EXECUTION, TARGET, substitute
 
 TRAIN = "Train model (XGBoost)"
@@ -57,12 +57,16 @@ def test_warm_pool_sets_the_keep_alive_period():
     assert create_training_job_errors(parameters) == ""
 
 
-def test_the_warm_pool_range_is_the_api_models():
+def test_the_warm_pool_range_is_the_developer_guides_within_the_api_models():
+    """The Developer Guide (train-warm-pools) and the API reference say at most 3,600 s; botocore's
+    model allows 21,600: the settings take what both accept."""
     model = botocore.session.get_session().get_service_model("sagemaker")
     shape = model.operation_model("CreateTrainingJob").input_shape.members["ResourceConfig"]
     keep_alive = shape.members["KeepAlivePeriodInSeconds"].metadata
-    assert (keep_alive["min"], keep_alive["max"]) == (0, settings_module.MAX_WARM_POOL_SECONDS)
-    assert settings_with(warmPoolSeconds=settings_module.MAX_WARM_POOL_SECONDS).warm_pool_seconds == 21600
+    assert keep_alive["min"] == 0 and settings_module.MAX_WARM_POOL_SECONDS <= keep_alive["max"]
+    assert settings_with(warmPoolSeconds=3600).warm_pool_seconds == 3600
+    with pytest.raises(SettingsError, match="^warmPoolSeconds: '3601' is not an integer between 0 and 3600$"):
+        settings_with(warmPoolSeconds="3601")
 
 
 @pytest.mark.parametrize("config,message", [
@@ -71,8 +75,8 @@ def test_the_warm_pool_range_is_the_api_models():
     ({"spotTraining": "true", "maxWaitSeconds": "1800"},
      "maxWaitSeconds: 1800 is below maxRuntimeSeconds (3600); SageMaker requires MaxWaitTimeInSeconds >= "
      "MaxRuntimeInSeconds"),
-    ({"warmPoolSeconds": "21601"}, "warmPoolSeconds: '21601' is not an integer between 0 and 21600"),
-    ({"warmPoolSeconds": "-1"}, "warmPoolSeconds: '-1' is not an integer between 0 and 21600"),
+    ({"warmPoolSeconds": "21600"}, "warmPoolSeconds: '21600' is not an integer between 0 and 3600"),
+    ({"warmPoolSeconds": "-1"}, "warmPoolSeconds: '-1' is not an integer between 0 and 3600"),
     ({"maxWaitSeconds": "0"}, "maxWaitSeconds: '0' is not an integer >= 1"),
     ({"spotTraining": "yes"}, "spotTraining: 'yes' is not true or false"),
 ])

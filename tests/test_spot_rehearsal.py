@@ -11,8 +11,8 @@ import boto3
 import pytest
 from emulated_execution import deployed_with
 
-from runner.local import sagemaker_jobs
-from runner.local.sagemaker_jobs import SPOT_RECLAIM_VARIABLE
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.sagemaker.jobs import SPOT_RECLAIM_VARIABLE
 
 _names = itertools.count(1)
 

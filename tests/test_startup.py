@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local import moto_batch_deferred
+from runner.emulator import moto_batch_deferred
 from runner.container.openmp import apply_openmp_defaults
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -27,11 +27,11 @@ def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_an
         "    return data\n"
         "botocore.loaders.JSONFileLoader.load_file = counting\n"
         "import boto3\n"
-        "import runner.local\n"
+        "import runner.emulator\n"
         "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import "
         "state_task_service_factory\n"
         "from components.settings import load_stack_settings\n"
-        "from runner.local import service_models\n"
+        "from runner.emulator.workarounds import service_models\n"
         "with service_models.installed():  # as run.py --local loads the stack settings\n"
         "    load_stack_settings('dev').training_image\n"
         "    boto3.session.Session().client('s3', region_name='us-west-2')\n"
@@ -76,7 +76,7 @@ def test_only_run_py_freezes_the_collector():
     import gc
 
     import runner.cli  # noqa: F401
-    import runner.local  # noqa: F401
+    import runner.emulator  # noqa: F401
 
     assert gc.get_freeze_count() == 0
     script = ("import atexit, gc, runpy, sys\n"
@@ -92,7 +92,7 @@ def test_the_emulator_runs_without_xgboost_in_its_process():
     """XGBoost runs in the image environments' container processes only: the emulator and the
     CLI load without it (the project's venv has none)."""
     code = ("import sys; sys.modules['xgboost'] = None; "
-            "import runner.cli, runner.local.stack, runner.local.sagemaker_jobs, runner.local.sagemaker_hosts, "
-            "runner.local.sagemaker_serving, runner.local.container_pool; print('ok')")
+            "import runner.cli, runner.emulator.stack, runner.emulator.sagemaker.jobs, runner.emulator.sagemaker.hosts, "
+            "runner.emulator.sagemaker.serving, runner.emulator.sagemaker.container_pool; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr

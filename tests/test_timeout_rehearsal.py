@@ -11,7 +11,7 @@ import boto3
 import pytest
 from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from runner.local import sagemaker_jobs, sagemaker_serving
+from runner.emulator.sagemaker import jobs as sagemaker_jobs, serving as sagemaker_serving
 
 TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)

@@ -13,10 +13,10 @@ import boto3
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from components import seed_function
+from components import lambda_functions
 from runner import cli
 from runner import data as user_data
-from runner.local import lambda_runtime
+from runner.emulator import awslambda as lambda_runtime
 
 CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
 
@@ -26,7 +26,7 @@ def test_a_run_stopped_before_prepare_leaves_no_upload(capsys, tmp_path, monkeyp
     invoke = lambda_runtime.LocalLambdaRuntime.invoke
 
     def held_validation(self, fn, body, headers, response_headers):
-        if fn.handler == seed_function.VALIDATION_HANDLER:  # Validate input runs until run.py stopped it
+        if fn.handler == lambda_functions.VALIDATION_HANDLER:  # Validate input runs until run.py stopped it
             validating.set()
             ended.wait(30)
         return invoke(self, fn, body, headers, response_headers)

@@ -2,10 +2,10 @@
 
 It imports only the standard library and what the image has (xgboost, numpy, scipy, pandas), plus
 `lambda_src.xgboost_hyperparameters` (standard library only: the container's own validation),
-never moto, boto3, runner.local or components. The emulator (runner/local) meets it at a process
+never moto, boto3, runner.emulator or components. The emulator (runner/emulator) meets it at a process
 boundary, as SageMaker meets the image: it lays out /opt/ml (`input/config/*.json`,
 `input/data/<channel>/`, `model/`, `output/`), starts `python -m runner.container` in the image's
-environment (runner/local/image_environments.py), and reads back the exit code, `output/failure`
+environment (runner/emulator/image_environments.py), and reads back the exit code, `output/failure`
 and `model/xgboost-model`. Laid out by the container's own concerns, as its source is
 (aws/sagemaker-xgboost-container `src/sagemaker_xgboost_container/`):
 

@@ -2,7 +2,7 @@
 
 It loads the image's library first, then reads its job from stdin, one JSON line:
 `{"job": "train" | "serve", "ml": "<its /opt/ml>"}`, so a process can be started ahead of a job and
-wait, warm (runner/local/container_pool.py). Training exits 0, or 1 with the FailureReason in
+wait, warm (runner/emulator/sagemaker/container_pool.py). Training exits 0, or 1 with the FailureReason in
 `output/failure`; serving answers request frames on stdin/stdout (serving.py). The process also
 ends when stdin closes while it trains (its parent, the emulator, is gone).
 """

@@ -4,7 +4,7 @@ An image is an environment: a venv in `.image-envs/<version>/` (gitignored) hold
 library and pins (`runner/container/requirements/<version>.txt`), made with this machine's python3.
 `python_for(version)` answers its interpreter, making it on first use: one progress line, then pip;
 the venv is made beside its home and renamed into place once complete, so a half-made one is never
-used. `make local` makes the default image's; `python -m runner.local.image_environments VERSION...`
+used. `make local` makes the default image's; `python -m runner.emulator.image_environments VERSION...`
 makes any (the Makefile's targets). Imports neither moto nor xgboost.
 """
 
@@ -112,7 +112,7 @@ def _make(version: str, home: Path, progress) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m runner.local.image_environments [VERSION...]`: make these environments (default: all)."""
+    """`python -m runner.emulator.image_environments [VERSION...]`: make these environments (default: all)."""
     try:
         for version in argv or IMAGE_VERSIONS:
             python_for(version)

@@ -72,11 +72,11 @@ UNEXERCISED = {
     "logs:PutLogEvents": "the Lambda runtime's own log writes are not emulated (on AWS a refusal "
                          "only drops the function's logs)",
 }
-# The seeding role's reads of a user's data (components/pipeline.py): a generated run needs none.
+# The seeding role's reads of a user's data (components/seed_policy.py): a generated run needs none.
 DATA_ONLY = {
     "ReadRunUploads": "only runs with a file of their own (run.py --data FILE) read an upload",
-    "ReadDataSource": "only runs with data in a dataSources location read it",
-    "ListDataSource": "only runs with a dataSources prefix list it",
+    "ReadDataSources": "only runs with data in a dataSources location read it",
+    "ListDataSources": "only runs with a dataSources prefix list it",
 }
 # Calls whose refusal AWS tolerates: the data is dropped, the run goes on.
 BEST_EFFORT_REASON = "only best-effort calls need it (logs, metrics): without it AWS drops them and the run goes on"
@@ -168,7 +168,7 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     }
     if base not in tests:
         raise UnsupportedPolicy(f"condition operator {operator} is not evaluated locally: "
-                                "add it to runner/local/iam.py")
+                                "add it to runner/emulator/iam.py")
     negated = "Not" in base
     results = [tests[base](value) for value in values]
     return all(results) if negated else any(results)
@@ -518,7 +518,7 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
                     checks.append(("sagemaker:AddTags", arn, {}))
                 return checks
     raise UnsupportedPolicy(f"the local IAM check does not know the resource of {service}:{api}: "
-                            "add it to runner/local/iam.py")
+                            "add it to runner/emulator/iam.py")
 
 
 @contextlib.contextmanager

@@ -11,11 +11,11 @@ from pathlib import Path
 from components.settings import PROJECT_DIR
 
 SOURCE_DIR = PROJECT_DIR / "lambda_src"
-HANDLER = "seed_dataset.handler"
+HANDLER = "lambda_src.seed_dataset.handler"
 RUNTIME = "python3.13"
 MEMORY_MB = 1769  # one full vCPU
 TIMEOUT_SECONDS = 900
-VALIDATION_HANDLER = "execution_input.handler"
+VALIDATION_HANDLER = "lambda_src.execution_input.handler"
 # The same memory, so the same CPU (a quick cold start) and one Lambda price for runner/cost.py's
 # estimates; a validation takes milliseconds, and the timeout bounds a runaway one.
 VALIDATION_MEMORY_MB = MEMORY_MB

@@ -11,7 +11,7 @@ registration goes to `Mocks.new_resource`, every data source to `Mocks.call`.
   `getPartition`, `getRegion`, and `getPolicyDocument` rendered as the provider renders it.
 
 `run_program` runs `__main__.py` under the double with a stack's config, as `pulumi up` would.
-The offline rehearsal (`runner.local.stack`) and the program tests (`tests/pulumi_mocks.py`)
+The offline rehearsal (`runner.emulator.stack`) and the program tests (`tests/pulumi_mocks.py`)
 both deploy through it: one description of the stack, the component.
 """
 
@@ -33,23 +33,15 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
+from components.images import partition
 from components.settings import PROJECT_DIR, read_yaml
-from runner.local.preflight import auto_name
+from runner.emulator.preflight import auto_name
 
 PROGRAM = PROJECT_DIR / "__main__.py"
-DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 
 
 class UnsupportedResource(Exception):
     """The program registered a resource type the engine double cannot create."""
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 # --- config --------------------------------------------------------------------------------
@@ -161,7 +153,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
 
     def __init__(self, region: str, session: Optional[boto3.session.Session] = None) -> None:
         self.region = region
-        self.partition = partition_of(region)
+        self.partition = partition(region)[0]
         # boto3's default session, which run.py and the interpreter use too: the service models
         # loaded while deploying are not loaded again.
         if session is None and boto3.DEFAULT_SESSION is None:
@@ -197,7 +189,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, args.args))
-        dns_suffix = DNS_SUFFIXES.get(self.partition, "amazonaws.com")
+        dns_suffix = partition(self.region)[1]
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             identity = self.client("sts").get_caller_identity()
             self._account_id = identity["Account"]
@@ -215,7 +207,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
             return {"json": json.dumps(document, indent=2), "minifiedJson": minified,
                     "id": hashlib.sha256(minified.encode()).hexdigest()[:10]}
         raise UnsupportedResource(f"the engine double cannot answer the data source {args.token}: "
-                                  "add it to runner/local/engine.py")
+                                  "add it to runner/emulator/engine.py")
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -226,7 +218,7 @@ class EmulatorEngine(pulumi.runtime.Mocks):
         if create is None:
             raise UnsupportedResource(
                 f"the local rehearsal cannot deploy resource type {args.typ} ({args.name}): "
-                "add it to runner/local/engine.py")
+                "add it to runner/emulator/engine.py")
         with self._idle:
             if self._closed:
                 raise UnsupportedResource(f"{args.typ} ({args.name}) registered after the deployment ended")

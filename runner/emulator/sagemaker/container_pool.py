@@ -7,7 +7,7 @@ started ahead, so a job takes one that has already paid the interpreter start an
 import, and a new one starts for the next job; a spare that died is replaced; `close()` ends them with the endpoint.
 Each job still gets a process of its own (no fork after the library loaded OpenMP, no state
 carried from one job to the next). `run.py --local` and `run.py serve` keep them warm for the
-life of the local stack (runner/local/stack.py). Jobs with their own environment (several hosts: OMP_NUM_THREADS
+life of the local stack (runner/emulator/stack.py). Jobs with their own environment (several hosts: OMP_NUM_THREADS
 per host, read when the library loads) always start fresh.
 """
 
@@ -18,7 +18,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from runner.local.image_environments import ROOT, python_for
+from runner.emulator.image_environments import ROOT, python_for
 
 # A run makes a training job and a transform job: both find a process loaded.
 SPARES_PER_IMAGE = 2
@@ -75,12 +75,12 @@ def spare_ids() -> list[int]:
 
 def keep_warm(version: str, refill: bool = True) -> None:
     """From now on keep processes started ahead for each image used; start `version`'s now.
-    Without `refill`, no more are started once these are taken (one run's jobs)."""
+    Without `refill` (said by the first caller until `close()`), no more are started once these
+    are taken: one run's jobs."""
     global _spares, _refill
     with _lock:
-        if _spares is None:
-            _spares = {}
-        _refill = refill
+        if _spares is None:  # the first caller says whether to refill, until close()
+            _spares, _refill = {}, refill
     _fill(version)
 
 

@@ -14,7 +14,7 @@ Patched moto internals (moto/sagemaker/models.py, class SageMakerModelBackend):
   stop_training_job, stop_transform_job       -> added (moto has neither, nor their actions in
                                                  moto/sagemaker/responses.py SageMakerResponse)
 
-Given an `AccessControl` (runner.local.iam), a job acts as SageMaker does with the role it was
+Given an `AccessControl` (runner.emulator.iam), a job acts as SageMaker does with the role it was
 given (the training job's RoleArn, the model's ExecutionRoleArn): its S3 reads and writes are
 made with that role's credentials, its image pull (`ecr:GetAuthorizationToken`,
 `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the image's repository) is checked when
@@ -27,7 +27,7 @@ container process per instance in the environment of the image the job names (it
 tag), each on its ShardedByS3Key share. Its clock starts at Downloading and MaxRuntimeInSeconds
 ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded). A transform job
 streams each input object through the container in mini-batches of at most MaxPayloadInMB and
-uploads the answers as they come.
+uploads the answers as they come, a newline after each with AssembleWith Line (`assembled`).
 
 Managed spot jobs (EnableManagedSpotTraining): the host's /opt/ml/checkpoints is restored from
 CheckpointConfig.S3Uri before training and synced back after every round, as the job's role; the
@@ -70,10 +70,10 @@ from moto.sagemaker.responses import SageMakerResponse
 from lambda_src import xgboost_hyperparameters
 from lambda_src.execution_input import is_job_name
 from runner.container.failures import ContainerError, client_error
-from runner.local import sagemaker_hosts
-from runner.local.image_environments import EnvironmentUnavailable, image_version
-from runner.local.sagemaker_hosts import Channel, Stopped
-from runner.local.sagemaker_serving import Serving, decompress, model_archive
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import EnvironmentUnavailable, image_version
+from runner.emulator.sagemaker.hosts import Channel, Stopped
+from runner.emulator.sagemaker.serving import Serving, decompress, model_archive
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class LocalSageMaker:
     """Runs the jobs moto records; `wait` lets a follower block until a job ends."""
 
     def __init__(self, access=None) -> None:
-        self._access = access  # runner.local.iam.AccessControl, or None: jobs act unchecked
+        self._access = access  # runner.emulator.iam.AccessControl, or None: jobs act unchecked
         self._lock = threading.Lock()
         self._done: dict[tuple[str, str], threading.Event] = {}
         self._stop_requested: set[tuple[str, str]] = set()
@@ -501,7 +501,8 @@ class LocalSageMaker:
                         chunks = [decompress(body.read(), "Gzip", in_key)]
                     else:
                         chunks = body.iter_chunks(DOWNLOAD_CHUNK)
-                    predictions = self._until_stopped(TRANSFORM, name, serving.transform(chunks, max_payload))
+                    answers = serving.transform(chunks, max_payload)
+                    predictions = self._until_stopped(TRANSFORM, name, assembled(answers, job.transform_output))
                     out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
                     _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
                              f"Failed to upload s3://{out_bucket}/{out_key}")
@@ -522,7 +523,7 @@ class LocalSageMaker:
         if self._access is None:
             return
         from components.pipeline import ecr_repository_arn
-        from runner.local.iam import AccessDenied
+        from runner.emulator.iam import AccessDenied
 
         principal = self._access.principal(role_arn, "SageMaker")
         try:
@@ -559,6 +560,18 @@ class LocalSageMaker:
         for piece in pieces:
             self._checkpoint(kind, name)
             yield piece
+
+
+def assembled(answers: Iterable[bytes], transform_output: dict | None) -> Iterator[bytes]:
+    """The container's answers, one per mini-batch, as SageMaker joins them into the `.out` object.
+    AssembleWith Line: "add a newline character at the end of every transformed record"
+    (CreateTransformJob). SageMaker cannot see records inside an answer, so the newline is taken
+    to follow each answer, even one that ends in a newline already, as the container's batch
+    answers do: a blank line after every mini-batch. Whether SageMaker skips it then is not
+    documented; the results reader accepts both (runner.metrics.without_assembly_blanks)."""
+    line = ((transform_output or {}).get("AssembleWith") or "None") == "Line"
+    for answer in answers:
+        yield answer + b"\n" if line else answer
 
 
 def _check_transform_request(job) -> None:

@@ -6,10 +6,10 @@
                             name=f"{outputs['jobNamePrefix']}--...", input="{}")
 
 Inside the block every boto3 client (any thread) talks to moto. The stack is what `pulumi up`
-would create: `__main__.py` runs under the engine double (`runner.local.engine`), which
+would create: `__main__.py` runs under the engine double (`runner.emulator.engine`), which
 creates every resource the component registers in moto, with the stack's config
 (Pulumi.<stack>.yaml); the outputs are the program's own exports. Each principal then acts
-under its role's deployed policies (`runner.local.iam`): the seeding function, the state
+under its role's deployed policies (`runner.emulator.iam`): the seeding function, the state
 machine's tasks and the SageMaker jobs; `outputs.iam_report()` tells which statement each
 call used and which statements no call needed (`outputs.write_iam_report(path)` writes it);
 `outputs.execution_ends.sleeper()` is a `time.sleep` that returns as soon as an execution ends.
@@ -31,10 +31,16 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.local import (container_pool, iam, preflight, service_models, sfn_definition_parse, sfn_execution_end, sfn_fail_state,
-                          sfn_sagemaker)
-from runner.local.lambda_runtime import LocalLambdaRuntime
-from runner.local.sagemaker_jobs import LocalSageMaker
+from runner.emulator import iam
+from runner.emulator import preflight
+from runner.emulator.sagemaker import container_pool
+from runner.emulator.workarounds import service_models
+from runner.emulator.stepfunctions import definition_parse as sfn_definition_parse
+from runner.emulator.stepfunctions import execution_end as sfn_execution_end
+from runner.emulator.stepfunctions import fail_state as sfn_fail_state
+from runner.emulator.stepfunctions import sagemaker_integration as sfn_sagemaker
+from runner.emulator.awslambda import LocalLambdaRuntime
+from runner.emulator.sagemaker.jobs import LocalSageMaker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class LocalStackOutputs(dict):
 
 def deploy(settings: PipelineSettings) -> dict[str, Any]:
     """Run the program with the stack's config against the (active) emulator; its exports."""
-    from runner.local.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
+    from runner.emulator.engine import EmulatorEngine, run_program, stack_config  # imports Pulumi
 
     config = stack_config(settings.stack)
     config.setdefault("aws:region", settings.region)
@@ -114,7 +120,7 @@ def _quiet_interpreter_failures() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_stack(settings: PipelineSettings, one_run: bool = False) -> Iterator[LocalStackOutputs]:
+def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
     """Host the emulator, deploy the program into it, yield the stack outputs.
 
     A container version whose library this process does not run is refused first: its models,
@@ -132,9 +138,9 @@ def local_stack(settings: PipelineSettings, one_run: bool = False) -> Iterator[L
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
         # The stack's image's container processes start loading now, while the stack deploys; every
-        # job takes a loaded one and (unless `one_run`: run.py --local) the next starts
-        # (container_pool); they end with the stack.
-        container_pool.keep_warm(settings.xgboost_version, refill=not one_run)
+        # job takes a loaded one and the next starts (container_pool; a one-run run.py --local
+        # asked for no refills first); they end with the stack.
+        container_pool.keep_warm(settings.xgboost_version)
         stack.callback(container_pool.close)
         stack.enter_context(service_models.installed())
         stack.enter_context(mock_aws(config=MOTO_CONFIG))

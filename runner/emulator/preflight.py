@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
-from runner.local.image_environments import IMAGE_VERSIONS, EnvironmentUnavailable, python_for
+from runner.emulator.image_environments import IMAGE_VERSIONS, EnvironmentUnavailable, python_for
 
 # Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
 # machine's cores: past this many the rehearsal would only thrash, so it refuses.
@@ -79,4 +79,4 @@ def check_deployed(expected: dict, outputs: dict) -> None:
     for key in CHECKED_OUTPUTS:
         if outputs.get(key) != expected[key]:
             raise UnexpectedOutputs(f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
-                             f"against {expected[key]!r} (runner/local/preflight.py no longer matches the program)")
+                             f"against {expected[key]!r} (runner/emulator/preflight.py no longer matches the program)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from runner.container.failures import ContainerError, client_error
-from runner.local import container_pool
+from runner.emulator.sagemaker import container_pool
 
 MODEL_FILE = "xgboost-model"
 

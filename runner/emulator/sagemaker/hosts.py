@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Callable
 
 from runner.container.failures import ContainerError, client_error
-from runner.local import container_pool
-from runner.local.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
+from runner.emulator.sagemaker import container_pool
+from runner.emulator.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
 
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"

@@ -116,7 +116,7 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout) -> Non
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from runner.local import local_stack
+    from runner.emulator import local_stack
 
     digest = stack_digest(settings.stack)
     record = endpoint_record(settings.stack)

@@ -13,7 +13,7 @@ services. `installed()` makes its task factory build `StateTaskServiceSageMaker`
   SageMaker's modelled errors (e.g. SageMaker.ResourceInUseException), otherwise
   `SageMaker.AmazonSageMakerException` (throttling and validation errors alike).
 
-Given an `AccessControl` (runner.local.iam), the tasks act as the state machine's role:
+Given an `AccessControl` (runner.emulator.iam), the tasks act as the state machine's role:
 the SageMaker calls (and the Lambda invokes of the interpreter's own Lambda tasks) are made
 with that role's credentials, and a `.sync` task first checks `events:PutRule`,
 `events:PutTargets` and `events:DescribeRule` on the managed rule Step Functions keeps for it;
@@ -89,7 +89,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from runner.local.sagemaker_jobs import TRAINING, TRANSFORM, LocalSageMaker
+from runner.emulator.sagemaker.jobs import TRAINING, TRANSFORM, LocalSageMaker
 
 SERVICE_NAME: Final = "sagemaker"
 WAIT_SLICE_SECONDS: Final = 0.5
@@ -181,7 +181,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         rule = _SYNC_RULES.get(self.resource.api_action.lower())
         if access is None or rule is None or self.resource.condition != _SYNC:
             return
-        from runner.local.iam import AccessDenied
+        from runner.emulator.iam import AccessDenied
 
         principal = access.principal(credentials.role_arn, "StepFunctions")
         arn = f"arn:{access.partition}:events:{runtime.region}:{runtime.account}:rule/{rule}"
@@ -310,7 +310,7 @@ def _client_for(region: str, service: str, state_credentials: Any = None):
 def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]:
     """Route `sagemaker` service tasks to StateTaskServiceSageMaker while the block runs.
 
-    With `access` (runner.local.iam.AccessControl), the interpreter's Lambda tasks invoke with
+    With `access` (runner.emulator.iam.AccessControl), the interpreter's Lambda tasks invoke with
     the state machine role's client too (moto's `lambda_eval_utils.boto_client_for`), and so do
     its AWS SDK tasks (the definition's Stop training job / Stop transform job).
     """

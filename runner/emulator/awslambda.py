@@ -14,8 +14,9 @@ Lambda returns them: the JSON payload, or on an exception the payload
 named after the exception class.
 
 Invocations run one at a time (the environment variables are process-wide while a handler
-runs). The function's Timeout is reported by `context.get_remaining_time_in_millis()` but not
-enforced (a thread cannot be killed).
+runs). The function's Timeout is reported by `context.get_remaining_time_in_millis()`; a thread
+cannot be killed, so a handler that runs past it finishes, and the invocation then fails as
+Lambda's does (errorType Sandbox.Timedout, "Task timed out after N seconds"), its result dropped.
 
 Patched moto internal: moto/awslambda_simple/models.py, `LambdaSimpleBackend.invoke`.
 """
@@ -56,6 +57,7 @@ class LambdaContext:
     log_group_name: str
     log_stream_name: str
     deadline: float  # time.monotonic() at which the function would time out
+    started: float = dataclasses.field(default_factory=time.monotonic)
     closing: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def get_remaining_time_in_millis(self) -> int:
@@ -68,13 +70,20 @@ class LambdaContext:
 class _Function:
     source_dir: Path
     module: ModuleType | None = None
+    package: str = ""  # the private package the code was imported as
+
+
+def _forget(package: str) -> None:
+    """Drop a private package and its submodules from `sys.modules`."""
+    for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
+        del sys.modules[name]
 
 
 class LocalLambdaRuntime:
     """Runs the handlers of the emulator's Python functions from their deployed code."""
 
     def __init__(self, access=None) -> None:
-        self._access = access  # runner.local.iam.AccessControl, or None: no role credentials
+        self._access = access  # runner.emulator.iam.AccessControl, or None: no role credentials
         self._functions: dict[tuple[str, str], _Function] = {}  # (name, CodeSha256) -> unpacked code
         self._lock = threading.Lock()  # one invocation at a time (process-wide environment)
         self._code_dir: tempfile.TemporaryDirectory | None = None
@@ -112,7 +121,7 @@ class LocalLambdaRuntime:
             with self._lock:  # let an invocation in flight finish before the emulator goes away
                 for function in self._functions.values():
                     if function.module is not None:
-                        sys.modules.pop(function.module.__name__, None)
+                        _forget(function.package)
                         function.module = None
                 self._functions.clear()
                 self._code_dir.cleanup()
@@ -193,10 +202,14 @@ class LocalLambdaRuntime:
             try:
                 result = handler(event, context)
             except Exception as error:
+                if timed_out(context):
+                    return _timeout(context, request_id, response_headers)
                 log.info("local Lambda %s raised %s: %s", fn.function_name, type(error).__name__, error)
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return _error_payload(type(error).__name__, str(error), request_id,
                                       traceback.format_tb(error.__traceback__))
+            if timed_out(context):
+                return _timeout(context, request_id, response_headers)
         try:
             payload = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
@@ -233,20 +246,22 @@ class LocalLambdaRuntime:
                 raise _RuntimeError("Runtime.ImportModuleError",
                                     f"Unable to import module '{module_name}': No module named "
                                     f"'{module_name}' (looked for {path})")
-            # A private module name: each runtime (each local stack) gets a fresh copy.
-            spec = importlib.util.spec_from_file_location(
-                f"_local_lambda_{module_name}_{uuid.uuid4().hex[:8]}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses, pickle, ... look the module up there
-            sys.path.insert(0, str(function.source_dir))  # sibling imports, as in /var/task
+            # The unpacked code becomes a private package (each runtime, each local stack, gets a
+            # fresh copy); `lambda_src.seed_dataset` is imported as `<private>.lambda_src.seed_dataset`.
+            root = importlib.util.module_from_spec(importlib.util.spec_from_loader(
+                f"_local_lambda_{uuid.uuid4().hex[:8]}", loader=None, is_package=True))
+            root.__path__ = [str(function.source_dir)]
+            sys.modules[root.__name__] = root  # dataclasses, pickle, ... look modules up there
+            sys.path.insert(0, str(function.source_dir))  # top-level sibling imports, as in /var/task
             try:
-                spec.loader.exec_module(module)
+                module = importlib.import_module(f"{root.__name__}.{module_name}")
             except Exception as error:
-                del sys.modules[spec.name]
+                _forget(root.__name__)
                 raise _RuntimeError("Runtime.ImportModuleError",
                                     f"Unable to import module '{module_name}': {error}") from error
             finally:
                 sys.path.remove(str(function.source_dir))
+            function.package = root.__name__
             function.module = module
         if not callable(getattr(function.module, attribute, None)):
             raise _RuntimeError("Runtime.HandlerNotFound",
@@ -275,6 +290,20 @@ def _environment_set(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def timed_out(context: LambdaContext) -> bool:
+    return time.monotonic() > context.deadline and not context.closing.is_set()
+
+
+def _timeout(context: LambdaContext, request_id: str, response_headers: dict) -> bytes:
+    """What Lambda answers when a function runs past its Timeout: an unhandled error whatever the
+    handler returned (Lambda would have stopped it; here it ran to its end, its result dropped)."""
+    log.info("local Lambda %s ran past its timeout", context.function_name)
+    response_headers["x-amz-function-error"] = "Unhandled"
+    timeout = context.deadline - context.started
+    return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task "
+                       f"timed out after {timeout:.2f} seconds"}).encode()
 
 
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:

@@ -1,0 +1,1 @@
+"""SageMaker: the API (moto, patched), its jobs, hosts and image environments."""

@@ -1,0 +1,1 @@
+"""Step Functions: what moto's interpreter lacks for this pipeline."""

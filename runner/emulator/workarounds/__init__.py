@@ -1,0 +1,1 @@
+"""Process-level workarounds for moto and CPython, kept apart from the AWS pieces."""
