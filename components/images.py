@@ -89,7 +89,7 @@ def training_image(region: str, version: str) -> str:
     regions it does not support.
     """
     if version in DEPRECATED_VERSIONS:
-        raise ValueError(f"XGBoost version {version!r} is deprecated by AWS; use e.g. 1.7-1")
+        raise ValueError(f"XGBoost version {version!r} is deprecated by AWS; use e.g. 3.2-0")
     uri = _from_table(region, version)
     if uri is not None:
         return uri

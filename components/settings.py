@@ -163,8 +163,9 @@ class PipelineSettings:
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
                 "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
                 "qualityGate": self.quality_gate,
-                # the training job's limits, keywords of xgboost_hyperparameters.validate
-                "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
+                # the training job's image and limits, keywords of xgboost_hyperparameters.validate
+                "training": {"image_version": self.xgboost_version,
+                             "instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
 
     @property
@@ -266,6 +267,10 @@ class PipelineSettings:
                                 "allows a role's inline policies: name fewer locations, in fewer buckets")
 
         version = str(value("xgboostVersion"))
+        try:
+            xgboost_hyperparameters.image_for(version)
+        except xgboost_hyperparameters.UnknownImage as error:
+            raise SettingsError(str(error)) from None
         settings = cls(
             stack=stack,
             region=region,

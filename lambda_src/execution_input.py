@@ -385,9 +385,14 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
     """The normalised request `{rows, seed, hyperparameters, data}`, or InvalidExecutionInput.
 
     `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int,
-    "dataSources": [...]}`; the input's hyperparameters are merged over the stack's, and the
-    merged set must pass the container's rules. `bucket` is the stack's bucket (a run's
-    upload location is in it).
+    "dataSources": [...], "training": {...}}` (`training`: the keywords of the rules' `validate`,
+    the image version among them); the input's hyperparameters are merged over the stack's, and
+    the merged set must pass the rules of the stack's image. `bucket` is the stack's bucket (a
+    run's upload location is in it).
+
+    In the state machine, `defaults` are the validation state's Parameters, rendered into the same
+    definition as the training state's image: the image whose rules apply is the image the
+    execution trains on (the function's environment is another resource, updated apart).
     """
     check_execution_name(execution_name, check_prefix(job_name_prefix))
     if not isinstance(execution_input, dict):
@@ -419,6 +424,9 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
                      sources=list(defaults.get("dataSources", [])))
     if data is None:  # a user's row count is not known before it is prepared
         check_rows_fit(rows, defaults.get("training", {}), defaults.get("volumeSizeGb"))
+    if "image_version" not in defaults.get("training", {}):  # outputs of a stack deployed before images were chosen
+        raise InvalidExecutionInput("the stack's runDefaults name no image version (training.image_version): "
+                                    "update the stack with `pulumi up`")
     try:  # a user's row count is not known before it is prepared: bounds then assume the fewest
         hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}),
                                       rows=rows if data is None else 1, generated=data is None)

@@ -1,6 +1,7 @@
-"""The hyperparameter rules of the SageMaker built-in XGBoost 1.7-1 container (standard library only).
+"""The hyperparameter rules of the SageMaker built-in XGBoost containers (standard library only).
 
-A transcription of aws/sagemaker-xgboost-container, branch 1.7-1:
+A transcription of aws/sagemaker-xgboost-container, branch 1.7-1 (the same list, word for word, on
+branches release-3.0.5 and master, the code of images 3.0-5 and 3.2-0):
 `src/sagemaker_xgboost_container/algorithm_mode/hyperparameter_validation.py` (names, ranges,
 aliases, dependencies between parameters) and `src/sagemaker_algorithm_toolkit/
 hyperparameter_validation.py` (the order of the checks and their messages). What the container
@@ -13,10 +14,14 @@ with two exceptions, both refusals of what would run code chosen by whoever star
 
 Beyond the container's checks, `validate` holds what this pipeline's jobs can train: the
 container accepts many values that fail only in training, after the dataset is written (GPU
-options on CPU instances, updaters 1.7.4 does not have, integers past 32 bits, `num_class` with a
+options on CPU instances, updaters the library does not have, integers past 32 bits, `num_class` with a
 binary objective, ...), or that run up a bill (`num_round: 1e300`, hundreds of `eval_metric`
-entries). `pipeline_refusal` lists them; tests/test_hyperparameter_property.py checks, on the
+entries). `pipeline_refusal` lists them; tests/test_hyperparameter_property.py checks, on each
 image's xgboost, that whatever `validate` accepts trains and transforms.
+
+What the library then does differs between the images (`IMAGES`: one record per image, the only
+place that says how they differ; docs: the sources): 3.x builds with hist where 1.7.4 builds with
+exact, 3.2.0 has no gpu_hist, 3.x ignores `predictor`, ...
 
 It is one rule set for the whole project: the stack config check, run.py and the state machine's
 validation step (this file ships in the Lambda package) call `validate`; the rehearsal's local
@@ -26,6 +31,7 @@ container calls `validate_as_container`, the container's own checks, as the imag
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import re
 
@@ -83,6 +89,45 @@ class Interval:
         high = (f"{self.max_open})" if self.max_open is not None
                 else f"{self.max_closed}]" if self.max_closed is not None else "+inf)")
         return low + high
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """What differs between the SageMaker XGBoost images for these rules: the library an image pins
+    and what it does with values the containers' validation (the same on all of them) accepts."""
+    version: str                 # the container version (the stack's xgboostVersion)
+    library: str                 # the xgboost the image pins
+    auto_tree_method: str        # what tree_method auto builds with on one instance (below 2^22 rows)
+    has_gpu_hist: bool           # tree_method gpu_hist exists (and needs a GPU instance)
+    reads_predictor: bool        # `predictor` is read (gpu_predictor needs a GPU), not ignored
+    cpu_gradient_sampling: tuple[str, ...]  # tree methods that sample gradient_based on a CPU
+    logistic_base_score: Interval  # the base_score a logistic objective trains with (else it fails)
+    estimates_base_score: bool   # base_score not given: estimated from the training labels (else 0.5)
+
+
+# Newest first. Each fact was read in the image's source and checked on its library (docs/incoming/i24-rules.md).
+# 3.2.0 takes base_score 0 and 1 with a logistic objective, for labels all 0 or all 1 (dmlc/xgboost#11499).
+IMAGES = {image.version: image for image in (
+    Image("3.2-0", "3.2.0", auto_tree_method="hist", has_gpu_hist=False, reads_predictor=False,
+          cpu_gradient_sampling=("hist", "approx"), logistic_base_score=Interval(min_closed=0, max_closed=1),
+          estimates_base_score=True),
+    Image("3.0-5", "3.0.5", auto_tree_method="hist", has_gpu_hist=True, reads_predictor=False,
+          cpu_gradient_sampling=(), logistic_base_score=Interval(min_open=0, max_open=1), estimates_base_score=True),
+    Image("1.7-1", "1.7.4", auto_tree_method="exact", has_gpu_hist=True, reads_predictor=True,
+          cpu_gradient_sampling=(), logistic_base_score=Interval(min_open=0, max_open=1), estimates_base_score=False),
+)}
+
+
+class UnknownImage(ValueError):
+    """An image version none of IMAGES is; the message lists them."""
+
+
+def image_for(version: object) -> Image:
+    """The image record of container `version`, or UnknownImage naming the ones there are."""
+    if version not in IMAGES:
+        raise UnknownImage(f"xgboostVersion: {str(version)[:40]!r} is not one of {', '.join(IMAGES)} "
+                           "(the SageMaker XGBoost images AWS ships)")
+    return IMAGES[version]
 
 
 def _metric_in_range(metric: str) -> bool:
@@ -419,7 +464,7 @@ UNUSABLE_METRICS = {
 }  # aft-nloglik too, but the container allows it with survival:aft only, refused above
 # aucpr fails (nan) on data of one label. 15.5 % of this dataset's rows are labelled 1: 200 rows
 # hold none with probability 0.845^200 = 2e-15.
-MIN_ROWS_FOR_AUCPR = 200
+MIN_ROWS_FOR_BOTH_LABELS = MIN_ROWS_FOR_AUCPR = 200
 GPU_FAMILIES = ("p", "g")  # ml.p3, ml.p4d, ml.g4dn, ml.g5, ...
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _FLOAT_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
@@ -446,11 +491,24 @@ def _float32(value: float) -> float | None:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instance_type: str,
+def tree_builder(parsed: dict[str, object], image: Image) -> str:
+    """The tree method that builds the trees: the updater's (grow_colmaker is exact, grow_histmaker
+    approx) when one is given, which overrides tree_method, else tree_method, auto the image's."""
+    updaters = str(parsed.get("updater", "")).split(",")
+    if "grow_colmaker" in updaters:
+        return "exact"
+    if "grow_histmaker" in updaters:
+        return "approx"
+    tree_method = str(parsed.get("tree_method", "auto"))
+    return image.auto_tree_method if tree_method == "auto" else tree_method
+
+
+def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, image: Image, instance_type: str,
                      instance_count: int, max_runtime_seconds: int, held_out_weights: bool,
                      rows: int, generated: bool = True) -> str | None:
-    """Why this pipeline cannot train `parsed` (what the container accepted), or None."""
+    """Why this pipeline cannot train `parsed` (what the container accepted) on `image`, or None."""
     gpu = is_gpu_instance(instance_type)
+    builder = tree_builder(parsed, image)
     for name, value in parsed.items():
         kind = RULES[name].kind
         if kind == "int" and not _INT_TEXT.fullmatch(given[name]):
@@ -493,15 +551,20 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
     ):
         if name in parsed and not (name == "process_type" and parsed[name] == "default"):
             return f"Hyperparameter {name} is not allowed: {reason}"
+    if parsed.get("tree_method") == "gpu_hist" and not image.has_gpu_hist:
+        return (f"Hyperparameter tree_method: gpu_hist is not in xgboost {image.library} (image {image.version}), "
+                "which fails it ('Invalid Input'): use hist")
     if not gpu:
-        for name, value in (("tree_method", "gpu_hist"), ("predictor", "gpu_predictor"),
-                            ("use_dask_gpu_training", "true")):
-            if parsed.get(name) == value:
+        for name, value in (("tree_method", "gpu_hist"), ("predictor", "gpu_predictor" if image.reads_predictor
+                                                          else None), ("use_dask_gpu_training", "true")):
+            if value is not None and parsed.get(name) == value:
                 return (f"Hyperparameter {name}: {value} needs a GPU instance and trainingInstanceType is "
                         f"{instance_type}")
-    if parsed.get("sampling_method") == "gradient_based" and parsed.get("tree_method") != "gpu_hist":
-        return ("Hyperparameter sampling_method: gradient_based needs tree_method gpu_hist (1.7.4's CPU "
-                "tree methods sample uniformly only)")
+    if parsed.get("sampling_method") == "gradient_based" and builder != "gpu_hist" and (
+            builder not in image.cpu_gradient_sampling or parsed.get("booster") == "gblinear"):
+        methods = " or ".join(("gpu_hist",) * image.has_gpu_hist + image.cpu_gradient_sampling)
+        return (f"Hyperparameter sampling_method: gradient_based needs tree_method {methods} (xgboost "
+                f"{image.library}'s other tree methods sample uniformly only)")
     if parsed.get("use_dask_gpu_training") == "true" and (parsed.get("tree_method") != "gpu_hist"
                                                           or instance_count != 1):
         return ("Hyperparameter use_dask_gpu_training: true needs tree_method gpu_hist and, with this "
@@ -512,20 +575,22 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
             if updaters[0] not in ("grow_colmaker", "grow_histmaker") or any(
                     item not in ("grow_colmaker", "grow_histmaker", "prune") for item in updaters):
                 return (f"Hyperparameter updater: {parsed['updater']} is not allowed: start with grow_colmaker "
-                        "or grow_histmaker, optionally followed by prune (xgboost 1.7.4 has no grow_skmaker "
-                        "or distcol; sync and refresh cannot grow trees)")
+                        f"or grow_histmaker, optionally followed by prune (xgboost {image.library} has no "
+                        "grow_skmaker or distcol; sync and refresh do not grow trees)")
     tree_method = parsed.get("tree_method", "auto")
-    if instance_count > 1 and tree_method == "exact":
-        return (f"Hyperparameter tree_method: exact cannot train on {instance_count} instances "
+    # exact is grow_colmaker, which refuses distributed training on every image (updater_colmaker.cc)
+    # while auto builds with approx (1.7.4) or hist (3.x) there.
+    if instance_count > 1 and (tree_method == "exact" or "grow_colmaker" in str(parsed.get("updater", ""))):
+        name, value = ("updater", "grow_colmaker") if tree_method != "exact" else ("tree_method", "exact")
+        return (f"Hyperparameter {name}: {value} cannot train on {instance_count} instances "
                 "(distributed training): use approx or hist, or trainingInstanceCount 1")
-    if parsed.get("max_depth") == 0 and parsed.get("booster") != "gblinear" and tree_method not in ("approx", "hist"):
-        return ("Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist; "
-                f"tree_method {tree_method} builds with exact")
+    if parsed.get("max_depth") == 0 and parsed.get("booster") != "gblinear" and builder not in ("approx", "hist"):
+        how = ("updater grow_colmaker" if "grow_colmaker" in str(parsed.get("updater", ""))
+               else f"tree_method {tree_method}")
+        return (f"Hyperparameter max_depth: 0 (no limit) needs tree_method approx or hist; {how} builds with "
+                f"{builder} on xgboost {image.library}")
     if parsed.get("max_bin") is not None and not 2 <= parsed["max_bin"] <= MAX_BIN:
         return f"Hyperparameter max_bin: {parsed['max_bin']} is not in [2, {MAX_BIN}]"
-    if parsed.get("max_depth") == 0 and "grow_colmaker" in parsed.get("updater", ""):
-        return ("Hyperparameter max_depth: 0 (no limit) cannot train with updater grow_colmaker "
-                "(the exact method): use grow_histmaker")
     if parsed.get("verbosity", 1) > MAX_VERBOSITY:
         return (f"Hyperparameter verbosity: {parsed['verbosity']} is not in [0, {MAX_VERBOSITY}]: above 1 "
                 "xgboost logs a line per tree and more, all of it billed by CloudWatch Logs")
@@ -543,8 +608,18 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         if parsed["num_class"] > MAX_NUM_CLASS:
             return (f"Hyperparameter num_class: {parsed['num_class']} is not in [2, {MAX_NUM_CLASS}] "
                     "(each class is one more tree a round)")
-    if "base_score" in parsed and objective in LOGISTIC_OBJECTIVES and not 0 < _float32(parsed["base_score"]) < 1:
-        return f"Hyperparameter base_score: {given['base_score']} is not in (0, 1), as {objective} needs"
+    if ("base_score" in parsed and objective in LOGISTIC_OBJECTIVES
+            and _float32(parsed["base_score"]) not in image.logistic_base_score):
+        return (f"Hyperparameter base_score: {given['base_score']} is not in {image.logistic_base_score}, as "
+                f"{objective} needs on xgboost {image.library}")
+    # Estimated from training labels all 0 (or all 1), base_score is 0 (or 1), which the check above
+    # then fails in training (the estimate is global in distributed training).
+    if (generated and "base_score" not in parsed and objective in LOGISTIC_OBJECTIVES and image.estimates_base_score
+            and (0 not in image.logistic_base_score or 1 not in image.logistic_base_score)
+            and rows < MIN_ROWS_FOR_BOTH_LABELS):
+        return (f"Hyperparameter objective: {objective} on image {image.version} needs both labels among the training "
+                f"rows (xgboost {image.library} estimates base_score from them, and fails 0 or 1): ask for at least "
+                f"{MIN_ROWS_FOR_BOTH_LABELS} rows, not {rows}, or set base_score (e.g. 0.5)")
     metrics = parsed.get("eval_metric", [])
     if len(metrics) > MAX_EVAL_METRICS or len(set(metrics)) < len(metrics):
         return (f"Hyperparameter eval_metric: {len(metrics)} entries; give at most {MAX_EVAL_METRICS}, "
@@ -554,7 +629,7 @@ def pipeline_refusal(given: dict[str, str], parsed: dict[str, object], *, instan
         if not metric.isascii() or any(character.isspace() for character in metric):
             return f"Metric {metric!r} is not allowed: write it without spaces, in ASCII (e.g. error@0.7)"
         if at and not (name in _METRIC_PARAMETER and _METRIC_PARAMETER[name].fullmatch(parameter)):
-            return (f"Metric '{metric}' is not allowed: xgboost 1.7.4 reads only error@<threshold> "
+            return (f"Metric '{metric}' is not allowed: xgboost reads only error@<threshold> "
                     "(e.g. error@0.7) and ndcg@, map@, pre@<positions> (e.g. ndcg@5 or ndcg@5-)")
         if name in UNUSABLE_METRICS:
             return f"Metric '{metric}' is not allowed: {UNUSABLE_METRICS[name]}"
@@ -612,21 +687,26 @@ def _short(text: str, limit: int = 20) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} digits)"
 
 
-def validate(hyperparameters: dict[str, str], *, instance_type: str = DEFAULT_INSTANCE_TYPE,
+def validate(hyperparameters: dict[str, str], *, image_version: str, instance_type: str = DEFAULT_INSTANCE_TYPE,
              instance_count: int = 1, max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS,
              held_out_weights: bool = False, rows: int = 1, generated: bool = True) -> None:
-    """Raise HyperparameterError unless this pipeline's training job can train `hyperparameters`:
-    first the container's checks (its message), then ours (naming the field and the limit).
-    The keywords are the stack's: trainingInstanceType and Count, maxRuntimeSeconds, whether the
+    """Raise HyperparameterError unless this pipeline's training job can train `hyperparameters`
+    on image `image_version` (a key of IMAGES): first the container's checks (its message), then
+    ours (naming the field and the limit, and the image's library where it is the reason).
+    The keywords are the stack's: xgboostVersion, trainingInstanceType and Count, maxRuntimeSeconds, whether the
     held-out set carries a weight column (it does not), and the training rows (1: the fewest).
     `generated`: the rows are the generator's (labels 0 and 1); a user's data (False) is checked
     against its objective when it is prepared, and its row count is not known here."""
+    try:
+        image = image_for(image_version)
+    except UnknownImage as error:
+        raise HyperparameterError(str(error)) from None
     try:
         parsed = validate_as_container(hyperparameters)
     except HyperparameterError as error:
         raise HyperparameterError(f"{error}{_guess(hyperparameters)}") from None
     given = {canonical_name(name): value for name, value in hyperparameters.items()}
-    refusal = pipeline_refusal(given, parsed, instance_type=instance_type, instance_count=instance_count,
+    refusal = pipeline_refusal(given, parsed, image=image, instance_type=instance_type, instance_count=instance_count,
                                max_runtime_seconds=max_runtime_seconds, held_out_weights=held_out_weights,
                                rows=rows, generated=generated)
     if refusal is not None:
@@ -639,7 +719,7 @@ def metric_fits(metric: str, objective: str) -> bool:
     if objective.startswith("multi:"):
         trial["num_class"] = "3"
     try:
-        validate(trial, generated=False)
+        validate(trial, image_version=next(iter(IMAGES)), generated=False)  # these rules are every image's
     except HyperparameterError:
         return False
     return True

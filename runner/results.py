@@ -147,19 +147,38 @@ def project_version() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def _package_version(*names: str) -> str | None:
+def _image_library(version: str | None) -> str | None:
+    """The xgboost of image `version`'s local environment: what a --local run trained with (the
+    project's venv has none)."""
     from importlib import metadata
 
-    for name in names:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    from runner.emulator.image_environments import environments_folder
+
+    if not version:
+        return None
+    for site in sorted((environments_folder() / version).glob("lib/python*/site-packages")):
+        for distribution in metadata.distributions(path=[str(site)]):
+            if distribution.metadata["Name"] in ("xgboost", "xgboost-cpu"):
+                return distribution.version
     return None
 
 
 def _task(view: ExecutionView, resource: str):
     return next((s for s in reversed(view.states) if s.resource.startswith(resource)), None)
+
+
+def image_version(view: ExecutionView, image: str | None) -> str | None:
+    """The SageMaker XGBoost image version of a run ("3.2-0"): the tag of the image it trained on,
+    or, for a run that ended before training, the one the first state checked it against (the
+    stack's, rendered into the definition)."""
+    if image and ":" in image:
+        return image.rsplit(":", 1)[-1]
+    from components.definition import VALIDATE_STATE
+
+    checked = next((state.parameters for state in view.states if state.name == VALIDATE_STATE), {})
+    training = (checked.get("defaults") or {}).get("training") if isinstance(checked.get("defaults"), dict) else None
+    version = training.get("image_version") if isinstance(training, dict) else None
+    return version if isinstance(version, str) else None
 
 
 def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
@@ -187,6 +206,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     return strict({
         "execution_name": view.name,
         "execution_arn": view.arn,
+        "imageVersion": image_version(view, image),
         "status": view.status,
         "where": where,
         "started": _iso(view.started),
@@ -247,8 +267,8 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
         "versions": {
             "project": project_version(),
             "xgboost_container": container,
-            # Only a local run trains with this machine's XGBoost.
-            "xgboost_library": _package_version("xgboost", "xgboost-cpu") if where.get("local") else None,
+            # Only a local run trains with this machine's XGBoost (its image's environment).
+            "xgboost_library": _image_library(container) if where.get("local") else None,
         },
     })
 

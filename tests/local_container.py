@@ -54,6 +54,9 @@ import json, os, sys
 from pathlib import Path
 answers = os.fdopen(os.dup(1), "w")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the evaluation lines: not on the answers' pipe
+os.environ["CUDA_VISIBLE_DEVICES"] = ""  # as runner/container/__main__.py: CPU instances, and idle
+from runner.container.openmp import apply_openmp_defaults  # OpenMP threads that sleep (spinning,
+apply_openmp_defaults()  # they stall every job on a busy machine: 4x slower here)
 import xgboost
 from runner.container import serving, training
 from runner.container.failures import ContainerError

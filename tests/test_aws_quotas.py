@@ -105,7 +105,7 @@ def test_the_measure_is_the_rendered_policy_without_white_space():
 def _iso_regions() -> list[str]:
     from components.images import image_table
 
-    return sorted(region for region in image_table()["versions"]["1.7-1"]["registries"] if "-iso" in region)
+    return sorted(region for region in image_table()["versions"]["3.2-0"]["registries"] if "-iso" in region)
 
 
 @pytest.mark.parametrize("region, partition, dns_suffix", [
@@ -116,7 +116,7 @@ def test_an_iso_region_deploys_with_its_partition_in_every_arn(region, partition
     assert result.error is None, result.error
     image = result.outputs["trainingImage"]
     registry = image.split(".")[0]
-    assert image == f"{registry}.dkr.ecr.{region}.{dns_suffix}/sagemaker-xgboost:1.7-1"
+    assert image == f"{registry}.dkr.ecr.{region}.{dns_suffix}/sagemaker-xgboost:3.2-0"  # the default image
     for name, document in result.policy_documents().items():
         for statement in document["Statement"]:
             resources = statement.get("Resource", [])

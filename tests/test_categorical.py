@@ -11,10 +11,11 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 
 from emulated_execution import deployed_with, start_and_wait
 from lambda_src import data_preparation
+from local_container import in_image
+from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION as DEFAULT_IMAGE
 from test_data_run import run
 
 SEED = 11
@@ -54,12 +55,21 @@ def split(data: pd.DataFrame, validation: float, test: float):
 
 
 def plain_predictions(train, validation, test):
-    def matrix(data):
-        return xgb.DMatrix(data.drop(columns=["label"]).to_numpy(np.float32), label=data.label.to_numpy())
-
-    booster = xgb.train({"base_score": 0.5, "tree_method": "exact", **PARAMS}, matrix(train), ROUNDS,
-                        evals=[(matrix(train), "train"), (matrix(validation), "validation")], verbose_eval=False)
-    return booster.predict(matrix(test))
+    """A plain script on the default image's library (its environment), the same encoded rows."""
+    frames = {name: data.to_csv(index=False) for name, data in
+              (("train", train), ("validation", validation), ("test", test))}
+    script = f"""
+import io, json, sys
+import numpy as np, pandas as pd, xgboost as xgb
+frames = json.load(sys.stdin)
+def matrix(name):
+    data = pd.read_csv(io.StringIO(frames[name]))
+    return xgb.DMatrix(data.drop(columns=["label"]).to_numpy(np.float32), label=data.label.to_numpy())
+booster = xgb.train({dict(PARAMS)!r}, matrix("train"), {ROUNDS},
+                    evals=[(matrix("train"), "train"), (matrix("validation"), "validation")], verbose_eval=False)
+print(json.dumps(booster.predict(matrix("test")).tolist()))
+"""
+    return np.array(json.loads(in_image(DEFAULT_IMAGE, script, stdin=json.dumps(frames).encode())))
 
 
 def test_run_py_encodes_text_columns_and_applies_the_mapping_to_a_test_file(capsys, tmp_path, shared_stack):

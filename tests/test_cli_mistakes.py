@@ -9,7 +9,8 @@ from runner import cli, execution
 from runner.outputs import UsageError
 
 PREFIX = load_stack_settings("dev").job_name_prefix
-DEFAULTS = {"rows": 100, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"}}
+DEFAULTS = {"rows": 100, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
+            "training": {"image_version": "3.2-0"}}
 
 
 def _refusal(capsys, argv) -> str:

@@ -22,7 +22,7 @@ def test_the_stacks_eval_metric_is_left_out_when_the_objective_cannot_use_it():
     # The validation step merges the same way: the run is accepted (it was refused for the stack's rmse).
     checked = validate_execution({"hyperparameters": {"objective": "multi:softmax", "num_class": "4"}},
                                  execution_name=f"{PREFIX}--a", job_name_prefix=PREFIX,
-                                 defaults={"rows": 100, "hyperparameters": STACK})
+                                 defaults={"rows": 100, "hyperparameters": STACK, "training": {"image_version": "3.2-0"}})
     assert "eval_metric" not in checked["hyperparameters"]
 
 

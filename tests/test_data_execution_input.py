@@ -7,7 +7,8 @@ from lambda_src.execution_input import InvalidExecutionInput, check_data_source,
 NAME = "xgb-dev--data-1"
 BUCKET = "pipeline-bucket"
 SOURCES = ["s3://team-data/datasets/", "s3://whole-bucket/"]
-DEFAULTS = {"rows": 100, "hyperparameters": {"num_round": "5"}, "shards": 1, "dataSources": SOURCES}
+DEFAULTS = {"rows": 100, "hyperparameters": {"num_round": "5"}, "shards": 1, "dataSources": SOURCES,
+            "training": {"image_version": "3.2-0"}}
 
 
 def check(data, **extra):

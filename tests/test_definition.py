@@ -223,8 +223,8 @@ def test_sagemaker_parameters_match_the_api(definition, state, operation):
 
 
 def test_training_image_is_resolved_for_the_region():
-    for region, image in (("us-west-2", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"),
-                          ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")):
+    for region, image in (("us-west-2", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0"),
+                          ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0")):
         settings = PipelineSettings.from_config(lambda key: None, stack="dev", region=region)
         definition = build_definition(settings, **TARGET)
         states = definition["States"]
@@ -421,7 +421,7 @@ def test_validated_request_drives_every_later_state(interpreter):
     assert validate == {"executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
                                      "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
-                                     "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1,
+                                     "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge", "instance_count": 1,
                                                   "max_runtime_seconds": 3600}},
                         "bucket": BUCKET}
     assert seed == {"executionName": name, "rows": 10, "seed": 7, "shards": 1}

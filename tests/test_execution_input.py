@@ -22,7 +22,7 @@ from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput
 from runner.execution import new_name
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULTS = {"rows": 5000, "shards": 2,
+DEFAULTS = {"rows": 5000, "shards": 2, "training": {"image_version": "3.2-0"},
             "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 
 
@@ -129,7 +129,7 @@ def test_json_numbers_and_booleans_become_the_strings_sagemaker_passes():
 
 @pytest.mark.parametrize("name, alias", sorted(rules.ALIASES.items(), key=lambda item: item[1]))
 def test_an_override_replaces_the_stacks_value_under_any_of_its_names(name, alias):
-    defaults = {"rows": 10, "hyperparameters": {"num_round": "5", alias: "0.2"}}
+    defaults = {"rows": 10, "hyperparameters": {"num_round": "5", alias: "0.2"}, "training": {"image_version": "3.2-0"}}
     result = validate_execution({"hyperparameters": {name: 0.5}}, execution_name="xgb-dev--a1",
                                 job_name_prefix="xgb-dev", defaults=defaults)
     assert result["hyperparameters"] == {"num_round": "5", name: "0.5"}

@@ -82,11 +82,21 @@ def _project_with(monkeypatch, tmp_path, config: str) -> None:
     (["--data", "missing.csv"], None, "run.py: error: --data missing.csv: no such file"),
     (["--data", "{bad}"], None, "run.py: error: "),
     # The stack file's settings the rehearsal cannot run: they refused the deployment (exit 1) before.
-    ([], "  training-pipeline:xgboostVersion: 1.5-1\n", "run.py: error: Pulumi.dev.yaml: xgboostVersion '1.5-1': "),
+    ([], "  training-pipeline:xgboostVersion: 1.5-1\n",
+     "run.py: error: Pulumi.dev.yaml: training-pipeline:xgboostVersion: '1.5-1' is not one of 3.2-0, 3.0-5, 1.7-1 "),
+    # The rules of the stack's image: 1.7-1's xgboost builds with exact by default, which has no
+    # unlimited depth (3.x builds with hist: tests/test_image_rules.py).
+    (["--hp", "max_depth=0"], "  training-pipeline:xgboostVersion: 1.7-1\n",
+     "run.py: error: the execution would be refused: hyperparameters: Hyperparameter max_depth: 0 (no limit) needs "
+     "tree_method approx or hist; tree_method auto builds with exact on xgboost 1.7.4"),
+    # and 3.2-0's (the dev stack's): its xgboost has no gpu_hist, which 1.7-1 and 3.0-5 take on GPU instances
+    (["--hp", "tree_method=gpu_hist"], None,
+     "run.py: error: the execution would be refused: hyperparameters: Hyperparameter tree_method: gpu_hist is not "
+     "in xgboost 3.2.0 (image 3.2-0), which fails it ('Invalid Input'): use hist"),
     ([], "  training-pipeline:trainingInstanceCount: 17\n",
      "run.py: error: Pulumi.dev.yaml: trainingInstanceCount 17: the offline rehearsal runs one process"),
 ], ids=["name-prefix", "num_round", "script-mode", "rows", "data-outside", "data-missing", "data-bad", "xgboostVersion",
-        "instance-count"])
+        "image-rules", "image-rules-default", "instance-count"])
 @pytest.mark.parametrize("mode", [["--no-progress"], ["--json"]], ids=["plain", "json"])
 def test_a_refused_run_is_one_line_exit_2_with_nothing_deployed_or_written(
         monkeypatch, capsys, tmp_path, no_deployment, argv, stack_config, expected, mode):

@@ -1,5 +1,6 @@
 """The property that closes issue 18's hyperparameter findings: every execution input the first
-state accepts trains on the image's own XGBoost (1.7.4) and its model transforms the held-out set.
+state accepts for a stack of image 3.2-0, 3.0-5 or 1.7-1 trains on that image's own XGBoost (3.2.0,
+3.0.5, 1.7.4) and its model transforms the held-out set.
 
 Hypothesis draws execution inputs: `rows` (1, 2 or 200), an objective from every objective the
 container knows, `num_class` with them or without, and any of the hyperparameter names the
@@ -7,48 +8,53 @@ container accepts (aliases included), each with a value drawn from its rule in
 lambda_src/xgboost_hyperparameters.RULES: its range's edges and just past them, 0, -1, huge,
 float32 limits, nan/inf, strings of floats for integers, odd spellings, lists and constraint
 tuples, as JSON numbers, booleans or strings. Each input goes through the first state's
-validation (`validate_execution`, with the dev stack's defaults and training limits); an input
-it refuses is discarded, and an accepted one is trained by the local container's entry point
-(`train_host`, the 1.7-1 container's training path on xgboost 1.7.4) on data made by the seeding
-function's own generator (label-first `label,x,y`, x and y in 0..100, labels 0 and 1), then its
-model answers batch transform of held-out `x,y` rows. Any failure there is a bug in the rules.
+validation (`validate_execution`, with the dev stack's defaults and training limits, its image
+replaced by the one under test); an input it refuses is discarded, and an accepted one is trained
+by the local container's code in the image's environment (runner/emulator/image_environments.py), on
+a host laid out as the emulator lays it out, with data made by the seeding function's own generator
+(label-first `label,x,y`, x and y in 0..100, labels 0 and 1); then its model answers batch transform
+of held-out `x,y` rows as the image's serving container does. Any failure there is a bug in that
+image's rules. The jobs of one image run one after the other in one process of its environment
+(local_container.ImageWorker), not a process each as the emulator starts them: a process start and
+a library import per example would cost seconds each.
 
 Bounds of this test, for time: at most TREE_BUDGET trees an example (num_round x
 num_parallel_tree x num_class; what the rules accept beyond that is bounded by time, not by
 failure, and tested in test_hyperparameter_rules.py), and one training instance (the stack's).
 
-`make test` runs EXAMPLES examples, derandomized (the same ones every run). To look harder, set
-HYPOTHESIS_EXAMPLES, which also draws new examples every run:
+`make test` runs EXAMPLES examples for each image, derandomized (the same ones every run). To look
+harder, set HYPOTHESIS_EXAMPLES, which also draws new examples every run:
 
     HYPOTHESIS_EXAMPLES=2000 venv/bin/python -m pytest -q tests/test_hyperparameter_property.py
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import struct
 import os
 import random
-import sys
+import struct
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, note, settings
 from hypothesis import strategies as st
+from local_container import ImageWorker
 
 from components.settings import load_stack_settings
+from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from local_container import ImageWorker
 from runner.emulator.sagemaker.hosts import Channel
 
-from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
-
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
 TREE_BUDGET = 400
 ROWS = (1, 2, 200)
 TEST_ROWS = 20
-STACK = load_stack_settings("dev")
+# The dev stack's settings with each image in turn (the rules in run_defaults follow the version).
+STACKS = {version: dataclasses.replace(load_stack_settings("dev"), xgboost_version=version)
+          for version in rules.IMAGES}
 
 _INT32 = 2 ** 31
 
@@ -141,14 +147,6 @@ def execution_inputs(draw) -> dict:
 
 
 @pytest.fixture(scope="module")
-def worker():
-    """The stack's image's container code and library, in one process for every example."""
-    image = ImageWorker(STACK.xgboost_version)
-    yield image
-    image.close()
-
-
-@pytest.fixture(scope="module")
 def channels(tmp_path_factory) -> dict[int, Path]:
     """A train channel per row count, written by the seeding function's generator."""
     rng, root = random.Random(18), tmp_path_factory.mktemp("channels")
@@ -162,6 +160,21 @@ def channels(tmp_path_factory) -> dict[int, Path]:
 
 
 HELD_OUT = b"".join(seed_dataset._test(seed_dataset._coordinates(random.Random(19), TEST_ROWS))[:1])
+
+
+@pytest.fixture(scope="module")
+def workers():
+    """One ImageWorker (tests/local_container.py) per image, made on its first example."""
+    started: dict[str, ImageWorker] = {}
+
+    def of(version: str) -> ImageWorker:
+        if version not in started:
+            started[version] = ImageWorker(version)
+        return started[version]
+
+    yield of
+    for worker in started.values():
+        worker.close()
 
 
 def _trees(hyperparameters: dict[str, str]) -> int:
@@ -179,19 +192,28 @@ def _trees(hyperparameters: dict[str, str]) -> int:
     "objective": "reg:tweedie", "tweedie_variance_power": "1.999999", "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
     "objective": "reg:tweedie", "tweedie_variance_power": repr(_float32_neighbours(2.0)[0]), "num_round": 2}})
-def test_every_accepted_input_trains_on_the_images_xgboost(channels, worker, tmp_path_factory, execution_input):
+# where the images' libraries differ (tests/test_image_rules.py): each image accepts some of these
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"max_depth": 0, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
+    "sampling_method": "gradient_based", "subsample": 0.5, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"base_score": 1, "num_round": 2}})
+@example(execution_input={"rows": 1, "seed": 7, "hyperparameters": {"base_score": 2, "num_round": 2}})
+@example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {"predictor": "gpu_predictor", "num_round": 2}})
+@pytest.mark.parametrize("version", list(rules.IMAGES))
+def test_every_accepted_input_trains_on_the_images_xgboost(channels, workers, tmp_path_factory, version,
+                                                           execution_input):
     try:
         request = validate_execution(execution_input, execution_name="xgb-dev--property", job_name_prefix="xgb-dev",
-                                     defaults=STACK.run_defaults)
+                                     defaults=STACKS[version].run_defaults)
     except InvalidExecutionInput:
         assume(False)  # refused before anything is written: nothing to check
     hyperparameters = request["hyperparameters"]
     assume(_trees(hyperparameters) <= TREE_BUDGET)
-    note(f"accepted: rows {request['rows']}, hyperparameters {hyperparameters}")
+    note(f"accepted for image {version}: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
     channel = Channel("train", "text/csv", channels[request["rows"]])
-    result = worker.train_and_transform(tmp_path_factory.mktemp("host"), [channel], hyperparameters, HELD_OUT)
+    result = workers(version).train_and_transform(tmp_path_factory.mktemp("host"), [channel], hyperparameters, HELD_OUT)
     if "failure" in result:
-        pytest.fail(f"accepted by the first state, failed in the container: {result['failure']}")
+        pytest.fail(f"accepted by the first state for image {version}, failed in its container: {result['failure']}")
     assert result["rows"] == {"train": request["rows"]}
     assert result["answer"].count("\n") == TEST_ROWS

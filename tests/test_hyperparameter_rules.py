@@ -1,7 +1,8 @@
 """Our hyperparameter refusals (lambda_src/xgboost_hyperparameters.py, issue 18 findings 2 and 4):
 values the 1.7-1 container's own validation accepts but that fail in training on xgboost 1.7.4
 after the dataset is written, or that run up a bill. Each case here was accepted before and is
-shown failing in the local container (tests/test_hyperparameter_property.py checks the rest)."""
+shown failing in the local container (tests/test_hyperparameter_property.py checks the rest).
+These are the rules of image 1.7-1 (IMAGE); where the 3.x images differ, tests/test_image_rules.py."""
 
 from __future__ import annotations
 
@@ -16,13 +17,19 @@ from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
 
 BASE = {"num_round": "5", "objective": "reg:logistic", "eval_metric": "rmse"}
+IMAGE = "1.7-1"
+
+
+def validate(hyperparameters: dict, **context) -> None:
+    """The rules of IMAGE (these cases were found and shown failing on its library)."""
+    return rules.validate(hyperparameters, **{"image_version": IMAGE, **context})
 
 
 def refusal(overrides: dict, **context) -> str:
     hyperparameters = {**BASE, **overrides}
     rules.validate_as_container(hyperparameters)  # the container itself accepts every case
     with pytest.raises(rules.HyperparameterError) as error:
-        rules.validate(hyperparameters, **context)
+        validate(hyperparameters, **context)
     return str(error.value)
 
 
@@ -101,7 +108,7 @@ def test_float_limits_keep_a_margin_for_xgboosts_parser():
     assert "alpha: 1.1754943508222875e-38 is outside XGBoost's 32-bit float range (0, or 1e-37 to 1e+38" in \
         refusal({"alpha": "1.1754943508222875e-38"})
     assert "outside XGBoost's 32-bit float range" in refusal({"lambda": "1.0000000000000001e+38"})
-    rules.validate({**BASE, "alpha": "1e-37", "lambda": "1e38", "gamma": "0"})
+    validate({**BASE, "alpha": "1e-37", "lambda": "1e38", "gamma": "0"})
 
 
 def test_the_container_hands_xgboost_parsed_values():
@@ -114,18 +121,17 @@ def test_the_container_hands_xgboost_parsed_values():
         "tree_method": "exact", "eval_metric": ["rmse", "mae"], "interaction_constraints": [[1]]}
 
 
-def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path):
-    """xgboost 1.7.4 reads the container's parsed list as feature names; CSV data has none."""
-    from local_container import train
-
+@pytest.mark.parametrize("version", list(rules.IMAGES))
+def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path, version):
+    """Every image's xgboost reads the container's parsed list as feature names; CSV data has none."""
     from runner.container.failures import ContainerError
-    from runner.emulator.sagemaker.hosts import Channel
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
                                                      for x in range(0, 100, 9) for y in range(0, 100, 9)))
     with pytest.raises(ContainerError, match="Constrained features are not a subset"):
-        train("1.7-1", [Channel("train", "text/csv", tmp_path)],
-              {**BASE, "tree_method": "exact", "interaction_constraints": "[[1]]"})
+        sagemaker_hosts.train(version, [sagemaker_hosts.Channel("train", "text/csv", tmp_path)], [], 1,
+                              {**BASE, "tree_method": "exact", "interaction_constraints": "[[1]]"})
 
 
 def test_the_issues_208_metrics_are_refused():
@@ -154,26 +160,26 @@ def test_the_issues_208_metrics_are_refused():
     {"use_dask_gpu_training": "false", "process_type": "default"},
 ])
 def test_what_trains_is_accepted(accepted):
-    rules.validate({**BASE, **accepted})
+    validate({**BASE, **accepted})
 
 
 def test_bounds_come_from_the_training_job():
-    assert rules.validate({**BASE, "nthread": "96"}, instance_type="ml.m5.24xlarge") is None
+    assert validate({**BASE, "nthread": "96"}, instance_type="ml.m5.24xlarge") is None
     assert "[1, 2] (the vCPUs of ml.m5.large)" in refusal({"nthread": "3"}, instance_type="ml.m5.large")
-    rules.validate({**BASE, "tree_method": "gpu_hist", "predictor": "gpu_predictor", "sampling_method": "gradient_based",
+    validate({**BASE, "tree_method": "gpu_hist", "predictor": "gpu_predictor", "sampling_method": "gradient_based",
                     "subsample": "0.5"}, instance_type="ml.g4dn.xlarge")
-    rules.validate({**BASE, "tree_method": "gpu_hist", "use_dask_gpu_training": "true"}, instance_type="ml.p3.2xlarge")
+    validate({**BASE, "tree_method": "gpu_hist", "use_dask_gpu_training": "true"}, instance_type="ml.p3.2xlarge")
     assert "use_dask_gpu_training: true needs tree_method gpu_hist" in refusal(
         {"use_dask_gpu_training": "true"}, instance_type="ml.g5.xlarge")
     assert "one training instance" in refusal({"tree_method": "gpu_hist", "use_dask_gpu_training": "true"},
                                               instance_type="ml.g5.xlarge", instance_count=2)
     # Distributed training: exact is a fatal error in 1.7.4 (updater_colmaker.cc).
     assert "tree_method: exact cannot train on 2 instances" in refusal({"tree_method": "exact"}, instance_count=2)
-    rules.validate({**BASE, "tree_method": "hist", "monotone_constraints": "(1,)"}, instance_count=3)
+    validate({**BASE, "tree_method": "hist", "monotone_constraints": "(1,)"}, instance_count=3)
     # Held-out weights would make csv_weights usable.
-    rules.validate({**BASE, "csv_weights": "1"}, held_out_weights=True)
+    validate({**BASE, "csv_weights": "1"}, held_out_weights=True)
     # aucpr: 200 rows an instance.
-    rules.validate({**BASE, "objective": "binary:logistic", "eval_metric": "aucpr"}, rows=400, instance_count=2)
+    validate({**BASE, "objective": "binary:logistic", "eval_metric": "aucpr"}, rows=400, instance_count=2)
     assert "at least 400 rows (200 an instance), not 399" in refusal(
         {"objective": "binary:logistic", "eval_metric": "aucpr"}, rows=399, instance_count=2)
 
@@ -184,14 +190,14 @@ def test_num_round_is_bounded_by_max_runtime_and_the_trees_a_round_builds():
     are sure to hit MaxRuntimeInSeconds, billed in full, with no model."""
     assert (rules.MIN_SECONDS_PER_TREE, rules.MIN_CPU_SECONDS_PER_TREE_ROW) == (1e-4, 4e-8)
     # 100 M rows on one ml.m5.xlarge: a tree reads them all, at least 1 s on 4 vCPUs.
-    rules.validate({**BASE, "num_round": "3600"}, rows=100_000_000)
+    validate({**BASE, "num_round": "3600"}, rows=100_000_000)
     assert "at most 3,600 trees (a tree takes at least 1 s on 100,000,000 row(s) an instance)" in refusal(
         {"num_round": "3601"}, rows=100_000_000)
     # Four instances share the rows; ml.m5.4xlarge has 16 vCPUs.
-    rules.validate({**BASE, "num_round": "57600"}, rows=100_000_000, instance_count=4, instance_type="ml.m5.4xlarge")
+    validate({**BASE, "num_round": "57600"}, rows=100_000_000, instance_count=4, instance_type="ml.m5.4xlarge")
     assert "at most 57,600 trees" in refusal({"num_round": "57601"}, rows=100_000_000, instance_count=4,
                                               instance_type="ml.m5.4xlarge")
-    rules.validate({**BASE, "num_round": "300000"}, max_runtime_seconds=30)
+    validate({**BASE, "num_round": "300000"}, max_runtime_seconds=30)
     assert "maxRuntimeSeconds 30: at most 300,000 trees" in refusal({"num_round": "300001"}, max_runtime_seconds=30)
     # num_parallel_tree and the classes of multi:* multiply the trees of a round.
     assert "rounds of 10 tree(s)" in refusal({"num_round": "60001", "num_parallel_tree": "10"}, max_runtime_seconds=60)
@@ -205,12 +211,12 @@ def test_num_round_is_bounded_by_the_evaluation_lines_cloudwatch_would_ingest():
     by the byte: at most 256 MiB of them, counted at 128 bytes an entry (a default metric too)."""
     assert (rules.MAX_TRAINING_LOG_BYTES, rules.LOG_ENTRY_BYTES, rules.LOG_LINE_BYTES) == (256 << 20, 128, 40)
     one_metric = {"eval_metric": "rmse"}
-    rules.validate({**BASE, **one_metric, "num_round": "486296"}, rows=1)
+    validate({**BASE, **one_metric, "num_round": "486296"}, rows=1)
     assert ("Hyperparameter num_round: 486297 rounds could print more than the 256 MiB of evaluation lines a job "
             "may send CloudWatch Logs (billed by the byte): at most 486,296 rounds with 1 eval_metric entry"
             ) == refusal({**one_metric, "num_round": "486297"}, rows=1)
     eight = {"eval_metric": "rmse,mae,logloss,error,error@0.1,error@0.2,error@0.3,error@0.4"}
-    rules.validate({**BASE, **eight, "num_round": "114520"}, rows=1)
+    validate({**BASE, **eight, "num_round": "114520"}, rows=1)
     assert "at most 114,520 rounds with 8 eval_metric entries" in refusal({**eight, "num_round": "114521"}, rows=1)
     # Where maxRuntimeSeconds allows fewer trees, that bound is the one named.
     assert "cannot finish within maxRuntimeSeconds 30" in refusal({**eight, "num_round": "300001"},
@@ -230,7 +236,8 @@ def test_instance_types(instance_type, vcpus, gpu):
 def test_execution_input_numbers_go_through_the_same_rules():
     """JSON numbers become strings before the rules: 1e300 is a 301-digit num_round."""
     defaults = {"rows": 5000, "hyperparameters": dict(BASE), "shards": 1,
-                "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1, "max_runtime_seconds": 3600}}
+                "training": {"image_version": IMAGE, "instance_type": "ml.m5.xlarge", "instance_count": 1,
+                             "max_runtime_seconds": 3600}}
     for hyperparameters, message in (({"num_round": 1e300}, "(301 digits) rounds"),
                                      ({"max_depth": 2.0 ** 31}, "max_depth: 2147483648 is not in"),
                                      ({"nthread": 5}, "the vCPUs of ml.m5.xlarge"),
@@ -265,8 +272,8 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
     settings = PipelineSettings.from_config(config({"hyperparameters": ["num_round=5", "nthread=8"],
                                                     "trainingInstanceType": "ml.m5.2xlarge"}),
                                             stack="dev", region="us-west-2")
-    assert settings.run_defaults["training"] == {"instance_type": "ml.m5.2xlarge", "instance_count": 1,
-                                                 "max_runtime_seconds": 3600}
+    assert settings.run_defaults["training"] == {"image_version": "3.2-0", "instance_type": "ml.m5.2xlarge",
+                                                 "instance_count": 1, "max_runtime_seconds": 3600}
 
 
 # --- through the deployed state machine, started directly -------------------------------------------
@@ -311,7 +318,8 @@ def test_the_state_machine_refuses_before_anything_is_written(stack, name, hyper
     ({"eval_metric": "error @0.7"}, "write it without spaces"),
     ({"objective": "rank:pairwise", "eval_metric": "ndcg@ 3"}, "write it without spaces"),
     ({"eval_metric": "error@\u0661"}, "write it without spaces, in ASCII"),
-    ({"updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}, "cannot train with updater grow_colmaker"),
+    ({"updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"},
+     "needs tree_method approx or hist; updater grow_colmaker builds with exact"),
     ({"tree_method": "approx", "max_bin": "2147483647"}, "Hyperparameter max_bin: 2147483647 is not in [2, 65536]"),
     ({"verbosity": "3"}, "Hyperparameter verbosity: 3 is not in [0, 1]"),
     ({"booster": "dart", "num_round": "20000"}, "rounds of booster dart cannot finish within maxRuntimeSeconds 3600: "
@@ -325,26 +333,25 @@ def test_what_the_second_attack_refusals_leave_trainable():
     for accepted in ({"objective": "binary:logistic", "eval_metric": "error@0.7", "early_stopping_rounds": "2"},
                      {"objective": "rank:pairwise", "eval_metric": "ndcg@3"}, {"verbosity": "1"},
                      {"booster": "dart", "num_round": "2000"}, {"tree_method": "hist", "max_bin": "1024"}):
-        rules.validate({**BASE, **accepted})
+        validate({**BASE, **accepted})
 
 
-def test_the_container_fails_what_the_second_attack_found(tmp_path):
-    """Why the refusals above: the local container (1.7.4, as the image) fails these after loading."""
-    from local_container import train
-
+@pytest.mark.parametrize("version", list(rules.IMAGES))
+def test_the_container_fails_what_the_second_attack_found(tmp_path, version):
+    """Why the refusals above: each image's local container fails these after loading."""
     from runner.container.failures import ContainerError
-    from runner.emulator.sagemaker.hosts import Channel
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
     for channel in ("train", "validation"):
         (tmp_path / channel).mkdir()
         (tmp_path / channel / "part.csv").write_text(rows)
-    channels = [Channel(name, "text/csv", tmp_path / name) for name in ("train", "validation")]
+    channels = [sagemaker_hosts.Channel(name, "text/csv", tmp_path / name) for name in ("train", "validation")]
     for hyperparameters in ({**BASE, "objective": "binary:logistic", "eval_metric": "error@0.70",
                              "early_stopping_rounds": "2"},
                             {**BASE, "updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}):
         with pytest.raises(ContainerError, match="AlgorithmError"):
-            train("1.7-1", channels, hyperparameters)
+            sagemaker_hosts.train(version, channels, [], 1, hyperparameters)
 
 
 # --- float32 bounds and Python's int-string limit (issue 18) -------------------------------------
@@ -374,34 +381,32 @@ def test_float32_boundaries_inside_the_range_are_accepted():
     import struct
 
     below_two = struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", 2.0))[0] - 1))[0]
-    rules.validate({**BASE, "objective": "binary:logistic", "sketch_eps": repr(below_two - 1)})  # float32 < 1
-    rules.validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.99999"})
-    rules.validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.999994"})  # prints 1.99999
-    rules.validate({**BASE, "eta": "0.99999999", "subsample": "1e-37"})  # closed bound, and float32 > 0
+    validate({**BASE, "objective": "binary:logistic", "sketch_eps": repr(below_two - 1)})  # float32 < 1
+    validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.99999"})
+    validate({**BASE, "objective": "reg:tweedie", "tweedie_variance_power": "1.999994"})  # prints 1.99999
+    validate({**BASE, "eta": "0.99999999", "subsample": "1e-37"})  # closed bound, and float32 > 0
 
 
-def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path):
-    """The local container (xgboost 1.7.4) fails 1.9999999 and 1.999999 after loading, trains 1.99999
-    and 1.999994."""
-    from local_container import train
-
+@pytest.mark.parametrize("version", list(rules.IMAGES))
+def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path, version):
+    """Each image's local container fails 1.9999999 and 1.999999 after loading, trains 1.99999 and 1.999994."""
     from runner.container.failures import ContainerError
-    from runner.emulator.sagemaker.hosts import Channel
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
-    channels = [Channel("train", "text/csv", tmp_path)]
+    channels = [sagemaker_hosts.Channel("train", "text/csv", tmp_path)]
     tweedie = {"num_round": "2", "objective": "reg:tweedie", "eval_metric": "rmse"}
     for refused in ("1.9999999", "1.999999"):
         with pytest.raises(ContainerError, match="tweedie variance power must be in interval"):
-            train("1.7-1", channels, {**tweedie, "tweedie_variance_power": refused})
+            sagemaker_hosts.train(version, channels, [], 1, {**tweedie, "tweedie_variance_power": refused})
     for accepted in ("1.99999", "1.999994"):
-        train("1.7-1", channels, {**tweedie, "tweedie_variance_power": accepted})
+        sagemaker_hosts.train(version, channels, [], 1, {**tweedie, "tweedie_variance_power": accepted})
 
 
 def test_an_integer_past_pythons_string_conversion_limit_is_a_refusal_naming_the_field():
     huge = 10 ** 4399  # 4,400 digits: str() of it raises ValueError (Python's 4,300-digit limit)
     with pytest.raises(rules.HyperparameterError) as error:
-        rules.validate({**BASE, "num_round": huge})
+        validate({**BASE, "num_round": huge})
     assert str(error.value) == ("Hyperparameter num_round: an integer of 4,400 digits; SageMaker takes values "
                                 "as strings of at most 2500 characters")
     with pytest.raises(InvalidExecutionInput) as refused:

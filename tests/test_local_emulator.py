@@ -70,7 +70,7 @@ class TestPipeline:
         assert outputs["region"] == "us-west-2"
         assert outputs["jobNamePrefix"] == "xgb-dev-7e1940"
         assert "local" in outputs["consoleUrl"]
-        assert outputs["trainingImage"].endswith("/sagemaker-xgboost:1.7-1")
+        assert outputs["trainingImage"].endswith("/sagemaker-xgboost:3.2-0")
 
     def test_the_bucket_expires_runs_after_the_stacks_days(self, outputs):
         """The lifecycle configuration the program registers is on the emulated bucket (moto keeps

@@ -35,8 +35,8 @@ EVALUATE = "training-pipeline-evaluate"
 COMPONENT = "training-pipeline:index:TrainingPipeline"
 
 IMAGES = {
-    "us-west-2": "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1",
-    "us-east-1": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "us-west-2": "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0",
+    "us-east-1": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
 }
 # Placeholders of the AWS sample this project replaces (seed-definition.asl.json).
 PLACEHOLDERS = ("123456789012", "1jn1le6gadwfz", "433757028032", "ml.m4", "xgboost:latest")
@@ -141,7 +141,8 @@ def test_outputs(run):
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
         "shards": 1, "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
-        "training": {"instance_type": "ml.m5.xlarge", "instance_count": 1, "max_runtime_seconds": 3600}}
+        "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge", "instance_count": 1,
+                     "max_runtime_seconds": 3600}}
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
         + quote(machine["arn"], safe=""))
@@ -149,7 +150,7 @@ def test_outputs(run):
 
 def test_china_partition(china):
     assert china.outputs["consoleUrl"].startswith("https://console.amazonaws.cn/states/home?region=cn-north-1#")
-    assert china.outputs["trainingImage"].endswith(".amazonaws.com.cn/sagemaker-xgboost:1.7-1")
+    assert china.outputs["trainingImage"].endswith(".amazonaws.com.cn/sagemaker-xgboost:3.2-0")
     for name, document in china.policy_documents().items():
         for statement in statements(document):
             for resource in as_list(statement.get("Resource", [])):
@@ -211,8 +212,8 @@ def test_definition_follows_settings(custom):
                                     "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
                                     "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"], "volumeSizeGb": 30,
                                     "qualityGate": "",
-                                    "training": {"instance_type": "ml.m5.xlarge", "instance_count": 2,
-                                                 "max_runtime_seconds": 3600}}
+                                    "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge",
+                                                 "instance_count": 2, "max_runtime_seconds": 3600}}
 
 
 def test_definition_passes_statelint(run):

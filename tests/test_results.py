@@ -195,7 +195,7 @@ def _run(predictions=b"0.9\n0.2\n0.7\n0.1\n", labels=b"1\n0\n1\n0\n", hyperparam
     }
     train = StateProgress(name="Train model (XGBoost)", entered=_t(1), exited=_t(60), status="succeeded",
                           resource="createTrainingJob.sync", job_name=NAME,
-                          parameters={"AlgorithmSpecification": {"TrainingImage": "img:1.7-1"},
+                          parameters={"AlgorithmSpecification": {"TrainingImage": "img:3.2-0"},
                                       "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
                                                          "VolumeSizeInGB": 30},
                                       "HyperParameters": {"num_round": "5"}},
@@ -218,8 +218,8 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
     assert summary["hyperparameters"] == {"objective": "binary:logistic", "num_round": "5"}
     assert summary["training"]["billable_seconds"] == 55
     assert summary["training"]["final_metrics"] == {"train:rmse": 0.1}
-    assert summary["training"]["image"] == "img:1.7-1"
-    assert summary["versions"]["xgboost_container"] == "1.7-1"
+    assert summary["training"]["image"] == "img:3.2-0"
+    assert summary["imageVersion"] == summary["versions"]["xgboost_container"] == "3.2-0"
     assert summary["where"]["account"] == "111122223333"
     for key in ("artifacts_dir", "predictions", "model", "plot", "summary"):
         assert summary[key].startswith("/"), key  # absolute, wherever run.py was started
@@ -230,6 +230,21 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
     assert (run_dir / "predictions.csv").read_bytes() == b"0.9\n0.2\n0.7\n0.1\n"
     assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [NAME]  # no scratch left
+
+
+def test_a_run_refused_before_training_records_the_image_its_first_state_checked_it_against(tmp_path):
+    """No training image to read the version from: the stack's, as the definition handed it to the
+    validation function (runs compare sets runs of one image beside another's)."""
+    validate = StateProgress(name="Validate input", entered=_t(0), exited=_t(1), status="failed",
+                             resource="arn:aws:lambda:us-west-2:111122223333:function:validate",
+                             parameters={"executionName": NAME, "input": {"hyperparameters": {"max_depth": 0}},
+                                         "defaults": {"rows": 5, "training": {"image_version": "1.7-1"}}})
+    view = ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(2), states=[validate],
+                         output=None, input={"hyperparameters": {"max_depth": 0}})
+    summary = results.summary_of(view, WHERE)
+    assert summary["imageVersion"] == "1.7-1" and summary["training"]["image"] is None
+    assert results.summary_of(ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(2),
+                                            states=[], output=None, input={}), WHERE)["imageVersion"] is None
 
 
 def test_a_fetch_failing_while_the_plot_is_drawn_ends_the_drawing_and_leaves_no_scratch(tmp_path):
@@ -536,7 +551,7 @@ def test_the_results_page_describes_every_field_of_the_record():
     table = page.split("`metrics_undefined`. Its fields:", 1)[1].strip().split("\n\n", 1)[0]
     documented = set()
     for row in table.splitlines()[2:]:
-        documented |= set(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+        documented |= set(re.findall(r"`([A-Za-z_]+)`", row.split("|")[1]))
     s3, view = _run()
     assert documented == set(results.summary_of(view, WHERE))
 

@@ -66,12 +66,12 @@ def test_summary_describes_the_run(capsys, tmp_path, monkeypatch, shared_stack):
     assert summary["hyperparameters"]["num_round"] == "3" and summary["hyperparameters"]["max_depth"] == "4"
     assert summary["hyperparameters"]["objective"] == "reg:logistic"  # the stack default, merged
     training = summary["training"]
-    assert training["image"].endswith("/sagemaker-xgboost:1.7-1")
+    assert training["image"].endswith("/sagemaker-xgboost:3.2-0")  # the default image
     assert training["instance_type"] == "ml.m5.xlarge" and training["instance_count"] == 1
     assert training["billable_seconds"] >= 1 and "train:rmse" in training["final_metrics"]
     assert summary["transform"]["instance_type"] == "ml.m5.xlarge"
-    assert summary["versions"]["xgboost_container"] == "1.7-1"
-    assert re.match(r"\d+\.\d+", summary["versions"]["xgboost_library"])
+    assert summary["imageVersion"] == summary["versions"]["xgboost_container"] == "3.2-0"
+    assert summary["versions"]["xgboost_library"] == "3.2.0"  # the image environment's, not the venv's
     assert summary["started"] < summary["stopped"] and summary["seconds"] > 0
     states = {state["name"]: state for state in summary["states"]}
     assert states["Generate dataset"]["started"] <= states["Generate dataset"]["stopped"]

@@ -25,7 +25,8 @@ OUTPUTS = {
     "region": "us-west-2",
     "consoleUrl": "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/statemachines",
     "jobNamePrefix": "xgb-dev",
-    "runDefaults": {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"}},
+    "runDefaults": {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
+                    "training": {"image_version": "1.7-1"}},  # the trainingImage's
 }
 
 

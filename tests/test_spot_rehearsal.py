@@ -56,8 +56,9 @@ def test_an_interrupted_spot_job_restarts_and_predicts_byte_for_byte_the_same(sp
     assert job["EnableManagedSpotTraining"] is True
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert job["CheckpointConfig"]["S3Uri"] == f"s3://{spot_stack['bucketName']}/runs/{name}/checkpoints/"
-    # 1.7-1 writes one checkpoint, after round 0, under a name its resume does not read.
-    assert list(checkpoints) == list(plain_checkpoints) == ["xgboost-checkpoint_0.json"]
+    # The dev stack's image (3.2-0) writes one checkpoint, after round 0, under a name its resume does
+    # not read (1.7-1 writes xgboost-checkpoint_0.json: runner/container/images.py).
+    assert list(checkpoints) == list(plain_checkpoints) == ["xgboost-checkpoint_0.ubj"]
 
     statuses = [item["Status"] for item in job["SecondaryStatusTransitions"]]
     assert statuses == ["Starting", "Downloading", "Training", "Interrupted", "Starting", "Downloading",
@@ -75,7 +76,7 @@ def test_an_interrupted_spot_job_restarts_and_predicts_byte_for_byte_the_same(sp
     report = spot_stack.iam_report()
     [sagemaker_role] = [role for role in report if "sagemaker-role" in role]
     calls = {(call["action"], call["resource"]): call for call in report[sagemaker_role]["calls"]}
-    key = f"arn:aws:s3:::{spot_stack['bucketName']}/runs/{name}/checkpoints/xgboost-checkpoint_0.json"
+    key = f"arn:aws:s3:::{spot_stack['bucketName']}/runs/{name}/checkpoints/xgboost-checkpoint_0.ubj"
     assert calls[("s3:PutObject", key)]["allowed"] and calls[("s3:PutObject", key)]["count"] >= 2
     assert calls[("s3:GetObject", key)]["allowed"]  # restored on the new instance
     assert calls[("s3:ListBucket", f"arn:aws:s3:::{spot_stack['bucketName']}")]["allowed"]
