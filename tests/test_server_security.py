@@ -6,6 +6,7 @@ to reach (the Lambda runtime, IAM's state, the process's modules) can be inspect
 The endpoint's record and the fake servers live in each test's own folder.
 """
 
+import base64
 import contextlib
 import http.client
 import http.server
@@ -226,6 +227,25 @@ def test_no_client_gets_its_code_into_the_serve_process(served, tmp_path):
     assert not [name for name in sys.modules if "attack" in name]
     assert "attack" not in boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
 
+
+
+def test_a_path_under_rehearsal_does_not_skip_the_allowed_calls(served, tmp_path):
+    """moto's Lambda takes an `Action` parameter whatever the path: `/_rehearsal/functions?Action=
+    CreateFunction` created a function, which Invoke then imported into the serve process."""
+    marker = tmp_path / "imported"
+    role = next(role["Arn"] for role in boto3.client("iam").list_roles()["Roles"])
+    body = json.dumps({"FunctionName": "attack", "Runtime": "python3.11", "Role": role, "Handler": "attack.handler",
+                       "Code": {"ZipFile": base64.b64encode(_function_zip(marker)).decode()}}).encode()
+    for path in ("/_rehearsal/functions?Action=CreateFunction", "/_rehearsal/stack/../functions?Action=CreateFunction"):
+        headers = served.signed_headers("POST", path, "lambda", {"Content-Type": "application/json"}, body)
+        status, _, answer = served.raw("POST", path, headers, body)
+        assert status == 403 and b"does not take lambda CreateFunction" in answer, answer
+    assert "attack" not in [function["FunctionName"] for function in served.client("lambda").list_functions()["Functions"]]
+    assert not marker.exists() and not [name for name in sys.modules if "attack" in name]
+    # The endpoint's own paths still answer.
+    path = "/_rehearsal/stack?nonce=" + "ab" * 16
+    status, headers, _ = served.raw("GET", path, served.signed_headers("GET", path, "rehearsal", {}))
+    assert status == 200 and "x-rehearsal-proof" in headers
 
 # --- how much ----------------------------------------------------------------------------------------
 
