@@ -240,7 +240,8 @@ def test_a_path_under_rehearsal_does_not_skip_the_allowed_calls(served, tmp_path
         headers = served.signed_headers("POST", path, "lambda", {"Content-Type": "application/json"}, body)
         status, _, answer = served.raw("POST", path, headers, body)
         assert status == 403 and b"does not take lambda CreateFunction" in answer, answer
-    assert "attack" not in [function["FunctionName"] for function in served.client("lambda").list_functions()["Functions"]]
+    functions = served.client("lambda").list_functions()["Functions"]
+    assert "attack" not in [function["FunctionName"] for function in functions]
     assert not marker.exists() and not [name for name in sys.modules if "attack" in name]
     # The endpoint's own paths still answer.
     path = "/_rehearsal/stack?nonce=" + "ab" * 16

@@ -4,6 +4,7 @@ data files, bounded conversion, and a closed pipe that never loses a finished ru
 import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import boto3
@@ -15,6 +16,7 @@ from moto import mock_aws
 
 from lambda_src import data_preparation as dp
 from runner import data as user_data
+from runner import model_file
 from runner.model_file import facts
 from runner.outputs import UsageError
 
@@ -162,6 +164,31 @@ def test_rounds_and_best_iteration_are_read_from_either_model_format(name, round
     found = facts(data)
     assert (found["rounds"], found["trees"], found["best_iteration"]) == (rounds, trees, best)
     assert facts(data[:-40]) is None and facts(b"binf" + b"\xff" * 64) is None and facts(b"{" * 10_000) is None
+
+
+def test_a_crafted_model_archive_is_read_within_bounds(monkeypatch):
+    """A million empty members before xgboost-model (2.2 MB gzipped) held run.py's fetch 93 s and
+    375 MB; a value a byte (`[ZZZ...]`, 33 KB gzipped for 32 MiB) 89 s and 272 MB. Past the
+    bounds (lowered here) the archive or model is unknown, as any unreadable one is."""
+    monkeypatch.setattr(model_file, "MAX_MEMBERS", 5)
+    monkeypatch.setattr(model_file, "MAX_VALUES", 1000)
+    model = (MODELS / "softprob-3-classes-1.7.ubj").read_bytes()
+
+    def archive(padding: int) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for index in range(padding):
+                tar.addfile(tarfile.TarInfo(f"empty-{index}"))
+            member = tarfile.TarInfo("xgboost-model")
+            member.size = len(model)
+            tar.addfile(member, io.BytesIO(model))
+        return buffer.getvalue()
+
+    assert model_file.model_facts(archive(4))["rounds"] == 4
+    assert model_file.model_facts(archive(5)) is None
+    assert model_file.facts(model)["rounds"] == 4  # 294 values
+    padded = b"{L\0\0\0\0\0\0\0\x03pad[" + b"Z" * 1000 + b"]" + model[1:]
+    assert model_file.facts(padded) is None
 
 
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------
