@@ -2,10 +2,12 @@
 data files, bounded conversion, and a closed pipe that never loses a finished run."""
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import numpy as np
@@ -15,8 +17,8 @@ import pytest
 from moto import mock_aws
 
 from lambda_src import data_preparation as dp
+from runner import cli, model_file
 from runner import data as user_data
-from runner import model_file
 from runner.model_file import facts
 from runner.outputs import UsageError
 
@@ -189,6 +191,29 @@ def test_a_crafted_model_archive_is_read_within_bounds(monkeypatch):
     assert model_file.facts(model)["rounds"] == 4  # 294 values
     padded = b"{L\0\0\0\0\0\0\0\x03pad[" + b"Z" * 1000 + b"]" + model[1:]
     assert model_file.facts(padded) is None
+
+
+def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, capsys):
+    """evaluation.json lives under runs/, where the SageMaker role may write: its metric names
+    reached the terminal raw, a text value was a traceback, NaN went into --json."""
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    sagemaker.create_model_package_group(ModelPackageGroupName="xgb-dev")
+    for index, body in enumerate([json.dumps({"m": {"\x1b]0;retitled\x07auc": {"value": 0.5}}}).encode(),
+                                  b'{"m": {"auc": {"value": NaN}, "rmse": {"value": "high"}}}']):
+        key = f"runs/xgb-dev--{index}/evaluation/evaluation.json"
+        s3.put_object(Bucket="bucket-1", Key=key, Body=body)
+        sagemaker.create_model_package(
+            ModelPackageGroupName="xgb-dev", ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={"execution": f"xgb-dev--{index}\x1b[2J"},
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": f"s3://bucket-1/{key}"}}})
+    clients, outputs = SimpleNamespace(s3=s3, sagemaker=sagemaker), SimpleNamespace(job_name_prefix="xgb-dev")
+    assert cli._models(SimpleNamespace(max=10, json=True), clients, outputs) == 0
+    listed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
+    assert [row["metrics"] for row in listed["models"]] == [{}, {"\x1b]0;retitled\x07auc": 0.5}]
+    assert cli._models(SimpleNamespace(max=10, json=False), clients, outputs) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\\x1b]0;retitled\\x07auc 0.5000" in text and "xgb-dev--0\\x1b[2J" in text
 
 
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------
