@@ -501,8 +501,8 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     name, status = shown(summary["execution_name"]), shown(summary["status"])
     if status == "SUCCEEDED":
         rows = summary["rows"] or {}
-        print(f"{name} SUCCEEDED: {rows.get('train')} training rows, {rows.get('test')} held-out rows, "
-              f"seed {summary['seed']}")
+        print(f"{name} SUCCEEDED: {shown(rows.get('train'))} training rows, {shown(rows.get('test'))} held-out rows, "
+              f"seed {shown(summary['seed'])}")
         if summary["metrics"]:
             print(f"  {_format_metrics(summary['metrics'])}")
         for metric, reason in (summary["metrics_undefined"] or {}).items():
@@ -512,7 +512,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         _report_registration(summary)
     else:
         print(f"{name} {status}" + (f" in state '{shown(summary['failed_state'])}'" if summary["failed_state"] else "")
-              + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
+              + (f", seed {shown(summary['seed'])}" if summary["seed"] is not None else ""))
         print(f"  error: {shown(summary['error'])}")
         print(f"  cause: {shown(summary['cause'])}")
         if summary.get("metrics"):  # a run the quality gate stopped was evaluated

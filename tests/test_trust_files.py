@@ -216,6 +216,19 @@ def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, ca
     assert "\x1b" not in text and "\\x1b]0;retitled\\x07auc 0.5000" in text and "xgb-dev--0\\x1b[2J" in text
 
 
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_a_run_s_seed_and_rows_reach_the_terminal_escaped(status, capsys):
+    """An execution's input is anyone's who may start one: its `seed` (a refused input keeps it) was
+    printed raw by run.py and run.py follow (a retitle and a clear screen)."""
+    summary = dict.fromkeys(("metrics", "metrics_undefined", "metrics_missing", "cost", "artifacts_dir",
+                             "results_error", "failed_state", "error", "cause", "plot", "predictions"))
+    summary |= {"execution_name": "xgb-dev--x", "status": status, "seed": "\x1b]0;retitled\x07\x1b[2J",
+                "rows": {"train": "\x1b[31m", "test": 1}, "execution_arn": "arn"}
+    cli._report(summary, SimpleNamespace(console_url="local endpoint", region="us-east-1"), as_json=False)
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "seed \\x1b]0;retitled\\x07\\x1b[2J" in text
+
+
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------
 
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
