@@ -485,7 +485,8 @@ def _where(args, outputs: StackOutputs) -> dict:
 
 
 def _format_metrics(scores: dict) -> str:
-    return "   ".join(f"{name} {value:.4f}" if value is not None else f"{name} n/a"
+    """`auc 0.9876   rmse n/a`: names escaped, anything but a finite number n/a (remote text)."""
+    return "   ".join(f"{shown(name)} {value:.4f}" if results.finite_number(value) else f"{shown(name)} n/a"
                       for name, value in scores.items())
 
 
@@ -505,8 +506,8 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
     name, status = shown(summary["execution_name"]), shown(summary["status"])
     if status == "SUCCEEDED":
         rows = summary["rows"] or {}
-        print(f"{name} SUCCEEDED: {rows.get('train')} training rows, {rows.get('test')} held-out rows, "
-              f"seed {summary['seed']}")
+        print(f"{name} SUCCEEDED: {shown(rows.get('train'))} training rows, {shown(rows.get('test'))} held-out rows, "
+              f"seed {shown(summary['seed'])}")
         if summary["metrics"]:
             print(f"  {_format_metrics(summary['metrics'])}")
         for metric, reason in (summary["metrics_undefined"] or {}).items():
@@ -516,7 +517,7 @@ def _report(summary: dict, outputs: StackOutputs, as_json: bool) -> None:
         _report_registration(summary)
     else:
         print(f"{name} {status}" + (f" in state '{shown(summary['failed_state'])}'" if summary["failed_state"] else "")
-              + (f", seed {summary['seed']}" if summary["seed"] is not None else ""))
+              + (f", seed {shown(summary['seed'])}" if summary["seed"] is not None else ""))
         print(f"  error: {shown(summary['error'])}")
         print(f"  cause: {shown(summary['cause'])}")
         if summary.get("metrics"):  # a run the quality gate stopped was evaluated
@@ -827,13 +828,14 @@ def _evaluation_metrics(s3, described: dict) -> dict:
     uri = (((described.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
     if not uri:
         return {}
-    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    bucket, key = results.split_uri(uri)
     try:
-        statistics = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except (ClientError, ValueError):
+        statistics = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read(1 << 20))
+    except (BotoCoreError, ClientError, ValueError):
         return {}
     groups = [value for value in statistics.values() if isinstance(value, dict)] if isinstance(statistics, dict) else []
-    return {name: metric.get("value") for group in groups for name, metric in group.items() if isinstance(metric, dict)}
+    return {name: metric["value"] for group in groups for name, metric in group.items()
+            if isinstance(metric, dict) and results.finite_number(metric.get("value"))}
 
 
 def _models(args, clients: Clients, outputs: StackOutputs) -> int:
@@ -858,7 +860,7 @@ def _models(args, clients: Clients, outputs: StackOutputs) -> int:
     elif not rows:
         print(f"no model registered in {group} yet: a run that passes the quality gate registers one")
     for row in [] if args.json else rows:
-        print(f"{row['version']:>4}  {row['status']:<21} {row['created'][:19]}  {row['execution']}")
+        print(f"{row['version']:>4}  {shown(row['status']):<21} {row['created'][:19]}  {shown(row['execution'])}")
         if row["metrics"]:
             print(f"      {_format_metrics(row['metrics'])}")
     return 0

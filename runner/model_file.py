@@ -9,11 +9,16 @@ images), both read by structure, never by executing anything; a file they do not
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import tarfile
 from typing import BinaryIO
 
 MAX_MODEL_BYTES = 256 << 20  # a model member larger than this is not read
+# An archive or a model past these is "unknown" too: a crafted one cost minutes and GBs (a million
+# empty members before xgboost-model; a value a byte, `[ZZZ...]`), a real one is far below them.
+MAX_MEMBERS = 100  # SageMaker's model.tar.gz of the XGBoost algorithm holds xgboost-model alone
+MAX_VALUES = 1 << 21  # UBJSON values decoded, a typed array counting one: about 20 a tree, 100,000 trees
 # Legacy binary (xgboost 1.7 src/learner.cc, src/gbm/gbtree_model.h, src/tree/tree_model.cc):
 _LEARNER_PARAM = 136  # LearnerModelParamLegacy: contain_extra_attrs at byte 12
 _GBTREE_PARAM = 160   # GBTreeModelParam: num_trees at 0, num_parallel_tree at 4
@@ -27,7 +32,8 @@ def model_facts(archive: bytes | BinaryIO) -> dict | None:
     try:
         with tarfile.open(fileobj=io.BytesIO(archive) if isinstance(archive, bytes) else archive,
                           mode="r:gz") as tar:
-            member = next((m for m in tar if m.isfile() and m.name.lstrip("./") == "xgboost-model"), None)
+            member = next((m for m in itertools.islice(tar, MAX_MEMBERS)
+                           if m.isfile() and m.name.lstrip("./") == "xgboost-model"), None)
             if member is None or member.size > MAX_MODEL_BYTES:
                 return None
             data = tar.extractfile(member).read()
@@ -105,7 +111,7 @@ class _Ubjson:
     _FORMATS = {b"i": ">b", b"U": ">B", b"I": ">h", b"l": ">i", b"L": ">q", b"d": ">f", b"D": ">d"}
 
     def __init__(self, data: bytes):
-        self.data, self.at = data, 0
+        self.data, self.at, self.values = data, 0, 0
 
     def _take(self, count: int) -> bytes:
         if count < 0 or self.at + count > len(self.data):
@@ -121,6 +127,9 @@ class _Ubjson:
     def value(self, depth: int, marker: bytes | None = None):
         if depth > 64:
             raise ValueError("nested too deep")
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise ValueError("too many values")
         marker = marker or self._take(1)
         if marker in self._FORMATS:
             return struct.unpack(self._FORMATS[marker], self._take(self._SIZES[marker]))[0]

@@ -197,7 +197,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     transform_described = transform.result if transform and isinstance(transform.result, dict) else {}
     # SageMaker's metric regexes cannot match inf or nan: such values never reach its list.
     final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
-                     if isinstance(item, dict) and "MetricName" in item and _finite_number(item.get("Value"))}
+                     if isinstance(item, dict) and "MetricName" in item and finite_number(item.get("Value"))}
     evaluated = data.get("evaluation") if isinstance(data.get("evaluation"), dict) else {}
     registration = data.get("registration") if isinstance(data.get("registration"), dict) else {}
     failed = view.failed_state
@@ -273,7 +273,7 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     })
 
 
-def _finite_number(value) -> bool:
+def finite_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -74,9 +74,13 @@ def load_summary(path: Path) -> tuple[dict | None, str | None]:
 
 
 def _finite(value: Any) -> int | float | None:
+    """A number that formats as one: not a flag, NaN, an infinity, nor an integer past float's range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return value if isinstance(value, int) or math.isfinite(value) else None
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:
+        return None
 
 
 class Run:

@@ -6,6 +6,7 @@ to reach (the Lambda runtime, IAM's state, the process's modules) can be inspect
 The endpoint's record and the fake servers live in each test's own folder.
 """
 
+import base64
 import contextlib
 import http.client
 import http.server
@@ -227,6 +228,26 @@ def test_no_client_gets_its_code_into_the_serve_process(served, tmp_path):
     assert "attack" not in boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
 
 
+
+def test_a_path_under_rehearsal_does_not_skip_the_allowed_calls(served, tmp_path):
+    """moto's Lambda takes an `Action` parameter whatever the path: `/_rehearsal/functions?Action=
+    CreateFunction` created a function, which Invoke then imported into the serve process."""
+    marker = tmp_path / "imported"
+    role = next(role["Arn"] for role in boto3.client("iam").list_roles()["Roles"])
+    body = json.dumps({"FunctionName": "attack", "Runtime": "python3.11", "Role": role, "Handler": "attack.handler",
+                       "Code": {"ZipFile": base64.b64encode(_function_zip(marker)).decode()}}).encode()
+    for path in ("/_rehearsal/functions?Action=CreateFunction", "/_rehearsal/stack/../functions?Action=CreateFunction"):
+        headers = served.signed_headers("POST", path, "lambda", {"Content-Type": "application/json"}, body)
+        status, _, answer = served.raw("POST", path, headers, body)
+        assert status == 403 and b"does not take lambda CreateFunction" in answer, answer
+    functions = served.client("lambda").list_functions()["Functions"]
+    assert "attack" not in [function["FunctionName"] for function in functions]
+    assert not marker.exists() and not [name for name in sys.modules if "attack" in name]
+    # The endpoint's own paths still answer.
+    path = "/_rehearsal/stack?nonce=" + "ab" * 16
+    status, headers, _ = served.raw("GET", path, served.signed_headers("GET", path, "rehearsal", {}))
+    assert status == 200 and "x-rehearsal-proof" in headers
+
 # --- how much ----------------------------------------------------------------------------------------
 
 def test_idle_connections_are_closed_for_new_ones_and_a_normal_request_gets_through(shared_stack, monkeypatch):
@@ -289,6 +310,23 @@ def test_headers_that_never_end_get_a_408(shared_stack, monkeypatch):
                 slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 slow.settimeout(30)
                 assert slow.recv(64).split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout"
+
+
+def test_header_lines_are_bounded_in_all(served):
+    """http.server takes 100 header lines of 64 KiB each: 32 clients that never ended theirs held
+    185 MB of the serve's memory, 280 MB once parsed, without any key. A request's header lines
+    are MAX_HEADER_BYTES in all; past that it gets a 431 and its connection is closed."""
+    with socket.create_connection(("127.0.0.1", served.port)) as client:
+        client.settimeout(30)
+        line = b"X-Padding: " + b"a" * 40_000 + b"\r\n"
+        with contextlib.suppress(ConnectionError):  # the server may close before it has it all
+            client.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + line * 20)
+        answer = client.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer
+        assert b"Connection: close" in answer
+    # A client's usual headers still pass.
+    functions = served.client("lambda").list_functions()["Functions"]
+    assert functions
 
 
 def test_a_large_body_is_refused_before_it_is_read(served):

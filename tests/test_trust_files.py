@@ -2,9 +2,12 @@
 data files, bounded conversion, and a closed pipe that never loses a finished run."""
 
 import io
+import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from lambda_src import data_preparation as dp
+from runner import cli, model_file
 from runner import data as user_data
 from runner.model_file import facts
 from runner.outputs import UsageError
@@ -162,6 +166,67 @@ def test_rounds_and_best_iteration_are_read_from_either_model_format(name, round
     found = facts(data)
     assert (found["rounds"], found["trees"], found["best_iteration"]) == (rounds, trees, best)
     assert facts(data[:-40]) is None and facts(b"binf" + b"\xff" * 64) is None and facts(b"{" * 10_000) is None
+
+
+def test_a_crafted_model_archive_is_read_within_bounds(monkeypatch):
+    """A million empty members before xgboost-model (2.2 MB gzipped) held run.py's fetch 93 s and
+    375 MB; a value a byte (`[ZZZ...]`, 33 KB gzipped for 32 MiB) 89 s and 272 MB. Past the
+    bounds (lowered here) the archive or model is unknown, as any unreadable one is."""
+    monkeypatch.setattr(model_file, "MAX_MEMBERS", 5)
+    monkeypatch.setattr(model_file, "MAX_VALUES", 1000)
+    model = (MODELS / "softprob-3-classes-1.7.ubj").read_bytes()
+
+    def archive(padding: int) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for index in range(padding):
+                tar.addfile(tarfile.TarInfo(f"empty-{index}"))
+            member = tarfile.TarInfo("xgboost-model")
+            member.size = len(model)
+            tar.addfile(member, io.BytesIO(model))
+        return buffer.getvalue()
+
+    assert model_file.model_facts(archive(4))["rounds"] == 4
+    assert model_file.model_facts(archive(5)) is None
+    assert model_file.facts(model)["rounds"] == 4  # 294 values
+    padded = b"{L\0\0\0\0\0\0\0\x03pad[" + b"Z" * 1000 + b"]" + model[1:]
+    assert model_file.facts(padded) is None
+
+
+def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, capsys):
+    """evaluation.json lives under runs/, where the SageMaker role may write: its metric names
+    reached the terminal raw, a text value was a traceback, NaN went into --json."""
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    sagemaker.create_model_package_group(ModelPackageGroupName="xgb-dev")
+    for index, body in enumerate([json.dumps({"m": {"\x1b]0;retitled\x07auc": {"value": 0.5}}}).encode(),
+                                  b'{"m": {"auc": {"value": NaN}, "rmse": {"value": "high"}}}']):
+        key = f"runs/xgb-dev--{index}/evaluation/evaluation.json"
+        s3.put_object(Bucket="bucket-1", Key=key, Body=body)
+        sagemaker.create_model_package(
+            ModelPackageGroupName="xgb-dev", ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={"execution": f"xgb-dev--{index}\x1b[2J"},
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": f"s3://bucket-1/{key}"}}})
+    clients, outputs = SimpleNamespace(s3=s3, sagemaker=sagemaker), SimpleNamespace(job_name_prefix="xgb-dev")
+    assert cli._models(SimpleNamespace(max=10, json=True), clients, outputs) == 0
+    listed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
+    assert [row["metrics"] for row in listed["models"]] == [{}, {"\x1b]0;retitled\x07auc": 0.5}]
+    assert cli._models(SimpleNamespace(max=10, json=False), clients, outputs) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\\x1b]0;retitled\\x07auc 0.5000" in text and "xgb-dev--0\\x1b[2J" in text
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_a_run_s_seed_and_rows_reach_the_terminal_escaped(status, capsys):
+    """An execution's input is anyone's who may start one: its `seed` (a refused input keeps it) was
+    printed raw by run.py and run.py follow (a retitle and a clear screen)."""
+    summary = dict.fromkeys(("metrics", "metrics_undefined", "metrics_missing", "cost", "artifacts_dir",
+                             "results_error", "failed_state", "error", "cause", "plot", "predictions"))
+    summary |= {"execution_name": "xgb-dev--x", "status": status, "seed": "\x1b]0;retitled\x07\x1b[2J",
+                "rows": {"train": "\x1b[31m", "test": 1}, "execution_arn": "arn"}
+    cli._report(summary, SimpleNamespace(console_url="local endpoint", region="us-east-1"), as_json=False)
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "seed \\x1b]0;retitled\\x07\\x1b[2J" in text
 
 
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------

@@ -173,6 +173,10 @@ def _crafted(runs):
                                      "hyperparameters": "z", "states": "no", "rows": 3, "data": {"kind": 5},
                                      "cost": {"total_usd": "1"}, "seconds": [], "metrics_undefined": [2]}))
     folder("xgb--nan", '{"status": "SUCCEEDED", "metrics": {"auc": NaN, "rmse": Infinity}, "seed": -Infinity}')
+    big = "9" * 400  # an integer past float's range
+    folder("xgb--huge-int", f'{{"status": "SUCCEEDED", "seconds": {big}, "rows": {{"train": {big}}}, "seed": {big}, '
+                            f'"metrics": {{"auc": {big}}}, "cost": {{"total_usd": {big}}}, '
+                            f'"training": {{"model_file": {{"rounds": {big}}}, "billable_seconds": {big}}}}}')
     folder("xgb--escapes", json.dumps({
         "status": "\x1b[2JSUCCEEDED", "started": "2026\x1b]0;pwned\x07", "where": {"local": False, "region": "\x1b[31m"},
         "data": {"kind": "s3", "uri": "s3://b/\x1b[8mhidden", "label": "\u202elabel"},
@@ -191,7 +195,8 @@ def test_crafted_summaries_never_crash_hang_or_reach_the_terminal_raw(tmp_path):
     runs.mkdir()
     _crafted(runs)
     names = sorted(path.name for path in runs.iterdir())
-    commands = [[], ["--json"], ["compare", "xgb--types", "xgb--nan", "xgb--escapes", "xgb--nested"],
+    commands = [[], ["--json"],
+                ["compare", "xgb--types", "xgb--nan", "xgb--escapes", "xgb--nested", "xgb--huge-int"],
                 ["--json", "compare", "xgb--types", "xgb--nan", "xgb--escapes"]]
     commands += [["show", name] for name in names] + [["--json", "show", name] for name in names]
     for argv in commands:

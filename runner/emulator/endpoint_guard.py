@@ -55,6 +55,10 @@ ALLOWED: dict[str, Optional[tuple[str, ...]]] = {
     "awslambda": ("Get", "List", "Invoke"),
 }
 EXACT = {"DeleteModel"}  # admitted by name only (not DeleteModelPackage, ...)
+# The endpoint's own answers (server.EndpointApp), which reach no backend: the only paths the
+# allowed calls are not checked on. Any other path goes to moto, whose Lambda, for one, takes an
+# `Action` parameter whatever the path (`/_rehearsal/functions?Action=CreateFunction`).
+OWN_PATHS = ("/_rehearsal/stack", "/_rehearsal/iam-report")
 # The environ keys of the server's callables: the one that answers `Expect: 100-continue` (None
 # when not expected), and the one that drops what a refused client still sends (the server
 # would otherwise read on, for as long as the client trickles it).
@@ -223,7 +227,7 @@ class Guard:
             raise mismatch
 
     def _check_call(self, environ: dict, body: bytes) -> None:
-        if environ.get("PATH_INFO", "").startswith("/_rehearsal/"):
+        if environ.get("PATH_INFO", "") in OWN_PATHS:
             return
         try:
             backend = self._backend_of(environ)

@@ -13,7 +13,8 @@ into the outputs file, the endpoint's record and a credentials file for the AWS 
 stack role's own credentials get in; `endpoint_guard` says what else each request must be.
 The HTTP server bounds what a client can hold: MAX_CONNECTIONS connections (at the bound the
 one idle longest is closed for a new one), IDLE_SECONDS of silence on a connection (408 in the
-middle of a request's headers), MAX_BODY_BYTES a request body (413).
+middle of a request's headers), MAX_HEADER_BYTES a request's header lines (431),
+MAX_BODY_BYTES a request body (413).
 
 Besides AWS's APIs the endpoint answers two paths of its own, under `/_rehearsal/`, signed too:
   GET /_rehearsal/stack?nonce=HEX            {"stack", "digest", "outputs"}, with the proof
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import http.client
 import io
 import json
 import os
@@ -55,6 +57,9 @@ from runner.outputs import UsageError
 HOST = "127.0.0.1"
 CONSOLE_TEXT = "local endpoint {url} (run.py serve): no AWS console"
 IDLE_SECONDS = 20  # a connection silent this long is closed (408 if in the middle of a request's headers)
+# A request's header lines in all (431 past it): http.server alone takes 100 lines of 64 KiB each,
+# 6.5 MB a connection held by a client that needs no key.
+MAX_HEADER_BYTES = 64 << 10
 # Connections held at once: each is a thread and a file descriptor; the executions need theirs.
 MAX_CONNECTIONS = max(16, min(128, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4))
 
@@ -147,6 +152,7 @@ def _server_classes(verbose: bool):
 
         def parse_request(self) -> bool:
             self.send_continue = None
+            stream, self.rfile = self.rfile, _HeaderLines(self.rfile)  # the headers are read from it here
             try:
                 parsed = super().parse_request()
             except TimeoutError:
@@ -154,6 +160,8 @@ def _server_classes(verbose: bool):
                 with contextlib.suppress(OSError):
                     self.send_error(408)
                 return False
+            finally:
+                self.rfile = stream
             self.server.mark(self.connection, idle=False)
             return parsed
 
@@ -232,6 +240,21 @@ def _server_classes(verbose: bool):
             super().close_request(request)
 
     return Server, Handler
+
+
+class _HeaderLines:
+    """A connection's reader while http.server reads a request's headers: MAX_HEADER_BYTES of
+    lines in all, then LineTooLong (which http.server answers with a 431 and a closed connection)."""
+
+    def __init__(self, stream) -> None:
+        self._stream, self._left = stream, MAX_HEADER_BYTES
+
+    def readline(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise http.client.LineTooLong("header lines")  # "got more than 65536 bytes when reading header lines"
+        line = self._stream.readline(self._left if size < 0 else min(size, self._left))
+        self._left -= len(line)
+        return line
 
 
 @contextlib.contextmanager
