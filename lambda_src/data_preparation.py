@@ -335,7 +335,9 @@ class Preparation:
                 sink.test(row, label)
                 self.rows["test"] += 1
                 if self.rows["test"] > MAX_HELD_OUT_ROWS:
-                    raise InvalidData(self._too_many_held_out(what, line, f"lower data.split.test (now {self.test_cut:g})"))
+                    raise InvalidData(self._too_many_held_out(
+                        what, line, f"lower the split's test fraction (now {self.test_cut:g}: run.py --split, "
+                                    "or data.split.test)"))
             elif draw < self.validation_cut:
                 sink.validation(f"{label},{row}")
                 self.rows["validation"] += 1

@@ -37,10 +37,11 @@ CompleteMultipartUpload), so a key an earlier execution wrote (a name reused aft
 Functions' 90 days, a replayed event, two invocations racing past the RunExists check) fails
 with RunExists and keeps its old content.
 
-Capacity: about 1,500 M rows (measured with test_rows = rows; now at most MAX_TEST_ROWS) fit Lambda's 900 s at 1769 MB (one vCPU)
-with a safety factor of 2. From `venv/bin/python bench/seed_bench.py`, which measured the
-handler at 3.2-4.1 M train+test row pairs/s (runs gave 1,456-1,857 M rows) against moto's
-S3 over HTTP in another process, on a shared 2-core machine; not measured on AWS itself.
+Capacity: about 1,500 M rows fit Lambda's 900 s at 1769 MB (one vCPU) with a safety factor of 2
+(measured with test_rows = rows; test_rows is now at most MAX_TEST_ROWS). From
+`venv/bin/python bench/seed_bench.py`, which measured the handler at 3.2-4.1 M train+test row
+pairs/s (runs gave 1,456-1,857 M rows) against moto's S3 over HTTP in another process, on a
+shared 2-core machine; not measured on AWS itself.
 (Measured before the validation split existed: its rows // 10 rows cost about 5 % of that.)
 The handler raises DeadlineExceeded, cleaning up, DEADLINE_MARGIN_MS before the limit.
 """

@@ -181,7 +181,8 @@ class Run:
         metric, comparison, threshold = record.get("metric"), record.get("comparison"), _finite(record.get("threshold"))
         gate = None
         if isinstance(metric, str):
-            gate = f"{metric} {comparison} {threshold:g}" if comparison in _COMPARISONS and threshold is not None else "?"
+            known = comparison in _COMPARISONS and threshold is not None
+            gate = f"{metric} {comparison} {threshold:g}" if known else "?"
         return {"gate": gate, "passed": record["passed"], "value": _finite(record.get("value"))}
 
     @property
@@ -367,7 +368,8 @@ def _settings(run: Run, with_times: bool) -> dict[str, Any]:
                               "rounds": run.rounds, "best iteration": run.best_iteration, "cost": run.cost}
     gate = run.gate
     values.update({"quality gate": None if gate is None else gate["gate"] or "none",
-                   "gate verdict": None if gate is None or gate["gate"] is None else "passed" if gate["passed"] else "failed",
+                   "gate verdict": (None if gate is None or gate["gate"] is None
+                                    else "passed" if gate["passed"] else "failed"),
                    "model package": run.model_package})
     if with_times:  # always different: left out unless asked
         values.update(started=run.started[:19] or None, seconds=run.number("seconds"))

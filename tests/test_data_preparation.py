@@ -153,7 +153,7 @@ def test_held_out_rows_beyond_the_evaluations_bound_are_refused_while_read(monke
     # stopped at the sixth held-out row (past the first rows the categorical check samples), not at the end
     assert "\n" not in message and len(read) < dp.CATEGORY_SAMPLE_ROWS + 100
     assert message.startswith("data.csv: line ") and "more than 5 held-out rows" in message
-    assert message.endswith("lower data.split.test (now 0.5)")
+    assert message.endswith("lower the split's test fraction (now 0.5: run.py --split, or data.split.test)")
     assert refusal("x,label\n" + "1,0\n2,1\n" * 20, test_text="x,label\n" + "1,0\n" * 6, test=0.0
                    ).endswith("more than 5 held-out rows, the most the pipeline's evaluation scores within "
                               "Lambda's memory and time: use a smaller test file")

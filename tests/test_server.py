@@ -291,14 +291,17 @@ def test_run_py_models_and_approve_work_over_http_and_only_the_approval_may_chan
     assert described["ModelApprovalStatus"] == "Approved" and described["ApprovalDescription"] == "checked by hand"
     assert described["CustomerMetadataProperties"]["execution"] == name  # the run's record kept
     listed = endpoint.run_py("models", *outputs, "--max", "1000", "--json")
-    assert {row["version"]: row["status"] for row in json.loads(listed.stdout)["models"]}[model["version"]] == "Approved"
+    statuses = {row["version"]: row["status"] for row in json.loads(listed.stdout)["models"]}
+    assert statuses[model["version"]] == "Approved"
 
     # Nothing else about a version changes over HTTP, and no version goes.
-    with pytest.raises(ClientError, match="AccessDenied.*ApprovalDescription, ModelApprovalStatus, ModelPackageArn only .* not CustomerMetadataProperties"):
+    allowed = "ApprovalDescription, ModelApprovalStatus, ModelPackageArn only"
+    with pytest.raises(ClientError, match=f"AccessDenied.*{allowed} .* not CustomerMetadataProperties"):
         sagemaker.update_model_package(ModelPackageArn=model["arn"], CustomerMetadataProperties={"execution": "other"})
     with pytest.raises(ClientError, match="does not take sagemaker DeleteModelPackage"):
         sagemaker.delete_model_package(ModelPackageName=model["arn"])
-    assert sagemaker.describe_model_package(ModelPackageName=model["arn"])["CustomerMetadataProperties"]["execution"] == name
+    kept = sagemaker.describe_model_package(ModelPackageName=model["arn"])["CustomerMetadataProperties"]
+    assert kept["execution"] == name
 
 
 def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):

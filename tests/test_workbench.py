@@ -56,7 +56,8 @@ def runs_dir(tmp_path_factory):
                             model_file={"rounds": 9, "best_iteration": 8, "trees": 27, "format": "xgboost UBJSON"})
     wine["cost"] = {"total_usd": 0.0123}
     wine["quality_gate"] = {**aws["quality_gate"], "passed": False, "metric": "accuracy", "value": 0.8,
-                            "threshold": 0.95, "message": "Quality gate failed: accuracy is 0.8, the gate is accuracy >= 0.95"}
+                            "threshold": 0.95,
+                            "message": "Quality gate failed: accuracy is 0.8, the gate is accuracy >= 0.95"}
     wine.update(status="FAILED", failed_state="Quality gate failed", model_package_arn=None)
     (runs / wine["execution_name"]).mkdir()
     (runs / wine["execution_name"] / "summary.json").write_text(json.dumps(wine))
@@ -104,7 +105,7 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     header = re.split(r"\s{2,}", lines[1])
 
     def gate_and_model(line):
-        cells = dict(zip(header, re.split(r"\s{2,}", line)))
+        cells = dict(zip(header, re.split(r"\s{2,}", line), strict=True))
         return cells["GATE"], cells["MODEL"]
 
     assert gate_and_model(local) == ("none", "v1")  # the dev stack sets no gate; the rehearsal registered v1

@@ -255,7 +255,8 @@ def _check_fields(actions: set[str], body: bytes) -> None:
             document = json.loads(body) if body else {}
         except ValueError:
             document = None
-        extra = sorted(document.keys() - FIELDS[action]) if isinstance(document, dict) else ["a body that is no JSON object"]
+        extra = (sorted(document.keys() - FIELDS[action]) if isinstance(document, dict)
+                 else ["a body that is no JSON object"])
         if extra:
             raise Refusal("403 Forbidden", "AccessDeniedException",
                           f"run.py serve takes {action} over HTTP with {', '.join(sorted(FIELDS[action]))} only "
