@@ -22,7 +22,8 @@ VALIDATION_MEMORY_MB = MEMORY_MB
 VALIDATION_TIMEOUT_SECONDS = 60
 # The evaluation function (lambda_src/evaluation.py): the same memory, so one Lambda price; it
 # reads about 56 bytes a held-out row and scores 1 M rows in 2-14 s by objective on one vCPU
-# (bench/evaluation_bench.py): 1769 MB and 900 s hold evaluation.MAX_HELD_OUT_ROWS (20 M).
+# (bench/evaluation_bench.py): 1769 MB and 900 s hold evaluation.MAX_HELD_OUT_ROWS (20 M), which the
+# generator caps its held-out set at (seed_dataset.MAX_TEST_ROWS) and preparation refuses beyond.
 EVALUATION_HANDLER = "lambda_src.evaluation.handler"
 EVALUATION_MEMORY_MB = MEMORY_MB
 EVALUATION_TIMEOUT_SECONDS = 900

@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, TextIO
 
+from .evaluation import MAX_HELD_OUT_ROWS
 from .suggestions import closest
 
 DEFAULT_LABEL = "label"
@@ -326,11 +327,17 @@ class Preparation:
             if held_out:
                 sink.test(row, label)
                 self.rows["test"] += 1
+                if self.rows["test"] > MAX_HELD_OUT_ROWS:
+                    raise InvalidData(self._too_many_held_out(what, line, "use a smaller test file"))
                 continue
             draw = rng.random()
             if draw < self.test_cut:
                 sink.test(row, label)
                 self.rows["test"] += 1
+                if self.rows["test"] > MAX_HELD_OUT_ROWS:
+                    raise InvalidData(self._too_many_held_out(
+                        what, line, f"lower the split's test fraction (now {self.test_cut:g}: run.py --split, "
+                                    "or data.split.test)"))
             elif draw < self.validation_cut:
                 sink.validation(f"{label},{row}")
                 self.rows["validation"] += 1
@@ -341,6 +348,13 @@ class Preparation:
                 self.rows["train"] += 1
         if line == 1:
             raise InvalidData(f"{what}: the header is there but no data rows follow it")
+
+    @staticmethod
+    def _too_many_held_out(what: str, line: int, fix: str) -> str:
+        """Said as soon as the held-out rows pass what the evaluation function scores, not after
+        training: the data's row count is known only once it is read."""
+        return (f"{what}: line {line}: more than {MAX_HELD_OUT_ROWS:,} held-out rows, the most the pipeline's "
+                f"evaluation scores within Lambda's memory and time: {fix}")
 
     def finish(self) -> Prepared:
         rows = self.rows

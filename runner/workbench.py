@@ -28,6 +28,7 @@ HELD_OUT_METRICS = ("auc", "accuracy", "rmse", "logloss")  # the first one a run
 MAX_SUMMARY_BYTES = 16 << 20
 MAX_DEPTH = 32
 CELL = 48  # characters of one text cell in a table (cut with '...')
+_COMPARISONS = (">=", ">", "<=", "<")  # a quality gate's (lambda_src/evaluation.py)
 
 
 def _depth(value: Any) -> int:
@@ -175,6 +176,30 @@ class Run:
         return {key: value for key, value in self.mapping("metrics").items() if _finite(value) is not None}
 
     @property
+    def gate(self) -> dict | None:
+        """The quality gate's verdict: {gate ("auc >= 0.9", None: no gate set), passed, value};
+        None when the run recorded none (it ended before Evaluate model, or predates the gate)."""
+        record = self.mapping("quality_gate")
+        if not isinstance(record.get("passed"), bool):
+            return None
+        metric, comparison, threshold = record.get("metric"), record.get("comparison"), _finite(record.get("threshold"))
+        gate = None
+        if isinstance(metric, str):
+            known = comparison in _COMPARISONS and threshold is not None
+            gate = f"{metric} {comparison} {threshold:g}" if known else "?"
+        return {"gate": gate, "passed": record["passed"], "value": _finite(record.get("value"))}
+
+    @property
+    def model_package_arn(self) -> str | None:
+        return self.text("model_package_arn")
+
+    @property
+    def model_package(self) -> str | None:
+        """The registered version as `group/version` (the ARN's resource), None when none was."""
+        arn = self.model_package_arn
+        return arn.rpartition(":model-package/")[2] or arn if arn else None
+
+    @property
     def cost(self) -> str:
         total = self.number("cost", "total_usd")
         if total is not None:
@@ -194,6 +219,7 @@ class Run:
                 "objective": self.objective, "image_version": self.image_version,
                 "rows": self.number("rows", "train"), "rounds": self.rounds, "best_iteration": self.best_iteration,
                 "validation_metrics": self.validation_metrics, "metrics": self.held_out_metrics,
+                "quality_gate": self.gate, "model_package_arn": self.model_package_arn,
                 "cost": self.cost if self.summary else None}
 
 
@@ -249,6 +275,25 @@ def _rounds(run: Run) -> str:
     return f"{run.rounds}" + (f" (best {run.best_iteration})" if run.best_iteration is not None else "")
 
 
+def _gate(run: Run) -> str:
+    """The list's GATE cell: `auc>=0.9 pass` / `auc>=0.9 FAIL`, `none` (no gate set), `-` (not recorded)."""
+    gate = run.gate
+    if gate is None:
+        return "-"
+    if gate["gate"] is None:
+        return "none"
+    return f"{shown(gate['gate'].replace(' ', ''), CELL)} {'pass' if gate['passed'] else 'FAIL'}"
+
+
+def _model(run: Run) -> str:
+    """The list's MODEL cell: the registered version (`v3`), `-` when none was registered."""
+    package = run.model_package
+    if package is None:
+        return "-"
+    version = package.rpartition("/")[2]
+    return f"v{version}" if version.isdigit() else shown(package, CELL)
+
+
 def list_runs(runs_dir: Path) -> tuple[str, list[dict]]:
     """The listing's text and its rows (for --json)."""
     runs = _runs(runs_dir)
@@ -256,17 +301,17 @@ def list_runs(runs_dir: Path) -> tuple[str, list[dict]]:
     if not runs:
         return f"no runs in {shown(runs_dir)}/ yet: start one with run.py", records
     header = ["NAME", "STARTED (UTC)", "WHERE", "STATUS", "DATA", "LABEL", "OBJECTIVE", "IMAGE", "ROWS",
-              "ROUNDS", "VALIDATION", "HELD-OUT", "COST"]
+              "ROUNDS", "VALIDATION", "HELD-OUT", "GATE", "MODEL", "COST"]
     lines = [header]
     for run in runs:
         if run.problem:
-            lines.append([shown(run.name), *[""] * 2, "?", *[""] * 8, shown(run.problem)])
+            lines.append([shown(run.name), *[""] * 2, "?", *[""] * 10, shown(run.problem)])
             continue
         lines.append([shown(run.name), shown(run.started[:19].replace("T", " ")), shown(run.where, CELL),
                       shown(run.text("status") or "?", CELL), shown(run.data, CELL), shown(run.label or "-", CELL),
                       shown(run.objective or "-", CELL), shown(run.image_version or "-", CELL),
                       _number(run.number("rows", "train")), _rounds(run), _validation(run.validation_metrics),
-                      _headline(run.held_out_metrics), shown(run.cost, CELL)])
+                      _headline(run.held_out_metrics), _gate(run), _model(run), shown(run.cost, CELL)])
     return f"{len(runs)} run(s) in {shown(runs_dir)}/\n" + _table(lines), records
 
 
@@ -325,6 +370,11 @@ def _settings(run: Run, with_times: bool) -> dict[str, Any]:
                               "instance": f"{_number(run.get('training', 'instance_count'))} x "
                                           f"{_number(run.get('training', 'instance_type'))}",
                               "rounds": run.rounds, "best iteration": run.best_iteration, "cost": run.cost}
+    gate = run.gate
+    values.update({"quality gate": None if gate is None else gate["gate"] or "none",
+                   "gate verdict": (None if gate is None or gate["gate"] is None
+                                    else "passed" if gate["passed"] else "failed"),
+                   "model package": run.model_package})
     if with_times:  # always different: left out unless asked
         values.update(started=run.started[:19] or None, seconds=run.number("seconds"))
     for key, value in sorted(run.mapping("hyperparameters").items()):

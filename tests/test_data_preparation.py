@@ -135,6 +135,31 @@ def test_too_few_rows_for_a_split_is_refused():
     assert "one per training instance needed: 10" in refusal("a,label\n" + "1,0\n" * 10, shards=10)
 
 
+def test_held_out_rows_beyond_the_evaluations_bound_are_refused_while_read(monkeypatch):
+    """The row that passes evaluation.MAX_HELD_OUT_ROWS stops the preparation there (run.py --data
+    before any upload, the seeding function before training), not the Evaluate state after it."""
+    monkeypatch.setattr(dp, "MAX_HELD_OUT_ROWS", 5)
+    read = []
+
+    def lines(count):
+        yield "x,label\n"
+        for i in range(count):
+            read.append(i)
+            yield f"{i},{i % 2}\n"
+
+    with pytest.raises(dp.InvalidData) as raised:
+        dp.prepare([("data.csv", lines(50_000))], dp.CountingSink(), seed=1, test=0.5)
+    message = str(raised.value)
+    # stopped at the sixth held-out row (past the first rows the categorical check samples), not at the end
+    assert "\n" not in message and len(read) < dp.CATEGORY_SAMPLE_ROWS + 100
+    assert message.startswith("data.csv: line ") and "more than 5 held-out rows" in message
+    assert message.endswith("lower the split's test fraction (now 0.5: run.py --split, or data.split.test)")
+    assert refusal("x,label\n" + "1,0\n2,1\n" * 20, test_text="x,label\n" + "1,0\n" * 6, test=0.0
+                   ).endswith("more than 5 held-out rows, the most the pipeline's evaluation scores within "
+                              "Lambda's memory and time: use a smaller test file")
+    prepare("x,label\n" + "1,0\n2,1\n" * 20, test_text="x,label\n" + "1,0\n" * 5, test=0.0)  # 5 fit
+
+
 def test_a_class_only_in_the_test_file_is_refused():
     assert "class 'c' does not occur in the training data" in refusal(
         "label,x\n" + "a,1\nb,2\n" * 10, test_text="label,x\nc,1\n", test=0.0)

@@ -179,6 +179,20 @@ def test_data_too_big_for_lambda_is_refused_before_the_upload(capsys, tmp_path, 
     assert code == 2 and "would take about 4,008 s to prepare in Lambda" in err
 
 
+def test_more_held_out_rows_than_the_evaluation_scores_are_refused_before_the_upload(capsys, tmp_path, monkeypatch):
+    (tmp_path / "many.csv").write_text("a,label\n" + "1,0\n2,1\n" * 500)
+    monkeypatch.setattr("lambda_src.data_preparation.MAX_HELD_OUT_ROWS", 100)
+    calls = []
+    monkeypatch.setattr(user_data, "upload", lambda s3, files: calls.append(files))
+    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "many.csv"))
+    assert code == 2 and summary is None and calls == []
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"run.py: error: {tmp_path / 'many.csv'}: line ")
+    assert line.endswith("more than 100 held-out rows, the most the pipeline's evaluation scores within Lambda's "
+                         "memory and time: lower the split's test fraction (now 0.2: run.py --split, "
+                         "or data.split.test)")
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--label", "y"], "--label only applies with --data"),
     (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),

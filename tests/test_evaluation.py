@@ -242,14 +242,17 @@ def test_predictions_no_metric_reads_are_evaluated_as_missing_and_fail_a_gate(s3
                                                 "the batch transform output has 1 lines, expected 2")
 
 
-def test_held_out_rows_beyond_the_functions_bound_are_refused_first_or_fail_at_once(s3):
-    """Generated: refused by the first state (and pulumi up); prepared data (counted only once
-    prepared): the function fails before reading anything, naming the bound."""
+def test_generated_runs_keep_the_training_range_and_prepared_data_beyond_the_bound_is_refused(s3):
+    """The generator caps its held-out set, so generated rows are bounded by the training instance
+    again (132 M on an ml.m5.xlarge), not by the evaluation; prepared data beyond the bound is
+    refused while it is read (data_preparation), and the function itself fails before reading."""
     bound = evaluation.MAX_HELD_OUT_ROWS
-    with pytest.raises(execution_input.InvalidExecutionInput, match=f"rows: {bound + 1:,} held-out rows"):
-        execution_input.check_rows_fit(bound + 1, {"instance_type": "ml.m5.24xlarge", "instance_count": 4}, 1000)
-    with pytest.raises(SettingsError, match="held-out rows"):
-        settings_with(rows=bound + 1, trainingInstanceType="ml.m5.24xlarge", trainingInstanceCount=4, volumeSizeGb=1000)
+    xlarge = 16 * 2 ** 30 // execution_input.ROW_MEMORY_BYTES
+    assert xlarge > 6 * bound
+    execution_input.check_rows_fit(xlarge, {"instance_type": "ml.m5.xlarge", "instance_count": 1}, 1000)
+    assert settings_with(rows=xlarge, volumeSizeGb=1000).rows == xlarge
+    with pytest.raises(execution_input.InvalidExecutionInput, match="do not fit in memory"):
+        execution_input.check_rows_fit(xlarge + 1, {"instance_type": "ml.m5.xlarge", "instance_count": 1}, 1000)
     with pytest.raises(evaluation.TooManyRows, match="hold out fewer rows"):
         evaluation.handler({"executionName": f"{PREFIX}--big", "hyperparameters": {},
                             "rows": {"test": bound + 1}}, None)

@@ -5,6 +5,7 @@ run.py models / approve / reject against the rehearsal's registry."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -88,6 +89,31 @@ def test_a_run_below_the_gate_fails_and_registers_nothing(stack):
     assert states_entered(stack, described["executionArn"])[-3:] == ["Evaluate model", "Quality gate",
                                                                       "Quality gate failed"]
     assert len(versions()) == before
+
+
+def test_a_registration_repeated_with_the_run_s_client_token_adds_no_version(stack):
+    """The Register model state's ClientToken (the execution name's MD5) makes CreateModelPackage
+    idempotent, as AWS documents: a retry that had reached SageMaker gets the version it created."""
+    sagemaker = boto3.client("sagemaker", region_name=stack["region"])
+    described = start_and_wait(stack, _name(stack, "token"), {"rows": 200, "seed": 3}, timeout=120)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    arn = json.loads(described["output"])["registration"]["modelPackageArn"]
+    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    request = {"ModelPackageGroupName": package["ModelPackageGroupName"],
+               "InferenceSpecification": package["InferenceSpecification"],
+               "ModelApprovalStatus": package["ModelApprovalStatus"],
+               "CustomerMetadataProperties": package["CustomerMetadataProperties"]}
+
+    def versions():
+        return len(sagemaker.list_model_packages(ModelPackageGroupName=stack["jobNamePrefix"],
+                                                 MaxResults=100)["ModelPackageSummaryList"])
+
+    before = versions()
+    token = hashlib.md5(described["name"].encode()).hexdigest()
+    assert sagemaker.create_model_package(**request, ClientToken=token)["ModelPackageArn"] == arn
+    assert versions() == before
+    other = sagemaker.create_model_package(**request, ClientToken=f"other-{token[:20]}")["ModelPackageArn"]
+    assert other != arn and versions() == before + 1
 
 
 def test_a_gate_the_run_s_objective_cannot_meet_is_refused_before_anything_runs(stack):

@@ -154,10 +154,7 @@ def request_rows(rows, **training):
                   "training": {**DEFAULTS["training"], **training}})
 
 
-def test_rows_beyond_the_instances_memory_are_refused_naming_the_limit(monkeypatch):
-    from lambda_src import evaluation
-
-    monkeypatch.setattr(evaluation, "MAX_HELD_OUT_ROWS", 10 ** 9)  # the evaluation's own bound aside
+def test_rows_beyond_the_instances_memory_are_refused_naming_the_limit():
     limit = 16 * 2 ** 30 // 130  # ml.m5.xlarge: 16 GiB
     assert request_rows(limit)["rows"] == limit
     with pytest.raises(InvalidExecutionInput, match=rf"rows: {limit + 1:,} do not fit in memory: .* at most {limit:,} rows"):
@@ -165,10 +162,7 @@ def test_rows_beyond_the_instances_memory_are_refused_naming_the_limit(monkeypat
     assert request_rows(2 * limit, instance_count=2)["rows"] == 2 * limit  # the rows are sharded
 
 
-def test_rows_beyond_the_training_volume_are_refused_naming_volume_size(monkeypatch):
-    from lambda_src import evaluation
-
-    monkeypatch.setattr(evaluation, "MAX_HELD_OUT_ROWS", 10 ** 9)  # the evaluation's own bound aside
+def test_rows_beyond_the_training_volume_are_refused_naming_volume_size():
     limit = int(2 ** 30 // 7.8)  # ml.m5.4xlarge's 64 GiB hold more
     with pytest.raises(InvalidExecutionInput, match=rf"do not fit on the training volumes: .*volumeSizeGb is 1 .* at most {limit:,} rows"):
         request_rows(limit + 1, instance_type="ml.m5.4xlarge", volume=1)

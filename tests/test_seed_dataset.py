@@ -218,7 +218,7 @@ def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
     ({"shards": False}, "shards"),
     ({"rows": 3, "shards": 4}, "shards"),
     ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),  # MAX_ROWS, as the validator
-    ({"test_rows": 1_000_000_001}, "test_rows must be an integer from 1 to 1,000,000,000"),
+    ({"test_rows": 20_000_001}, "test_rows must be an integer from 1 to 20,000,000"),  # the evaluation's bound
     ({"validation_rows": 10 ** 12}, "validation_rows must be an integer from 1 to 1,000,000,000"),
     ({"rows": 400, "shards": 400}, "shards must be the stack's 1 .one per training instance., got 400"),
     ({"shards": 2}, "shards must be the stack's 1"),
@@ -626,3 +626,20 @@ def test_write_once_works_with_a_botocore_that_does_not_model_if_none_match(monk
         with pytest.raises(botocore.exceptions.ClientError, match="PreconditionFailed"):
             s3.put_object(Bucket="write-once-bucket", Key="k", Body=b"second")
         assert s3.get_object(Bucket="write-once-bucket", Key="k")["Body"].read() == b"first"
+
+
+def test_the_generated_held_out_set_is_capped_at_what_the_evaluation_scores(s3, monkeypatch):
+    """Training keeps every row asked for; the held-out set stops at MAX_TEST_ROWS (the evaluation
+    function's bound), and is the start of what the same seed gives uncapped."""
+    whole = write_dataset(event(executionName=f"{STACK_PREFIX}--whole", rows=1000, seed=7), s3)
+    monkeypatch.setattr(seed_dataset, "MAX_TEST_ROWS", 300)
+    capped = write_dataset(event(rows=1000, seed=7), s3)
+    assert capped["rows"] == {"train": 1000, "validation": 100, "test": 300}
+    assert whole["rows"]["test"] == 1000
+    test_key, labels_key = "csv/test/test.csv", "csv/labels/test_labels.csv"
+    for key in (test_key, labels_key):
+        assert read(s3, f"s3://{BUCKET}/{PREFIX}{key}").split(b"\n")[:300] == \
+            read(s3, f"s3://{BUCKET}/runs/{STACK_PREFIX}--whole/{key}").split(b"\n")[:300]
+    assert read(s3, capped["objects"][0]) == read(s3, whole["objects"][0])  # the same training rows
+    with pytest.raises(InvalidSeedRequest, match="test_rows must be an integer from 1 to 300, got 301"):
+        write_dataset(event(executionName=f"{STACK_PREFIX}--more", rows=1000, test_rows=301), s3)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 AWS_CLI = Path(sys.executable).parent / "aws"
@@ -266,6 +267,41 @@ def test_requests_are_not_logged_without_verbose(endpoint):
     """Every test above sent requests; serve printed none of them (only --verbose does)."""
     logged = (endpoint.tmp / "serve.err").read_text()
     assert "HTTP/1.1" not in logged and "POST /" not in logged and "GET /" not in logged
+
+
+def test_run_py_models_and_approve_work_over_http_and_only_the_approval_may_change(endpoint):
+    """The registry commands through the serve's allowed calls: ListModelPackages and
+    DescribeModelPackage (models), UpdateModelPackage with the approval fields only (approve)."""
+    sfn, sagemaker = endpoint.client("stepfunctions"), endpoint.client("sagemaker")
+    name = f"{endpoint.outputs['jobNamePrefix']}--registry-1"
+    arn = sfn.start_execution(stateMachineArn=endpoint.outputs["stateMachineArn"], name=name,
+                              input=json.dumps({"rows": 500, "seed": 4}))["executionArn"]
+    assert wait_for(sfn, arn)["status"] == "SUCCEEDED"
+    outputs = ("--outputs-file", str(endpoint.outputs_file))
+
+    listed = endpoint.run_py("models", *outputs, "--max", "1000", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [model] = [row for row in json.loads(listed.stdout)["models"] if row["execution"] == name]
+    assert model["status"] == "PendingManualApproval" and model["metrics"]["auc"] > 0.9
+
+    approved = endpoint.run_py("approve", str(model["version"]), "--note", "checked by hand", *outputs)
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.strip().endswith(f"version {model['version']}: Approved")
+    described = sagemaker.describe_model_package(ModelPackageName=model["arn"])
+    assert described["ModelApprovalStatus"] == "Approved" and described["ApprovalDescription"] == "checked by hand"
+    assert described["CustomerMetadataProperties"]["execution"] == name  # the run's record kept
+    listed = endpoint.run_py("models", *outputs, "--max", "1000", "--json")
+    statuses = {row["version"]: row["status"] for row in json.loads(listed.stdout)["models"]}
+    assert statuses[model["version"]] == "Approved"
+
+    # Nothing else about a version changes over HTTP, and no version goes.
+    allowed = "ApprovalDescription, ModelApprovalStatus, ModelPackageArn only"
+    with pytest.raises(ClientError, match=f"AccessDenied.*{allowed} .* not CustomerMetadataProperties"):
+        sagemaker.update_model_package(ModelPackageArn=model["arn"], CustomerMetadataProperties={"execution": "other"})
+    with pytest.raises(ClientError, match="does not take sagemaker DeleteModelPackage"):
+        sagemaker.delete_model_package(ModelPackageName=model["arn"])
+    kept = sagemaker.describe_model_package(ModelPackageName=model["arn"])["CustomerMetadataProperties"]
+    assert kept["execution"] == name
 
 
 def test_sigterm_stops_serving_and_ends_everything_it_started(endpoint):

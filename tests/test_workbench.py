@@ -3,6 +3,7 @@
 import copy
 import os
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,13 +32,17 @@ def runs_dir(tmp_path_factory):
                       "state_machine_arn": "arn:aws:states:eu-west-1:111122223333:stateMachine:m"})
     aws["training"].update(instance_type="ml.m5.2xlarge", instance_count=2, billable_seconds=62)
     aws["metrics"] = {**local["metrics"], "auc": 0.91}
+    aws["quality_gate"] = {"passed": True, "metric": "auc", "value": 0.91, "comparison": ">=", "threshold": 0.9,
+                           "message": "Quality gate passed: auc is 0.91, the gate is auc >= 0.9"}
+    aws["model_package_arn"] = "arn:aws:sagemaker:eu-west-1:111122223333:model-package/xgb-prod-0a1b2c/7"
     (runs / aws["execution_name"]).mkdir()
     (runs / aws["execution_name"] / "summary.json").write_text(json.dumps(aws))
 
     failed = copy.deepcopy(aws)
     failed.update(execution_name="xgb-prod--20260102-120000-fedcba", started="2026-01-02T12:00:00+00:00",
                   status="FAILED", metrics=None, failed_state="Train model (XGBoost)",
-                  error="SageMaker.AmazonSageMakerException", cause="ResourceLimitExceeded")
+                  error="SageMaker.AmazonSageMakerException", cause="ResourceLimitExceeded", quality_gate=None,
+                  model_package_arn=None)
     failed["training"]["billable_seconds"] = None
     (runs / failed["execution_name"]).mkdir()
     (runs / failed["execution_name"] / "summary.json").write_text(json.dumps(failed))
@@ -50,6 +55,10 @@ def runs_dir(tmp_path_factory):
                             final_metrics={"validation:mlogloss": 0.25, "train:mlogloss": 0.1},
                             model_file={"rounds": 9, "best_iteration": 8, "trees": 27, "format": "xgboost UBJSON"})
     wine["cost"] = {"total_usd": 0.0123}
+    wine["quality_gate"] = {**aws["quality_gate"], "passed": False, "metric": "accuracy", "value": 0.8,
+                            "threshold": 0.95,
+                            "message": "Quality gate failed: accuracy is 0.8, the gate is accuracy >= 0.95"}
+    wine.update(status="FAILED", failed_state="Quality gate failed", model_package_arn=None)
     (runs / wine["execution_name"]).mkdir()
     (runs / wine["execution_name"] / "summary.json").write_text(json.dumps(wine))
     cancer = copy.deepcopy(local)  # a local file, the image known only from its URI
@@ -92,6 +101,17 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     assert "s3://team-data/wine/wine.csv" in wine and " cultivar " in wine and " multi:softprob " in wine
     assert " 3.0-5 " in wine and " 9 (best 8) " in wine and "mlogloss 0.2500" in wine and "$0.0123" in wine
     assert " breast_cancer.csv " in body["xgb-dev-7e1940--cancer"] and " diagnosis " in body["xgb-dev-7e1940--cancer"]
+    # The quality gate's verdict and the registered version, in compact columns.
+    header = re.split(r"\s{2,}", lines[1])
+
+    def gate_and_model(line):
+        cells = dict(zip(header, re.split(r"\s{2,}", line), strict=True))
+        return cells["GATE"], cells["MODEL"]
+
+    assert gate_and_model(local) == ("none", "v1")  # the dev stack sets no gate; the rehearsal registered v1
+    assert gate_and_model(aws) == ("auc>=0.9 pass", "v7")
+    assert gate_and_model(wine) == ("accuracy>=0.95 FAIL", "-")
+    assert gate_and_model(body["xgb-prod--20260102-120000-fedcba"]) == ("-", "-")  # ended before Evaluate model
     names = [line.split()[0] for line in lines[2:]]
     assert names.index("xgb-dev-7e1940--local-1") < names.index("xgb-prod--20260102-120000-fedcba") \
         < names.index("xgb-prod--20260101-120000-abcdef")
@@ -102,6 +122,13 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     assert record["xgb-dev-7e1940--local-1"]["rows"] == 600
     assert record["xgb-prod--20260103-120000-aaaaaa"]["image_version"] == "3.0-5"
     assert record["xgb-dev-7e1940--local-1"]["rounds"] == 5
+    assert record["xgb-prod--20260101-120000-abcdef"]["quality_gate"] == {"gate": "auc >= 0.9", "passed": True,
+                                                                         "value": 0.91}
+    assert record["xgb-prod--20260101-120000-abcdef"]["model_package_arn"].endswith(":model-package/xgb-prod-0a1b2c/7")
+    assert record["xgb-prod--20260103-120000-aaaaaa"]["quality_gate"]["passed"] is False
+    assert record["xgb-dev-7e1940--local-1"]["quality_gate"] == {"gate": None, "passed": True, "value": None}
+    assert record["xgb-prod--20260102-120000-fedcba"]["quality_gate"] is None
+    assert record["xgb-prod--20260102-120000-fedcba"]["model_package_arn"] is None
 
 
 def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
@@ -140,6 +167,15 @@ def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(c
     assert rows["instance"].startswith("*") and "2 x ml.m5.2xlarge" in rows["instance"]
     code, out, _ = workbench(capsys, runs_dir, "--json", "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
     assert json.loads(out)["rows"]["hp num_round"] == ["5", "50"]
+    assert json.loads(out)["rows"]["quality gate"] == ["none", "auc >= 0.9"]
+    assert json.loads(out)["rows"]["gate verdict"] == [None, "passed"]
+    assert json.loads(out)["rows"]["model package"][1] == "xgb-prod-0a1b2c/7"
+    code, out, _ = workbench(capsys, runs_dir, "compare", "aaaaaa", "xgb-prod--20260101")
+    lines = {re.split(r"\s{2,}", line)[1]: line for line in out.splitlines()[1:]}
+    assert lines["quality gate"].startswith("*")
+    assert re.split(r"\s{2,}", lines["quality gate"])[-2:] == ["accuracy >= 0.95", "auc >= 0.9"]
+    assert lines["gate verdict"].split()[-2:] == ["failed", "passed"]
+    assert lines["model package"].split()[-2:] == ["-", "xgb-prod-0a1b2c/7"]
 
     code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-dev-7e1940--garbled")
     assert code == 2 and "summary.json unreadable" in err
@@ -171,7 +207,8 @@ def _crafted(runs):
     folder("xgb--nested", json.dumps({"training": {"model_file": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}}))
     folder("xgb--types", json.dumps({"started": 5, "where": "x", "training": "y", "metrics": [1], "status": 7,
                                      "hyperparameters": "z", "states": "no", "rows": 3, "data": {"kind": 5},
-                                     "cost": {"total_usd": "1"}, "seconds": [], "metrics_undefined": [2]}))
+                                     "cost": {"total_usd": "1"}, "seconds": [], "metrics_undefined": [2],
+                                     "quality_gate": {"passed": 1, "metric": ["auc"]}, "model_package_arn": 5}))
     folder("xgb--nan", '{"status": "SUCCEEDED", "metrics": {"auc": NaN, "rmse": Infinity}, "seed": -Infinity}')
     big = "9" * 400  # an integer past float's range
     folder("xgb--huge-int", f'{{"status": "SUCCEEDED", "seconds": {big}, "rows": {{"train": {big}}}, "seed": {big}, '
@@ -181,7 +218,9 @@ def _crafted(runs):
         "status": "\x1b[2JSUCCEEDED", "started": "2026\x1b]0;pwned\x07", "where": {"local": False, "region": "\x1b[31m"},
         "data": {"kind": "s3", "uri": "s3://b/\x1b[8mhidden", "label": "\u202elabel"},
         "hyperparameters": {"objective": "\x9b31m", "eta\x1b": "0.1"}, "metrics": {"auc\x1b[5m": 0.5},
-        "error": "\x1b[1mE", "cause": "line\rover", "failed_state": "\x1b[A"}))
+        "error": "\x1b[1mE", "cause": "line\rover", "failed_state": "\x1b[A",
+        "quality_gate": {"passed": True, "metric": "\x1b[2Jauc", "comparison": "\x07", "threshold": 0.5},
+        "model_package_arn": "arn:aws:sagemaker:r:1:model-package/\x1b[31mg/\u202e1"}))
     (runs / "xgb--fifo").mkdir()
     os.mkfifo(runs / "xgb--fifo" / "summary.json")
     (runs / "xgb--huge").mkdir()

@@ -12,7 +12,8 @@ Every request over HTTP passes `Guard.admit` before moto's application sees it:
    tied to its IAM users and compares with `!=`);
 3. its body is at most MAX_BODY_BYTES, read only once the key is known;
 4. the call is one the pipeline and run.py make (`ALLOWED`): no client creates or updates a
-   function, a role, a policy or a state machine, so none gets its code imported here.
+   function, a role, a policy or a state machine, so none gets its code imported here; the one
+   update admitted is a model package's (its approval status, run.py approve/reject).
 A refusal has AWS's error shape (XML, or JSON for JSON-protocol calls) and closes the connection.
 No response carries CORS headers (moto's global CORS is off, S3 bucket CORS answers are
 stripped), so a preflight from a web page fails.
@@ -43,18 +44,21 @@ _READ_CHUNK = 1 << 20
 # Per moto backend, the calls admitted: action names by prefix, or None for every call. The
 # pipeline's own calls (the state machine's, the functions', the jobs') are made inside this
 # process and never pass here; these are run.py's and a person's: start, follow, stop, list,
-# read, and S3's data plane.
+# read, and S3's data plane; and the registry's approval (run.py approve/reject: UpdateModelPackage).
 ALLOWED: dict[str, Optional[tuple[str, ...]]] = {
     "s3": None,
     "stepfunctions": ("Describe", "Get", "List", "Start", "Stop"),
-    "sagemaker": ("Describe", "List", "Get", "Search", "Stop", "DeleteModel"),
+    "sagemaker": ("Describe", "List", "Get", "Search", "Stop", "DeleteModel", "UpdateModelPackage"),
     "iam": ("Get", "List"),
     "sts": ("GetCallerIdentity",),
     "logs": ("Describe", "Get", "Filter", "List"),
     "events": ("Describe", "List"),
     "awslambda": ("Get", "List", "Invoke"),
 }
-EXACT = {"DeleteModel"}  # admitted by name only (not DeleteModelPackage, ...)
+EXACT = {"DeleteModel", "UpdateModelPackage"}  # admitted by name only (not DeleteModelPackage, ...)
+# The fields an admitted update may carry: run.py approve/reject change a version's approval and
+# nothing else (not its inference specification, metadata or source).
+FIELDS = {"UpdateModelPackage": {"ModelPackageArn", "ModelApprovalStatus", "ApprovalDescription"}}
 # The endpoint's own answers (server.EndpointApp), which reach no backend: the only paths the
 # allowed calls are not checked on. Any other path goes to moto, whose Lambda, for one, takes an
 # `Action` parameter whatever the path (`/_rehearsal/functions?Action=CreateFunction`).
@@ -239,12 +243,28 @@ class Guard:
         actions = _actions(backend, environ, body)
         if actions and all(any(action == prefix if prefix in EXACT else action.startswith(prefix)
                                for prefix in allowed) for action in actions):
+            _check_fields(actions, body)
             return
         call = ", ".join(sorted(actions)) or f"{environ.get('REQUEST_METHOD')} {quote(environ.get('PATH_INFO', ''))[:120]}"
         raise Refusal("403 Forbidden", "AccessDeniedException" if _json_protocol(environ) else "AccessDenied",
                       f"run.py serve does not take {backend.removeprefix('aws')} {call[:200]} over HTTP: "
                       "it serves the calls that start, follow, stop and read runs (the stack's resources "
                       "are deployed by run.py serve itself)")
+
+
+def _check_fields(actions: set[str], body: bytes) -> None:
+    """A call FIELDS bounds carries those fields only (its JSON body's keys)."""
+    for action in actions & set(FIELDS):
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            document = None
+        extra = (sorted(document.keys() - FIELDS[action]) if isinstance(document, dict)
+                 else ["a body that is no JSON object"])
+        if extra:
+            raise Refusal("403 Forbidden", "AccessDeniedException",
+                          f"run.py serve takes {action} over HTTP with {', '.join(sorted(FIELDS[action]))} only "
+                          f"(run.py approve/reject), not {', '.join(map(str, extra))[:200]}")
 
 
 def _actions(backend: str, environ: dict, body: bytes) -> set[str]:
