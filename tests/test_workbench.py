@@ -95,8 +95,8 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     assert "summary.json unreadable" in body["xgb-dev-7e1940--garbled"]
     # Runs told apart: data source, label, objective, image, rounds, SageMaker's validation metric.
     local = body["xgb-dev-7e1940--local-1"]
-    assert " generated " in local and " label " in local and " reg:logistic " in local and " 1.7-1 " in local
-    assert " 5 (best 4) " in local  # read from the local run's own model file
+    assert " generated " in local and " label " in local and " reg:logistic " in local and " 3.2-0 " in local
+    assert re.search(r" 600 +5 +rmse ", local)  # 5 rounds, read from the local run's own model file (3.x: no best without early stopping)
     wine = body["xgb-prod--20260103-120000-aaaaaa"]
     assert "s3://team-data/wine/wine.csv" in wine and " cultivar " in wine and " multi:softprob " in wine
     assert " 3.0-5 " in wine and " 9 (best 8) " in wine and "mlogloss 0.2500" in wine and "$0.0123" in wine
