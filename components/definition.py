@@ -51,6 +51,7 @@ import json
 from typing import Any
 
 from components.settings import PipelineSettings
+from lambda_src import bucket_layout
 from lambda_src.execution_input import InvalidExecutionInput
 
 STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
@@ -68,8 +69,6 @@ FAILED_STATE = "Pipeline failed"
 # .sync job when the execution is stopped, not when a state fails or times out, so the definition stops it.
 STOP_TRAINING_STATE = "Stop training job"
 STOP_TRANSFORM_STATE = "Stop transform job"
-RUNS_PREFIX = "runs"
-CHECKPOINTS_FOLDER = "checkpoints"  # runs/<execution name>/checkpoints/: a spot job's checkpoints
 TAG_STACK = "training-pipeline:stack"
 TAG_EXECUTION = "training-pipeline:execution"
 INVALID_INPUT_ERROR = InvalidExecutionInput.__name__
@@ -101,7 +100,7 @@ def integration_arn(partition: str, action: str) -> str:
 
 def run_uri(bucket: str, suffix: str) -> str:
     """A States.Format expression for `s3://<bucket>/runs/<execution name>/<suffix>`."""
-    return f"States.Format('s3://{bucket}/{RUNS_PREFIX}/{{}}/{suffix}', {_EXECUTION_NAME})"
+    return f"States.Format('s3://{bucket}/{bucket_layout.RUNS}/{{}}/{suffix}', {_EXECUTION_NAME})"
 
 
 def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, Any]]:
@@ -145,7 +144,7 @@ def _spot_parameters(bucket: str) -> dict[str, Any]:
     """Managed spot training; SageMaker syncs the container's checkpoint folder (/opt/ml/checkpoints)
     with the run's checkpoints/ prefix and restores it when a reclaimed job restarts."""
     return {"EnableManagedSpotTraining": True,
-            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{CHECKPOINTS_FOLDER}/")}}
+            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{bucket_layout.CHECKPOINTS}/")}}
 
 
 def model_package_group_name(settings: PipelineSettings) -> str:
@@ -308,7 +307,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                             "S3DataDistributionType": "FullyReplicated",
                         }},
                     }],
-                    "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, "model")},
+                    "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, bucket_layout.MODEL)},
                     "ResourceConfig": {
                         "InstanceCount": settings.training_instance_count,
                         "InstanceType": settings.training_instance_type,
@@ -365,7 +364,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                         "DataSource": {"S3DataSource": {
                             "S3DataType": "S3Prefix", "S3Uri.$": "$.dataset.test_uri"}},
                     },
-                    "TransformOutput": {"S3OutputPath.$": run_uri(bucket, "predictions"),
+                    "TransformOutput": {"S3OutputPath.$": run_uri(bucket, bucket_layout.PREDICTIONS),
                                         "AssembleWith": "Line"},
                     "TransformResources": {
                         "InstanceCount": settings.transform_instance_count,

@@ -38,7 +38,7 @@ import json
 import random
 import re
 
-from . import evaluation
+from . import bucket_layout, evaluation
 from . import xgboost_hyperparameters as hyperparameter_rules
 from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
 from .suggestions import did_you_mean
@@ -46,8 +46,6 @@ from .suggestions import did_you_mean
 FIELDS = ("rows", "seed", "hyperparameters", "data", "qualityGate")
 DATA_FIELDS = ("uri", "label", "test", "split", "categorical")
 SPLIT_FIELDS = ("validation", "test")
-RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
-UPLOAD_FOLDER = "upload"
 # S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
 # Matched with `fullmatch` only, as every pattern here: `$` would also accept a trailing newline.
 BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -232,16 +230,11 @@ def _inside(bucket: str, key: str, location: str) -> bool:
     return bucket == location_bucket and key.startswith(location_key)
 
 
-def run_prefix(execution_name: str) -> str:
-    """The key prefix of everything one execution writes: `runs/<execution name>/`."""
-    return f"{RUNS_FOLDER}/{execution_name}/"
-
-
 def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str = "dataSources") -> tuple[str, ...]:
     """No location may overlap the stack bucket's `runs/` (the bucket itself, runs/, anything in
     it): as a data source it would let any run read other runs' data and pending uploads, which
     each run may read only of its own."""
-    runs = f"s3://{bucket}/{RUNS_FOLDER}/"
+    runs = f"s3://{bucket}/{bucket_layout.RUNS}/"
     for location in sources:
         if location.startswith(runs) or runs.startswith(location):
             raise InvalidExecutionInput(
@@ -252,7 +245,7 @@ def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str
 
 def upload_location(bucket: str, execution_name: str) -> str:
     """Where run.py uploads a local file for one execution (read by that execution only)."""
-    return f"s3://{bucket}/{run_prefix(execution_name)}{UPLOAD_FOLDER}/"
+    return f"s3://{bucket}/{bucket_layout.run_prefix(execution_name)}{bucket_layout.UPLOAD}/"
 
 
 def _fraction(value: object, field: str) -> float:

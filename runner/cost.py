@@ -422,13 +422,13 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
     """The bytes the run keeps under runs/<name>/; None when they cannot be listed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from components.definition import RUNS_PREFIX
+    from lambda_src import bucket_layout
 
     if s3 is None:  # no client to list with
         return None
     total = 0
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RUNS_PREFIX}/{name}/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=bucket_layout.run_prefix(name)):
             total += sum(item["Size"] for item in page.get("Contents", []))
     except (BotoCoreError, ClientError):
         return None
