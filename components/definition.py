@@ -54,7 +54,13 @@ from components.settings import PipelineSettings
 from lambda_src import bucket_layout
 from lambda_src.execution_input import InvalidExecutionInput
 
-STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
+# The states' names: the sample's four (GENERATE_STATE ... TRANSFORM_STATE), then ours. run.py
+# and the rehearsal find states by these names, never by position or by a word in them.
+GENERATE_STATE = "Generate dataset"
+TRAIN_STATE = "Train model (XGBoost)"
+SAVE_STATE = "Save Model"
+TRANSFORM_STATE = "Batch transform"
+STATE_NAMES = (GENERATE_STATE, TRAIN_STATE, SAVE_STATE, TRANSFORM_STATE)  # the sample's four, in order
 EVALUATE_STATE = "Evaluate model"
 GATE_STATE = "Quality gate"
 GATE_FAILED_STATE = "Quality gate failed"

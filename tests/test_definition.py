@@ -23,7 +23,8 @@ if str(PROJECT_DIR) not in sys.path:
 
 from components.definition import (  # noqa: E402
     CHOICE_STATE, EVALUATE_STATE, FAILED_STATE, GATE_FAILED_STATE, GATE_STATE, PREPARE_STATE, REFUSED_STATE,
-    REGISTER_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
+    REGISTER_STATE, SAVE_STATE, STATE_NAMES, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, TRAIN_STATE, TRANSFORM_STATE,
+    VALIDATE_STATE, build_definition, render_definition)
 from components.settings import PipelineSettings  # noqa: E402
 
 BUCKET = "training-pipeline-data-1a2b3c4"
@@ -353,10 +354,10 @@ def without_sagemaker(definition: dict) -> dict:
     (JSONPath, intrinsic functions, context object), which is what these tests look at.
     """
     changed = copy.deepcopy(definition)
-    train = changed["States"][STATE_NAMES[1]]
-    changed["States"][STATE_NAMES[1]] = {"Type": "Pass", "Parameters": train["Parameters"],
-                                         "ResultPath": "$.trainingRequest", "End": True}
-    for name in (*STATE_NAMES[2:], "Stop training job", "Stop transform job", EVALUATE_STATE, GATE_STATE,
+    train = changed["States"][TRAIN_STATE]
+    changed["States"][TRAIN_STATE] = {"Type": "Pass", "Parameters": train["Parameters"],
+                                      "ResultPath": "$.trainingRequest", "End": True}
+    for name in (SAVE_STATE, TRANSFORM_STATE, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, EVALUATE_STATE, GATE_STATE,
                  GATE_FAILED_STATE, REGISTER_STATE):
         del changed["States"][name]
     return changed
