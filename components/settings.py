@@ -17,11 +17,10 @@ from typing import Any, Callable
 
 import yaml
 
-from components import seed_policy
+from components import PROJECT_DIR, seed_policy
 from components.images import partition, training_image
 from lambda_src import evaluation, execution_input, xgboost_hyperparameters
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from typing import Callable, Optional
 
-from runner.endpoint import (
-    CREDENTIALS_KEY, ENDPOINT_KEY, PROJECT_DIR, EndpointKey, local_endpoint_url, private_problem)
+from components import PROJECT_DIR
+from runner.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, EndpointKey, local_endpoint_url, private_problem
 
 
 class UsageError(Exception):

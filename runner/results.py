@@ -25,11 +25,12 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from components import PROJECT_DIR
 from lambda_src import bucket_layout
 from lambda_src.execution_input import is_job_name
 from runner import model_file
 from runner.follow import ExecutionView
-from runner.outputs import PROJECT_DIR, UsageError
+from runner.outputs import UsageError
 from runner.terminal import shown
 
 if TYPE_CHECKING:

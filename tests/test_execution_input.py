@@ -8,12 +8,12 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 
+from components import PROJECT_DIR
 from components.pipeline import name_pattern
 from components.settings import PipelineSettings, SettingsError, default_job_name_prefix, load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
@@ -21,7 +21,6 @@ from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput
                                         validate_execution)
 from runner.execution import new_name
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULTS = {"rows": 5000, "shards": 2,
             "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 

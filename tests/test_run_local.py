@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from components import lambda_functions
 from runner import cli
 from runner.emulator import awslambda as lambda_runtime
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def strict_json(text):

@@ -17,7 +17,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components import PROJECT_DIR
+
 AWS_CLI = Path(sys.executable).parent / "aws"
 
 

@@ -5,13 +5,12 @@ import os
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from runner import cli
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
