@@ -39,6 +39,7 @@ import random
 import re
 
 from . import bucket_layout, evaluation
+from .row_sizes import TRAINING_ROW_CSV_BYTES, TRAINING_ROW_MEMORY_BYTES
 from . import xgboost_hyperparameters as hyperparameter_rules
 from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
 from .suggestions import did_you_mean
@@ -53,10 +54,6 @@ MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
 DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
-# What one training job can hold (xgboost 1.7.4, measured in issue 18): about 130 bytes a row in
-# memory once loaded, about 7.8 bytes a row of the training CSV on the instance's volume.
-ROW_MEMORY_BYTES = 130
-ROW_DISK_BYTES = 7.8
 # Memory of SageMaker's training instance types: GiB per vCPU by family (ml.m5.xlarge: 4 vCPUs,
 # 16 GiB). A family not listed is bounded by its volume only.
 GIB_PER_VCPU = {"c4": 1.875, "c5": 2, "c6i": 2, "m4": 4, "m5": 4, "m6i": 4, "r5": 8, "r6i": 8,
@@ -333,17 +330,17 @@ def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> Non
     count = training.get("instance_count", 1)
     instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
     memory = instance_memory_gib(instance_type)
-    if memory is not None and rows * ROW_MEMORY_BYTES > count * memory * 2 ** 30:
-        limit = int(count * memory * 2 ** 30 // ROW_MEMORY_BYTES)
+    if memory is not None and rows * TRAINING_ROW_MEMORY_BYTES > count * memory * 2 ** 30:
+        limit = int(count * memory * 2 ** 30 // TRAINING_ROW_MEMORY_BYTES)
         raise InvalidExecutionInput(
-            f"rows: {rows:,} do not fit in memory: xgboost needs about {ROW_MEMORY_BYTES} bytes a row and "
+            f"rows: {rows:,} do not fit in memory: xgboost needs about {TRAINING_ROW_MEMORY_BYTES} bytes a row and "
             f"{count} {instance_type} hold {memory:g} GiB each, so at most {limit:,} rows (or raise "
             "trainingInstanceCount or the trainingInstanceType)")
-    if volume_size_gb is not None and rows * ROW_DISK_BYTES > count * volume_size_gb * 2 ** 30:
-        limit = int(count * volume_size_gb * 2 ** 30 // ROW_DISK_BYTES)
+    if volume_size_gb is not None and rows * TRAINING_ROW_CSV_BYTES > count * volume_size_gb * 2 ** 30:
+        limit = int(count * volume_size_gb * 2 ** 30 // TRAINING_ROW_CSV_BYTES)
         raise InvalidExecutionInput(
             f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
-            f"{ROW_DISK_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
+            f"{TRAINING_ROW_CSV_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
             f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
     if rows > evaluation.MAX_HELD_OUT_ROWS:
         raise InvalidExecutionInput(

@@ -3,10 +3,10 @@ library + boto3).
 
 x and y are uniform integers in [0, 100]; label = 1 if y >= 3*x + 5 else 0 (the original
 sample's distribution, positive rate 1584/10201 = 15.53 %). It writes the run's csv/ objects
-(bucket_layout.py): training shards and validation rows (rows // 10, at least 1) as `label,x,y`,
+(bucket_layout.py): training shards and validation rows (row_sizes.validation_rows) as `label,x,y`,
 test rows as `x,y`, and the test rows' labels, one per line, in the same order.
 
-Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=max(1, rows // 10),
+Event: {"executionName", "rows"=5000, "test_rows"=rows, "validation_rows"=row_sizes.validation_rows(rows),
 "shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS, shards only the
 stack's count (TRAINING_SHARDS, one per training instance), whoever invokes the function.
 The validation rows are drawn after the test rows, so a seed gives the same training and test
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import ClientError
 
-from . import bucket_layout, data_preparation, execution_input
+from . import bucket_layout, data_preparation, execution_input, row_sizes
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
         raise InvalidSeedRequest(f"executionName: {error}") from None
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", rows)
-    validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
+    validation_rows = _positive_int(event, "validation_rows", row_sizes.validation_rows(rows))
     shards = _positive_int(event, "shards", config.shards)
     if shards != config.shards:
         raise InvalidSeedRequest(f"shards must be the stack's {config.shards} (one per training instance), "
