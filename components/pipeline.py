@@ -45,6 +45,7 @@ import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
 from components import lambda_functions, seed_policy
+from components.names import bucket_resource
 from components.definition import TAG_STACK, model_package_group_name, render_definition
 from components.settings import PipelineSettings
 from lambda_src import bucket_layout
@@ -316,7 +317,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             lambda values: _Scope(partition=values[0], region=settings.region, account=values[1]))
 
         # Bucket: private, encrypted, TLS only. Every execution writes under runs/<name>/.
-        self.bucket = aws.s3.Bucket(f"{name}-data", force_destroy=settings.force_destroy, tags=tags,
+        self.bucket = aws.s3.Bucket(bucket_resource(name), force_destroy=settings.force_destroy, tags=tags,
                                     opts=child())
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-data-public-access", bucket=self.bucket.id,

@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 from importlib import metadata
 
+from components.names import bucket_resource
+
 # The image each container version runs, and the library it pins (docker/<version>/base/Dockerfile.cpu).
 IMAGE_XGBOOST = {"1.7-1": "1.7.4"}
 # Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
 # machine's cores: past this many the rehearsal would only thrash, so it refuses.
 MAX_LOCAL_HOSTS = 16
-# `__main__.py` names the component "training-pipeline"; the component names its bucket `<name>-data`.
-BUCKET_RESOURCE = "training-pipeline-data"
+# The bucket's resource name, as the program gives it.
+BUCKET_RESOURCE = bucket_resource()
 # The outputs `expected_outputs` knows, and which run.py checks a run against.
 CHECKED_OUTPUTS = ("bucketName", "jobNamePrefix", "region", "runDefaults")
 
