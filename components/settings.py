@@ -157,13 +157,12 @@ class PipelineSettings:
         return training_image(self.region, self.xgboost_version)
 
     @property
-    def run_defaults(self) -> dict[str, Any]:
-        """What an execution gets unless its input says otherwise, and the shards its rows must
-        cover (execution_input.validate_execution)."""
+    def run_defaults(self) -> execution_input.RunDefaults:
+        """What an execution gets unless its input says otherwise, and what bounds it (its keys:
+        execution_input.RunDefaults)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
                 "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
                 "qualityGate": self.quality_gate,
-                # the training job's limits, keywords of xgboost_hyperparameters.validate
                 "training": {"instance_type": self.training_instance_type, "max_runtime_seconds":
                              self.max_runtime_seconds, "instance_count": self.training_instance_count}}
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from typing import TypedDict
 
 from . import bucket_layout, evaluation
 from .row_sizes import TRAINING_ROW_CSV_BYTES, TRAINING_ROW_MEMORY_BYTES
@@ -79,6 +80,34 @@ BUCKET_VARIABLE = "RUNS_BUCKET"
 JOB_NAME_PREFIX_VARIABLE = "JOB_NAME_PREFIX"
 DATA_SOURCES_VARIABLE = "DATA_SOURCES"
 SHARDS_VARIABLE = "TRAINING_SHARDS"
+
+
+class TrainingLimits(TypedDict, total=False):
+    """The training job's limits a run is bounded by: keywords of xgboost_hyperparameters.validate."""
+    instance_type: str         # trainingInstanceType
+    instance_count: int        # trainingInstanceCount
+    max_runtime_seconds: int   # maxRuntimeSeconds
+
+
+class RunDefaults(TypedDict):
+    """The stack's run defaults: its `runDefaults` output (run.py checks a run against it) and the
+    validation state's `defaults` (components.settings.PipelineSettings.run_defaults makes both).
+
+    rows            rows generated when the input names none
+    hyperparameters the stack's hyperparameters; an input's are merged over them
+    shards          training shards a run writes (one per training instance); its rows must cover them
+    dataSources     the S3 locations an input's `data` may name (besides the run's own upload)
+    volumeSizeGb    each training instance's volume, which the training CSV must fit
+    qualityGate     the gate a run's evaluation must pass unless its input names one ("" none)
+    training        the training job's limits (TrainingLimits)
+    """
+    rows: int
+    hyperparameters: dict[str, str]
+    shards: int
+    dataSources: list[str]
+    volumeSizeGb: int
+    qualityGate: str
+    training: TrainingLimits
 
 
 class InvalidExecutionInput(ValueError):
@@ -323,7 +352,7 @@ def instance_memory_gib(instance_type: str) -> float | None:
     return GIB_PER_VCPU[parts[1]] * vcpus
 
 
-def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> None:
+def check_rows_fit(rows: int, training: TrainingLimits, volume_size_gb: int | None) -> None:
     """Generated rows must fit the training instances' memory and volumes (the rows are sharded
     across the instances), else the job fails loading after the dataset is written; and the
     generator's held-out rows (as many as it trains on) must fit the evaluation function."""
@@ -370,13 +399,12 @@ def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> t
 
 
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
-                       defaults: dict, seed_source: random.Random | None = None,
+                       defaults: RunDefaults, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
     """The normalised request `{rows, seed, hyperparameters, data}`, or InvalidExecutionInput.
 
-    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int,
-    "dataSources": [...]}`; the input's hyperparameters are merged over the stack's, and the
-    merged set must pass the container's rules. `bucket` is the stack's bucket (a run's
+    `defaults` is the stack's RunDefaults; the input's hyperparameters are merged over the
+    stack's, and the merged set must pass the container's rules. `bucket` is the stack's bucket (a run's
     upload location is in it).
     """
     check_execution_name(execution_name, check_prefix(job_name_prefix))

@@ -295,3 +295,17 @@ def test_json_numbers_in_hyperparameters_succeed(stack):
     job = boto3.client("sagemaker", region_name=stack["region"]).describe_training_job(
         TrainingJobName="xgb-dev-7e1940--numbers")
     assert job["HyperParameters"] == output["run"]["hyperparameters"]
+
+
+def test_run_defaults_have_exactly_the_documented_keys():
+    """A stack's run defaults (its runDefaults output, the validation state's defaults) carry
+    every key execution_input.RunDefaults documents, and no other, with their types."""
+    from typing import get_type_hints
+
+    from lambda_src.execution_input import RunDefaults, TrainingLimits
+
+    defaults = load_stack_settings("dev").run_defaults
+    assert set(defaults) == set(RunDefaults.__annotations__)
+    assert set(defaults["training"]) == set(TrainingLimits.__annotations__)
+    for key, kind in get_type_hints(RunDefaults).items():
+        assert isinstance(defaults[key], getattr(kind, "__origin__", kind) if key != "training" else dict), key
