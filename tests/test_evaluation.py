@@ -22,6 +22,7 @@ from components.definition import (
 )
 from components.settings import PipelineSettings, SettingsError
 from lambda_src import evaluation, execution_input
+from dev_stack import PREFIX
 
 
 def settings_with(**config) -> PipelineSettings:
@@ -66,7 +67,7 @@ def test_pulumi_up_refuses_a_gate_the_objective_has_no_metric_for():
 
 def test_an_execution_may_set_its_own_gate_checked_against_its_objective():
     defaults = settings_with(qualityGate="auc >= 0.9").run_defaults
-    check = dict(execution_name="xgb-dev-7e1940--gate", job_name_prefix="xgb-dev-7e1940", defaults=defaults)
+    check = dict(execution_name=f"{PREFIX}--gate", job_name_prefix=PREFIX, defaults=defaults)
     assert execution_input.validate_execution({}, **check)["qualityGate"] == "auc >= 0.9"
     assert execution_input.validate_execution({"qualityGate": ""}, **check)["qualityGate"] == ""
     regression = {"hyperparameters": {"objective": "reg:squarederror"}}
@@ -185,9 +186,6 @@ def test_the_gate_failed_state_is_reached_only_through_the_gate():
 
 
 # -- the evaluation function on moto's S3 --------------------------------------------------------
-
-PREFIX = "xgb-dev-7e1940"
-
 
 @pytest.fixture
 def s3(monkeypatch):

@@ -15,8 +15,8 @@ from components.settings import load_stack_settings
 from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
 from runner.execution import new_name
+from dev_stack import PREFIX
 
-PREFIX = load_stack_settings("dev").job_name_prefix  # the dev stack's: the emulator's tests start executions on it
 
 
 def refusal(name) -> str:

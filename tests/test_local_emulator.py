@@ -36,6 +36,7 @@ from components.settings import load_stack_settings
 from runner.emulator import local_stack
 from runner.emulator.sagemaker import container
 from runner.emulator.sagemaker.container import MODEL_FILE
+from dev_stack import PREFIX
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -66,7 +67,7 @@ class TestPipeline:
     def test_outputs_look_like_the_real_stack(self, outputs):
         assert set(outputs) == OUTPUT_KEYS
         assert outputs["region"] == "us-west-2"
-        assert outputs["jobNamePrefix"] == "xgb-dev-7e1940"
+        assert outputs["jobNamePrefix"] == PREFIX
         assert "local" in outputs["consoleUrl"]
         assert outputs["trainingImage"].endswith("/sagemaker-xgboost:1.7-1")
 
