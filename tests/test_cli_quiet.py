@@ -11,7 +11,6 @@ from components import PROJECT_DIR
 from runner import cli, cost
 
 
-
 def _usage_error(capsys, argv) -> str:
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)

@@ -18,7 +18,6 @@ from runner.execution import new_name
 from dev_stack import PREFIX
 
 
-
 def refusal(name) -> str:
     with pytest.raises(InvalidExecutionInput) as error:
         check_execution_name(name, PREFIX)

@@ -18,7 +18,6 @@ from runner.emulator import awslambda as lambda_runtime
 from dev_stack import PREFIX
 
 
-
 def strict_json(text):
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")

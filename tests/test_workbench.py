@@ -13,7 +13,6 @@ from runner import cli
 from dev_stack import PREFIX
 
 
-
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """A real local run's folder, an AWS-shaped run made from it, a failed one and two broken folders."""
