@@ -7,6 +7,7 @@ Reads and validates the stack's config (defaults in Pulumi.yaml), builds the
 import pulumi
 import pulumi_aws as aws
 
+from components.names import PIPELINE
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.settings import PipelineSettings, SettingsError
 
@@ -23,7 +24,7 @@ except SettingsError as error:
 for warning in settings.warnings:
     pulumi.log.warn(f"{pulumi.get_project()}:{warning}")
 
-pipeline = TrainingPipeline("training-pipeline", TrainingPipelineArgs(settings=settings))
+pipeline = TrainingPipeline(PIPELINE, TrainingPipelineArgs(settings=settings))
 
 pulumi.export("bucketName", pipeline.bucket.bucket)
 pulumi.export("stateMachineArn", pipeline.state_machine.arn)

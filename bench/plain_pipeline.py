@@ -22,10 +22,13 @@ import numpy as np
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+from lambda_src import bucket_layout  # noqa: E402
 from runner.container.openmp import apply_openmp_defaults  # noqa: E402
 
 apply_openmp_defaults()  # as the local container loads it
 import xgboost as xgb  # noqa: E402
+
+RUN = bucket_layout.run_prefix("plain--run")
 PARAMS = {"objective": "reg:logistic"}
 
 
@@ -83,9 +86,9 @@ def plain(rows: int, seed_module) -> float:
     seed_module.write_dataset({"executionName": "plain--run", "rows": rows, "shards": 1}, s3=s3,
                               config=seed_module.FunctionConfig("b", "plain", (), shards=1))
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "part-00000.csv").write_bytes(s3.objects["runs/plain--run/csv/train/part-00000.csv"])
+        Path(folder, "part-00000.csv").write_bytes(s3.objects[f"{RUN}{bucket_layout.train_file(0)}"])
         dtrain = xgb.DMatrix(f"{folder}?format=csv&label_column=0&delimiter=,", silent=True)
-    text = s3.objects["runs/plain--run/csv/test/test.csv"].strip()
+    text = s3.objects[f"{RUN}{bucket_layout.TEST_FILE}"].strip()
     test = np.array(text.replace(b"\n", b",").split(b","), dtype=np.float64).reshape(text.count(b"\n") + 1, -1)
     booster = xgb.train(PARAMS, dtrain, num_boost_round=5)
     predictions = booster.predict(xgb.DMatrix(test))

@@ -51,9 +51,16 @@ import json
 from typing import Any
 
 from components.settings import PipelineSettings
+from lambda_src import bucket_layout
 from lambda_src.execution_input import InvalidExecutionInput
 
-STATE_NAMES = ("Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform")
+# The states' names: the sample's four (GENERATE_STATE ... TRANSFORM_STATE), then ours. run.py
+# and the rehearsal find states by these names, never by position or by a word in them.
+GENERATE_STATE = "Generate dataset"
+TRAIN_STATE = "Train model (XGBoost)"
+SAVE_STATE = "Save Model"
+TRANSFORM_STATE = "Batch transform"
+STATE_NAMES = (GENERATE_STATE, TRAIN_STATE, SAVE_STATE, TRANSFORM_STATE)  # the sample's four, in order
 EVALUATE_STATE = "Evaluate model"
 GATE_STATE = "Quality gate"
 GATE_FAILED_STATE = "Quality gate failed"
@@ -68,8 +75,6 @@ FAILED_STATE = "Pipeline failed"
 # .sync job when the execution is stopped, not when a state fails or times out, so the definition stops it.
 STOP_TRAINING_STATE = "Stop training job"
 STOP_TRANSFORM_STATE = "Stop transform job"
-RUNS_PREFIX = "runs"
-CHECKPOINTS_FOLDER = "checkpoints"  # runs/<execution name>/checkpoints/: a spot job's checkpoints
 TAG_STACK = "training-pipeline:stack"
 TAG_EXECUTION = "training-pipeline:execution"
 INVALID_INPUT_ERROR = InvalidExecutionInput.__name__
@@ -101,7 +106,7 @@ def integration_arn(partition: str, action: str) -> str:
 
 def run_uri(bucket: str, suffix: str) -> str:
     """A States.Format expression for `s3://<bucket>/runs/<execution name>/<suffix>`."""
-    return f"States.Format('s3://{bucket}/{RUNS_PREFIX}/{{}}/{suffix}', {_EXECUTION_NAME})"
+    return f"States.Format('s3://{bucket}/{bucket_layout.RUNS}/{{}}/{suffix}', {_EXECUTION_NAME})"
 
 
 def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, Any]]:
@@ -145,7 +150,7 @@ def _spot_parameters(bucket: str) -> dict[str, Any]:
     """Managed spot training; SageMaker syncs the container's checkpoint folder (/opt/ml/checkpoints)
     with the run's checkpoints/ prefix and restores it when a reclaimed job restarts."""
     return {"EnableManagedSpotTraining": True,
-            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{CHECKPOINTS_FOLDER}/")}}
+            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{bucket_layout.CHECKPOINTS}/")}}
 
 
 def model_package_group_name(settings: PipelineSettings) -> str:
@@ -308,7 +313,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                             "S3DataDistributionType": "FullyReplicated",
                         }},
                     }],
-                    "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, "model")},
+                    "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, bucket_layout.MODEL)},
                     "ResourceConfig": {
                         "InstanceCount": settings.training_instance_count,
                         "InstanceType": settings.training_instance_type,
@@ -365,7 +370,7 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                         "DataSource": {"S3DataSource": {
                             "S3DataType": "S3Prefix", "S3Uri.$": "$.dataset.test_uri"}},
                     },
-                    "TransformOutput": {"S3OutputPath.$": run_uri(bucket, "predictions"),
+                    "TransformOutput": {"S3OutputPath.$": run_uri(bucket, bucket_layout.PREDICTIONS),
                                         "AssembleWith": "Line"},
                     "TransformResources": {
                         "InstanceCount": settings.transform_instance_count,

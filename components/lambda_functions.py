@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.settings import PROJECT_DIR
+from components import PROJECT_DIR
 
 SOURCE_DIR = PROJECT_DIR / "lambda_src"
 HANDLER = "lambda_src.seed_dataset.handler"

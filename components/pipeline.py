@@ -45,14 +45,15 @@ import pulumi_aws as aws
 from pulumi import Output, ResourceOptions
 
 from components import lambda_functions, seed_policy
-from components.definition import RUNS_PREFIX, TAG_STACK, model_package_group_name, render_definition
+from components.names import bucket_resource
+from components.definition import TAG_STACK, model_package_group_name, render_definition
 from components.settings import PipelineSettings
+from lambda_src import bucket_layout
 from lambda_src.execution_input import (BUCKET_VARIABLE, DATA_SOURCES_VARIABLE, JOB_NAME_PREFIX_VARIABLE,
                                         NAME_SEPARATOR, SHARDS_VARIABLE, InvalidExecutionInput,
                                         check_sources_outside_runs)
 
 COMPONENT_TYPE = "training-pipeline:index:TrainingPipeline"
-CSV_FOLDER = seed_policy.CSV_FOLDER
 STATES_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 # Managed rules Step Functions creates for `.sync` SageMaker integrations (sagemaker-iam docs).
 SYNC_EVENT_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -170,17 +171,14 @@ def seed_function_statements(bucket_arn: str, log_group_arn: str, data_sources: 
     return [_plain(statement) for statement in seed_policy.seed_statements(bucket_arn, log_group_arn, data_sources)]
 
 
-EVALUATION_FOLDER = "evaluation"  # of a run: runs/<name>/evaluation/evaluation.json
-
-
 def evaluation_function_statements(bucket_arn: str, log_group_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     """Read a run's held-out labels and the transform's predictions, write its evaluation.json."""
-    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
+    runs = f"{bucket_arn}/{bucket_layout.RUNS}/*"
     return [
         own_logs_statement(log_group_arn),
         _statement("ReadLabelsAndPredictions", ["s3:GetObject"],
-                   [f"{runs}/{CSV_FOLDER}/labels/*", f"{runs}/predictions/*"]),
-        _statement("WriteEvaluation", ["s3:PutObject"], [f"{runs}/{EVALUATION_FOLDER}/*"]),
+                   [f"{runs}/{bucket_layout.LABELS}/*", f"{runs}/{bucket_layout.PREDICTIONS}/*"]),
+        _statement("WriteEvaluation", ["s3:PutObject"], [f"{runs}/{bucket_layout.EVALUATION}/*"]),
     ]
 
 
@@ -188,9 +186,9 @@ def sagemaker_statements(scope: _Scope, bucket_arn: str, image_uri: str
                          ) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
     return [
         _statement("ListRunObjects", ["s3:ListBucket"], [bucket_arn],
-                   conditions=[("StringLike", "s3:prefix", [f"{RUNS_PREFIX}/*"])]),
+                   conditions=[("StringLike", "s3:prefix", [f"{bucket_layout.RUNS}/*"])]),
         _statement("ReadWriteRunObjects", ["s3:GetObject", "s3:PutObject"],
-                   [f"{bucket_arn}/{RUNS_PREFIX}/*"]),
+                   [f"{bucket_arn}/{bucket_layout.RUNS}/*"]),
         # GetAuthorizationToken has no resource-level permissions.
         _statement("EcrAuthorization", ["ecr:GetAuthorizationToken"], ["*"]),
         _statement("PullTrainingImage",
@@ -257,7 +255,7 @@ def write_once_statements(bucket_arn: str, seed_role_arn: str) -> list[aws.iam.G
     user guide, "Enforce conditional writes": s3:if-none-match is present when the header is sent;
     s3:ObjectCreationOperation is false for CreateMultipartUpload and UploadPart, which take no
     conditional header (PutObject and CompleteMultipartUpload must carry it)."""
-    return [_statement("SeedingWritesOnce", ["s3:PutObject"], [f"{bucket_arn}/{RUNS_PREFIX}/*/{CSV_FOLDER}/*"],
+    return [_statement("SeedingWritesOnce", ["s3:PutObject"], [f"{bucket_arn}/{bucket_layout.RUNS}/*/{bucket_layout.CSV}/*"],
                        effect="Deny", principals=[("AWS", [seed_role_arn])],
                        conditions=[("Null", "s3:if-none-match", ["true"]),
                                    ("Bool", "s3:ObjectCreationOperation", ["true"])])]
@@ -274,7 +272,7 @@ def runs_lifecycle_rule(expire_days: int) -> aws.s3.BucketLifecycleConfiguration
             noncurrent_days=1),
     } if expire_days else {}
     return s3.BucketLifecycleConfigurationRuleArgs(
-        id="runs", status="Enabled", filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{RUNS_PREFIX}/"),
+        id="runs", status="Enabled", filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{bucket_layout.RUNS}/"),
         abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
             days_after_initiation=1),
         **expiring)
@@ -319,7 +317,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             lambda values: _Scope(partition=values[0], region=settings.region, account=values[1]))
 
         # Bucket: private, encrypted, TLS only. Every execution writes under runs/<name>/.
-        self.bucket = aws.s3.Bucket(f"{name}-data", force_destroy=settings.force_destroy, tags=tags,
+        self.bucket = aws.s3.Bucket(bucket_resource(name), force_destroy=settings.force_destroy, tags=tags,
                                     opts=child())
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-data-public-access", bucket=self.bucket.id,

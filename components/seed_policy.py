@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from lambda_src.execution_input import RUNS_FOLDER as RUNS_PREFIX
-from lambda_src.execution_input import UPLOAD_FOLDER, parse_s3_uri
+from lambda_src import bucket_layout
+from lambda_src.execution_input import parse_s3_uri
 
-CSV_FOLDER = "csv"  # of a run: runs/<name>/csv/{train,validation,test,labels}/, what the seeding function writes
 # IAM quotas: the aggregate of a role's inline policies, in characters, white space not counted.
 ROLE_POLICY_CHARACTERS = 10_240
 # The longest ARNs the stack's own resources can get, for measuring before they exist: a bucket
@@ -65,17 +64,17 @@ def seed_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[
     delete them when an invocation fails, delete a run's upload after reading it; list one run's
     prefix (`runs/<name>/`, so no listing of runs/ itself enumerates the runs); read the dataSources."""
     partition = bucket_arn.split(":")[1]
-    runs = f"{bucket_arn}/{RUNS_PREFIX}/*"
+    runs = f"{bucket_arn}/{bucket_layout.RUNS}/*"
     return [
         own_logs(log_group_arn),
-        Statement("WriteRunData", ("s3:PutObject", "s3:AbortMultipartUpload"), (f"{runs}/{CSV_FOLDER}/*",)),
+        Statement("WriteRunData", ("s3:PutObject", "s3:AbortMultipartUpload"), (f"{runs}/{bucket_layout.CSV}/*",)),
         Statement("DeleteRunDataAndUploads", ("s3:DeleteObject",),
-                  (f"{runs}/{CSV_FOLDER}/*", f"{runs}/{UPLOAD_FOLDER}/*")),
+                  (f"{runs}/{bucket_layout.CSV}/*", f"{runs}/{bucket_layout.UPLOAD}/*")),
         # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
         Statement("ListRunPrefixes", ("s3:ListBucket",), (bucket_arn,),
-                  (("StringLike", "s3:prefix", (f"{RUNS_PREFIX}/*/",)),)),
+                  (("StringLike", "s3:prefix", (f"{bucket_layout.RUNS}/*/",)),)),
         # A file run.py uploaded for a run; execution_input lets each run read its own only.
-        Statement("ReadRunUploads", ("s3:GetObject",), (f"{runs}/{UPLOAD_FOLDER}/*",)),
+        Statement("ReadRunUploads", ("s3:GetObject",), (f"{runs}/{bucket_layout.UPLOAD}/*",)),
         *data_source_statements(partition, data_sources),
     ]
 

@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 import yaml
 
-from components import seed_policy
+from components import PROJECT_DIR, seed_policy
 from components.images import partition, training_image
 from lambda_src import evaluation, execution_input, xgboost_hyperparameters
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+DEFAULT_STACK = "dev"  # the stack run.py and the rehearsal use when none is named (Pulumi.dev.yaml)
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
@@ -157,9 +157,9 @@ class PipelineSettings:
         return training_image(self.region, self.xgboost_version)
 
     @property
-    def run_defaults(self) -> dict[str, Any]:
-        """What an execution gets unless its input says otherwise, and the shards its rows must
-        cover (execution_input.validate_execution)."""
+    def run_defaults(self) -> execution_input.RunDefaults:
+        """What an execution gets unless its input says otherwise, and what bounds it (its keys:
+        execution_input.RunDefaults)."""
         return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
                 "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
                 "qualityGate": self.quality_gate,
@@ -375,15 +375,12 @@ def _botocore_service_model(service: str) -> dict:
         return json.load(model)
 
 
-def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> PipelineSettings:
-    """Settings of a stack read straight from its Pulumi.<stack>.yaml, as the rehearsal uses them.
+def read_stack_config(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `config:` block of Pulumi.<stack>.yaml: the one reader of a stack file.
 
-    Strict, since nothing else checks this file before a run: it must exist, parse, and hold
-    only keys the project declares (other providers' namespaces aside). Every problem is a
-    SettingsError of one line naming the file and the key.
+    Strict, since nothing else checks this file before a run: it must exist, parse, and hold a
+    mapping; every problem is a SettingsError of one line naming the file.
     """
-    import difflib
-
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     name = stack_file.name
     if not stack_file.is_file():
@@ -405,7 +402,18 @@ def load_stack_settings(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> 
     values = {} if values is None else values
     if not isinstance(values, dict):
         raise SettingsError(f"{name}: config: expected a mapping of key: value")
+    return values
 
+
+def load_stack_settings(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_DIR) -> PipelineSettings:
+    """Settings of a stack read straight from its Pulumi.<stack>.yaml (`read_stack_config`), as
+    the rehearsal uses them: only keys the project declares (other providers' namespaces aside).
+    Every problem is a SettingsError of one line naming the file and the key.
+    """
+    import difflib
+
+    values = read_stack_config(stack, project_dir)
+    name = f"Pulumi.{stack}.yaml"
     namespace = project_name(project_dir / "Pulumi.yaml")
     declared = {f"{namespace}:{key}" for key in project_defaults(project_dir / "Pulumi.yaml")}
     for key in values:

@@ -24,6 +24,8 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from . import bucket_layout
+
 
 def _execution_input():
     """The name rules (execution_input.py imports this module for the gate: imported on use, no cycle)."""
@@ -454,17 +456,15 @@ class TooManyRows(Exception):
     """More held-out rows than the function can score: the run fails at once, saying so."""
 
 
-EVALUATION_FOLDER = "evaluation"
-EVALUATION_FILE = "evaluation.json"
 CHUNK_BYTES = 8 << 20
 
 
 def run_keys(name: str) -> dict[str, str]:
     """The keys a run's evaluation reads and writes (the layout seed_dataset.py and the transform make)."""
-    prefix = _execution_input().run_prefix(name)
-    return {"labels": f"{prefix}csv/labels/test_labels.csv",
-            "predictions": f"{prefix}predictions/test.csv.out",
-            "evaluation": f"{prefix}{EVALUATION_FOLDER}/{EVALUATION_FILE}"}
+    prefix = bucket_layout.run_prefix(name)
+    return {"labels": f"{prefix}{bucket_layout.LABELS_FILE}",
+            "predictions": f"{prefix}{bucket_layout.PREDICTIONS_FILE}",
+            "evaluation": f"{prefix}{bucket_layout.EVALUATION_FILE}"}
 
 
 def _object_chunks(s3, bucket: str, key: str) -> Iterator[bytes]:

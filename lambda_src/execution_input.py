@@ -37,8 +37,10 @@ from __future__ import annotations
 import json
 import random
 import re
+from typing import TypedDict
 
-from . import evaluation
+from . import bucket_layout, evaluation
+from .row_sizes import TRAINING_ROW_CSV_BYTES, TRAINING_ROW_MEMORY_BYTES
 from . import xgboost_hyperparameters as hyperparameter_rules
 from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
 from .suggestions import did_you_mean
@@ -46,8 +48,6 @@ from .suggestions import did_you_mean
 FIELDS = ("rows", "seed", "hyperparameters", "data", "qualityGate")
 DATA_FIELDS = ("uri", "label", "test", "split", "categorical")
 SPLIT_FIELDS = ("validation", "test")
-RUNS_FOLDER = "runs"        # of the stack's bucket: runs/<execution name>/
-UPLOAD_FOLDER = "upload"
 # S3 bucket names (the general purpose rules: 3-63 characters, lower case, digits, . and -).
 # Matched with `fullmatch` only, as every pattern here: `$` would also accept a trailing newline.
 BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -55,10 +55,6 @@ MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
 DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
-# What one training job can hold (xgboost 1.7.4, measured in issue 18): about 130 bytes a row in
-# memory once loaded, about 7.8 bytes a row of the training CSV on the instance's volume.
-ROW_MEMORY_BYTES = 130
-ROW_DISK_BYTES = 7.8
 # Memory of SageMaker's training instance types: GiB per vCPU by family (ml.m5.xlarge: 4 vCPUs,
 # 16 GiB). A family not listed is bounded by its volume only.
 GIB_PER_VCPU = {"c4": 1.875, "c5": 2, "c6i": 2, "m4": 4, "m5": 4, "m6i": 4, "r5": 8, "r6i": 8,
@@ -84,6 +80,35 @@ BUCKET_VARIABLE = "RUNS_BUCKET"
 JOB_NAME_PREFIX_VARIABLE = "JOB_NAME_PREFIX"
 DATA_SOURCES_VARIABLE = "DATA_SOURCES"
 SHARDS_VARIABLE = "TRAINING_SHARDS"
+
+
+class TrainingLimits(TypedDict, total=False):
+    """The training job's limits a run is bounded by: keywords of xgboost_hyperparameters.validate."""
+    image_version: str         # xgboostVersion: whose rules apply
+    instance_type: str         # trainingInstanceType
+    instance_count: int        # trainingInstanceCount
+    max_runtime_seconds: int   # maxRuntimeSeconds
+
+
+class RunDefaults(TypedDict):
+    """The stack's run defaults: its `runDefaults` output (run.py checks a run against it) and the
+    validation state's `defaults` (components.settings.PipelineSettings.run_defaults makes both).
+
+    rows            rows generated when the input names none
+    hyperparameters the stack's hyperparameters; an input's are merged over them
+    shards          training shards a run writes (one per training instance); its rows must cover them
+    dataSources     the S3 locations an input's `data` may name (besides the run's own upload)
+    volumeSizeGb    each training instance's volume, which the training CSV must fit
+    qualityGate     the gate a run's evaluation must pass unless its input names one ("" none)
+    training        the training job's limits (TrainingLimits)
+    """
+    rows: int
+    hyperparameters: dict[str, str]
+    shards: int
+    dataSources: list[str]
+    volumeSizeGb: int
+    qualityGate: str
+    training: TrainingLimits
 
 
 class InvalidExecutionInput(ValueError):
@@ -232,16 +257,11 @@ def _inside(bucket: str, key: str, location: str) -> bool:
     return bucket == location_bucket and key.startswith(location_key)
 
 
-def run_prefix(execution_name: str) -> str:
-    """The key prefix of everything one execution writes: `runs/<execution name>/`."""
-    return f"{RUNS_FOLDER}/{execution_name}/"
-
-
 def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str = "dataSources") -> tuple[str, ...]:
     """No location may overlap the stack bucket's `runs/` (the bucket itself, runs/, anything in
     it): as a data source it would let any run read other runs' data and pending uploads, which
     each run may read only of its own."""
-    runs = f"s3://{bucket}/{RUNS_FOLDER}/"
+    runs = f"s3://{bucket}/{bucket_layout.RUNS}/"
     for location in sources:
         if location.startswith(runs) or runs.startswith(location):
             raise InvalidExecutionInput(
@@ -252,7 +272,7 @@ def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str
 
 def upload_location(bucket: str, execution_name: str) -> str:
     """Where run.py uploads a local file for one execution (read by that execution only)."""
-    return f"s3://{bucket}/{run_prefix(execution_name)}{UPLOAD_FOLDER}/"
+    return f"s3://{bucket}/{bucket_layout.run_prefix(execution_name)}{bucket_layout.UPLOAD}/"
 
 
 def _fraction(value: object, field: str) -> float:
@@ -333,24 +353,24 @@ def instance_memory_gib(instance_type: str) -> float | None:
     return GIB_PER_VCPU[parts[1]] * vcpus
 
 
-def check_rows_fit(rows: int, training: dict, volume_size_gb: int | None) -> None:
+def check_rows_fit(rows: int, training: TrainingLimits, volume_size_gb: int | None) -> None:
     """Generated rows must fit the training instances' memory and volumes (the rows are sharded
     across the instances), else the job fails loading after the dataset is written. (The generator
     holds out at most seed_dataset.MAX_TEST_ROWS, which the evaluation function scores.)"""
     count = training.get("instance_count", 1)
     instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
     memory = instance_memory_gib(instance_type)
-    if memory is not None and rows * ROW_MEMORY_BYTES > count * memory * 2 ** 30:
-        limit = int(count * memory * 2 ** 30 // ROW_MEMORY_BYTES)
+    if memory is not None and rows * TRAINING_ROW_MEMORY_BYTES > count * memory * 2 ** 30:
+        limit = int(count * memory * 2 ** 30 // TRAINING_ROW_MEMORY_BYTES)
         raise InvalidExecutionInput(
-            f"rows: {rows:,} do not fit in memory: xgboost needs about {ROW_MEMORY_BYTES} bytes a row and "
+            f"rows: {rows:,} do not fit in memory: xgboost needs about {TRAINING_ROW_MEMORY_BYTES} bytes a row and "
             f"{count} {instance_type} hold {memory:g} GiB each, so at most {limit:,} rows (or raise "
             "trainingInstanceCount or the trainingInstanceType)")
-    if volume_size_gb is not None and rows * ROW_DISK_BYTES > count * volume_size_gb * 2 ** 30:
-        limit = int(count * volume_size_gb * 2 ** 30 // ROW_DISK_BYTES)
+    if volume_size_gb is not None and rows * TRAINING_ROW_CSV_BYTES > count * volume_size_gb * 2 ** 30:
+        limit = int(count * volume_size_gb * 2 ** 30 // TRAINING_ROW_CSV_BYTES)
         raise InvalidExecutionInput(
             f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
-            f"{ROW_DISK_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
+            f"{TRAINING_ROW_CSV_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
             f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
 
 
@@ -375,15 +395,14 @@ def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> t
 
 
 def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
-                       defaults: dict, seed_source: random.Random | None = None,
+                       defaults: RunDefaults, seed_source: random.Random | None = None,
                        bucket: str | None = None) -> dict:
     """The normalised request `{rows, seed, hyperparameters, data}`, or InvalidExecutionInput.
 
-    `defaults` is the stack's `{"rows": int, "hyperparameters": {...}, "shards": int,
-    "dataSources": [...], "training": {...}}` (`training`: the keywords of the rules' `validate`,
-    the image version among them); the input's hyperparameters are merged over the stack's, and
-    the merged set must pass the rules of the stack's image. `bucket` is the stack's bucket (a
-    run's upload location is in it).
+    `defaults` is the stack's RunDefaults (`training`: the keywords of the rules' `validate`, the
+    image version among them); the input's hyperparameters are merged over the stack's, and the
+    merged set must pass the rules of the stack's image. `bucket` is the stack's bucket (a run's
+    upload location is in it).
 
     In the state machine, `defaults` are the validation state's Parameters, rendered into the same
     definition as the training state's image: the image whose rules apply is the image the

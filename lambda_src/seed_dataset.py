@@ -2,7 +2,9 @@
 library + boto3).
 
 x and y are uniform integers in [0, 100]; label = 1 if y >= 3*x + 5 else 0 (the original
-sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executionName>/`:
+sample's distribution, positive rate 1584/10201 = 15.53 %). It writes the run's csv/ objects
+(bucket_layout.py): training shards and validation rows (row_sizes.validation_rows) as `label,x,y`,
+test rows as `x,y`, and the test rows' labels, one per line, in the same order.
 
     csv/train/part-00000.csv ...   `label,x,y`, one object per shard
     csv/validation/validation.csv  `label,x,y` (rows // 10 rows, at least 1)
@@ -10,7 +12,7 @@ sample's distribution, positive rate 1584/10201 = 15.53 %). Under `runs/<executi
     csv/labels/test_labels.csv     the test rows' labels, one per line, same order
 
 Event: {"executionName", "rows"=5000, "test_rows"=min(rows, MAX_TEST_ROWS), "validation_rows"=
-max(1, rows // 10), "shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS
+row_sizes.validation_rows(rows), "shards"=the stack's, "seed"?}: row counts at most execution_input.MAX_ROWS
 (test_rows at most MAX_TEST_ROWS, what the evaluation function scores), shards only the stack's
 count (TRAINING_SHARDS, one per training instance), whoever invokes the function.
 The validation rows are drawn after the test rows, so a seed gives the same training and test
@@ -61,7 +63,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import ClientError
 
-from . import data_preparation, evaluation, execution_input
+from . import bucket_layout, data_preparation, evaluation, execution_input, row_sizes
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
         raise InvalidSeedRequest(f"executionName: {error}") from None
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
     test_rows = _positive_int(event, "test_rows", min(rows, MAX_TEST_ROWS), limit=MAX_TEST_ROWS)
-    validation_rows = _positive_int(event, "validation_rows", max(1, rows // 10))
+    validation_rows = _positive_int(event, "validation_rows", row_sizes.validation_rows(rows))
     shards = _positive_int(event, "shards", config.shards)
     if shards != config.shards:
         raise InvalidSeedRequest(f"shards must be the stack's {config.shards} (one per training instance), "
@@ -264,7 +266,7 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
     # random.Random(-n) equals random.Random(n): negative seeds would alias.
     if "seed" in event and (type(seed) is not int or seed < 0):
         raise InvalidSeedRequest(f"seed must be a non-negative integer, got {seed!r}")
-    return SeedRequest(name, config.bucket, execution_input.run_prefix(name), rows, test_rows,
+    return SeedRequest(name, config.bucket, bucket_layout.run_prefix(name), rows, test_rows,
                        validation_rows, shards, seed)
 
 
@@ -280,7 +282,7 @@ def refuse_existing_run(s3, request: SeedRequest) -> None:
     entries = ([item["Key"] for item in listed.get("Contents", [])]
                + [item["Prefix"] for item in listed.get("CommonPrefixes", [])])
     held = sorted(entry for entry in entries
-                  if entry != f"{request.prefix}{execution_input.UPLOAD_FOLDER}/")
+                  if entry != f"{request.prefix}{bucket_layout.UPLOAD}/")
     if held:
         raise RunExists(f"s3://{request.bucket}/{request.prefix} exists already (it holds {held[0]}): "
                         "runs are write-once and an earlier execution of this name, or an invocation "
@@ -401,9 +403,9 @@ def write_dataset(event: object, s3=None, remaining_ms=None, config: FunctionCon
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(execution_input.DRAWN_SEEDS)
     rng = random.Random(seed)
     bucket, prefix = request.bucket, request.prefix
-    train_keys = [f"{prefix}csv/train/part-{i:05d}.csv" for i in range(request.shards)]
-    test_key, labels_key = f"{prefix}csv/test/test.csv", f"{prefix}csv/labels/test_labels.csv"
-    validation_key = f"{prefix}csv/validation/validation.csv"
+    train_keys = [f"{prefix}{bucket_layout.train_file(i)}" for i in range(request.shards)]
+    test_key, labels_key = f"{prefix}{bucket_layout.TEST_FILE}", f"{prefix}{bucket_layout.LABELS_FILE}"
+    validation_key = f"{prefix}{bucket_layout.VALIDATION_FILE}"
     uploads: list[_Upload] = []  # every upload started, in order
     written = 0
 
@@ -441,10 +443,10 @@ def _dataset(bucket: str, prefix: str, rows: dict, shards: int, seed: int, keys:
              source: dict) -> dict:
     """The `$.dataset` record both the generator and the preparation return (the layout's URIs)."""
     return {
-        "train_uri": f"s3://{bucket}/{prefix}csv/train/",
-        "validation_uri": f"s3://{bucket}/{prefix}csv/validation/",
-        "test_uri": f"s3://{bucket}/{prefix}csv/test/",
-        "labels_uri": f"s3://{bucket}/{prefix}csv/labels/test_labels.csv",
+        "train_uri": f"s3://{bucket}/{prefix}{bucket_layout.TRAIN}/",
+        "validation_uri": f"s3://{bucket}/{prefix}{bucket_layout.VALIDATION}/",
+        "test_uri": f"s3://{bucket}/{prefix}{bucket_layout.TEST}/",
+        "labels_uri": f"s3://{bucket}/{prefix}{bucket_layout.LABELS_FILE}",
         "rows": rows,
         "shards": shards,
         "seed": seed,
@@ -630,9 +632,9 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
         if remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS:
             raise DeadlineExceeded("Lambda time limit near while preparing the data; give less data per run")
 
-    train_keys = [f"{prefix}csv/train/part-{i:05d}.csv" for i in range(request.shards)]
-    other_keys = [f"{prefix}csv/validation/validation.csv", f"{prefix}csv/test/test.csv",
-                  f"{prefix}csv/labels/test_labels.csv"]
+    train_keys = [f"{prefix}{bucket_layout.train_file(i)}" for i in range(request.shards)]
+    other_keys = [f"{prefix}{key}" for key in (bucket_layout.VALIDATION_FILE, bucket_layout.TEST_FILE,
+                                               bucket_layout.LABELS_FILE)]
     uploads: list[_Upload] = []
     split = data["split"]  # both fractions, normalised by execution_input
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -327,11 +327,11 @@ class RunLimits:
     @classmethod
     def from_definition(cls, definition: str | dict, region: str) -> "RunLimits":
         """From the state machine's definition (DescribeStateMachine), so the bound is the deployed one."""
-        from components.definition import STATE_NAMES
+        from components.definition import TRAIN_STATE, TRANSFORM_STATE
 
         states = (json.loads(definition) if isinstance(definition, str) else definition)["States"]
-        train = states[STATE_NAMES[1]]["Parameters"]
-        transform_state = states[STATE_NAMES[3]]
+        train = states[TRAIN_STATE]["Parameters"]
+        transform_state = states[TRANSFORM_STATE]
         transform = transform_state["Parameters"]["TransformResources"]
         spot = bool(train.get("EnableManagedSpotTraining"))
         stopping = train["StoppingCondition"]
@@ -422,13 +422,13 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
     """The bytes the run keeps under runs/<name>/; None when they cannot be listed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from components.definition import RUNS_PREFIX
+    from lambda_src import bucket_layout
 
     if s3 is None:  # no client to list with
         return None
     total = 0
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RUNS_PREFIX}/{name}/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=bucket_layout.run_prefix(name)):
             total += sum(item["Size"] for item in page.get("Contents", []))
     except (BotoCoreError, ClientError):
         return None
@@ -442,7 +442,7 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     upper bound of its billed duration.
     A training job that kept a warm pool is described again (with `sagemaker`) for its retained time."""
     from components import lambda_functions
-    from components.definition import EVALUATE_STATE, PREPARE_STATE, STATE_NAMES, VALIDATE_STATE
+    from components.definition import EVALUATE_STATE, GENERATE_STATE, PREPARE_STATE, VALIDATE_STATE
 
     training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
     transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
@@ -456,7 +456,7 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
     began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
     transform = {**summary.get("transform", {}),
                  "seconds": round(ended - began, 3) if began is not None and ended is not None else None}
-    functions = {VALIDATE_STATE, STATE_NAMES[0], PREPARE_STATE, EVALUATE_STATE}
+    functions = {VALIDATE_STATE, GENERATE_STATE, PREPARE_STATE, EVALUATE_STATE}
     lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
                       if state.name in functions and state.exited is not None]
     evaluated = [(state.exited - state.entered).total_seconds() for state in view.states

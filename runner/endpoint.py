@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components import PROJECT_DIR
+
 ENDPOINT_KEY = "localEndpoint"  # the output `run.py serve` adds: the endpoint's URL
 CREDENTIALS_KEY = "localEndpointCredentials"  # and its key: {"accessKeyId", "secretAccessKey"}
 PROFILE = "run-py-serve"  # the profile of the credentials file serve writes for the AWS CLI

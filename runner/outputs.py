@@ -8,10 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
-from runner.endpoint import (
-    CREDENTIALS_KEY, ENDPOINT_KEY, PROJECT_DIR, EndpointKey, local_endpoint_url, private_problem)
+from components import PROJECT_DIR
+from lambda_src.execution_input import RunDefaults
+from runner.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, EndpointKey, local_endpoint_url, private_problem
 
 
 class UsageError(Exception):
@@ -26,7 +27,7 @@ class StackOutputs:
     region: str
     job_name_prefix: str
     console_url: str
-    run_defaults: dict  # {"rows", "hyperparameters"}: what executions get unless their input says otherwise
+    run_defaults: RunDefaults  # what executions get unless their input says otherwise
     # The local emulator's least-privilege report (runner.emulator.iam): what each role called, under
     # which statement, and which statements no call needed, for one execution (its ARN). None on AWS.
     iam_report: Optional[Callable[[str], dict]] = None
@@ -63,7 +64,8 @@ class StackOutputs:
             if endpoint_key is None:
                 raise UsageError(f"{source} lacks {CREDENTIALS_KEY} (the key run.py serve admits): use the "
                                  "outputs file run.py serve wrote")
-        outputs = cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=defaults,
+        run_defaults = cast(RunDefaults, defaults)  # rows and hyperparameters checked; the rest read with .get
+        outputs = cls(**{field: str(values[key]) for key, field in cls.KEYS.items()}, run_defaults=run_defaults,
                       endpoint_url=endpoint, endpoint_key=endpoint_key)
         arn_region = arn_part(outputs.state_machine_arn, 3)
         if arn_region != outputs.region:

@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
+from components import PROJECT_DIR
 from runner.metrics import HINGE, MARGIN, MULTICLASS, PROBABILITY, REGRESSION
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DRAW_SECONDS = 120.0
 
 CALIBRATION_BINS = 10

@@ -25,10 +25,12 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from components import PROJECT_DIR
+from lambda_src import bucket_layout
 from lambda_src.execution_input import is_job_name
 from runner import model_file
 from runner.follow import ExecutionView
-from runner.outputs import PROJECT_DIR, UsageError
+from runner.outputs import UsageError
 from runner.terminal import shown
 
 if TYPE_CHECKING:
@@ -435,7 +437,7 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
         train_bucket, _ = split_uri(dataset["train_uri"])
         skipped = []
         for key in _keys_under(s3, dataset["train_uri"]):
-            target = inside(scratch / "data", key.split("/csv/", 1)[-1])
+            target = inside(scratch / "data", key.split(f"/{bucket_layout.CSV}/", 1)[-1])
             if target is None:  # a planted key (`../..`): never written outside the run's folder
                 skipped.append(key)
                 continue

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import platform
 import subprocess
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components import PROJECT_DIR
 
 
 def version_text() -> str:

@@ -2,13 +2,12 @@
 
 import pytest
 
-from components.settings import load_stack_settings
 from lambda_src import data_preparation
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
 from runner import cli, execution
 from runner.outputs import UsageError
+from dev_stack import PREFIX
 
-PREFIX = load_stack_settings("dev").job_name_prefix
 DEFAULTS = {"rows": 100, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
             "training": {"image_version": "3.2-0"}}
 

@@ -4,13 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from runner import cli, cost
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _usage_error(capsys, argv) -> str:

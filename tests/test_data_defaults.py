@@ -4,12 +4,11 @@ import io
 
 import pytest
 
-from components.settings import load_stack_settings
 from lambda_src import data_preparation
 from lambda_src.execution_input import merge_hyperparameters, validate_execution
 from runner import cli
+from dev_stack import PREFIX
 
-PREFIX = load_stack_settings("dev").job_name_prefix
 STACK = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}  # Pulumi.dev.yaml's
 WINE_LIKE = "alcohol,malic_acid,cultivar\n" + "".join(f"{13 + i % 3},{i % 5},{'abc'[i % 3]}\n" for i in range(40))
 

@@ -23,15 +23,17 @@ if str(PROJECT_DIR) not in sys.path:
 
 from components.definition import (  # noqa: E402
     CHOICE_STATE, EVALUATE_STATE, FAILED_STATE, GATE_FAILED_STATE, GATE_STATE, PREPARE_STATE, REFUSED_STATE,
-    REGISTER_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
+    REGISTER_STATE, SAVE_STATE, STATE_NAMES, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, TRAIN_STATE, TRANSFORM_STATE,
+    VALIDATE_STATE, build_definition, render_definition)
 from components.settings import PipelineSettings  # noqa: E402
+from dev_stack import PREFIX  # noqa: E402
 
 BUCKET = "training-pipeline-data-1a2b3c4"
 ROLE_ARN = "arn:aws:iam::111122223333:role/training-pipeline-sagemaker-role-5d6e7f8"
 FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-seed-9a0b1c2"
 VALIDATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-validate-3d4e5f6"
 EVALUATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-evaluate-7a8b9c0"
-EXECUTION = "xgb-dev-7e1940--20260101-000000-abc123"
+EXECUTION = f"{PREFIX}--20260101-000000-abc123"
 TARGET = dict(partition="aws", bucket=BUCKET, validation_function_arn=VALIDATION_ARN, seed_function_arn=FUNCTION_ARN,
               sagemaker_role_arn=ROLE_ARN, evaluation_function_arn=EVALUATION_ARN)
 DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
@@ -353,10 +355,10 @@ def without_sagemaker(definition: dict) -> dict:
     (JSONPath, intrinsic functions, context object), which is what these tests look at.
     """
     changed = copy.deepcopy(definition)
-    train = changed["States"][STATE_NAMES[1]]
-    changed["States"][STATE_NAMES[1]] = {"Type": "Pass", "Parameters": train["Parameters"],
-                                         "ResultPath": "$.trainingRequest", "End": True}
-    for name in (*STATE_NAMES[2:], "Stop training job", "Stop transform job", EVALUATE_STATE, GATE_STATE,
+    train = changed["States"][TRAIN_STATE]
+    changed["States"][TRAIN_STATE] = {"Type": "Pass", "Parameters": train["Parameters"],
+                                      "ResultPath": "$.trainingRequest", "End": True}
+    for name in (SAVE_STATE, TRANSFORM_STATE, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, EVALUATE_STATE, GATE_STATE,
                  GATE_FAILED_STATE, REGISTER_STATE):
         del changed["States"][name]
     return changed
@@ -408,7 +410,7 @@ def lambda_inputs(run: dict) -> list[dict]:
 
 def test_validated_request_drives_every_later_state(interpreter):
     client, machine = interpreter
-    name = "xgb-dev-7e1940--flow-1"
+    name = f"{PREFIX}--flow-1"
     payload = {"rows": 10, "hyperparameters": {"num_round": 9}, "extra": "ignored by the stub"}
     request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"},
                "data": None}
@@ -418,7 +420,7 @@ def test_validated_request_drives_every_later_state(interpreter):
     run = execute(client, machine, name, payload, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
     validate, seed = lambda_inputs(run)
-    assert validate == {"executionName": name, "input": payload, "jobNamePrefix": "xgb-dev-7e1940",
+    assert validate == {"executionName": name, "input": payload, "jobNamePrefix": PREFIX,
                         "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
                                      "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
                                      "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge", "instance_count": 1,
@@ -442,7 +444,7 @@ def test_data_in_the_request_goes_to_prepare_not_generate(interpreter):
     """The Choice after validation: a checked `data` object sends the run to Prepare dataset,
     which gets the checked data, seed, hyperparameters and shards; Generate never runs."""
     client, machine = interpreter
-    name = "xgb-dev-7e1940--flow-data"
+    name = f"{PREFIX}--flow-data"
     data = {"kind": "s3", "uri": "s3://sources/iris.csv", "label": "species", "test": None,
             "split": {"validation": 0.1, "test": 0.2}}
     request = {"rows": 5000, "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "data": data}

@@ -23,6 +23,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
+from components import PROJECT_DIR
 from components.settings import load_stack_settings
 from runner.emulator import local_stack
 from runner.container.failures import ContainerError
@@ -30,7 +31,6 @@ from runner.emulator.sagemaker import container_pool, hosts as sagemaker_hosts, 
 from runner.emulator.image_environments import python_for
 from runner.emulator.sagemaker.hosts import Channel, Stopped
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 PLAIN = PROJECT_DIR / "bench" / "plain_distributed.py"
 HYPERPARAMETERS = {"objective": "binary:logistic", "num_round": "5", "eval_metric": "logloss"}
 VERSION = "1.7-1"  # the image these tests were written for; the ones that differ per image say so

@@ -2,12 +2,12 @@
 import importlib.util
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components import PROJECT_DIR
+
 PAGES = [PROJECT_DIR / "README.md", PROJECT_DIR / "CONTRIBUTING.md", PROJECT_DIR / "CHANGELOG.md",
          *sorted((PROJECT_DIR / "docs").glob("*.md"))]
 README_WORD_LIMIT = 1500  # a newcomer's five minutes; the rest belongs in docs/

@@ -21,7 +21,8 @@ from components.definition import (
     render_definition,
 )
 from components.settings import PipelineSettings, SettingsError
-from lambda_src import evaluation, execution_input
+from lambda_src import evaluation, execution_input, row_sizes
+from dev_stack import PREFIX
 
 
 def settings_with(**config) -> PipelineSettings:
@@ -66,7 +67,7 @@ def test_pulumi_up_refuses_a_gate_the_objective_has_no_metric_for():
 
 def test_an_execution_may_set_its_own_gate_checked_against_its_objective():
     defaults = settings_with(qualityGate="auc >= 0.9").run_defaults
-    check = dict(execution_name="xgb-dev-7e1940--gate", job_name_prefix="xgb-dev-7e1940", defaults=defaults)
+    check = dict(execution_name=f"{PREFIX}--gate", job_name_prefix=PREFIX, defaults=defaults)
     assert execution_input.validate_execution({}, **check)["qualityGate"] == "auc >= 0.9"
     assert execution_input.validate_execution({"qualityGate": ""}, **check)["qualityGate"] == ""
     regression = {"hyperparameters": {"objective": "reg:squarederror"}}
@@ -186,9 +187,6 @@ def test_the_gate_failed_state_is_reached_only_through_the_gate():
 
 # -- the evaluation function on moto's S3 --------------------------------------------------------
 
-PREFIX = "xgb-dev-7e1940"
-
-
 @pytest.fixture
 def s3(monkeypatch):
     with mock_aws():
@@ -247,7 +245,7 @@ def test_generated_runs_keep_the_training_range_and_prepared_data_beyond_the_bou
     again (132 M on an ml.m5.xlarge), not by the evaluation; prepared data beyond the bound is
     refused while it is read (data_preparation), and the function itself fails before reading."""
     bound = evaluation.MAX_HELD_OUT_ROWS
-    xlarge = 16 * 2 ** 30 // execution_input.ROW_MEMORY_BYTES
+    xlarge = 16 * 2 ** 30 // row_sizes.TRAINING_ROW_MEMORY_BYTES
     assert xlarge > 6 * bound
     execution_input.check_rows_fit(xlarge, {"instance_type": "ml.m5.xlarge", "instance_count": 1}, 1000)
     assert settings_with(rows=xlarge, volumeSizeGb=1000).rows == xlarge

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 from runner import cli
+from dev_stack import PREFIX
 
 
 def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_path):
     runs = tmp_path / "runs"
-    name = "xgb-dev-7e1940--gated-1"
+    name = f"{PREFIX}--gated-1"
     code = cli.main(["--local", "--rows", "400", "--seed", "5", "--name", name, "--runs-dir", str(runs),
                      "--no-progress", "--input", json.dumps({"qualityGate": "auc >= 0.5"})])
     out = capsys.readouterr().out
@@ -18,7 +19,7 @@ def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_pat
     summary = json.loads((runs / name / "summary.json").read_text())
     gate, arn = summary["quality_gate"], summary["model_package_arn"]
     assert gate["passed"] is True and gate["metric"] == "auc" and gate["value"] == summary["metrics"]["auc"]
-    assert arn.endswith(":model-package/xgb-dev-7e1940/1")
+    assert arn.endswith(f":model-package/{PREFIX}/1")
     assert summary["evaluation_uri"].endswith(f"/runs/{name}/evaluation/evaluation.json")
     assert f"  Quality gate passed: auc is {summary['metrics']['auc']:.6g}, the gate is auc >= 0.5" in out
     assert f"  registered {arn} (run.py models; run.py approve VERSION)" in out
@@ -32,7 +33,7 @@ def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_pat
 
 def test_run_py_reports_a_run_the_gate_stopped_with_its_metrics(capsys, tmp_path):
     runs = tmp_path / "runs"
-    name = "xgb-dev-7e1940--gated-2"
+    name = f"{PREFIX}--gated-2"
     code = cli.main(["--local", "--rows", "300", "--seed", "5", "--name", name, "--runs-dir", str(runs),
                      "--no-progress", "--input", json.dumps({"qualityGate": "logloss <= 0.000001"})])
     out = capsys.readouterr().out

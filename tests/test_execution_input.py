@@ -8,20 +8,20 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 
+from components import PROJECT_DIR
 from components.pipeline import name_pattern
 from components.settings import PipelineSettings, SettingsError, default_job_name_prefix, load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput, check_execution_name, check_prefix,
                                         validate_execution)
 from runner.execution import new_name
+from dev_stack import PREFIX
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULTS = {"rows": 5000, "shards": 2, "training": {"image_version": "3.2-0"},
             "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 
@@ -259,19 +259,19 @@ def execute(outputs, name: str, execution_input) -> dict:
 
 
 @pytest.mark.parametrize("name, execution_input, cause", [
-    ("xgb-dev-7e1940--script-mode", {"hyperparameters": {"sagemaker_program": "x.py",
+    (f"{PREFIX}--script-mode", {"hyperparameters": {"sagemaker_program": "x.py",
                                                   "sagemaker_submit_directory": "s3://elsewhere/x.tar.gz"}},
      "hyperparameters: Hyperparameter sagemaker_program is not allowed"),
-    ("xgb-dev-7e1940--unknown", {"hyperparameters": {"bogus": "1"}}, "hyperparameters: Extraneous hyperparameter found: bogus"),
-    ("xgb-dev-7e1940--not-object", {"hyperparameters": "x"}, "hyperparameters: expected an object"),
-    ("xgb-dev-7e1940--rows-text", {"rows": "abc"}, 'rows: "abc" is not an integer'),
-    ("xgb-dev-7e1940--rows-float", {"rows": 1.5}, "rows: 1.5 is not an integer"),
-    ("xgb-dev-7e1940--rows-null", {"rows": None}, "rows: null is not an integer"),
-    ("xgb-dev-7e1940--auc", {"hyperparameters": {"eval_metric": "auc"}}, "hyperparameters: Metric 'auc' can only"),
-    ("xgb-dev-7e1940--eta", {"hyperparameters": {"eta": 2}}, "hyperparameters: Hyperparameter eta: 2.0 is not in [0, 1]"),
-    ("xgb-dev-7e1940--array", [1, 2], "execution input must be a JSON object"),
-    ("xgb-dev-2-other", {}, "must start with 'xgb-dev-7e1940--'"),
-    ("xgb-dev-7e1940--under_score", {}, "not a valid SageMaker job name"),
+    (f"{PREFIX}--unknown", {"hyperparameters": {"bogus": "1"}}, "hyperparameters: Extraneous hyperparameter found: bogus"),
+    (f"{PREFIX}--not-object", {"hyperparameters": "x"}, "hyperparameters: expected an object"),
+    (f"{PREFIX}--rows-text", {"rows": "abc"}, 'rows: "abc" is not an integer'),
+    (f"{PREFIX}--rows-float", {"rows": 1.5}, "rows: 1.5 is not an integer"),
+    (f"{PREFIX}--rows-null", {"rows": None}, "rows: null is not an integer"),
+    (f"{PREFIX}--auc", {"hyperparameters": {"eval_metric": "auc"}}, "hyperparameters: Metric 'auc' can only"),
+    (f"{PREFIX}--eta", {"hyperparameters": {"eta": 2}}, "hyperparameters: Hyperparameter eta: 2.0 is not in [0, 1]"),
+    (f"{PREFIX}--array", [1, 2], "execution input must be a JSON object"),
+    ("xgb-dev-2-other", {}, f"must start with '{PREFIX}--'"),
+    (f"{PREFIX}--under_score", {}, "not a valid SageMaker job name"),
 ])
 def test_refused_input_fails_first_naming_the_field(stack, name, execution_input, cause):
     described = execute(stack, name, execution_input)
@@ -285,7 +285,7 @@ def test_refused_input_fails_first_naming_the_field(stack, name, execution_input
 
 
 def test_json_numbers_in_hyperparameters_succeed(stack):
-    described = execute(stack, "xgb-dev-7e1940--numbers", {"rows": 200, "seed": 11, "hyperparameters": {
+    described = execute(stack, f"{PREFIX}--numbers", {"rows": 200, "seed": 11, "hyperparameters": {
         "num_round": 3, "eta": 0.5, "objective": "binary:logistic", "eval_metric": "auc"}})
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
@@ -294,5 +294,19 @@ def test_json_numbers_in_hyperparameters_succeed(stack):
         "qualityGate": ""}
     assert output["dataset"]["seed"] == 11
     job = boto3.client("sagemaker", region_name=stack["region"]).describe_training_job(
-        TrainingJobName="xgb-dev-7e1940--numbers")
+        TrainingJobName=f"{PREFIX}--numbers")
     assert job["HyperParameters"] == output["run"]["hyperparameters"]
+
+
+def test_run_defaults_have_exactly_the_documented_keys():
+    """A stack's run defaults (its runDefaults output, the validation state's defaults) carry
+    every key execution_input.RunDefaults documents, and no other, with their types."""
+    from typing import get_type_hints
+
+    from lambda_src.execution_input import RunDefaults, TrainingLimits
+
+    defaults = load_stack_settings("dev").run_defaults
+    assert set(defaults) == set(RunDefaults.__annotations__)
+    assert set(defaults["training"]) == set(TrainingLimits.__annotations__)
+    for key, kind in get_type_hints(RunDefaults).items():
+        assert isinstance(defaults[key], getattr(kind, "__origin__", kind) if key != "training" else dict), key

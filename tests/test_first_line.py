@@ -11,19 +11,18 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 import runner.emulator
 from components.settings import load_stack_settings
 from runner import cli
 from runner.emulator import local_stack
 from runner.emulator import preflight
+from dev_stack import PREFIX
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
-PREFIX = load_stack_settings("dev").job_name_prefix
 
 
 def test_the_first_line_comes_before_the_deployment(monkeypatch, capsys, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
+from dev_stack import PREFIX
 
 BASE = {"num_round": "5", "objective": "reg:logistic", "eval_metric": "rmse"}
 IMAGE = "1.7-1"
@@ -287,12 +288,12 @@ def stack():
 
 
 @pytest.mark.parametrize("name, hyperparameters, cause", [
-    ("xgb-dev-7e1940--kfold", {"_kfold": 2}, "Hyperparameter _kfold is not allowed"),
-    ("xgb-dev-7e1940--interaction", {"tree_method": "exact", "interaction_constraints": "[[1]]"},
+    (f"{PREFIX}--kfold", {"_kfold": 2}, "Hyperparameter _kfold is not allowed"),
+    (f"{PREFIX}--interaction", {"tree_method": "exact", "interaction_constraints": "[[1]]"},
      "Hyperparameter interaction_constraints is not allowed"),
-    ("xgb-dev-7e1940--dask", {"use_dask_gpu_training": True}, "use_dask_gpu_training: true needs a GPU instance"),
-    ("xgb-dev-7e1940--rounds", {"num_round": 1e300}, "(301 digits) rounds of 1 tree(s) cannot finish"),
-    ("xgb-dev-7e1940--metrics", {"eval_metric": ",".join(["rmse"] * 208)}, "eval_metric: 208 entries"),
+    (f"{PREFIX}--dask", {"use_dask_gpu_training": True}, "use_dask_gpu_training: true needs a GPU instance"),
+    (f"{PREFIX}--rounds", {"num_round": 1e300}, "(301 digits) rounds of 1 tree(s) cannot finish"),
+    (f"{PREFIX}--metrics", {"eval_metric": ",".join(["rmse"] * 208)}, "eval_metric: 208 entries"),
 ])
 def test_the_state_machine_refuses_before_anything_is_written(stack, name, hyperparameters, cause):
     """The three the issue saw succeed in the rehearsal, and finding 4's bills."""
@@ -410,8 +411,8 @@ def test_an_integer_past_pythons_string_conversion_limit_is_a_refusal_naming_the
     assert str(error.value) == ("Hyperparameter num_round: an integer of 4,400 digits; SageMaker takes values "
                                 "as strings of at most 2500 characters")
     with pytest.raises(InvalidExecutionInput) as refused:
-        validate_execution({"hyperparameters": {"num_round": huge}}, execution_name="xgb-dev-7e1940--huge",
-                           job_name_prefix="xgb-dev-7e1940", defaults=load_stack_settings("dev").run_defaults,
+        validate_execution({"hyperparameters": {"num_round": huge}}, execution_name=f"{PREFIX}--huge",
+                           job_name_prefix=PREFIX, defaults=load_stack_settings("dev").run_defaults,
                            bucket="bucket")
     assert str(refused.value) == ("hyperparameters.num_round: an integer of 4,400 digits; SageMaker takes values "
                                   "as strings of at most 2500 characters")

@@ -15,8 +15,7 @@ from components.settings import load_stack_settings
 from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
 from runner.execution import new_name
-
-PREFIX = load_stack_settings("dev").job_name_prefix  # the dev stack's: the emulator's tests start executions on it
+from dev_stack import PREFIX
 
 
 def refusal(name) -> str:

@@ -17,8 +17,8 @@ from emulated_execution import start_and_wait, states_entered
 import pytest
 
 from components.settings import load_stack_settings
+from dev_stack import PREFIX
 
-PREFIX = load_stack_settings("dev").job_name_prefix
 VICTIM = f"{PREFIX}--victim"
 
 

@@ -38,6 +38,7 @@ from runner.container.images import IMAGES
 from runner.emulator.sagemaker.serving import MODEL_FILE
 from runner.emulator.sagemaker import hosts as sagemaker_hosts
 from runner.emulator.image_environments import image_version, python_for
+from dev_stack import PREFIX
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -68,7 +69,7 @@ class TestPipeline:
     def test_outputs_look_like_the_real_stack(self, outputs):
         assert set(outputs) == OUTPUT_KEYS
         assert outputs["region"] == "us-west-2"
-        assert outputs["jobNamePrefix"] == "xgb-dev-7e1940"
+        assert outputs["jobNamePrefix"] == PREFIX
         assert "local" in outputs["consoleUrl"]
         assert outputs["trainingImage"].endswith("/sagemaker-xgboost:3.2-0")
 

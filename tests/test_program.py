@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program  # noqa: E402
 
 import pulumi  # noqa: E402
+from dev_stack import PREFIX
 
 # pulumi_aws warns about its own deprecated classes when their modules load; not about this program.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
@@ -137,7 +138,7 @@ def test_outputs(run):
     assert run.outputs["sageMakerRoleArn"] == run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]
     assert run.outputs["trainingImage"] == IMAGES["us-west-2"]
     assert run.outputs["region"] == "us-west-2"
-    assert run.outputs["jobNamePrefix"] == "xgb-dev-7e1940"
+    assert run.outputs["jobNamePrefix"] == PREFIX
     assert run.outputs["runDefaults"] == {
         "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
         "shards": 1, "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
@@ -295,7 +296,7 @@ def test_seed_function(run, custom):
         assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
     # Where it writes and the rules of names are its own configuration, never its events'.
     assert function["environment"]["variables"] == {
-        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": "xgb-dev-7e1940", "DATA_SOURCES": "[]",
+        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": PREFIX, "DATA_SOURCES": "[]",
         "TRAINING_SHARDS": "1"}
     assert custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["TRAINING_SHARDS"] == "2"
     assert json.loads(custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["DATA_SOURCES"]) == [
@@ -484,7 +485,7 @@ def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
     assert result.error is not None and "dataSources" in str(result.error) and message in str(result.error)
 
-@pytest.mark.parametrize("key", ["runs/", "", "runs/xgb-dev-7e1940--victim/upload/"])
+@pytest.mark.parametrize("key", ["runs/", "", f"runs/{PREFIX}--victim/upload/"])
 def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
     """The bucket's name is generated (known to the program inside an apply only): a location
     covering its runs/ would let a run read other runs' data and pending uploads."""
@@ -537,15 +538,15 @@ def test_state_machine_policy(run, custom):
                           ("model", ("CreateModel",))):
         for action in actions:
             [statement] = by_action[f"sagemaker:{action}"]
-            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/xgb-dev-7e1940--*"]
+            assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/{PREFIX}--*"]
     jobs_tags, package_tags = by_action["sagemaker:AddTags"]
-    assert set(as_list(jobs_tags["Resource"])) == {f"{sagemaker}:{kind}/xgb-dev-7e1940--*"
+    assert set(as_list(jobs_tags["Resource"])) == {f"{sagemaker}:{kind}/{PREFIX}--*"
                                                    for kind in ("training-job", "transform-job", "model")}
     # Registration: the stack's group and its versions, nothing else.
-    assert as_list(package_tags["Resource"]) == [f"{sagemaker}:model-package/xgb-dev-7e1940/*"]
+    assert as_list(package_tags["Resource"]) == [f"{sagemaker}:model-package/{PREFIX}/*"]
     [register] = by_action["sagemaker:CreateModelPackage"]
-    assert set(as_list(register["Resource"])) == {f"{sagemaker}:model-package-group/xgb-dev-7e1940",
-                                                  f"{sagemaker}:model-package/xgb-dev-7e1940/*"}
+    assert set(as_list(register["Resource"])) == {f"{sagemaker}:model-package-group/{PREFIX}",
+                                                  f"{sagemaker}:model-package/{PREFIX}/*"}
     assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
     [pass_role] = by_action["iam:PassRole"]
     assert as_list(pass_role["Resource"]) == [run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]]

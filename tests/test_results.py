@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runner import metrics, results
-from runner.results import PROJECT_DIR
+from components import PROJECT_DIR
 from runner.follow import ExecutionView, History, PlainDisplay, Polling, StateProgress, follow, job_status
 from runner.outputs import UsageError
 

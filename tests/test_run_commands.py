@@ -4,12 +4,12 @@ import json
 import os
 import sys
 from datetime import datetime
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from components import PROJECT_DIR
 from runner import cli
 from test_run_script import OUTPUTS, _StubbedClients, outputs_file, no_aws, run  # noqa: F401 (fixtures)
 
@@ -130,7 +130,7 @@ def test_follow_refuses_an_execution_of_another_state_machine(outputs_file, no_a
 
 
 def test_make_clean_keeps_downloaded_runs():
-    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    makefile = (PROJECT_DIR / "Makefile").read_text()
     clean = makefile.split("\nclean:", 1)[1].split("\n\n", 1)[0]
     assert "rm" in clean and "runs" not in clean
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from components import lambda_functions
 from runner import cli
 from runner.emulator import awslambda as lambda_runtime
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from dev_stack import PREFIX
 
 
 def strict_json(text):
@@ -105,14 +105,14 @@ def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(ca
 
 
 def test_a_duplicate_name_fails_like_execution_already_exists(capsys, tmp_path, shared_stack):
-    code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev-7e1940--same")
+    code, first, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", f"{PREFIX}--same")
     assert code == 0, err
-    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev-7e1940--same").iterdir()}
-    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", "xgb-dev-7e1940--same")
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / f"{PREFIX}--same").iterdir()}
+    code, out, err = rehearse(capsys, tmp_path, "--rows", "100", "--name", f"{PREFIX}--same")
     assert code == 2 and out == ""
-    assert err.startswith("run.py: error: ExecutionAlreadyExists: an execution named xgb-dev-7e1940--same already ran")
+    assert err.startswith(f"run.py: error: ExecutionAlreadyExists: an execution named {PREFIX}--same already ran")
     assert len(err.strip().splitlines()) == 1
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "xgb-dev-7e1940--same").iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / f"{PREFIX}--same").iterdir()} == before
 
 
 def test_a_runs_dir_that_cannot_be_made_is_refused_before_anything_starts(capsys):
@@ -194,7 +194,7 @@ def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path, shared_stack):
     outputs = shared_stack
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name="xgb-dev-7e1940--followed",
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=f"{PREFIX}--followed",
                               input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
     # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
     # default session for the function role's, and clients made then would act as that role.
@@ -206,5 +206,5 @@ def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path, shared_stack):
     assert code == 0, captured.err
     summary = strict_json(captured.out)
     assert summary["status"] == "SUCCEEDED" and summary["seed"] == 3 and summary["input"] == {"rows": 400, "seed": 3}
-    assert summary["artifacts_dir"] == str(tmp_path / "runs" / "xgb-dev-7e1940--followed")
+    assert summary["artifacts_dir"] == str(tmp_path / "runs" / f"{PREFIX}--followed")
     assert summary["metrics"]["accuracy"] > 0.9 and Path(summary["plot"]).is_file()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from lambda_src import seed_dataset
+from lambda_src import row_sizes, seed_dataset
 from lambda_src.seed_dataset import InvalidSeedRequest, write_dataset
 
 BUCKET = "seed-test-bucket"
@@ -149,6 +149,18 @@ def test_distribution_over_a_large_sample(s3, monkeypatch):
         assert values.min() >= 0 and values.max() <= 100  # nothing outside [0, 100]
         counts = np.bincount(values, minlength=101)
         assert all(abs(c - 1980) < 250 for c in counts), counts  # 1980 +- 44 each: uniform
+
+
+def test_row_sizes_are_what_the_generator_writes(s3):
+    """lambda_src/row_sizes.py's CSV figures, which bound a run's rows (execution_input, run.py
+    --local), are the generator's own: within 1 % of the bytes it writes for 100k rows."""
+    result = write_dataset(event(rows=100_000, seed=5), s3)
+    sizes = {uri: len(read(s3, uri)) for uri in result["objects"]}
+    train = sum(size for uri, size in sizes.items() if "/train/" in uri or "/validation/" in uri)
+    training_rows = 100_000 + row_sizes.validation_rows(100_000)
+    assert train / training_rows == pytest.approx(row_sizes.TRAINING_ROW_CSV_BYTES, rel=0.01)
+    assert sizes[result["objects"][1]] / 100_000 == pytest.approx(row_sizes.TEST_ROW_CSV_BYTES, rel=0.01)
+    assert sum(sizes.values()) == pytest.approx(row_sizes.generated_csv_bytes(100_000), rel=0.01)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(s3, monkeypatch):

@@ -18,7 +18,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components import PROJECT_DIR
+
 AWS_CLI = Path(sys.executable).parent / "aws"
 
 

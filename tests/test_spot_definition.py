@@ -7,13 +7,11 @@ import pytest
 from botocore.validate import ParamValidator
 
 from components import settings as settings_module
-from components.definition import build_definition
+from components.definition import TRAIN_STATE as TRAIN, build_definition
 from components.pipeline import _Scope, sagemaker_statements
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
 from runner.emulator.iam import statement_applies
 from test_definition import BUCKET, EXECUTION, TARGET, substitute
-
-TRAIN = "Train model (XGBoost)"
 
 
 def settings_with(**config) -> PipelineSettings:

@@ -1,14 +1,13 @@
 """`run.py --local` reads Pulumi.<stack>.yaml strictly: each problem is one line naming file and key."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from components.settings import SettingsError, load_stack_settings
+from runner.emulator import engine
 from runner import cli
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -24,6 +23,16 @@ def problem(project, text, stack="t"):
     message = str(error.value)
     assert "\n" not in message
     return message
+
+
+def test_the_rehearsal_deploys_from_the_same_strict_reader(project):
+    """The emulator's deploy reads a stack file as run.py's checks do: a missing file is refused
+    in one line, never deployed as an empty config."""
+    with pytest.raises(SettingsError, match=r"^Pulumi\.gone\.yaml: no such stack file"):
+        engine.stack_config("gone", project)
+    (project / "Pulumi.t.yaml").write_text("config: [1, 2]\n")
+    with pytest.raises(SettingsError, match="config: expected a mapping"):
+        engine.stack_config("t", project)
 
 
 def test_the_shipped_dev_stack_file_is_accepted():

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from runner.emulator import moto_batch_deferred
 from runner.container.openmp import apply_openmp_defaults
-
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_and_parses_endpoints_once():

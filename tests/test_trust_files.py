@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from components import PROJECT_DIR
 from lambda_src import data_preparation as dp
 from runner import cli, model_file
 from runner import data as user_data
 from runner.model_file import facts
 from runner.outputs import UsageError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "models"
 KEY = "runs/xgb-dev--same/upload/data.csv"
 

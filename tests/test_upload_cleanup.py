@@ -17,6 +17,7 @@ from components import lambda_functions
 from runner import cli
 from runner import data as user_data
 from runner.emulator import awslambda as lambda_runtime
+from dev_stack import PREFIX
 
 CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
 
@@ -110,7 +111,7 @@ def test_a_reused_name_never_overwrites_or_deletes_the_other_runs_upload(capsys,
     data = tmp_path / "data.csv"
     data.write_text(CSV)
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path / "runs"), "--data", str(data),
-                     "--name", "xgb-dev-7e1940--reused"])
+                     "--name", f"{PREFIX}--reused"])
     err = capsys.readouterr().err
-    assert code == 2 and "upload/data.csv already exists: another run named xgb-dev-7e1940--reused" in err, err
+    assert code == 2 and f"upload/data.csv already exists: another run named {PREFIX}--reused" in err, err
     assert seen["left"] == b"the other run's data"

@@ -12,8 +12,8 @@ from emulated_execution import start_and_wait, states_entered
 
 from components import lambda_functions
 from components.settings import load_stack_settings
+from dev_stack import PREFIX
 
-PREFIX = load_stack_settings("dev").job_name_prefix
 # The deployed package's validation module, replaced by one that outlasts a 1-second Timeout.
 SLOW_VALIDATION = "import time\n\ndef handler(event, context):\n    time.sleep(1.2)\n    return {}\n"
 

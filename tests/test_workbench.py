@@ -6,23 +6,22 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from components import PROJECT_DIR
 from runner import cli
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from dev_stack import PREFIX
 
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """A real local run's folder, an AWS-shaped run made from it, a failed one and two broken folders."""
     runs = tmp_path_factory.mktemp("runs")
-    code = cli.main(["--local", "--json", "--rows", "600", "--seed", "5", "--name", "xgb-dev-7e1940--local-1",
+    code = cli.main(["--local", "--json", "--rows", "600", "--seed", "5", "--name", f"{PREFIX}--local-1",
                      "--runs-dir", str(runs)])
     assert code == 0
-    local = json.loads((runs / "xgb-dev-7e1940--local-1" / "summary.json").read_text())
+    local = json.loads((runs / f"{PREFIX}--local-1" / "summary.json").read_text())
 
     aws = copy.deepcopy(local)
     aws.update(execution_name="xgb-prod--20260101-120000-abcdef", started="2026-01-01T12:00:00+00:00",
@@ -62,15 +61,15 @@ def runs_dir(tmp_path_factory):
     (runs / wine["execution_name"]).mkdir()
     (runs / wine["execution_name"] / "summary.json").write_text(json.dumps(wine))
     cancer = copy.deepcopy(local)  # a local file, the image known only from its URI
-    cancer.update(execution_name="xgb-dev-7e1940--cancer", data={"kind": "file", "label": "diagnosis",
-                  "uri": "s3://b/runs/xgb-dev-7e1940--cancer/upload/data.csv"})
+    cancer.update(execution_name=f"{PREFIX}--cancer", data={"kind": "file", "label": "diagnosis",
+                  "uri": f"s3://b/runs/{PREFIX}--cancer/upload/data.csv"})
     cancer["where"]["data_file"] = "/home/me/breast_cancer.csv"
-    (runs / "xgb-dev-7e1940--cancer").mkdir()
-    (runs / "xgb-dev-7e1940--cancer" / "summary.json").write_text(json.dumps(cancer))
+    (runs / f"{PREFIX}--cancer").mkdir()
+    (runs / f"{PREFIX}--cancer" / "summary.json").write_text(json.dumps(cancer))
 
-    (runs / "xgb-dev-7e1940--interrupted").mkdir()
-    (runs / "xgb-dev-7e1940--garbled").mkdir()
-    (runs / "xgb-dev-7e1940--garbled" / "summary.json").write_text("{not json")
+    (runs / f"{PREFIX}--interrupted").mkdir()
+    (runs / f"{PREFIX}--garbled").mkdir()
+    (runs / f"{PREFIX}--garbled" / "summary.json").write_text("{not json")
     return runs
 
 
@@ -86,21 +85,21 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     lines = out.splitlines()
     assert lines[0] == f"7 run(s) in {runs_dir}/"
     body = {line.split()[0]: line for line in lines[2:]}
-    assert "local (dev)" in body["xgb-dev-7e1940--local-1"] and "none (local)" in body["xgb-dev-7e1940--local-1"]
-    assert " 600 " in body["xgb-dev-7e1940--local-1"]
+    assert "local (dev)" in body[f"{PREFIX}--local-1"] and "none (local)" in body[f"{PREFIX}--local-1"]
+    assert " 600 " in body[f"{PREFIX}--local-1"]
     aws = body["xgb-prod--20260101-120000-abcdef"]
     assert "AWS eu-west-1 (prod)" in aws and "0.9100" in aws and "2 x ml.m5.2xlarge, 62 billable s" in aws
     assert "FAILED" in body["xgb-prod--20260102-120000-fedcba"] and "unknown" in body["xgb-prod--20260102-120000-fedcba"]
-    assert "no summary.json" in body["xgb-dev-7e1940--interrupted"]
-    assert "summary.json unreadable" in body["xgb-dev-7e1940--garbled"]
+    assert "no summary.json" in body[f"{PREFIX}--interrupted"]
+    assert "summary.json unreadable" in body[f"{PREFIX}--garbled"]
     # Runs told apart: data source, label, objective, image, rounds, SageMaker's validation metric.
-    local = body["xgb-dev-7e1940--local-1"]
+    local = body[f"{PREFIX}--local-1"]
     assert " generated " in local and " label " in local and " reg:logistic " in local and " 3.2-0 " in local
     assert re.search(r" 600 +5 +rmse ", local)  # 5 rounds, read from the local run's own model file (3.x: no best without early stopping)
     wine = body["xgb-prod--20260103-120000-aaaaaa"]
     assert "s3://team-data/wine/wine.csv" in wine and " cultivar " in wine and " multi:softprob " in wine
     assert " 3.0-5 " in wine and " 9 (best 8) " in wine and "mlogloss 0.2500" in wine and "$0.0123" in wine
-    assert " breast_cancer.csv " in body["xgb-dev-7e1940--cancer"] and " diagnosis " in body["xgb-dev-7e1940--cancer"]
+    assert " breast_cancer.csv " in body[f"{PREFIX}--cancer"] and " diagnosis " in body[f"{PREFIX}--cancer"]
     # The quality gate's verdict and the registered version, in compact columns.
     header = re.split(r"\s{2,}", lines[1])
 
@@ -113,28 +112,28 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     assert gate_and_model(wine) == ("accuracy>=0.95 FAIL", "-")
     assert gate_and_model(body["xgb-prod--20260102-120000-fedcba"]) == ("-", "-")  # ended before Evaluate model
     names = [line.split()[0] for line in lines[2:]]
-    assert names.index("xgb-dev-7e1940--local-1") < names.index("xgb-prod--20260102-120000-fedcba") \
+    assert names.index(f"{PREFIX}--local-1") < names.index("xgb-prod--20260102-120000-fedcba") \
         < names.index("xgb-prod--20260101-120000-abcdef")
 
     code, out, _ = workbench(capsys, runs_dir, "--json")
     record = {run["name"]: run for run in json.loads(out)["runs"]}
     assert record["xgb-prod--20260101-120000-abcdef"]["metrics"]["auc"] == 0.91
-    assert record["xgb-dev-7e1940--local-1"]["rows"] == 600
+    assert record[f"{PREFIX}--local-1"]["rows"] == 600
     assert record["xgb-prod--20260103-120000-aaaaaa"]["image_version"] == "3.0-5"
-    assert record["xgb-dev-7e1940--local-1"]["rounds"] == 5
+    assert record[f"{PREFIX}--local-1"]["rounds"] == 5
     assert record["xgb-prod--20260101-120000-abcdef"]["quality_gate"] == {"gate": "auc >= 0.9", "passed": True,
                                                                          "value": 0.91}
     assert record["xgb-prod--20260101-120000-abcdef"]["model_package_arn"].endswith(":model-package/xgb-prod-0a1b2c/7")
     assert record["xgb-prod--20260103-120000-aaaaaa"]["quality_gate"]["passed"] is False
-    assert record["xgb-dev-7e1940--local-1"]["quality_gate"] == {"gate": None, "passed": True, "value": None}
+    assert record[f"{PREFIX}--local-1"]["quality_gate"] == {"gate": None, "passed": True, "value": None}
     assert record["xgb-prod--20260102-120000-fedcba"]["quality_gate"] is None
     assert record["xgb-prod--20260102-120000-fedcba"]["model_package_arn"] is None
 
 
 def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
-    code, out, err = workbench(capsys, runs_dir, "show", "xgb-dev-7e1940--loc")
+    code, out, err = workbench(capsys, runs_dir, "show", f"{PREFIX}--loc")
     assert code == 0, err
-    assert out.startswith("xgb-dev-7e1940--local-1  SUCCEEDED  (local (dev))")
+    assert out.startswith(f"{PREFIX}--local-1  SUCCEEDED  (local (dev))")
     assert "seed 5" in out and "stack dev (Pulumi.dev.yaml)" in out and "predictions.csv" in out
 
     code, out, _ = workbench(capsys, runs_dir, "show", "xgb-prod--20260102")
@@ -153,7 +152,7 @@ def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
 
 
 def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(capsys, runs_dir):
-    code, out, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
+    code, out, err = workbench(capsys, runs_dir, "compare", f"{PREFIX}--local-1", "xgb-prod--20260101")
     assert code == 0, err
     rows = {line[3:].split()[0] + " " + line[3:].split()[1] if line[3:].startswith(("hp ", "held-out "))
             else line[3:].split()[0]: line for line in out.splitlines()[1:]}
@@ -165,7 +164,7 @@ def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(c
     code, out, _ = workbench(capsys, runs_dir, "compare", "--with-times", "local-1", "xgb-prod--20260101")
     assert any(line.startswith("*  started") for line in out.splitlines())
     assert rows["instance"].startswith("*") and "2 x ml.m5.2xlarge" in rows["instance"]
-    code, out, _ = workbench(capsys, runs_dir, "--json", "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
+    code, out, _ = workbench(capsys, runs_dir, "--json", "compare", f"{PREFIX}--local-1", "xgb-prod--20260101")
     assert json.loads(out)["rows"]["hp num_round"] == ["5", "50"]
     assert json.loads(out)["rows"]["quality gate"] == ["none", "auc >= 0.9"]
     assert json.loads(out)["rows"]["gate verdict"] == [None, "passed"]
@@ -177,9 +176,9 @@ def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(c
     assert lines["gate verdict"].split()[-2:] == ["failed", "passed"]
     assert lines["model package"].split()[-2:] == ["-", "xgb-prod-0a1b2c/7"]
 
-    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-dev-7e1940--garbled")
+    code, _, err = workbench(capsys, runs_dir, "compare", f"{PREFIX}--local-1", f"{PREFIX}--garbled")
     assert code == 2 and "summary.json unreadable" in err
-    code, _, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1")
+    code, _, err = workbench(capsys, runs_dir, "compare", f"{PREFIX}--local-1")
     assert code == 2 and "two or more runs" in err
 
 

@@ -33,8 +33,9 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
+from components import PROJECT_DIR
 from components.images import partition
-from components.settings import PROJECT_DIR, read_yaml
+from components.settings import DEFAULT_STACK, read_stack_config
 from runner.emulator.preflight import auto_name
 
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -46,10 +47,10 @@ class UnsupportedResource(Exception):
 
 # --- config --------------------------------------------------------------------------------
 
-def stack_config(stack: str = "dev", project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The `config:` block of Pulumi.<stack>.yaml."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    return (read_yaml(path) or {}).get("config", {}) if path.exists() else {}
+def stack_config(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `config:` block of Pulumi.<stack>.yaml the rehearsal deploys with (components.settings'
+    reader; tests replace this to deploy with other values)."""
+    return read_stack_config(stack, project_dir)
 
 
 def config_string(value: Any) -> str:

@@ -18,7 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from components import PROJECT_DIR as ROOT  # the checkout
+
 REQUIREMENTS = ROOT / "runner" / "container" / "requirements"
 # The images the local container runs, the default first (the one image still in patch support).
 IMAGE_VERSIONS = ("3.2-0", "3.0-5", "1.7-1")

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 
+from components.names import bucket_resource
 from runner.emulator.image_environments import IMAGE_VERSIONS, EnvironmentUnavailable, python_for
 
 # Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
 # machine's cores: past this many the rehearsal would only thrash, so it refuses.
 MAX_LOCAL_HOSTS = 16
-# `__main__.py` names the component "training-pipeline"; the component names its bucket `<name>-data`.
-BUCKET_RESOURCE = "training-pipeline-data"
+# The bucket's resource name, as the program gives it.
+BUCKET_RESOURCE = bucket_resource()
 # The outputs `expected_outputs` knows, and which run.py checks a run against.
 CHECKED_OUTPUTS = ("bucketName", "jobNamePrefix", "region", "runDefaults")
 
