@@ -27,8 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.execution_input import is_job_name
 from runner import model_file
+from runner.errors import UsageError
 from runner.follow import ExecutionView
-from runner.outputs import PROJECT_DIR, UsageError
+from runner.outputs import PROJECT_DIR
 from runner.terminal import shown
 
 if TYPE_CHECKING:

@@ -3,12 +3,13 @@
 import collections
 
 from runner import cli
+from runner.cli import machine
 
 GB = 10 ** 9
 
 
 def _machine(monkeypatch, memory: int, disk: int) -> None:
-    monkeypatch.setattr(cli, "_free_memory", lambda: memory)
+    monkeypatch.setattr(machine, "free_memory", lambda: memory)
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr("shutil.disk_usage", lambda path: usage(disk, 0, disk))
 

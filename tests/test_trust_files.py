@@ -15,8 +15,8 @@ from moto import mock_aws
 
 from lambda_src import data_preparation as dp
 from runner import data as user_data
+from runner.errors import UsageError
 from runner.model_file import facts
-from runner.outputs import UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "models"
