@@ -199,8 +199,9 @@ def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
 def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
     """Run run.py as `python run.py` would, marking when each phase ends (wall clock)."""
     marks = {"started": time.time()}
-    from runner import cli
     import runner.emulator.stack as stack
+    from runner import cli, results
+    from runner.cli import watch
 
     marks["imported"] = time.time()
 
@@ -215,8 +216,8 @@ def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
         setattr(module, name, wrapper)
 
     mark_end(stack, "deploy", "deployed")
-    mark_end(cli, "follow", "executed")
-    mark_end(cli.results, "collect", "scored")
+    mark_end(watch, "follow", "executed")
+    mark_end(results, "collect", "scored")
     mark_end(cli, "main", "ended")
     atexit.register(lambda: Path(marks_file).write_text(json.dumps(marks)))
     sys.argv = rehearsal_argv(rows, runs_dir)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from lambda_src import data_preparation
 from lambda_src.execution_input import upload_location
-from runner.outputs import UsageError
+from runner.errors import UsageError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # Parquet as CSV: cells decoded at a time, CSV text written at a time, and the most text one

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from lambda_src.execution_input import (
     DRAWN_SEEDS, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
     is_job_name, validate_execution)
-from runner.outputs import StackOutputs, UsageError
+from runner.errors import UsageError
+from runner.outputs import StackOutputs
 
 
 def check_name(name: str) -> str:

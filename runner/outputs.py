@@ -13,10 +13,7 @@ from typing import Callable, Optional, cast
 from components import PROJECT_DIR
 from lambda_src.execution_input import RunDefaults
 from runner.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, EndpointKey, local_endpoint_url, private_problem
-
-
-class UsageError(Exception):
-    """A problem the user fixes by changing how they call run.py; printed as one line, exit 2."""
+from runner.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,8 +29,8 @@ from components import PROJECT_DIR
 from lambda_src import bucket_layout
 from lambda_src.execution_input import is_job_name
 from runner import model_file
+from runner.errors import UsageError
 from runner.follow import ExecutionView
-from runner.outputs import UsageError
 from runner.terminal import shown
 
 if TYPE_CHECKING:

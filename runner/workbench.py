@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from runner.outputs import UsageError
+from runner.errors import UsageError
 from runner.terminal import shown
 
 HELD_OUT_METRICS = ("auc", "accuracy", "rmse", "logloss")  # the first one a run has is its headline

@@ -5,7 +5,8 @@ import pytest
 from lambda_src import data_preparation
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
 from runner import cli, execution
-from runner.outputs import UsageError
+from runner.cli import parser as cli_parser
+from runner.errors import UsageError
 from dev_stack import PREFIX
 
 DEFAULTS = {"rows": 100, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
@@ -32,7 +33,7 @@ def test_an_unknown_flag_is_named_as_such_with_the_closest_one(capsys, argv, exp
 def test_a_negative_number_and_an_abbreviation_are_no_unknown_flags(capsys):
     from runner import suggest
 
-    parser = cli.build_parser()
+    parser = cli_parser.build_parser()
     assert suggest.unknown_flag(["--seed", "-1", "--loc", "--outputs-file", "-"], parser) is None
 
 

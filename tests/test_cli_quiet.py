@@ -9,6 +9,7 @@ import pytest
 
 from components import PROJECT_DIR
 from runner import cli, cost
+from runner.cli import stack
 
 
 def _usage_error(capsys, argv) -> str:
@@ -45,7 +46,7 @@ def test_messages_agree_with_the_flags_they_name(capsys, argv, expected):
 
 
 def test_list_local_without_a_served_stack_says_what_to_start(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "served_stack", lambda stack: None)
+    monkeypatch.setattr(stack, "served_stack", lambda stack: None)
     assert _usage_error(capsys, ["list", "--local"]) == (
         "run.py: error: list --local needs the local stack `run.py serve` keeps up (a --local run's emulator ends "
         "with the run): start run.py serve, then run.py list --local; past runs: run.py runs")
@@ -56,12 +57,12 @@ def test_list_local_lists_the_served_stacks_executions(capsys, monkeypatch):
     from test_run_script import OUTPUTS
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(cli, "served_stack", lambda stack: {**OUTPUTS, "localEndpoint": "http://127.0.0.1:5999",
+    monkeypatch.setattr(stack, "served_stack", lambda stack: {**OUTPUTS, "localEndpoint": "http://127.0.0.1:5999",
                                                             "localEndpointCredentials": {
                                                                 "accessKeyId": "AKIATEST", "secretAccessKey": "s" * 40}})
     clients, stub = _sfn_stub()
     stub.add_response("list_executions", {"executions": []})
-    monkeypatch.setattr(cli, "Clients", lambda *where: clients)
+    monkeypatch.setattr(stack, "Clients", lambda *where: clients)
     with stub:
         assert cli.main(["list", "--local"]) == 0
     assert capsys.readouterr().out.strip() == "no executions of pipeline-abc yet: start one with run.py"

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from components.definition import render_definition
 from components.settings import PipelineSettings
 from runner import cli, cost
+from runner.cli import stack
 from test_cost import LAMBDA, M5_PRODUCTS, SAGEMAKER_M5, _product
 from test_run_script import OUTPUTS, outputs_file, run  # noqa: F401 (fixture)
 
@@ -58,7 +59,7 @@ def test_a_run_above_max_cost_is_refused_before_anything_starts(outputs_file, mo
             pricing.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
         pricing.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
             _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
-        monkeypatch.setattr(cli, "Clients", lambda region: clients)
+        monkeypatch.setattr(stack, "Clients", lambda region: clients)
         code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--max-cost", "0.50",
                               "--runs-dir", str(tmp_path / "runs")], capsys)
         sfn.assert_no_pending_responses()
@@ -76,7 +77,7 @@ def test_an_unknown_worst_case_refuses_a_run_with_max_cost(outputs_file, monkeyp
     with Stubber(clients.sfn) as sfn:
         sfn.add_response("describe_state_machine", _described(), {"stateMachineArn": OUTPUTS["stateMachineArn"]})
         pricing.add_client_error("get_products", "AccessDeniedException", "no", 400)
-        monkeypatch.setattr(cli, "Clients", lambda region: clients)
+        monkeypatch.setattr(stack, "Clients", lambda region: clients)
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--max-cost", "5",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 2

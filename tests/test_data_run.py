@@ -21,6 +21,7 @@ from sklearn import datasets
 from components.settings import load_stack_settings
 from runner import cli
 from runner import data as user_data
+from runner.cli import start
 from runner.emulator.image_environments import python_for
 
 SEED = 11
@@ -160,8 +161,8 @@ def test_bad_data_is_one_line_exit_2_nothing_uploaded_or_started(capsys, tmp_pat
     calls = []
     monkeypatch.setattr(user_data, "upload", lambda s3, files: calls.append(files))
     started = []
-    original_start = cli._start
-    monkeypatch.setattr(cli, "_start", lambda *args, **kwargs: started.append(args) or original_start(*args, **kwargs))
+    launch = start.launch
+    monkeypatch.setattr(start, "launch", lambda *args, **kwargs: started.append(args) or launch(*args, **kwargs))
     code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / file_name), "--hp", "objective=binary:logistic")
     assert code == 2 and summary is None
     lines = err.strip().splitlines()

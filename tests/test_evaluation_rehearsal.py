@@ -14,6 +14,7 @@ import pytest
 from emulated_execution import deployed_with, start_and_wait, states_entered
 
 from runner import cli, metrics, results
+from runner.cli import stack as cli_stack
 
 GATE = "accuracy >= 0.5"  # the stack's: every family has accuracy or an override
 
@@ -127,7 +128,7 @@ def test_a_gate_the_run_s_objective_cannot_meet_is_refused_before_anything_runs(
 def outputs_file(stack, tmp_path, monkeypatch):
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(dict(stack)))
-    monkeypatch.setattr(cli, "_clients", lambda outputs: cli.Clients(outputs.region))
+    monkeypatch.setattr(cli_stack, "clients", lambda outputs: cli_stack.Clients(outputs.region))
     return str(path)
 
 

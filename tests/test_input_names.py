@@ -191,7 +191,7 @@ def test_run_py_and_the_emulators_sagemaker_check_names_as_sagemaker_does(name):
 
     from runner.execution import check_name
     from runner.emulator.sagemaker.jobs import _check_name
-    from runner.outputs import UsageError
+    from runner.errors import UsageError
 
     with pytest.raises(UsageError, match="invalid execution name"):
         check_name(name)

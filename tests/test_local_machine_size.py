@@ -3,12 +3,13 @@
 import collections
 
 from runner import cli
+from runner.cli import machine
 
 GB = 10 ** 9
 
 
 def _machine(monkeypatch, memory: int, disk: int) -> None:
-    monkeypatch.setattr(cli, "_free_memory", lambda: memory)
+    monkeypatch.setattr(machine, "free_memory", lambda: memory)
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr("shutil.disk_usage", lambda path: usage(disk, 0, disk))
 
@@ -19,8 +20,8 @@ def test_a_run_bigger_than_the_free_memory_is_refused_with_the_estimate(monkeypa
     code = cli.main(["--local", "--rows", "10000000", "--runs-dir", str(tmp_path)])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [
-        "run.py: error: --local with 10,000,000 rows needs about 1.4 GB of memory (10,000,000 rows x "
-        "10 bytes of CSV + 130 bytes for xgboost a row) but 1.0 GB is free: use fewer --rows, or run it on AWS"]
+        "run.py: error: --local with 10,000,000 rows needs about 1.5 GB of memory (163.8 MB of generated CSV + "
+        "130 bytes a training row for xgboost) but 1.0 GB is free: use fewer --rows, or run it on AWS"]
     assert not no_deployment and not list(tmp_path.iterdir())  # nothing started, nothing written
 
 
@@ -30,8 +31,7 @@ def test_a_run_bigger_than_the_free_temporary_disk_is_refused_with_the_estimate(
     code = cli.main(["--local", "--input", '{"rows": 10000000}', "--runs-dir", str(tmp_path)])
     assert code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("run.py: error: --local with 10,000,000 rows writes about 100.0 MB (10,000,000 rows "
-                           "x 10 bytes) to ")
+    assert line.startswith("run.py: error: --local with 10,000,000 rows writes about 163.8 MB of generated CSV to ")
     assert line.endswith("but 50.0 MB is free there: use fewer --rows, free some space (or set TMPDIR to a "
                          "larger disk), or run it on AWS")
     assert not no_deployment and not list(tmp_path.iterdir())

@@ -10,6 +10,7 @@ from local_container import model_config
 
 from components.settings import load_stack_settings
 from runner import cli
+from runner.cli import stack, watch
 from runner.emulator import engine as engine_module
 
 SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
@@ -129,7 +130,7 @@ def test_input_the_state_machine_would_refuse_starts_nothing(capsys, tmp_path, e
 def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
     seen = {}
 
-    class RecordingClients(cli.Clients):
+    class RecordingClients(stack.Clients):
         def __init__(self, region):
             super().__init__(region)
             stop = self.sfn.stop_execution
@@ -154,8 +155,8 @@ def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
             time.sleep(0.01)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "Clients", RecordingClients)
-    monkeypatch.setattr(cli, "follow", interrupted_follow)
+    monkeypatch.setattr(stack, "Clients", RecordingClients)
+    monkeypatch.setattr(watch, "follow", interrupted_follow)
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "1000000"])
     assert code == 130
     assert seen["stopped"].endswith(":" + seen["name"])

@@ -13,7 +13,7 @@ import pytest
 from runner import metrics, results
 from components import PROJECT_DIR
 from runner.follow import ExecutionView, History, PlainDisplay, Polling, StateProgress, follow, job_status
-from runner.outputs import UsageError
+from runner.errors import UsageError
 
 NAME = "xgb-dev-1"
 ARN = f"arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:{NAME}"

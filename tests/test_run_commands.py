@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 
 from components import PROJECT_DIR
 from runner import cli
+from runner.cli import stack, watch
 from test_run_script import OUTPUTS, _StubbedClients, outputs_file, no_aws, run  # noqa: F401 (fixtures)
 
 ARN = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
@@ -31,8 +32,8 @@ def _sfn_stub():
 def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypatch, capsys, tmp_path):
     clients, stub = _sfn_stub()
     stub.add_response("start_execution", {"executionArn": ARN, "startDate": datetime(2026, 1, 1)})
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", _interrupt)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
+    monkeypatch.setattr(watch, "follow", _interrupt)
     with stub:  # a stop_execution call would be unexpected and fail
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1", "--detach",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
@@ -43,8 +44,8 @@ def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypat
 
 def test_follow_detaches_on_ctrl_c_by_default_and_says_how_to_follow_again(outputs_file, monkeypatch, capsys):
     clients, stub = _sfn_stub()
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", _interrupt)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
+    monkeypatch.setattr(watch, "follow", _interrupt)
     with stub:  # no stop_execution: someone else's run goes on
         code, _, err = run(["follow", ARN, "--stack", "prod", "--outputs-file", outputs_file], capsys)
     assert code == 0
@@ -57,8 +58,8 @@ def test_follow_stop_stops_on_ctrl_c(outputs_file, monkeypatch, capsys):
     clients, stub = _sfn_stub()
     stub.add_response("stop_execution", {"stopDate": datetime(2026, 1, 1)},
                       {"executionArn": ARN, "error": "Interrupted", "cause": "stopped by run.py (Ctrl-C)"})
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", _interrupt)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
+    monkeypatch.setattr(watch, "follow", _interrupt)
     with stub:
         code, _, err = run(["follow", ARN, "--stop", "--outputs-file", outputs_file], capsys)
     stub.assert_no_pending_responses()
@@ -70,7 +71,7 @@ def test_a_name_aws_already_used_is_one_line_exit_2(outputs_file, monkeypatch, c
     stub.add_client_error("describe_state_machine", "AccessDeniedException", "not allowed", http_status_code=400)
     stub.add_client_error("start_execution", "ExecutionAlreadyExists",
                           f"Execution Already Exists: '{ARN}'", http_status_code=400)
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
     with stub:
         code, out, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
                               "--runs-dir", str(tmp_path / "runs")], capsys)
@@ -93,7 +94,7 @@ def test_an_existing_run_folder_is_never_overwritten(outputs_file, no_aws, capsy
 def test_list_says_so_when_there_are_no_executions(outputs_file, monkeypatch, capsys):
     clients, stub = _sfn_stub()
     stub.add_response("list_executions", {"executions": []})
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
     with stub:
         code, out, _ = run(["list", "--outputs-file", outputs_file], capsys)
     assert code == 0 and out.strip() == "no executions of pipeline-abc yet: start one with run.py"
@@ -149,8 +150,8 @@ def test_ctrl_c_says_which_state_it_stopped(outputs_file, monkeypatch, capsys, t
 
     def interrupted(*args):
         raise Interrupted(view)
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", interrupted)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
+    monkeypatch.setattr(watch, "follow", interrupted)
     with stub:
         code, _, err = run(["--outputs-file", outputs_file, "--name", "xgb-dev--1",
                             "--runs-dir", str(tmp_path / "runs")], capsys)
@@ -168,8 +169,8 @@ def test_follow_of_a_run_already_saved_prints_the_record_and_says_why_nothing_wa
     moment = datetime(2026, 1, 1)
     view = ExecutionView(arn=ARN, name="xgb-dev--1", status="FAILED", started=moment, stopped=moment,
                          states=[], error="States.TaskFailed", cause="boom")
-    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
-    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    monkeypatch.setattr(stack, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(watch, "follow", lambda *args: view)
     code, out, err = run(["follow", ARN, "--json", "--outputs-file", outputs_file,
                           "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 1
@@ -187,8 +188,8 @@ def test_follow_of_a_run_whose_folder_was_left_empty_saves_it(outputs_file, monk
     moment = datetime(2026, 1, 1)
     view = ExecutionView(arn=ARN, name="xgb-dev--1", status="FAILED", started=moment, stopped=moment,
                          states=[], error="States.TaskFailed", cause="boom")
-    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
-    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    monkeypatch.setattr(stack, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(watch, "follow", lambda *args: view)
     code, out, err = run(["follow", ARN, "--json", "--outputs-file", outputs_file,
                           "--runs-dir", str(tmp_path / "runs")], capsys)
     assert code == 1 and json.loads(out)["results_error"] is None
@@ -201,8 +202,8 @@ def test_follow_refuses_an_execution_name_that_would_leave_runs(outputs_file, mo
     moment = datetime(2026, 1, 1)
     view = ExecutionView(arn=ARN, name="../../../../escaped", status="FAILED", started=moment, stopped=moment,
                          states=[], error="E", cause="\x1b]0;title\x07")
-    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
-    monkeypatch.setattr(cli, "follow", lambda *args: view)
+    monkeypatch.setattr(stack, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(watch, "follow", lambda *args: view)
     code, out, err = run(["follow", ARN, "--outputs-file", outputs_file,
                           "--runs-dir", str(tmp_path / "a" / "b" / "runs")], capsys)
     assert code == 1 and "is not a valid execution name" in err

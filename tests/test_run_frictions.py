@@ -6,6 +6,8 @@ import pytest
 
 from components.settings import SettingsError, load_stack_settings, sagemaker_instance_types
 from runner import cli
+from runner.cli import stack, watch
+from runner.outputs import PROJECT_DIR
 
 
 def test_a_repeated_hp_key_is_refused_instead_of_the_last_one_winning(capsys, tmp_path):
@@ -26,7 +28,7 @@ def test_a_repeated_hp_key_is_refused_instead_of_the_last_one_winning(capsys, tm
 ])
 def test_an_instance_type_sagemaker_does_not_have_is_refused_before_anything_is_created(
         tmp_path, key, value, expected):
-    (tmp_path / "Pulumi.yaml").write_text((cli.PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
     (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  training-pipeline:{key}: {value}\n")
     with pytest.raises(SettingsError) as error:
         load_stack_settings("t", project_dir=tmp_path)
@@ -62,8 +64,8 @@ def test_ctrl_c_after_the_execution_ended_says_so_and_how_to_fetch_its_results(m
 
     def interrupted(*args):
         raise Interrupted(view)
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
-    monkeypatch.setattr(cli, "follow", interrupted)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
+    monkeypatch.setattr(watch, "follow", interrupted)
     with stub:  # no stop_execution: nothing is left to stop
         code = cli.main(["--outputs-file", str(outputs_file), "--name", "xgb-dev--1",
                          "--runs-dir", str(tmp_path / "runs")])

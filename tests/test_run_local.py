@@ -14,6 +14,7 @@ import pytest
 from components import PROJECT_DIR
 from components import lambda_functions
 from runner import cli
+from runner.cli import machine, watch
 from runner.emulator import awslambda as lambda_runtime
 from dev_stack import PREFIX
 
@@ -141,9 +142,9 @@ def test_ctrl_c_during_generate_dataset_cuts_the_seeding_function_short(capsys, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lambda_runtime.LocalLambdaRuntime, "invoke", watched_invoke)
-    monkeypatch.setattr(cli, "follow", interrupted_follow)
+    monkeypatch.setattr(watch, "follow", interrupted_follow)
     # More rows than this machine may hold (refused before it starts): the run is cut short long before.
-    monkeypatch.setattr(cli, "check_machine_size", lambda rows: None)
+    monkeypatch.setattr(machine, "check_machine_size", lambda rows: None)
     code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path), "--rows", "100000000"])
     err = capsys.readouterr().err
     assert code == 130

@@ -11,6 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from runner import cli, metrics
+from runner.cli import list as listing
+from runner.cli import parser, stack, watch
 from runner.execution import build_input, new_name
 from runner.follow import states_from_history
 from runner.results import readable_cause
@@ -42,7 +44,7 @@ def no_aws(monkeypatch):
     """Fail the test if anything creates an AWS client."""
     def refuse(*args, **kwargs):
         raise AssertionError("an AWS client was created")
-    monkeypatch.setattr(cli, "Clients", refuse)
+    monkeypatch.setattr(stack, "Clients", refuse)
 
 
 def run(argv, capsys):
@@ -53,8 +55,8 @@ def run(argv, capsys):
 
 def test_outputs_from_file_reach_the_commands(outputs_file, monkeypatch, capsys):
     seen = {}
-    monkeypatch.setattr(cli, "_list", lambda args, clients, outputs: seen.setdefault("outputs", outputs) and 0)
-    monkeypatch.setattr(cli, "Clients", lambda region: seen.setdefault("region", region))
+    monkeypatch.setattr(listing, "executions", lambda args, clients, outputs: seen.setdefault("outputs", outputs) and 0)
+    monkeypatch.setattr(stack, "Clients", lambda region: seen.setdefault("region", region))
     assert run(["list", "--outputs-file", outputs_file], capsys)[0] == 0
     assert seen["region"] == "us-west-2"
     assert seen["outputs"].state_machine_arn == OUTPUTS["stateMachineArn"]
@@ -64,8 +66,8 @@ def test_outputs_from_file_reach_the_commands(outputs_file, monkeypatch, capsys)
 def test_outputs_from_stdin(monkeypatch, capsys):
     seen = {}
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(OUTPUTS)))
-    monkeypatch.setattr(cli, "_list", lambda args, clients, outputs: seen.setdefault("outputs", outputs) and 0)
-    monkeypatch.setattr(cli, "Clients", lambda region: None)
+    monkeypatch.setattr(listing, "executions", lambda args, clients, outputs: seen.setdefault("outputs", outputs) and 0)
+    monkeypatch.setattr(stack, "Clients", lambda region: None)
     assert run(["list", "--outputs-file", "-"], capsys)[0] == 0
     assert seen["outputs"].bucket_name == "pipeline-bucket-1234"
 
@@ -250,7 +252,7 @@ def test_cleanup_dry_run_lists_tagged_models_and_deletes_nothing(outputs_file, m
     stub.add_response("list_tags", {"Tags": [{"Key": "training-pipeline:execution", "Value": "xgb-dev--1"}]},
                       {"ResourceArn": arn.format("xgb-dev--1")})
     stub.add_response("list_tags", {"Tags": []}, {"ResourceArn": arn.format("xgb-dev--hand-made")})
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
     with stub:  # any delete_model call would be an unexpected call and fail
         code, out, _ = run(["cleanup", "--dry-run", "--json", "--outputs-file", outputs_file], capsys)
     stub.assert_no_pending_responses()
@@ -282,9 +284,9 @@ def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, mo
     view = ExecutionView(arn="arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1",
                          name="xgb-dev-1", status="SUCCEEDED", started=_t(0), stopped=_t(5),
                          states=[], output={"hello": "world"})
-    monkeypatch.setattr(cli, "Clients", lambda region: _StubbedClients())
-    monkeypatch.setattr(cli, "follow", lambda *args: view)
-    monkeypatch.setattr(cli, "RUNS_DIR", tmp_path / "runs")  # the default runs/ (the project's)
+    monkeypatch.setattr(stack, "Clients", lambda region: _StubbedClients())
+    monkeypatch.setattr(watch, "follow", lambda *args: view)
+    monkeypatch.setattr(parser, "RUNS_DIR", tmp_path / "runs")  # the default runs/ (the project's)
     code, out, err = run(["follow", view.arn, "--outputs-file", outputs_file, "--json"], capsys)
     assert code == 1
     message = "the output of xgb-dev-1 has no 'dataset' key: was it started from this project's state machine?"
@@ -308,7 +310,7 @@ def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatc
                           {"executionArn": arn, "error": "Stopped", "cause": "stopped by run.py stop"})
     clients = _StubbedClients()
     clients.sfn = sfn
-    monkeypatch.setattr(cli, "Clients", lambda region: clients)
+    monkeypatch.setattr(stack, "Clients", lambda region: clients)
     with stub:
         code, out, _ = run(["stop", "--json", "--outputs-file", outputs_file], capsys)
     stub.assert_no_pending_responses()

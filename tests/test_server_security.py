@@ -29,9 +29,11 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from runner import cli, endpoint as records
+from runner.cli import stack
 from runner.endpoint import EndpointKey, local_endpoint_url
 from runner.emulator import endpoint_guard, server
-from runner.outputs import StackOutputs, UsageError
+from runner.errors import UsageError
+from runner.outputs import StackOutputs
 
 ONE_TRY = Config(retries={"total_max_attempts": 1}, connect_timeout=30, read_timeout=60)
 
@@ -576,7 +578,7 @@ def test_run_py_reaches_a_local_endpoint_directly_whatever_proxy_the_environment
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listening.getsockname()[1]}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        clients = cli.Clients(served.outputs["region"], served.url, served.key)
+        clients = stack.Clients(served.outputs["region"], served.url, served.key)
         arn = served.outputs["stateMachineArn"]
         assert clients.sfn.describe_state_machine(stateMachineArn=arn)["stateMachineArn"] == arn
     assert proxied == []

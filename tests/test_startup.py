@@ -90,7 +90,8 @@ def test_the_emulator_runs_without_xgboost_in_its_process():
     """XGBoost runs in the image environments' container processes only: the emulator and the
     CLI load without it (the project's venv has none)."""
     code = ("import sys; sys.modules['xgboost'] = None; "
-            "import runner.cli, runner.emulator.stack, runner.emulator.sagemaker.jobs, runner.emulator.sagemaker.hosts, "
+            "import runner.cli.parser; runner.cli.parser.build_parser(); "  # every command's module
+            "import runner.emulator.stack, runner.emulator.sagemaker.jobs, runner.emulator.sagemaker.hosts, "
             "runner.emulator.sagemaker.serving, runner.emulator.sagemaker.container_pool; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr

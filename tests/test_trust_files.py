@@ -19,9 +19,11 @@ from moto import mock_aws
 from components import PROJECT_DIR
 from lambda_src import data_preparation as dp
 from runner import cli, model_file
+from runner.cli import models as cli_models
+from runner.cli import report as cli_report
 from runner import data as user_data
+from runner.errors import UsageError
 from runner.model_file import facts
-from runner.outputs import UsageError
 
 MODELS = Path(__file__).resolve().parent / "models"
 KEY = "runs/xgb-dev--same/upload/data.csv"
@@ -208,10 +210,10 @@ def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, ca
             ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
                                                           "S3Uri": f"s3://bucket-1/{key}"}}})
     clients, outputs = SimpleNamespace(s3=s3, sagemaker=sagemaker), SimpleNamespace(job_name_prefix="xgb-dev")
-    assert cli._models(SimpleNamespace(max=10, json=True), clients, outputs) == 0
+    assert cli_models._models(SimpleNamespace(max=10, json=True), clients, outputs) == 0
     listed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
     assert [row["metrics"] for row in listed["models"]] == [{}, {"\x1b]0;retitled\x07auc": 0.5}]
-    assert cli._models(SimpleNamespace(max=10, json=False), clients, outputs) == 0
+    assert cli_models._models(SimpleNamespace(max=10, json=False), clients, outputs) == 0
     text = capsys.readouterr().out
     assert "\x1b" not in text and "\\x1b]0;retitled\\x07auc 0.5000" in text and "xgb-dev--0\\x1b[2J" in text
 
@@ -224,7 +226,7 @@ def test_a_run_s_seed_and_rows_reach_the_terminal_escaped(status, capsys):
                              "results_error", "failed_state", "error", "cause", "plot", "predictions"))
     summary |= {"execution_name": "xgb-dev--x", "status": status, "seed": "\x1b]0;retitled\x07\x1b[2J",
                 "rows": {"train": "\x1b[31m", "test": 1}, "execution_arn": "arn"}
-    cli._report(summary, SimpleNamespace(console_url="local endpoint", region="us-east-1"), as_json=False)
+    cli_report.report(summary, SimpleNamespace(console_url="local endpoint", region="us-east-1"), as_json=False)
     text = capsys.readouterr().out
     assert "\x1b" not in text and "seed \\x1b]0;retitled\\x07\\x1b[2J" in text
 

@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from components import lambda_functions
 from runner import cli
 from runner import data as user_data
+from runner.cli import watch
 from runner.emulator import awslambda as lambda_runtime
 from dev_stack import PREFIX
 
@@ -48,7 +49,7 @@ def test_a_run_stopped_before_prepare_leaves_no_upload(capsys, tmp_path, monkeyp
         return seen["removed"]
 
     monkeypatch.setattr(lambda_runtime.LocalLambdaRuntime, "invoke", held_validation)
-    monkeypatch.setattr(cli, "follow", interrupted_follow)
+    monkeypatch.setattr(watch, "follow", interrupted_follow)
     monkeypatch.setattr(user_data, "remove_after_end", observed)
     data = tmp_path / "data.csv"
     data.write_text(CSV)

@@ -183,8 +183,8 @@ def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(c
 
 
 def test_runs_is_found_in_the_project_directory_wherever_run_py_starts(tmp_path):
-    script = ("import sys; sys.argv[1:] = ['--help']; from runner import cli; "
-              "print(cli.RUNS_DIR)")
+    script = ("import sys; sys.argv[1:] = ['--help']; from runner.cli import parser; "
+              "print(parser.RUNS_DIR)")
     shown = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert shown.stdout.strip() == str(PROJECT_DIR / "runs")
     # From elsewhere, without --runs-dir: the project's runs/, never the current directory's.

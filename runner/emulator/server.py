@@ -52,7 +52,7 @@ from runner.endpoint import (
     CREDENTIALS_KEY, ENDPOINT_KEY, PROFILE, PROOF_HEADER, EndpointKey, RecordError, proof, read_private_json,
     record_name, records_dir, stack_digest, write_private)
 from runner.emulator.endpoint_guard import CONTINUE_KEY, DISCARD_KEY, Guard, Refusal, refusal_response
-from runner.outputs import UsageError
+from runner.errors import UsageError
 
 HOST = "127.0.0.1"
 CONSOLE_TEXT = "local endpoint {url} (run.py serve): no AWS console"

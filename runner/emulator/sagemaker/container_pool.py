@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from pathlib import Path
 
 from runner.emulator.image_environments import ROOT, python_for
 
