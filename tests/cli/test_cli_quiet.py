@@ -4,13 +4,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from runner import cli, cost
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _usage_error(capsys, argv) -> str:
@@ -20,6 +19,7 @@ def _usage_error(capsys, argv) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_a_local_run_prints_one_cost_line_saying_nothing_is_billed(capsys, tmp_path):
     code = cli.main(["--local", "--no-progress", "--rows", "200", "--runs-dir", str(tmp_path)])
     err, out = capsys.readouterr()[::-1]
@@ -54,8 +54,7 @@ def test_list_local_without_a_served_stack_says_what_to_start(capsys, monkeypatc
 
 
 def test_list_local_lists_the_served_stacks_executions(capsys, monkeypatch):
-    from test_run_commands import _sfn_stub
-    from test_run_script import OUTPUTS
+    from run_py_stubs import OUTPUTS, _sfn_stub
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr(cli, "served_stack", lambda stack: {**OUTPUTS, "localEndpoint": "http://127.0.0.1:5999",
@@ -85,6 +84,7 @@ def test_outside_its_virtualenv_run_py_says_so_in_one_line(tmp_path):
     assert "run run.py with the project's virtualenv (venv/bin/python run.py" in line
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_local_max_cost_refuses_what_aws_would_at_recorded_prices(capsys, tmp_path):
     code = cli.main(["--local", "--no-progress", "--rows", "200", "--max-cost", "0.01", "--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err

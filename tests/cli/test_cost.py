@@ -3,48 +3,12 @@ checked against the Pricing model), the cost record, the unknown-price paths, th
 
 from __future__ import annotations
 
-import json
-
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from botocore.stub import Stubber
+from price_list import LAMBDA, M5, M5_PRODUCTS, REGION, S3, SAGEMAKER_M5, TRAINING, TRANSFORM, _product
 
 from components.settings import PipelineSettings
 from runner import cost
-
-REGION = "us-west-2"
-M5 = "ml.m5.xlarge"
-
-
-def _product(usagetype: str, usd: str, unit: str = "Hrs", begin: str = "0") -> str:
-    return json.dumps({
-        "product": {"productFamily": "ML Instance", "attributes": {"usagetype": usagetype, "regionCode": REGION}},
-        "terms": {"OnDemand": {"SKU.TERM": {"priceDimensions": {
-            f"SKU.TERM.{begin}": {"unit": unit, "beginRange": begin, "endRange": "Inf",
-                                  "pricePerUnit": {"USD": usd}}}}}}})
-
-
-def _request(service: str, **filters) -> dict:
-    return {"ServiceCode": service, "FormatVersion": "aws_v1", "MaxResults": 100,
-            "Filters": [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in filters.items()]}
-
-
-SAGEMAKER_M5 = _request("AmazonSageMaker", regionCode=REGION, instanceName=M5)
-LAMBDA = _request("AWSLambda", regionCode=REGION, group="AWS-Lambda-Duration")
-S3 = _request("AmazonS3", regionCode=REGION, volumeType="Standard")
-# Hosting and spot products of the instance come back too; only the usage type tells them apart.
-M5_PRODUCTS = [_product(f"USW2-Host:{M5}", "0.2300000000"), _product(f"USW2-Train:{M5}-Spot", "0.0700000000"),
-               _product(f"USW2-Train:{M5}", "0.2304000000"), _product(f"USW2-Tsform:{M5}", "0.2310000000")]
-
-
-@pytest.fixture
-def pricing():
-    client = boto3.client("pricing", region_name=cost.PRICING_REGION, aws_access_key_id="x",
-                          aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def _settings(**config) -> PipelineSettings:
@@ -53,14 +17,13 @@ def _settings(**config) -> PipelineSettings:
 
 def _limits(**config) -> cost.RunLimits:
     """The limits the deployed definition of a stack with this config holds."""
+    from definition_target import TARGET
+
     from components.definition import render_definition
-    from test_definition import TARGET
 
     return cost.RunLimits.from_definition(render_definition(_settings(**config), **TARGET), REGION)
 
 
-TRAINING = {"job_name": "xgb-dev--1", "instance_type": M5, "instance_count": 2, "training_seconds": 500, "billable_seconds": 100, "spot": True}
-TRANSFORM = {"job_name": "xgb-dev--1", "instance_type": M5, "instance_count": 1, "seconds": 360}
 
 
 def test_the_cost_record_from_list_prices(pricing, tmp_path):

@@ -3,18 +3,17 @@ limit (or whose worst case cannot be known) is refused before anything is claime
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from price_list import LAMBDA, M5_PRODUCTS, SAGEMAKER_M5, _product
+from run_py_stubs import OUTPUTS, run
 
 from components.definition import render_definition
 from components.settings import PipelineSettings
 from runner import cli, cost
-from test_cost import LAMBDA, M5_PRODUCTS, SAGEMAKER_M5, _product
-from test_run_script import OUTPUTS, outputs_file, run  # noqa: F401 (fixture)
 
 
 class _Clients:

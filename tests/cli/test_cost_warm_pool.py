@@ -4,9 +4,9 @@ stubbed with botocore's Stubber, so the request and response shapes are checked 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from price_list import LAMBDA, M5, M5_PRODUCTS, REGION, S3, SAGEMAKER_M5, TRANSFORM, _product
 
 from runner import cost
-from test_cost import LAMBDA, M5, M5_PRODUCTS, REGION, S3, SAGEMAKER_M5, TRANSFORM, _product, pricing  # noqa: F401
 
 JOB = "xgb-dev--1"
 

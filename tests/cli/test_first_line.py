@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from components.settings import load_stack_settings
 from runner import cli
 from runner.emulator import local_stack
 from runner.emulator import preflight
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
 PREFIX = load_stack_settings("dev").job_name_prefix
 
@@ -114,6 +113,7 @@ def test_a_name_already_used_is_refused_before_the_first_line(capsys, tmp_path, 
     assert [p.name for p in (tmp_path / f"{PREFIX}--same").iterdir()] == ["summary.json"]
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_the_outputs_run_py_checks_against_are_the_deployed_ones():
     settings = load_stack_settings("dev")
     expected = preflight.expected_outputs(settings)
@@ -124,6 +124,7 @@ def test_the_outputs_run_py_checks_against_are_the_deployed_ones():
         preflight.check_deployed(expected, {**expected, "bucketName": "elsewhere"})
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_a_deployment_that_moved_a_checked_output_stops_the_run(monkeypatch, capsys, tmp_path):
     """Had the program renamed the bucket, the run was checked against the wrong one: it stops, exit 1."""
     monkeypatch.setattr(preflight, "BUCKET_RESOURCE", "renamed-data")

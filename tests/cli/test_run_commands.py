@@ -4,28 +4,16 @@ import json
 import os
 import sys
 from datetime import datetime
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from run_py_stubs import ARN, OUTPUTS, _sfn_stub, _StubbedClients, run
 
+from components.settings import PROJECT_DIR
 from runner import cli
-from test_run_script import OUTPUTS, _StubbedClients, outputs_file, no_aws, run  # noqa: F401 (fixtures)
-
-ARN = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
 
 
 def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
-
-
-def _sfn_stub():
-    sfn = boto3.client("stepfunctions", region_name="us-west-2",
-                       aws_access_key_id="x", aws_secret_access_key="x")
-    clients = _StubbedClients()
-    clients.sfn = sfn
-    return clients, Stubber(sfn)
 
 
 def test_ctrl_c_with_detach_leaves_the_execution_running(outputs_file, monkeypatch, capsys, tmp_path):
@@ -130,7 +118,7 @@ def test_follow_refuses_an_execution_of_another_state_machine(outputs_file, no_a
 
 
 def test_make_clean_keeps_downloaded_runs():
-    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    makefile = (PROJECT_DIR / "Makefile").read_text()
     clean = makefile.split("\nclean:", 1)[1].split("\n\n", 1)[0]
     assert "rm" in clean and "runs" not in clean
 

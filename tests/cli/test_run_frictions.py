@@ -47,9 +47,9 @@ def test_the_lists_are_sagemakers_own():
 def test_ctrl_c_after_the_execution_ended_says_so_and_how_to_fetch_its_results(monkeypatch, capsys, tmp_path):
     from datetime import datetime
 
+    from run_py_stubs import ARN, OUTPUTS, _sfn_stub
+
     from runner.follow import ExecutionView, Interrupted, StateProgress
-    from test_run_commands import ARN, _sfn_stub
-    from test_run_script import OUTPUTS
 
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(OUTPUTS))

@@ -9,45 +9,12 @@ import boto3
 import numpy as np
 import pytest
 from botocore.stub import Stubber
+from run_py_stubs import OUTPUTS, _StubbedClients, run
 
 from runner import cli, metrics
 from runner.execution import build_input, new_name
 from runner.follow import states_from_history
 from runner.results import readable_cause
-
-OUTPUTS = {
-    "bucketName": "pipeline-bucket-1234",
-    "stateMachineArn": "arn:aws:states:us-west-2:111122223333:stateMachine:pipeline-abc",
-    "stateMachineName": "pipeline-abc",
-    "seedFunctionName": "seed-abc",
-    "sageMakerRoleArn": "arn:aws:iam::111122223333:role/sagemaker-abc",
-    "trainingImage": "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1",
-    "region": "us-west-2",
-    "consoleUrl": "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/statemachines",
-    "jobNamePrefix": "xgb-dev",
-    "runDefaults": {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"}},
-}
-
-
-@pytest.fixture
-def outputs_file(tmp_path):
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps(OUTPUTS))
-    return str(path)
-
-
-@pytest.fixture
-def no_aws(monkeypatch):
-    """Fail the test if anything creates an AWS client."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("an AWS client was created")
-    monkeypatch.setattr(cli, "Clients", refuse)
-
-
-def run(argv, capsys):
-    code = cli.main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_outputs_from_file_reach_the_commands(outputs_file, monkeypatch, capsys):
@@ -228,13 +195,6 @@ def test_history_becomes_per_state_progress_with_retries_and_failures():
 
 def _t(seconds):
     return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
-
-
-class _StubbedClients:
-    def __init__(self):
-        self.sagemaker = boto3.client("sagemaker", region_name="us-west-2",
-                                      aws_access_key_id="x", aws_secret_access_key="x")
-        self.sfn = self.s3 = None
 
 
 def test_cleanup_dry_run_lists_tagged_models_and_deletes_nothing(outputs_file, monkeypatch, capsys):

@@ -5,10 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from ended_run import NAME, WHERE, _run, strict_json
 from sklearn import metrics as reference
 
+from components.settings import PROJECT_DIR
 from runner import metrics, results
-from test_results import NAME, WHERE, _run, strict_json
 
 ROWS = 3000
 
@@ -266,7 +267,6 @@ def test_many_classes_are_scored_in_memory_of_the_class_count_without_a_confusio
 def test_scoring_every_kind_imports_neither_scikit_learn_nor_scipy():
     import subprocess
     import sys
-    from pathlib import Path
 
     script = (
         "import sys, numpy as np\n"
@@ -281,7 +281,7 @@ def test_scoring_every_kind_imports_neither_scikit_learn_nor_scipy():
         "        bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, 'p'))\n"
         "    metrics.score(labels, predictions, objective)\n"
         "print(sorted({name.split('.')[0] for name in sys.modules if name.startswith(('sklearn', 'scipy'))}))\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR,
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -1,14 +1,13 @@
 """`run.py --local` reads Pulumi.<stack>.yaml strictly: each problem is one line naming file and key."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from components.settings import SettingsError, load_stack_settings
 from runner import cli
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

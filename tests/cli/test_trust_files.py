@@ -17,8 +17,8 @@ from lambda_src import data_preparation as dp
 from runner import data as user_data
 from runner.model_file import facts
 from runner.outputs import UsageError
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "models"
 KEY = "runs/xgb-dev--same/upload/data.csv"
 
@@ -166,6 +166,7 @@ def test_rounds_and_best_iteration_are_read_from_either_model_format(name, round
 
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------
 
+@pytest.mark.rehearsal  # deploys the dev stack
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_a_pipe_closed_early_never_loses_a_finished_run(tmp_path, stream):
     runs = tmp_path / "runs"

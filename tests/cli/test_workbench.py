@@ -5,13 +5,12 @@ import os
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from runner import cli
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +70,7 @@ def workbench(capsys, runs_dir, *argv):
     return code, captured.out, captured.err
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics_and_cost(capsys, runs_dir):
     code, out, err = workbench(capsys, runs_dir)
     assert code == 0, err
@@ -104,6 +104,7 @@ def test_the_list_shows_every_folder_newest_first_with_where_status_rows_metrics
     assert record["xgb-dev-7e1940--local-1"]["rounds"] == 5
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
     code, out, err = workbench(capsys, runs_dir, "show", "xgb-dev-7e1940--loc")
     assert code == 0, err
@@ -125,6 +126,7 @@ def test_show_prints_one_run_by_name_or_unique_prefix(capsys, runs_dir):
                                          f"{runs_dir}/ (run.py runs lists them)")
 
 
+@pytest.mark.rehearsal  # deploys the dev stack
 def test_compare_puts_settings_and_metrics_side_by_side_and_marks_what_differs(capsys, runs_dir):
     code, out, err = workbench(capsys, runs_dir, "compare", "xgb-dev-7e1940--local-1", "xgb-prod--20260101")
     assert code == 0, err

@@ -20,7 +20,7 @@ failure, and tested in test_hyperparameter_rules.py), and one training instance 
 `make test` runs EXAMPLES examples, derandomized (the same ones every run). To look harder, set
 HYPOTHESIS_EXAMPLES, which also draws new examples every run:
 
-    HYPOTHESIS_EXAMPLES=2000 venv/bin/python -m pytest -q tests/test_hyperparameter_property.py
+    HYPOTHESIS_EXAMPLES=2000 venv/bin/python -m pytest -q tests/container/test_hyperparameter_property.py
 """
 
 from __future__ import annotations

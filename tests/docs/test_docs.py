@@ -2,12 +2,11 @@
 import importlib.util
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 import yaml
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PAGES = [PROJECT_DIR / "README.md", PROJECT_DIR / "CONTRIBUTING.md", PROJECT_DIR / "CHANGELOG.md",
          *sorted((PROJECT_DIR / "docs").glob("*.md"))]
 README_WORD_LIMIT = 1500  # a newcomer's five minutes; the rest belongs in docs/

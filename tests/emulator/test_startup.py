@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from runner.emulator.workarounds import moto_batch_deferred
 from runner.openmp import apply_openmp_defaults
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_and_parses_endpoints_once():

@@ -8,7 +8,6 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 import boto3
 import pytest
@@ -20,8 +19,8 @@ from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput, check_execution_name, check_prefix,
                                         validate_execution)
 from runner.execution import new_name
+from components.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULTS = {"rows": 5000, "shards": 2,
             "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 
@@ -238,14 +237,6 @@ def test_the_documented_config_example_passes_the_container_rules():
 
 
 # --- the deployed state machine refuses before anything is written ----------------------------------
-
-@pytest.fixture(scope="module")
-def stack():
-    from runner.emulator import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        yield outputs
-
 
 def execute(outputs, name: str, execution_input) -> dict:
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])

@@ -1,7 +1,7 @@
 """Our hyperparameter refusals (lambda_src/xgboost_hyperparameters.py, issue 18 findings 2 and 4):
 values the 1.7-1 container's own validation accepts but that fail in training on xgboost 1.7.4
 after the dataset is written, or that run up a bill. Each case here was accepted before and is
-shown failing in the local container (tests/test_hyperparameter_property.py checks the rest)."""
+shown failing in the local container (tests/container/test_hyperparameter_property.py checks the rest)."""
 
 from __future__ import annotations
 
@@ -267,14 +267,6 @@ def test_a_stack_whose_own_defaults_break_the_rules_fails_with_one_line():
 
 
 # --- through the deployed state machine, started directly -------------------------------------------
-
-@pytest.fixture(scope="module")
-def stack():
-    from runner.emulator import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        yield outputs
-
 
 @pytest.mark.parametrize("name, hyperparameters, cause", [
     ("xgb-dev-7e1940--kfold", {"_kfold": 2}, "Hyperparameter _kfold is not allowed"),

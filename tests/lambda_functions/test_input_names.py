@@ -111,14 +111,6 @@ def test_an_input_the_lambda_runtime_cannot_parse_ends_refused():
 
 # --- through the deployed state machine, started directly ------------------------------------------
 
-@pytest.fixture(scope="module")
-def stack():
-    from runner.emulator import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        yield outputs
-
-
 def execute(outputs, name: str, payload: str) -> dict:
     described = start_and_wait(outputs, name, payload)
     described["entered"] = states_entered(outputs, described["executionArn"])

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pulumi_mocks import run_program
 
-from pulumi_mocks import run_program  # noqa: E402
-
-from components import seed_policy  # noqa: E402
-from components.settings import PipelineSettings, SettingsError  # noqa: E402
+from components import seed_policy
+from components.settings import PipelineSettings, SettingsError
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
 

@@ -10,31 +10,28 @@ import copy
 import io
 import json
 import re
-import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
+from definition_target import BUCKET, DEFAULT_HYPERPARAMETERS, FUNCTION_ARN, TARGET, VALIDATION_ARN, substitute
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-if str(PROJECT_DIR) not in sys.path:
-    sys.path.insert(0, str(PROJECT_DIR))
+from components.definition import (
+    CHOICE_STATE,
+    EVALUATE_STATE,
+    FAILED_STATE,
+    GATE_FAILED_STATE,
+    GATE_STATE,
+    PREPARE_STATE,
+    REFUSED_STATE,
+    REGISTER_STATE,
+    STATE_NAMES,
+    VALIDATE_STATE,
+    build_definition,
+    render_definition,
+)
+from components.settings import PipelineSettings
 
-from components.definition import (  # noqa: E402
-    CHOICE_STATE, EVALUATE_STATE, FAILED_STATE, GATE_FAILED_STATE, GATE_STATE, PREPARE_STATE, REFUSED_STATE,
-    REGISTER_STATE, STATE_NAMES, VALIDATE_STATE, build_definition, render_definition)
-from components.settings import PipelineSettings  # noqa: E402
-
-BUCKET = "training-pipeline-data-1a2b3c4"
-ROLE_ARN = "arn:aws:iam::111122223333:role/training-pipeline-sagemaker-role-5d6e7f8"
-FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-seed-9a0b1c2"
-VALIDATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-validate-3d4e5f6"
-EVALUATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-evaluate-7a8b9c0"
-EXECUTION = "xgb-dev-7e1940--20260101-000000-abc123"
-TARGET = dict(partition="aws", bucket=BUCKET, validation_function_arn=VALIDATION_ARN, seed_function_arn=FUNCTION_ARN,
-              sagemaker_role_arn=ROLE_ARN, evaluation_function_arn=EVALUATION_ARN)
-DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 SAGEMAKER_TASKS = {
     "Train model (XGBoost)": "CreateTrainingJob",
     "Save Model": "CreateModel",
@@ -178,34 +175,6 @@ def test_statelint(settings):
 
 
 # --- SageMaker parameters against botocore's model ---------------------------------------------
-
-# Sample values for the `.$` fields an execution fills in.
-SAMPLES = {
-    "TrainingJobName": EXECUTION,
-    "ModelName": EXECUTION,
-    "TransformJobName": EXECUTION,
-    "Value": EXECUTION,
-    "HyperParameters": DEFAULT_HYPERPARAMETERS,
-    "S3Uri": f"s3://{BUCKET}/runs/{EXECUTION}/csv/train/",
-    "S3OutputPath": f"s3://{BUCKET}/runs/{EXECUTION}/model",
-    "ModelDataUrl": f"s3://{BUCKET}/runs/{EXECUTION}/model/{EXECUTION}/output/model.tar.gz",
-}
-
-
-def substitute(value):
-    if isinstance(value, list):
-        return [substitute(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    result = {}
-    for key, child in value.items():
-        if key.endswith(".$"):
-            name = key[:-2]
-            assert name in SAMPLES, f"no sample value for {key}: add one"
-            result[name] = copy.deepcopy(SAMPLES[name])
-        else:
-            result[key] = substitute(child)
-    return result
 
 
 @pytest.mark.parametrize("state,operation", sorted(SAGEMAKER_TASKS.items()))

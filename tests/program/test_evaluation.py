@@ -8,8 +8,8 @@ import json
 
 import boto3
 import pytest
+from definition_target import BUCKET, EVALUATION_ARN, EXECUTION, TARGET
 from moto import mock_aws
-from test_definition import BUCKET, EVALUATION_ARN, EXECUTION, TARGET
 
 from components.definition import (
     EVALUATE_STATE,

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program
 
-from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program  # noqa: E402
-
-import pulumi  # noqa: E402
+import pulumi
 
 # pulumi_aws warns about its own deprecated classes when their modules load; not about this program.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
+from definition_target import BUCKET, EXECUTION, TARGET, substitute
 
 from components import settings as settings_module
 from components.definition import build_definition
 from components.pipeline import _Scope, sagemaker_statements
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
 from runner.emulator.iam import statement_applies
-from test_definition import BUCKET, EXECUTION, TARGET, substitute
 
 TRAIN = "Train model (XGBoost)"
 

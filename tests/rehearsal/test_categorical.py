@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-
 from emulated_execution import deployed_with, start_and_wait
+from local_run import run
+
 from lambda_src import data_preparation
-from test_data_run import run
 
 SEED = 11
 PARAMS = {"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 3}

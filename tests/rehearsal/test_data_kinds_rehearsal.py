@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from emulated_execution import deployed_with, invoke_seeding, objects
 
-from emulated_execution import deployed_with
-from test_least_privilege_rehearsal import VICTIM, invoke_seeding, objects
+from components.settings import load_stack_settings
+
+VICTIM = f"{load_stack_settings('dev').job_name_prefix}--victim"
 
 
 DATA_BUCKET = "least-privilege-sources"

@@ -7,27 +7,17 @@ random.Random(seed).random() draw per row) with the same hyperparameters and the
 numerics (base_score 0.5, exact trees).
 """
 
-import json
 import random
 
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from local_run import SEED, run
 from sklearn import datasets
 
 from runner import cli
 from runner import data as user_data
-
-SEED = 11
-
-
-def run(capsys, tmp_path, *argv):
-    code = cli.main(["--local", "--json", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
-                     "--seed", str(SEED), *argv])
-    captured = capsys.readouterr()
-    summary = json.loads(captured.out) if captured.out.strip() else None
-    return code, summary, captured.err
 
 
 def split(frame: pd.DataFrame, validation: float, test: float):

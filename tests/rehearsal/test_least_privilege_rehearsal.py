@@ -10,40 +10,14 @@ started directly: nothing written under `runs/<name>/`, no job started.
 
 from __future__ import annotations
 
-import json
-
 import boto3
-from emulated_execution import start_and_wait, states_entered
 import pytest
+from emulated_execution import invoke_seeding, objects, start_and_wait, states_entered
 
 from components.settings import load_stack_settings
 
 PREFIX = load_stack_settings("dev").job_name_prefix
 VICTIM = f"{PREFIX}--victim"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    from runner.emulator import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        yield outputs
-
-
-def objects(outputs, prefix: str) -> dict[str, bytes]:
-    s3 = boto3.client("s3", region_name=outputs["region"])
-    listed = s3.list_objects_v2(Bucket=outputs["bucketName"], Prefix=prefix).get("Contents", [])
-    return {item["Key"]: s3.get_object(Bucket=outputs["bucketName"], Key=item["Key"])["Body"].read()
-            for item in listed}
-
-
-def invoke_seeding(outputs, event: dict) -> dict:
-    """The deployed seeding function, invoked directly; its error payload (it must fail)."""
-    response = boto3.client("lambda", region_name=outputs["region"]).invoke(
-        FunctionName=outputs["seedFunctionName"], Payload=json.dumps(event))
-    payload = json.loads(response["Payload"].read())
-    assert response.get("FunctionError") == "Unhandled", payload
-    return payload
 
 
 def victims_objects(outputs) -> list[str]:

@@ -3,18 +3,11 @@ from its checkpoints, the same predictions, and DescribeTrainingJob as AWS repor
 
 from __future__ import annotations
 
-import itertools
-import json
-import time
-
-import boto3
 import pytest
-from emulated_execution import deployed_with
+from emulated_execution import _run, deployed_with
 
 from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.sagemaker.jobs import SPOT_RECLAIM_VARIABLE
-
-_names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -22,28 +15,6 @@ def spot_stack():
     with deployed_with(spotTraining=True,
                        hyperparameters=["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]) as outputs:
         yield outputs
-
-
-def _run(outputs, seed=11, rows=300, timeout=90):
-    sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    name = f"{outputs['jobNamePrefix']}--spot-{next(_names)}-{int(time.time())}"
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps({"rows": rows, "seed": seed}))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert described["status"] == "SUCCEEDED", described.get("cause")
-    s3 = boto3.client("s3", region_name=outputs["region"])
-    bucket = outputs["bucketName"]
-
-    def objects(folder):
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{name}/{folder}/").get("Contents", [])
-        return {item["Key"].rsplit("/", 1)[-1]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                for item in listed}
-
-    job = boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(TrainingJobName=name)
-    return name, job, objects("predictions"), objects("checkpoints")
 
 
 def test_an_interrupted_spot_job_restarts_and_predicts_byte_for_byte_the_same(spot_stack, monkeypatch):

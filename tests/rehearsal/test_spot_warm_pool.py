@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 import boto3
-from emulated_execution import deployed_with
-from test_spot_rehearsal import _run
+from emulated_execution import _run, deployed_with
 
 
 def test_a_warm_pool_job_reports_its_pool():

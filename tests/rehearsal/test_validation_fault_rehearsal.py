@@ -7,7 +7,6 @@ import io
 import zipfile
 
 import boto3
-import pytest
 from emulated_execution import start_and_wait, states_entered
 
 from components import lambda_functions
@@ -16,14 +15,6 @@ from components.settings import load_stack_settings
 PREFIX = load_stack_settings("dev").job_name_prefix
 # The deployed package's validation module, replaced by one that outlasts a 1-second Timeout.
 SLOW_VALIDATION = "import time\n\ndef handler(event, context):\n    time.sleep(1.2)\n    return {}\n"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    from runner.emulator import local_stack
-
-    with local_stack(load_stack_settings("dev")) as outputs:
-        yield outputs
 
 
 def test_a_validation_function_that_times_out_is_a_platform_fault_not_bad_input(stack):
