@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from runner import cli, cost
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 
 
 def _usage_error(capsys, argv) -> str:

@@ -19,8 +19,8 @@ from components.settings import load_stack_settings
 from runner import cli
 from runner.emulator import local_stack
 from runner.emulator import preflight
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
 PREFIX = load_stack_settings("dev").job_name_prefix
 

@@ -6,8 +6,8 @@ import pytest
 
 from components.settings import SettingsError, load_stack_settings
 from runner import cli
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 
 
 @pytest.fixture

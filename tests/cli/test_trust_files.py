@@ -17,8 +17,8 @@ from lambda_src import data_preparation as dp
 from runner import data as user_data
 from runner.model_file import facts
 from runner.outputs import UsageError
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 MODELS = Path(__file__).resolve().parent / "models"
 KEY = "runs/xgb-dev--same/upload/data.csv"
 

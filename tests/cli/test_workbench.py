@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from runner import cli
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from components.settings import load_stack_settings
 from runner.emulator import local_stack
 from runner.emulator.sagemaker import container
 from runner.emulator.sagemaker import hosts as sagemaker_hosts
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 PLAIN = PROJECT_DIR / "bench" / "plain_distributed.py"
 HYPERPARAMETERS = {"objective": "binary:logistic", "num_round": "5", "eval_metric": "logloss"}
 EXACT_REFUSED = "Updater `grow_colmaker` or `exact` tree method doesn't support distributed training."

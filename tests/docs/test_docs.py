@@ -5,8 +5,8 @@ import unicodedata
 
 import pytest
 import yaml
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 PAGES = [PROJECT_DIR / "README.md", PROJECT_DIR / "CONTRIBUTING.md", PROJECT_DIR / "CHANGELOG.md",
          *sorted((PROJECT_DIR / "docs").glob("*.md"))]
 README_WORD_LIMIT = 1500  # a newcomer's five minutes; the rest belongs in docs/

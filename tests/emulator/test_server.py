@@ -16,8 +16,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 AWS_CLI = Path(sys.executable).parent / "aws"
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from runner.emulator.workarounds import moto_batch_deferred
 from runner.openmp import apply_openmp_defaults
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 
 
 def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_and_parses_endpoints_once():

@@ -19,8 +19,8 @@ from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import (MAX_PREFIX_LENGTH, InvalidExecutionInput, check_execution_name, check_prefix,
                                         validate_execution)
 from runner.execution import new_name
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 DEFAULTS = {"rows": 5000, "shards": 2,
             "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5", "eta": "0.2"}}
 

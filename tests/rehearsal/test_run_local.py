@@ -14,8 +14,8 @@ import pytest
 from components import lambda_functions
 from runner import cli
 from runner.emulator import awslambda as lambda_runtime
-from components.settings import PROJECT_DIR
 
+from components.settings import PROJECT_DIR
 
 
 def strict_json(text):
