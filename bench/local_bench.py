@@ -1,8 +1,8 @@
 """What the offline rehearsal costs over doing the same work in a plain script, whole processes.
 
 For each size: PAIRS paired runs, each pair the whole command `run.py --local --json --rows N`
-then `bench/plain_pipeline.py N` (the same seeding function into a dict, pandas, XGBoost 5
-rounds exact, predict, write the predictions), from process start to exit; medians of wall time
+then `bench/plain_pipeline.py N` run by the stack's image's environment (the same seeding function
+into a dict, XGBoost 5 rounds with that library's defaults, predict, write the predictions), from process start to exit; medians of wall time
 and of peak memory (each command with the processes it starts), and the median of the pairs'
 ratios. Then one run of `run.py --local` per size with phase marks (start-up, imports, deploy, execution,
 scoring, teardown, exit), so that a regression shows where it is; its execution phase is set
@@ -39,7 +39,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from runner.openmp import apply_openmp_defaults  # noqa: E402  (light: this process stays small)
+from runner.container.openmp import apply_openmp_defaults  # noqa: E402  (light: this process stays small)
 
 SIZES = (5_000, 1_000_000)
 LARGE = 10_000_000
@@ -72,7 +72,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+def child(argv: list[str], env: dict[str, str], python: str = sys.executable) -> tuple[float, float, str]:
     """(wall seconds, peak memory MiB, stdout) of one whole process.
 
     Peak memory: the process's peak RSS (wait4), plus the largest memory its descendants held
@@ -83,7 +83,7 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT_DIR, env=env,
+        process = subprocess.Popen([python, *argv], cwd=PROJECT_DIR, env=env,
                                    stdout=subprocess.PIPE, stderr=err)
         ended = threading.Event()
         result: dict[str, object] = {}
@@ -117,13 +117,20 @@ def rehearsal_argv(rows: int, runs_dir: str, instances: int = 1) -> list[str]:
 def instances_child(instances: int, argv: list[str]) -> None:
     """run.py on the dev stack with trainingInstanceCount set to `instances`, as if `pulumi config
     set` had written it (the stack file itself is left alone)."""
+    import dataclasses
+
+    import components.settings
     from runner.emulator import engine
 
     dev = engine.stack_config
+    load = components.settings.load_stack_settings
 
     def stack_config(stack: str = "dev", *args):
         return {**dev(stack, *args), "training-pipeline:trainingInstanceCount": instances}
-    engine.stack_config = stack_config
+    engine.stack_config = stack_config  # what the deployment reads
+    # and what run.py checks the deployment against (runner.emulator.preflight.expected_outputs)
+    components.settings.load_stack_settings = lambda *args, **kwargs: dataclasses.replace(
+        load(*args, **kwargs), training_instance_count=instances)
     sys.argv = argv
     runpy.run_path(str(PROJECT_DIR / "run.py"), run_name="__main__")
 
@@ -143,20 +150,22 @@ def write_shards_child(directory: str, rows: int, shards: int) -> None:
 def hosts_train_child(directory: str, instances: int) -> None:
     """Seconds `sagemaker_hosts.train` takes on the shards in `directory` (stack hyperparameters)."""
     from components.settings import load_stack_settings
-    from runner.emulator.sagemaker import container as sagemaker_container
     from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
     config = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
         "S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}}}]
-    hyperparameters = load_stack_settings("dev").hyperparameters
+    settings = load_stack_settings("dev")
     start = time.perf_counter()
-    sagemaker_hosts.train([sagemaker_container.Channel("train", "text/csv", Path(directory))], config,
-                          instances, hyperparameters)
+    sagemaker_hosts.train(settings.xgboost_version, [sagemaker_hosts.Channel("train", "text/csv", Path(directory))],
+                          config, instances, settings.hyperparameters)
     print(f"{time.perf_counter() - start:.3f}")
 
 
 def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
     from components.settings import load_stack_settings  # light: YAML and the settings rules
+    from runner.emulator.image_environments import python_for
+
+    image_python = str(python_for(load_stack_settings("dev").xgboost_version))
 
     hp = [argument for key, value in load_stack_settings("dev").hyperparameters.items()
           for argument in ("--hp", f"{key}={value}")]
@@ -169,7 +178,8 @@ def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
         results = []
         for _ in range(pairs):
             hosts = child([str(Path(__file__).resolve()), "--hosts-train-child", str(train_dir), "2"], env)
-            plain = child(["bench/plain_distributed.py", str(Path(shards_dir) / "model"), *shards, *hp], env)
+            plain = child(["bench/plain_distributed.py", str(Path(shards_dir) / "model"), *shards, *hp], env,
+                          python=image_python)
             # the last line: rabit itself prints "task ... got new rank" lines before it
             results.append((float(hosts[2].split()[-1]), plain[0], float(plain[2].split()[-1])))
     finally:
@@ -229,6 +239,10 @@ def main(argv: list[str]) -> int:
     pairs = int(os.environ.get("BENCH_PAIRS", "3"))
     env = dict(os.environ)
     apply_openmp_defaults(env)
+    from components.settings import load_stack_settings  # light: YAML and the settings rules
+    from runner.emulator.image_environments import python_for
+
+    image_python = str(python_for(load_stack_settings("dev").xgboost_version))  # the plain scripts' library
     runs_dir = tempfile.mkdtemp(prefix="bench-runs-")
     try:
         print(f"whole commands, process start to exit: {pairs} paired runs per size, medians "
@@ -240,7 +254,7 @@ def main(argv: list[str]) -> int:
             results = []
             for _ in range(pairs):
                 local = child(rehearsal_argv(rows, runs_dir), env)
-                plain = child(["bench/plain_pipeline.py", str(rows)], env)
+                plain = child(["bench/plain_pipeline.py", str(rows)], env, python=image_python)
                 results.append((local, plain))
                 shutil.rmtree(runs_dir, ignore_errors=True)
             local_s = statistics.median(local[0] for local, _ in results)

@@ -1,11 +1,12 @@
 """The pipeline's work as a plain script, no emulator: the baseline of `bench/local_bench.py`.
 
 Generate the dataset with the seeding function (into a dict instead of S3), read the training
-CSV from a file with XGBoost's own parser (as the 1.7-1 container does), train 5 rounds with the
-library's defaults (xgboost 1.7.4, the image's), parse the held-out rows with numpy, predict them
-and write the predictions as the container does (str of each value, one per line).
+CSV from a file with XGBoost's own parser (as the container does), train 5 rounds with the
+library's defaults, parse the held-out rows with numpy, predict them and write the predictions as
+the container does (str of each value, one per line). Run it with an image environment's
+interpreter: its library is the one measured.
 
-    venv/bin/python bench/plain_pipeline.py ROWS
+    .image-envs/<version>/bin/python bench/plain_pipeline.py ROWS
 """
 
 from __future__ import annotations
@@ -15,20 +16,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
-from runner.xgboost_import import import_xgboost  # noqa: E402
+from runner.container.openmp import apply_openmp_defaults  # noqa: E402
 
-xgb = import_xgboost()  # as the local container loads it
+apply_openmp_defaults()  # as the local container loads it
+import xgboost as xgb  # noqa: E402
 PARAMS = {"objective": "reg:logistic"}
 
 
 def load_seed_module():
-    """The seeding function's module, imported as the Lambda package ships it."""
+    """The seeding function's module, imported as the Lambda package ships it. The image's
+    environment has no boto3: the module's names for it are stand-ins, never called (MemoryS3 is
+    the client)."""
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        boto3 = ModuleType("boto3")
+        botocore, exceptions = ModuleType("botocore"), ModuleType("botocore.exceptions")
+        exceptions.ClientError = type("ClientError", (Exception,), {})
+        botocore.exceptions = exceptions
+        sys.modules.update({"boto3": boto3, "botocore": botocore, "botocore.exceptions": exceptions})
     return importlib.import_module("lambda_src.seed_dataset")
 
 

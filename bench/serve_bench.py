@@ -2,7 +2,7 @@
 
 1. Repeat runs: with one `run.py serve` up, PAIRS paired whole-process runs of
    `run.py --local --json --rows 5000` (which uses the endpoint: no deployment) and
-   `bench/plain_pipeline.py 5000`; medians and the median of the pairs' ratios.
+   `bench/plain_pipeline.py 5000` (run by the stack's image's environment); medians and the median of the pairs' ratios.
 2. Many at once: COUNT executions (rows 1000) started together by 4 boto3 clients over HTTP,
    from the first start to the last end: all must succeed; executions per minute.
 
@@ -39,6 +39,11 @@ def whole(argv: list[str], env: dict) -> tuple[float, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(PROJECT_DIR))
+    from components.settings import load_stack_settings
+    from runner.emulator.image_environments import python_for
+
+    image_python = str(python_for(load_stack_settings("dev").xgboost_version))  # the plain script's library
     pairs, count = int(os.environ.get("BENCH_PAIRS", "3")), int(os.environ.get("BENCH_COUNT", "20"))
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
@@ -61,7 +66,7 @@ def main() -> None:
             for _ in range(pairs):
                 rehearsal.append(whole([sys.executable, "run.py", "--local", "--json", "--rows", str(ROWS),
                                         "--runs-dir", str(tmp / "runs")], env))
-                plain.append(whole([sys.executable, "bench/plain_pipeline.py", str(ROWS)], env))
+                plain.append(whole([image_python, "bench/plain_pipeline.py", str(ROWS)], env))
             for index, what in ((0, "wall"), (1, "CPU")):
                 mine, theirs = [run[index] for run in rehearsal], [run[index] for run in plain]
                 ratio = statistics.median(a / b for a, b in zip(mine, theirs))

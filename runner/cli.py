@@ -385,7 +385,12 @@ class StackSource:
         from runner.emulator import preflight
         from runner.emulator.workarounds import service_models
 
+        from runner.emulator.sagemaker import container_pool
+
         with contextlib.ExitStack() as emulator:
+            # One run: the image's container processes start loading now, and no more than its jobs take.
+            container_pool.keep_warm(self.settings.xgboost_version, refill=False)
+            emulator.callback(container_pool.close)
             emulator.enter_context(service_models.installed())
             try:
                 outputs = emulator.enter_context(local_stack(self.settings))

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-# Loaded first: the emulated container sets its OpenMP defaults before xgboost loads (libgomp
-# reads them once, and test modules import xgboost too), and runner.emulator keeps moto's Batch
-# and EC2 models out before any test loads moto's Step Functions interpreter.
-import runner.emulator.sagemaker.container  # noqa: F401
+# Loaded first: runner.emulator keeps moto's Batch and EC2 models out before any test loads moto's
+# Step Functions interpreter. (XGBoost runs in the image environments' processes, never here.)
 from runner.emulator.workarounds import service_models
 
 # The test process keeps about 650,000 objects alive (moto, botocore's data, Pulumi, the
@@ -44,7 +42,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def service_models_parsed_once():
-    """The rehearsal's own sharing of AWS service models (`runner.emulator.workarounds.service_models`), for
+    """The rehearsal's own sharing of AWS service models (`runner.emulator.service_models`), for
     the whole run: moto gives every mock a fresh boto3 default session, whose loader would
     parse botocore's endpoint data and each service model again, about 0.4 s per test that
     starts a mock. Loaded data is only read, so sharing it changes nothing else."""

@@ -14,10 +14,9 @@ with what the deployment did export, so a change of the program that moves a nam
 from __future__ import annotations
 
 import hashlib
-from importlib import metadata
 
-# The image each container version runs, and the library it pins (docker/<version>/base/Dockerfile.cpu).
-IMAGE_XGBOOST = {"1.7-1": "1.7.4"}
+from runner.emulator.image_environments import IMAGE_VERSIONS, EnvironmentUnavailable, python_for
+
 # Each host is a Python process with XGBoost loaded (about 150 MB before data) sharing this
 # machine's cores: past this many the rehearsal would only thrash, so it refuses.
 MAX_LOCAL_HOSTS = 16
@@ -45,16 +44,15 @@ def auto_name(name: str) -> str:
 
 
 def check_container_version(version: str) -> None:
-    """Refuse, before anything starts, a container version the local library does not reproduce."""
-    library = metadata.version("xgboost")  # the installed library, without importing it
-    wanted = IMAGE_XGBOOST.get(version)
-    if wanted is None or wanted != library:
-        reproducible = ", ".join(f"{v} (xgboost {lib})" for v, lib in IMAGE_XGBOOST.items()
-                                 if lib == library) or "none"
-        raise UnsupportedVersion(
-            f"xgboostVersion {version!r}: the offline rehearsal runs xgboost {library}, the "
-            f"library of container {reproducible} only; set xgboostVersion to that to rehearse, or "
-            "run this version on AWS")
+    """Refuse, before anything starts, an image the rehearsal has no environment for; make the
+    image's environment now if it is missing (one progress line), or refuse in one line if it cannot be made."""
+    if version not in IMAGE_VERSIONS:
+        raise UnsupportedVersion(f"xgboostVersion {version!r}: the offline rehearsal runs the images "
+                                 f"{', '.join(IMAGE_VERSIONS)}; choose one of these, or run this version on AWS")
+    try:
+        python_for(version)
+    except EnvironmentUnavailable as error:
+        raise UnsupportedVersion(str(error)) from None
 
 
 def check_instance_count(count: int, setting: str = "InstanceCount") -> None:

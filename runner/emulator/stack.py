@@ -33,6 +33,7 @@ from moto import mock_aws
 from components.settings import PipelineSettings, project_name
 from runner.emulator import iam
 from runner.emulator import preflight
+from runner.emulator.sagemaker import container_pool
 from runner.emulator.workarounds import service_models
 from runner.emulator.stepfunctions import definition_parse as sfn_definition_parse
 from runner.emulator.stepfunctions import execution_end as sfn_execution_end
@@ -137,6 +138,11 @@ def local_stack(settings: PipelineSettings) -> Iterator[LocalStackOutputs]:
 
     threads_before = len(TMP_THREADS)
     with contextlib.ExitStack() as stack:
+        # The stack's image's container processes start loading now, while the stack deploys; every
+        # job takes a loaded one and the next starts (container_pool; a one-run run.py --local
+        # asked for no refills first); they end with the stack.
+        container_pool.keep_warm(settings.xgboost_version)
+        stack.callback(container_pool.close)
         stack.enter_context(service_models.installed())
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(_quiet_interpreter_failures())

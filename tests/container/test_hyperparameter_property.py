@@ -29,6 +29,7 @@ import math
 import struct
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ from hypothesis import strategies as st
 from components.settings import load_stack_settings
 from lambda_src import xgboost_hyperparameters as rules
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
-from runner.emulator.sagemaker import container
+from local_container import ImageWorker
+from runner.emulator.sagemaker.hosts import Channel
 
 from lambda_src import seed_dataset  # the seeding function's generator, as the Lambda runs it
 
@@ -139,6 +141,14 @@ def execution_inputs(draw) -> dict:
 
 
 @pytest.fixture(scope="module")
+def worker():
+    """The stack's image's container code and library, in one process for every example."""
+    image = ImageWorker(STACK.xgboost_version)
+    yield image
+    image.close()
+
+
+@pytest.fixture(scope="module")
 def channels(tmp_path_factory) -> dict[int, Path]:
     """A train channel per row count, written by the seeding function's generator."""
     rng, root = random.Random(18), tmp_path_factory.mktemp("channels")
@@ -169,7 +179,7 @@ def _trees(hyperparameters: dict[str, str]) -> int:
     "objective": "reg:tweedie", "tweedie_variance_power": "1.999999", "num_round": 2}})
 @example(execution_input={"rows": 200, "seed": 7, "hyperparameters": {
     "objective": "reg:tweedie", "tweedie_variance_power": repr(_float32_neighbours(2.0)[0]), "num_round": 2}})
-def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_input):
+def test_every_accepted_input_trains_on_the_images_xgboost(channels, worker, tmp_path_factory, execution_input):
     try:
         request = validate_execution(execution_input, execution_name="xgb-dev--property", job_name_prefix="xgb-dev",
                                      defaults=STACK.run_defaults)
@@ -179,11 +189,9 @@ def test_every_accepted_input_trains_on_the_images_xgboost(channels, execution_i
     assume(_trees(hyperparameters) <= TREE_BUDGET)
     note(f"accepted: rows {request['rows']}, hyperparameters {hyperparameters}")
     event(f"objective {hyperparameters.get('objective')}")  # --hypothesis-show-statistics lists them
-    channel = container.Channel("train", "text/csv", channels[request["rows"]])
-    try:
-        result = container.train_host([channel], hyperparameters)
-        answer = b"".join(container.transform(container.load_model(result.model_tar_gz), [HELD_OUT], 6 << 20))
-    except container.ContainerError as error:
-        pytest.fail(f"accepted by the first state, failed in the container: {error.reason}")
-    assert result.rows == {"train": request["rows"]}
-    assert answer.count(b"\n") == TEST_ROWS
+    channel = Channel("train", "text/csv", channels[request["rows"]])
+    result = worker.train_and_transform(tmp_path_factory.mktemp("host"), [channel], hyperparameters, HELD_OUT)
+    if "failure" in result:
+        pytest.fail(f"accepted by the first state, failed in the container: {result['failure']}")
+    assert result["rows"] == {"train": request["rows"]}
+    assert result["answer"].count("\n") == TEST_ROWS

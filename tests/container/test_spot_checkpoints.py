@@ -1,13 +1,13 @@
-"""The local container checkpoints and resumes as the 1.7-1 container does (callback.get_callbacks,
-checkpointing.load_checkpoint), on xgboost 1.7.4."""
+"""The local container checkpoints and resumes as each image's container does (callback.get_callbacks,
+checkpointing.load_checkpoint: branches 1.7-1, release-3.0.5 and master), in the image's environment."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import xgboost as xgb
+from local_container import channel, in_image, train
 
-from runner.emulator.sagemaker import container
+from runner.container.images import IMAGES
 
 HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "6"}
 
@@ -21,13 +21,10 @@ def _dataset(rows=300, seed=3) -> bytes:
 
 @pytest.fixture
 def channels(tmp_path):
-    path = tmp_path / "data" / "train" / "train.csv"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(_dataset())
-    return [container.Channel("train", "text/csv", path.parent)]
+    return [channel(tmp_path / "data", "train", {"train.csv": _dataset()})]
 
 
-class Reclaimed(container.Stopped):
+class Reclaimed(Exception):
     pass
 
 
@@ -38,37 +35,45 @@ def _reclaim_after(rounds: int):
     return hook
 
 
-def test_a_fresh_job_writes_the_one_checkpoint_1_7_1_writes_and_a_restart_trains_from_round_0(tmp_path, channels):
-    uninterrupted = container.train_host(channels, HYPERPARAMETERS, checkpoint_dir=tmp_path / "a")
-    # TrainingCheckPoint(iterations=0) saves after round 0 only, under a name load_checkpoint ignores.
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["xgboost-checkpoint_0.json"]
+@pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
+def test_a_fresh_job_writes_the_one_checkpoint_its_image_writes_and_a_restart_trains_from_round_0(
+        tmp_path, channels, version):
+    uninterrupted = train(version, channels, HYPERPARAMETERS, checkpoint_dir=tmp_path / "a")
+    # TrainingCheckPoint(<interval>=0) saves after round 0 only, under a name load_checkpoint ignores.
+    suffix = IMAGES[version].checkpoint_suffix
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"xgboost-checkpoint_0{suffix}"]
 
     folder = tmp_path / "b"
     with pytest.raises(Reclaimed):
-        container.train_host(channels, HYPERPARAMETERS, checkpoint_dir=folder, after_round=_reclaim_after(3))
-    assert container.load_checkpoint(folder) == (None, 0)
-    restarted = container.train_host(channels, HYPERPARAMETERS, checkpoint_dir=folder)
+        train(version, channels, HYPERPARAMETERS, checkpoint_dir=folder, on_round=_reclaim_after(3))
+    restarted = train(version, channels, HYPERPARAMETERS, checkpoint_dir=folder)
     assert [line.split("\t")[0] for line in restarted.log] == [f"[{i}]" for i in range(6)]
     assert restarted.model == uninterrupted.model
 
 
-def test_a_folder_with_numbered_checkpoints_is_resumed_from_the_latest(tmp_path, channels):
-    uninterrupted = container.train_host(channels, HYPERPARAMETERS)
+_CHECKPOINTS = """
+import sys, xgboost as xgb
+matrix = xgb.DMatrix(sys.argv[1] + "?format=csv&label_column=0", silent=True)
+params = {"objective": "reg:logistic", "eval_metric": ["rmse"]}
+for rounds in (2, 3):  # xgboost-checkpoint.1 and .2: the latest by number wins, not by name
+    xgb.train(params, matrix, num_boost_round=rounds).save_model(f"{sys.argv[2]}/xgboost-checkpoint.{rounds - 1}")
+"""
+
+
+@pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
+def test_a_folder_with_numbered_checkpoints_is_resumed_from_the_latest(tmp_path, channels, version):
+    uninterrupted = train(version, channels, HYPERPARAMETERS)
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    matrix = xgb.DMatrix(f"{channels[0].path}?format=csv&label_column=0", silent=True)
-    params = {"objective": "reg:logistic", "eval_metric": ["rmse"]}
-    for rounds in (2, 3):  # xgboost-checkpoint.1 and .2: the latest by number wins, not by name
-        xgb.train(params, matrix, num_boost_round=rounds).save_model(str(folder / f"xgboost-checkpoint.{rounds - 1}"))
+    in_image(version, _CHECKPOINTS, str(channels[0].path / "train.csv"), str(folder))
     (folder / "xgboost-checkpoint.10.bak").write_text("not a checkpoint")
-    assert container.load_checkpoint(folder) == (str(folder / "xgboost-checkpoint.2"), 3)
 
-    resumed = container.train_host(channels, HYPERPARAMETERS, checkpoint_dir=folder)
-    # num_round - 3 more rounds; 1.7.4 numbers a resumed run's rounds (and log lines) from 0 again
+    resumed = train(version, channels, HYPERPARAMETERS, checkpoint_dir=folder)
+    # num_round - 3 more rounds, numbered from 0 again in the log
     assert [line.split("\t")[0] for line in resumed.log] == ["[0]", "[1]", "[2]"]
     assert resumed.model == uninterrupted.model
 
 
 def test_without_a_checkpoint_folder_nothing_is_written(tmp_path, channels):
-    result = container.train_host(channels, HYPERPARAMETERS)
-    assert len(result.log) == 6 and container.load_checkpoint(None) == (None, 0)
+    result = train("3.2-0", channels, HYPERPARAMETERS)
+    assert len(result.log) == 6 and sorted(p.name for p in tmp_path.rglob("*checkpoint*")) == []

@@ -16,7 +16,7 @@ import boto3
 from emulated_execution import start_and_wait
 import numpy as np
 import pytest
-import xgboost
+import subprocess
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -34,8 +34,10 @@ from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
 from components.settings import load_stack_settings
 from runner.emulator import local_stack
-from runner.emulator.sagemaker import container
-from runner.emulator.sagemaker.container import MODEL_FILE
+from runner.container.images import IMAGES
+from runner.emulator.sagemaker.serving import MODEL_FILE
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import image_version, python_for
 
 OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
                "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
@@ -97,10 +99,13 @@ class TestPipeline:
         with tarfile.open(fileobj=io.BytesIO(_read(outputs, result["training"]["modelDataUrl"]))) as archive:
             assert archive.getnames() == [MODEL_FILE]
             raw = archive.extractfile(MODEL_FILE).read()
-        assert raw[:4] == b"binf"  # 1.7.4's save_model to a name without .json: its legacy binary format
-        booster = xgboost.Booster()
-        booster.load_model(bytearray(raw))
-        assert booster.num_boosted_rounds() == 5 and booster.num_features() == 2
+        version = image_version(outputs["trainingImage"])
+        assert raw.startswith(IMAGES[version].model_magic)  # the format the stack's image saves
+        loaded = subprocess.run([str(python_for(version)), "-c", "import sys, xgboost; b = xgboost.Booster(); "
+                                 "b.load_model(bytearray(sys.stdin.buffer.read())); "
+                                 "print(b.num_boosted_rounds(), b.num_features())"],
+                                input=raw, capture_output=True, check=True)
+        assert loaded.stdout.split() == [b"5", b"2"]
 
     def test_execution_input_reaches_the_lambda_and_the_jobs(self, outputs):
         name = _name(outputs, "input")
@@ -141,9 +146,11 @@ class TestPipeline:
         container is made to train one: gamma regression needs positive labels; the seeded
         labels are 0 and 1."""
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
-        train_job = container.train_job
-        monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
-            {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
+        train = sagemaker_hosts.train
+        monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
+                            *args, **kwargs: train(version, channels, config, count, {
+                                **hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
+                                *args, **kwargs))
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED", described
         assert described["error"] == "States.TaskFailed"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+
 import boto3
 import numpy as np
 import pytest
 from moto import mock_aws
 
-from runner.emulator.sagemaker import container
 from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION, ROOT, python_for
 
 BUCKET = "transfer-test-bucket"
 
@@ -18,15 +22,27 @@ def container_text(predictions: np.ndarray) -> bytes:
     return ("\n".join(map(str, predictions.tolist())) + "\n").encode()
 
 
+def format_predictions(predictions: np.ndarray, rows_per_piece: int = 1 << 16) -> list[bytes]:
+    """runner.container.serving.format_predictions, run where it runs: in the default image's environment."""
+    code = ("import json, sys, numpy as np; from runner.container.serving import format_predictions; "
+            "import io; data = np.load(io.BytesIO(sys.stdin.buffer.read())); "
+            "print(json.dumps([p.decode() for p in format_predictions(data, int(sys.argv[1]))]))")
+    buffer = io.BytesIO()
+    np.save(buffer, predictions)
+    done = subprocess.run([str(python_for(DEFAULT_IMAGE_VERSION)), "-c", code, str(rows_per_piece)], cwd=ROOT,
+                          input=buffer.getvalue(), capture_output=True, check=True)
+    return [piece.encode() for piece in json.loads(done.stdout)]
+
+
 def test_predictions_are_the_containers_bytes():
-    """The 1.7-1 container's own figures: str() of the float32 widened to a double, a list per
+    """The container's own figures: str() of the float32 widened to a double, a list per
     multi:softprob row, a float class index for multi:softmax."""
     binary = np.array([0.10133367776870728], dtype=np.float32)
     softprob = np.array([[0.8125370144844055, 0.1874629259109497]], dtype=np.float32)
     softmax = np.array([0.0, 2.0], dtype=np.float32)
-    assert b"".join(container.format_predictions(binary)) == b"0.10133367776870728\n"
-    assert b"".join(container.format_predictions(softprob)) == b"[0.8125370144844055, 0.1874629259109497]\n"
-    assert b"".join(container.format_predictions(softmax)) == b"0.0\n2.0\n"
+    assert b"".join(format_predictions(binary)) == b"0.10133367776870728\n"
+    assert b"".join(format_predictions(softprob)) == b"[0.8125370144844055, 0.1874629259109497]\n"
+    assert b"".join(format_predictions(softmax)) == b"0.0\n2.0\n"
 
 
 @pytest.mark.parametrize("shape", [(1,), (1000,), (1000, 3)])
@@ -34,7 +50,7 @@ def test_predictions_text_is_the_containers_byte_for_byte_in_bounded_pieces(shap
     rng = np.random.default_rng(7)
     predictions = rng.random(shape, dtype=np.float32)
     predictions.flat[:3] = [0.0, 1.0, 1e-12][:predictions.size]  # no exponent / with exponent
-    pieces = list(container.format_predictions(predictions, rows_per_piece=128))
+    pieces = format_predictions(predictions, rows_per_piece=128)
     assert b"".join(pieces) == container_text(predictions)
     assert len(pieces) == -(-shape[0] // 128)
     assert all(piece.count(b"\n") <= 128 for piece in pieces)

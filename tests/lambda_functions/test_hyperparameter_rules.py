@@ -116,13 +116,16 @@ def test_the_container_hands_xgboost_parsed_values():
 
 def test_the_local_container_fails_interaction_constraints_as_the_image_does(tmp_path):
     """xgboost 1.7.4 reads the container's parsed list as feature names; CSV data has none."""
-    from runner.emulator.sagemaker import container
+    from local_container import train
+
+    from runner.container.failures import ContainerError
+    from runner.emulator.sagemaker.hosts import Channel
 
     (tmp_path / "part-00000.csv").write_text("".join(f"{int(y >= 3 * x + 5)},{x},{y}\n"
                                                      for x in range(0, 100, 9) for y in range(0, 100, 9)))
-    with pytest.raises(container.ContainerError, match="Constrained features are not a subset"):
-        container.train_host([container.Channel("train", "text/csv", tmp_path)],
-                             {**BASE, "tree_method": "exact", "interaction_constraints": "[[1]]"})
+    with pytest.raises(ContainerError, match="Constrained features are not a subset"):
+        train("1.7-1", [Channel("train", "text/csv", tmp_path)],
+              {**BASE, "tree_method": "exact", "interaction_constraints": "[[1]]"})
 
 
 def test_the_issues_208_metrics_are_refused():
@@ -319,18 +322,21 @@ def test_what_the_second_attack_refusals_leave_trainable():
 
 def test_the_container_fails_what_the_second_attack_found(tmp_path):
     """Why the refusals above: the local container (1.7.4, as the image) fails these after loading."""
-    from runner.emulator.sagemaker import container
+    from local_container import train
+
+    from runner.container.failures import ContainerError
+    from runner.emulator.sagemaker.hosts import Channel
 
     rows = "".join(f"{int(y >= 3 * x + 5)},{x},{y}\n" for x in range(0, 100, 9) for y in range(0, 100, 9))
     for channel in ("train", "validation"):
         (tmp_path / channel).mkdir()
         (tmp_path / channel / "part.csv").write_text(rows)
-    channels = [container.Channel(name, "text/csv", tmp_path / name) for name in ("train", "validation")]
+    channels = [Channel(name, "text/csv", tmp_path / name) for name in ("train", "validation")]
     for hyperparameters in ({**BASE, "objective": "binary:logistic", "eval_metric": "error@0.70",
                              "early_stopping_rounds": "2"},
                             {**BASE, "updater": "grow_colmaker", "tree_method": "hist", "max_depth": "0"}):
-        with pytest.raises(container.ContainerError, match="AlgorithmError"):
-            container.train_host(channels, hyperparameters)
+        with pytest.raises(ContainerError, match="AlgorithmError"):
+            train("1.7-1", channels, hyperparameters)
 
 
 # --- float32 bounds and Python's int-string limit (issue 18) -------------------------------------
@@ -369,16 +375,19 @@ def test_float32_boundaries_inside_the_range_are_accepted():
 def test_the_tweedie_refusal_is_what_fails_xgboost(tmp_path):
     """The local container (xgboost 1.7.4) fails 1.9999999 and 1.999999 after loading, trains 1.99999
     and 1.999994."""
-    from runner.emulator.sagemaker import container
+    from local_container import train
+
+    from runner.container.failures import ContainerError
+    from runner.emulator.sagemaker.hosts import Channel
 
     (tmp_path / "part.csv").write_text("".join(f"{1 + (x * y) % 7},{x},{y}\n" for x in range(20) for y in range(20)))
-    channels = [container.Channel("train", "text/csv", tmp_path)]
+    channels = [Channel("train", "text/csv", tmp_path)]
     tweedie = {"num_round": "2", "objective": "reg:tweedie", "eval_metric": "rmse"}
     for refused in ("1.9999999", "1.999999"):
-        with pytest.raises(container.ContainerError, match="tweedie variance power must be in interval"):
-            container.train_host(channels, {**tweedie, "tweedie_variance_power": refused})
+        with pytest.raises(ContainerError, match="tweedie variance power must be in interval"):
+            train("1.7-1", channels, {**tweedie, "tweedie_variance_power": refused})
     for accepted in ("1.99999", "1.999994"):
-        container.train_host(channels, {**tweedie, "tweedie_variance_power": accepted})
+        train("1.7-1", channels, {**tweedie, "tweedie_variance_power": accepted})
 
 
 def test_an_integer_past_pythons_string_conversion_limit_is_a_refusal_naming_the_field():

@@ -4,20 +4,24 @@ Each dataset goes through the whole rehearsal (upload, Validate input, Prepare d
 with a validation channel, batch transform), and its predictions must equal a plain XGBoost
 script's trained on the same split (re-derived here from the documented rule: one
 random.Random(seed).random() draw per row) with the same hyperparameters and the container's
-numerics (base_score 0.5, exact trees).
+numerics: the library of the stack's image, in that image's environment, with its defaults.
 """
 
 import random
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 from local_run import SEED, run
 from sklearn import datasets
 
+from components.settings import load_stack_settings
 from runner import cli
 from runner import data as user_data
+from runner.emulator.image_environments import python_for
 
 
 def split(frame: pd.DataFrame, validation: float, test: float):
@@ -27,13 +31,30 @@ def split(frame: pd.DataFrame, validation: float, test: float):
             frame[draws < test])
 
 
-def plain_predictions(train, validation, test, label, params, rounds):
-    def matrix(frame):
-        return xgb.DMatrix(frame.drop(columns=[label]).to_numpy(np.float32), label=frame[label].to_numpy())
+_PLAIN = """
+import json, sys
+import numpy as np, xgboost as xgb
+folder = sys.argv[1]
+params, rounds = json.loads(open(folder + "/params.json").read())
+def matrix(name):
+    data = np.load(folder + "/" + name + ".npy")
+    return xgb.DMatrix(data[:, 1:], label=data[:, 0])
+train, validation = matrix("train"), matrix("validation")
+booster = xgb.train(params, train, rounds, evals=[(train, "train"), (validation, "validation")], verbose_eval=False)
+np.save(folder + "/predictions.npy", booster.predict(matrix("test")))
+"""
 
-    booster = xgb.train({"base_score": 0.5, "tree_method": "exact", **params}, matrix(train), rounds,
-                        evals=[(matrix(train), "train"), (matrix(validation), "validation")], verbose_eval=False)
-    return booster.predict(matrix(test))
+
+def plain_predictions(train, validation, test, label, params, rounds):
+    """A plain script on the stack's image's library (its environment's interpreter), on the same split."""
+    with tempfile.TemporaryDirectory() as folder:
+        for name, frame in (("train", train), ("validation", validation), ("test", test)):
+            columns = [label] + [column for column in frame.columns if column != label]
+            np.save(f"{folder}/{name}.npy", frame[columns].to_numpy(np.float32))
+        Path(folder, "params.json").write_text(json.dumps([params, rounds]))
+        subprocess.run([str(python_for(load_stack_settings("dev").xgboost_version)), "-c", _PLAIN, folder],
+                       check=True, capture_output=True)
+        return np.load(f"{folder}/predictions.npy")
 
 
 def predictions_of(summary):

@@ -6,8 +6,9 @@ import tarfile
 import time
 
 import pytest
-import xgboost
+from local_container import model_config
 
+from components.settings import load_stack_settings
 from runner import cli
 from runner.emulator import engine as engine_module
 
@@ -15,14 +16,13 @@ SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "
                 "predictions", "artifacts_dir", "error", "cause"}
 
 
-def load_model(path):
-    """The booster in a SageMaker model.tar.gz, which holds exactly one file, xgboost-model."""
+def boosted_rounds(path) -> int:
+    """The rounds of the model in a SageMaker model.tar.gz (exactly one file, xgboost-model), as the
+    stack's image's library reads them."""
     with tarfile.open(path) as archive:
         assert archive.getnames() == ["xgboost-model"]
         data = archive.extractfile("xgboost-model").read()
-    booster = xgboost.Booster()
-    booster.load_model(bytearray(data))
-    return booster
+    return model_config(load_stack_settings("dev").xgboost_version, data)["rounds"]
 
 
 def rehearse(capsys, tmp_path, *argv):
@@ -49,7 +49,7 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared
     assert len(predictions) == 2000 and all(0.0 <= float(p) <= 1.0 for p in predictions)
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert len((run_dir / "data" / "test" / "test.csv").read_text().splitlines()) == 2000
-    assert load_model(run_dir / "model.tar.gz").num_boosted_rounds() == 5  # the stack default num_round
+    assert boosted_rounds(run_dir / "model.tar.gz") == 5  # the stack default num_round
     # The least-privilege report: the five roles, every call allowed by a named statement.
     report = json.loads((run_dir / "iam.json").read_text())
     assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 5
@@ -63,7 +63,7 @@ def test_overrides_reach_the_jobs_and_two_runs_both_succeed(capsys, tmp_path, sh
     code, first, err = rehearse(capsys, tmp_path, "--rows", "300", "--hp", "num_round=3")
     assert code == 0, err
     assert first["rows"] == {"train": 300, "validation": 30, "test": 300}
-    assert load_model(tmp_path / first["execution_name"] / "model.tar.gz").num_boosted_rounds() == 3
+    assert boosted_rounds(tmp_path / first["execution_name"] / "model.tar.gz") == 3
 
     code, second, err = rehearse(capsys, tmp_path, "--rows", "500")
     assert code == 0, err
@@ -75,10 +75,12 @@ def make_training_fail(monkeypatch):
     """Training fails after validation: the rules refuse every hyperparameter set known to fail,
     so the container is made to train gamma regression, which needs positive labels (the seeded
     labels are 0 and 1)."""
-    from runner.emulator.sagemaker import container
-    train_job = container.train_job
-    monkeypatch.setattr(container, "train_job", lambda hyperparameters, *args, **kwargs: train_job(
-        {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"}, *args, **kwargs))
+    from runner.emulator.sagemaker import hosts as sagemaker_hosts
+    train = sagemaker_hosts.train
+    monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
+                        *args, **kwargs: train(version, channels, config, count, {
+                            **hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
+                            *args, **kwargs))
 
 
 def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch, shared_stack):

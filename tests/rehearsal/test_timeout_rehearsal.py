@@ -11,8 +11,7 @@ import boto3
 import pytest
 from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from runner.emulator.sagemaker import container as sagemaker_container
-from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.sagemaker import jobs as sagemaker_jobs, serving as sagemaker_serving
 
 TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)
@@ -25,7 +24,7 @@ def stack():
 
 
 def test_a_transform_past_its_timeout_is_stopped_by_the_state_machine(stack, monkeypatch):
-    original = sagemaker_container.transform
+    original = sagemaker_serving.Serving.transform
 
     def endless(*args, **kwargs):  # the container's answers, then a minute of nothing more
         yield from original(*args, **kwargs)
@@ -35,7 +34,7 @@ def test_a_transform_past_its_timeout_is_stopped_by_the_state_machine(stack, mon
 
     stops = []
     request_stop = sagemaker_jobs.LocalSageMaker.request_stop
-    monkeypatch.setattr(sagemaker_container, "transform", endless)
+    monkeypatch.setattr(sagemaker_serving.Serving, "transform", endless)
     monkeypatch.setattr(sagemaker_jobs.LocalSageMaker, "request_stop",
                         lambda self, kind, name: (stops.append((kind, name)), request_stop(self, kind, name)))
 

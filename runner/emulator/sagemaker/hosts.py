@@ -1,22 +1,21 @@
-"""SageMaker's training hosts: a training job on InstanceCount > 1 runs one process per instance.
+"""SageMaker's training hosts: a training job runs one container process per instance.
 
-What AWS and the 1.7-1 container do, reproduced here (container: aws/sagemaker-xgboost-container
-branch 1.7-1, `algorithm_mode/train.py` and `distributed.py`; library: xgboost 1.7.4):
+What AWS does around the container, reproduced here (what the container does on each host is
+runner/container/training.py and distributed.py, in the image's environment):
 
 - The hosts are `algo-1` ... `algo-N` (SM_HOSTS, SM_CURRENT_HOST). Each gets its channels' files
   under its own `input/data/<channel>/`: every object for `FullyReplicated`, its share for
   `ShardedByS3Key` (`shard`).
-- Each host loads its data, then all hosts meet in a first rabit round (tracker on the
+- Each host loads its data, then all hosts meet in a first collective round (tracker on the
   alphabetically first host) and tell each other whether they have data: a host whose train
   files are empty, or whose validation files are empty while the job has a validation channel,
   leaves with exit code 0. The others train together in a second round (tracker on the first
   host with data), or alone, as a single-node job, if only one has data.
-- xgboost's distributed mode chooses the tree method (`auto` is `approx`) and refuses `exact`
-  ("Updater `grow_colmaker` or `exact` tree method doesn't support distributed training."): the
-  job fails with the container's AlgorithmError.
+- xgboost's distributed mode chooses the tree method (1.7.4: `auto` is `approx`; 3.x: `hist`) and
+  refuses `exact`: the job fails with the container's AlgorithmError.
 - Only the first host with data (the round's master) saves the model. The evaluation log (hence
-  the job's metrics) is the master's: xgboost 1.7.4's training callbacks average each round's
-  metrics over the training hosts (`callback._allreduce_metric`), the container's own (feval) too.
+  the job's metrics) is the master's: xgboost's training callbacks average each round's metrics
+  over the training hosts (`callback._allreduce_metric`), the container's own too.
 - A host that fails ends the job: SageMaker stops the other hosts and reports the failure.
 
 Where the emulation differs: all hosts are processes on this machine (trackers on 127.0.0.1 on a
@@ -26,38 +25,59 @@ container's tracker sorts workers by IP address: with 3+ hosts a sum may be adde
 a last-bit difference); and which object goes to which host is not documented by AWS (see
 `shard`).
 
-The parent (`train`) runs in the job's thread: it writes each host's files into a temporary
-directory laid out as /opt/ml, starts `python -m runner.emulator.sagemaker.hosts <host dir>` per host
-(not fork: the parent has threads), and waits for all of them; a stop request or a failed host ends
-every host process before `train` returns. A host process also exits when its parent dies (its
-stdin closes).
+Every training job runs this way, one instance too: `train` writes each host's files into a
+temporary directory laid out as /opt/ml, starts a container process per host in the image's
+environment (container_pool), hands it its folder, and waits for all of them; a stop request or a
+failed host ends every host process before `train` returns. The master's evaluation lines (its
+stdout) are the rounds as they finish: `on_round` gets each (checkpoint sync, spot reclaim).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from runner.emulator.sagemaker import container
+from runner.container.failures import ContainerError, client_error
+from runner.emulator.sagemaker import container_pool
 from runner.emulator.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
 
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
 POLL_SECONDS = 0.02
-_PROJECT_DIR = Path(__file__).resolve().parents[3]
-_INCLUDE = "include_in_training"
-# How xgboost 1.7.4's rabit fails a collective call whose peer has gone (rabit/internal/utils.h).
-_PEER_LOST = ("Allreduce failed", "Broadcast failed", "Allgather failed")
-_LOG, _ROWS = "evaluation.json", "rows.json"  # what a host reports back (beside /opt/ml/model)
+MODEL_FILE = "xgboost-model"
+_LOG, _ROWS = "evaluation.json", "rows.json"  # what a host reports back (runner/container/training.py)
+# How a collective call fails when its peer has gone (1.7.4's rabit/internal/utils.h; 3.x's collective).
+_PEER_LOST = ("Allreduce failed", "Broadcast failed", "Allgather failed", "Connection reset", "Broken pipe")
+_ROUND_LINE = re.compile(r"^\[([0-9]+)\]\t")
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """One input channel as the job describes it, downloaded to `path` (a directory or one file)."""
+    name: str
+    content_type: str | None
+    path: Path
+    input_mode: str = "File"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    model: bytes | None           # xgboost-model as the image's library saved it
+    log: list[str]                # the evaluation lines, one per round: "[0]\ttrain-rmse:0.40000\t..."
+    rows: dict[str, int]          # rows read per channel
+
+
+class Stopped(Exception):
+    """Training was asked to stop (SageMaker's SIGTERM: the container saves nothing by default)."""
 
 
 def host_names(count: int) -> list[str]:
@@ -82,8 +102,9 @@ def _channel_files(path: Path) -> dict[str, Path]:
     return {file.relative_to(path).as_posix(): file for file in path.rglob("*") if file.is_file()}
 
 
-def _write_host(root: Path, host: str, hosts: list[str], channels: list[container.Channel],
-                distributions: dict[str, str], hyperparameters: dict[str, str]) -> Path:
+def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel],
+                distributions: dict[str, str], hyperparameters: dict[str, str],
+                checkpoint_dir: Path | None = None) -> Path:
     """The host's /opt/ml: input/config/*.json and input/data/<channel>/ (hard links, not copies)."""
     host_dir = root / host
     config_dir = host_dir / "input" / "config"
@@ -98,16 +119,20 @@ def _write_host(root: Path, host: str, hosts: list[str], channels: list[containe
         channel_dir.mkdir(parents=True)
         for name in names:
             target = channel_dir / name
+            if not target.resolve().is_relative_to(channel_dir.resolve()):
+                raise client_error(f"Channel {channel.name}: {name!r} would land outside the channel directory")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(files[name], target)
             except OSError:  # another file system
                 shutil.copyfile(files[name], target)
-        data_config[channel.name] = {"ContentType": channel.content_type,
+        data_config[channel.name] = {"ContentType": channel.content_type, "TrainingInputMode": channel.input_mode,
                                      "S3DistributionType": distribution}
     (config_dir / "inputdataconfig.json").write_text(json.dumps(data_config))
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
+    if checkpoint_dir is not None:
+        (config_dir / "checkpointconfig.json").write_text(json.dumps({"LocalPath": str(checkpoint_dir)}))
     for directory in ("model", "output"):
         (host_dir / directory).mkdir()
     return host_dir
@@ -118,48 +143,80 @@ def _distributions(input_data_config: list[dict]) -> dict[str, str]:
             .get("S3DataDistributionType", FULLY_REPLICATED) for entry in input_data_config or []}
 
 
-def _host_environment(host_count: int) -> dict[str, str]:
-    environ = dict(os.environ)
-    # Each instance has cores of its own on AWS; here the hosts share this machine's.
-    environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // host_count)))
-    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_DIR), environ.get("PYTHONPATH")]))
-    return environ
+def _host_environment(host_count: int) -> dict[str, str] | None:
+    """Each instance has cores of its own on AWS; here several hosts share this machine's."""
+    if host_count == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // host_count))}
 
 
-def train(channels: list[container.Channel], input_data_config: list[dict], instance_count: int,
-          hyperparameters: dict[str, str], stop_requested: Callable[[], bool] = lambda: False
-          ) -> container.TrainingResult:
-    """Train on `instance_count` local hosts, one process each; the master host's model and log.
+def _follow(process: subprocess.Popen, log: Path, on_line: Callable[[str], None], failed: list) -> None:
+    """Copy the host's output to its log; hand each line to `on_line` (an exception ends the job)."""
+    with open(log, "ab") as handle:
+        for raw in process.stdout:
+            handle.write(raw)
+            if failed:
+                continue
+            try:
+                on_line(raw.decode(errors="replace").rstrip("\n"))
+            except BaseException as error:  # noqa: BLE001  raised again by the job's thread
+                failed.append(error)
 
-    Raises ContainerError (a host failed: every host is ended) or container.Stopped
-    (`stop_requested()` came true: every host is ended).
+
+def train(version: str, channels: list[Channel], input_data_config: list[dict], instance_count: int,
+          hyperparameters: dict[str, str], stop_requested: Callable[[], bool] = lambda: False,
+          checkpoint_dir: Path | None = None, on_round: Callable[[int], None] | None = None,
+          on_log: Callable[[str], None] | None = None) -> TrainingResult:
+    """Train on `instance_count` local hosts of image `version`, one container process each; the
+    master host's model and log. `on_round(epoch)` runs as each round's evaluation line arrives; what
+    it raises ends every host and is raised here. `on_log(line)` gets algo-1's log lines as they come.
+
+    Raises ContainerError (a host failed: every host is ended) or Stopped (`stop_requested()` came true).
     """
     try:
         check_instance_count(instance_count)
     except TooManyHosts as error:
-        raise container.client_error(str(error)) from None
+        raise client_error(str(error)) from None
     hosts = host_names(instance_count)
     root = Path(tempfile.mkdtemp(prefix="sagemaker_hosts_"))
     processes: list[subprocess.Popen] = []
+    readers: list[threading.Thread] = []
+    raised: list[BaseException] = []
     try:
         distributions = _distributions(input_data_config)
-        host_dirs = [_write_host(root, host, hosts, channels, distributions, hyperparameters)
+        host_dirs = [_write_host(root, host, hosts, channels, distributions, hyperparameters, checkpoint_dir)
                      for host in hosts]
-        environ = _host_environment(instance_count)
-        for host_dir in host_dirs:
-            with open(host_dir / "output" / "log", "wb") as log:
-                processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "runner.emulator.sagemaker.hosts", str(host_dir)],
-                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=environ,
-                    cwd=host_dir))
+        environment = _host_environment(instance_count)
+        for index, host_dir in enumerate(host_dirs):
+            process = container_pool.start(version, environment)
+            processes.append(process)
+            process.stdin.write(json.dumps({"job": "train", "ml": str(host_dir)}).encode() + b"\n")
+            process.stdin.flush()
+
+            def on_line(line: str, first: bool = index == 0) -> None:
+                if first and on_log is not None:
+                    on_log(line)
+                match = _ROUND_LINE.match(line)
+                if match and on_round is not None:
+                    on_round(int(match.group(1)))
+            reader = threading.Thread(target=_follow, args=(process, host_dir / "output" / "log", on_line, raised),
+                                      daemon=True)
+            reader.start()
+            readers.append(reader)
         while True:
+            if raised:
+                raise raised[0]
             if stop_requested():
-                raise container.Stopped()
+                raise Stopped()
             codes = [process.poll() for process in processes]
             failed = [(host_dir, code) for host_dir, code in zip(host_dirs, codes) if code not in (None, 0)]
             if failed:
-                raise container.ContainerError(_failure_reason(*min(failed, key=_cause_first)))
+                raise ContainerError(_failure_reason(*min(failed, key=_cause_first)))
             if all(code == 0 for code in codes):
+                for reader in readers:
+                    reader.join()
+                if raised:
+                    raise raised[0]
                 return _result(host_dirs)
             time.sleep(POLL_SECONDS)
     finally:
@@ -169,13 +226,17 @@ def train(channels: list[container.Channel], input_data_config: list[dict], inst
         for process in processes:
             process.wait()
             process.stdin.close()
+        for reader in readers:
+            reader.join()
+        for process in processes:
+            process.stdout.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _cause_first(failed: tuple[Path, int]) -> tuple[bool, bool, int]:
     """Among hosts found failed at once, the likely cause first: one killed by a signal (nothing
     here signals a host before the job has failed), then one whose own work failed rather than
-    a collective call with a peer gone (rabit's "Allreduce failed"), then the earliest."""
+    a collective call with a peer gone, then the earliest."""
     host_dir, code = failed
     failure = host_dir / "output" / "failure"
     if not failure.exists():
@@ -188,155 +249,24 @@ def _failure_reason(host_dir: Path, code: int) -> str:
     failure = host_dir / "output" / "failure"
     if failure.exists() and failure.read_text().strip():
         return failure.read_text().strip()
-    log = (host_dir / "output" / "log").read_text(errors="replace").strip().splitlines()
+    log_file = host_dir / "output" / "log"
+    log = log_file.read_text(errors="replace").strip().splitlines() if log_file.exists() else []
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     return f"AlgorithmError: host {host_dir.name} {how}" + (f": {log[-1]}" if log else "")
 
 
-def _result(host_dirs: list[Path]) -> container.TrainingResult:
+def _result(host_dirs: list[Path]) -> TrainingResult:
     trained = [host_dir for host_dir in host_dirs if (host_dir / "output" / _ROWS).exists()]
-    masters = [host_dir for host_dir in trained if (host_dir / "model" / container.MODEL_FILE).exists()]
+    masters = [host_dir for host_dir in trained if (host_dir / "model" / MODEL_FILE).exists()]
     if not masters:
         # On AWS every host leaves after the first round and the job completes with an empty
         # model.tar.gz, which CreateModel accepts and the transform cannot load: failed here instead.
-        raise container.client_error("No hosts received training data: every host's train (or "
-                                     "validation) files are empty")
+        raise client_error("No hosts received training data: every host's train (or "
+                           "validation) files are empty")
     rows: dict[str, int] = {}
     for host_dir in trained:
         for channel, count in json.loads((host_dir / "output" / _ROWS).read_text()).items():
             rows[channel] = rows.get(channel, 0) + count
     master = masters[0]
-    return container.TrainingResult(model=(master / "model" / container.MODEL_FILE).read_bytes(),
-                                    log=json.loads((master / "output" / _LOG).read_text()), rows=rows)
-
-
-# -- one host (the worker process) --------------------------------------------------------------
-
-class _NoDelayListener:
-    """The tracker's listening socket, handing out connections with TCP_NODELAY set.
-
-    Latency only: the tracker answers a worker in several 4-byte writes, which Nagle's algorithm
-    holds back behind the worker's delayed ACK (40 ms each on Linux loopback): 0.13 s a round
-    instead of 0.04 s for one worker, per host on top of the rehearsal's start-up."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-
-    def accept(self) -> tuple[socket.socket, object]:
-        connection, address = self.sock.accept()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _Rabit:
-    """One rabit round, as the container's `distributed.Rabit`: the round's first host runs the
-    tracker; the others learn its port from a file it writes once the tracker listens."""
-
-    def __init__(self, host_dir: Path, round_name: str, hosts: list[str], current_host: str):
-        self.hosts, self.current_host = sorted(hosts), current_host
-        self.is_master = current_host == self.hosts[0]
-        self._address = host_dir.parent / self.hosts[0] / "output" / f"tracker-{round_name}"
-        self._tracker = None
-
-    def __enter__(self) -> "_Rabit":
-        from xgboost import collective
-        from xgboost.tracker import RabitTracker
-
-        if self.is_master:
-            self._tracker = RabitTracker(host_ip="127.0.0.1", n_workers=len(self.hosts), sortby="task")
-            self._tracker.sock = _NoDelayListener(self._tracker.sock)
-            self._tracker.start(len(self.hosts))
-            partial = self._address.with_suffix(".partial")
-            partial.write_text(str(self._tracker.port))
-            partial.rename(self._address)  # the others never read half a port number
-        collective.init(DMLC_NUM_WORKER=len(self.hosts), DMLC_TRACKER_URI="127.0.0.1",
-                        DMLC_TRACKER_PORT=self._tracker_port(), DMLC_TASK_ID=self.current_host)
-        return self
-
-    def _tracker_port(self) -> int:
-        """Waits as long as it takes, as the container's hosts retry (max_connect_attempts None): the
-        first host may still be loading a large share; the job's stop or deadline ends the wait."""
-        while not self._address.exists():
-            time.sleep(0.005)
-        return int(self._address.read_text())
-
-    def __exit__(self, exc_type, *exc_info) -> None:
-        if exc_type is not None:
-            # Failing: report it now. Waiting for the round's end could wait for ever (peers blocked
-            # in a collective call); the job ends every host once this one exits.
-            return
-        from xgboost import collective
-
-        collective.finalize()
-        if self._tracker is not None:
-            self._tracker.join()
-
-    def synchronize(self, data: object) -> list:
-        """Every host's `data`, in rank order (the container's RabitHelper.synchronize)."""
-        from xgboost import collective
-
-        return [collective.broadcast(data if rank == collective.get_rank() else None, rank)
-                for rank in range(collective.get_world_size())]
-
-
-def run_host(host_dir: Path) -> None:
-    """One host's job, as the container's `sagemaker_train` runs it on SM_CURRENT_HOST."""
-    config_dir = host_dir / "input" / "config"
-    resources = json.loads((config_dir / "resourceconfig.json").read_text())
-    hyperparameters = json.loads((config_dir / "hyperparameters.json").read_text())
-    data_config = json.loads((config_dir / "inputdataconfig.json").read_text())
-    hosts, current = sorted(resources["hosts"]), resources["current_host"]
-    channels = [container.Channel(name=name, content_type=config["ContentType"],
-                                  path=host_dir / "input" / "data" / name)
-                for name, config in data_config.items()]
-    scratch = host_dir / "scratch"
-    scratch.mkdir()
-    # Before rabit starts, as in the container: xgboost reads a file in distributed mode only in part.
-    train_matrix, validation_matrix = container.read_channels(channels, hyperparameters, scratch)
-    include = train_matrix is not None and (validation_matrix is not None or "validation" not in data_config)
-    with _Rabit(host_dir, "hosts", hosts, current) as first_round:
-        records = first_round.synchronize({"host": current, _INCLUDE: include})
-    if not include:
-        print(f"Host {current} not being used for distributed training.", flush=True)
-        return
-    with_data = sorted(record["host"] for record in records if record[_INCLUDE])
-    if len(with_data) > 1:
-        with _Rabit(host_dir, "training", with_data, current) as cluster:
-            result = container.train_job(hyperparameters, train_matrix, validation_matrix,
-                                         is_master=cluster.is_master)
-    else:
-        result = container.train_job(hyperparameters, train_matrix, validation_matrix, is_master=True)
-    (host_dir / "output" / _ROWS).write_text(json.dumps(result.rows))
-    if result.model is not None:
-        (host_dir / "output" / _LOG).write_text(json.dumps(result.log))
-        (host_dir / "model" / container.MODEL_FILE).write_bytes(result.model)
-
-
-def _exit_with_parent() -> None:
-    """The parent holds this process's stdin open until the job ends: EOF means it is gone.
-
-    os.read, not sys.stdin: a daemon thread blocked in a buffered read would hold its lock at exit."""
-    while os.read(0, 1 << 12):
-        pass
-    os._exit(1)
-
-
-def main(argv: list[str]) -> int:
-    host_dir = Path(argv[0])
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
-    try:
-        run_host(host_dir)
-    except container.ContainerError as error:
-        (host_dir / "output" / "failure").write_text(error.reason)
-        return 1
-    except Exception as error:  # what the container reports as its own failure
-        (host_dir / "output" / "failure").write_text(f"AlgorithmError: {type(error).__name__}: {error}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return TrainingResult(model=(master / "model" / MODEL_FILE).read_bytes(),
+                          log=json.loads((master / "output" / _LOG).read_text()), rows=rows)

@@ -3,7 +3,7 @@
 moto records CreateTrainingJob / CreateTransformJob and marks the jobs Completed at once,
 without reading data or writing artifacts. `LocalSageMaker.installed()` wraps three methods
 of moto's backend so that, like AWS, Create returns at once with the job InProgress and a
-background thread does the work (`sagemaker_container`), reading and writing the emulator's
+background thread does the work (a container process per host: `sagemaker_hosts`), reading and writing the emulator's
 S3 through boto3; DescribeTrainingJob / DescribeTransformJob show the progress (status,
 secondary status transitions, FailureReason, metrics) because the thread updates the very
 objects moto describes.
@@ -22,9 +22,9 @@ the job starts, and its log and metric writes are checked as best effort (AWS dr
 refused; the job goes on). A refused S3 or ECR access fails the job with a FailureReason naming it.
 
 A training job downloads its channels' objects into a temporary folder per job (each at its
-key's path below the prefix, as File mode does) and runs `container.train_host` on them, or, with
-InstanceCount > 1, `sagemaker_hosts.train`: one process per instance, each on its ShardedByS3Key
-share, training through XGBoost's rabit. Its clock starts at Downloading and MaxRuntimeInSeconds
+key's path below the prefix, as File mode does) and runs `sagemaker_hosts.train` on them: one
+container process per instance in the environment of the image the job names (its TrainingImage's
+tag), each on its ShardedByS3Key share. Its clock starts at Downloading and MaxRuntimeInSeconds
 ends it at the next boosting round past the limit (Stopped, MaxRuntimeExceeded). A transform job
 streams each input object through the container in mini-batches of at most MaxPayloadInMB and
 uploads the answers as they come, a newline after each with AssembleWith Line (`assembled`).
@@ -48,7 +48,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import math
 import os
+import re
+import struct
 import tempfile
 import threading
 import time
@@ -64,9 +67,13 @@ from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, 
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
+from lambda_src import xgboost_hyperparameters
 from lambda_src.execution_input import is_job_name
-from runner.emulator.sagemaker import container
+from runner.container.failures import ContainerError, client_error
 from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.image_environments import EnvironmentUnavailable, image_version
+from runner.emulator.sagemaker.hosts import Channel, Stopped
+from runner.emulator.sagemaker.serving import Serving, decompress, model_archive
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,17 @@ JOIN_SECONDS = 120.0
 UPLOAD_PART_SIZE = 8 << 20  # S3's minimum part size is 5 MiB (except the last part)
 DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob's MaxPayloadInMB when not set
 DOWNLOAD_CHUNK = 1 << 20
+CSV_CONTENT_TYPES = ("text/csv", "csv")
+# CreateTrainingJob's Channel.ChannelName (botocore's sagemaker service model): checked before
+# anything is downloaded, since the name becomes a folder (/opt/ml/input/data/<channel>).
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9\.\-_]+")
+CHANNEL_NAME_MAX = 64
+_METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+# The built-in algorithm's MetricDefinitions as DescribeTrainingJob shows them: channel x metric
+# name of xgb_constants, each regex reading the tab-escaped ("#011") evaluation line.
+METRIC_DEFINITIONS = [
+    {"Name": f"{channel}:{metric}", "Regex": f".*\\[[0-9]+\\].*#011{channel}-{metric}:{_METRIC_VALUE}.*"}
+    for channel in ("train", "validation") for metric in xgboost_hyperparameters.METRICS]
 
 
 # Local only: a managed spot job's instance is reclaimed once, after this many boosting rounds.
@@ -91,7 +109,7 @@ class _Stopped(Exception):
     """The job was asked to stop."""
 
 
-class _Reclaimed(container.Stopped):
+class _Reclaimed(Stopped):
     """The spot instance was reclaimed: the host is gone, the job restarts on a new one."""
 
 
@@ -117,10 +135,40 @@ def _check_name(name: Any, member: str) -> None:
             "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
+def _check_channel_names(input_data_config) -> None:
+    """ChannelName's pattern and length (botocore's sagemaker model), as the API refuses them."""
+    for index, channel in enumerate(input_data_config or [], start=1):
+        name = channel.get("ChannelName") if isinstance(channel, dict) else None
+        if not isinstance(name, str) or len(name) > CHANNEL_NAME_MAX or not CHANNEL_NAME.fullmatch(name):
+            raise ValidationError(
+                f"1 validation error detected: Value '{name}' at 'inputDataConfig.{index}.member.channelName' "
+                f"failed to satisfy constraint: Member must satisfy regular expression pattern: "
+                f"[A-Za-z0-9\\.\\-_]+ and have length less than or equal to {CHANNEL_NAME_MAX}")
+
+
+def final_metrics(log: Iterable[str]) -> dict[str, float]:
+    """FinalMetricDataList: per defined metric, the last value its regex read from the log, stored as
+    a float32 (SageMaker shows 1.19876 as 1.1987600326538086). inf and nan never match."""
+    patterns = [(item["Name"], re.compile(item["Regex"])) for item in METRIC_DEFINITIONS]
+    final: dict[str, float] = {}
+    for line in log:
+        escaped = line.replace("\t", "#011")
+        for name, pattern in patterns:
+            match = pattern.match(escaped)
+            if match:
+                try:
+                    value = struct.unpack("f", struct.pack("f", float(match.group(1))))[0]
+                except OverflowError:  # past float32's range: inf
+                    continue
+                if math.isfinite(value):
+                    final[name] = value
+    return final
+
+
 def _split_s3_uri(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise container.client_error(f"{uri!r} is not an s3:// URI")
+        raise client_error(f"{uri!r} is not an s3:// URI")
     return parsed.netloc, parsed.path.lstrip("/")
 
 
@@ -170,6 +218,7 @@ class LocalSageMaker:
         def create_training_job(backend, *args, **kwargs):
             name = kwargs.get("training_job_name")
             _check_name(name, "trainingJobName")
+            _check_channel_names(kwargs.get("input_data_config"))
             if name in backend.training_jobs:
                 raise ResourceInUseException(
                     "Training job names must be unique within an AWS account and region, and a "
@@ -323,7 +372,7 @@ class LocalSageMaker:
                     began = time.monotonic()
                     while time.monotonic() - began < SPOT_CAPACITY_WAIT_SECONDS:
                         if stop_requested():
-                            raise container.Stopped() from None
+                            raise Stopped() from None
                         time.sleep(0.05)
                     waited += time.monotonic() - began
                     deadline[0] += time.monotonic() - began  # MaxRuntime counts time on instances only
@@ -332,9 +381,9 @@ class LocalSageMaker:
             _transition(job, "Uploading", "Uploading generated training model")
             artifact = f"{job.output_data_config['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
             bucket, key = _split_s3_uri(artifact)
-            _s3_call(lambda: upload(s3, bucket, key, [result.model_tar_gz]), "Uploading the model failed")
+            _s3_call(lambda: upload(s3, bucket, key, [model_archive(result.model)]), "Uploading the model failed")
             job.model_artifacts = {"S3ModelArtifacts": artifact}
-            metrics = container.final_metrics(result.log)
+            metrics = final_metrics(result.log)
             now = utcnow()
             job.final_metric_data_list = [{"MetricName": metric, "Value": value, "Timestamp": now}
                                           for metric, value in metrics.items()]
@@ -342,7 +391,7 @@ class LocalSageMaker:
                 self._put_metrics(job.role_arn, "/aws/sagemaker/TrainingJobs")
             _end_training(job, "Completed", "Training job completed", unbilled_seconds=waited)
             self._keep_warm(job)
-        except (_Stopped, container.Stopped):
+        except (_Stopped, Stopped):
             if self._should_stop(TRAINING, name):
                 _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
             elif out_of_wait():
@@ -353,8 +402,11 @@ class LocalSageMaker:
                               "provided", status="Stopped", unbilled_seconds=waited)
             else:
                 _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
-        except container.ContainerError as error:
+        except ContainerError as error:
             _end_training(job, "Failed", "Training job failed", status="Failed", reason=error.reason,
+                          unbilled_seconds=waited)
+        except EnvironmentUnavailable as error:
+            _end_training(job, "Failed", "Training job failed", status="Failed", reason=f"ClientError: {error}",
                           unbilled_seconds=waited)
         except Exception as error:  # a bug here must still end the job, as a platform error would
             log.exception("local training job %s crashed", name)
@@ -362,7 +414,7 @@ class LocalSageMaker:
                           reason=f"AlgorithmError: {type(error).__name__}: {error}")
 
     def _train_once(self, backend, job, s3, checkpoints: str | None, stop_requested, deadline: list[float],
-                    limit, reclaim_after: int | None) -> container.TrainingResult:
+                    limit, reclaim_after: int | None) -> sagemaker_hosts.TrainingResult:
         """One run of the job on fresh instances: download, restore the checkpoints, train. A spot
         reclaim after `reclaim_after` rounds raises _Reclaimed once that round's checkpoints are synced."""
         name = job.training_job_name
@@ -371,7 +423,8 @@ class LocalSageMaker:
             _transition(job, "Downloading", "Downloading input data")
             if not deadline:
                 deadline.append(time.monotonic() + float(limit or 0))
-            channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host))
+            mode = job.algorithm_specification.get("TrainingInputMode") or "File"
+            channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host), mode)
                         for channel in job.input_data_config or []]
             local_checkpoints = Path(host) / CHECKPOINT_LOCAL_PATH if checkpoints else None
             if local_checkpoints is not None:
@@ -379,24 +432,26 @@ class LocalSageMaker:
             self._pull_image(job.role_arn, job.algorithm_specification.get("TrainingImage", ""), backend)
             self._write_logs(job.role_arn, backend, "TrainingJobs", f"{name}/algo-1")
             if stop_requested():
-                raise container.Stopped()
+                raise Stopped()
             _transition(job, "Training", "Training image download completed. Training in progress.")
             instances = int((job.resource_config or {}).get("InstanceCount") or 1)
-            hyperparameters = dict(job.hyper_parameters or {})
-            if instances > 1:  # checkpoints and the reclaim are rehearsed on one instance only
-                return sagemaker_hosts.train(channels, job.input_data_config, instances, hyperparameters,
-                                             stop_requested)
             synced: dict[str, tuple[int, int]] = {}
 
-            def after_round(epoch: int) -> None:
+            def on_round(epoch: int) -> None:
                 if local_checkpoints is not None:
                     _sync_checkpoints(s3, local_checkpoints, checkpoints, synced)
                 if reclaim_after is not None and epoch + 1 >= reclaim_after:
                     raise _Reclaimed()
 
-            return container.train_host(channels, hyperparameters, stop_requested=stop_requested,
-                                        checkpoint_dir=local_checkpoints, after_round=after_round,
-                                        emit=training_log(backend, name))
+            version = image_version(job.algorithm_specification.get("TrainingImage", ""))
+            try:
+                return sagemaker_hosts.train(version, channels, job.input_data_config, instances,
+                                             dict(job.hyper_parameters or {}), stop_requested,
+                                             checkpoint_dir=local_checkpoints, on_round=on_round,
+                                             on_log=training_log(backend, name))
+            finally:
+                if local_checkpoints is not None and local_checkpoints.exists():
+                    _sync_checkpoints(s3, local_checkpoints, checkpoints, synced)
 
     def _keep_warm(self, job) -> None:
         """ResourceConfig.KeepAlivePeriodInSeconds: the instances wait in a warm pool (Available),
@@ -427,35 +482,38 @@ class LocalSageMaker:
             self._write_logs(model.execution_role_arn, backend, "TransformJobs", f"{name}/local-1")
             model_url = container_spec.get("ModelDataUrl")
             if not model_url:
-                raise container.client_error(f"Model {job.model_name} has no ModelDataUrl")
+                raise client_error(f"Model {job.model_name} has no ModelDataUrl")
             bucket, key = _split_s3_uri(model_url)
-            booster = container.load_model(_s3_call(
-                lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
-                f"Failed to download model data from {model_url}"))
+            model_tar_gz = _s3_call(lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                                    f"Failed to download model data from {model_url}")
             transform_input = job.transform_input or {}
             source = transform_input.get("DataSource", {}).get("S3DataSource", {})
             output_path = job.transform_output["S3OutputPath"].rstrip("/")
             out_bucket, out_prefix = _split_s3_uri(output_path)
             in_bucket = _split_s3_uri(source.get("S3Uri", ""))[0]
             max_payload = int(job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) << 20
-            for in_key, relative in _list_inputs(s3, source, backend.region_name):
-                self._checkpoint(TRANSFORM, name)
-                body = _s3_call(lambda: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"],
-                                f"Failed to download s3://{in_bucket}/{in_key}")
-                if (transform_input.get("CompressionType") or "None") == "Gzip":
-                    chunks = [container.decompress(body.read(), "Gzip", in_key)]
-                else:
-                    chunks = body.iter_chunks(DOWNLOAD_CHUNK)
-                answers = container.transform(booster, chunks, max_payload)
-                predictions = self._until_stopped(TRANSFORM, name, assembled(answers, job.transform_output))
-                out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
-                _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
-                         f"Failed to upload s3://{out_bucket}/{out_key}")
+            inputs = _list_inputs(s3, source, backend.region_name)
+            with Serving(image_version(container_spec.get("Image", "")), model_tar_gz) as serving:
+                for in_key, relative in inputs:
+                    self._checkpoint(TRANSFORM, name)
+                    body = _s3_call(lambda: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"],
+                                    f"Failed to download s3://{in_bucket}/{in_key}")
+                    if (transform_input.get("CompressionType") or "None") == "Gzip":
+                        chunks = [decompress(body.read(), "Gzip", in_key)]
+                    else:
+                        chunks = body.iter_chunks(DOWNLOAD_CHUNK)
+                    answers = serving.transform(chunks, max_payload)
+                    predictions = self._until_stopped(TRANSFORM, name, assembled(answers, job.transform_output))
+                    out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
+                    _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
+                             f"Failed to upload s3://{out_bucket}/{out_key}")
             _end_transform(job, "Completed")
         except _Stopped:
             _end_transform(job, "Stopped")
-        except container.ContainerError as error:
+        except ContainerError as error:
             _end_transform(job, "Failed", reason=error.reason)
+        except EnvironmentUnavailable as error:
+            _end_transform(job, "Failed", reason=f"ClientError: {error}")
         except Exception as error:
             log.exception("local transform job %s crashed", name)
             _end_transform(job, "Failed", reason=f"AlgorithmError: {type(error).__name__}: {error}")
@@ -472,13 +530,13 @@ class LocalSageMaker:
         try:
             repository = ecr_repository_arn(image, backend.partition)
         except ValueError:
-            raise container.client_error(f"Cannot pull the image {image!r}: not an ECR image URI") from None
+            raise client_error(f"Cannot pull the image {image!r}: not an ECR image URI") from None
         try:
             self._access.authorize(principal, "ecr:GetAuthorizationToken", "*")
             for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
                 self._access.authorize(principal, action, repository)
         except AccessDenied as denied:
-            raise container.client_error(f"Cannot pull the algorithm image {image}: {denied}") from None
+            raise client_error(f"Cannot pull the algorithm image {image}: {denied}") from None
 
     def _write_logs(self, role_arn: str, backend, group: str, stream: str) -> None:
         if self._access is None:
@@ -520,17 +578,17 @@ def assembled(answers: Iterable[bytes], transform_output: dict | None) -> Iterat
 def _check_transform_request(job) -> None:
     """What the local serving container cannot do fails the job rather than giving other output."""
     content_type = ((job.transform_input or {}).get("ContentType") or "").split(";")[0].strip().lower()
-    if content_type not in container.CSV_CONTENT_TYPES:
-        raise container.client_error(f"Content-type {content_type or '(none)'} not supported by "
+    if content_type not in CSV_CONTENT_TYPES:
+        raise client_error(f"Content-type {content_type or '(none)'} not supported by "
                                      "the local container: use text/csv")
     accept = (job.transform_output or {}).get("Accept") or "text/csv"
-    if accept.split(";")[0].strip().lower() not in container.CSV_CONTENT_TYPES:
-        raise container.client_error(f"Accept {accept} not supported by the local container: "
+    if accept.split(";")[0].strip().lower() not in CSV_CONTENT_TYPES:
+        raise client_error(f"Accept {accept} not supported by the local container: "
                                      "use text/csv")
     processing = job.data_processing or {}
     if processing.get("InputFilter", "$") != "$" or processing.get("OutputFilter", "$") != "$" \
             or processing.get("JoinSource", "None") != "None":
-        raise container.client_error("DataProcessing (input/output filters, JoinSource) is not "
+        raise client_error("DataProcessing (input/output filters, JoinSource) is not "
                                      "supported by the local container")
 
 
@@ -540,7 +598,7 @@ def _s3_call(call: Callable[[], Any], what: str) -> Any:
     try:
         return call()
     except (ClientError, BotoCoreError) as error:
-        raise container.client_error(f"{what}: {error}") from None
+        raise client_error(f"{what}: {error}") from None
 
 
 def _list_keys(s3, uri: str) -> tuple[str, list[str]]:
@@ -553,24 +611,24 @@ def _list_keys(s3, uri: str) -> tuple[str, list[str]]:
     return prefix, keys
 
 
-def _no_objects(uri: str, region: str, role_arn: str | None) -> container.ContainerError:
+def _no_objects(uri: str, region: str, role_arn: str | None) -> ContainerError:
     bucket = _split_s3_uri(uri)[0]
-    return container.client_error(
+    return client_error(
         f'Data download failed: No S3 objects found under S3 URL "{uri}" given in input data '
         f"source. Please ensure that the bucket exists in the selected region ({region}), that "
         f'objects exist under that S3 prefix, and that the role "{role_arn}" has '
         f'"s3:ListBucket" permissions on bucket "{bucket}".')
 
 
-def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host: Path) -> container.Channel:
+def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host: Path, mode: str) -> Channel:
     """The channel's objects under /opt/ml/input/data/<channel>/ (here `host`/<channel>/), each at its
     key's path below the S3 prefix, as File mode downloads them."""
     source = channel.get("DataSource", {}).get("S3DataSource")
     name = channel.get("ChannelName", "")
     if not source:
-        raise container.client_error(f"Channel {name}: only S3DataSource is supported locally")
+        raise client_error(f"Channel {name}: only S3DataSource is supported locally")
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-        raise container.client_error(f"Channel {name}: S3DataType {source['S3DataType']} is not "
+        raise client_error(f"Channel {name}: S3DataType {source['S3DataType']} is not "
                                      "supported locally (use S3Prefix)")
     uri = source["S3Uri"]
     bucket = _split_s3_uri(uri)[0]
@@ -579,17 +637,20 @@ def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host
         raise _no_objects(uri, region, role_arn)
     base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
     directory = host / "data" / name
+    if name in ("", ".", "..") or directory.resolve().parent != (host / "data").resolve():
+        raise client_error(f"Channel {name!r}: not a folder name (the container's /opt/ml/input/data/<channel>)")
     directory.mkdir(parents=True, exist_ok=True)
     for key in keys:
         target = directory / (key[len(base):] or key.rsplit("/", 1)[-1])
         if not target.resolve().is_relative_to(directory.resolve()):
-            raise container.client_error(f"Data download failed: s3://{bucket}/{key} would land "
+            raise client_error(f"Data download failed: s3://{bucket}/{key} would land "
                                          "outside the channel directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         data = _s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
                         f"Data download failed: s3://{bucket}/{key}")
-        target.write_bytes(container.decompress(data, channel.get("CompressionType"), key))
-    return container.Channel(name=name, content_type=channel.get("ContentType"), path=directory)
+        target.write_bytes(decompress(data, channel.get("CompressionType"), key))
+    return Channel(name=name, content_type=channel.get("ContentType"), path=directory,
+                   input_mode=channel.get("InputMode") or mode)
 
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -618,7 +679,7 @@ def training_log(backend, job_name: str) -> Callable[[str], None]:
 def _checkpoint_uri(job) -> str | None:
     uri = (job.checkpoint_config or {}).get("S3Uri")
     if uri and (job.checkpoint_config or {}).get("LocalPath", "/opt/ml/checkpoints") != "/opt/ml/checkpoints":
-        raise container.client_error("CheckpointConfig.LocalPath other than /opt/ml/checkpoints is not "
+        raise client_error("CheckpointConfig.LocalPath other than /opt/ml/checkpoints is not "
                                      "supported by the local container")
     return uri or None
 
@@ -633,7 +694,7 @@ def _restore_checkpoints(s3, uri: str, local: Path) -> None:
     for key in keys:
         target = local / key[len(base):]
         if not target.resolve().is_relative_to(local.resolve()):
-            raise container.client_error(f"Checkpoint download failed: s3://{bucket}/{key} would land "
+            raise client_error(f"Checkpoint download failed: s3://{bucket}/{key} would land "
                                          "outside the checkpoint folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(_s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
@@ -661,7 +722,7 @@ def _sync_checkpoints(s3, local: Path, uri: str, synced: dict[str, tuple[int, in
 def _list_inputs(s3, source: dict, region: str) -> list[tuple[str, str]]:
     """(key, output name) of every transform input; the output name keeps the path under the prefix."""
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-        raise container.client_error(f"S3DataType {source.get('S3DataType')} is not supported "
+        raise client_error(f"S3DataType {source.get('S3DataType')} is not supported "
                                      "locally (use S3Prefix)")
     uri = source["S3Uri"]
     prefix, keys = _list_keys(s3, uri)
@@ -725,7 +786,7 @@ def _begin_training(job) -> None:
     job.final_metric_data_list = None
     job.training_start_time = job.training_end_time = None
     job.failure_reason = None
-    job.algorithm_specification["MetricDefinitions"] = [dict(item) for item in container.METRIC_DEFINITIONS]
+    job.algorithm_specification["MetricDefinitions"] = [dict(item) for item in METRIC_DEFINITIONS]
     job.last_modified_time = now
 
 

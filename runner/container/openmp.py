@@ -1,7 +1,6 @@
-"""OpenMP settings for the XGBoost the offline rehearsal runs in its own process.
+"""OpenMP settings for the XGBoost of a container process (standard library only).
 
-Kept apart from runner/emulator/ so that `make bench` can give a plain script the same settings
-without loading the emulator.
+`make bench` gives its plain scripts the same settings.
 """
 
 from __future__ import annotations
