@@ -7,6 +7,7 @@ random.Random(seed).random() draw per row) with the same hyperparameters and the
 numerics: the library of the stack's image, in that image's environment, with its defaults.
 """
 
+import json
 import random
 import subprocess
 import tempfile
