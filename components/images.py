@@ -8,7 +8,7 @@ classes on import), paid by every `pulumi up`, rehearsal and test. So the same t
 here directly, the way `retrieve` reads it for the plain cases; anything it does not answer
 plainly (an unknown version or region, several processors or Python versions to choose from)
 goes to the SDK itself, which resolves it or raises its own error.
-`tests/test_images.py` checks that both agree on every region and version of the table.
+`tests/program/test_images.py` checks that both agree on every region and version of the table.
 """
 
 from __future__ import annotations

@@ -362,7 +362,7 @@ def _botocore_service_model(service: str) -> dict:
     """botocore's model of `service` as its loader finds it in botocore's own data folder (the
     latest API version holding a service-2 file, plain or gzipped), read with json alone:
     importing botocore's loader takes 0.2 s (its compat module loads urllib3 and http), which
-    run.py --local would pay before its first line. tests/test_run_frictions.py holds both
+    run.py --local would pay before its first line. tests/cli/test_run_frictions.py holds both
     readings equal."""
     import gzip
     import importlib.util

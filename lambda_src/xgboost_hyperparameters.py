@@ -16,7 +16,7 @@ Beyond the container's checks, `validate` holds what this pipeline's jobs can tr
 container accepts many values that fail only in training, after the dataset is written (GPU
 options on CPU instances, updaters the library does not have, integers past 32 bits, `num_class` with a
 binary objective, ...), or that run up a bill (`num_round: 1e300`, hundreds of `eval_metric`
-entries). `pipeline_refusal` lists them; tests/test_hyperparameter_property.py checks, on each
+entries). `pipeline_refusal` lists them; tests/container/test_hyperparameter_property.py checks, on each
 image's xgboost, that whatever `validate` accepts trains and transforms.
 
 What the library then does differs between the images (`IMAGES`: one record per image, the only

@@ -8,7 +8,7 @@ row are reduced, chunk by chunk, to the predicted class and the true class's pro
 
 The objectives and the metrics themselves are lambda_src/evaluation.py's (standard library: the
 state machine's Evaluate state runs them in Lambda), checked against scikit-learn's (the reference)
-in tests/test_scoring.py; this module reads run.py's copies of the objects for the plot and the
+in tests/cli/test_scoring.py; this module reads run.py's copies of the objects for the plot and the
 confusion matrix, and scores them the same way for executions that carry no evaluation.
 """
 

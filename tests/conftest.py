@@ -4,6 +4,7 @@ import contextlib
 import gc
 import os
 import types
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +20,24 @@ from runner.emulator.workarounds import service_models
 gc.set_threshold(10_000, 10, 10)
 
 # A developer's `run.py serve` must not stand in for the emulators the tests' --local runs deploy
-# (tests/test_server.py starts its own endpoint and clears this for it).
+# (tests/emulator/test_server.py starts its own endpoint and clears this for it).
 os.environ["RUN_PY_NO_ENDPOINT"] = "1"
+
+
+# The test groups whose every test is part of the offline rehearsal (marker `rehearsal`): they deploy
+# the stack on the emulator, test the emulator itself, or train with XGBoost in the local container.
+REHEARSAL_GROUPS = ("rehearsal", "emulator", "container")
+# Elsewhere, a test that takes a deployed stack is part of it too.
+DEPLOYED_STACK_FIXTURES = {"stack", "shared_stack"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the rehearsal's tests, so `pytest -m "not rehearsal"` runs the fast unit tests."""
+    tests = Path(__file__).parent
+    for item in items:
+        group = item.path.relative_to(tests).parts[0]
+        if group in REHEARSAL_GROUPS or DEPLOYED_STACK_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.rehearsal)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -113,6 +130,18 @@ def shared_stack(monkeypatch):
 
     monkeypatch.setattr(runner.emulator, "local_stack", local_stack)
     return outputs
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """The dev stack deployed on the emulator once for a module's tests; the fixture's value is its
+    outputs. A module that needs other settings deploys its own (`emulated_execution.deployed_with`)
+    in a fixture of the same name."""
+    from components.settings import load_stack_settings
+    from runner.emulator import local_stack
+
+    with local_stack(load_stack_settings("dev")) as outputs:
+        yield outputs
 
 
 @pytest.fixture
