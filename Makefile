@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
 
-.PHONY: local test bench clean image-envs
+.PHONY: local test bench clean image-envs lint typecheck
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ local: $(VENV)/.installed $(IMAGE_ENVS)/$(DEFAULT_IMAGE)/.ready
 
 test: $(VENV)/.installed image-envs
 	$(PY) -m pytest -q
+
+# Lint and format (ruff, settings in pyproject.toml); CI runs it before the tests.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The type checker over components/, lambda_src/ and runner/ (pyproject.toml); not yet clean: see CONTRIBUTING.md.
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed $(IMAGE_ENVS)/$(DEFAULT_IMAGE)/.ready
 	$(PY) bench/run.py

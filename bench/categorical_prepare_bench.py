@@ -25,16 +25,21 @@ ROWS = 100_000
 def main() -> None:
     rng = random.Random(1)
     header = ",".join(f"f{i}" for i in range(10)) + ",label\n"
-    numeric = header + "".join(",".join(f"{rng.random():.4f}" for _ in range(10)) + f",{i % 2}\n"
-                               for i in range(ROWS))
-    text = header + "".join(",".join(f"{rng.random():.4f}" for _ in range(8))
-                            + f",{rng.choice('abc')},c{rng.randrange(50)},{i % 2}\n" for i in range(ROWS))
+    numeric = header + "".join(",".join(f"{rng.random():.4f}" for _ in range(10)) + f",{i % 2}\n" for i in range(ROWS))
+    text = header + "".join(
+        ",".join(f"{rng.random():.4f}" for _ in range(8)) + f",{rng.choice('abc')},c{rng.randrange(50)},{i % 2}\n"
+        for i in range(ROWS)
+    )
     best: dict[str, float] = {}
     for _ in range(3):
         for name, data in (("10 numeric columns", numeric), ("8 numeric, 2 text columns", text)):
             started = time.process_time()
-            data_preparation.prepare([("bench.csv", io.StringIO(data))], data_preparation.CountingSink(), seed=1,
-                                     hyperparameters={"objective": "binary:logistic"})
+            data_preparation.prepare(
+                [("bench.csv", io.StringIO(data))],
+                data_preparation.CountingSink(),
+                seed=1,
+                hyperparameters={"objective": "binary:logistic"},
+            )
             best[name] = min(best.get(name, float("inf")), time.process_time() - started)
     for name, data in (("10 numeric columns", numeric), ("8 numeric, 2 text columns", text)):
         print(f"{name}: {len(data) / 1e6 / best[name]:.1f} MB/s (best of 3, CPU time)")

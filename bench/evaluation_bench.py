@@ -21,9 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-OBJECTIVES = {"binary:logistic": {"objective": "binary:logistic"},
-              "multi:softprob": {"objective": "multi:softprob", "num_class": "3"},
-              "reg:squarederror": {"objective": "reg:squarederror"}}
+OBJECTIVES = {
+    "binary:logistic": {"objective": "binary:logistic"},
+    "multi:softprob": {"objective": "multi:softprob", "num_class": "3"},
+    "reg:squarederror": {"objective": "reg:squarederror"},
+}
 
 
 def _objects(rows: int, objective: str) -> tuple[bytes, bytes]:
@@ -32,8 +34,7 @@ def _objects(rows: int, objective: str) -> tuple[bytes, bytes]:
         leaves = [rng.random() for _ in range(4096)]
         labels = [rng.random() < 0.155 for _ in range(rows)]
         predictions = [leaves[rng.randrange(4096)] for _ in range(rows)]
-        return (b"".join(b"1\n" if y else b"0\n" for y in labels),
-                "\n".join(map(str, predictions)).encode() + b"\n")
+        return (b"".join(b"1\n" if y else b"0\n" for y in labels), "\n".join(map(str, predictions)).encode() + b"\n")
     if objective == "multi:softprob":
         labels = [rng.randrange(3) for _ in range(rows)]
         rows_text = []
@@ -43,8 +44,10 @@ def _objects(rows: int, objective: str) -> tuple[bytes, bytes]:
             rows_text.append(str([a, b - a, 1 - b]))
         return "".join(f"{y}\n" for y in labels).encode(), "\n".join(rows_text).encode() + b"\n"
     labels = [rng.gauss(50, 20) for _ in range(rows)]
-    return ("\n".join(map(str, labels)).encode() + b"\n",
-            "\n".join(str(y + rng.gauss(0, 3)) for y in labels).encode() + b"\n")
+    return (
+        "\n".join(map(str, labels)).encode() + b"\n",
+        "\n".join(str(y + rng.gauss(0, 3)) for y in labels).encode() + b"\n",
+    )
 
 
 def _peak_kib() -> int:
@@ -75,8 +78,15 @@ def one(rows: int, objective: str, folder: Path) -> dict:
     scores, _ = evaluation.score(labels, predictions, kind)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = _peak_kib()
-    return {"rows": rows, "objective": objective, "read_seconds": round(read, 2), "seconds": round(seconds, 2),
-            "cpu_seconds": round(cpu_seconds, 2), "peak_mib": round((peak - before) / 1024), "metrics": scores}
+    return {
+        "rows": rows,
+        "objective": objective,
+        "read_seconds": round(read, 2),
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "peak_mib": round((peak - before) / 1024),
+        "metrics": scores,
+    }
 
 
 if __name__ == "__main__":
@@ -92,7 +102,15 @@ if __name__ == "__main__":
                 (Path(folder) / "labels").write_bytes(labels)
                 (Path(folder) / "predictions").write_bytes(predictions)
                 del labels, predictions
-                result = json.loads(subprocess.run([sys.executable, __file__, "--one", str(rows), objective, folder],
-                                                   capture_output=True, text=True, check=True).stdout)
-            print(f"{rows:>12,} {objective:<18} {result['seconds']:>8.2f} s (read {result['read_seconds']:.2f} s,"
-                  f" CPU {result['cpu_seconds']:.2f} s) {result['peak_mib']:>7,} MiB above the imports")
+                result = json.loads(
+                    subprocess.run(
+                        [sys.executable, __file__, "--one", str(rows), objective, folder],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+            print(
+                f"{rows:>12,} {objective:<18} {result['seconds']:>8.2f} s (read {result['read_seconds']:.2f} s,"
+                f" CPU {result['cpu_seconds']:.2f} s) {result['peak_mib']:>7,} MiB above the imports"
+            )

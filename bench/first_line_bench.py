@@ -36,8 +36,9 @@ def first_byte(argv: list[str], cwd: Path, env: dict, terminal: bool) -> tuple[f
     else:
         reader, writer = os.pipe()
     started = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=writer)
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=writer
+    )
     os.close(writer)
     try:
         text = os.read(reader, 1)
@@ -74,8 +75,11 @@ def main(argv: list[str]) -> None:
     before = argv[1] if argv[:1] == ["--before"] else None
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-               "RUN_PY_NO_ENDPOINT": "1", "TMPDIR": scratch}  # a served stack would answer instead
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "RUN_PY_NO_ENDPOINT": "1",
+            "TMPDIR": scratch,
+        }  # a served stack would answer instead
         members = {"now": PROJECT_DIR, **({f"before ({before})": export(before, tmp)} if before else {})}
         for mode, flags in MODES.items():
             times: dict[str, list[float]] = {name: [] for name in [*members, "python -c pass"]}
@@ -84,11 +88,15 @@ def main(argv: list[str]) -> None:
                 for name, tree in members.items():
                     seconds, lines[name] = first_byte(
                         [sys.executable, "run.py", "--local", "--rows", "200", *flags, "--runs-dir", str(tmp / "runs")],
-                        tree, env, terminal=not flags)
+                        tree,
+                        env,
+                        terminal=not flags,
+                    )
                     times[name].append(seconds)
                 # The floor: the interpreter's start-up until a first byte on stderr.
-                seconds, _ = first_byte([sys.executable, "-c", "import sys; sys.stderr.write('x\\n')"],
-                                        PROJECT_DIR, env, terminal=not flags)
+                seconds, _ = first_byte(
+                    [sys.executable, "-c", "import sys; sys.stderr.write('x\\n')"], PROJECT_DIR, env, terminal=not flags
+                )
                 times["python -c pass"].append(seconds)
             print(f"{mode}: first byte on stderr, {pairs} rounds")
             for name, values in times.items():

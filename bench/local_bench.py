@@ -66,8 +66,11 @@ def _descendants_mib(pid: int) -> float:
 
 def _children(pid: int) -> list[int]:
     try:
-        return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in (task / "children").read_text().split()]
+        return [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
     except (OSError, ValueError):
         return []
 
@@ -83,8 +86,7 @@ def child(argv: list[str], env: dict[str, str], python: str = sys.executable) ->
     """
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen([python, *argv], cwd=PROJECT_DIR, env=env,
-                                   stdout=subprocess.PIPE, stderr=err)
+        process = subprocess.Popen([python, *argv], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=err)
         ended = threading.Event()
         result: dict[str, object] = {}
 
@@ -93,6 +95,7 @@ def child(argv: list[str], env: dict[str, str], python: str = sys.executable) ->
             result["wait"] = os.wait4(process.pid, 0)  # this child's rusage
             result["wall"] = time.perf_counter() - start
             ended.set()
+
         reaper = threading.Thread(target=reap)
         reaper.start()
         descendants_peak = 0.0
@@ -105,8 +108,7 @@ def child(argv: list[str], env: dict[str, str], python: str = sys.executable) ->
         if process.returncode != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} exited {process.returncode}:\n{err.read().decode()[-2000:]}")
-    return (result["wall"], usage.ru_maxrss * _RSS_UNIT / 2**20 + descendants_peak,
-            result["out"].decode())
+    return (result["wall"], usage.ru_maxrss * _RSS_UNIT / 2**20 + descendants_peak, result["out"].decode())
 
 
 def rehearsal_argv(rows: int, runs_dir: str, instances: int = 1) -> list[str]:
@@ -127,10 +129,12 @@ def instances_child(instances: int, argv: list[str]) -> None:
 
     def stack_config(stack: str = "dev", *args):
         return {**dev(stack, *args), "training-pipeline:trainingInstanceCount": instances}
+
     engine.stack_config = stack_config  # what the deployment reads
     # and what run.py checks the deployment against (runner.emulator.preflight.expected_outputs)
     components.settings.load_stack_settings = lambda *args, **kwargs: dataclasses.replace(
-        load(*args, **kwargs), training_instance_count=instances)
+        load(*args, **kwargs), training_instance_count=instances
+    )
     sys.argv = argv
     runpy.run_path(str(PROJECT_DIR / "run.py"), run_name="__main__")
 
@@ -143,8 +147,9 @@ def write_shards_child(directory: str, rows: int, shards: int) -> None:
     for index in range(shards):
         features = rng.integers(0, 101, size=(rows // shards, 2))
         labels = (features[:, 1] >= 3 * features[:, 0] + 5).astype(int)
-        np.savetxt(Path(directory) / f"part-{index:05d}.csv", np.column_stack([labels, features]),
-                   fmt="%d", delimiter=",")
+        np.savetxt(
+            Path(directory) / f"part-{index:05d}.csv", np.column_stack([labels, features]), fmt="%d", delimiter=","
+        )
 
 
 def hosts_train_child(directory: str, instances: int) -> None:
@@ -152,12 +157,21 @@ def hosts_train_child(directory: str, instances: int) -> None:
     from components.settings import load_stack_settings
     from runner.emulator.sagemaker import hosts as sagemaker_hosts
 
-    config = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-        "S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}}}]
+    config = [
+        {
+            "ChannelName": "train",
+            "DataSource": {"S3DataSource": {"S3Uri": "s3://bucket/train/", "S3DataDistributionType": "ShardedByS3Key"}},
+        }
+    ]
     settings = load_stack_settings("dev")
     start = time.perf_counter()
-    sagemaker_hosts.train(settings.xgboost_version, [sagemaker_hosts.Channel("train", "text/csv", Path(directory))],
-                          config, instances, settings.hyperparameters)
+    sagemaker_hosts.train(
+        settings.xgboost_version,
+        [sagemaker_hosts.Channel("train", "text/csv", Path(directory))],
+        config,
+        instances,
+        settings.hyperparameters,
+    )
     print(f"{time.perf_counter() - start:.3f}")
 
 
@@ -167,8 +181,11 @@ def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
 
     image_python = str(python_for(load_stack_settings("dev").xgboost_version))
 
-    hp = [argument for key, value in load_stack_settings("dev").hyperparameters.items()
-          for argument in ("--hp", f"{key}={value}")]
+    hp = [
+        argument
+        for key, value in load_stack_settings("dev").hyperparameters.items()
+        for argument in ("--hp", f"{key}={value}")
+    ]
     shards_dir = tempfile.mkdtemp(prefix="bench-shards-")
     try:
         train_dir = Path(shards_dir) / "train"
@@ -178,8 +195,9 @@ def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
         results = []
         for _ in range(pairs):
             hosts = child([str(Path(__file__).resolve()), "--hosts-train-child", str(train_dir), "2"], env)
-            plain = child(["bench/plain_distributed.py", str(Path(shards_dir) / "model"), *shards, *hp], env,
-                          python=image_python)
+            plain = child(
+                ["bench/plain_distributed.py", str(Path(shards_dir) / "model"), *shards, *hp], env, python=image_python
+            )
             # the last line: rabit itself prints "task ... got new rank" lines before it
             results.append((float(hosts[2].split()[-1]), plain[0], float(plain[2].split()[-1])))
     finally:
@@ -190,10 +208,13 @@ def two_instance_training(rows: int, pairs: int, env: dict[str, str]) -> None:
     ratio = statistics.median(hosts / plain for hosts, plain, _ in results)
     work_ratio = statistics.median(hosts / work for hosts, _, work in results)
     best_hosts, best_work = min(hosts for hosts, _, _ in results), min(work for _, _, work in results)
-    print(f"\ntwo-instance training, {rows:,} rows in 2 shards, {pairs} pairs, medians: "
-          f"sagemaker_hosts.train {hosts_s:.2f} s; plain two-worker script {plain_s:.2f} s whole "
-          f"process ({ratio:.2f}x), {work_s:.2f} s its workers' start to model ({work_ratio:.2f}x); "
-          f"best of each: {best_hosts:.2f} s vs {best_work:.2f} s ({best_hosts / best_work:.2f}x)", flush=True)
+    print(
+        f"\ntwo-instance training, {rows:,} rows in 2 shards, {pairs} pairs, medians: "
+        f"sagemaker_hosts.train {hosts_s:.2f} s; plain two-worker script {plain_s:.2f} s whole "
+        f"process ({ratio:.2f}x), {work_s:.2f} s its workers' start to model ({work_ratio:.2f}x); "
+        f"best of each: {best_hosts:.2f} s vs {best_work:.2f} s ({best_hosts / best_work:.2f}x)",
+        flush=True,
+    )
 
 
 def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
@@ -213,6 +234,7 @@ def phases_child(rows: int, runs_dir: str, marks_file: str) -> None:
                 return original(*args, **kwargs)
             finally:
                 marks[mark] = time.time()
+
         setattr(module, name, wrapper)
 
     mark_end(stack, "deploy", "deployed")
@@ -230,8 +252,16 @@ def phases(rows: int, runs_dir: str, env: dict[str, str]) -> dict[str, float]:
         child([str(Path(__file__).resolve()), "--phases-child", str(rows), runs_dir, marks_file.name], env)
         reaped = time.time()
         marks = json.loads(Path(marks_file.name).read_text())
-    points = [spawned, marks["started"], marks["imported"], marks["deployed"], marks["executed"],
-              marks["scored"], marks["ended"], reaped]
+    points = [
+        spawned,
+        marks["started"],
+        marks["imported"],
+        marks["deployed"],
+        marks["executed"],
+        marks["scored"],
+        marks["ended"],
+        reaped,
+    ]
     return {name: end - begin for name, begin, end in zip(PHASES, points, points[1:])}
 
 
@@ -246,10 +276,15 @@ def main(argv: list[str]) -> int:
     image_python = str(python_for(load_stack_settings("dev").xgboost_version))  # the plain scripts' library
     runs_dir = tempfile.mkdtemp(prefix="bench-runs-")
     try:
-        print(f"whole commands, process start to exit: {pairs} paired runs per size, medians "
-              f"(OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} for both)")
-        print(f"{'rows':>10}  {'run.py --local':>14}  {'plain script':>12}  {'ratio':>5}  "
-              f"{'peak memory run.py / plain':>27}  {'ratio':>5}", flush=True)
+        print(
+            f"whole commands, process start to exit: {pairs} paired runs per size, medians "
+            f"(OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} for both)"
+        )
+        print(
+            f"{'rows':>10}  {'run.py --local':>14}  {'plain script':>12}  {'ratio':>5}  "
+            f"{'peak memory run.py / plain':>27}  {'ratio':>5}",
+            flush=True,
+        )
         plain_work: dict[int, float] = {}
         for rows in sizes:
             results = []
@@ -264,8 +299,11 @@ def main(argv: list[str]) -> int:
             local_mib = statistics.median(local[1] for local, _ in results)
             plain_mib = statistics.median(plain[1] for _, plain in results)
             plain_work[rows] = statistics.median(float(plain[2]) for _, plain in results)
-            print(f"{rows:>10,}  {local_s:>12.2f} s  {plain_s:>10.2f} s  {ratio:>4.2f}x  "
-                  f"{local_mib:>13.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x", flush=True)
+            print(
+                f"{rows:>10,}  {local_s:>12.2f} s  {plain_s:>10.2f} s  {ratio:>4.2f}x  "
+                f"{local_mib:>13.0f} / {plain_mib:>5.0f} MiB  {local_mib / plain_mib:>4.2f}x",
+                flush=True,
+            )
 
         print(f"\nrun.py --local, trainingInstanceCount 2 beside 1 (medians of {pairs})")
         for rows in sizes:
@@ -276,19 +314,28 @@ def main(argv: list[str]) -> int:
                 shutil.rmtree(runs_dir, ignore_errors=True)
             one_s, two_s = (statistics.median(run[0] for run in runs) for runs in (one, two))
             one_mib, two_mib = (statistics.median(run[1] for run in runs) for runs in (one, two))
-            print(f"{rows:>10,}  1 instance {one_s:.2f} s, {one_mib:.0f} MiB; 2 instances {two_s:.2f} s, "
-                  f"{two_mib:.0f} MiB ({two_s / one_s:.2f}x)", flush=True)
+            print(
+                f"{rows:>10,}  1 instance {one_s:.2f} s, {one_mib:.0f} MiB; 2 instances {two_s:.2f} s, "
+                f"{two_mib:.0f} MiB ({two_s / one_s:.2f}x)",
+                flush=True,
+            )
         two_instance_training(TWO_INSTANCE_ROWS, pairs, env)
 
         print("\nrun.py --local by phase, one run per size (seconds)")
-        print(f"{'rows':>10}  " + "  ".join(f"{name:>9}" for name in (*PHASES, "total"))
-              + "  execution vs plain work", flush=True)
+        print(
+            f"{'rows':>10}  " + "  ".join(f"{name:>9}" for name in (*PHASES, "total")) + "  execution vs plain work",
+            flush=True,
+        )
         for rows in sizes:
             times = phases(rows, runs_dir, env)
             shutil.rmtree(runs_dir, ignore_errors=True)
-            print(f"{rows:>10,}  " + "  ".join(f"{times[name]:>9.2f}" for name in PHASES)
-                  + f"  {sum(times.values()):>9.2f}  {times['execution']:.2f} vs "
-                  f"{plain_work[rows]:.2f} s ({times['execution'] / plain_work[rows]:.2f}x)", flush=True)
+            print(
+                f"{rows:>10,}  "
+                + "  ".join(f"{times[name]:>9.2f}" for name in PHASES)
+                + f"  {sum(times.values()):>9.2f}  {times['execution']:.2f} vs "
+                f"{plain_work[rows]:.2f} s ({times['execution'] / plain_work[rows]:.2f}x)",
+                flush=True,
+            )
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
     return 0

@@ -59,8 +59,9 @@ def worker(arguments: dict, task: str, shard: str) -> None:
     if arguments["native"]:  # xgboost >= 2: the tracker hands out its arguments
         communicator = collective.CommunicatorContext(**arguments["tracker"], dmlc_task_id=task)
     else:  # xgboost 1.7
-        communicator = collective.CommunicatorContext(DMLC_NUM_WORKER=arguments["world"], DMLC_TASK_ID=task,
-                                                      **arguments["tracker"])
+        communicator = collective.CommunicatorContext(
+            DMLC_NUM_WORKER=arguments["world"], DMLC_TASK_ID=task, **arguments["tracker"]
+        )
     train(shard, arguments["model"], arguments["hp"], arguments["predict"], communicator)
 
 
@@ -96,12 +97,22 @@ def main(argv: list[str]) -> int:
         tracker = RabitTracker(host_ip="127.0.0.1", n_workers=len(shards), sortby="task")
         tracker.start(len(shards))
         address = {"DMLC_TRACKER_URI": "127.0.0.1", "DMLC_TRACKER_PORT": tracker.port}
-    shared = json.dumps({"native": native, "tracker": address, "world": len(shards), "model": model,
-                         "hp": hyperparameters, "predict": predict})
+    shared = json.dumps(
+        {
+            "native": native,
+            "tracker": address,
+            "world": len(shards),
+            "model": model,
+            "hp": hyperparameters,
+            "predict": predict,
+        }
+    )
     # Task ids sort as the local container's hosts do: rank i reads shard i.
     tasks = [str(index) if native else f"algo-{index + 1}" for index in range(len(shards))]
-    workers = [subprocess.Popen([sys.executable, __file__, "--worker", shared, task, shard], env=environ)
-               for task, shard in zip(tasks, shards)]
+    workers = [
+        subprocess.Popen([sys.executable, __file__, "--worker", shared, task, shard], env=environ)
+        for task, shard in zip(tasks, shards)
+    ]
     codes = [process.wait() for process in workers]
     if any(codes):  # the tracker's thread still waits for them: leave it to the exit
         print(f"workers exited with {codes}", file=sys.stderr)

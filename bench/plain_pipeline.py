@@ -51,8 +51,11 @@ class MemoryS3:
     """The S3 calls the seeding function makes, kept in a dict. Its `meta` models the one thing the
     function asks of a client's model: PutObject takes IfNoneMatch (conditional writes)."""
 
-    meta = SimpleNamespace(service_model=SimpleNamespace(operation_model=lambda name: SimpleNamespace(
-        input_shape=SimpleNamespace(members={"IfNoneMatch": None}))))
+    meta = SimpleNamespace(
+        service_model=SimpleNamespace(
+            operation_model=lambda name: SimpleNamespace(input_shape=SimpleNamespace(members={"IfNoneMatch": None}))
+        )
+    )
 
     def __init__(self):
         self.objects: dict[str, bytes] = {}
@@ -83,8 +86,11 @@ def plain(rows: int, seed_module) -> float:
     """Generate, parse, train, predict, write: the pipeline's work without any emulator."""
     start = time.perf_counter()
     s3 = MemoryS3()
-    seed_module.write_dataset({"executionName": "plain--run", "rows": rows, "shards": 1}, s3=s3,
-                              config=seed_module.FunctionConfig("b", "plain", (), shards=1))
+    seed_module.write_dataset(
+        {"executionName": "plain--run", "rows": rows, "shards": 1},
+        s3=s3,
+        config=seed_module.FunctionConfig("b", "plain", (), shards=1),
+    )
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "part-00000.csv").write_bytes(s3.objects[f"{RUN}{bucket_layout.train_file(0)}"])
         dtrain = xgb.DMatrix(f"{folder}?format=csv&label_column=0&delimiter=,", silent=True)
@@ -95,7 +101,6 @@ def plain(rows: int, seed_module) -> float:
     with tempfile.TemporaryFile() as out:
         out.write(("\n".join(map(str, predictions.tolist())) + "\n").encode())
     return time.perf_counter() - start
-
 
 
 if __name__ == "__main__":

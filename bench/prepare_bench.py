@@ -37,7 +37,7 @@ def csv_bytes(rows: int) -> bytes:
     lines = []
     for i in range(rows):
         start = (i * 7) % (len(template) - COLUMNS)
-        lines.append(",".join(template[start:start + COLUMNS]) + f",{i % 2}")
+        lines.append(",".join(template[start : start + COLUMNS]) + f",{i % 2}")
     return (header + "\n".join(lines) + "\n").encode()
 
 
@@ -59,10 +59,20 @@ def child() -> None:
     size = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/")["Contents"][0]["Size"]  # also warms the client up
     os.environ.update(seed_bench.function_environment(BUCKET, (f"s3://{BUCKET}/data/",)))
     before = seed_bench.peak_rss_mb()
-    event = {"action": "prepare", "executionName": f"{seed_bench.BENCH_PREFIX}--prepare", "seed": 1, "shards": 1,
-             "hyperparameters": {"objective": "binary:logistic"},
-             "data": {"kind": "s3", "uri": f"s3://{BUCKET}/data/data.csv", "label": "label", "test": None,
-                      "split": {"validation": 0.1, "test": 0.2}}}
+    event = {
+        "action": "prepare",
+        "executionName": f"{seed_bench.BENCH_PREFIX}--prepare",
+        "seed": 1,
+        "shards": 1,
+        "hyperparameters": {"objective": "binary:logistic"},
+        "data": {
+            "kind": "s3",
+            "uri": f"s3://{BUCKET}/data/data.csv",
+            "label": "label",
+            "test": None,
+            "split": {"validation": 0.1, "test": 0.2},
+        },
+    }
     start = time.perf_counter()
     seed_dataset.handler(event, None)
     seconds = time.perf_counter() - start
@@ -72,27 +82,38 @@ def child() -> None:
 def main(rows_list: list[int]) -> None:
     from lambda_src.data_preparation import LAMBDA_BUDGET_SECONDS, PREPARE_BYTES_PER_SECOND
 
-    server = subprocess.Popen([sys.executable, str(BENCH_DIR / "seed_bench.py"), "--serve"],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "seed_bench.py"), "--serve"], stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(server.stdout.readline())
         env = served_s3_env(port)
         print(f"prepare: {COLUMNS} numeric features + label, handler in a child process, moto S3 over HTTP:")
         for rows in rows_list:
             subprocess.run([sys.executable, __file__, "--upload", str(rows)], env=env, check=True)
-            out = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True, stderr=None,
-                                 stdout=subprocess.PIPE, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--child"],
+                env=env,
+                check=True,
+                stderr=None,
+                stdout=subprocess.PIPE,
+                text=True,
+            ).stdout
             result = json.loads(out)
             rate = result["bytes"] / result["seconds"]
-            print(f"  rows={rows:>10,} ({result['bytes'] / 1e6:7.1f} MB): {result['seconds']:6.1f} s, "
-                  f"{rate / 1e6:5.2f} MB/s, {rows / result['seconds'] / 1e3:6.1f} k rows/s, "
-                  f"peak RSS growth {result['growth_mb']:6.1f} MB")
+            print(
+                f"  rows={rows:>10,} ({result['bytes'] / 1e6:7.1f} MB): {result['seconds']:6.1f} s, "
+                f"{rate / 1e6:5.2f} MB/s, {rows / result['seconds'] / 1e3:6.1f} k rows/s, "
+                f"peak RSS growth {result['growth_mb']:6.1f} MB"
+            )
     finally:
         server.terminate()
         server.wait()
-    print(f"run.py and the function assume {PREPARE_BYTES_PER_SECOND / 1e6:.1f} MB/s: at most "
-          f"{LAMBDA_BUDGET_SECONDS * PREPARE_BYTES_PER_SECOND / 1e9:.1f} GB within {LAMBDA_BUDGET_SECONDS} s "
-          "(an estimate from the emulator, not measured on AWS)")
+    print(
+        f"run.py and the function assume {PREPARE_BYTES_PER_SECOND / 1e6:.1f} MB/s: at most "
+        f"{LAMBDA_BUDGET_SECONDS * PREPARE_BYTES_PER_SECOND / 1e9:.1f} GB within {LAMBDA_BUDGET_SECONDS} s "
+        "(an estimate from the emulator, not measured on AWS)"
+    )
 
 
 if __name__ == "__main__":

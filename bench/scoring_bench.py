@@ -103,29 +103,44 @@ def measure(directory: Path, variant: str, objective_name: str, classes: int | N
         imported = time.perf_counter() - began
     if variant == "before":
         module = type(sys)("metrics_before")
-        exec(subprocess.run(["git", "show", f"{before}:runner/metrics.py"], cwd=PROJECT_DIR, check=True,
-                            capture_output=True, text=True).stdout, module.__dict__)
+        exec(
+            subprocess.run(
+                ["git", "show", f"{before}:runner/metrics.py"],
+                cwd=PROJECT_DIR,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout,
+            module.__dict__,
+        )
     baseline = _start_peak()
     start = time.perf_counter()
     if variant == "before":
         predictions = module.read_numbers(_chunks(directory / "predictions.csv.out"), "p")
-        labels = module.read_numbers(_chunks(directory / "labels.csv"), "l",
-                                     keep=lambda first, values: module.labels_from(values, "l"))
+        labels = module.read_numbers(
+            _chunks(directory / "labels.csv"), "l", keep=lambda first, values: module.labels_from(values, "l")
+        )
         module.score(labels, predictions)
     elif variant == "numpy":
-        labels = metrics.read_numbers(_chunks(directory / "labels.csv"), "l",
-                                      keep=metrics.label_reader(objective, "l"))
+        labels = metrics.read_numbers(_chunks(directory / "labels.csv"), "l", keep=metrics.label_reader(objective, "l"))
         predictions = metrics.read_numbers(
-            _chunks(directory / "predictions.csv.out"), "p", expected=labels.size,
-            columns=objective.classes if objective.bracketed else 1, bracketed=objective.bracketed,
-            keep=metrics.prediction_reader(objective, labels, "p"))
+            _chunks(directory / "predictions.csv.out"),
+            "p",
+            expected=labels.size,
+            columns=objective.classes if objective.bracketed else 1,
+            bracketed=objective.bracketed,
+            keep=metrics.prediction_reader(objective, labels, "p"),
+        )
         metrics.score(labels, predictions, objective)
     else:
-        labels = metrics.read_numbers(_chunks(directory / "labels.csv"), "l",
-                                      keep=metrics.label_reader(objective, "l"))
+        labels = metrics.read_numbers(_chunks(directory / "labels.csv"), "l", keep=metrics.label_reader(objective, "l"))
         predictions = metrics.read_numbers(
-            _chunks(directory / "predictions.csv.out"), "p", expected=labels.size,
-            columns=objective.classes if objective.bracketed else 1, bracketed=objective.bracketed)
+            _chunks(directory / "predictions.csv.out"),
+            "p",
+            expected=labels.size,
+            columns=objective.classes if objective.bracketed else 1,
+            bracketed=objective.bracketed,
+        )
         if objective.kind == metrics.PROBABILITY:
             hard = predictions > 0.5
             sk.accuracy_score(labels, hard), sk.roc_auc_score(labels, predictions)
@@ -146,8 +161,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--before"]:
         before, argv = argv[1], argv[2:]
     sizes = [int(value) for value in argv] or [*SIZES, *([LARGE] if os.environ.get("BENCH_LARGE") else [])]
-    print(f"{'rows':>11}  {'objective':<20} {'variant':<8} {'seconds':>8} {'peak MiB':>9}  (parsing included, "
-          "sklearn's import apart)")
+    print(
+        f"{'rows':>11}  {'objective':<20} {'variant':<8} {'seconds':>8} {'peak MiB':>9}  (parsing included, "
+        "sklearn's import apart)"
+    )
     for rows in sizes:
         for objective, classes in OBJECTIVES:
             with tempfile.TemporaryDirectory() as directory:
@@ -155,8 +172,19 @@ def main(argv: list[str]) -> int:
                 variants = ["numpy", "sklearn"] + (["before"] if before and objective == "binary:logistic" else [])
                 for variant in variants:
                     result = subprocess.run(
-                        [sys.executable, __file__, "--measure", directory, variant, objective, str(classes or ""),
-                         before or ""], capture_output=True, text=True)
+                        [
+                            sys.executable,
+                            __file__,
+                            "--measure",
+                            directory,
+                            variant,
+                            objective,
+                            str(classes or ""),
+                            before or "",
+                        ],
+                        capture_output=True,
+                        text=True,
+                    )
                     if result.returncode != 0:
                         raise SystemExit(result.stderr[-2000:])
                     seconds, peak, imported = result.stdout.split()

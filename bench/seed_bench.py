@@ -63,13 +63,21 @@ def speed(rows: int, repeats: int = 3) -> None:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         # Best of `repeats`, interleaved: the machine may be shared. Runs are write-once: a name each.
-        runs = [(timed(sample_approach, s3, rows),
-                 timed(lambda event: seed_dataset.write_dataset(event, s3, config=config),
-                       {"executionName": f"{BENCH_PREFIX}--handler-{repeat}", "rows": rows, "seed": 1}))
-                for repeat in range(repeats)]
+        runs = [
+            (
+                timed(sample_approach, s3, rows),
+                timed(
+                    lambda event: seed_dataset.write_dataset(event, s3, config=config),
+                    {"executionName": f"{BENCH_PREFIX}--handler-{repeat}", "rows": rows, "seed": 1},
+                ),
+            )
+            for repeat in range(repeats)
+        ]
     sample, ours = (2 * rows / min(seconds) for seconds in zip(*runs))
-    print(f"{rows:,} train + {rows:,} test rows into moto S3 (in process), best of {repeats}, "
-          "rows/s (train and test rows both count):")
+    print(
+        f"{rows:,} train + {rows:,} test rows into moto S3 (in process), best of {repeats}, "
+        "rows/s (train and test rows both count):"
+    )
     print(f"  sample (csv.writer, randint)  {sample / 1e6:6.2f} M")
     print(f"  seed_dataset.handler          {ours / 1e6:6.2f} M   ({ours / sample:.1f}x)")
 
@@ -87,8 +95,9 @@ def serve() -> None:
 
         def dispatch(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            request = AWSPreparedRequest(self.command, "https://s3.amazonaws.com" + self.path,
-                                         dict(self.headers), body, stream_output=False)
+            request = AWSPreparedRequest(
+                self.command, "https://s3.amazonaws.com" + self.path, dict(self.headers), body, stream_output=False
+            )
             status, headers, payload = botocore_stubber.process_request(request) or (404, {}, "")
             payload = payload.encode() if isinstance(payload, str) else payload
             self.send_response(status)
@@ -129,24 +138,34 @@ def child(rows: int) -> None:
     seed_dataset.s3_client().create_bucket(Bucket=BUCKET)  # also warms the client up
     os.environ.update(function_environment())
     before = peak_rss_mb()
-    seconds = timed(seed_dataset.handler, {"executionName": f"{BENCH_PREFIX}--rows-{rows}",
-                                           "rows": rows, "seed": 1}, None)
-    print(json.dumps({"growth_mb": peak_rss_mb() - before, "before_mb": before,
-                      "seconds": seconds}))
+    seconds = timed(
+        seed_dataset.handler, {"executionName": f"{BENCH_PREFIX}--rows-{rows}", "rows": rows, "seed": 1}, None
+    )
+    print(json.dumps({"growth_mb": peak_rss_mb() - before, "before_mb": before, "seconds": seconds}))
 
 
 def function_environment(bucket: str = BUCKET, data_sources: tuple[str, ...] = ()) -> dict[str, str]:
     """The seeding function's own configuration, as the component sets it, for a bench's bucket."""
-    return {"RUNS_BUCKET": bucket, "JOB_NAME_PREFIX": BENCH_PREFIX, "DATA_SOURCES": json.dumps(list(data_sources)),
-            "TRAINING_SHARDS": "1"}
+    return {
+        "RUNS_BUCKET": bucket,
+        "JOB_NAME_PREFIX": BENCH_PREFIX,
+        "DATA_SOURCES": json.dumps(list(data_sources)),
+        "TRAINING_SHARDS": "1",
+    }
 
 
 def served_s3_env(port: int) -> dict[str, str]:
     """The environment of a child process talking to the `--serve` moto S3 on `port` only."""
-    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     env.pop("AWS_PROFILE", None)
     return env
 
@@ -158,19 +177,24 @@ def memory(rows_list: list[int]) -> None:
         env = served_s3_env(port)
         print("handler in a child process, moto S3 over HTTP in another (rows = test_rows):")
         for rows in rows_list:
-            out = subprocess.run([sys.executable, __file__, "--child", str(rows)], env=env,
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(rows)], env=env, check=True, capture_output=True, text=True
+            ).stdout
             result = json.loads(out)
             rate = rows / result["seconds"]
-            print(f"  rows={rows:>11,}: peak RSS growth {result['growth_mb']:6.1f} MB "
-                  f"(baseline {result['before_mb']:.0f} MB), {result['seconds']:5.1f} s, "
-                  f"{2 * rate / 1e6:.2f} M rows/s ({rate / 1e6:.2f} M train+test pairs/s)")
+            print(
+                f"  rows={rows:>11,}: peak RSS growth {result['growth_mb']:6.1f} MB "
+                f"(baseline {result['before_mb']:.0f} MB), {result['seconds']:5.1f} s, "
+                f"{2 * rate / 1e6:.2f} M rows/s ({rate / 1e6:.2f} M train+test pairs/s)"
+            )
     finally:
         server.terminate()
         server.wait()
     largest = LAMBDA_TIMEOUT_S * rate / SAFETY_FACTOR
-    print(f"Lambda at 1769 MB (one vCPU), {LAMBDA_TIMEOUT_S} s, safety factor {SAFETY_FACTOR}: "
-          f"largest rows ~ {largest / 1e6:,.0f} M (test_rows = rows; from the last rate above)")
+    print(
+        f"Lambda at 1769 MB (one vCPU), {LAMBDA_TIMEOUT_S} s, safety factor {SAFETY_FACTOR}: "
+        f"largest rows ~ {largest / 1e6:,.0f} M (test_rows = rows; from the last rate above)"
+    )
 
 
 def main(rows: int = 2_000_000, memory_rows: int = 20_000_000) -> None:

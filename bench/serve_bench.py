@@ -47,12 +47,18 @@ def main() -> None:
     pairs, count = int(os.environ.get("BENCH_PAIRS", "3")), int(os.environ.get("BENCH_COUNT", "20"))
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "XDG_RUNTIME_DIR"},
-               "TMPDIR": scratch}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "XDG_RUNTIME_DIR"},
+            "TMPDIR": scratch,
+        }
         outputs_file = tmp / "outputs.json"
-        server = subprocess.Popen([sys.executable, "run.py", "serve", "--port", "0", "--outputs-file",
-                                   str(outputs_file)], cwd=PROJECT_DIR, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "run.py", "serve", "--port", "0", "--outputs-file", str(outputs_file)],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             started = time.perf_counter()
             while not outputs_file.exists():
@@ -64,28 +70,55 @@ def main() -> None:
 
             rehearsal, plain = [], []
             for _ in range(pairs):
-                rehearsal.append(whole([sys.executable, "run.py", "--local", "--json", "--rows", str(ROWS),
-                                        "--runs-dir", str(tmp / "runs")], env))
+                rehearsal.append(
+                    whole(
+                        [
+                            sys.executable,
+                            "run.py",
+                            "--local",
+                            "--json",
+                            "--rows",
+                            str(ROWS),
+                            "--runs-dir",
+                            str(tmp / "runs"),
+                        ],
+                        env,
+                    )
+                )
                 plain.append(whole([image_python, "bench/plain_pipeline.py", str(ROWS)], env))
             for index, what in ((0, "wall"), (1, "CPU")):
                 mine, theirs = [run[index] for run in rehearsal], [run[index] for run in plain]
                 ratio = statistics.median(a / b for a, b in zip(mine, theirs))
-                print(f"repeat run.py --local against the endpoint, {ROWS:,} rows, {what}: median "
-                      f"{statistics.median(mine):.2f} s; plain script {statistics.median(theirs):.2f} s; "
-                      f"ratio (median of {pairs} pairs) {ratio:.2f}x (target at most 1.5x)")
+                print(
+                    f"repeat run.py --local against the endpoint, {ROWS:,} rows, {what}: median "
+                    f"{statistics.median(mine):.2f} s; plain script {statistics.median(theirs):.2f} s; "
+                    f"ratio (median of {pairs} pairs) {ratio:.2f}x (target at most 1.5x)"
+                )
 
             session = boto3.session.Session()
-            clients = [session.client("stepfunctions", region_name=outputs["region"],
-                                      endpoint_url=outputs["localEndpoint"],
-                                      aws_access_key_id=outputs["localEndpointCredentials"]["accessKeyId"],
-                                      aws_secret_access_key=outputs["localEndpointCredentials"]["secretAccessKey"])
-                       for _ in range(4)]
+            clients = [
+                session.client(
+                    "stepfunctions",
+                    region_name=outputs["region"],
+                    endpoint_url=outputs["localEndpoint"],
+                    aws_access_key_id=outputs["localEndpointCredentials"]["accessKeyId"],
+                    aws_secret_access_key=outputs["localEndpointCredentials"]["secretAccessKey"],
+                )
+                for _ in range(4)
+            ]
             names = [f"{outputs['jobNamePrefix']}--bench-{index:03d}" for index in range(count)]
             began = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                arns = list(pool.map(lambda index: clients[index % 4].start_execution(
-                    stateMachineArn=outputs["stateMachineArn"], name=names[index],
-                    input=json.dumps({"rows": 1000, "seed": index}))["executionArn"], range(count)))
+                arns = list(
+                    pool.map(
+                        lambda index: clients[index % 4].start_execution(
+                            stateMachineArn=outputs["stateMachineArn"],
+                            name=names[index],
+                            input=json.dumps({"rows": 1000, "seed": index}),
+                        )["executionArn"],
+                        range(count),
+                    )
+                )
             statuses = []
             for arn in arns:
                 while (status := clients[0].describe_execution(executionArn=arn)["status"]) == "RUNNING":
@@ -93,8 +126,10 @@ def main() -> None:
                 statuses.append(status)
             seconds = time.perf_counter() - began
             succeeded = statuses.count("SUCCEEDED")
-            print(f"{count} executions at once (1,000 rows, 4 clients): {succeeded}/{count} succeeded in "
-                  f"{seconds:.1f} s: {succeeded / seconds * 60:.0f} executions per minute")
+            print(
+                f"{count} executions at once (1,000 rows, 4 clients): {succeeded}/{count} succeeded in "
+                f"{seconds:.1f} s: {succeeded / seconds * 60:.0f} executions per minute"
+            )
             if succeeded != count:
                 raise SystemExit(f"not all succeeded: {sorted(set(statuses))}")
         finally:

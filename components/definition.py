@@ -84,8 +84,13 @@ _EXECUTION_NAME = "$$.Execution.Name"
 # CreateTrainingJob would also collide with the job name it already took. Lambda's: the errors the
 # Step Functions guide's best practice retries ("Handle Lambda service exceptions"), and the
 # throttling error it names on the same page; not Lambda.Unknown (a function timeout or out of memory).
-LAMBDA_TRANSIENT = ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
-                    "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
+LAMBDA_TRANSIENT = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
 # The Lambda runtime could not parse the event, made of the caller's input (a 5,000-digit number):
 # the input's fault, the one failure besides the function's own refusal that is.
 LAMBDA_UNREADABLE_INPUT = ["Runtime.UnmarshalError"]
@@ -110,8 +115,15 @@ def run_uri(bucket: str, suffix: str) -> str:
 
 
 def _retry(errors: list[str], attempts: int, interval: int) -> list[dict[str, Any]]:
-    return [{"ErrorEquals": errors, "IntervalSeconds": interval, "MaxAttempts": attempts,
-             "BackoffRate": 2.0, "JitterStrategy": "FULL"}]
+    return [
+        {
+            "ErrorEquals": errors,
+            "IntervalSeconds": interval,
+            "MaxAttempts": attempts,
+            "BackoffRate": 2.0,
+            "JitterStrategy": "FULL",
+        }
+    ]
 
 
 # The error ({Error, Cause}) replaces the state's input, which need not even be an object.
@@ -149,8 +161,10 @@ def _tags(stack: str) -> list[dict[str, str]]:
 def _spot_parameters(bucket: str) -> dict[str, Any]:
     """Managed spot training; SageMaker syncs the container's checkpoint folder (/opt/ml/checkpoints)
     with the run's checkpoints/ prefix and restores it when a reclaimed job restarts."""
-    return {"EnableManagedSpotTraining": True,
-            "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{bucket_layout.CHECKPOINTS}/")}}
+    return {
+        "EnableManagedSpotTraining": True,
+        "CheckpointConfig": {"S3Uri.$": run_uri(bucket, f"{bucket_layout.CHECKPOINTS}/")},
+    }
 
 
 def model_package_group_name(settings: PipelineSettings) -> str:
@@ -174,8 +188,11 @@ def _registration(settings: PipelineSettings, partition: str) -> dict[str, Any]:
                 "SupportedResponseMIMETypes": ["text/csv"],
                 "SupportedTransformInstanceTypes": [settings.transform_instance_type],
             },
-            "ModelMetrics": {"ModelQuality": {"Statistics": {
-                "ContentType": "application/json", "S3Uri.$": "$.evaluation.evaluationUri"}}},
+            "ModelMetrics": {
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri.$": "$.evaluation.evaluationUri"}
+                }
+            },
             "ModelApprovalStatus": settings.model_approval_status,
             "CustomerMetadataProperties.$": "$.evaluation.metadata",
             "Tags": _tags(settings.stack),
@@ -191,17 +208,24 @@ def _registration(settings: PipelineSettings, partition: str) -> dict[str, Any]:
     }
 
 
-def build_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
-                     seed_function_arn: str, sagemaker_role_arn: str,
-                     evaluation_function_arn: str) -> dict[str, Any]:
+def build_definition(
+    settings: PipelineSettings,
+    *,
+    partition: str,
+    bucket: str,
+    validation_function_arn: str,
+    seed_function_arn: str,
+    sagemaker_role_arn: str,
+    evaluation_function_arn: str,
+) -> dict[str, Any]:
     """The definition as a dict; `render_definition` is what deployments use."""
     image = settings.training_image
     distribution = "ShardedByS3Key"
     generate, train, save, transform = STATE_NAMES
     return {
         "Comment": "Seed or prepare a dataset, train XGBoost on SageMaker, save the model, batch-transform "
-                   "the held-out rows, evaluate, gate and register the model. "
-                   f"Stack {settings.stack}.",
+        "the held-out rows, evaluate, gate and register the model. "
+        f"Stack {settings.stack}.",
         "StartAt": VALIDATE_STATE,
         "States": {
             VALIDATE_STATE: {
@@ -221,16 +245,20 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                 # Bad input is what the function refused, or what the runtime could not parse; any
                 # other failure (a timeout, out of memory, Lambda's errors once retried, a function
                 # that cannot start) is the platform's, reported under its own name.
-                "Catch": [{"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
-                          {"ErrorEquals": LAMBDA_UNREADABLE_INPUT, "ResultPath": "$", "Next": _UNCHECKED_CAUSE},
-                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE}],
+                "Catch": [
+                    {"ErrorEquals": [INVALID_INPUT_ERROR], "ResultPath": "$", "Next": _REFUSAL_CAUSE},
+                    {"ErrorEquals": LAMBDA_UNREADABLE_INPUT, "ResultPath": "$", "Next": _UNCHECKED_CAUSE},
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": FAILED_STATE},
+                ],
                 "Next": CHOICE_STATE,
             },
             CHOICE_STATE: {
                 "Type": "Choice",
                 # A rule on a missing path is a runtime error, so absence is tested first.
-                "Choices": [{"Not": {"Variable": "$.run.data", "IsPresent": True}, "Next": generate},
-                            {"Variable": "$.run.data", "IsNull": True, "Next": generate}],
+                "Choices": [
+                    {"Not": {"Variable": "$.run.data", "IsPresent": True}, "Next": generate},
+                    {"Variable": "$.run.data", "IsNull": True, "Next": generate},
+                ],
                 "Default": PREPARE_STATE,
             },
             PREPARE_STATE: {
@@ -258,9 +286,14 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
             # Only the error's name is kept: its cause need not be JSON, nor short.
             _UNCHECKED_CAUSE: {
                 "Type": "Pass",
-                "Parameters": {"cause": {"errorMessage.$": (
-                    "States.Format('execution input could not be read ({}): the Lambda runtime could not parse "
-                    "it; fix the input (e.g. a number thousands of digits long)', $.Error)")}},
+                "Parameters": {
+                    "cause": {
+                        "errorMessage.$": (
+                            "States.Format('execution input could not be read ({}): the Lambda runtime could not parse "
+                            "it; fix the input (e.g. a number thousands of digits long)', $.Error)"
+                        )
+                    }
+                },
                 "Next": REFUSED_STATE,
             },
             REFUSED_STATE: {
@@ -292,34 +325,44 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                     "HyperParameters.$": "$.run.hyperparameters",
                     # Built-in XGBoost needs no network; the job cannot send data anywhere.
                     "EnableNetworkIsolation": True,
-                    "InputDataConfig": [{
-                        "ChannelName": "train",
-                        "ContentType": "text/csv",
-                        "CompressionType": "None",
-                        "DataSource": {"S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri.$": "$.dataset.train_uri",
-                            "S3DataDistributionType": distribution,
-                        }},
-                    }, {
-                        # Every host evaluates the whole validation set (early stopping,
-                        # validation:* metrics), as the container expects.
-                        "ChannelName": "validation",
-                        "ContentType": "text/csv",
-                        "CompressionType": "None",
-                        "DataSource": {"S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri.$": "$.dataset.validation_uri",
-                            "S3DataDistributionType": "FullyReplicated",
-                        }},
-                    }],
+                    "InputDataConfig": [
+                        {
+                            "ChannelName": "train",
+                            "ContentType": "text/csv",
+                            "CompressionType": "None",
+                            "DataSource": {
+                                "S3DataSource": {
+                                    "S3DataType": "S3Prefix",
+                                    "S3Uri.$": "$.dataset.train_uri",
+                                    "S3DataDistributionType": distribution,
+                                }
+                            },
+                        },
+                        {
+                            # Every host evaluates the whole validation set (early stopping,
+                            # validation:* metrics), as the container expects.
+                            "ChannelName": "validation",
+                            "ContentType": "text/csv",
+                            "CompressionType": "None",
+                            "DataSource": {
+                                "S3DataSource": {
+                                    "S3DataType": "S3Prefix",
+                                    "S3Uri.$": "$.dataset.validation_uri",
+                                    "S3DataDistributionType": "FullyReplicated",
+                                }
+                            },
+                        },
+                    ],
                     "OutputDataConfig": {"S3OutputPath.$": run_uri(bucket, bucket_layout.MODEL)},
                     "ResourceConfig": {
                         "InstanceCount": settings.training_instance_count,
                         "InstanceType": settings.training_instance_type,
                         "VolumeSizeInGB": settings.volume_size_gb,
-                        **({"KeepAlivePeriodInSeconds": settings.warm_pool_seconds}
-                           if settings.warm_pool_seconds else {}),
+                        **(
+                            {"KeepAlivePeriodInSeconds": settings.warm_pool_seconds}
+                            if settings.warm_pool_seconds
+                            else {}
+                        ),
                     },
                     "StoppingCondition": {
                         "MaxRuntimeInSeconds": settings.max_runtime_seconds,
@@ -367,11 +410,12 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
                         "ContentType": "text/csv",
                         "SplitType": "Line",
                         "CompressionType": "None",
-                        "DataSource": {"S3DataSource": {
-                            "S3DataType": "S3Prefix", "S3Uri.$": "$.dataset.test_uri"}},
+                        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri.$": "$.dataset.test_uri"}},
                     },
-                    "TransformOutput": {"S3OutputPath.$": run_uri(bucket, bucket_layout.PREDICTIONS),
-                                        "AssembleWith": "Line"},
+                    "TransformOutput": {
+                        "S3OutputPath.$": run_uri(bucket, bucket_layout.PREDICTIONS),
+                        "AssembleWith": "Line",
+                    },
                     "TransformResources": {
                         "InstanceCount": settings.transform_instance_count,
                         "InstanceType": settings.transform_instance_type,
@@ -405,8 +449,9 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
             },
             GATE_STATE: {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.evaluation.gate.passed", "BooleanEquals": False,
-                             "Next": GATE_FAILED_STATE}],
+                "Choices": [
+                    {"Variable": "$.evaluation.gate.passed", "BooleanEquals": False, "Next": GATE_FAILED_STATE}
+                ],
                 "Default": REGISTER_STATE,
             },
             GATE_FAILED_STATE: {
@@ -425,12 +470,24 @@ def build_definition(settings: PipelineSettings, *, partition: str, bucket: str,
     }
 
 
-def render_definition(settings: PipelineSettings, *, partition: str, bucket: str, validation_function_arn: str,
-                      seed_function_arn: str, sagemaker_role_arn: str, evaluation_function_arn: str) -> str:
+def render_definition(
+    settings: PipelineSettings,
+    *,
+    partition: str,
+    bucket: str,
+    validation_function_arn: str,
+    seed_function_arn: str,
+    sagemaker_role_arn: str,
+    evaluation_function_arn: str,
+) -> str:
     """Compact, deterministic JSON: the same inputs always give the same bytes."""
-    definition = build_definition(settings, partition=partition, bucket=bucket,
-                                  validation_function_arn=validation_function_arn,
-                                  seed_function_arn=seed_function_arn,
-                                  sagemaker_role_arn=sagemaker_role_arn,
-                                  evaluation_function_arn=evaluation_function_arn)
+    definition = build_definition(
+        settings,
+        partition=partition,
+        bucket=bucket,
+        validation_function_arn=validation_function_arn,
+        seed_function_arn=seed_function_arn,
+        sagemaker_role_arn=sagemaker_role_arn,
+        evaluation_function_arn=evaluation_function_arn,
+    )
     return json.dumps(definition, separators=(",", ":"), sort_keys=True)

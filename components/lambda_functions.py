@@ -39,6 +39,11 @@ def source_files(source_dir: Path = SOURCE_DIR) -> list[Path]:
 
     Leaving out `__pycache__` written by local runs keeps them from showing up as a diff.
     """
-    return sorted(path for path in source_dir.rglob("*")
-                  if path.is_file() and "__pycache__" not in path.parts
-                  and path.suffix not in (".pyc", ".pyo") and not path.name.startswith("."))
+    return sorted(
+        path
+        for path in source_dir.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix not in (".pyc", ".pyo")
+        and not path.name.startswith(".")
+    )

@@ -27,6 +27,7 @@ _LONGEST_LOG_GROUP = "/aws/lambda/" + "l" * (512 - len("/aws/lambda/"))
 @dataclasses.dataclass(frozen=True)
 class Statement:
     """One Allow statement: conditions are (test, variable, values)."""
+
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
@@ -52,9 +53,14 @@ def data_source_statements(partition: str, data_sources: Sequence[str]) -> list[
     statements = [Statement("ReadDataSources", ("s3:GetObject",), tuple(objects))]
     for index, (bucket, prefixes) in enumerate(prefixes_by_bucket.items()):
         unconditioned = "" in prefixes
-        statements.append(Statement(
-            f"ListDataSources{index}", ("s3:ListBucket",), (f"arn:{partition}:s3:::{bucket}",),
-            () if unconditioned else (("StringLike", "s3:prefix", tuple(f"{prefix}*" for prefix in prefixes)),)))
+        statements.append(
+            Statement(
+                f"ListDataSources{index}",
+                ("s3:ListBucket",),
+                (f"arn:{partition}:s3:::{bucket}",),
+                () if unconditioned else (("StringLike", "s3:prefix", tuple(f"{prefix}*" for prefix in prefixes)),),
+            )
+        )
     return statements
 
 
@@ -68,11 +74,18 @@ def seed_statements(bucket_arn: str, log_group_arn: str, data_sources: Sequence[
     return [
         own_logs(log_group_arn),
         Statement("WriteRunData", ("s3:PutObject", "s3:AbortMultipartUpload"), (f"{runs}/{bucket_layout.CSV}/*",)),
-        Statement("DeleteRunDataAndUploads", ("s3:DeleteObject",),
-                  (f"{runs}/{bucket_layout.CSV}/*", f"{runs}/{bucket_layout.UPLOAD}/*")),
+        Statement(
+            "DeleteRunDataAndUploads",
+            ("s3:DeleteObject",),
+            (f"{runs}/{bucket_layout.CSV}/*", f"{runs}/{bucket_layout.UPLOAD}/*"),
+        ),
         # seed_dataset.refuse_existing_run lists runs/<name>/ before writing anything.
-        Statement("ListRunPrefixes", ("s3:ListBucket",), (bucket_arn,),
-                  (("StringLike", "s3:prefix", (f"{bucket_layout.RUNS}/*/",)),)),
+        Statement(
+            "ListRunPrefixes",
+            ("s3:ListBucket",),
+            (bucket_arn,),
+            (("StringLike", "s3:prefix", (f"{bucket_layout.RUNS}/*/",)),),
+        ),
         # A file run.py uploaded for a run; execution_input lets each run read its own only.
         Statement("ReadRunUploads", ("s3:GetObject",), (f"{runs}/{bucket_layout.UPLOAD}/*",)),
         *data_source_statements(partition, data_sources),
@@ -89,8 +102,12 @@ def policy_characters(statements: Sequence[Statement]) -> int:
     """The document's size as IAM counts it against its quotas: characters, white space excluded."""
     rendered = []
     for statement in statements:
-        item = {"Sid": statement.sid, "Effect": "Allow", "Action": _one_or_list(statement.actions),
-                "Resource": _one_or_list(statement.resources)}
+        item = {
+            "Sid": statement.sid,
+            "Effect": "Allow",
+            "Action": _one_or_list(statement.actions),
+            "Resource": _one_or_list(statement.resources),
+        }
         for test, variable, values in statement.conditions:
             item.setdefault("Condition", {}).setdefault(test, {})[variable] = _one_or_list(values)
         rendered.append(item)

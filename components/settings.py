@@ -12,8 +12,9 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -25,8 +26,30 @@ PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 DEFAULT_STACK = "dev"  # the stack run.py and the rehearsal use when none is named (Pulumi.dev.yaml)
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 MAX_RUNTIME_SECONDS = 28 * 24 * 3600  # SageMaker's cap on a training job's MaxRuntimeInSeconds
 # Below this a first job is likely stopped (MaxRuntimeExceeded) before it trains: on AWS the data
 # and image download counts and takes minutes, where the rehearsal is done in seconds.
@@ -49,7 +72,7 @@ MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 # The seeding function's environment holds dataSources as JSON, and Lambda allows 4 KB for all
 # its variables (names and values): this leaves room for the bucket and the prefix.
 MAX_DATA_SOURCES_JSON = 3584
-MAX_EXPIRE_DAYS = 2 ** 31 - 1  # an S3 lifecycle rule's Days is a 32-bit integer
+MAX_EXPIRE_DAYS = 2**31 - 1  # an S3 lifecycle rule's Days is a 32-bit integer
 
 
 def default_job_name_prefix(stack: str, project: str) -> str:
@@ -143,13 +166,17 @@ class PipelineSettings:
         """Accepted settings that are likely to cost a failed run on AWS, one line each."""
         warnings = []
         if self.max_runtime_seconds < REALISTIC_MIN_RUNTIME_SECONDS:
-            warnings.append(f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
-                            "AWS downloading the data and the image counts too and takes minutes, so the training job "
-                            "may stop (MaxRuntimeExceeded) where the offline rehearsal passes")
+            warnings.append(
+                f"maxRuntimeSeconds: {self.max_runtime_seconds} s is below {REALISTIC_MIN_RUNTIME_SECONDS} s: on "
+                "AWS downloading the data and the image counts too and takes minutes, so the training job "
+                "may stop (MaxRuntimeExceeded) where the offline rehearsal passes"
+            )
         if self.transform_timeout_seconds < REALISTIC_MIN_TRANSFORM_SECONDS:
-            warnings.append(f"transformTimeoutSeconds: {self.transform_timeout_seconds} s is below "
-                            f"{REALISTIC_MIN_TRANSFORM_SECONDS} s: on AWS a batch transform takes minutes to start its "
-                            "instance, so it may time out (States.Timeout) where the offline rehearsal passes")
+            warnings.append(
+                f"transformTimeoutSeconds: {self.transform_timeout_seconds} s is below "
+                f"{REALISTIC_MIN_TRANSFORM_SECONDS} s: on AWS a batch transform takes minutes to start its "
+                "instance, so it may time out (States.Timeout) where the offline rehearsal passes"
+            )
         return warnings
 
     @functools.cached_property
@@ -160,13 +187,21 @@ class PipelineSettings:
     def run_defaults(self) -> execution_input.RunDefaults:
         """What an execution gets unless its input says otherwise, and what bounds it (its keys:
         execution_input.RunDefaults)."""
-        return {"rows": self.rows, "hyperparameters": self.hyperparameters, "shards": self.shards,
-                "dataSources": list(self.data_sources), "volumeSizeGb": self.volume_size_gb,
-                "qualityGate": self.quality_gate,
-                # the training job's image and limits, keywords of xgboost_hyperparameters.validate
-                "training": {"image_version": self.xgboost_version,
-                             "instance_type": self.training_instance_type, "max_runtime_seconds":
-                             self.max_runtime_seconds, "instance_count": self.training_instance_count}}
+        return {
+            "rows": self.rows,
+            "hyperparameters": self.hyperparameters,
+            "shards": self.shards,
+            "dataSources": list(self.data_sources),
+            "volumeSizeGb": self.volume_size_gb,
+            "qualityGate": self.quality_gate,
+            # the training job's image and limits, keywords of xgboost_hyperparameters.validate
+            "training": {
+                "image_version": self.xgboost_version,
+                "instance_type": self.training_instance_type,
+                "max_runtime_seconds": self.max_runtime_seconds,
+                "instance_count": self.training_instance_count,
+            },
+        }
 
     @property
     def training_bound_seconds(self) -> int:
@@ -191,8 +226,9 @@ class PipelineSettings:
         return self.training_instance_count
 
     @classmethod
-    def from_config(cls, get: Callable[[str], Any], stack: str, region: str,
-                    project: str | None = None) -> "PipelineSettings":
+    def from_config(
+        cls, get: Callable[[str], Any], stack: str, region: str, project: str | None = None
+    ) -> PipelineSettings:
         """Build and validate settings; `get(key)` returns the configured value or None.
         `project` (the default jobNamePrefix depends on it) defaults to Pulumi.yaml's name.
 
@@ -235,7 +271,8 @@ class PipelineSettings:
                 raw_pairs = json.loads(raw_pairs)
             except json.JSONDecodeError:
                 raise SettingsError(
-                    'hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]') from None
+                    'hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]'
+                ) from None
         if not isinstance(raw_pairs, list):
             raise SettingsError('hyperparameters: expected a list of key=value strings, e.g. ["num_round=5"]')
         hyperparameters = parse_hyperparameters(raw_pairs)
@@ -257,14 +294,18 @@ class PipelineSettings:
         except execution_input.InvalidExecutionInput as error:
             raise SettingsError(str(error)) from None
         if len(json.dumps(list(data_sources))) > MAX_DATA_SOURCES_JSON:
-            raise SettingsError(f"dataSources: {len(json.dumps(list(data_sources))):,} characters as JSON, more than "
-                                f"the {MAX_DATA_SOURCES_JSON:,} the seeding function's environment can hold "
-                                "(Lambda allows 4 KB): name fewer, broader locations")
+            raise SettingsError(
+                f"dataSources: {len(json.dumps(list(data_sources))):,} characters as JSON, more than "
+                f"the {MAX_DATA_SOURCES_JSON:,} the seeding function's environment can hold "
+                "(Lambda allows 4 KB): name fewer, broader locations"
+            )
         policy_size = seed_policy.longest_seed_policy_characters(partition(region)[0], region, data_sources)
         if policy_size > seed_policy.ROLE_POLICY_CHARACTERS:
-            raise SettingsError(f"dataSources: {len(data_sources)} locations make the seeding role's policy up to "
-                                f"{policy_size:,} characters, more than the {seed_policy.ROLE_POLICY_CHARACTERS:,} IAM "
-                                "allows a role's inline policies: name fewer locations, in fewer buckets")
+            raise SettingsError(
+                f"dataSources: {len(data_sources)} locations make the seeding role's policy up to "
+                f"{policy_size:,} characters, more than the {seed_policy.ROLE_POLICY_CHARACTERS:,} IAM "
+                "allows a role's inline policies: name fewer locations, in fewer buckets"
+            )
 
         version = str(value("xgboostVersion"))
         try:
@@ -304,37 +345,50 @@ class PipelineSettings:
         except ValueError as error:
             raise SettingsError(str(error)) from None
         if settings.spot_training and settings.warm_pool_seconds:
-            raise SettingsError(f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
-                                "keeps no warm pool for spot instances; set warmPoolSeconds to 0 or spotTraining "
-                                "to false")
+            raise SettingsError(
+                f"warmPoolSeconds: {settings.warm_pool_seconds} with spotTraining true: SageMaker "
+                "keeps no warm pool for spot instances; set warmPoolSeconds to 0 or spotTraining "
+                "to false"
+            )
         if settings.spot_training and settings.max_wait_seconds < settings.max_runtime_seconds:
-            raise SettingsError(f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
-                                f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
-                                "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds")
+            raise SettingsError(
+                f"maxWaitSeconds: {settings.max_wait_seconds} is below maxRuntimeSeconds "
+                f"({settings.max_runtime_seconds}); SageMaker requires MaxWaitTimeInSeconds >= "
+                "MaxRuntimeInSeconds: raise maxWaitSeconds or lower maxRuntimeSeconds"
+            )
         if settings.longest_run_seconds > MAX_STATE_TIMEOUT_SECONDS:
-            raise SettingsError(f"{'maxWaitSeconds' if settings.spot_training else 'maxRuntimeSeconds'}: a run could "
-                                f"take {settings.longest_run_seconds} s with these settings, more than the year "
-                                f"({MAX_STATE_TIMEOUT_SECONDS} s) a Standard execution may run: lower it or "
-                                "transformTimeoutSeconds")
+            raise SettingsError(
+                f"{'maxWaitSeconds' if settings.spot_training else 'maxRuntimeSeconds'}: a run could "
+                f"take {settings.longest_run_seconds} s with these settings, more than the year "
+                f"({MAX_STATE_TIMEOUT_SECONDS} s) a Standard execution may run: lower it or "
+                "transformTimeoutSeconds"
+            )
         if settings.runs_expire_days and settings.runs_expire_days * 86400 <= settings.longest_run_seconds:
-            raise SettingsError(f"runsExpireDays: {settings.runs_expire_days} is too short: a run can take up to "
-                                f"{settings.longest_run_seconds} s with these settings and its objects could "
-                                "expire while it runs; raise runsExpireDays, or set 0 to keep runs for good")
+            raise SettingsError(
+                f"runsExpireDays: {settings.runs_expire_days} is too short: a run can take up to "
+                f"{settings.longest_run_seconds} s with these settings and its objects could "
+                "expire while it runs; raise runsExpireDays, or set 0 to keep runs for good"
+            )
         if settings.log_retention_days not in LOG_RETENTION_DAYS:
-            raise SettingsError(f"logRetentionDays: {settings.log_retention_days} is not one of "
-                                f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+            raise SettingsError(
+                f"logRetentionDays: {settings.log_retention_days} is not one of "
+                f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
         for key, instance_type, shape in (
-                ("trainingInstanceType", settings.training_instance_type, "TrainingInstanceType"),
-                ("transformInstanceType", settings.transform_instance_type, "TransformInstanceType")):
+            ("trainingInstanceType", settings.training_instance_type, "TrainingInstanceType"),
+            ("transformInstanceType", settings.transform_instance_type, "TransformInstanceType"),
+        ):
             known = sagemaker_instance_types(shape)
             if instance_type not in known:
                 import difflib
 
                 close = difflib.get_close_matches(instance_type, known, n=1)
-                raise SettingsError(f"{key}: {instance_type!r} is not a SageMaker "
-                                    f"{shape.removesuffix('InstanceType').lower()} instance type "
-                                    f"({'did you mean ' + repr(close[0]) + '?' if close else 'e.g. ml.m5.xlarge'}; "
-                                    "the list is botocore's model of the SageMaker API)")
+                raise SettingsError(
+                    f"{key}: {instance_type!r} is not a SageMaker "
+                    f"{shape.removesuffix('InstanceType').lower()} instance type "
+                    f"({'did you mean ' + repr(close[0]) + '?' if close else 'e.g. ml.m5.xlarge'}; "
+                    "the list is botocore's model of the SageMaker API)"
+                )
         try:
             xgboost_hyperparameters.validate(hyperparameters, **settings.run_defaults["training"], rows=settings.rows)
         except xgboost_hyperparameters.HyperparameterError as error:
@@ -344,20 +398,20 @@ class PipelineSettings:
         except execution_input.InvalidExecutionInput as error:
             raise SettingsError(str(error)) from None
         try:
-            settings.training_image  # resolves the image: fails for unknown versions or regions
+            _ = settings.training_image  # resolves the image: fails for unknown versions or regions
         except ValueError as error:
             raise SettingsError(f"xgboostVersion: {error}".replace("\n", " ")) from None
         return settings
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sagemaker_instance_types(shape: str) -> tuple[str, ...]:
     """The instance types SageMaker's API accepts for `shape` (TrainingInstanceType,
     TransformInstanceType): the enum of botocore's service model, which tracks the API."""
     return tuple(_botocore_service_model("sagemaker")["shapes"][shape]["enum"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _botocore_service_model(service: str) -> dict:
     """botocore's model of `service` as its loader finds it in botocore's own data folder (the
     latest API version holding a service-2 file, plain or gzipped), read with json alone:
@@ -368,10 +422,13 @@ def _botocore_service_model(service: str) -> dict:
     import importlib.util
 
     folder = Path(importlib.util.find_spec("botocore").origin).parent / "data" / service
-    versions = sorted(version for version in folder.iterdir()
-                      if any((version / f"service-2{suffix}").is_file() for suffix in (".json", ".json.gz")))
+    versions = sorted(
+        version
+        for version in folder.iterdir()
+        if any((version / f"service-2{suffix}").is_file() for suffix in (".json", ".json.gz"))
+    )
     plain = versions[-1] / "service-2.json"
-    with (open(plain, "rb") if plain.is_file() else gzip.open(versions[-1] / "service-2.json.gz")) as model:
+    with open(plain, "rb") if plain.is_file() else gzip.open(versions[-1] / "service-2.json.gz") as model:
         return json.load(model)
 
 
@@ -385,9 +442,11 @@ def read_stack_config(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_DI
     name = stack_file.name
     if not stack_file.is_file():
         present = sorted(path.name for path in project_dir.glob("Pulumi.*.yaml"))
-        raise SettingsError(f"{name}: no such stack file in {project_dir} (stack files here: "
-                            f"{', '.join(present) or 'none'}; pick one with --stack, or create it "
-                            f"with `pulumi stack init {stack}`)")
+        raise SettingsError(
+            f"{name}: no such stack file in {project_dir} (stack files here: "
+            f"{', '.join(present) or 'none'}; pick one with --stack, or create it "
+            f"with `pulumi stack init {stack}`)"
+        )
     try:
         document = read_yaml(stack_file)
     except yaml.YAMLError as error:
@@ -418,15 +477,16 @@ def load_stack_settings(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_
     declared = {f"{namespace}:{key}" for key in project_defaults(project_dir / "Pulumi.yaml")}
     for key in values:
         key = str(key)
-        if key in declared or (":" in key and not key.startswith(f"{namespace}:")
-                               and key.partition(":")[0] != "aws"):
+        if key in declared or (":" in key and not key.startswith(f"{namespace}:") and key.partition(":")[0] != "aws"):
             continue
         if key.startswith("aws:") and key in _AWS_KEYS:
             continue
         known = sorted(declared) + sorted(_AWS_KEYS)
         guess = difflib.get_close_matches(key if ":" in key else f"{namespace}:{key}", known, n=1)
-        raise SettingsError(f"{name}: {key}: unknown key" + (f" (did you mean {guess[0]}?)" if guess else
-                                                             f"; known keys: {', '.join(known)}"))
+        raise SettingsError(
+            f"{name}: {key}: unknown key"
+            + (f" (did you mean {guess[0]}?)" if guess else f"; known keys: {', '.join(known)}")
+        )
 
     region = values.get("aws:region", "us-west-2")
     if not isinstance(region, str) or not region:
@@ -434,21 +494,48 @@ def load_stack_settings(stack: str = DEFAULT_STACK, project_dir: Path = PROJECT_
     try:
         training_image(region, str(project_defaults(project_dir / "Pulumi.yaml")["xgboostVersion"]))
     except ValueError:
-        raise SettingsError(f"{name}: aws:region: {region!r} is not a region where SageMaker offers the "
-                            "XGBoost image (e.g. us-west-2, us-east-1, eu-west-1)") from None
+        raise SettingsError(
+            f"{name}: aws:region: {region!r} is not a region where SageMaker offers the "
+            "XGBoost image (e.g. us-west-2, us-east-1, eu-west-1)"
+        ) from None
     try:
-        return PipelineSettings.from_config(lambda key: values.get(f"{namespace}:{key}"), stack, region,
-                                           project=namespace)
+        return PipelineSettings.from_config(
+            lambda key: values.get(f"{namespace}:{key}"), stack, region, project=namespace
+        )
     except SettingsError as error:
         raise SettingsError(f"{name}: {namespace}:{error}") from None
 
 
 # The provider settings a stack file may carry besides aws:region (pulumi-aws's config keys).
-_AWS_KEYS = {"aws:region", "aws:profile", "aws:sharedCredentialsFiles", "aws:sharedConfigFiles",
-             "aws:assumeRole", "aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws:defaultTags",
-             "aws:skipCredentialsValidation", "aws:skipMetadataApiCheck", "aws:skipRegionValidation",
-             "aws:skipRequestingAccountId", "aws:maxRetries", "aws:endpoints", "aws:accessKey",
-             "aws:secretKey", "aws:token", "aws:ignoreTags", "aws:retryMode", "aws:s3UsePathStyle",
-             "aws:stsRegion", "aws:useFipsEndpoint", "aws:insecure", "aws:httpProxy", "aws:httpsProxy",
-             "aws:noProxy", "aws:customCaBundle", "aws:ec2MetadataServiceEndpoint",
-             "aws:ec2MetadataServiceEndpointMode", "aws:tokenBucketRateLimiterCapacity"}
+_AWS_KEYS = {
+    "aws:region",
+    "aws:profile",
+    "aws:sharedCredentialsFiles",
+    "aws:sharedConfigFiles",
+    "aws:assumeRole",
+    "aws:allowedAccountIds",
+    "aws:forbiddenAccountIds",
+    "aws:defaultTags",
+    "aws:skipCredentialsValidation",
+    "aws:skipMetadataApiCheck",
+    "aws:skipRegionValidation",
+    "aws:skipRequestingAccountId",
+    "aws:maxRetries",
+    "aws:endpoints",
+    "aws:accessKey",
+    "aws:secretKey",
+    "aws:token",
+    "aws:ignoreTags",
+    "aws:retryMode",
+    "aws:s3UsePathStyle",
+    "aws:stsRegion",
+    "aws:useFipsEndpoint",
+    "aws:insecure",
+    "aws:httpProxy",
+    "aws:httpsProxy",
+    "aws:noProxy",
+    "aws:customCaBundle",
+    "aws:ec2MetadataServiceEndpoint",
+    "aws:ec2MetadataServiceEndpointMode",
+    "aws:tokenBucketRateLimiterCapacity",
+}

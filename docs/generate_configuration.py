@@ -4,6 +4,7 @@
 `--check` only says whether the page is up to date (exit 1 if not). The prose around the
 table is hand-written. Standard library and PyYAML only.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,10 @@ def main(argv: list[str]) -> int:
     wanted = render(page, pulumi_yaml)
     if argv == ["--check"]:
         if page != wanted:
-            print(f"{PAGE.relative_to(PROJECT_DIR)} is out of date: run venv/bin/python docs/generate_configuration.py",
-                  file=sys.stderr)
+            print(
+                f"{PAGE.relative_to(PROJECT_DIR)} is out of date: run venv/bin/python docs/generate_configuration.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if argv:

@@ -16,17 +16,17 @@ read the layout from here. Everything one execution writes is under `runs/<execu
 
 from __future__ import annotations
 
-RUNS = "runs"                    # of the bucket: runs/<execution name>/
+RUNS = "runs"  # of the bucket: runs/<execution name>/
 # Folders of a run (under runs/<execution name>/).
 UPLOAD = "upload"
-CSV = "csv"                      # everything the seeding function writes
+CSV = "csv"  # everything the seeding function writes
 TRAIN = f"{CSV}/train"
 VALIDATION = f"{CSV}/validation"
 TEST = f"{CSV}/test"
 LABELS = f"{CSV}/labels"
-MODEL = "model"                  # the training job's S3OutputPath
+MODEL = "model"  # the training job's S3OutputPath
 CHECKPOINTS = "checkpoints"
-PREDICTIONS = "predictions"      # the transform job's S3OutputPath
+PREDICTIONS = "predictions"  # the transform job's S3OutputPath
 EVALUATION = "evaluation"
 # Files of a run.
 VALIDATION_FILE = f"{VALIDATION}/validation.csv"

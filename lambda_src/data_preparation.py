@@ -29,15 +29,16 @@ import json
 import math
 import random
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from .evaluation import MAX_HELD_OUT_ROWS
 from .suggestions import closest
 
 DEFAULT_LABEL = "label"
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.2}
-MAX_CLASSES = 1000        # distinct text labels kept in memory (and that a classifier can use)
+MAX_CLASSES = 1000  # distinct text labels kept in memory (and that a classifier can use)
 MAX_COLUMNS = 10_000
 # The longest row read (characters, a quoted cell's line breaks included): 10,000 columns of
 # 100 characters. Memory stays bounded however long a line is: no more of it is read.
@@ -82,7 +83,8 @@ def check_fits_lambda(size_bytes: int, what: str) -> None:
             f"{what}: {size_bytes / 1e9:.1f} GB would take about {seconds:,.0f} s to prepare in Lambda "
             f"(estimated at {PREPARE_BYTES_PER_SECOND / 1e6:.1f} MB/s from the emulator, not measured on AWS), over "
             f"its {LAMBDA_BUDGET_SECONDS} s budget: give at most "
-            f"{LAMBDA_BUDGET_SECONDS * PREPARE_BYTES_PER_SECOND / 1e9:.1f} GB per run")
+            f"{LAMBDA_BUDGET_SECONDS * PREPARE_BYTES_PER_SECOND / 1e9:.1f} GB per run"
+        )
 
 
 class Sink(Protocol):
@@ -139,9 +141,11 @@ class _Columns:
         if label not in names:
             raise InvalidData(f"{what}: {_missing_label(names, label)}")
         if "" in names:
-            raise InvalidData(f"{what}: column {names.index('') + 1} of the header has no name, as pandas writes "
-                              "its index (df.to_csv(path, index=False) leaves it out; a row number is no "
-                              "feature): drop it, or name it in the header to train on it")
+            raise InvalidData(
+                f"{what}: column {names.index('') + 1} of the header has no name, as pandas writes "
+                "its index (df.to_csv(path, index=False) leaves it out; a row number is no "
+                "feature): drop it, or name it in the header to train on it"
+            )
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise InvalidData(f"{what}: column {_quote(duplicates[0])} appears twice in the header")
@@ -165,7 +169,7 @@ class _Lines:
         self.row_chars = 0  # characters of the row being read; reset by `_rows` after each row
         self.line = 0
 
-    def __iter__(self) -> "_Lines":
+    def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
@@ -173,9 +177,11 @@ class _Lines:
         self.line += 1
         self.row_chars += len(text)
         if self.row_chars > MAX_ROW_CHARS:
-            raise InvalidData(f"{self.what}: line {self.line}: a row longer than {MAX_ROW_CHARS:,} characters: "
-                              "expected one row per line, at most "
-                              f"{MAX_COLUMNS:,} columns (is it a CSV file, with line breaks?)")
+            raise InvalidData(
+                f"{self.what}: line {self.line}: a row longer than {MAX_ROW_CHARS:,} characters: "
+                "expected one row per line, at most "
+                f"{MAX_COLUMNS:,} columns (is it a CSV file, with line breaks?)"
+            )
         return text
 
 
@@ -191,17 +197,20 @@ def _missing_label(names: list[str], label: str) -> str:
     if len(names) == 1:
         found = [word for delimiter, word in DELIMITERS.items() if delimiter in names[0]]
         if found:
-            return (f"the header is one column holding {found[0]}s ({_quote(names[0])}): the file looks "
-                    f"{found[0]}-separated, and only comma-separated CSV is read: save it with commas "
-                    f"(pandas: df.to_csv(path, index=False))")
+            return (
+                f"the header is one column holding {found[0]}s ({_quote(names[0])}): the file looks "
+                f"{found[0]}-separated, and only comma-separated CSV is read: save it with commas "
+                f"(pandas: df.to_csv(path, index=False))"
+            )
     guess = closest(label, names)
     if guess is not None:
         return f"no label column {label!r} in the header; did you mean {guess!r}? (--label {guess})"
     listing = ", ".join(map(repr, names))
     if len(listing) > HEADER_SHOWN_CHARACTERS:
         near = [name for name in names if label.lower() in name.lower() or name.lower() in label.lower()]
-        listing = (f"{len(names)} columns; " + (f"those containing {label!r}: {', '.join(map(repr, near))}"
-                                                if near else f"none contains {label!r}"))
+        listing = f"{len(names)} columns; " + (
+            f"those containing {label!r}: {', '.join(map(repr, near))}" if near else f"none contains {label!r}"
+        )
     hint = "pass --label COLUMN naming one of them" if label == DEFAULT_LABEL else "pass --label with one of them"
     return f"no label column {label!r} in the header ({listing}): {hint}"
 
@@ -222,9 +231,17 @@ def _rows(stream: TextIO, what: str) -> Iterator[list[str]]:
 class Preparation:
     """Streams sources through the rules into a Sink; `finish()` returns what was prepared."""
 
-    def __init__(self, sink: Sink, *, label: str = DEFAULT_LABEL, seed: int, shards: int = 1,
-                 validation: float = DEFAULT_SPLIT["validation"], test: float = DEFAULT_SPLIT["test"],
-                 categorical: str = "auto"):
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        label: str = DEFAULT_LABEL,
+        seed: int,
+        shards: int = 1,
+        validation: float = DEFAULT_SPLIT["validation"],
+        test: float = DEFAULT_SPLIT["test"],
+        categorical: str = "auto",
+    ):
         self.sink, self.label, self.shards = sink, label, shards
         self.categorical = categorical
         self.encoder: _Encoder | None = None
@@ -244,12 +261,15 @@ class Preparation:
     def _header(self, rows: Iterator[list[str]], what: str) -> _Columns:
         header = next(rows, None)
         if header is None:
-            raise InvalidData(f"{what}: the file is empty: expected a header row naming the columns, "
-                              f"then one row per example")
+            raise InvalidData(
+                f"{what}: the file is empty: expected a header row naming the columns, then one row per example"
+            )
         columns = _Columns(header, self.label, what)
         if self.columns is not None and columns.names != self.columns.names:
-            raise InvalidData(f"{what}: its header differs from the first file's "
-                              f"({', '.join(map(_quote, self.columns.names[:6]))}...): give every file the same columns")
+            raise InvalidData(
+                f"{what}: its header differs from the first file's "
+                f"({', '.join(map(_quote, self.columns.names[:6]))}...): give every file the same columns"
+            )
         self.columns = self.columns or columns
         return columns
 
@@ -263,11 +283,15 @@ class Preparation:
             index = self.classes.get(text)
             if index is None:
                 if held_out:
-                    raise InvalidData(f"{what}: line {line}: class {_quote(text)} does not occur in the "
-                                      f"training data, so the model cannot predict it")
+                    raise InvalidData(
+                        f"{what}: line {line}: class {_quote(text)} does not occur in the "
+                        f"training data, so the model cannot predict it"
+                    )
                 if len(self.classes) >= MAX_CLASSES:
-                    raise InvalidData(f"{what}: line {line}: more than {MAX_CLASSES} distinct labels: "
-                                      f"text labels are classes; is {self.label!r} the right column?")
+                    raise InvalidData(
+                        f"{what}: line {line}: more than {MAX_CLASSES} distinct labels: "
+                        f"text labels are classes; is {self.label!r} the right column?"
+                    )
                 index = self.classes[text] = len(self.classes)
             return str(index)
         value = _number(text)
@@ -308,8 +332,10 @@ class Preparation:
             if len(fields) != width:
                 if not fields or fields == [""]:  # a blank line: skipped, as XGBoost's parser does
                     continue
-                raise InvalidData(f"{what}: line {line} has {len(fields)} fields, the header {width}: "
-                                  "every row needs one value per column (leave a cell empty for a missing value)")
+                raise InvalidData(
+                    f"{what}: line {line} has {len(fields)} fields, the header {width}: "
+                    "every row needs one value per column (leave a cell empty for a missing value)"
+                )
             if increasing:
                 _still_increasing(increasing, fields)
             if encoder is not None:
@@ -321,8 +347,7 @@ class Preparation:
                 # Plain numbers are finite and written as they are; a cell holding a comma (quoted in the
                 # file) would become two columns in the output, which has no quoting: checked per cell.
                 if row.count(",") != len(cells) - 1 or not _PLAIN_ROW.fullmatch(row):
-                    row = ",".join(_features(fields, feature_indexes, names, what, line,
-                                             off=self.categorical == "off"))
+                    row = ",".join(_features(fields, feature_indexes, names, what, line, off=self.categorical == "off"))
             label = self._label(fields[label_index], what, line, held_out)
             if held_out:
                 sink.test(row, label)
@@ -335,9 +360,14 @@ class Preparation:
                 sink.test(row, label)
                 self.rows["test"] += 1
                 if self.rows["test"] > MAX_HELD_OUT_ROWS:
-                    raise InvalidData(self._too_many_held_out(
-                        what, line, f"lower the split's test fraction (now {self.test_cut:g}: run.py --split, "
-                                    "or data.split.test)"))
+                    raise InvalidData(
+                        self._too_many_held_out(
+                            what,
+                            line,
+                            f"lower the split's test fraction (now {self.test_cut:g}: run.py --split, "
+                            "or data.split.test)",
+                        )
+                    )
             elif draw < self.validation_cut:
                 sink.validation(f"{label},{row}")
                 self.rows["validation"] += 1
@@ -353,8 +383,10 @@ class Preparation:
     def _too_many_held_out(what: str, line: int, fix: str) -> str:
         """Said as soon as the held-out rows pass what the evaluation function scores, not after
         training: the data's row count is known only once it is read."""
-        return (f"{what}: line {line}: more than {MAX_HELD_OUT_ROWS:,} held-out rows, the most the pipeline's "
-                f"evaluation scores within Lambda's memory and time: {fix}")
+        return (
+            f"{what}: line {line}: more than {MAX_HELD_OUT_ROWS:,} held-out rows, the most the pipeline's "
+            f"evaluation scores within Lambda's memory and time: {fix}"
+        )
 
     def finish(self) -> Prepared:
         rows = self.rows
@@ -364,18 +396,24 @@ class Preparation:
                 raise InvalidData(
                     f"the split of {total} data rows gave {rows[split]} {split} rows"
                     + (f" (one per training instance needed: {self.shards})" if split == "train" else "")
-                    + ": give more rows, or other split fractions")
+                    + ": give more rows, or other split fractions"
+                )
         numeric = not self.text_labels
         identifier_like = [self.columns.names[i] for i in self.increasing or ()] if sum(rows.values()) >= 10 else []
         encoder = self.encoder
-        return Prepared(identifier_like=identifier_like,
+        return Prepared(
+            identifier_like=identifier_like,
             categorical=encoder.record() if encoder else {},
-            label=self.label, features=encoder.features() if encoder else self.columns.features,
-            classes=None if numeric else list(self.classes), rows=dict(rows),
+            label=self.label,
+            features=encoder.features() if encoder else self.columns.features,
+            classes=None if numeric else list(self.classes),
+            rows=dict(rows),
             shard_rows=list(self.shard_rows),
-            label_min=self.label_min if numeric else None, label_max=self.label_max if numeric else None,
+            label_min=self.label_min if numeric else None,
+            label_max=self.label_max if numeric else None,
             integer_labels=self.integer_labels if numeric else True,
-            distinct=self.distinct if numeric else set(range(len(self.classes))))
+            distinct=self.distinct if numeric else set(range(len(self.classes))),
+        )
 
 
 def _still_increasing(last: dict[int, float], fields: list[str]) -> None:
@@ -391,13 +429,16 @@ def _still_increasing(last: dict[int, float], fields: list[str]) -> None:
 def identifier_warning(columns: list[str]) -> str:
     """What to say of `Prepared.identifier_like` columns."""
     named = ", ".join(map(_quote, columns))
-    return (f"column{'s' if len(columns) > 1 else ''} {named} hold{'' if len(columns) > 1 else 's'} whole numbers "
-            "increasing row after row, like a row number or an id: the model can learn the file's order "
-            "instead of the data (a leak); drop it unless it is a real feature")
+    return (
+        f"column{'s' if len(columns) > 1 else ''} {named} hold{'' if len(columns) > 1 else 's'} whole numbers "
+        "increasing row after row, like a row number or an id: the model can learn the file's order "
+        "instead of the data (a leak); drop it unless it is a real feature"
+    )
 
 
-def _features(fields: list[str], feature_indexes: list[int], names: list[str], what: str,
-              line: int, off: bool = False) -> list[str]:
+def _features(
+    fields: list[str], feature_indexes: list[int], names: list[str], what: str, line: int, off: bool = False
+) -> list[str]:
     """A row's feature cells checked one by one, as written out: spaces stripped, `nan` empty.
     `off`: categorical encoding was turned off (the refusal of text says so)."""
     return [_numeric_cell(fields[index], names[index], what, line, off) for index in feature_indexes]
@@ -412,16 +453,22 @@ def _numeric_cell(cell: str, name: str, what: str, line: int, off: bool = False)
         raise InvalidData(
             f"{what}: line {line}: column {_quote(name)} holds {_quote(text)}, one quoted cell with a "
             "comma: features must be numbers, with a decimal point (training reads the prepared rows "
-            "without quoting, so it would be two columns)")
+            "without quoting, so it would be two columns)"
+        )
     if value is None:
-        why = ("categorical encoding is off (--categorical off): encode it yourself or drop the column" if off else
-               "its first rows hold numbers only, and they decide which columns are "
-               "categorical: fix the cell, or put a row with text in this column among the first rows")
+        why = (
+            "categorical encoding is off (--categorical off): encode it yourself or drop the column"
+            if off
+            else "its first rows hold numbers only, and they decide which columns are "
+            "categorical: fix the cell, or put a row with text in this column among the first rows"
+        )
         raise InvalidData(f"{what}: line {line}: column {_quote(name)} is not numeric ({_quote(text)}): {why}")
     if not math.isfinite(value):
-        raise InvalidData(f"{what}: line {line}: column {_quote(name)} holds {_quote(text)}, "
-                          "which is not finite: XGBoost refuses infinite values (leave the cell "
-                          "empty for a missing value)")
+        raise InvalidData(
+            f"{what}: line {line}: column {_quote(name)} holds {_quote(text)}, "
+            "which is not finite: XGBoost refuses infinite values (leave the cell "
+            "empty for a missing value)"
+        )
     return text
 
 
@@ -448,8 +495,10 @@ class _Category:
             return ["1" if index == code else "0" for index in range(len(self.codes))]
         if code is None and assign:
             if len(self.codes) >= MAX_CATEGORIES:
-                raise InvalidData(f"{what}: line {line}: column {_quote(self.name)} has more than {MAX_CATEGORIES} "
-                                  "distinct text values: an identifier or free text is no category: drop it")
+                raise InvalidData(
+                    f"{what}: line {line}: column {_quote(self.name)} has more than {MAX_CATEGORIES} "
+                    "distinct text values: an identifier or free text is no category: drop it"
+                )
             code = self.codes[text] = len(self.codes)
         return [str(code) if code is not None else ""]  # unseen in the data: missing
 
@@ -457,8 +506,11 @@ class _Category:
         return [f"{self.name}={category}" for category in self.codes] if self.one_hot else [self.name]
 
     def record(self) -> dict:
-        return {"encoding": "one-hot" if self.one_hot else "ordinal", "categories": list(self.codes),
-                "unseen": "every column 0" if self.one_hot else "missing"}
+        return {
+            "encoding": "one-hot" if self.one_hot else "ordinal",
+            "categories": list(self.codes),
+            "unseen": "every column 0" if self.one_hot else "missing",
+        }
 
 
 class _Encoder:
@@ -481,8 +533,11 @@ class _Encoder:
             del cells[label_index]
             if _PLAIN_ROW.fullmatch(",".join(cells)):  # numbers only: the common row, checked at once
                 continue
-            text_columns.update(index for index in columns.feature_indexes if index not in text_columns
-                                and _is_word(fields[index].strip()))
+            text_columns.update(
+                index
+                for index in columns.feature_indexes
+                if index not in text_columns and _is_word(fields[index].strip())
+            )
         if not text_columns:
             return None
         categories = {}
@@ -495,8 +550,9 @@ class _Encoder:
                     f"{what}: column {_quote(columns.names[index])} holds numbers but also text such as "
                     f"{_quote(words[0])} in {len(words)} of its first {len(cells):,} filled cells: if that marks a "
                     "missing value, leave those cells empty; if the column is categorical, its numbers are "
-                    "categories too: write them as text (e.g. 'grade 1')")
-            categories[index] = _Category(columns.names[index], list(dict.fromkeys(cells))[:ONE_HOT_MAX + 1])
+                    "categories too: write them as text (e.g. 'grade 1')"
+                )
+            categories[index] = _Category(columns.names[index], list(dict.fromkeys(cells))[: ONE_HOT_MAX + 1])
         return cls(columns, categories)
 
     def encode(self, fields: list[str], what: str, line: int, assign: bool) -> str:
@@ -507,7 +563,7 @@ class _Encoder:
             if index == label_index:
                 del cells[index]
             else:
-                cells[index:index + 1] = self.categories[index].cells(fields[index], what, line, assign)
+                cells[index : index + 1] = self.categories[index].cells(fields[index], what, line, assign)
         row = ",".join(cells)
         # Plain numbers, as in the unencoded fast path; a quoted cell holding a comma is no number.
         if row.count(",") == len(cells) - 1 and _PLAIN_ROW.fullmatch(row):
@@ -559,35 +615,49 @@ def check_labels(prepared: Prepared, hyperparameters: dict[str, str], num_class_
     (`prepared.implied`) instead of a refusal."""
     objective = hyperparameters.get("objective", "reg:squarederror")
     if hyperparameters.get("csv_weights") == "1":
-        raise InvalidData("csv_weights=1 makes the container read the second column as instance weights, and "
-                          "prepared data has no weight column: drop csv_weights")
+        raise InvalidData(
+            "csv_weights=1 makes the container read the second column as instance weights, and "
+            "prepared data has no weight column: drop csv_weights"
+        )
     if objective.startswith("rank:"):
-        raise InvalidData(f"objective {objective} needs query groups, which CSV data cannot carry: use a "
-                          "binary:, multi: or reg: objective")
+        raise InvalidData(
+            f"objective {objective} needs query groups, which CSV data cannot carry: use a "
+            "binary:, multi: or reg: objective"
+        )
     classes = prepared.classes
     where = f"label column {prepared.label!r}"
     if classes is not None:
         listed = ", ".join(map(_quote, classes[:5])) + (", ..." if len(classes) > 5 else "")
         k = len(classes)
         if objective.startswith("binary:") and k > 2:
-            raise InvalidData(f"{where} has {k} classes ({listed}) but objective {objective} takes 2: use "
-                              f"objective=multi:softprob with num_class={k}")
+            raise InvalidData(
+                f"{where} has {k} classes ({listed}) but objective {objective} takes 2: use "
+                f"objective=multi:softprob with num_class={k}"
+            )
         if not (objective.startswith("binary:") or objective.startswith("multi:")):
-            raise InvalidData(f"{where} holds text ({listed}) but objective {objective} needs numbers: use "
-                              + ("objective=binary:logistic" if k <= 2 else f"objective=multi:softprob with num_class={k}"))
+            raise InvalidData(
+                f"{where} holds text ({listed}) but objective {objective} needs numbers: use "
+                + ("objective=binary:logistic" if k <= 2 else f"objective=multi:softprob with num_class={k}")
+            )
     elif prepared.label_min is not None:
         low, high = prepared.label_min, prepared.label_max
         if objective.startswith("binary:") or objective == "reg:logistic":
             if low < 0 or high > 1:
                 distinct = len(prepared.distinct)
-                hint = (f"objective=multi:softprob with num_class={int(high) + 1}" if prepared.integer_labels
-                        and low >= 0 and distinct > 2 else "labels from 0 to 1")
-                raise InvalidData(f"{where} runs from {low:g} to {high:g}, but objective {objective} needs labels "
-                                  f"from 0 to 1: use {hint}")
+                hint = (
+                    f"objective=multi:softprob with num_class={int(high) + 1}"
+                    if prepared.integer_labels and low >= 0 and distinct > 2
+                    else "labels from 0 to 1"
+                )
+                raise InvalidData(
+                    f"{where} runs from {low:g} to {high:g}, but objective {objective} needs labels "
+                    f"from 0 to 1: use {hint}"
+                )
         if objective.startswith("multi:") and (not prepared.integer_labels or low < 0):
-            raise InvalidData(f"{where} must hold class numbers 0, 1, 2, ... for objective {objective}; "
-                              f"it runs from {low:g} to {high:g}" + ("" if prepared.integer_labels else
-                                                                  " with fractions"))
+            raise InvalidData(
+                f"{where} must hold class numbers 0, 1, 2, ... for objective {objective}; "
+                f"it runs from {low:g} to {high:g}" + ("" if prepared.integer_labels else " with fractions")
+            )
         if objective in ("count:poisson", "reg:tweedie") and low < 0:
             raise InvalidData(f"{where} has negative values ({low:g}): objective {objective} needs labels >= 0")
         if objective == "reg:gamma" and low <= 0:
@@ -598,13 +668,13 @@ def check_labels(prepared: Prepared, hyperparameters: dict[str, str], num_class_
         if num_class is None and num_class_from_data:
             prepared.implied["num_class"] = num_class = str(k)
         if num_class is None:
-            raise InvalidData(f"objective {objective} needs num_class: the data has {k} classes, "
-                              f"pass num_class={k}")
+            raise InvalidData(f"objective {objective} needs num_class: the data has {k} classes, pass num_class={k}")
         if classes is not None and int(num_class) != k:
             raise InvalidData(f"num_class={num_class} but {where} has {k} classes ({listed}): pass num_class={k}")
         if classes is None and k > int(num_class):
-            raise InvalidData(f"num_class={num_class} but {where} goes up to {prepared.label_max:g}: "
-                              f"pass num_class={k}")
+            raise InvalidData(
+                f"num_class={num_class} but {where} goes up to {prepared.label_max:g}: pass num_class={k}"
+            )
 
 
 class TextStream(io.RawIOBase):
@@ -618,7 +688,7 @@ class TextStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self.body.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 
@@ -627,9 +697,15 @@ def text(body) -> TextIO:
     return io.TextIOWrapper(io.BufferedReader(TextStream(body), 1 << 20), encoding="utf-8-sig", newline="")
 
 
-def prepare(sources: Iterable[tuple[str, TextIO]], sink: Sink, *, test_sources: Iterable[tuple[str, TextIO]] = (),
-            hyperparameters: dict[str, str] | None = None, num_class_from_data: bool = False,
-            **options) -> Prepared:
+def prepare(
+    sources: Iterable[tuple[str, TextIO]],
+    sink: Sink,
+    *,
+    test_sources: Iterable[tuple[str, TextIO]] = (),
+    hyperparameters: dict[str, str] | None = None,
+    num_class_from_data: bool = False,
+    **options,
+) -> Prepared:
     """Every source through one Preparation, then the label check against the objective."""
     preparation = Preparation(sink, **options)
     for what, stream in sources:
@@ -646,9 +722,12 @@ def check_record_size(prepared: Prepared) -> None:
     """The column and class names travel in the execution's state (`$.dataset.source`), which
     Step Functions caps at 256 KiB: over it the run fails with States.DataLimitExceeded, which no
     Catch handles, after the data is written. Refused here instead, leaving room for the rest."""
-    size = len(json.dumps({"features": prepared.features, "classes": prepared.classes,
-                           "categorical": prepared.categorical}))
+    size = len(
+        json.dumps({"features": prepared.features, "classes": prepared.classes, "categorical": prepared.categorical})
+    )
     if size > MAX_RECORD_BYTES:
-        raise InvalidData(f"the column, class and category names take {size / 1024:,.0f} KiB, over the "
-                          f"{MAX_RECORD_BYTES // 1024} KiB a run's record may hold (Step Functions passes at most "
-                          "256 KiB between states): shorten the names, or use fewer columns or classes")
+        raise InvalidData(
+            f"the column, class and category names take {size / 1024:,.0f} KiB, over the "
+            f"{MAX_RECORD_BYTES // 1024} KiB a run's record may hold (Step Functions passes at most "
+            "256 KiB between states): shorten the names, or use fewer columns or classes"
+        )

@@ -41,13 +41,32 @@ class NotScorable(ValueError):
 # -- what the objective outputs -------------------------------------------------------------------
 
 PROBABILITY, MARGIN, HINGE, MULTICLASS, REGRESSION = (
-    "binary probability", "binary margin", "binary class", "multiclass", "regression")
+    "binary probability",
+    "binary margin",
+    "binary class",
+    "multiclass",
+    "regression",
+)
 _KINDS = {
-    "binary:logistic": PROBABILITY, "reg:logistic": PROBABILITY,
-    "binary:logitraw": MARGIN, "binary:hinge": HINGE,
-    "multi:softmax": MULTICLASS, "multi:softprob": MULTICLASS,
-    **dict.fromkeys(("reg:squarederror", "reg:linear", "reg:squaredlogerror", "reg:absoluteerror",
-                     "reg:pseudohubererror", "reg:gamma", "reg:tweedie", "count:poisson"), REGRESSION),
+    "binary:logistic": PROBABILITY,
+    "reg:logistic": PROBABILITY,
+    "binary:logitraw": MARGIN,
+    "binary:hinge": HINGE,
+    "multi:softmax": MULTICLASS,
+    "multi:softprob": MULTICLASS,
+    **dict.fromkeys(
+        (
+            "reg:squarederror",
+            "reg:linear",
+            "reg:squaredlogerror",
+            "reg:absoluteerror",
+            "reg:pseudohubererror",
+            "reg:gamma",
+            "reg:tweedie",
+            "count:poisson",
+        ),
+        REGRESSION,
+    ),
 }
 DEFAULT_OBJECTIVE = "reg:squarederror"  # the container's (and XGBoost's) when none is given
 MAX_CLASSES = 1 << 16
@@ -60,9 +79,13 @@ METRICS = {
     REGRESSION: ("rmse", "mae", "r2"),
 }
 # SageMaker's model quality statistics group metrics by problem type.
-STATISTICS_GROUPS = {PROBABILITY: "binary_classification_metrics", MARGIN: "binary_classification_metrics",
-                     HINGE: "binary_classification_metrics", MULTICLASS: "multiclass_classification_metrics",
-                     REGRESSION: "regression_metrics"}
+STATISTICS_GROUPS = {
+    PROBABILITY: "binary_classification_metrics",
+    MARGIN: "binary_classification_metrics",
+    HINGE: "binary_classification_metrics",
+    MULTICLASS: "multiclass_classification_metrics",
+    REGRESSION: "regression_metrics",
+}
 
 
 @dataclass(frozen=True)
@@ -97,23 +120,30 @@ def objective_of(hyperparameters) -> Objective:
     name = hyperparameter(hyperparameters, "objective") or DEFAULT_OBJECTIVE
     kind = _KINDS.get(name)
     if kind is None:
-        raise NotScorable(f"objective {name} is not scored: its predictions are not probabilities, classes "
-                          "or values to set against the labels (scored: binary:*, reg:logistic, multi:*, "
-                          "reg:squarederror and the other regression and count objectives)")
+        raise NotScorable(
+            f"objective {name} is not scored: its predictions are not probabilities, classes "
+            "or values to set against the labels (scored: binary:*, reg:logistic, multi:*, "
+            "reg:squarederror and the other regression and count objectives)"
+        )
     if kind != MULTICLASS:
         return Objective(name, kind)
     given = hyperparameter(hyperparameters, "num_class") or ""
     if not given.isdigit() or not 2 <= int(given) <= MAX_CLASSES:
-        raise NotScorable(f"objective {name} needs num_class, a whole number from 2 to {MAX_CLASSES}; "
-                          f"got {given or 'none'}")
+        raise NotScorable(
+            f"objective {name} needs num_class, a whole number from 2 to {MAX_CLASSES}; got {given or 'none'}"
+        )
     return Objective(name, kind, int(given))
 
 
 # -- the quality gate -----------------------------------------------------------------------------
 
 _GATE = re.compile(r"\s*([a-z0-9]+)\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
-_COMPARISONS = {">=": lambda value, bound: value >= bound, "<=": lambda value, bound: value <= bound,
-                ">": lambda value, bound: value > bound, "<": lambda value, bound: value < bound}
+_COMPARISONS = {
+    ">=": lambda value, bound: value >= bound,
+    "<=": lambda value, bound: value <= bound,
+    ">": lambda value, bound: value > bound,
+    "<": lambda value, bound: value < bound,
+}
 ALL_METRICS = tuple(dict.fromkeys(name for names in METRICS.values() for name in names))
 
 
@@ -133,10 +163,15 @@ class QualityGate:
         value = scores.get(self.metric)
         passed = value is not None and _COMPARISONS[self.comparison](value, self.threshold)
         shown = "undefined" if value is None else f"{value:.6g}"
-        message = (f"Quality gate {'passed' if passed else 'failed'}: {self.metric} is {shown}, "
-                   f"the gate is {self}")
-        return {"passed": passed, "metric": self.metric, "value": value, "comparison": self.comparison,
-                "threshold": self.threshold, "message": message}
+        message = f"Quality gate {'passed' if passed else 'failed'}: {self.metric} is {shown}, the gate is {self}"
+        return {
+            "passed": passed,
+            "metric": self.metric,
+            "value": value,
+            "comparison": self.comparison,
+            "threshold": self.threshold,
+            "message": message,
+        }
 
 
 def parse_gate(text: object, field: str = "qualityGate") -> QualityGate | None:
@@ -144,11 +179,12 @@ def parse_gate(text: object, field: str = "qualityGate") -> QualityGate | None:
     if text is None or text == "":
         return None
     if not isinstance(text, str) or len(text) > 100:
-        raise ValueError(f"{field}: expected a text such as \"auc >= 0.9\", got {json.dumps(text)[:60]}")
+        raise ValueError(f'{field}: expected a text such as "auc >= 0.9", got {json.dumps(text)[:60]}')
     match = _GATE.fullmatch(text)
     if not match:
-        raise ValueError(f"{field}: {text!r} is not `metric comparison number` (e.g. \"auc >= 0.9\"; "
-                         "comparisons >=, >, <=, <)")
+        raise ValueError(
+            f'{field}: {text!r} is not `metric comparison number` (e.g. "auc >= 0.9"; comparisons >=, >, <=, <)'
+        )
     metric, comparison, threshold = match.group(1), match.group(2), float(match.group(3))
     if metric not in ALL_METRICS:
         raise ValueError(f"{field}: {metric!r} is not a metric (metrics: {', '.join(ALL_METRICS)})")
@@ -165,11 +201,13 @@ def check_gate_applies(gate: QualityGate | None, hyperparameters, field: str = "
         raise ValueError(f"{field}: {gate} cannot be checked: {error}") from None
     names = METRICS[objective.kind]
     if gate.metric not in names:
-        raise ValueError(f"{field}: {gate.metric} is not a metric of objective {objective.name} "
-                         f"(its metrics: {', '.join(names)})")
+        raise ValueError(
+            f"{field}: {gate.metric} is not a metric of objective {objective.name} (its metrics: {', '.join(names)})"
+        )
 
 
 # -- reading the objects --------------------------------------------------------------------------
+
 
 def lines_of(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
     """The complete lines of a byte stream, a list per chunk; a last line without newline too."""
@@ -179,7 +217,7 @@ def lines_of(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
         end = block.rfind(b"\n") + 1
         carry = block[end:]
         if end:
-            yield block[:end - 1].split(b"\n")
+            yield block[: end - 1].split(b"\n")
     if carry.strip():
         yield [carry]
 
@@ -229,8 +267,9 @@ def _floats(lines: list[bytes], what: str, first: int) -> list[float]:
         raise
 
 
-def read_labels(chunks: Iterable[bytes], objective: Objective, expected: int | None = None,
-                what: str = "the labels object") -> array:
+def read_labels(
+    chunks: Iterable[bytes], objective: Objective, expected: int | None = None, what: str = "the labels object"
+) -> array:
     """The labels, checked for the objective: bytes 0/1 or classes (array 'B'/'H'), or floats."""
     kind = objective.kind
     labels = array("d") if kind == REGRESSION else array("B" if objective.classes <= 256 else "H")
@@ -245,8 +284,13 @@ def read_labels(chunks: Iterable[bytes], objective: Objective, expected: int | N
             else:
                 ok = value in (0.0, 1.0)
             if not ok:
-                wanted = ("a finite number" if kind == REGRESSION else
-                          f"a class 0..{objective.classes - 1}" if kind == MULTICLASS else "0 or 1")
+                wanted = (
+                    "a finite number"
+                    if kind == REGRESSION
+                    else f"a class 0..{objective.classes - 1}"
+                    if kind == MULTICLASS
+                    else "0 or 1"
+                )
                 raise NotScorable(f"{what} line {line + offset} holds {value}, not {wanted}")
         if kind == REGRESSION:
             labels.extend(values)
@@ -260,8 +304,9 @@ def read_labels(chunks: Iterable[bytes], objective: Objective, expected: int | N
     return labels
 
 
-def read_predictions(chunks: Iterable[bytes], objective: Objective, labels: Sequence,
-                     what: str = "the batch transform output") -> array | tuple[array, array]:
+def read_predictions(
+    chunks: Iterable[bytes], objective: Objective, labels: Sequence, what: str = "the batch transform output"
+) -> array | tuple[array, array]:
     """The predictions, checked for the objective; multi:softprob's rows become (predicted class,
     probability of the true class), two arrays."""
     kind, line = objective.kind, 1
@@ -293,8 +338,10 @@ def read_predictions(chunks: Iterable[bytes], objective: Objective, labels: Sequ
                 elif kind == HINGE:
                     ok, wanted = value in (0.0, 1.0), "not 0 or 1"
                 elif kind == MULTICLASS:
-                    ok, wanted = (0 <= value < objective.classes and value == int(value),
-                                  f"not a class 0..{objective.classes - 1}")
+                    ok, wanted = (
+                        0 <= value < objective.classes and value == int(value),
+                        f"not a class 0..{objective.classes - 1}",
+                    )
                 else:
                     ok, wanted = math.isfinite(value), "not a finite number"
                 if not ok:
@@ -346,8 +393,12 @@ def _classification(labels, guesses, names) -> tuple[dict, dict]:
         predicted += guess
         actual += truth
     correct = n - (predicted - hits) - (actual - hits)
-    scores = {"accuracy": correct / n, "precision": _ratio(hits, predicted),
-              "recall": _ratio(hits, actual), "f1": _ratio(2 * hits, predicted + actual)}
+    scores = {
+        "accuracy": correct / n,
+        "precision": _ratio(hits, predicted),
+        "recall": _ratio(hits, actual),
+        "f1": _ratio(2 * hits, predicted + actual),
+    }
     undefined = {}
     if scores["precision"] is None:
         undefined["precision"] = "undefined: no held-out row is predicted positive"
@@ -362,8 +413,9 @@ def _auc(labels, scores) -> tuple[float | None, dict]:
     auc = roc_auc(labels, scores)
     if auc is not None:
         return auc, {}
-    return None, {"auc": f"undefined: every held-out label is {int(labels[0])}, "
-                         "AUC needs both classes (use more --rows)"}
+    return None, {
+        "auc": f"undefined: every held-out label is {int(labels[0])}, AUC needs both classes (use more --rows)"
+    }
 
 
 def _log_loss(probabilities: Iterable[float]) -> float:
@@ -380,8 +432,9 @@ def _regression_sums(labels, predictions) -> tuple[float, float]:
     return squared, math.fsum(abs(p - y) for y, p in zip(labels, predictions, strict=True))
 
 
-def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
-          ) -> tuple[dict[str, float | None], dict[str, str]]:
+def score(
+    labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
+) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions against the labels (as `read_predictions` and
     `read_labels` return them; any sequences of numbers do), and for any that is undefined
     (None), the reason. See docs/results.md, "How a run is scored"."""
@@ -392,8 +445,9 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
         raise NotScorable("no predictions to score")
     kind = objective.kind
     if kind == PROBABILITY:
-        scores, undefined = _classification(labels, (p > 0.5 for p in predictions),
-                                            ("accuracy", "precision", "recall", "f1"))
+        scores, undefined = _classification(
+            labels, (p > 0.5 for p in predictions), ("accuracy", "precision", "recall", "f1")
+        )
         scores["auc"], auc_undefined = _auc(labels, predictions)
         scores["logloss"] = _log_loss(p if y == 1 else 1 - p for y, p in zip(labels, predictions, strict=True))
         scores["rmse"] = math.sqrt(_regression_sums(labels, predictions)[0] / size)
@@ -412,8 +466,11 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
             labelled[label] += 1
             guessed[guess] += 1
             hits[label] += label == guess
-        f1 = [2 * hit / (truth + guess)
-              for hit, truth, guess in zip(hits, labelled, guessed, strict=True) if truth + guess]
+        f1 = [
+            2 * hit / (truth + guess)
+            for hit, truth, guess in zip(hits, labelled, guessed, strict=True)
+            if truth + guess
+        ]
         scores = {"accuracy": sum(hits) / size, "f1": math.fsum(f1) / len(f1)}
         if objective.bracketed:
             scores["logloss"] = _log_loss(predictions[1])
@@ -421,10 +478,10 @@ def score(labels: Sequence, predictions, objective: Objective = BINARY_LOGISTIC
     squared, absolute = _regression_sums(labels, predictions)
     mean = math.fsum(labels) / size
     spread = math.fsum((y - mean) * (y - mean) for y in labels)
-    scores = {"rmse": math.sqrt(squared / size), "mae": absolute / size,
-              "r2": 1 - squared / spread if spread else None}
-    undefined = {} if spread else {"r2": f"undefined: every held-out label is {float(labels[0]):g}, "
-                                         "R² needs labels that vary"}
+    scores = {"rmse": math.sqrt(squared / size), "mae": absolute / size, "r2": 1 - squared / spread if spread else None}
+    undefined = (
+        {} if spread else {"r2": f"undefined: every held-out label is {float(labels[0]):g}, R² needs labels that vary"}
+    )
     return _finite(scores, undefined)
 
 
@@ -440,9 +497,12 @@ def _finite(scores: dict, undefined: dict) -> tuple[dict, dict]:
 
 def model_quality_statistics(objective: Objective, scores: dict) -> dict:
     """evaluation.json: SageMaker's model quality statistics form; undefined metrics left out."""
-    return {"version": 0.0,
-            STATISTICS_GROUPS[objective.kind]: {name: {"value": value} for name, value in scores.items()
-                                                if value is not None}}
+    return {
+        "version": 0.0,
+        STATISTICS_GROUPS[objective.kind]: {
+            name: {"value": value} for name, value in scores.items() if value is not None
+        },
+    }
 
 
 # -- the state's function -------------------------------------------------------------------------
@@ -462,9 +522,11 @@ CHUNK_BYTES = 8 << 20
 def run_keys(name: str) -> dict[str, str]:
     """The keys a run's evaluation reads and writes (the layout seed_dataset.py and the transform make)."""
     prefix = bucket_layout.run_prefix(name)
-    return {"labels": f"{prefix}{bucket_layout.LABELS_FILE}",
-            "predictions": f"{prefix}{bucket_layout.PREDICTIONS_FILE}",
-            "evaluation": f"{prefix}{bucket_layout.EVALUATION_FILE}"}
+    return {
+        "labels": f"{prefix}{bucket_layout.LABELS_FILE}",
+        "predictions": f"{prefix}{bucket_layout.PREDICTIONS_FILE}",
+        "evaluation": f"{prefix}{bucket_layout.EVALUATION_FILE}",
+    }
 
 
 def _object_chunks(s3, bucket: str, key: str) -> Iterator[bytes]:
@@ -483,34 +545,54 @@ MAX_METADATA = 50
 MAX_DESCRIPTION = 1024
 
 
-def registration(name: str, hyperparameters: dict, rows: dict, source: dict, objective: str,
-                 scores: dict) -> tuple[str, dict[str, str]]:
+def registration(
+    name: str, hyperparameters: dict, rows: dict, source: dict, objective: str, scores: dict
+) -> tuple[str, dict[str, str]]:
     """The model package's description (everything, as JSON, cut to fit) and metadata (the values
     SageMaker's pattern admits: a hyperparameter such as `eval_metric=auc,error` is in the
     description only)."""
-    metadata = {"execution": name, "objective": objective, "data": str(source.get("kind", "generated")),
-                **{f"rows.{part}": str(count) for part, count in rows.items() if isinstance(count, int)},
-                **{f"metric.{metric}": repr(value) for metric, value in scores.items() if value is not None},
-                **{f"hyperparameter.{key}"[:128]: str(value) for key, value in sorted(hyperparameters.items())}}
-    metadata = {key: value for key, value in metadata.items()
-                if _METADATA_TEXT.fullmatch(key[:128]) and _METADATA_TEXT.fullmatch(value)}
+    metadata = {
+        "execution": name,
+        "objective": objective,
+        "data": str(source.get("kind", "generated")),
+        **{f"rows.{part}": str(count) for part, count in rows.items() if isinstance(count, int)},
+        **{f"metric.{metric}": repr(value) for metric, value in scores.items() if value is not None},
+        **{f"hyperparameter.{key}"[:128]: str(value) for key, value in sorted(hyperparameters.items())},
+    }
+    metadata = {
+        key: value
+        for key, value in metadata.items()
+        if _METADATA_TEXT.fullmatch(key[:128]) and _METADATA_TEXT.fullmatch(value)
+    }
     metadata = dict(list(metadata.items())[:MAX_METADATA])
-    description = json.dumps({"run": name, "data": source, "rows": rows, "hyperparameters": hyperparameters},
-                             separators=(",", ":"), sort_keys=True)
+    description = json.dumps(
+        {"run": name, "data": source, "rows": rows, "hyperparameters": hyperparameters},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
     if len(description) > MAX_DESCRIPTION:
-        description = description[:MAX_DESCRIPTION - 3] + "..."
+        description = description[: MAX_DESCRIPTION - 3] + "..."
     return description, metadata
 
 
-def evaluate(s3, bucket: str, name: str, hyperparameters: dict, gate: QualityGate | None,
-             rows: dict | None = None, source: dict | None = None) -> dict:
+def evaluate(
+    s3,
+    bucket: str,
+    name: str,
+    hyperparameters: dict,
+    gate: QualityGate | None,
+    rows: dict | None = None,
+    source: dict | None = None,
+) -> dict:
     """Score the run's predictions, write evaluation.json, and judge the gate: the state's result."""
     keys, rows, source = run_keys(name), rows or {}, source or {}
     expected = rows.get("test") if isinstance(rows.get("test"), int) else None
     if expected is not None and expected > MAX_HELD_OUT_ROWS:
-        raise TooManyRows(f"{expected:,} held-out rows are more than the evaluation function scores within Lambda's "
-                          f"memory and time ({MAX_HELD_OUT_ROWS:,}): hold out fewer rows (data.split.test, or a "
-                          "smaller test file)")
+        raise TooManyRows(
+            f"{expected:,} held-out rows are more than the evaluation function scores within Lambda's "
+            f"memory and time ({MAX_HELD_OUT_ROWS:,}): hold out fewer rows (data.split.test, or a "
+            "smaller test file)"
+        )
     objective_name, kind, missing = hyperparameter(hyperparameters, "objective") or DEFAULT_OBJECTIVE, None, None
     scores, undefined, statistics = {}, {}, {"version": 0.0}
     try:  # predictions no metric reads (rank:*), or that are not what the objective writes
@@ -518,21 +600,35 @@ def evaluate(s3, bucket: str, name: str, hyperparameters: dict, gate: QualityGat
         kind = objective.kind
         labels = read_labels(_object_chunks(s3, bucket, keys["labels"]), objective, expected)
         # SageMaker's assembly may leave a blank line after each mini-batch: dropped, as run.py drops it.
-        predictions = read_predictions(without_assembly_blanks(_object_chunks(s3, bucket, keys["predictions"])),
-                                       objective, labels)
+        predictions = read_predictions(
+            without_assembly_blanks(_object_chunks(s3, bucket, keys["predictions"])), objective, labels
+        )
         scores, undefined = score(labels, predictions, objective)
         statistics = model_quality_statistics(objective, scores)
     except NotScorable as problem:
         missing = f"cannot score: {problem}"
-    s3.put_object(Bucket=bucket, Key=keys["evaluation"], Body=json.dumps(statistics, indent=2).encode(),
-                  ContentType="application/json")
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys["evaluation"],
+        Body=json.dumps(statistics, indent=2).encode(),
+        ContentType="application/json",
+    )
     verdict = gate.verdict(scores) if gate else {"passed": True, "message": "no quality gate"}
     if gate and missing:
         verdict["message"] = f"Quality gate failed: {gate} cannot be checked, {missing}"
     description, metadata = registration(name, hyperparameters, rows, source, objective_name, scores)
-    return {"objective": objective_name, "kind": kind, "rows": expected, "metrics": scores or None,
-            "undefined": undefined, "missing": missing, "evaluationUri": f"s3://{bucket}/{keys['evaluation']}",
-            "gate": verdict, "description": description, "metadata": metadata}
+    return {
+        "objective": objective_name,
+        "kind": kind,
+        "rows": expected,
+        "metrics": scores or None,
+        "undefined": undefined,
+        "missing": missing,
+        "evaluationUri": f"s3://{bucket}/{keys['evaluation']}",
+        "gate": verdict,
+        "description": description,
+        "metadata": metadata,
+    }
 
 
 def handler(event: dict, context: object) -> dict:

@@ -40,9 +40,9 @@ import re
 from typing import TypedDict
 
 from . import bucket_layout, evaluation
-from .row_sizes import TRAINING_ROW_CSV_BYTES, TRAINING_ROW_MEMORY_BYTES
 from . import xgboost_hyperparameters as hyperparameter_rules
 from .data_preparation import CATEGORICAL_CHOICES, DEFAULT_LABEL, DEFAULT_SPLIT
+from .row_sizes import TRAINING_ROW_CSV_BYTES, TRAINING_ROW_MEMORY_BYTES
 from .suggestions import did_you_mean
 
 FIELDS = ("rows", "seed", "hyperparameters", "data", "qualityGate")
@@ -54,11 +54,22 @@ BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_ROWS = 1_000_000_000  # what the seeding function writes within Lambda's 900 s, with margin
 # Seeds are 0 <= seed < 2**53: every JSON reader (JavaScript's included) keeps them exact.
 SEED_LIMIT = 1 << 53
-DRAWN_SEEDS = 1 << 31     # a drawn seed is short enough to read out and type again
+DRAWN_SEEDS = 1 << 31  # a drawn seed is short enough to read out and type again
 # Memory of SageMaker's training instance types: GiB per vCPU by family (ml.m5.xlarge: 4 vCPUs,
 # 16 GiB). A family not listed is bounded by its volume only.
-GIB_PER_VCPU = {"c4": 1.875, "c5": 2, "c6i": 2, "m4": 4, "m5": 4, "m6i": 4, "r5": 8, "r6i": 8,
-                "g4dn": 4, "g5": 4, "p3": 7.625}
+GIB_PER_VCPU = {
+    "c4": 1.875,
+    "c5": 2,
+    "c6i": 2,
+    "m4": 4,
+    "m5": 4,
+    "m6i": 4,
+    "r5": 8,
+    "r6i": 8,
+    "g4dn": 4,
+    "g5": 4,
+    "p3": 7.625,
+}
 NAME_SEPARATOR = "--"
 # SageMaker's rule for job and model names; the execution name becomes all three. The pattern
 # alone bounds nothing (`-*` lets any run of hyphens through): the length is checked apart, and
@@ -84,10 +95,11 @@ SHARDS_VARIABLE = "TRAINING_SHARDS"
 
 class TrainingLimits(TypedDict, total=False):
     """The training job's limits a run is bounded by: keywords of xgboost_hyperparameters.validate."""
-    image_version: str         # xgboostVersion: whose rules apply
-    instance_type: str         # trainingInstanceType
-    instance_count: int        # trainingInstanceCount
-    max_runtime_seconds: int   # maxRuntimeSeconds
+
+    image_version: str  # xgboostVersion: whose rules apply
+    instance_type: str  # trainingInstanceType
+    instance_count: int  # trainingInstanceCount
+    max_runtime_seconds: int  # maxRuntimeSeconds
 
 
 class RunDefaults(TypedDict):
@@ -102,6 +114,7 @@ class RunDefaults(TypedDict):
     qualityGate     the gate a run's evaluation must pass unless its input names one ("" none)
     training        the training job's limits (TrainingLimits)
     """
+
     rows: int
     hyperparameters: dict[str, str]
     shards: int
@@ -117,8 +130,7 @@ class InvalidExecutionInput(ValueError):
 
 def is_job_name(name: object) -> bool:
     """Whether SageMaker accepts `name` as a training job, model and transform job name."""
-    return (isinstance(name, str) and len(name) <= MAX_JOB_NAME_LENGTH
-            and JOB_NAME_PATTERN.fullmatch(name) is not None)
+    return isinstance(name, str) and len(name) <= MAX_JOB_NAME_LENGTH and JOB_NAME_PATTERN.fullmatch(name) is not None
 
 
 def _short(text: object, limit: int = ECHO_LIMIT) -> str:
@@ -134,7 +146,8 @@ def check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise InvalidExecutionInput(
             f"jobNamePrefix: {prefix!r} must be 1-{MAX_PREFIX_LENGTH} lower-case letters, digits and "
-            "single inner hyphens (it starts SageMaker job names; `--` marks its end)")
+            "single inner hyphens (it starts SageMaker job names; `--` marks its end)"
+        )
     return prefix
 
 
@@ -143,16 +156,19 @@ def check_execution_name(name: object, prefix: str) -> str:
     if not is_job_name(name):
         raise InvalidExecutionInput(
             f"execution name {_short(name, MAX_JOB_NAME_LENGTH)} is not a valid SageMaker job name: use 1-63 letters, "
-            "digits and hyphens, starting and ending with a letter or digit")
+            "digits and hyphens, starting and ending with a letter or digit"
+        )
     if name != name.lower():  # before the prefix: 'Xgb-dev--run' is this stack's name in the wrong case
         raise InvalidExecutionInput(
             f"execution name {name!r}: upper-case letters are refused (SageMaker lower-cases names in "
             f"ARNs and compares job names case-insensitively, so it is the job {name.lower()!r}): "
-            f"use {name.lower()!r}")
+            f"use {name.lower()!r}"
+        )
     if not name.startswith(prefix + NAME_SEPARATOR) or len(name) == len(prefix) + len(NAME_SEPARATOR):
         raise InvalidExecutionInput(
             f"execution name {name!r} must start with '{prefix}{NAME_SEPARATOR}' and go on after it "
-            "(the stack's roles are scoped to that prefix)")
+            "(the stack's roles are scoped to that prefix)"
+        )
     return name
 
 
@@ -166,8 +182,7 @@ def _integer(value: object, field: str, minimum: int, limit: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int or not minimum <= value < limit:
-        raise InvalidExecutionInput(
-            f"{field}: {_json(value)} is not an integer from {minimum:,} to {limit - 1:,}")
+        raise InvalidExecutionInput(f"{field}: {_json(value)} is not an integer from {minimum:,} to {limit - 1:,}")
     return value
 
 
@@ -177,14 +192,17 @@ def _hyperparameter_value(name: str, value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         if hyperparameter_rules.decimal_digits(value) > hyperparameter_rules.MAX_VALUE_LENGTH:
-            raise InvalidExecutionInput(f"hyperparameters.{_short_name(name)}: "
-                                        f"{hyperparameter_rules.too_long_integer(value)}")
+            raise InvalidExecutionInput(
+                f"hyperparameters.{_short_name(name)}: {hyperparameter_rules.too_long_integer(value)}"
+            )
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
         return value
-    raise InvalidExecutionInput(f"hyperparameters.{_short_name(name)}: {_json(value)} is not a string, number or boolean")
+    raise InvalidExecutionInput(
+        f"hyperparameters.{_short_name(name)}: {_json(value)} is not a string, number or boolean"
+    )
 
 
 def _short_name(name: str) -> str:
@@ -193,8 +211,7 @@ def _short_name(name: str) -> str:
 
 def normalise_hyperparameters(values: object, field: str = "hyperparameters") -> dict[str, str]:
     if not isinstance(values, dict):
-        raise InvalidExecutionInput(
-            f"{field}: expected an object such as {{\"num_round\": 10}}, got {_json(values)}")
+        raise InvalidExecutionInput(f'{field}: expected an object such as {{"num_round": 10}}, got {_json(values)}')
     return {str(name): _hyperparameter_value(name, value) for name, value in values.items()}
 
 
@@ -204,16 +221,20 @@ def parse_s3_uri(uri: object, field: str) -> tuple[str, str]:
         raise InvalidExecutionInput(f"{field}: {_json(uri)} is not an S3 URI (s3://bucket/key-or-prefix/)")
     if not _encodable(uri):
         raise InvalidExecutionInput(f"{field}: {_json(uri)} is not valid UTF-8 text (a lone surrogate)")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not BUCKET_PATTERN.fullmatch(bucket) or ".." in bucket:
         raise InvalidExecutionInput(f"{field}: {_json(uri)} does not name a valid S3 bucket")
     segments = key.split("/")
     inner = segments[:-1] if key.endswith("/") else segments
-    if len(key.encode()) > 1024 or any(ord(c) < 32 or c in "\\\x7f" for c in key) or (
-            key and any(segment in ("", ".", "..") for segment in inner)):
+    if (
+        len(key.encode()) > 1024
+        or any(ord(c) < 32 or c in "\\\x7f" for c in key)
+        or (key and any(segment in ("", ".", "..") for segment in inner))
+    ):
         raise InvalidExecutionInput(
             f"{field}: {_json(uri)}: keys with empty, '.' or '..' segments, backslashes or control "
-            "characters are refused (S3 does not resolve them: name the object as stored)")
+            "characters are refused (S3 does not resolve them: name the object as stored)"
+        )
     return bucket, key
 
 
@@ -235,20 +256,24 @@ def check_data_source(location: object, field: str = "dataSources") -> str:
     the role may read exactly what the location names."""
     bucket, key = parse_s3_uri(location, field)
     if _IAM_SPECIAL & set(key):
-        raise InvalidExecutionInput(f"{field}: {_json(location)}: '*', '?', '$', '{{' and '}}' are wildcards or "
-                                    "variables in IAM policies and would grant more than the location names: "
-                                    "name the prefix literally")
+        raise InvalidExecutionInput(
+            f"{field}: {_json(location)}: '*', '?', '$', '{{' and '}}' are wildcards or "
+            "variables in IAM policies and would grant more than the location names: "
+            "name the prefix literally"
+        )
     if key and not key.endswith("/"):
-        raise InvalidExecutionInput(f"{field}: {_json(location)} must end with '/' (a bucket or key prefix, "
-                                    f"e.g. s3://{bucket}/{key}/)")
+        raise InvalidExecutionInput(
+            f"{field}: {_json(location)} must end with '/' (a bucket or key prefix, e.g. s3://{bucket}/{key}/)"
+        )
     return f"s3://{bucket}/{key}"
 
 
 def check_data_sources(sources: object, field: str = "dataSources") -> tuple[str, ...]:
     """A stack's dataSources: a list of `check_data_source` locations, each kept once, in order."""
     if not isinstance(sources, list):
-        raise InvalidExecutionInput(f'{field}: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"], '
-                                    f"got {_json(sources)}")
+        raise InvalidExecutionInput(
+            f'{field}: expected a list of S3 locations, e.g. ["s3://my-bucket/datasets/"], got {_json(sources)}'
+        )
     return tuple(dict.fromkeys(check_data_source(location, field) for location in sources))
 
 
@@ -266,7 +291,8 @@ def check_sources_outside_runs(sources: tuple[str, ...], bucket: str, field: str
         if location.startswith(runs) or runs.startswith(location):
             raise InvalidExecutionInput(
                 f"{field}: {location} overlaps {runs}, where the stack keeps every run's data and uploads "
-                "(a run may read only its own): name a location outside the stack's runs/")
+                "(a run may read only its own): name a location outside the stack's runs/"
+            )
     return sources
 
 
@@ -286,12 +312,15 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
     "s3") or inside the execution's own upload location in `bucket` (kind "file"), both of one
     kind (as run.py's --data and --test: both local files or both s3:// URIs)."""
     if not isinstance(data, dict):
-        raise InvalidExecutionInput(f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, '
-                                    f"got {_json(data)}")
+        raise InvalidExecutionInput(
+            f'data: expected an object such as {{"uri": "s3://bucket/data.csv"}}, got {_json(data)}'
+        )
     unknown = sorted(set(data) - set(DATA_FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"data: unknown field {_short(unknown[0])}{did_you_mean(unknown[0], DATA_FIELDS)}; "
-                                    f"allowed: {', '.join(DATA_FIELDS)}")
+        raise InvalidExecutionInput(
+            f"data: unknown field {_short(unknown[0])}{did_you_mean(unknown[0], DATA_FIELDS)}; "
+            f"allowed: {', '.join(DATA_FIELDS)}"
+        )
     own = upload_location(bucket, execution_name) if bucket else None
     kinds = []
     for field in ("uri", "test"):
@@ -301,8 +330,10 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
         object_bucket, key = parse_s3_uri(uri, f"data.{field}")
         if own and _inside(object_bucket, key, own):
             if key.endswith("/"):  # the function may read uploads, not list them
-                raise InvalidExecutionInput(f"data.{field}: {uri} is a prefix: name the uploaded object "
-                                            "(run.py --data FILE uploads one object per file)")
+                raise InvalidExecutionInput(
+                    f"data.{field}: {uri} is a prefix: name the uploaded object "
+                    "(run.py --data FILE uploads one object per file)"
+                )
             kinds.append("file")
         elif any(_inside(object_bucket, key, location) for location in sources):
             kinds.append("s3")
@@ -311,7 +342,8 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
             raise InvalidExecutionInput(
                 f"data.{field}: {uri} is outside the stack's data sources ({allowed}) and this run's "
                 f"upload location: add its location to dataSources (pulumi config) or upload the file "
-                f"with run.py --data FILE")
+                f"with run.py --data FILE"
+            )
     label = data.get("label", DEFAULT_LABEL)
     if not isinstance(label, str) or not label.strip() or len(label) > 256 or not _encodable(label):
         raise InvalidExecutionInput(f"data.label: {_json(label)} is not a column name")
@@ -319,30 +351,46 @@ def check_data(data: object, *, execution_name: str, bucket: str | None, sources
     if not isinstance(split, dict) or set(split) - set(SPLIT_FIELDS):
         raise InvalidExecutionInput(f'data.split: expected {{"validation": 0.1, "test": 0.2}}, got {_json(split)}')
     test_file = data.get("test") is not None
-    fractions = {"validation": _fraction(split.get("validation", DEFAULT_SPLIT["validation"]), "data.split.validation"),
-                 "test": _fraction(split.get("test", 0.0 if test_file else DEFAULT_SPLIT["test"]), "data.split.test")}
+    fractions = {
+        "validation": _fraction(split.get("validation", DEFAULT_SPLIT["validation"]), "data.split.validation"),
+        "test": _fraction(split.get("test", 0.0 if test_file else DEFAULT_SPLIT["test"]), "data.split.test"),
+    }
     if fractions["validation"] == 0:
-        raise InvalidExecutionInput("data.split.validation: must be above 0: training always gets a "
-                                    "validation channel (early stopping, validation metrics)")
+        raise InvalidExecutionInput(
+            "data.split.validation: must be above 0: training always gets a "
+            "validation channel (early stopping, validation metrics)"
+        )
     if test_file and fractions["test"]:
-        raise InvalidExecutionInput("data.split.test: a test file is given (data.test): the data is "
-                                    "split into training and validation only")
+        raise InvalidExecutionInput(
+            "data.split.test: a test file is given (data.test): the data is split into training and validation only"
+        )
     if not test_file and fractions["test"] == 0:
         raise InvalidExecutionInput("data.split.test: must be above 0 without a test file (data.test)")
     if fractions["validation"] + fractions["test"] >= 0.95:
-        raise InvalidExecutionInput(f"data.split: validation {fractions['validation']} + test "
-                                    f"{fractions['test']} leave under 5 % of the rows for training")
+        raise InvalidExecutionInput(
+            f"data.split: validation {fractions['validation']} + test "
+            f"{fractions['test']} leave under 5 % of the rows for training"
+        )
     if len(set(kinds)) > 1:  # the kind says whether the run's uploads are deleted after: one for both
         where = {"file": "an upload of this run", "s3": "in the stack's dataSources"}
         raise InvalidExecutionInput(
             f"data.test: {data['test']} is {where[kinds[1]]} but data.uri is {where[kinds[0]]}: both must be "
-            "uploads of this run (run.py --data FILE --test FILE) or both in dataSources")
+            "uploads of this run (run.py --data FILE --test FILE) or both in dataSources"
+        )
     categorical = data.get("categorical", CATEGORICAL_CHOICES[0])
     if categorical not in CATEGORICAL_CHOICES:
-        raise InvalidExecutionInput(f"data.categorical: {_json(categorical)} is not one of {', '.join(CATEGORICAL_CHOICES)} "
-                                    "(auto: text feature columns are encoded; off: they are refused)")
-    return {"kind": kinds[0], "uri": data["uri"], "label": label.strip(),
-            "test": data.get("test"), "split": fractions, "categorical": categorical}
+        raise InvalidExecutionInput(
+            f"data.categorical: {_json(categorical)} is not one of {', '.join(CATEGORICAL_CHOICES)} "
+            "(auto: text feature columns are encoded; off: they are refused)"
+        )
+    return {
+        "kind": kinds[0],
+        "uri": data["uri"],
+        "label": label.strip(),
+        "test": data.get("test"),
+        "split": fractions,
+        "categorical": categorical,
+    }
 
 
 def instance_memory_gib(instance_type: str) -> float | None:
@@ -360,18 +408,20 @@ def check_rows_fit(rows: int, training: TrainingLimits, volume_size_gb: int | No
     count = training.get("instance_count", 1)
     instance_type = training.get("instance_type", hyperparameter_rules.DEFAULT_INSTANCE_TYPE)
     memory = instance_memory_gib(instance_type)
-    if memory is not None and rows * TRAINING_ROW_MEMORY_BYTES > count * memory * 2 ** 30:
-        limit = int(count * memory * 2 ** 30 // TRAINING_ROW_MEMORY_BYTES)
+    if memory is not None and rows * TRAINING_ROW_MEMORY_BYTES > count * memory * 2**30:
+        limit = int(count * memory * 2**30 // TRAINING_ROW_MEMORY_BYTES)
         raise InvalidExecutionInput(
             f"rows: {rows:,} do not fit in memory: xgboost needs about {TRAINING_ROW_MEMORY_BYTES} bytes a row and "
             f"{count} {instance_type} hold {memory:g} GiB each, so at most {limit:,} rows (or raise "
-            "trainingInstanceCount or the trainingInstanceType)")
-    if volume_size_gb is not None and rows * TRAINING_ROW_CSV_BYTES > count * volume_size_gb * 2 ** 30:
-        limit = int(count * volume_size_gb * 2 ** 30 // TRAINING_ROW_CSV_BYTES)
+            "trainingInstanceCount or the trainingInstanceType)"
+        )
+    if volume_size_gb is not None and rows * TRAINING_ROW_CSV_BYTES > count * volume_size_gb * 2**30:
+        limit = int(count * volume_size_gb * 2**30 // TRAINING_ROW_CSV_BYTES)
         raise InvalidExecutionInput(
             f"rows: {rows:,} do not fit on the training volumes: the training CSV takes about "
             f"{TRAINING_ROW_CSV_BYTES} bytes a row and volumeSizeGb is {volume_size_gb} on each of {count} "
-            f"instances, so at most {limit:,} rows (or raise volumeSizeGb)")
+            f"instances, so at most {limit:,} rows (or raise volumeSizeGb)"
+        )
 
 
 def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -381,22 +431,35 @@ def merge_hyperparameters(stack: dict[str, str], overrides: dict[str, str]) -> t
     The stack's eval_metric is dropped when an overridden objective cannot use it (rmse with
     multi:softmax): the objective's own metric applies, and the second value says so."""
     overridden = {hyperparameter_rules.canonical_name(name) for name in overrides}
-    merged = {name: value for name, value in stack.items()
-              if hyperparameter_rules.canonical_name(name) not in overridden}
+    merged = {
+        name: value for name, value in stack.items() if hyperparameter_rules.canonical_name(name) not in overridden
+    }
     merged.update(overrides)
     notes = []
     metric = merged.get("eval_metric")
-    if "objective" in overridden and "eval_metric" not in overridden and metric is not None \
-            and not hyperparameter_rules.metric_fits(metric, merged["objective"]):
+    if (
+        "objective" in overridden
+        and "eval_metric" not in overridden
+        and metric is not None
+        and not hyperparameter_rules.metric_fits(metric, merged["objective"])
+    ):
         del merged["eval_metric"]
-        notes.append(f"the stack's eval_metric={metric} does not fit objective {merged['objective']}: "
-                     "left out, so the objective's own metric is reported (pass --hp eval_metric=... to choose one)")
+        notes.append(
+            f"the stack's eval_metric={metric} does not fit objective {merged['objective']}: "
+            "left out, so the objective's own metric is reported (pass --hp eval_metric=... to choose one)"
+        )
     return merged, notes
 
 
-def validate_execution(execution_input: object, *, execution_name: object, job_name_prefix: str,
-                       defaults: RunDefaults, seed_source: random.Random | None = None,
-                       bucket: str | None = None) -> dict:
+def validate_execution(
+    execution_input: object,
+    *,
+    execution_name: object,
+    job_name_prefix: str,
+    defaults: RunDefaults,
+    seed_source: random.Random | None = None,
+    bucket: str | None = None,
+) -> dict:
     """The normalised request `{rows, seed, hyperparameters, data}`, or InvalidExecutionInput.
 
     `defaults` is the stack's RunDefaults (`training`: the keywords of the rules' `validate`, the
@@ -411,13 +474,15 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
     check_execution_name(execution_name, check_prefix(job_name_prefix))
     if not isinstance(execution_input, dict):
         raise InvalidExecutionInput(
-            f"execution input must be a JSON object such as {{\"rows\": 1000}}, got "
-            f"{_json(execution_input)}")
+            f'execution input must be a JSON object such as {{"rows": 1000}}, got {_json(execution_input)}'
+        )
     unknown = sorted(set(execution_input) - set(FIELDS), key=str)
     if unknown:
-        raise InvalidExecutionInput(f"execution input: unknown field {_short(unknown[0])}"
-                                    f"{did_you_mean(unknown[0], FIELDS)}; "
-                                    f"allowed: {', '.join(FIELDS)}")
+        raise InvalidExecutionInput(
+            f"execution input: unknown field {_short(unknown[0])}"
+            f"{did_you_mean(unknown[0], FIELDS)}; "
+            f"allowed: {', '.join(FIELDS)}"
+        )
     rows = _integer(execution_input.get("rows", defaults["rows"]), "rows", 1, MAX_ROWS + 1)
     if "seed" in execution_input:
         seed = _integer(execution_input["seed"], "seed", 0, SEED_LIMIT)
@@ -425,25 +490,34 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         seed = (seed_source or random.SystemRandom()).randrange(DRAWN_SEEDS)
     shards = defaults.get("shards", 1)
     if rows < shards:
-        raise InvalidExecutionInput(f"rows: {rows} is fewer than the {shards} training shards "
-                                    f"(one per training instance): ask for at least {shards}")
+        raise InvalidExecutionInput(
+            f"rows: {rows} is fewer than the {shards} training shards "
+            f"(one per training instance): ask for at least {shards}"
+        )
     overrides = normalise_hyperparameters(execution_input.get("hyperparameters", {}))
     hyperparameters, _ = merge_hyperparameters(defaults["hyperparameters"], overrides)
     data = None
     if execution_input.get("data") is not None:
         if "rows" in execution_input:
-            raise InvalidExecutionInput("rows: applies to the generated dataset only; with data, every row "
-                                        "of it is used")
-        data = check_data(execution_input["data"], execution_name=execution_name, bucket=bucket,
-                     sources=list(defaults.get("dataSources", [])))
+            raise InvalidExecutionInput(
+                "rows: applies to the generated dataset only; with data, every row of it is used"
+            )
+        data = check_data(
+            execution_input["data"],
+            execution_name=execution_name,
+            bucket=bucket,
+            sources=list(defaults.get("dataSources", [])),
+        )
     if data is None:  # a user's row count is not known before it is prepared
         check_rows_fit(rows, defaults.get("training", {}), defaults.get("volumeSizeGb"))
     if "image_version" not in defaults.get("training", {}):  # outputs of a stack deployed before images were chosen
-        raise InvalidExecutionInput("the stack's runDefaults name no image version (training.image_version): "
-                                    "update the stack with `pulumi up`")
+        raise InvalidExecutionInput(
+            "the stack's runDefaults name no image version (training.image_version): update the stack with `pulumi up`"
+        )
     try:  # a user's row count is not known before it is prepared: bounds then assume the fewest
-        hyperparameter_rules.validate(hyperparameters, **defaults.get("training", {}),
-                                      rows=rows if data is None else 1, generated=data is None)
+        hyperparameter_rules.validate(
+            hyperparameters, **defaults.get("training", {}), rows=rows if data is None else 1, generated=data is None
+        )
     except hyperparameter_rules.HyperparameterError as error:
         raise InvalidExecutionInput(f"hyperparameters: {error}") from None
     gate = execution_input.get("qualityGate", defaults.get("qualityGate") or "")
@@ -451,8 +525,7 @@ def validate_execution(execution_input: object, *, execution_name: object, job_n
         evaluation.check_gate_applies(evaluation.parse_gate(gate), hyperparameters)
     except ValueError as error:
         raise InvalidExecutionInput(str(error)) from None
-    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data,
-            "qualityGate": gate or ""}
+    return {"rows": rows, "seed": seed, "hyperparameters": hyperparameters, "data": data, "qualityGate": gate or ""}
 
 
 def handler(event: dict, context: object) -> dict:
@@ -466,17 +539,25 @@ def handle(event: dict) -> dict:
     Whatever goes wrong while checking is a refusal (InvalidExecutionInput, the state machine's
     `Execution input refused`), its cause at most MAX_CAUSE characters."""
     try:
-        return validate_execution(event.get("input"), execution_name=event.get("executionName"),
-                                  job_name_prefix=event.get("jobNamePrefix"), defaults=event["defaults"],
-                                  bucket=event.get("bucket"))
+        return validate_execution(
+            event.get("input"),
+            execution_name=event.get("executionName"),
+            job_name_prefix=event.get("jobNamePrefix"),
+            defaults=event["defaults"],
+            bucket=event.get("bucket"),
+        )
     except InvalidExecutionInput as error:
         message = str(error)
     except RecursionError:
-        message = ("execution input: nested too deeply to check: it is one object {rows, seed, "
-                   "hyperparameters, data} whose values are numbers, strings or shallow objects")
+        message = (
+            "execution input: nested too deeply to check: it is one object {rows, seed, "
+            "hyperparameters, data} whose values are numbers, strings or shallow objects"
+        )
     except (ValueError, TypeError, OverflowError, MemoryError) as error:
-        message = (f"execution input could not be checked ({type(error).__name__}: "
-                   f"{str(error)[:200]}): fix the input, or report this if it is valid")
+        message = (
+            f"execution input could not be checked ({type(error).__name__}: "
+            f"{str(error)[:200]}): fix the input, or report this if it is valid"
+        )
     if len(message) > MAX_CAUSE:
-        message = f"{message[:MAX_CAUSE - 40]}... (cut from {len(message):,} characters)"
+        message = f"{message[: MAX_CAUSE - 40]}... (cut from {len(message):,} characters)"
     raise InvalidExecutionInput(message) from None

@@ -72,15 +72,14 @@ DEFAULT_ROWS = 5000
 # (evaluation.MAX_HELD_OUT_ROWS); more would only lengthen the transform and the evaluation, for
 # metrics already this precise (docs/incoming/i28-more.md).
 MAX_TEST_ROWS = evaluation.MAX_HELD_OUT_ROWS
-PART_SIZE = 8 << 20         # multipart part size; S3's minimum is 5 MiB (except the last part)
-CHUNK_ROWS = 1 << 16        # rows generated per step; part of the seeded output's definition
+PART_SIZE = 8 << 20  # multipart part size; S3's minimum is 5 MiB (except the last part)
+CHUNK_ROWS = 1 << 16  # rows generated per step; part of the seeded output's definition
 DEADLINE_MARGIN_MS = 20_000  # stop and clean up this long before the Lambda time limit
 _FIELDS = ("executionName", "rows", "test_rows", "validation_rows", "shards", "seed")
 _PREPARE_FIELDS = ("action", "executionName", "data", "seed", "shards", "hyperparameters")
 # What callers sent before the function derived them itself: refused by name, so a stale caller fails loudly.
 _NOT_FROM_EVENTS = ("bucket", "prefix")
-GENERATED_SOURCE = {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
-                    "classes": None}
+GENERATED_SOURCE = {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"], "classes": None}
 
 
 class InvalidSeedRequest(Exception):
@@ -123,7 +122,7 @@ def _coordinates(rng: random.Random, n: int) -> bytes:
         want = 2 * n - len(xy)
         # 21 % of bytes are dropped: ask for a third more so one round almost always suffices.
         xy += rng.randbytes(want + want // 3 + 64).translate(_MOD_101, _REJECTED)
-    return xy[:2 * n]
+    return xy[: 2 * n]
 
 
 def _table(row) -> list[bytes | None]:
@@ -144,8 +143,7 @@ def _rows(table: list, xy: bytes) -> bytes:
 
 
 # The label is 1 exactly when x < count(y), the number of x values labelled 1 for that y.
-_COUNT_PLUS_127 = bytes(127 + sum(label(x, y) for x in range(101)) if y <= 100 else 0
-                        for y in range(256))
+_COUNT_PLUS_127 = bytes(127 + sum(label(x, y) for x in range(101)) if y <= 100 else 0 for y in range(256))
 _TOP_BIT_DIGIT = bytes(ord("1") if b >= 128 else ord("0") for b in range(256))
 assert all(label(x, y) == (x < _COUNT_PLUS_127[y] - 127) for x in range(101) for y in range(101))
 
@@ -175,32 +173,40 @@ def _test(xy: bytes) -> list[bytes]:
 @dataclass(frozen=True)
 class FunctionConfig:
     """The stack's values the function works with, from its own environment, never from an event."""
+
     bucket: str
     job_name_prefix: str
     data_sources: tuple[str, ...]
     shards: int
 
     @classmethod
-    def from_environment(cls) -> "FunctionConfig":
+    def from_environment(cls) -> FunctionConfig:
         """The environment the component deploys, each value checked: a function deployed with
         anything else refuses to run rather than read or write where the stack does not say."""
-        names = (execution_input.BUCKET_VARIABLE, execution_input.JOB_NAME_PREFIX_VARIABLE,
-                 execution_input.DATA_SOURCES_VARIABLE, execution_input.SHARDS_VARIABLE)
+        names = (
+            execution_input.BUCKET_VARIABLE,
+            execution_input.JOB_NAME_PREFIX_VARIABLE,
+            execution_input.DATA_SOURCES_VARIABLE,
+            execution_input.SHARDS_VARIABLE,
+        )
         missing = [name for name in names if not os.environ.get(name)]
         if missing:
-            raise FunctionNotConfigured(
-                f"the function's environment has no {', '.join(missing)}: {_DEPLOYED_BY}")
+            raise FunctionNotConfigured(f"the function's environment has no {', '.join(missing)}: {_DEPLOYED_BY}")
         bucket, prefix, sources, shards = (os.environ[name] for name in names)
         if not execution_input.BUCKET_PATTERN.fullmatch(bucket):
-            raise FunctionNotConfigured(f"{execution_input.BUCKET_VARIABLE}: {bucket!r} is not an S3 bucket name: "
-                                        f"{_DEPLOYED_BY}")
+            raise FunctionNotConfigured(
+                f"{execution_input.BUCKET_VARIABLE}: {bucket!r} is not an S3 bucket name: {_DEPLOYED_BY}"
+            )
         if not re.fullmatch(r"[1-9][0-9]{0,5}", shards):
-            raise FunctionNotConfigured(f"{execution_input.SHARDS_VARIABLE}: {shards!r} is not a positive integer: "
-                                        f"{_DEPLOYED_BY}")
+            raise FunctionNotConfigured(
+                f"{execution_input.SHARDS_VARIABLE}: {shards!r} is not a positive integer: {_DEPLOYED_BY}"
+            )
         try:
             data_sources = execution_input.check_sources_outside_runs(
                 execution_input.check_data_sources(json.loads(sources), execution_input.DATA_SOURCES_VARIABLE),
-                bucket, execution_input.DATA_SOURCES_VARIABLE)
+                bucket,
+                execution_input.DATA_SOURCES_VARIABLE,
+            )
         except json.JSONDecodeError:
             raise FunctionNotConfigured(f"{execution_input.DATA_SOURCES_VARIABLE}: not JSON: {_DEPLOYED_BY}") from None
         except execution_input.InvalidExecutionInput as error:
@@ -208,15 +214,17 @@ class FunctionConfig:
         return cls(bucket, prefix, data_sources, int(shards))
 
 
-_DEPLOYED_BY = ("the TrainingPipeline component (components/pipeline.py) sets it from the stack's "
-                "settings; deploy the function with it (pulumi up)")
+_DEPLOYED_BY = (
+    "the TrainingPipeline component (components/pipeline.py) sets it from the stack's "
+    "settings; deploy the function with it (pulumi up)"
+)
 
 
 @dataclass(frozen=True)
 class SeedRequest:
     execution_name: str
-    bucket: str   # the function's own bucket
-    prefix: str   # runs/<execution_name>/
+    bucket: str  # the function's own bucket
+    prefix: str  # runs/<execution_name>/
     rows: int
     test_rows: int
     validation_rows: int
@@ -237,20 +245,23 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
     if not isinstance(event, dict):
         raise InvalidSeedRequest(f"event must be a JSON object, got {type(event).__name__}")
     if event.get("action") == "validate":
-        raise InvalidSeedRequest("validate: the validation function checks execution input, not the "
-                                 "seeding function: invoke the stack's validation function")
+        raise InvalidSeedRequest(
+            "validate: the validation function checks execution input, not the "
+            "seeding function: invoke the stack's validation function"
+        )
     stale = [key for key in _NOT_FROM_EVENTS if key in event]
     if stale:
         raise InvalidSeedRequest(
             f"{' and '.join(stale)}: not taken from the event: the function writes only to its own bucket, "
-            "under runs/<executionName>/; send executionName instead")
+            "under runs/<executionName>/; send executionName instead"
+        )
     unknown = sorted(set(event) - set(fields), key=str)
     if unknown:
-        raise InvalidSeedRequest(f"unknown keys {', '.join(map(repr, unknown))}; "
-                                 f"allowed: {', '.join(fields)}")
+        raise InvalidSeedRequest(f"unknown keys {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
     try:
         name = execution_input.check_execution_name(
-            event.get("executionName"), execution_input.check_prefix(config.job_name_prefix))
+            event.get("executionName"), execution_input.check_prefix(config.job_name_prefix)
+        )
     except execution_input.InvalidExecutionInput as error:
         raise InvalidSeedRequest(f"executionName: {error}") from None
     rows = _positive_int(event, "rows", DEFAULT_ROWS)
@@ -258,16 +269,19 @@ def parse_event(event: object, config: FunctionConfig, fields: tuple[str, ...] =
     validation_rows = _positive_int(event, "validation_rows", row_sizes.validation_rows(rows))
     shards = _positive_int(event, "shards", config.shards)
     if shards != config.shards:
-        raise InvalidSeedRequest(f"shards must be the stack's {config.shards} (one per training instance), "
-                                 f"got {shards}: send {config.shards} or leave it out")
+        raise InvalidSeedRequest(
+            f"shards must be the stack's {config.shards} (one per training instance), "
+            f"got {shards}: send {config.shards} or leave it out"
+        )
     if shards > rows:
         raise InvalidSeedRequest(f"shards must not exceed rows ({rows}), got {shards}")
     seed = event.get("seed")
     # random.Random(-n) equals random.Random(n): negative seeds would alias.
     if "seed" in event and (type(seed) is not int or seed < 0):
         raise InvalidSeedRequest(f"seed must be a non-negative integer, got {seed!r}")
-    return SeedRequest(name, config.bucket, bucket_layout.run_prefix(name), rows, test_rows,
-                       validation_rows, shards, seed)
+    return SeedRequest(
+        name, config.bucket, bucket_layout.run_prefix(name), rows, test_rows, validation_rows, shards, seed
+    )
 
 
 def refuse_existing_run(s3, request: SeedRequest) -> None:
@@ -279,14 +293,16 @@ def refuse_existing_run(s3, request: SeedRequest) -> None:
     sub-prefixes in key order, a sub-prefix counting once, so of any two one is not upload/.
     Needs s3:ListBucket with s3:prefix `runs/<name>/`."""
     listed = s3.list_objects_v2(Bucket=request.bucket, Prefix=request.prefix, Delimiter="/", MaxKeys=2)
-    entries = ([item["Key"] for item in listed.get("Contents", [])]
-               + [item["Prefix"] for item in listed.get("CommonPrefixes", [])])
-    held = sorted(entry for entry in entries
-                  if entry != f"{request.prefix}{bucket_layout.UPLOAD}/")
+    entries = [item["Key"] for item in listed.get("Contents", [])] + [
+        item["Prefix"] for item in listed.get("CommonPrefixes", [])
+    ]
+    held = sorted(entry for entry in entries if entry != f"{request.prefix}{bucket_layout.UPLOAD}/")
     if held:
-        raise RunExists(f"s3://{request.bucket}/{request.prefix} exists already (it holds {held[0]}): "
-                        "runs are write-once and an earlier execution of this name, or an invocation "
-                        "naming it, wrote there; nothing was written: start the run under a new name")
+        raise RunExists(
+            f"s3://{request.bucket}/{request.prefix} exists already (it holds {held[0]}): "
+            "runs are write-once and an earlier execution of this name, or an invocation "
+            "naming it, wrote there; nothing was written: start the run under a new name"
+        )
 
 
 _client = None
@@ -301,8 +317,10 @@ def write_once(s3) -> dict:
     if "IfNoneMatch" in members:
         return {"IfNoneMatch": "*"}
     if not getattr(s3, "_write_once_header", False):
+
         def add_header(request, **_):
             request.headers["If-None-Match"] = "*"
+
         for operation in ("PutObject", "CompleteMultipartUpload"):
             s3.meta.events.register(f"before-sign.s3.{operation}", add_header)
         s3._write_once_header = True
@@ -343,18 +361,29 @@ class _Upload:
         target = dict(Bucket=self.bucket, Key=self.key)
         if self.upload_id is None:
             self.upload_id = self.s3.create_multipart_upload(
-                **target, ContentType="text/csv", ChecksumAlgorithm="CRC32")["UploadId"]
+                **target, ContentType="text/csv", ChecksumAlgorithm="CRC32"
+            )["UploadId"]
         body, self.buffer, self.size = b"".join(self.buffer), [], 0
         self._wait()
         self.in_flight = self.pool.submit(
-            self.s3.upload_part, **target, UploadId=self.upload_id,
-            PartNumber=len(self.parts) + 1, Body=body, ChecksumAlgorithm="CRC32")
+            self.s3.upload_part,
+            **target,
+            UploadId=self.upload_id,
+            PartNumber=len(self.parts) + 1,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
 
     def _wait(self) -> None:
         if self.in_flight is not None:
             response, self.in_flight = self.in_flight.result(), None
-            self.parts.append({"PartNumber": len(self.parts) + 1, "ETag": response["ETag"],
-                               "ChecksumCRC32": response["ChecksumCRC32"]})
+            self.parts.append(
+                {
+                    "PartNumber": len(self.parts) + 1,
+                    "ETag": response["ETag"],
+                    "ChecksumCRC32": response["ChecksumCRC32"],
+                }
+            )
 
     def close(self) -> None:
         """Store the object, only if no object has its key (IfNoneMatch="*"): runs are write-once."""
@@ -366,23 +395,25 @@ class _Upload:
                 if self.buffer:
                     self._upload_part()
                 self._wait()
-                self.s3.complete_multipart_upload(**target, UploadId=self.upload_id,
-                                                  MultipartUpload={"Parts": self.parts})
+                self.s3.complete_multipart_upload(
+                    **target, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+                )
                 self.upload_id = None
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in _EXISTS_CODES:
                 raise
-            raise RunExists(f"s3://{self.bucket}/{self.key} exists already: an earlier execution of "
-                            "this name wrote it and runs are write-once, so nothing was replaced; "
-                            "start the run under a new name") from None
+            raise RunExists(
+                f"s3://{self.bucket}/{self.key} exists already: an earlier execution of "
+                "this name wrote it and runs are write-once, so nothing was replaced; "
+                "start the run under a new name"
+            ) from None
         self.completed = True
 
     def abort(self) -> None:
         if self.in_flight is not None:  # let it land first, or the abort could miss it
             wait([self.in_flight])
         if self.upload_id is not None:
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
-                                           UploadId=self.upload_id)
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
             self.upload_id = None
 
 
@@ -413,8 +444,9 @@ def write_dataset(event: object, s3=None, remaining_ms=None, config: FunctionCon
         nonlocal written
         for start in range(0, n, CHUNK_ROWS):
             if remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS:
-                raise DeadlineExceeded(f"Lambda time limit near after {written} rows; "
-                                       "ask for fewer rows or raise the function timeout")
+                raise DeadlineExceeded(
+                    f"Lambda time limit near after {written} rows; ask for fewer rows or raise the function timeout"
+                )
             chunk = min(CHUNK_ROWS, n - start)
             for output, data in zip(outputs, render(_coordinates(rng, chunk))):
                 output.write(data)
@@ -435,12 +467,18 @@ def write_dataset(event: object, s3=None, remaining_ms=None, config: FunctionCon
             _clean_up(s3, bucket, uploads)
             raise
     rows = {"train": request.rows, "validation": request.validation_rows, "test": request.test_rows}
-    return _dataset(bucket, prefix, rows, request.shards, seed,
-                    [*train_keys, test_key, labels_key, validation_key], GENERATED_SOURCE)
+    return _dataset(
+        bucket,
+        prefix,
+        rows,
+        request.shards,
+        seed,
+        [*train_keys, test_key, labels_key, validation_key],
+        GENERATED_SOURCE,
+    )
 
 
-def _dataset(bucket: str, prefix: str, rows: dict, shards: int, seed: int, keys: list[str],
-             source: dict) -> dict:
+def _dataset(bucket: str, prefix: str, rows: dict, shards: int, seed: int, keys: list[str], source: dict) -> dict:
     """The `$.dataset` record both the generator and the preparation return (the layout's URIs)."""
     return {
         "train_uri": f"s3://{bucket}/{prefix}{bucket_layout.TRAIN}/",
@@ -467,13 +505,13 @@ def _clean_up(s3, bucket: str, uploads: list[_Upload]) -> None:
             log.exception("could not abort the multipart upload of s3://%s/%s", bucket, upload.key)
     keys = [upload.key for upload in uploads if upload.completed]
     for start in range(0, len(keys), 1000):  # delete_objects takes at most 1000 keys
-        batch = keys[start:start + 1000]
+        batch = keys[start : start + 1000]
         try:
-            response = s3.delete_objects(Bucket=bucket, Delete={
-                "Objects": [{"Key": key} for key in batch], "Quiet": True})
+            response = s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
             for error in response.get("Errors", []):
-                log.error("could not delete s3://%s/%s: %s", bucket, error.get("Key"),
-                          error.get("Message"))
+                log.error("could not delete s3://%s/%s: %s", bucket, error.get("Key"), error.get("Message"))
         except Exception:
             log.exception("could not delete %d objects under s3://%s", len(batch), bucket)
 
@@ -484,8 +522,7 @@ class _S3Sink:
     LINES = 1 << 13
     BYTES = 1 << 20  # and at most about 1 MiB of text, however wide the rows
 
-    def __init__(self, train: list[_Upload], validation: _Upload, test: _Upload, labels: _Upload,
-                 check_time):
+    def __init__(self, train: list[_Upload], validation: _Upload, test: _Upload, labels: _Upload, check_time):
         self.outputs = [*train, validation, test, labels]
         self.buffers: list[list[str]] = [[] for _ in self.outputs]
         self.sizes = [0] * len(self.outputs)
@@ -543,8 +580,11 @@ def _open_sources(s3, uri: str) -> list[tuple[str, int, object]]:
         return [(uri, response["ContentLength"], response["Body"])]
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        keys += [(item["Key"], item["Size"]) for item in page.get("Contents", [])
-                 if _is_data_object(item["Key"], item["Size"])]
+        keys += [
+            (item["Key"], item["Size"])
+            for item in page.get("Contents", [])
+            if _is_data_object(item["Key"], item["Size"])
+        ]
     if not keys:
         raise data_preparation.InvalidData(f"{uri}: no data objects under this prefix")
     return [(f"s3://{bucket}/{name}", size, _LazyBody(s3, bucket, name)) for name, size in keys]
@@ -582,9 +622,12 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     if not isinstance(data, dict):
         raise InvalidSeedRequest("data must be the checked execution input's data object")
     try:
-        data = execution_input.check_data({key: value for key, value in data.items() if key != "kind"},
-                                          execution_name=request.execution_name, bucket=config.bucket,
-                                          sources=list(config.data_sources))
+        data = execution_input.check_data(
+            {key: value for key, value in data.items() if key != "kind"},
+            execution_name=request.execution_name,
+            bucket=config.bucket,
+            sources=list(config.data_sources),
+        )
     except execution_input.InvalidExecutionInput as error:
         raise InvalidSeedRequest(str(error)) from None
     s3 = s3 or s3_client()
@@ -596,8 +639,9 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
     try:
         sources = _open_sources(s3, data["uri"])
         test_sources = _open_sources(s3, data["test"]) if data.get("test") else []
-        prepared, keys = _prepare(s3, request, event, data, sources + test_sources, len(sources), remaining_ms,
-                                  delete_read_uploads)
+        prepared, keys = _prepare(
+            s3, request, event, data, sources + test_sources, len(sources), remaining_ms, delete_read_uploads
+        )
     except BaseException:
         if data["kind"] == "file":  # the run failed: its upload goes all the same, the failure is raised
             _delete_uploads(s3, data, own_uploads, best_effort=True)
@@ -606,17 +650,26 @@ def prepare_dataset(event: dict, s3=None, remaining_ms=None, config: FunctionCon
         for _, _, body in sources + test_sources:
             body.close()
     bucket, prefix, seed = request.bucket, request.prefix, request.seed
-    source = {"kind": data["kind"], "uri": data["uri"], "test_uri": data.get("test"),
-              "label": prepared.label, "features": prepared.features, "classes": prepared.classes,
-              "split": data["split"], "identifier_like": prepared.identifier_like,
-              "categorical": prepared.categorical}
+    source = {
+        "kind": data["kind"],
+        "uri": data["uri"],
+        "test_uri": data.get("test"),
+        "label": prepared.label,
+        "features": prepared.features,
+        "classes": prepared.classes,
+        "split": data["split"],
+        "identifier_like": prepared.identifier_like,
+        "categorical": prepared.categorical,
+    }
     train_keys, (validation_key, test_key, labels_key) = keys
-    return _dataset(bucket, prefix, prepared.rows, request.shards, seed,
-                    [*train_keys, test_key, labels_key, validation_key], source)
+    return _dataset(
+        bucket, prefix, prepared.rows, request.shards, seed, [*train_keys, test_key, labels_key, validation_key], source
+    )
 
 
-def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int,
-             remaining_ms, delete_read_uploads) -> tuple:
+def _prepare(
+    s3, request: SeedRequest, event: dict, data: dict, opened: list, data_count: int, remaining_ms, delete_read_uploads
+) -> tuple:
     """Read the opened sources into the layout; (Prepared, the keys written). `delete_read_uploads()`
     runs once every source was read, before the objects are completed: a run whose upload
     cannot be deleted writes nothing. Cleans up on failure."""
@@ -624,30 +677,41 @@ def _prepare(s3, request: SeedRequest, event: dict, data: dict, opened: list, da
     sources, test_sources = opened[:data_count], opened[data_count:]
     size = sum(size for _, size, _ in sources + test_sources)
     data_preparation.check_fits_lambda(size, data["uri"])
-    if remaining_ms is not None and data_preparation.estimate_seconds(size) * 1000 > remaining_ms() - DEADLINE_MARGIN_MS:
-        raise DeadlineExceeded(f"{data['uri']}: about {data_preparation.estimate_seconds(size):,.0f} s of "
-                               "preparation would not fit in the time this invocation has left")
+    if (
+        remaining_ms is not None
+        and data_preparation.estimate_seconds(size) * 1000 > remaining_ms() - DEADLINE_MARGIN_MS
+    ):
+        raise DeadlineExceeded(
+            f"{data['uri']}: about {data_preparation.estimate_seconds(size):,.0f} s of "
+            "preparation would not fit in the time this invocation has left"
+        )
 
     def check_time() -> None:
         if remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS:
             raise DeadlineExceeded("Lambda time limit near while preparing the data; give less data per run")
 
     train_keys = [f"{prefix}{bucket_layout.train_file(i)}" for i in range(request.shards)]
-    other_keys = [f"{prefix}{key}" for key in (bucket_layout.VALIDATION_FILE, bucket_layout.TEST_FILE,
-                                               bucket_layout.LABELS_FILE)]
+    other_keys = [
+        f"{prefix}{key}" for key in (bucket_layout.VALIDATION_FILE, bucket_layout.TEST_FILE, bucket_layout.LABELS_FILE)
+    ]
     uploads: list[_Upload] = []
     split = data["split"]  # both fractions, normalised by execution_input
     with ThreadPoolExecutor(max_workers=2) as pool:
         try:
             uploads += [_Upload(s3, pool, bucket, key) for key in train_keys + other_keys]
-            sink = _S3Sink(uploads[:request.shards], *uploads[request.shards:], check_time=check_time)
+            sink = _S3Sink(uploads[: request.shards], *uploads[request.shards :], check_time=check_time)
             prepared = data_preparation.prepare(
-                [(uri, data_preparation.text(body)) for uri, _, body in sources], sink,
+                [(uri, data_preparation.text(body)) for uri, _, body in sources],
+                sink,
                 test_sources=[(uri, data_preparation.text(body)) for uri, _, body in test_sources],
                 hyperparameters=event.get("hyperparameters") or {},
-                label=data.get("label") or data_preparation.DEFAULT_LABEL, seed=seed, shards=request.shards,
-                validation=split["validation"], test=split["test"],
-                categorical=data.get("categorical") or "auto")
+                label=data.get("label") or data_preparation.DEFAULT_LABEL,
+                seed=seed,
+                shards=request.shards,
+                validation=split["validation"],
+                test=split["test"],
+                categorical=data.get("categorical") or "auto",
+            )
             delete_read_uploads()
             sink.close()
         except BaseException:

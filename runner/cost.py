@@ -30,12 +30,13 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PRICING_REGION = "us-east-1"  # the Price List API's endpoint region for the whole world
 CACHE_SECONDS = 7 * 24 * 3600
-GB = 1024 ** 3
+GB = 1024**3
 # A batch transform job has no time limit of its own: the Batch transform state's TimeoutSeconds
 # bounds it (then the state machine stops it); a definition without one counts this much.
 TRANSFORM_ALLOWANCE_SECONDS = 3600
@@ -58,34 +59,49 @@ class _Refused(PriceUnknown):
 @dataclasses.dataclass(frozen=True)
 class Item:
     """One price to look up: a product family of a service, chosen by its usage type."""
+
     service: str
     filters: dict[str, str]
     usage_suffix: str  # the usage type ends with this (e.g. "-Train:ml.m5.xlarge")
-    unit: str          # the price dimension's unit (Hrs, Lambda-GB-Second, GB-Mo)
-    what: str          # for messages: "SageMaker training on ml.m5.xlarge"
+    unit: str  # the price dimension's unit (Hrs, Lambda-GB-Second, GB-Mo)
+    what: str  # for messages: "SageMaker training on ml.m5.xlarge"
 
 
 def sagemaker_instance(region: str, instance_type: str, use: str) -> Item:
     marker = {"training": "Train", "transform": "Tsform"}[use]
-    return Item("AmazonSageMaker", {"regionCode": region, "instanceName": instance_type},
-                f"-{marker}:{instance_type}", "Hrs", f"SageMaker {use} on {instance_type}")
+    return Item(
+        "AmazonSageMaker",
+        {"regionCode": region, "instanceName": instance_type},
+        f"-{marker}:{instance_type}",
+        "Hrs",
+        f"SageMaker {use} on {instance_type}",
+    )
 
 
 def lambda_duration(region: str) -> Item:
-    return Item("AWSLambda", {"regionCode": region, "group": "AWS-Lambda-Duration"},
-                "Lambda-GB-Second", "Lambda-GB-Second", "Lambda duration (x86)")
+    return Item(
+        "AWSLambda",
+        {"regionCode": region, "group": "AWS-Lambda-Duration"},
+        "Lambda-GB-Second",
+        "Lambda-GB-Second",
+        "Lambda duration (x86)",
+    )
 
 
 def s3_standard_storage(region: str) -> Item:
-    return Item("AmazonS3", {"regionCode": region, "volumeType": "Standard"},
-                "TimedStorage-ByteHrs", "GB-Mo", "S3 Standard storage")
+    return Item(
+        "AmazonS3",
+        {"regionCode": region, "volumeType": "Standard"},
+        "TimedStorage-ByteHrs",
+        "GB-Mo",
+        "S3 Standard storage",
+    )
 
 
 class PriceList:
     """Prices in USD per unit from `pricing:GetProducts`, cached on disk."""
 
-    def __init__(self, client: Any = None, cache_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, client: Any = None, cache_dir: Path | None = None, clock: Callable[[], float] = time.time):
         self._client = client
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self._clock = clock
@@ -97,12 +113,17 @@ class PriceList:
             from botocore.config import Config
 
             # A price is worth a few seconds, not a run's start: short timeouts, few retries.
-            self._client = boto3.client("pricing", region_name=PRICING_REGION, config=Config(
-                connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}))
+            self._client = boto3.client(
+                "pricing",
+                region_name=PRICING_REGION,
+                config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}),
+            )
         return self._client
 
     def price(self, item: Item) -> float:
-        cache = self._cache_dir / item.filters["regionCode"] / f"{item.service}{item.usage_suffix}.json".replace(":", "_")
+        cache = (
+            self._cache_dir / item.filters["regionCode"] / f"{item.service}{item.usage_suffix}.json".replace(":", "_")
+        )
         try:
             cached = json.loads(cache.read_text())
             if self._clock() - cached["fetched"] < CACHE_SECONDS:
@@ -124,8 +145,7 @@ class PriceList:
         return usd
 
     def _fetch(self, item: Item) -> float:
-        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                         NoCredentialsError)
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
         filters = [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in item.filters.items()]
         request = {"ServiceCode": item.service, "Filters": filters, "FormatVersion": "aws_v1", "MaxResults": 100}
@@ -147,8 +167,9 @@ class PriceList:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-                raise _Refused("no permission: these credentials may not call pricing:GetProducts "
-                                   "(allow it to see prices)") from None
+                raise _Refused(
+                    "no permission: these credentials may not call pricing:GetProducts (allow it to see prices)"
+                ) from None
             raise PriceUnknown(f"the Price List API refused the request: {code or error}") from None
         except BotoCoreError as error:
             raise PriceUnknown(f"cannot ask the Price List API: {error}") from None
@@ -161,12 +182,20 @@ class PriceList:
 RECORDED_PRICES_NOTE = "prices recorded in runner/cost.py, not asked from the Price List API"
 RECORDED_REGIONS = ("us-east-1", "us-west-2")
 RECORDED_PRICES = {
-    "-Train:ml.m5.large": 0.115, "-Train:ml.m5.xlarge": 0.23, "-Train:ml.m5.2xlarge": 0.461,
-    "-Train:ml.m5.4xlarge": 0.922, "-Train:ml.c5.xlarge": 0.204, "-Train:ml.c5.2xlarge": 0.408,
-    "-Tsform:ml.m5.large": 0.115, "-Tsform:ml.m5.xlarge": 0.23, "-Tsform:ml.m5.2xlarge": 0.461,
-    "-Tsform:ml.m5.4xlarge": 0.922, "-Tsform:ml.c5.xlarge": 0.204, "-Tsform:ml.c5.2xlarge": 0.408,
+    "-Train:ml.m5.large": 0.115,
+    "-Train:ml.m5.xlarge": 0.23,
+    "-Train:ml.m5.2xlarge": 0.461,
+    "-Train:ml.m5.4xlarge": 0.922,
+    "-Train:ml.c5.xlarge": 0.204,
+    "-Train:ml.c5.2xlarge": 0.408,
+    "-Tsform:ml.m5.large": 0.115,
+    "-Tsform:ml.m5.xlarge": 0.23,
+    "-Tsform:ml.m5.2xlarge": 0.461,
+    "-Tsform:ml.m5.4xlarge": 0.922,
+    "-Tsform:ml.c5.xlarge": 0.204,
+    "-Tsform:ml.c5.2xlarge": 0.408,
     "Lambda-GB-Second": 0.0000166667,  # x86
-    "TimedStorage-ByteHrs": 0.023,     # S3 Standard, first 50 TB, per GB-month
+    "TimedStorage-ByteHrs": 0.023,  # S3 Standard, first 50 TB, per GB-month
 }
 
 
@@ -178,8 +207,10 @@ class RecordedPrices:
         usd = RECORDED_PRICES.get(item.usage_suffix) if region in RECORDED_REGIONS else None
         if usd is None:
             recorded = sorted({suffix.split(":")[-1] for suffix in RECORDED_PRICES if ":" in suffix})
-            raise PriceUnknown(f"no recorded price for {item.what} in {region} (the rehearsal's table holds "
-                               f"{', '.join(recorded)} in {' and '.join(RECORDED_REGIONS)})")
+            raise PriceUnknown(
+                f"no recorded price for {item.what} in {region} (the rehearsal's table holds "
+                f"{', '.join(recorded)} in {' and '.join(RECORDED_REGIONS)})"
+            )
         return usd
 
 
@@ -188,8 +219,9 @@ def _on_demand_price(product: dict, item: Item) -> float | None:
     if not usage.endswith(item.usage_suffix):
         return None
     for term in product.get("terms", {}).get("OnDemand", {}).values():
-        dimensions = sorted(term.get("priceDimensions", {}).values(),
-                            key=lambda dimension: float(dimension.get("beginRange", 0) or 0))
+        dimensions = sorted(
+            term.get("priceDimensions", {}).values(), key=lambda dimension: float(dimension.get("beginRange", 0) or 0)
+        )
         for dimension in dimensions:  # the first tier
             if dimension.get("unit") == item.unit and "USD" in dimension.get("pricePerUnit", {}):
                 return float(dimension["pricePerUnit"]["USD"])
@@ -197,6 +229,7 @@ def _on_demand_price(product: dict, item: Item) -> float | None:
 
 
 # -- the records ----------------------------------------------------------------------------------
+
 
 def _priced(prices: PriceList | None, item: Item, local: bool) -> tuple[float | None, str | None]:
     if local:
@@ -214,15 +247,23 @@ def _usd(value: float) -> float:
 def _warm_pool_part(pool: dict, instances: int, price: float | None, why: str | None, local: bool) -> dict:
     """The warm pool's retained billable time at the training instances' price."""
     seconds = pool.get("retained_billable_seconds")
-    part = {"status": pool.get("status"), "retained_billable_seconds": seconds, "instances": instances,
-            "price_per_hour": price, "usd": None, "unknown": why}
+    part = {
+        "status": pool.get("status"),
+        "retained_billable_seconds": seconds,
+        "instances": instances,
+        "price_per_hour": price,
+        "usd": None,
+        "unknown": why,
+    }
     if pool.get("unknown"):
         part["unknown"] = pool["unknown"]
     elif seconds is None:
         if not local:  # the usual case right after a run: priced apart, the rest of the run is still known
             part["pending"] = True
-            part["unknown"] = (f"the warm pool is still kept ({pool.get('status') or 'status unknown'}): its "
-                               "retained time is billed until it ends, and reported then")
+            part["unknown"] = (
+                f"the warm pool is still kept ({pool.get('status') or 'status unknown'}): its "
+                "retained time is billed until it ends, and reported then"
+            )
     elif price is not None:
         part["usd"] = _usd(seconds * instances * price / 3600)
     return part
@@ -235,18 +276,32 @@ def warm_pool(sagemaker, job_name: str) -> dict | None:
     try:
         status = sagemaker.describe_training_job(TrainingJobName=job_name).get("WarmPoolStatus")
     except (BotoCoreError, ClientError) as error:
-        return {"status": None, "retained_billable_seconds": None,
-                "unknown": f"cannot describe training job {job_name} for its warm pool: {error}"}
+        return {
+            "status": None,
+            "retained_billable_seconds": None,
+            "unknown": f"cannot describe training job {job_name} for its warm pool: {error}",
+        }
     if not isinstance(status, dict):
         return None
     seconds = status.get("ResourceRetainedBillableTimeInSeconds")
-    return {"status": status.get("Status"),
-            "retained_billable_seconds": seconds if type(seconds) is int and seconds >= 0 else None}
+    return {
+        "status": status.get("Status"),
+        "retained_billable_seconds": seconds if type(seconds) is int and seconds >= 0 else None,
+    }
 
 
-def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: list[float], lambda_memory_mb: int,
-             stored_bytes: int | None, prices: PriceList | None, local: bool = False,
-             evaluation_seconds: float | None = None) -> dict:
+def run_cost(
+    *,
+    region: str,
+    training: dict,
+    transform: dict,
+    lambda_seconds: list[float],
+    lambda_memory_mb: int,
+    stored_bytes: int | None,
+    prices: PriceList | None,
+    local: bool = False,
+    evaluation_seconds: float | None = None,
+) -> dict:
     """The `cost` record of a finished run, from DescribeTrainingJob / DescribeTransformJob as
     the run's summary holds them (training_seconds, billable_seconds, instance_type, ...)."""
     record: dict[str, Any] = {"currency": "USD", "region": region}
@@ -255,10 +310,17 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
     instances = int(training.get("instance_count") or 0)
     billable = training.get("billable_seconds")
     price, why = _priced(prices, sagemaker_instance(region, training.get("instance_type") or "", "training"), local)
-    part = {"instance_type": training.get("instance_type"), "instances": instances,
-            "training_seconds": training.get("training_seconds"), "billable_seconds": billable,
-            "spot": bool(training.get("spot")), "price_per_hour": price, "usd": None, "spot_saving_usd": None,
-            "unknown": why}
+    part = {
+        "instance_type": training.get("instance_type"),
+        "instances": instances,
+        "training_seconds": training.get("training_seconds"),
+        "billable_seconds": billable,
+        "spot": bool(training.get("spot")),
+        "price_per_hour": price,
+        "usd": None,
+        "spot_saving_usd": None,
+        "unknown": why,
+    }
     if training.get("job_name") is None and not local:  # never started: nothing billed
         part.update(usd=0.0, spot_saving_usd=0.0, unknown=None)
     elif price is not None and billable is not None:
@@ -273,10 +335,17 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
         record["warm_pool"] = _warm_pool_part(pool, instances, price, why, local)
 
     transform_seconds = transform.get("seconds")
-    price, why_transform = _priced(prices, sagemaker_instance(region, transform.get("instance_type") or "",
-                                                              "transform"), local)
-    part = {"instance_type": transform.get("instance_type"), "instances": int(transform.get("instance_count") or 0),
-            "seconds": transform_seconds, "price_per_hour": price, "usd": None, "unknown": why_transform}
+    price, why_transform = _priced(
+        prices, sagemaker_instance(region, transform.get("instance_type") or "", "transform"), local
+    )
+    part = {
+        "instance_type": transform.get("instance_type"),
+        "instances": int(transform.get("instance_count") or 0),
+        "seconds": transform_seconds,
+        "price_per_hour": price,
+        "usd": None,
+        "unknown": why_transform,
+    }
     if transform.get("job_name") is None and not local:  # never started: nothing billed
         part.update(usd=0.0, unknown=None)
     elif price is not None and transform_seconds is not None:
@@ -287,24 +356,34 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
 
     gb_seconds = sum(lambda_seconds) * lambda_memory_mb / 1024
     price, why_lambda = _priced(prices, lambda_duration(region), local)
-    record["lambda"] = {"invocations": len(lambda_seconds), "seconds": round(sum(lambda_seconds), 3),
-                        "memory_mb": lambda_memory_mb, "gb_seconds": round(gb_seconds, 3),
-                        # Of `seconds`, the Evaluate model state's (its share of the GB-seconds and price).
-                        "evaluation_seconds": round(evaluation_seconds, 3) if evaluation_seconds is not None else None,
-                        "price_per_gb_second": price,
-                        "usd": _usd(gb_seconds * price) if price is not None else None, "unknown": why_lambda}
+    record["lambda"] = {
+        "invocations": len(lambda_seconds),
+        "seconds": round(sum(lambda_seconds), 3),
+        "memory_mb": lambda_memory_mb,
+        "gb_seconds": round(gb_seconds, 3),
+        # Of `seconds`, the Evaluate model state's (its share of the GB-seconds and price).
+        "evaluation_seconds": round(evaluation_seconds, 3) if evaluation_seconds is not None else None,
+        "price_per_gb_second": price,
+        "usd": _usd(gb_seconds * price) if price is not None else None,
+        "unknown": why_lambda,
+    }
 
     price, why_s3 = _priced(prices, s3_standard_storage(region), local)
     if stored_bytes is None:
         why_s3 = "cannot list the run's objects under runs/<name>/"
-    record["storage"] = {"bytes": stored_bytes, "price_per_gb_month": price,
-                         "usd_per_month": _usd(stored_bytes / GB * price)
-                         if price is not None and stored_bytes is not None else None,
-                         "unknown": why_s3}
+    record["storage"] = {
+        "bytes": stored_bytes,
+        "price_per_gb_month": price,
+        "usd_per_month": _usd(stored_bytes / GB * price) if price is not None and stored_bytes is not None else None,
+        "unknown": why_s3,
+    }
 
     # A warm pool still kept is left out of the total (its part says so), not a reason to void it.
-    parts = [record[name] for name in ("training", "warm_pool", "transform", "lambda")
-             if name in record and not record[name].get("pending")]
+    parts = [
+        record[name]
+        for name in ("training", "warm_pool", "transform", "lambda")
+        if name in record and not record[name].get("pending")
+    ]
     unknown = list(dict.fromkeys(part["unknown"] for part in parts if part["usd"] is None and part["unknown"]))
     record["total_usd"] = None if unknown else _usd(sum(part["usd"] for part in parts))
     record["unknown"] = unknown or None
@@ -314,6 +393,7 @@ def run_cost(*, region: str, training: dict, transform: dict, lambda_seconds: li
 @dataclasses.dataclass(frozen=True)
 class RunLimits:
     """What bounds a run's bill, as the deployed definition sets it."""
+
     region: str
     training_instance_type: str
     training_instance_count: int
@@ -325,7 +405,7 @@ class RunLimits:
     transform_seconds: int = TRANSFORM_ALLOWANCE_SECONDS  # the Batch transform state's TimeoutSeconds
 
     @classmethod
-    def from_definition(cls, definition: str | dict, region: str) -> "RunLimits":
+    def from_definition(cls, definition: str | dict, region: str) -> RunLimits:
         """From the state machine's definition (DescribeStateMachine), so the bound is the deployed one."""
         from components.definition import TRAIN_STATE, TRANSFORM_STATE
 
@@ -335,13 +415,17 @@ class RunLimits:
         transform = transform_state["Parameters"]["TransformResources"]
         spot = bool(train.get("EnableManagedSpotTraining"))
         stopping = train["StoppingCondition"]
-        return cls(region=region, training_instance_type=train["ResourceConfig"]["InstanceType"],
-                   training_instance_count=int(train["ResourceConfig"]["InstanceCount"]),
-                   training_seconds=int(stopping["MaxWaitTimeInSeconds"] if spot else stopping["MaxRuntimeInSeconds"]),
-                   spot=spot, transform_instance_type=transform["InstanceType"],
-                   transform_instance_count=int(transform["InstanceCount"]),
-                   warm_pool_seconds=int(train["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0)),
-                   transform_seconds=int(transform_state.get("TimeoutSeconds", TRANSFORM_ALLOWANCE_SECONDS)))
+        return cls(
+            region=region,
+            training_instance_type=train["ResourceConfig"]["InstanceType"],
+            training_instance_count=int(train["ResourceConfig"]["InstanceCount"]),
+            training_seconds=int(stopping["MaxWaitTimeInSeconds"] if spot else stopping["MaxRuntimeInSeconds"]),
+            spot=spot,
+            transform_instance_type=transform["InstanceType"],
+            transform_instance_count=int(transform["InstanceCount"]),
+            warm_pool_seconds=int(train["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0)),
+            transform_seconds=int(transform_state.get("TimeoutSeconds", TRANSFORM_ALLOWANCE_SECONDS)),
+        )
 
 
 def worst_case(limits: RunLimits, prices: PriceList | RecordedPrices | None, *, local: bool = False) -> dict:
@@ -354,25 +438,46 @@ def worst_case(limits: RunLimits, prices: PriceList | RecordedPrices | None, *, 
     lines = []
     unknown = []
     for what, item, quantity in (
-            ("training", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
-             limits.training_seconds * limits.training_instance_count / 3600),
-            ("warm pool", sagemaker_instance(limits.region, limits.training_instance_type, "training"),
-             limits.warm_pool_seconds * limits.training_instance_count / 3600),
-            ("transform", sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
-             limits.transform_seconds * limits.transform_instance_count / 3600),
-            ("lambda", lambda_duration(limits.region),
-             lambda_functions.WORST_SECONDS * lambda_functions.MEMORY_MB / 1024)):
+        (
+            "training",
+            sagemaker_instance(limits.region, limits.training_instance_type, "training"),
+            limits.training_seconds * limits.training_instance_count / 3600,
+        ),
+        (
+            "warm pool",
+            sagemaker_instance(limits.region, limits.training_instance_type, "training"),
+            limits.warm_pool_seconds * limits.training_instance_count / 3600,
+        ),
+        (
+            "transform",
+            sagemaker_instance(limits.region, limits.transform_instance_type, "transform"),
+            limits.transform_seconds * limits.transform_instance_count / 3600,
+        ),
+        ("lambda", lambda_duration(limits.region), lambda_functions.WORST_SECONDS * lambda_functions.MEMORY_MB / 1024),
+    ):
         price, why = _priced(prices, item, local)
-        lines.append({"part": what, "quantity": round(quantity, 6), "unit": item.unit, "price": price,
-                      "usd": _usd(quantity * price) if price is not None else None})
+        lines.append(
+            {
+                "part": what,
+                "quantity": round(quantity, 6),
+                "unit": item.unit,
+                "price": price,
+                "usd": _usd(quantity * price) if price is not None else None,
+            }
+        )
         if why and why not in unknown:
             unknown.append(why)
-    return {"currency": "USD", "usd": None if unknown else _usd(sum(line["usd"] for line in lines)),
-            "training_seconds": limits.training_seconds, "warm_pool_seconds": limits.warm_pool_seconds,
-            "transform_seconds": limits.transform_seconds,
-            "spot": limits.spot, "parts": lines,
-            "prices": "recorded" if isinstance(prices, RecordedPrices) else None,
-            "unknown": unknown or None}
+    return {
+        "currency": "USD",
+        "usd": None if unknown else _usd(sum(line["usd"] for line in lines)),
+        "training_seconds": limits.training_seconds,
+        "warm_pool_seconds": limits.warm_pool_seconds,
+        "transform_seconds": limits.transform_seconds,
+        "spot": limits.spot,
+        "parts": lines,
+        "prices": "recorded" if isinstance(prices, RecordedPrices) else None,
+        "unknown": unknown or None,
+    }
 
 
 def describe(record: dict) -> str:
@@ -386,24 +491,33 @@ def describe(record: dict) -> str:
     storage = record["storage"].get("usd_per_month")
     kept = f"; storage ${storage:.6f}/month while kept" if storage is not None else ""
     pool = record.get("warm_pool")
-    pool = "" if not pool else (f", warm pool not included: {pool['unknown']}" if pool.get("pending")
-                                else f", warm pool ${pool['usd']:.4f}")
-    return (f"cost: ${record['total_usd']:.4f} (training ${training['usd']:.4f}{saving}{pool}, transform "
-            f"${record['transform']['usd']:.4f}, Lambda ${record['lambda']['usd']:.6f}){kept}")
+    pool = (
+        ""
+        if not pool
+        else (
+            f", warm pool not included: {pool['unknown']}" if pool.get("pending") else f", warm pool ${pool['usd']:.4f}"
+        )
+    )
+    return (
+        f"cost: ${record['total_usd']:.4f} (training ${training['usd']:.4f}{saving}{pool}, transform "
+        f"${record['transform']['usd']:.4f}, Lambda ${record['lambda']['usd']:.6f}){kept}"
+    )
 
 
 def describe_worst_case(record: dict) -> str:
     recorded = f" at {RECORDED_PRICES_NOTE}" if record.get("prices") == "recorded" else ""
     if record.get("usd") is None:
         return f"worst case{recorded}: unknown ({'; '.join(record.get('unknown') or ['no price'])})"
-    warm = (f", a warm pool kept {record['warm_pool_seconds']} s after it" if record.get("warm_pool_seconds")
-            else "")
-    return (f"worst case{recorded}: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
-            f"transform {record.get('transform_seconds', TRANSFORM_ALLOWANCE_SECONDS)} s, every Lambda attempt at "
-            "its timeout)")
+    warm = f", a warm pool kept {record['warm_pool_seconds']} s after it" if record.get("warm_pool_seconds") else ""
+    return (
+        f"worst case{recorded}: ${record['usd']:.2f} (training {record['training_seconds']} s on every instance{warm}, "
+        f"transform {record.get('transform_seconds', TRANSFORM_ALLOWANCE_SECONDS)} s, every Lambda attempt at "
+        "its timeout)"
+    )
 
 
 # -- from a followed execution ---------------------------------------------------------------------
+
 
 def _epoch_seconds(value: Any) -> float | None:
     """A Describe timestamp as Step Functions hands it on (epoch milliseconds) or ISO 8601 text."""
@@ -411,6 +525,7 @@ def _epoch_seconds(value: Any) -> float | None:
         return value / 1000.0
     if isinstance(value, str):
         from datetime import datetime
+
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
@@ -435,8 +550,9 @@ def stored_bytes(s3, bucket: str, name: str) -> int | None:
     return total
 
 
-def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None,
-                   local: bool, sagemaker=None) -> dict:
+def execution_cost(
+    view, summary: dict, *, region: str, bytes_kept: int | None, prices: PriceList | None, local: bool, sagemaker=None
+) -> dict:
     """The `cost` record of a followed execution (runner.follow.ExecutionView) and its summary.
     Lambda time is each Lambda state's time from entry to exit (validation, seeding, evaluation): an
     upper bound of its billed duration.
@@ -446,21 +562,45 @@ def execution_cost(view, summary: dict, *, region: str, bytes_kept: int | None, 
 
     training_task = next((s for s in reversed(view.states) if s.resource.startswith("createTrainingJob")), None)
     transform_task = next((s for s in reversed(view.states) if s.resource.startswith("createTransformJob")), None)
-    training = {**summary.get("training", {}),
-                "spot": bool(training_task and training_task.parameters.get("EnableManagedSpotTraining"))}
-    keep_alive = ((training_task.parameters.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
-                  if training_task and isinstance(training_task.parameters, dict) else None)
+    training = {
+        **summary.get("training", {}),
+        "spot": bool(training_task and training_task.parameters.get("EnableManagedSpotTraining")),
+    }
+    keep_alive = (
+        (training_task.parameters.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
+        if training_task and isinstance(training_task.parameters, dict)
+        else None
+    )
     if keep_alive and training.get("job_name") and sagemaker is not None:
         training["warm_pool"] = warm_pool(sagemaker, training["job_name"])
     described = transform_task.result if transform_task and isinstance(transform_task.result, dict) else {}
-    began, ended = _epoch_seconds(described.get("TransformStartTime")), _epoch_seconds(described.get("TransformEndTime"))
-    transform = {**summary.get("transform", {}),
-                 "seconds": round(ended - began, 3) if began is not None and ended is not None else None}
+    began, ended = (
+        _epoch_seconds(described.get("TransformStartTime")),
+        _epoch_seconds(described.get("TransformEndTime")),
+    )
+    transform = {
+        **summary.get("transform", {}),
+        "seconds": round(ended - began, 3) if began is not None and ended is not None else None,
+    }
     functions = {VALIDATE_STATE, GENERATE_STATE, PREPARE_STATE, EVALUATE_STATE}
-    lambda_seconds = [(state.exited - state.entered).total_seconds() for state in view.states
-                      if state.name in functions and state.exited is not None]
-    evaluated = [(state.exited - state.entered).total_seconds() for state in view.states
-                 if state.name == EVALUATE_STATE and state.exited is not None]
-    return run_cost(region=region, training=training, transform=transform, lambda_seconds=lambda_seconds,
-                    lambda_memory_mb=lambda_functions.MEMORY_MB, stored_bytes=bytes_kept, prices=prices, local=local,
-                    evaluation_seconds=sum(evaluated) if evaluated else None)
+    lambda_seconds = [
+        (state.exited - state.entered).total_seconds()
+        for state in view.states
+        if state.name in functions and state.exited is not None
+    ]
+    evaluated = [
+        (state.exited - state.entered).total_seconds()
+        for state in view.states
+        if state.name == EVALUATE_STATE and state.exited is not None
+    ]
+    return run_cost(
+        region=region,
+        training=training,
+        transform=transform,
+        lambda_seconds=lambda_seconds,
+        lambda_memory_mb=lambda_functions.MEMORY_MB,
+        stored_bytes=bytes_kept,
+        prices=prices,
+        local=local,
+        evaluation_seconds=sum(evaluated) if evaluated else None,
+    )

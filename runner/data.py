@@ -13,8 +13,8 @@ import contextlib
 import dataclasses
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from lambda_src import data_preparation
 from lambda_src.execution_input import upload_location
@@ -33,7 +33,7 @@ STOP_WAIT_SECONDS = 30  # for an execution run.py stopped to show its end, befor
 
 @dataclasses.dataclass(frozen=True)
 class DataRequest:
-    data: str                   # a local path or an s3:// URI
+    data: str  # a local path or an s3:// URI
     label: str | None = None
     test: str | None = None
     split: tuple[float, float] | None = None  # (validation, test)
@@ -56,8 +56,10 @@ def is_s3(location: str) -> bool:
 def _local_path(location: str, flag: str) -> Path:
     path = Path(location).expanduser()
     if path.is_dir():
-        raise UsageError(f"{flag} {location} is a directory: give one CSV or Parquet file in it (a folder of "
-                         "files: upload it to S3 and pass s3://bucket/prefix/)")
+        raise UsageError(
+            f"{flag} {location} is a directory: give one CSV or Parquet file in it (a folder of "
+            "files: upload it to S3 and pass s3://bucket/prefix/)"
+        )
     if not path.is_file():
         raise UsageError(f"{flag} {location}: no such file (give a CSV or Parquet file, or an s3:// URI)")
     return path
@@ -105,9 +107,11 @@ def as_csv(path: Path) -> Iterator[Path]:
     import pyarrow.parquet
 
     limit = data_preparation.LAMBDA_BUDGET_SECONDS * data_preparation.PREPARE_BYTES_PER_SECOND
-    too_large = (f"{path}: more than {limit / 1e9:.1f} GB as CSV, over what the seeding function can prepare "
-                 f"within Lambda's time limit (estimated at {data_preparation.PREPARE_BYTES_PER_SECOND / 1e6:.1f} "
-                 f"MB/s from the emulator, not measured on AWS): give less data per run")
+    too_large = (
+        f"{path}: more than {limit / 1e9:.1f} GB as CSV, over what the seeding function can prepare "
+        f"within Lambda's time limit (estimated at {data_preparation.PREPARE_BYTES_PER_SECOND / 1e6:.1f} "
+        f"MB/s from the emulator, not measured on AWS): give less data per run"
+    )
     with tempfile.TemporaryDirectory(prefix="run-data-") as folder:
         target = Path(folder) / f"{path.stem}.csv"
         try:
@@ -135,10 +139,22 @@ def _check_parquet_footer(source, path: Path, limit: int, too_large: str) -> lis
         raise UsageError(f"{path}: {meta.num_columns} columns, more than {data_preparation.MAX_COLUMNS}")
     if meta.num_rows * meta.num_columns > limit:  # each cell is at least its comma or line break
         raise UsageError(too_large)
-    kinds = (pyarrow.types.is_string, pyarrow.types.is_large_string, pyarrow.types.is_binary,
-             pyarrow.types.is_large_binary)
-    flat = (pyarrow.types.is_integer, pyarrow.types.is_floating, pyarrow.types.is_boolean, pyarrow.types.is_null,
-            pyarrow.types.is_decimal, pyarrow.types.is_temporal, pyarrow.types.is_dictionary, *kinds)
+    kinds = (
+        pyarrow.types.is_string,
+        pyarrow.types.is_large_string,
+        pyarrow.types.is_binary,
+        pyarrow.types.is_large_binary,
+    )
+    flat = (
+        pyarrow.types.is_integer,
+        pyarrow.types.is_floating,
+        pyarrow.types.is_boolean,
+        pyarrow.types.is_null,
+        pyarrow.types.is_decimal,
+        pyarrow.types.is_temporal,
+        pyarrow.types.is_dictionary,
+        *kinds,
+    )
     for item in source.schema_arrow:  # lists, structs, fixed-size binary: no bound on one cell, no CSV form
         if not any(kind(item.type) for kind in flat):
             raise UsageError(f"{path}: column {item.name!r} is {item.type}: give numbers or text, one value a cell")
@@ -147,9 +163,11 @@ def _check_parquet_footer(source, path: Path, limit: int, too_large: str) -> lis
         for index in text:
             size = meta.row_group(group).column(index).total_uncompressed_size
             if size > MAX_TEXT_CHUNK_BYTES:
-                raise UsageError(f"{path}: column {source.schema_arrow.names[index]!r} holds {size / 1e6:,.0f} MB of text "
-                                 f"in one row group, over {MAX_TEXT_CHUNK_BYTES / 1e6:,.0f} MB: write it with "
-                                 "smaller row groups, or as CSV")
+                raise UsageError(
+                    f"{path}: column {source.schema_arrow.names[index]!r} holds {size / 1e6:,.0f} MB of text "
+                    f"in one row group, over {MAX_TEXT_CHUNK_BYTES / 1e6:,.0f} MB: write it with "
+                    "smaller row groups, or as CSV"
+                )
     return [source.schema_arrow.names[index] for index in text]
 
 
@@ -164,14 +182,18 @@ def _widest_row(batch, path: Path) -> int:
             lengths = pyarrow.compute.binary_length(column.dictionary)
             longest = pyarrow.compute.max(lengths).as_py() or 0 if len(lengths) else 0
             if longest > data_preparation.MAX_ROW_CHARS:
-                raise UsageError(f"{path}: column {name!r} holds a value of {longest:,} bytes, over the "
-                                 f"{data_preparation.MAX_ROW_CHARS:,} characters a row may have")
+                raise UsageError(
+                    f"{path}: column {name!r} holds a value of {longest:,} bytes, over the "
+                    f"{data_preparation.MAX_ROW_CHARS:,} characters a row may have"
+                )
             widest += 2 * longest + 3  # quoted, every quote doubled, and a comma
         else:
             widest += 32  # a number, a date or a flag as text
     if widest > data_preparation.MAX_ROW_CHARS:
-        raise UsageError(f"{path}: rows up to {widest:,} characters as CSV, over the "
-                         f"{data_preparation.MAX_ROW_CHARS:,} a row may have")
+        raise UsageError(
+            f"{path}: rows up to {widest:,} characters as CSV, over the "
+            f"{data_preparation.MAX_ROW_CHARS:,} a row may have"
+        )
     return widest
 
 
@@ -179,13 +201,21 @@ def _widest_row(batch, path: Path) -> int:
 class Findings:
     """What checking a local file learned: hyperparameters the data settles (num_class for a
     multi: objective without one) and warnings for the user."""
+
     hyperparameters: dict = dataclasses.field(default_factory=dict)
     warnings: list = dataclasses.field(default_factory=list)
 
 
 @contextlib.contextmanager
-def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: int,
-                  hyperparameters: dict[str, str], found: Findings | None = None) -> Iterator[dict[str, Path]]:
+def checked_files(
+    data: dict,
+    uploads: dict[str, Path],
+    *,
+    seed: int,
+    shards: int,
+    hyperparameters: dict[str, str],
+    found: Findings | None = None,
+) -> Iterator[dict[str, Path]]:
     """Check the local files with the preparation's rules (nothing written); yields the CSV files
     to upload (upload URI -> path). `data` is the checked input (execution_input). Given `found`,
     what the check learned goes there."""
@@ -203,22 +233,31 @@ def checked_files(data: dict, uploads: dict[str, Path], *, seed: int, shards: in
             test_uri = data.get("test")
             try:
                 with contextlib.ExitStack() as streams:
+
                     def opened(uri: str):
                         return streams.enter_context(open(files[uri], encoding="utf-8-sig", newline=""))
 
                     prepared = data_preparation.prepare(
-                        [(names[data["uri"]], opened(data["uri"]))], data_preparation.CountingSink(),
+                        [(names[data["uri"]], opened(data["uri"]))],
+                        data_preparation.CountingSink(),
                         test_sources=[(names[test_uri], opened(test_uri))] if test_uri in files else [],
-                        hyperparameters=hyperparameters, label=data["label"], seed=seed, shards=shards,
-                        validation=split["validation"], test=split["test"],
-                        categorical=data["categorical"], num_class_from_data=found is not None)
+                        hyperparameters=hyperparameters,
+                        label=data["label"],
+                        seed=seed,
+                        shards=shards,
+                        validation=split["validation"],
+                        test=split["test"],
+                        categorical=data["categorical"],
+                        num_class_from_data=found is not None,
+                    )
             except data_preparation.InvalidData as error:
                 raise UsageError(str(error)) from None
             if found is not None:
                 found.hyperparameters.update(prepared.implied)
                 if prepared.identifier_like:
-                    found.warnings.append(f"{names[data['uri']]}: "
-                                          f"{data_preparation.identifier_warning(prepared.identifier_like)}")
+                    found.warnings.append(
+                        f"{names[data['uri']]}: {data_preparation.identifier_warning(prepared.identifier_like)}"
+                    )
         yield files
 
 
@@ -254,8 +293,9 @@ def _upload_parts(s3, bucket: str, key: str, body) -> None:
             number = len(parts) + 1
             answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)
             parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
-                                     MultipartUpload={"Parts": parts})
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*", MultipartUpload={"Parts": parts}
+        )
     except BaseException:
         with contextlib.suppress(Exception):
             s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)

@@ -26,7 +26,6 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
 from urllib.parse import urlsplit
 
 from components import PROJECT_DIR
@@ -49,15 +48,16 @@ class EndpointKey:
     secret_access_key: str
 
     @classmethod
-    def new(cls) -> "EndpointKey":
+    def new(cls) -> EndpointKey:
         """A key pair shaped like AWS's (AKIA + 16, 40): clients and tools take it as any key."""
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
         return cls("AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)), secrets.token_urlsafe(30))
 
     @classmethod
-    def from_dict(cls, values: object) -> Optional["EndpointKey"]:
-        if isinstance(values, dict) and all(isinstance(values.get(name), str) and values[name]
-                                            for name in ("accessKeyId", "secretAccessKey")):
+    def from_dict(cls, values: object) -> EndpointKey | None:
+        if isinstance(values, dict) and all(
+            isinstance(values.get(name), str) and values[name] for name in ("accessKeyId", "secretAccessKey")
+        ):
             return cls(values["accessKeyId"], values["secretAccessKey"])
         return None
 
@@ -65,8 +65,11 @@ class EndpointKey:
         return {"accessKeyId": self.access_key_id, "secretAccessKey": self.secret_access_key}
 
     def boto3_arguments(self) -> dict:
-        return {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key,
-                "aws_session_token": None}
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": None,
+        }
 
 
 def proof(secret: str, nonce: str, body: bytes) -> str:
@@ -75,6 +78,7 @@ def proof(secret: str, nonce: str, body: bytes) -> str:
 
 
 # --- URLs ------------------------------------------------------------------------------------
+
 
 def local_endpoint_url(text: object) -> str:
     """`text` as a local endpoint's URL (`http://127.0.0.1:5000`), parsed: http or https, a
@@ -99,8 +103,7 @@ def local_endpoint_url(text: object) -> str:
             if not ipaddress.ip_address(host).is_loopback:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"its host {host!r} is not a loopback address (127.0.0.0/8, ::1) or localhost") \
-                from None
+            raise ValueError(f"its host {host!r} is not a loopback address (127.0.0.0/8, ::1) or localhost") from None
     if not port:
         raise ValueError("it names no port (http://127.0.0.1:PORT)")
     shown = f"[{host}]" if ":" in host else host
@@ -109,7 +112,8 @@ def local_endpoint_url(text: object) -> str:
 
 # --- the record --------------------------------------------------------------------------------
 
-def private_problem(info: os.stat_result, folder: bool = False) -> Optional[str]:
+
+def private_problem(info: os.stat_result, folder: bool = False) -> str | None:
     """Why a file or folder is not one only this user can change or read, or None."""
     kind = stat.S_ISDIR if folder else stat.S_ISREG
     if not kind(info.st_mode):
@@ -121,7 +125,7 @@ def private_problem(info: os.stat_result, folder: bool = False) -> Optional[str]
     return None
 
 
-def _runtime_dir() -> Optional[Path]:
+def _runtime_dir() -> Path | None:
     """$XDG_RUNTIME_DIR when it is a folder only this user can use."""
     value = os.environ.get("XDG_RUNTIME_DIR")
     if not value or not os.path.isabs(value):
@@ -161,7 +165,7 @@ def record_name(stack: str, project_dir: Path = PROJECT_DIR) -> str:
     return hashlib.sha256(f"{project_dir}\0{stack}".encode()).hexdigest()[:24]
 
 
-def read_private_json(path: Path) -> Optional[dict]:
+def read_private_json(path: Path) -> dict | None:
     """A JSON object from a file only this user owns and can read; None (with a one-line note
     on stderr when the file exists but is not trusted) otherwise. Never follows a symlink nor
     blocks on a FIFO."""
@@ -204,6 +208,7 @@ def _note(text: str) -> None:
 
 # --- talking to the endpoint -------------------------------------------------------------------
 
+
 def signed_get(url: str, key: EndpointKey, timeout: float) -> tuple[int, dict, bytes]:
     """GET `url` signed with the endpoint's key (SigV4), through no proxy and no redirect:
     (status, headers, at most 64 MiB of body). OSError when it cannot be had."""
@@ -215,8 +220,7 @@ def signed_get(url: str, key: EndpointKey, timeout: float) -> tuple[int, dict, b
     from botocore.credentials import Credentials
 
     request = AWSRequest(method="GET", url=url)
-    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), SIGNING_SERVICE, SIGNING_REGION) \
-        .add_auth(request)
+    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), SIGNING_SERVICE, SIGNING_REGION).add_auth(request)
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -244,7 +248,7 @@ def stack_digest(stack: str, project_dir: Path = PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def served_stack(stack: str) -> Optional[dict]:
+def served_stack(stack: str) -> dict | None:
     """The outputs (with the key) of the endpoint that is up for this very stack, or None
     (always None with RUN_PY_NO_ENDPOINT set: the test suite's --local runs deploy their own).
 
@@ -275,14 +279,20 @@ def served_stack(stack: str) -> Optional[dict]:
         return None  # nobody listens there: the server ended without removing its record
     answered = {name.lower(): value for name, value in headers.items()}.get(PROOF_HEADER.lower(), "")
     if status != 200 or not hmac.compare_digest(answered, proof(key.secret_access_key, nonce, body)):
-        _note(f"ignoring the endpoint record {path}: the server on {url} cannot prove it is the "
-              "run.py serve that wrote it")
+        _note(
+            f"ignoring the endpoint record {path}: the server on {url} cannot prove it is the "
+            "run.py serve that wrote it"
+        )
         return None
     try:
         served = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(served, dict) or served.get("stack") != stack or served.get("digest") != stack_digest(stack) \
-            or not isinstance(served.get("outputs"), dict):
+    if (
+        not isinstance(served, dict)
+        or served.get("stack") != stack
+        or served.get("digest") != stack_digest(stack)
+        or not isinstance(served.get("outputs"), dict)
+    ):
         return None
     return {**served["outputs"], ENDPOINT_KEY: url, CREDENTIALS_KEY: key.as_dict()}

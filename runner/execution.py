@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lambda_src.execution_input import (
-    DRAWN_SEEDS, NAME_SEPARATOR, SEED_LIMIT, InvalidExecutionInput, check_execution_name,
-    is_job_name, validate_execution)
+    DRAWN_SEEDS,
+    NAME_SEPARATOR,
+    SEED_LIMIT,
+    InvalidExecutionInput,
+    check_execution_name,
+    is_job_name,
+    validate_execution,
+)
 from runner.errors import UsageError
 from runner.outputs import StackOutputs
 
@@ -18,8 +24,10 @@ def check_name(name: str) -> str:
     if not is_job_name(name):
         suggestion = re.sub(r"-{3,}", "--", re.sub(r"[^a-z0-9-]+", "-", name.lower())).strip("-")
         instead = f": use {suggestion!r}" if is_job_name(suggestion) else ""
-        raise UsageError(f"invalid execution name {name!r}: use 1-63 lower-case letters, digits and hyphens, "
-                         f"not starting or ending with a hyphen (it becomes the SageMaker job name){instead}")
+        raise UsageError(
+            f"invalid execution name {name!r}: use 1-63 lower-case letters, digits and hyphens, "
+            f"not starting or ending with a hyphen (it becomes the SageMaker job name){instead}"
+        )
     return name
 
 
@@ -34,16 +42,20 @@ def full_name(name: str, prefix: str) -> str:
 
 def new_name(prefix: str, now: datetime | None = None) -> str:
     """`<prefix>--YYYYMMDD-HHMMSS-<6 hex>`: unique, sortable, and a valid SageMaker job name."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return check_name(f"{prefix}{NAME_SEPARATOR}{stamp}-{secrets.token_hex(3)}")
 
 
 def check_input(execution_input: dict, name: str, outputs: StackOutputs) -> dict:
     """The state machine's own validation step, run before anything starts; its result."""
     try:
-        return validate_execution(execution_input, execution_name=name,
-                                  job_name_prefix=outputs.job_name_prefix,
-                                  defaults=outputs.run_defaults, bucket=outputs.bucket_name)
+        return validate_execution(
+            execution_input,
+            execution_name=name,
+            job_name_prefix=outputs.job_name_prefix,
+            defaults=outputs.run_defaults,
+            bucket=outputs.bucket_name,
+        )
     except InvalidExecutionInput as error:
         raise UsageError(f"the execution would be refused: {error}") from None
 
@@ -82,8 +94,9 @@ def draw_seed() -> int:
     return secrets.randbelow(DRAWN_SEEDS)
 
 
-def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]],
-                seed: int | None = None) -> dict:
+def build_input(
+    raw_input: str | None, rows: int | None, hyperparameters: list[tuple[str, str]], seed: int | None = None
+) -> dict:
     """The execution input: `--input` JSON, then `--rows`, `--hp` and `--seed` on top of it.
 
     Without a seed in either, one is drawn here, so every run records the seed it used.
@@ -101,8 +114,7 @@ def build_input(raw_input: str | None, rows: int | None, hyperparameters: list[t
     given: dict[str, str] = {}
     for key, value in hyperparameters:
         if key in given:  # the last one would win silently
-            raise UsageError(f"--hp {key} is given twice ({key}={given[key]} and {key}={value}): "
-                             "give each key once")
+            raise UsageError(f"--hp {key} is given twice ({key}={given[key]} and {key}={value}): give each key once")
         given[key] = value
     if hyperparameters:
         merged = dict(execution_input.get("hyperparameters") or {})

@@ -8,8 +8,9 @@ import math
 import re
 import sys
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from runner.terminal import shown
 
@@ -27,11 +28,11 @@ class StateProgress:
     entered: datetime
     exited: datetime | None = None
     status: str = "running"
-    detail: str = ""       # a SageMaker job's current status, e.g. "Training"
-    resource: str = ""     # e.g. "createTrainingJob.sync"
+    detail: str = ""  # a SageMaker job's current status, e.g. "Training"
+    resource: str = ""  # e.g. "createTrainingJob.sync"
     job_name: str = ""
     parameters: dict = dataclasses.field(default_factory=dict)  # the task's request, as scheduled
-    result: Any = None     # the task's own result (for .sync jobs: the Describe response)
+    result: Any = None  # the task's own result (for .sync jobs: the Describe response)
     error: str | None = None
     cause: str | None = None
     input: str | None = None  # the state's input, JSON text (kept unparsed: only the last is read)
@@ -99,8 +100,9 @@ def states_from_history(events: list[dict]) -> list[StateProgress]:
         kind, details = event["type"], _details(event)
         current = states[-1] if states else None
         if kind.endswith("StateEntered"):
-            state = StateProgress(name=details["name"], entered=event["timestamp"],
-                                  input=details.get("input"), changed=event["timestamp"])
+            state = StateProgress(
+                name=details["name"], entered=event["timestamp"], input=details.get("input"), changed=event["timestamp"]
+            )
             if kind == "FailStateEntered":
                 state.status, state.exited = "failed", event["timestamp"]
             states.append(state)
@@ -110,8 +112,9 @@ def states_from_history(events: list[dict]) -> list[StateProgress]:
         elif kind == "TaskScheduled" and current:
             current.resource = details.get("resource", "")
             current.parameters = _json(details.get("parameters")) or {}
-            current.job_name = (current.parameters.get("TrainingJobName")
-                                or current.parameters.get("TransformJobName") or "")
+            current.job_name = (
+                current.parameters.get("TrainingJobName") or current.parameters.get("TransformJobName") or ""
+            )
         elif kind in _SUCCESS_EVENTS and current:
             current.error = current.cause = None  # a retry succeeded
             current.result = _json(details.get("output"))
@@ -185,13 +188,18 @@ class TrainingLog:
         return self.progress.get(job, "")
 
     def _latest_round(self, job: str) -> tuple[int, str] | None:
-        streams = self.logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{job}/",
-                                                 limit=50).get("logStreams", [])
+        streams = self.logs.describe_log_streams(
+            logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{job}/", limit=50
+        ).get("logStreams", [])
         if not streams:
             return None
         newest = max(streams, key=lambda stream: (stream.get("creationTime", 0), stream["logStreamName"]))
-        events = self.logs.get_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=newest["logStreamName"],
-                                          startFromHead=False, limit=LOG_EVENTS_READ).get("events", [])
+        events = self.logs.get_log_events(
+            logGroupName=TRAINING_LOG_GROUP,
+            logStreamName=newest["logStreamName"],
+            startFromHead=False,
+            limit=LOG_EVENTS_READ,
+        ).get("events", [])
         for event in reversed(events):
             found = _ROUND_LINE.fullmatch(str(event.get("message", "")).replace("#011", "\t").strip())
             if found:
@@ -217,8 +225,7 @@ class History:
         new: dict[int, dict] = {}
         token = None
         while True:
-            request = dict(executionArn=self.arn, includeExecutionData=True, reverseOrder=True,
-                           maxResults=HISTORY_PAGE)
+            request = dict(executionArn=self.arn, includeExecutionData=True, reverseOrder=True, maxResults=HISTORY_PAGE)
             if token:
                 request["nextToken"] = token
             page = self.sfn.get_execution_history(**request)
@@ -235,18 +242,24 @@ class History:
         return [self.events[key] for key in sorted(self.events)]
 
 
-def snapshot(sfn, sagemaker, execution_arn: str, history: History | None = None,
-             training_log: TrainingLog | None = None) -> ExecutionView:
+def snapshot(
+    sfn, sagemaker, execution_arn: str, history: History | None = None, training_log: TrainingLog | None = None
+) -> ExecutionView:
     description = sfn.describe_execution(executionArn=execution_arn)
     history = history or History(sfn, execution_arn)
     history.refresh()
     view = ExecutionView(
-        arn=execution_arn, name=description["name"], status=description["status"],
-        started=description["startDate"], stopped=description.get("stopDate"),
+        arn=execution_arn,
+        name=description["name"],
+        status=description["status"],
+        started=description["startDate"],
+        stopped=description.get("stopDate"),
         states=states_from_history(history.ordered()),
         output=_json(description.get("output")),
-        error=description.get("error"), cause=description.get("cause"),
-        input=_json(description.get("input")))
+        error=description.get("error"),
+        cause=description.get("cause"),
+        input=_json(description.get("input")),
+    )
     for state in view.states:
         if state.exited is None and view.status == "RUNNING":
             state.detail = job_status(sagemaker, state)
@@ -269,7 +282,7 @@ class PlainDisplay:
         self.last = 0.0
 
     def update(self, view: ExecutionView) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for state in view.states:
             key = (state.status, state.detail)
             if self.seen.get(state.name) == key:
@@ -304,15 +317,19 @@ class LiveDisplay:
         def text(value) -> str:  # remote text: escaped for the terminal, then for rich's markup
             return escape(shown(value))
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         table = Table(title=f"{text(view.name)}  {text(view.status)}", title_justify="left")
         for column in ("State", "Status", "Time", "Detail"):
             table.add_column(column, justify="right" if column == "Time" else "left")
         colours = {"succeeded": "green", "failed": "red", "running": "yellow", "retrying": "yellow"}
         for state in view.states:
             colour = colours.get(state.status, "white")
-            table.add_row(text(state.name), f"[{colour}]{state.status}[/]", f"{state.seconds(now):.1f}s",
-                          text(state.detail or (state.error or "")))
+            table.add_row(
+                text(state.name),
+                f"[{colour}]{state.status}[/]",
+                f"{state.seconds(now):.1f}s",
+                text(state.detail or (state.error or "")),
+            )
         self.live.update(table)
 
     def close(self) -> None:

@@ -18,7 +18,8 @@ import csv
 import io
 import sys
 import warnings
-from typing import BinaryIO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -30,8 +31,14 @@ _BLOCK = 1 << 20  # elements per step of the chunked reductions
 NotScorable = evaluation.NotScorable
 
 
-def _numbers(block: bytes, columns: int, what: str, first_line: int,
-             line_numbers: np.ndarray | None = None, quoted: bytes | None = None) -> np.ndarray:
+def _numbers(
+    block: bytes,
+    columns: int,
+    what: str,
+    first_line: int,
+    line_numbers: np.ndarray | None = None,
+    quoted: bytes | None = None,
+) -> np.ndarray:
     """The complete lines of `block` as an array of `columns` numbers per line. A bad line is
     named by `first_line` + its index, or by `line_numbers` (the lines of a sample), and quoted
     from `quoted` (the block as it was read) when given."""
@@ -50,8 +57,9 @@ def _numbers(block: bytes, columns: int, what: str, first_line: int,
                 if quoted is not None:
                     line = quoted.split(b"\n")[offset]
                 shape = f"a list of {columns} numbers" if quoted is not None else f"{columns} number(s)"
-                raise NotScorable(f"{what} line {number} is not {shape}: "
-                                  f"{line[:60].decode(errors='replace')!r}") from None
+                raise NotScorable(
+                    f"{what} line {number} is not {shape}: {line[:60].decode(errors='replace')!r}"
+                ) from None
     return values if columns > 1 else values.reshape(lines)
 
 
@@ -71,9 +79,18 @@ def _read_csv(block: bytes, columns: int, lines: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields are only a warning
-            frame = pd.read_csv(io.BytesIO(block), header=None, names=range(columns), index_col=False,
-                                dtype=np.float64, keep_default_na=False, na_values=_NAN_SPELLINGS,
-                                skip_blank_lines=False, quoting=csv.QUOTE_NONE, engine="c")
+            frame = pd.read_csv(
+                io.BytesIO(block),
+                header=None,
+                names=range(columns),
+                index_col=False,
+                dtype=np.float64,
+                keep_default_na=False,
+                na_values=_NAN_SPELLINGS,
+                skip_blank_lines=False,
+                quoting=csv.QUOTE_NONE,
+                engine="c",
+            )
     except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning):
         return None
     return frame.to_numpy() if frame.shape == (lines, columns) else None
@@ -99,8 +116,7 @@ def _read_small(block: bytes, columns: int, lines: int) -> np.ndarray | None:
     if (np.diff(commas_before_end, prepend=0) != columns - 1).any():
         return None
     try:
-        values = np.array(block.replace(b",", b"\n").split(b"\n", lines * columns)[:lines * columns],
-                          dtype=np.float64)
+        values = np.array(block.replace(b",", b"\n").split(b"\n", lines * columns)[: lines * columns], dtype=np.float64)
     except ValueError:
         return None
     return values.reshape(lines, columns)
@@ -112,8 +128,7 @@ def _every(block: bytes, first: int, step: int) -> tuple[bytes, int, np.ndarray]
     ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
     starts = np.r_[0, ends[:-1] + 1]
     chosen = np.arange((-first) % step, ends.size, step)
-    return (b"".join(block[start:end + 1] for start, end in zip(starts[chosen], ends[chosen])),
-            ends.size, chosen)
+    return (b"".join(block[start : end + 1] for start, end in zip(starts[chosen], ends[chosen])), ends.size, chosen)
 
 
 def _zero_one_lines(block: bytes) -> np.ndarray | None:
@@ -133,11 +148,16 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
     starts = np.r_[0, ends[:-1] + 1]
     framed = (ends > starts) & (raw[starts] == ord("[")) & (raw[np.maximum(ends - 1, 0)] == ord("]"))
     if not framed.all() or block.count(b"[") != ends.size or block.count(b"]") != ends.size:
-        offset = int(np.argmin(framed)) if not framed.all() else next(
-            i for i, line in enumerate(block.split(b"\n")) if line.count(b"[") != 1 or line.count(b"]") != 1)
+        offset = (
+            int(np.argmin(framed))
+            if not framed.all()
+            else next(i for i, line in enumerate(block.split(b"\n")) if line.count(b"[") != 1 or line.count(b"]") != 1)
+        )
         line = block.split(b"\n")[offset]
-        raise NotScorable(f"{what} line {first_line + offset} is not a bracketed list of numbers: "
-                          f"{line[:60].decode(errors='replace')!r}")
+        raise NotScorable(
+            f"{what} line {first_line + offset} is not a bracketed list of numbers: "
+            f"{line[:60].decode(errors='replace')!r}"
+        )
     if block.count(b" ") == block.count(b", "):  # every space after a comma, as str(list) writes: drop all
         return block.translate(None, b"[] ")  # 3x faster than replacing ", "
     return block.translate(None, b"[]").replace(b", ", b",")
@@ -146,9 +166,17 @@ def _unbracketed(block: bytes, what: str, first_line: int) -> bytes:
 without_assembly_blanks = evaluation.without_assembly_blanks
 
 
-def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
-                 sink: BinaryIO | None = None, keep: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                 expected: int | None = None, every: int | None = None, bracketed: bool = False) -> np.ndarray:
+def read_numbers(
+    chunks: Iterable[bytes],
+    what: str,
+    *,
+    columns: int = 1,
+    sink: BinaryIO | None = None,
+    keep: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    expected: int | None = None,
+    every: int | None = None,
+    bracketed: bool = False,
+) -> np.ndarray:
     """Parse a text object of `columns` numbers per line, streamed as byte chunks.
 
     `bracketed`: each line is a list, `[0.81, 0.18]`, as the container writes multi:softprob.
@@ -182,7 +210,7 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
         else:
             if whole is None:
                 whole = np.empty((expected, *values.shape[1:]), dtype=values.dtype)
-            whole[line - 1:line - 1 + len(values)] = values
+            whole[line - 1 : line - 1 + len(values)] = values
         line += lines
 
     for chunk in chunks:
@@ -208,7 +236,12 @@ def read_numbers(chunks: Iterable[bytes], what: str, *, columns: int = 1,
 # -- what the objective outputs: one home, lambda_src/evaluation.py (the pipeline's Evaluate state) --
 
 PROBABILITY, MARGIN, HINGE, MULTICLASS, REGRESSION = (
-    evaluation.PROBABILITY, evaluation.MARGIN, evaluation.HINGE, evaluation.MULTICLASS, evaluation.REGRESSION)
+    evaluation.PROBABILITY,
+    evaluation.MARGIN,
+    evaluation.HINGE,
+    evaluation.MULTICLASS,
+    evaluation.REGRESSION,
+)
 DEFAULT_OBJECTIVE = evaluation.DEFAULT_OBJECTIVE
 Objective, BINARY_LOGISTIC = evaluation.Objective, evaluation.BINARY_LOGISTIC
 hyperparameter, objective_of = evaluation.hyperparameter, evaluation.objective_of
@@ -231,6 +264,7 @@ def _classes_only(objective: Objective, what: str, first: int, values: np.ndarra
 def label_reader(objective: Objective, what: str) -> Callable[[int, np.ndarray], np.ndarray]:
     """`keep` for read_numbers on the labels object: checked and stored as small as they fit
     (0/1 as uint8, an eighth of float64's memory)."""
+
     def binary(first: int, values: np.ndarray) -> np.ndarray:
         bad = (values != 0) & (values != 1)  # NaN too
         if bad.any():
@@ -250,10 +284,10 @@ def label_reader(objective: Objective, what: str) -> Callable[[int, np.ndarray],
     return {MULTICLASS: classes, REGRESSION: numbers}.get(objective.kind, binary)
 
 
-def prediction_reader(objective: Objective, labels: np.ndarray,
-                      what: str) -> Callable[[int, np.ndarray], np.ndarray]:
+def prediction_reader(objective: Objective, labels: np.ndarray, what: str) -> Callable[[int, np.ndarray], np.ndarray]:
     """`keep` for read_numbers on the transform output, which checks what the objective writes.
     multi:softprob's rows become (predicted class, probability of the true class)."""
+
     def finite(first: int, values: np.ndarray) -> np.ndarray:
         bad = ~np.isfinite(values)
         if bad.any():
@@ -280,7 +314,7 @@ def prediction_reader(objective: Objective, labels: np.ndarray,
         probabilities(first, values)
         if first + len(values) > labels.size:
             raise NotScorable(f"{what} has more lines than the {labels.size} labels")
-        truth = labels[first:first + len(values)]
+        truth = labels[first : first + len(values)]
         reduced = np.empty((len(values), 2))
         reduced[:, 0] = values.argmax(axis=1)
         reduced[:, 1] = values[np.arange(len(values)), truth]
@@ -300,20 +334,21 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) ->
     """counts[true class, predicted class], as int64 (classes² of them)."""
     counts = np.zeros(classes * classes, dtype=np.int64)
     for start in range(0, labels.size, _BLOCK):
-        truth = labels[start:start + _BLOCK].astype(np.int64)
-        counts += np.bincount(truth * classes + predicted[start:start + _BLOCK].astype(np.int64),
-                              minlength=classes * classes)
+        truth = labels[start : start + _BLOCK].astype(np.int64)
+        counts += np.bincount(
+            truth * classes + predicted[start : start + _BLOCK].astype(np.int64), minlength=classes * classes
+        )
     return counts.reshape(classes, classes)
 
 
-def score(labels: np.ndarray, predictions: np.ndarray,
-          objective: Objective = BINARY_LOGISTIC) -> tuple[dict[str, float | None], dict[str, str]]:
+def score(
+    labels: np.ndarray, predictions: np.ndarray, objective: Objective = BINARY_LOGISTIC
+) -> tuple[dict[str, float | None], dict[str, str]]:
     """The metrics of `objective`'s predictions (as its `prediction_reader` kept them) against the
     labels (as its `label_reader` kept them), and for any that is undefined (None), the reason:
     lambda_src.evaluation.score, which the pipeline's Evaluate state runs on the same rows."""
     if objective.bracketed:
-        predictions = (predictions[:, 0].tolist(), predictions[:, 1].tolist()) if predictions.size \
-            else ([], [])
+        predictions = (predictions[:, 0].tolist(), predictions[:, 1].tolist()) if predictions.size else ([], [])
     else:
         predictions = predictions.tolist()
     return evaluation.score(labels.tolist(), predictions, objective)

@@ -21,8 +21,8 @@ MAX_MEMBERS = 100  # SageMaker's model.tar.gz of the XGBoost algorithm holds xgb
 MAX_VALUES = 1 << 21  # UBJSON values decoded, a typed array counting one: about 20 a tree, 100,000 trees
 # Legacy binary (xgboost 1.7 src/learner.cc, src/gbm/gbtree_model.h, src/tree/tree_model.cc):
 _LEARNER_PARAM = 136  # LearnerModelParamLegacy: contain_extra_attrs at byte 12
-_GBTREE_PARAM = 160   # GBTreeModelParam: num_trees at 0, num_parallel_tree at 4
-_TREE_PARAM = 148     # TreeParam: num_nodes at 4; then 20-byte nodes, 16-byte node stats
+_GBTREE_PARAM = 160  # GBTreeModelParam: num_trees at 0, num_parallel_tree at 4
+_TREE_PARAM = 148  # TreeParam: num_nodes at 4; then 20-byte nodes, 16-byte node stats
 _NODE_BYTES = 20 + 16
 
 
@@ -30,10 +30,15 @@ def model_facts(archive: bytes | BinaryIO) -> dict | None:
     """{"rounds": N, "best_iteration": M or None, "trees": T, "format": ...} of a model.tar.gz
     holding `xgboost-model`, or None when it cannot be read."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(archive) if isinstance(archive, bytes) else archive,
-                          mode="r:gz") as tar:
-            member = next((m for m in itertools.islice(tar, MAX_MEMBERS)
-                           if m.isfile() and m.name.lstrip("./") == "xgboost-model"), None)
+        with tarfile.open(fileobj=io.BytesIO(archive) if isinstance(archive, bytes) else archive, mode="r:gz") as tar:
+            member = next(
+                (
+                    m
+                    for m in itertools.islice(tar, MAX_MEMBERS)
+                    if m.isfile() and m.name.lstrip("./") == "xgboost-model"
+                ),
+                None,
+            )
             if member is None or member.size > MAX_MODEL_BYTES:
                 return None
             data = tar.extractfile(member).read()
@@ -56,8 +61,12 @@ def facts(data: bytes) -> dict | None:
 def _summary(trees: int, parallel: int, classes: int, attributes: dict, kind: str) -> dict:
     per_round = max(1, parallel) * max(1, classes)
     best = attributes.get("best_iteration")
-    return {"rounds": trees // per_round, "trees": trees, "format": kind,
-            "best_iteration": int(best) if isinstance(best, str) and best.isdigit() else None}
+    return {
+        "rounds": trees // per_round,
+        "trees": trees,
+        "format": kind,
+        "best_iteration": int(best) if isinstance(best, str) and best.isdigit() else None,
+    }
 
 
 def _legacy(data: bytes) -> dict:
@@ -85,7 +94,7 @@ def _legacy(data: bytes) -> dict:
             pair = []
             for _ in range(2):
                 (length,) = struct.unpack_from("<Q", data, at)
-                pair.append(data[at + 8:at + 8 + length].decode())
+                pair.append(data[at + 8 : at + 8 + length].decode())
                 at += 8 + length
             attributes[pair[0]] = pair[1]
     if at > len(data):
@@ -99,9 +108,13 @@ def _ubjson(data: bytes) -> dict:
     learner = document["learner"]
     model = learner["gradient_booster"]["model"]
     param = model["gbtree_model_param"]
-    return _summary(int(param["num_trees"]), int(param.get("num_parallel_tree", "1")),
-                    int(learner["learner_model_param"].get("num_class", "0")),
-                    learner.get("attributes") or {}, "xgboost UBJSON")
+    return _summary(
+        int(param["num_trees"]),
+        int(param.get("num_parallel_tree", "1")),
+        int(learner["learner_model_param"].get("num_class", "0")),
+        learner.get("attributes") or {},
+        "xgboost UBJSON",
+    )
 
 
 class _Ubjson:
@@ -116,7 +129,7 @@ class _Ubjson:
     def _take(self, count: int) -> bytes:
         if count < 0 or self.at + count > len(self.data):
             raise ValueError("truncated")
-        piece = self.data[self.at:self.at + count]
+        piece = self.data[self.at : self.at + count]
         self.at += count
         return piece
 
@@ -141,10 +154,10 @@ class _Ubjson:
             return self._take(self._int()).decode()
         if marker in (b"{", b"["):
             kind = count = None
-            if self.data[self.at:self.at + 1] == b"$":
+            if self.data[self.at : self.at + 1] == b"$":
                 self.at += 1
                 kind = self._take(1)
-            if self.data[self.at:self.at + 1] == b"#":
+            if self.data[self.at : self.at + 1] == b"#":
                 self.at += 1
                 count = self._int()
             elif kind is not None:
@@ -157,7 +170,7 @@ class _Ubjson:
             end = b"}" if marker == b"{" else b"]"
             result: dict | list = {} if marker == b"{" else []
             index = 0
-            while (index < count) if count is not None else self.data[self.at:self.at + 1] != end:
+            while (index < count) if count is not None else self.data[self.at : self.at + 1] != end:
                 if isinstance(result, dict):
                     key = self._take(self._int()).decode()
                     result[key] = self.value(depth + 1, kind)

@@ -16,8 +16,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -43,8 +43,7 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     true_positives = np.cumsum(hits)[last_of_tie]
     false_positives = (last_of_tie + 1) - true_positives
     positives, negatives = hits.sum(), hits.size - hits.sum()
-    return (np.r_[0.0, false_positives / max(negatives, 1)],
-            np.r_[0.0, true_positives / max(positives, 1)])
+    return (np.r_[0.0, false_positives / max(negatives, 1)], np.r_[0.0, true_positives / max(positives, 1)])
 
 
 def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS):
@@ -57,16 +56,19 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
     return predicted[used] / counts[used], observed[used] / counts[used], counts[used]
 
 
-def calibration_by_count(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS,
-                         min_rows: int = CALIBRATION_MIN_ROWS):
+def calibration_by_count(
+    labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS, min_rows: int = CALIBRATION_MIN_ROWS
+):
     """As `calibration`, over bins of equal row counts (the rows sorted by score), as few as it
     takes for each to hold at least `min_rows` rows (at least one bin, at most `bins`)."""
     count = max(1, min(bins, scores.size // min_rows))
     order = np.argsort(scores, kind="stable")
     groups = [group for group in np.array_split(order, count) if group.size]
-    return (np.array([scores[group].mean() for group in groups]),
-            np.array([labels[group].astype(np.float64).mean() for group in groups]),
-            np.array([group.size for group in groups]))
+    return (
+        np.array([scores[group].mean() for group in groups]),
+        np.array([labels[group].astype(np.float64).mean() for group in groups]),
+        np.array([group.size for group in groups]),
+    )
 
 
 def probability_grid(points: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -87,8 +89,7 @@ def precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.n
     ranked, hits = scores[order], labels[order].astype(np.float64)
     last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
     true_positives = np.cumsum(hits)[last_of_tie]
-    return (np.r_[0.0, true_positives / max(hits.sum(), 1)],
-            np.r_[1.0, true_positives / (last_of_tie + 1)])
+    return (np.r_[0.0, true_positives / max(hits.sum(), 1)], np.r_[1.0, true_positives / (last_of_tie + 1)])
 
 
 def _short_count(value: float, _position=None) -> str:
@@ -103,14 +104,19 @@ def _import_matplotlib() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # noqa: F401
     from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
 
 
-
-
-def arrays_for(kind: str, predictions: np.ndarray, labels: np.ndarray, points: np.ndarray | None, *,
-               bracketed: bool = False, confusion: dict | None = None) -> dict[str, np.ndarray]:
+def arrays_for(
+    kind: str,
+    predictions: np.ndarray,
+    labels: np.ndarray,
+    points: np.ndarray | None,
+    *,
+    bracketed: bool = False,
+    confusion: dict | None = None,
+) -> dict[str, np.ndarray]:
     """What `render` draws for `kind`, from the (sampled) rows as runner.metrics kept them and the
     confusion matrix of all rows; `points` (x, y) for the generator's data, else None."""
     scores = predictions[:, 0] if bracketed else predictions  # multi:softprob: the predicted class
@@ -122,25 +128,41 @@ def arrays_for(kind: str, predictions: np.ndarray, labels: np.ndarray, points: n
     return arrays
 
 
-def render(path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
-           metrics: dict | None = None, classes: list[str] | None = None) -> Path:
+def render(
+    path: Path,
+    kind: str,
+    arrays: dict[str, np.ndarray],
+    *,
+    title: str,
+    metrics: dict | None = None,
+    classes: list[str] | None = None,
+) -> Path:
     """Write a PNG with the panels of `kind` (see `arrays_for`)."""
     figure_for(kind, arrays, title=title, metrics=metrics, classes=classes).savefig(path, dpi=100)
     return path
 
 
-def figure_for(kind: str, arrays: dict[str, np.ndarray], *, title: str, metrics: dict | None = None,
-               classes: list[str] | None = None):
+def figure_for(
+    kind: str,
+    arrays: dict[str, np.ndarray],
+    *,
+    title: str,
+    metrics: dict | None = None,
+    classes: list[str] | None = None,
+):
     """The matplotlib Figure `render` saves: the panels of `kind` in rows of at most three."""
     _import_matplotlib()
     from matplotlib.figure import Figure
 
     metrics = metrics or {}
     scores, labels, points = arrays["scores"], arrays["labels"], arrays.get("points")
-    panels = {PROBABILITY: [_roc, _precision_recall, _calibration, _histograms],
-              MARGIN: [_roc, _precision_recall, _histograms],
-              HINGE: [_confusion], MULTICLASS: [_confusion] if "confusion" in arrays else [],
-              REGRESSION: [_predicted_vs_actual, _residuals]}[kind]
+    panels = {
+        PROBABILITY: [_roc, _precision_recall, _calibration, _histograms],
+        MARGIN: [_roc, _precision_recall, _histograms],
+        HINGE: [_confusion],
+        MULTICLASS: [_confusion] if "confusion" in arrays else [],
+        REGRESSION: [_predicted_vs_actual, _residuals],
+    }[kind]
     panels = panels + ([_plane] if points is not None else [])
     # Four panels as 2 x 2, five as 2 x 3: a layout that fits a screen, not a strip.
     columns = 2 if len(panels) == 4 else min(PANELS_PER_ROW, max(1, len(panels)))
@@ -149,17 +171,26 @@ def figure_for(kind: str, arrays: dict[str, np.ndarray], *, title: str, metrics:
     height = PANEL_INCHES[1] * rows + 1.0
     # Fixed margins: a constrained layout would take half of the drawing time.
     figure = Figure(figsize=(width, height))
-    figure.subplots_adjust(left=0.9 / width, right=1 - 0.9 / width, bottom=0.7 / height, top=1 - 1.0 / height,
-                           wspace=0.55, hspace=0.45)
+    figure.subplots_adjust(
+        left=0.9 / width, right=1 - 0.9 / width, bottom=0.7 / height, top=1 - 1.0 / height, wspace=0.55, hspace=0.45
+    )
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for panel, ax in zip(panels, axes):
-        panel(figure, ax, kind=kind, scores=scores, labels=labels, points=points, metrics=metrics,
-              confusion=arrays.get("confusion"), classes=classes)
-    for ax in axes[len(panels):]:
+        panel(
+            figure,
+            ax,
+            kind=kind,
+            scores=scores,
+            labels=labels,
+            points=points,
+            metrics=metrics,
+            confusion=arrays.get("confusion"),
+            classes=classes,
+        )
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     shown = "   ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
-    positive = (f"   positive class: {_class_names(classes)[1]} (label 1)"
-                if kind in (PROBABILITY, MARGIN) else "")
+    positive = f"   positive class: {_class_names(classes)[1]} (label 1)" if kind in (PROBABILITY, MARGIN) else ""
     figure.suptitle(f"{title}\n{shown}{positive}")
     return figure
 
@@ -174,8 +205,14 @@ def _roc(figure, ax, *, scores, labels, metrics, **_):
     auc = metrics.get("auc")
     ax.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.4f})" if auc is not None else "model")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate",
-           xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+    ax.set(
+        title="ROC curve",
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        aspect="equal",
+    )
     ax.legend(loc="lower right")
 
 
@@ -184,8 +221,7 @@ def _precision_recall(figure, ax, *, scores, labels, **_):
     ax.plot(recall, precision, color="tab:blue", label="model")
     base = float(labels.mean()) if labels.size else 0.0
     ax.axhline(base, color="grey", linestyle="--", linewidth=1, label=f"chance ({base:.3f})")
-    ax.set(title="Precision-recall", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           aspect="equal")
+    ax.set(title="Precision-recall", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
     ax.legend(loc="lower left")
 
 
@@ -206,8 +242,13 @@ def _calibration(figure, ax, *, scores, labels, **_):
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     ax.plot(predicted, observed, marker="o", color="tab:orange", label="model")
     each = f"~{int(counts.mean()):,} rows each" if counts.size else "no rows"
-    ax.set(title=f"Calibration ({counts.size} bins, {each})", xlabel="mean predicted probability",
-           ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        title=f"Calibration ({counts.size} bins, {each})",
+        xlabel="mean predicted probability",
+        ylabel="observed positive rate",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(loc="upper left")
 
 
@@ -222,11 +263,20 @@ def _histograms(figure, ax, *, kind, scores, labels, classes, **_):
     low, high = (0.0, 1.0) if kind == PROBABILITY else (float(scores.min()), float(scores.max()))
     names = _class_names(classes)
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
-        ax.hist(scores[labels == label], bins=50, range=(low, high if high > low else low + 1),
-                histtype="step", color=color, log=True,
-                label=f"{names[label]} (positive)" if label == 1 else names[label])
-    ax.set(title="Scores per true class", xlabel="predicted probability" if kind == PROBABILITY else "margin",
-           ylabel="rows (log scale)")
+        ax.hist(
+            scores[labels == label],
+            bins=50,
+            range=(low, high if high > low else low + 1),
+            histtype="step",
+            color=color,
+            log=True,
+            label=f"{names[label]} (positive)" if label == 1 else names[label],
+        )
+    ax.set(
+        title="Scores per true class",
+        xlabel="predicted probability" if kind == PROBABILITY else "margin",
+        ylabel="rows (log scale)",
+    )
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(_short_count))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.legend(loc="upper center")
@@ -241,8 +291,15 @@ def _confusion(figure, ax, *, confusion, classes, **_):
     drawn = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     if size <= 12:
         for (row, column), count in np.ndenumerate(confusion):
-            ax.text(column, row, f"{count:,}", ha="center", va="center", fontsize=8,
-                    color="white" if shares[row, column] > 0.5 else "black")
+            ax.text(
+                column,
+                row,
+                f"{count:,}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shares[row, column] > 0.5 else "black",
+            )
     if size <= 30:
         slanted = size > 4 or max(map(len, names)) > 6
         ax.set_xticks(range(size), names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
@@ -288,15 +345,30 @@ def _plane(figure, ax, *, kind, scores, points, classes=None, **_):
         low = -high
     else:
         low, high = float(np.nanmin(grid, initial=0)), float(np.nanmax(grid, initial=1))
-    drawn = ax.imshow(grid, origin="lower", cmap="coolwarm", vmin=low, vmax=high if high > low else low + 1,
-                      extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5), interpolation="nearest")
+    drawn = ax.imshow(
+        grid,
+        origin="lower",
+        cmap="coolwarm",
+        vmin=low,
+        vmax=high if high > low else low + 1,
+        extent=(-0.5, GRID - 0.5, -0.5, GRID - 0.5),
+        interpolation="nearest",
+    )
     x = np.linspace(0, 100, 2)
     ax.plot(x, 3 * x + 5, color="black", linewidth=1.5, label="true boundary y = 3x + 5")
     what = {PROBABILITY: "probability", MARGIN: "margin", HINGE: "class", MULTICLASS: "class"}.get(kind, "value")
-    ax.set(title=f"Mean predicted {what}\nper (x, y)", xlabel="x", ylabel="y",
-           xlim=(-1, 101), ylim=(-1, 101), aspect="equal")
+    ax.set(
+        title=f"Mean predicted {what}\nper (x, y)",
+        xlabel="x",
+        ylabel="y",
+        xlim=(-1, 101),
+        ylim=(-1, 101),
+        aspect="equal",
+    )
     ax.legend(loc="lower right")
-    figure.colorbar(drawn, ax=ax, label=f"predicted P({_class_names(classes)[1]})" if probability else f"mean predicted {what}")
+    figure.colorbar(
+        drawn, ax=ax, label=f"predicted P({_class_names(classes)[1]})" if probability else f"mean predicted {what}"
+    )
 
 
 def loaded() -> bool:
@@ -324,26 +396,49 @@ class Painter:
             # A session of its own: a Ctrl-C at the terminal is run.py's to handle (it ends this
             # process). -P: the working directory is not on its module path.
             self._process = subprocess.Popen(
-                [sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); "
-                                             "from runner.plot import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-P",
+                    "-c",
+                    f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); from runner.plot import serve; serve()",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except OSError:
             pass
 
-    def __enter__(self) -> "Painter":
+    def __enter__(self) -> Painter:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def render(self, path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
-               metrics: dict | None = None, classes: list[str] | None = None) -> Path:
+    def render(
+        self,
+        path: Path,
+        kind: str,
+        arrays: dict[str, np.ndarray],
+        *,
+        title: str,
+        metrics: dict | None = None,
+        classes: list[str] | None = None,
+    ) -> Path:
         """As `render`: RuntimeError for what cannot be drawn, with the message `render` gives."""
         return self.start(path, kind, arrays, title=title, metrics=metrics, classes=classes)()
 
-    def start(self, path: Path, kind: str, arrays: dict[str, np.ndarray], *, title: str,
-              metrics: dict | None = None, classes: list[str] | None = None) -> Callable[[], Path]:
+    def start(
+        self,
+        path: Path,
+        kind: str,
+        arrays: dict[str, np.ndarray],
+        *,
+        title: str,
+        metrics: dict | None = None,
+        classes: list[str] | None = None,
+    ) -> Callable[[], Path]:
         """Hand the job over and return at once, so that the caller's other work overlaps the
         drawing: the returned call waits for it, and returns `path` or raises as `render` does.
         When the process could not be started, this draws here, and raises here."""
@@ -354,8 +449,16 @@ class Painter:
         self._drawing = process
         packed = io.BytesIO()
         np.savez(packed, **arrays)
-        header = json.dumps({"path": str(path), "kind": kind, "title": title, "metrics": metrics,
-                             "classes": classes, "bytes": packed.getbuffer().nbytes})
+        header = json.dumps(
+            {
+                "path": str(path),
+                "kind": kind,
+                "title": title,
+                "metrics": metrics,
+                "classes": classes,
+                "bytes": packed.getbuffer().nbytes,
+            }
+        )
         try:
             process.stdin.write(header.encode() + b"\n" + packed.getvalue())
             process.stdin.flush()
@@ -416,8 +519,14 @@ def serve() -> None:
             return
         job = json.loads(header)
         with np.load(io.BytesIO(sys.stdin.buffer.read(job["bytes"]))) as data:
-            render(Path(job["path"]), job["kind"], {name: data[name] for name in data.files},
-                   title=job["title"], metrics=job["metrics"], classes=job["classes"])
+            render(
+                Path(job["path"]),
+                job["kind"],
+                {name: data[name] for name in data.files},
+                title=job["title"],
+                metrics=job["metrics"],
+                classes=job["classes"],
+            )
     except (ImportError, RuntimeError, ValueError) as error:
         sys.stderr.write(str(error))
         sys.stderr.flush()

@@ -19,8 +19,9 @@ import math
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,6 +68,7 @@ def readable_cause(cause: str | None) -> str | None:
 
 # -- runs/<name>/ -------------------------------------------------------------------------------
 
+
 def claim(runs_dir: Path, name: str, *, local: bool, recover: bool = False) -> Path:
     """Create runs/<name>/ empty, or refuse: a name is used once, its results never overwritten.
 
@@ -74,8 +76,10 @@ def claim(runs_dir: Path, name: str, *, local: bool, recover: bool = False) -> P
     `recover` (`run.py follow`): a folder left without summary.json (a run whose results were not
     saved) is taken over when empty, or moved aside to `<name>.incomplete[-N]` and replaced."""
     if not is_job_name(name):
-        raise UsageError(f"the execution name {shown(name)} is not a valid execution name (1-63 letters, "
-                         "digits and hyphens): nothing is saved under that name")
+        raise UsageError(
+            f"the execution name {shown(name)} is not a valid execution name (1-63 letters, "
+            "digits and hyphens): nothing is saved under that name"
+        )
     run_dir = runs_dir / name
     try:
         if runs_dir.exists() and not runs_dir.is_dir():
@@ -89,10 +93,14 @@ def claim(runs_dir: Path, name: str, *, local: bool, recover: bool = False) -> P
         run_dir.mkdir()
     except FileExistsError:
         if local:  # the emulator is new each run: runs/ is what remembers the names used
-            raise UsageError(f"ExecutionAlreadyExists: an execution named {name} already ran "
-                             f"({run_dir}/ holds it); pick another --name or leave --name out") from None
-        raise UsageError(f"{run_dir}/ already exists and is never overwritten: pick another --name, "
-                         "another --runs-dir, or move it away") from None
+            raise UsageError(
+                f"ExecutionAlreadyExists: an execution named {name} already ran "
+                f"({run_dir}/ holds it); pick another --name or leave --name out"
+            ) from None
+        raise UsageError(
+            f"{run_dir}/ already exists and is never overwritten: pick another --name, "
+            "another --runs-dir, or move it away"
+        ) from None
     except OSError as error:
         raise UsageError(f"cannot create {run_dir}/ (--runs-dir): {error.strerror or error}") from None
     return run_dir
@@ -135,6 +143,7 @@ def release(run_dir: Path | None) -> None:
 
 # -- the record ---------------------------------------------------------------------------------
 
+
 def _iso(moment) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -142,8 +151,13 @@ def _iso(moment) -> str | None:
 def project_version() -> str | None:
     """`git describe` of the project checkout (with -dirty for local changes), if it is one."""
     try:
-        result = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=PROJECT_DIR,
-                                capture_output=True, text=True, timeout=5)
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -198,81 +212,95 @@ def summary_of(view: ExecutionView, where: dict[str, Any]) -> dict:
     transform_request = transform.parameters if transform else {}
     transform_described = transform.result if transform and isinstance(transform.result, dict) else {}
     # SageMaker's metric regexes cannot match inf or nan: such values never reach its list.
-    final_metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList") or []
-                     if isinstance(item, dict) and "MetricName" in item and finite_number(item.get("Value"))}
+    final_metrics = {
+        item["MetricName"]: item["Value"]
+        for item in described.get("FinalMetricDataList") or []
+        if isinstance(item, dict) and "MetricName" in item and finite_number(item.get("Value"))
+    }
     evaluated = data.get("evaluation") if isinstance(data.get("evaluation"), dict) else {}
     registration = data.get("registration") if isinstance(data.get("registration"), dict) else {}
     failed = view.failed_state
     now = view.stopped or view.started
     container = image.rsplit(":", 1)[-1] if image and ":" in image else None
-    return strict({
-        "execution_name": view.name,
-        "execution_arn": view.arn,
-        "imageVersion": image_version(view, image),
-        "status": view.status,
-        "where": where,
-        "started": _iso(view.started),
-        "stopped": _iso(view.stopped),
-        "seconds": round((now - view.started).total_seconds(), 3) if view.stopped else None,
-        "input": view.input,
-        "seed": dataset.get("seed", run.get("seed", given.get("seed"))),
-        "rows": dataset.get("rows"),
-        # Where the rows came from: the generator, or a file / S3 data with its label, features,
-        # class mapping and the split fractions used (the seed above drew the split).
-        "data": dataset.get("source") if isinstance(dataset.get("source"), dict) else None,
-        "hyperparameters": run.get("hyperparameters") or request.get("HyperParameters")
-                           or settings.get("hyperparameters"),
-        "training": {
-            "job_name": training.job_name if training else None,
-            "image": image,
-            "instance_type": resources.get("InstanceType"),
-            "instance_count": resources.get("InstanceCount"),
-            "volume_size_gb": resources.get("VolumeSizeInGB"),
-            "max_runtime_seconds": (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
-            "status": described.get("TrainingJobStatus"),
-            "training_seconds": described.get("TrainingTimeInSeconds"),
-            "billable_seconds": described.get("BillableTimeInSeconds"),
-            "final_metrics": final_metrics or None,
-        },
-        "transform": {
-            "job_name": transform.job_name if transform else None,
-            "instance_type": (transform_request.get("TransformResources") or {}).get("InstanceType"),
-            "instance_count": (transform_request.get("TransformResources") or {}).get("InstanceCount"),
-            "status": transform_described.get("TransformJobStatus"),
-        },
-        "states": [{"name": state.name, "status": state.status, "started": _iso(state.entered),
-                    "stopped": _iso(state.exited), "seconds": round(state.seconds(now), 3)}
-                   for state in view.states],
-        "scored_as": None,
-        "metrics": evaluated.get("metrics") if isinstance(evaluated.get("metrics"), dict) else None,
-        "metrics_missing": None if view.status == "SUCCEEDED" or evaluated.get("metrics")
-                           else f"the execution {view.status}",
-        "metrics_undefined": evaluated.get("undefined") if isinstance(evaluated.get("undefined"), dict) else {},
-        # The pipeline's own evaluation (Evaluate model): where evaluation.json is, the quality
-        # gate's verdict, the model package the run registered.
-        "evaluation_uri": evaluated.get("evaluationUri"),
-        "quality_gate": evaluated.get("gate") if isinstance(evaluated.get("gate"), dict) else None,
-        "model_package_arn": registration.get("modelPackageArn"),
-        "classes": _classes(dataset),
-        "confusion_matrix": None,
-        "artifacts_dir": None,
-        "predictions": None,
-        "model": None,
-        "plot": None,
-        "plot_missing": None,
-        "summary": None,
-        "iam_report": None,
-        "results_error": None,
-        "failed_state": failed.name if failed else None,
-        "error": view.error,
-        "cause": readable_cause(view.cause),
-        "versions": {
-            "project": project_version(),
-            "xgboost_container": container,
-            # Only a local run trains with this machine's XGBoost (its image's environment).
-            "xgboost_library": _image_library(container) if where.get("local") else None,
-        },
-    })
+    return strict(
+        {
+            "execution_name": view.name,
+            "execution_arn": view.arn,
+            "imageVersion": image_version(view, image),
+            "status": view.status,
+            "where": where,
+            "started": _iso(view.started),
+            "stopped": _iso(view.stopped),
+            "seconds": round((now - view.started).total_seconds(), 3) if view.stopped else None,
+            "input": view.input,
+            "seed": dataset.get("seed", run.get("seed", given.get("seed"))),
+            "rows": dataset.get("rows"),
+            # Where the rows came from: the generator, or a file / S3 data with its label, features,
+            # class mapping and the split fractions used (the seed above drew the split).
+            "data": dataset.get("source") if isinstance(dataset.get("source"), dict) else None,
+            "hyperparameters": run.get("hyperparameters")
+            or request.get("HyperParameters")
+            or settings.get("hyperparameters"),
+            "training": {
+                "job_name": training.job_name if training else None,
+                "image": image,
+                "instance_type": resources.get("InstanceType"),
+                "instance_count": resources.get("InstanceCount"),
+                "volume_size_gb": resources.get("VolumeSizeInGB"),
+                "max_runtime_seconds": (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+                "status": described.get("TrainingJobStatus"),
+                "training_seconds": described.get("TrainingTimeInSeconds"),
+                "billable_seconds": described.get("BillableTimeInSeconds"),
+                "final_metrics": final_metrics or None,
+            },
+            "transform": {
+                "job_name": transform.job_name if transform else None,
+                "instance_type": (transform_request.get("TransformResources") or {}).get("InstanceType"),
+                "instance_count": (transform_request.get("TransformResources") or {}).get("InstanceCount"),
+                "status": transform_described.get("TransformJobStatus"),
+            },
+            "states": [
+                {
+                    "name": state.name,
+                    "status": state.status,
+                    "started": _iso(state.entered),
+                    "stopped": _iso(state.exited),
+                    "seconds": round(state.seconds(now), 3),
+                }
+                for state in view.states
+            ],
+            "scored_as": None,
+            "metrics": evaluated.get("metrics") if isinstance(evaluated.get("metrics"), dict) else None,
+            "metrics_missing": None
+            if view.status == "SUCCEEDED" or evaluated.get("metrics")
+            else f"the execution {view.status}",
+            "metrics_undefined": evaluated.get("undefined") if isinstance(evaluated.get("undefined"), dict) else {},
+            # The pipeline's own evaluation (Evaluate model): where evaluation.json is, the quality
+            # gate's verdict, the model package the run registered.
+            "evaluation_uri": evaluated.get("evaluationUri"),
+            "quality_gate": evaluated.get("gate") if isinstance(evaluated.get("gate"), dict) else None,
+            "model_package_arn": registration.get("modelPackageArn"),
+            "classes": _classes(dataset),
+            "confusion_matrix": None,
+            "artifacts_dir": None,
+            "predictions": None,
+            "model": None,
+            "plot": None,
+            "plot_missing": None,
+            "summary": None,
+            "iam_report": None,
+            "results_error": None,
+            "failed_state": failed.name if failed else None,
+            "error": view.error,
+            "cause": readable_cause(view.cause),
+            "versions": {
+                "project": project_version(),
+                "xgboost_container": container,
+                # Only a local run trains with this machine's XGBoost (its image's environment).
+                "xgboost_library": _image_library(container) if where.get("local") else None,
+            },
+        }
+    )
 
 
 def finite_number(value) -> bool:
@@ -311,6 +339,7 @@ def to_json(summary: dict) -> str:
 
 # -- fetching -----------------------------------------------------------------------------------
 
+
 def _keys_under(s3, uri: str) -> list[str]:
     bucket, prefix = split_uri(uri.rstrip("/") + "/")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -347,10 +376,17 @@ def _save_and_parse(chunks: Iterator[bytes], path: Path | None, parse) -> tuple[
             return None, str(problem)
 
 
-def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_data: bool,
-            not_saved: str | None = None, iam_report: Callable[[], dict] | None = None,
-            painter: plot.Painter | None = None,
-            cost: Callable[[ExecutionView, dict], dict] | None = None) -> dict:
+def collect(
+    s3,
+    view: ExecutionView,
+    where: dict,
+    run_dir: Path | None,
+    keep_data: bool,
+    not_saved: str | None = None,
+    iam_report: Callable[[], dict] | None = None,
+    painter: plot.Painter | None = None,
+    cost: Callable[[ExecutionView, dict], dict] | None = None,
+) -> dict:
     """The record of an ended execution; for a SUCCEEDED one also its artifacts and scores.
 
     Never raises for a results problem: the summary says what could not be done
@@ -372,8 +408,9 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
         scratch.mkdir()
         # The plot is drawn in the painter's process while the cost record and the IAM report are
         # fetched here.
-        plot_drawn = _fetch(s3, view, summary, scratch, run_dir, keep_data, painter) \
-            if view.status == "SUCCEEDED" else None
+        plot_drawn = (
+            _fetch(s3, view, summary, scratch, run_dir, keep_data, painter) if view.status == "SUCCEEDED" else None
+        )
         summary["cost"] = cost(view, summary) if cost is not None else None
         if iam_report is not None:
             (scratch / "iam.json").write_text(json.dumps(iam_report(), indent=2) + "\n")
@@ -385,8 +422,9 @@ def collect(s3, view: ExecutionView, where: dict, run_dir: Path | None, keep_dat
         (scratch / "summary.json").write_text(to_json(summary) + "\n")
         scratch.rename(run_dir)  # replaces the claimed, empty folder in one step
     except KeyError as missing:
-        summary["results_error"] = (f"the output of {view.name} has no {missing} key: was it started "
-                                    "from this project's state machine?")
+        summary["results_error"] = (
+            f"the output of {view.name} has no {missing} key: was it started from this project's state machine?"
+        )
     except OSError as error:
         summary["results_error"] = f"cannot save {view.name} under {run_dir.parent}: {error.strerror or error}"
     except (BotoCoreError, ClientError) as error:
@@ -409,8 +447,9 @@ def _copy(chunks: Iterable[bytes], path: Path) -> None:
             sink.write(chunk)
 
 
-def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool,
-           painter) -> Callable[[], None] | None:
+def _fetch(
+    s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, keep_data: bool, painter
+) -> Callable[[], None] | None:
     """Fetch and score a succeeded run's outputs into scratch/ and start drawing its plot; the call
     returned (None: no plot) waits for the drawing and records it."""
     from runner import metrics  # numpy: imported once there is something to score
@@ -424,10 +463,10 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
     # Saved and scored without the blank lines SageMaker's assembly may add: line i is row i's prediction.
     predictions_chunks = metrics.without_assembly_blanks(_chunks(s3, bucket, prediction_keys))
     objective, labels, predictions, problem = _read_scored(
-        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), predictions_chunks, scratch)
+        summary, test_rows, _chunks(s3, labels_bucket, [labels_key]), predictions_chunks, scratch
+    )
     summary["predictions"] = str(final / "predictions.csv")
-    plot_drawn = _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions,
-                         problem)
+    plot_drawn = _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions, problem)
     model_bucket, model_key = split_uri(training["modelDataUrl"])
     _copy(_chunks(s3, model_bucket, [model_key]), scratch / "model.tar.gz")
     summary["model"] = str(final / "model.tar.gz")
@@ -448,14 +487,18 @@ def _fetch(s3, view: ExecutionView, summary: dict, scratch: Path, final: Path, k
                     raise
                 skipped.append(key)
         if skipped:
-            summary["data_skipped"] = {"count": len(skipped), "keys": skipped[:10],
-                                       "why": "these keys name no file inside data/ (`..`, empty parts, a file and a folder of "
-                                              "one name, too long): not downloaded"}
+            summary["data_skipped"] = {
+                "count": len(skipped),
+                "keys": skipped[:10],
+                "why": "these keys name no file inside data/ (`..`, empty parts, a file and a folder of "
+                "one name, too long): not downloaded",
+            }
     return plot_drawn
 
 
-def _scored(s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions,
-            problem) -> Callable[[], None] | None:
+def _scored(
+    s3, view, summary, scratch, final, keep_data, painter, objective, labels, predictions, problem
+) -> Callable[[], None] | None:
     """Score what was read (or record why not), then stream the held-out rows and start the plot."""
     from runner import metrics
 
@@ -475,15 +518,24 @@ def _scored(s3, view, summary, scratch, final, keep_data, painter, objective, la
     if objective.kind in (metrics.MULTICLASS, metrics.HINGE) and objective.classes <= metrics.CONFUSION_CLASSES:
         predicted = predictions[:, 0] if objective.bracketed else predictions
         counts = metrics.confusion_matrix(labels, predicted, objective.classes)
-        names = list(summary["classes"] or [])[:objective.classes]
+        names = list(summary["classes"] or [])[: objective.classes]
         names += [str(index) for index in range(len(names), objective.classes)]
-        summary["confusion_matrix"] = {"classes": names, "counts": counts.tolist(),
-                                       "rows": "true class", "columns": "predicted class"}
+        summary["confusion_matrix"] = {
+            "classes": names,
+            "counts": counts.tolist(),
+            "rows": "true class",
+            "columns": "predicted class",
+        }
     return _held_out_rows(s3, view, summary, scratch, final, keep_data, (objective, predictions, labels), painter)
 
 
-def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[bytes],
-                 predictions_chunks: Iterator[bytes], scratch: Path) -> tuple:
+def _read_scored(
+    summary: dict,
+    test_rows: int | None,
+    labels_chunks: Iterator[bytes],
+    predictions_chunks: Iterator[bytes],
+    scratch: Path,
+) -> tuple:
     """The labels, then the predictions, parsed and checked as the run's objective writes them,
     each saved to scratch/ as it streams and kept whole whatever happens.
     (objective, labels, predictions, None), or (..., the reason they cannot be scored)."""
@@ -492,26 +544,44 @@ def _read_scored(summary: dict, test_rows: int | None, labels_chunks: Iterator[b
     try:
         objective = metrics.objective_of(summary.get("hyperparameters"))
     except metrics.NotScorable as unscored:
-        summary["scored_as"] = {"objective": metrics.hyperparameter(summary.get("hyperparameters"), "objective"),
-                                "kind": None}
+        summary["scored_as"] = {
+            "objective": metrics.hyperparameter(summary.get("hyperparameters"), "objective"),
+            "kind": None,
+        }
         _copy(labels_chunks, scratch / "labels.csv")
         _copy(predictions_chunks, scratch / "predictions.csv")
         return None, None, None, str(unscored)
     multiclass = objective.kind == metrics.MULTICLASS
-    summary["scored_as"] = {"objective": objective.name, "kind": objective.kind,
-                            **({"num_class": objective.classes} if multiclass else {})}
+    summary["scored_as"] = {
+        "objective": objective.name,
+        "kind": objective.kind,
+        **({"num_class": objective.classes} if multiclass else {}),
+    }
     # The labels first: multi:softprob's K probabilities a row are reduced against them as they stream.
-    labels, problem = _save_and_parse(labels_chunks, scratch / "labels.csv", lambda chunks: metrics.read_numbers(
-        chunks, "the labels object", expected=test_rows, keep=metrics.label_reader(objective, "the labels object")))
+    labels, problem = _save_and_parse(
+        labels_chunks,
+        scratch / "labels.csv",
+        lambda chunks: metrics.read_numbers(
+            chunks, "the labels object", expected=test_rows, keep=metrics.label_reader(objective, "the labels object")
+        ),
+    )
     predictions = None
     if problem:
         _copy(predictions_chunks, scratch / "predictions.csv")
     else:
         what = "the batch transform output"
         predictions, problem = _save_and_parse(
-            predictions_chunks, scratch / "predictions.csv", lambda chunks: metrics.read_numbers(
-                chunks, what, expected=labels.size, columns=objective.classes if objective.bracketed else 1,
-                bracketed=objective.bracketed, keep=metrics.prediction_reader(objective, labels, what)))
+            predictions_chunks,
+            scratch / "predictions.csv",
+            lambda chunks: metrics.read_numbers(
+                chunks,
+                what,
+                expected=labels.size,
+                columns=objective.classes if objective.bracketed else 1,
+                bracketed=objective.bracketed,
+                keep=metrics.prediction_reader(objective, labels, what),
+            ),
+        )
     if problem:
         problem += f" (objective {objective.name}" + (f", num_class {objective.classes})" if multiclass else ")")
     return objective, labels, predictions, problem
@@ -540,22 +610,37 @@ def _held_out_rows(s3, view, summary, scratch, final, keep_data, scored, painter
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
         points, problem = _save_and_parse(
-            chunks, target, lambda chunks: metrics.read_numbers(
-                chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride))
+            chunks,
+            target,
+            lambda chunks: metrics.read_numbers(
+                chunks, "the held-out rows (test.csv)", columns=2, expected=size, every=stride
+            ),
+        )
         if problem:
             summary["plot_missing"] = problem
             return None
     if objective.kind == metrics.MULTICLASS and summary["confusion_matrix"] is None and points is None:
-        summary["plot_missing"] = (f"num_class {objective.classes}: a confusion matrix of over "
-                                   f"{metrics.CONFUSION_CLASSES} classes is neither recorded nor drawn")
+        summary["plot_missing"] = (
+            f"num_class {objective.classes}: a confusion matrix of over "
+            f"{metrics.CONFUSION_CLASSES} classes is neither recorded nor drawn"
+        )
         return None
     from runner import plot
 
-    arrays = plot.arrays_for(objective.kind, predictions[::stride], labels[::stride], points,
-                             bracketed=objective.bracketed, confusion=summary["confusion_matrix"])
+    arrays = plot.arrays_for(
+        objective.kind,
+        predictions[::stride],
+        labels[::stride],
+        points,
+        bracketed=objective.bracketed,
+        confusion=summary["confusion_matrix"],
+    )
     drawn = f", {len(labels[::stride]):,} drawn" if stride > 1 else ""
-    job = dict(title=f"{view.name}: {size:,} held-out rows{drawn}", metrics=summary["metrics"],
-               classes=(summary["confusion_matrix"] or {}).get("classes"))
+    job = dict(
+        title=f"{view.name}: {size:,} held-out rows{drawn}",
+        metrics=summary["metrics"],
+        classes=(summary["confusion_matrix"] or {}).get("classes"),
+    )
 
     def cannot_draw(error: Exception) -> None:  # no matplotlib, or it cannot draw this
         (scratch / "plot.png").unlink(missing_ok=True)

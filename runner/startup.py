@@ -16,5 +16,7 @@ def missing_package_line(error: BaseException) -> str | None:
     name = getattr(error, "name", None) or (error.args[0] if error.args else None)
     if not name or name.split(".")[0] in PROJECT_PACKAGES:
         return None
-    return (f"run.py: error: {name} is not installed for {sys.executable}: run run.py with the project's "
-            "virtualenv (venv/bin/python run.py ...; `make local` creates it from requirements.txt)")
+    return (
+        f"run.py: error: {name} is not installed for {sys.executable}: run run.py with the project's "
+        "virtualenv (venv/bin/python run.py ...; `make local` creates it from requirements.txt)"
+    )

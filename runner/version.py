@@ -11,12 +11,18 @@ from components import PROJECT_DIR
 
 def version_text() -> str:
     try:
-        commit = subprocess.run(["git", "-C", str(PROJECT_DIR), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    return (f"run.py (training-pipeline) {commit or 'unknown commit (not a git checkout)'}; "
-            f"Python {platform.python_version()}")
+    return (
+        f"run.py (training-pipeline) {commit or 'unknown commit (not a git checkout)'}; "
+        f"Python {platform.python_version()}"
+    )
 
 
 class VersionAction(argparse.Action):

@@ -66,7 +66,10 @@ def load_summary(path: Path) -> tuple[dict | None, str | None]:
     try:
         loaded = json.loads(data, parse_constant=lambda constant: None)  # NaN, Infinity: unknown
     except (ValueError, RecursionError) as error:
-        return None, f"summary.json unreadable: not JSON ({shown(str(error).splitlines()[0] if str(error) else 'too deep', 80)})"
+        return (
+            None,
+            f"summary.json unreadable: not JSON ({shown(str(error).splitlines()[0] if str(error) else 'too deep', 80)})",
+        )
     if not isinstance(loaded, dict):
         return None, "summary.json unreadable: not a JSON object"
     if _depth(loaded) > MAX_DEPTH:
@@ -168,8 +171,9 @@ class Run:
     def validation_metrics(self) -> dict[str, float]:
         """What SageMaker reported (FinalMetricDataList), its validation channel's metrics."""
         final = self.mapping("training", "final_metrics")
-        return {key: value for key, value in final.items()
-                if key.startswith("validation:") and _finite(value) is not None}
+        return {
+            key: value for key, value in final.items() if key.startswith("validation:") and _finite(value) is not None
+        }
 
     @property
     def held_out_metrics(self) -> dict[str, float]:
@@ -214,19 +218,33 @@ class Run:
 
     def record(self) -> dict:
         """The fields the workbench shows, as JSON values (for --json)."""
-        return {"name": self.name, "problem": self.problem, "started": self.started or None, "where": self.where,
-                "status": self.text("status"), "data": self.data, "label": self.label,
-                "objective": self.objective, "image_version": self.image_version,
-                "rows": self.number("rows", "train"), "rounds": self.rounds, "best_iteration": self.best_iteration,
-                "validation_metrics": self.validation_metrics, "metrics": self.held_out_metrics,
-                "quality_gate": self.gate, "model_package_arn": self.model_package_arn,
-                "cost": self.cost if self.summary else None}
+        return {
+            "name": self.name,
+            "problem": self.problem,
+            "started": self.started or None,
+            "where": self.where,
+            "status": self.text("status"),
+            "data": self.data,
+            "label": self.label,
+            "objective": self.objective,
+            "image_version": self.image_version,
+            "rows": self.number("rows", "train"),
+            "rounds": self.rounds,
+            "best_iteration": self.best_iteration,
+            "validation_metrics": self.validation_metrics,
+            "metrics": self.held_out_metrics,
+            "quality_gate": self.gate,
+            "model_package_arn": self.model_package_arn,
+            "cost": self.cost if self.summary else None,
+        }
 
 
 def _runs(runs_dir: Path) -> list[Run]:
     if not runs_dir.is_dir():
-        raise UsageError(f"{shown(runs_dir)}/ holds no runs yet (it does not exist): start one with run.py, "
-                         "or name the folder with --runs-dir DIR")
+        raise UsageError(
+            f"{shown(runs_dir)}/ holds no runs yet (it does not exist): start one with run.py, "
+            "or name the folder with --runs-dir DIR"
+        )
     runs = [Run(folder) for folder in runs_dir.iterdir() if folder.is_dir() and not folder.name.startswith(".")]
     return sorted(runs, key=lambda run: (run.started, run.name), reverse=True)
 
@@ -237,7 +255,9 @@ def find(runs_dir: Path, name: str) -> Run:
     exact = [run for run in runs if run.name == name]
     matches = exact or [run for run in runs if name in run.name]
     if not matches:
-        raise UsageError(f"no run named {shown(name)!r} or containing it in {shown(runs_dir)}/ (run.py runs lists them)")
+        raise UsageError(
+            f"no run named {shown(name)!r} or containing it in {shown(runs_dir)}/ (run.py runs lists them)"
+        )
     if len(matches) > 1:
         listed = "".join(f"\n  {shown(run.name)}" for run in matches[:20])
         more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
@@ -300,44 +320,83 @@ def list_runs(runs_dir: Path) -> tuple[str, list[dict]]:
     records = [run.record() for run in runs]
     if not runs:
         return f"no runs in {shown(runs_dir)}/ yet: start one with run.py", records
-    header = ["NAME", "STARTED (UTC)", "WHERE", "STATUS", "DATA", "LABEL", "OBJECTIVE", "IMAGE", "ROWS",
-              "ROUNDS", "VALIDATION", "HELD-OUT", "GATE", "MODEL", "COST"]
+    header = [
+        "NAME",
+        "STARTED (UTC)",
+        "WHERE",
+        "STATUS",
+        "DATA",
+        "LABEL",
+        "OBJECTIVE",
+        "IMAGE",
+        "ROWS",
+        "ROUNDS",
+        "VALIDATION",
+        "HELD-OUT",
+        "GATE",
+        "MODEL",
+        "COST",
+    ]
     lines = [header]
     for run in runs:
         if run.problem:
             lines.append([shown(run.name), *[""] * 2, "?", *[""] * 10, shown(run.problem)])
             continue
-        lines.append([shown(run.name), shown(run.started[:19].replace("T", " ")), shown(run.where, CELL),
-                      shown(run.text("status") or "?", CELL), shown(run.data, CELL), shown(run.label or "-", CELL),
-                      shown(run.objective or "-", CELL), shown(run.image_version or "-", CELL),
-                      _number(run.number("rows", "train")), _rounds(run), _validation(run.validation_metrics),
-                      _headline(run.held_out_metrics), _gate(run), _model(run), shown(run.cost, CELL)])
+        lines.append(
+            [
+                shown(run.name),
+                shown(run.started[:19].replace("T", " ")),
+                shown(run.where, CELL),
+                shown(run.text("status") or "?", CELL),
+                shown(run.data, CELL),
+                shown(run.label or "-", CELL),
+                shown(run.objective or "-", CELL),
+                shown(run.image_version or "-", CELL),
+                _number(run.number("rows", "train")),
+                _rounds(run),
+                _validation(run.validation_metrics),
+                _headline(run.held_out_metrics),
+                _gate(run),
+                _model(run),
+                shown(run.cost, CELL),
+            ]
+        )
     return f"{len(runs)} run(s) in {shown(runs_dir)}/\n" + _table(lines), records
 
 
 def show(run: Run) -> str:
     if run.summary is None:
         return f"{shown(run.name)}: {run.problem}\n  folder: {shown(run.folder)}/"
-    lines = [f"{shown(run.name)}  {shown(run.text('status') or '?')}  ({shown(run.where)})",
-             f"  started {shown(run.started)}, {_number(run.get('seconds'))} s",
-             f"  data {shown(run.data)}, label {shown(run.label or '-')}, objective {shown(run.objective or '-')}, "
-             f"image {shown(run.image_version or '-')}",
-             f"  rows {_number(run.get('rows', 'train'))} training, {_number(run.get('rows', 'test'))} held out; "
-             f"seed {_number(run.get('seed'))}"]
+    lines = [
+        f"{shown(run.name)}  {shown(run.text('status') or '?')}  ({shown(run.where)})",
+        f"  started {shown(run.started)}, {_number(run.get('seconds'))} s",
+        f"  data {shown(run.data)}, label {shown(run.label or '-')}, objective {shown(run.objective or '-')}, "
+        f"image {shown(run.image_version or '-')}",
+        f"  rows {_number(run.get('rows', 'train'))} training, {_number(run.get('rows', 'test'))} held out; "
+        f"seed {_number(run.get('seed'))}",
+    ]
     stack = run.text("where", "stack")
     if stack:
         lines.append(f"  stack {shown(stack)} ({shown(run.text('where', 'stack_file') or 'no stack file recorded')})")
-    lines.append("  hyperparameters: " + ", ".join(f"{shown(key)}={_number(value)}" for key, value in
-                                                  sorted(run.mapping("hyperparameters").items())))
+    lines.append(
+        "  hyperparameters: "
+        + ", ".join(f"{shown(key)}={_number(value)}" for key, value in sorted(run.mapping("hyperparameters").items()))
+    )
     training = run.mapping("training")
-    lines.append(f"  training: {_number(training.get('instance_count'))} x {_number(training.get('instance_type'))}, "
-                 f"{_number(training.get('training_seconds'))} s; rounds {_rounds(run)}; cost {shown(run.cost)}")
+    lines.append(
+        f"  training: {_number(training.get('instance_count'))} x {_number(training.get('instance_type'))}, "
+        f"{_number(training.get('training_seconds'))} s; rounds {_rounds(run)}; cost {shown(run.cost)}"
+    )
     if run.validation_metrics:
-        lines.append("  validation (SageMaker's final metrics): " + "   ".join(
-            f"{shown(key)} {value:.4f}" for key, value in run.validation_metrics.items()))
+        lines.append(
+            "  validation (SageMaker's final metrics): "
+            + "   ".join(f"{shown(key)} {value:.4f}" for key, value in run.validation_metrics.items())
+        )
     if run.held_out_metrics:
-        lines.append("  held-out metrics: " + "   ".join(
-            f"{shown(key)} {_number(value)}" for key, value in run.held_out_metrics.items()))
+        lines.append(
+            "  held-out metrics: "
+            + "   ".join(f"{shown(key)} {_number(value)}" for key, value in run.held_out_metrics.items())
+        )
     for key, reason in run.mapping("metrics_undefined").items():
         lines.append(f"  {shown(key)}: {_number(reason)}")
     if run.get("metrics_missing"):
@@ -349,12 +408,20 @@ def show(run: Run) -> str:
         lines.append(f"  model package: {shown(run.text('model_package_arn'))}")
     states = run.get("states")
     if isinstance(states, list) and states:
-        lines.append("  states: " + ", ".join(f"{_number(state.get('name'))} {_number(state.get('seconds'))} s"
-                                              for state in states if isinstance(state, dict)))
+        lines.append(
+            "  states: "
+            + ", ".join(
+                f"{_number(state.get('name'))} {_number(state.get('seconds'))} s"
+                for state in states
+                if isinstance(state, dict)
+            )
+        )
     if run.text("status") != "SUCCEEDED":
         failed = run.text("failed_state")
-        lines.append(f"  failed{f' in {shown(failed)}' if failed else ''}: {_number(run.get('error'))}: "
-                     f"{shown(run.get('cause')) if run.get('cause') is not None else '-'}")
+        lines.append(
+            f"  failed{f' in {shown(failed)}' if failed else ''}: {_number(run.get('error'))}: "
+            f"{shown(run.get('cause')) if run.get('cause') is not None else '-'}"
+        )
     try:
         files = sorted(shown(path.name) for path in run.folder.iterdir() if path.is_file())
     except OSError:
@@ -364,17 +431,31 @@ def show(run: Run) -> str:
 
 
 def _settings(run: Run, with_times: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": run.text("status"), "where": run.where, "data": run.data,
-                              "label": run.label, "objective": run.objective, "image": run.image_version,
-                              "rows": run.number("rows", "train"), "seed": run.number("seed"),
-                              "instance": f"{_number(run.get('training', 'instance_count'))} x "
-                                          f"{_number(run.get('training', 'instance_type'))}",
-                              "rounds": run.rounds, "best iteration": run.best_iteration, "cost": run.cost}
+    values: dict[str, Any] = {
+        "status": run.text("status"),
+        "where": run.where,
+        "data": run.data,
+        "label": run.label,
+        "objective": run.objective,
+        "image": run.image_version,
+        "rows": run.number("rows", "train"),
+        "seed": run.number("seed"),
+        "instance": f"{_number(run.get('training', 'instance_count'))} x "
+        f"{_number(run.get('training', 'instance_type'))}",
+        "rounds": run.rounds,
+        "best iteration": run.best_iteration,
+        "cost": run.cost,
+    }
     gate = run.gate
-    values.update({"quality gate": None if gate is None else gate["gate"] or "none",
-                   "gate verdict": (None if gate is None or gate["gate"] is None
-                                    else "passed" if gate["passed"] else "failed"),
-                   "model package": run.model_package})
+    values.update(
+        {
+            "quality gate": None if gate is None else gate["gate"] or "none",
+            "gate verdict": (
+                None if gate is None or gate["gate"] is None else "passed" if gate["passed"] else "failed"
+            ),
+            "model package": run.model_package,
+        }
+    )
     if with_times:  # always different: left out unless asked
         values.update(started=run.started[:19] or None, seconds=run.number("seconds"))
     for key, value in sorted(run.mapping("hyperparameters").items()):
@@ -402,5 +483,8 @@ def compare(runs: list[Run], with_times: bool = False) -> tuple[str, dict]:
         if len(set(cells)) > 1:
             differ.append(key)
         lines.append(["*" if len(set(cells)) > 1 else "", shown(key, CELL), *cells])
-    return _table(lines), {"runs": [run.name for run in runs], "differ": differ,
-                           "rows": {key: [column.get(key) for column in columns] for key in keys}}
+    return _table(lines), {
+        "runs": [run.name for run in runs],
+        "differ": differ,
+        "rows": {key: [column.get(key) for column in columns] for key in keys},
+    }

@@ -1,6 +1,7 @@
 """The resources a state machine definition is rendered against in tests (no Pulumi, no AWS)."""
 
 import copy
+
 from dev_stack import PREFIX
 
 BUCKET = "training-pipeline-data-1a2b3c4"
@@ -9,8 +10,14 @@ FUNCTION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline
 VALIDATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-validate-3d4e5f6"
 EVALUATION_ARN = "arn:aws:lambda:us-west-2:111122223333:function:training-pipeline-evaluate-7a8b9c0"
 EXECUTION = f"{PREFIX}--20260101-000000-abc123"
-TARGET = dict(partition="aws", bucket=BUCKET, validation_function_arn=VALIDATION_ARN, seed_function_arn=FUNCTION_ARN,
-              sagemaker_role_arn=ROLE_ARN, evaluation_function_arn=EVALUATION_ARN)
+TARGET = dict(
+    partition="aws",
+    bucket=BUCKET,
+    validation_function_arn=VALIDATION_ARN,
+    seed_function_arn=FUNCTION_ARN,
+    sagemaker_role_arn=ROLE_ARN,
+    evaluation_function_arn=EVALUATION_ARN,
+)
 DEFAULT_HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
 
 

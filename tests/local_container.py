@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from runner.emulator.sagemaker import hosts as sagemaker_hosts
 from runner.emulator.image_environments import ROOT, python_for
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
 from runner.emulator.sagemaker.hosts import Channel
 from runner.emulator.sagemaker.serving import Serving, model_archive
 
@@ -22,8 +22,14 @@ def channel(root: Path, name: str, files: dict[str, bytes], content_type="text/c
     return Channel(name, content_type, root / name)
 
 
-def train(version: str, channels: list[Channel], hyperparameters: dict[str, str], instances: int = 1,
-          input_data_config: list[dict] | None = None, **kwargs) -> sagemaker_hosts.TrainingResult:
+def train(
+    version: str,
+    channels: list[Channel],
+    hyperparameters: dict[str, str],
+    instances: int = 1,
+    input_data_config: list[dict] | None = None,
+    **kwargs,
+) -> sagemaker_hosts.TrainingResult:
     return sagemaker_hosts.train(version, channels, input_data_config or [], instances, hyperparameters, **kwargs)
 
 
@@ -34,19 +40,26 @@ def predict(version: str, model: bytes, payload: bytes) -> bytes:
 
 def in_image(version: str, code: str, *args: str, stdin: bytes = b"") -> str:
     """`code` run by image `version`'s interpreter (this checkout importable); its stdout."""
-    done = subprocess.run([str(python_for(version)), "-W", "ignore", "-c", code, *args], cwd=ROOT, input=stdin,
-                          capture_output=True)
+    done = subprocess.run(
+        [str(python_for(version)), "-W", "ignore", "-c", code, *args], cwd=ROOT, input=stdin, capture_output=True
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return done.stdout.decode()
 
 
 def model_config(version: str, model: bytes) -> dict:
     """The model's save_config() as the image's library reads it, and its best_iteration attribute."""
-    return json.loads(in_image(version, "import sys, json, xgboost; b = xgboost.Booster(); "
-                               "b.load_model(bytearray(sys.stdin.buffer.read())); c = json.loads(b.save_config()); "
-                               "c['best_iteration'] = b.attr('best_iteration'); "
-                               "c['rounds'] = b.num_boosted_rounds(); c['features'] = b.num_features(); "
-                               "print(json.dumps(c))", stdin=model))
+    return json.loads(
+        in_image(
+            version,
+            "import sys, json, xgboost; b = xgboost.Booster(); "
+            "b.load_model(bytearray(sys.stdin.buffer.read())); c = json.loads(b.save_config()); "
+            "c['best_iteration'] = b.attr('best_iteration'); "
+            "c['rounds'] = b.num_boosted_rounds(); c['features'] = b.num_features(); "
+            "print(json.dumps(c))",
+            stdin=model,
+        )
+    )
 
 
 _LOOP = """
@@ -84,11 +97,17 @@ class ImageWorker:
     emulator's one process per job."""
 
     def __init__(self, version: str):
-        self._process = subprocess.Popen([str(python_for(version)), "-W", "ignore", "-c", _LOOP], cwd=ROOT,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(
+            [str(python_for(version)), "-W", "ignore", "-c", _LOOP],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
-    def train_and_transform(self, root: Path, channels: list[Channel], hyperparameters: dict[str, str],
-                            payload: bytes) -> dict:
+    def train_and_transform(
+        self, root: Path, channels: list[Channel], hyperparameters: dict[str, str], payload: bytes
+    ) -> dict:
         """{"answer": <the .out text>, "rows": {...}} or {"failure": <FailureReason>}."""
         ml = sagemaker_hosts._write_host(root, "algo-1", ["algo-1"], channels, {}, hyperparameters)
         self._process.stdin.write(json.dumps({"ml": str(ml), "payload": payload.decode()}) + "\n")

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
@@ -71,16 +71,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(Registered(
-                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                custom=request.custom, inputs=self.mocks.inputs[(request.type, request.name)],
-                outputs=self.resources[response.urn].state, dependencies=list(request.dependencies),
-                property_dependencies={key: list(value.urns)
-                                       for key, value in request.propertyDependencies.items()}))
+            self.registrations.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=request.custom,
+                    inputs=self.mocks.inputs[(request.type, request.name)],
+                    outputs=self.resources[response.urn].state,
+                    dependencies=list(request.dependencies),
+                    property_dependencies={
+                        key: list(value.urns) for key, value in request.propertyDependencies.items()
+                    },
+                )
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
         from pulumi.runtime import rpc
+
         self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
 
@@ -91,13 +101,13 @@ class ProgramRun:
     outputs: dict[str, Any]
     invokes: list[tuple[str, dict]]
     component_outputs: dict[str, dict]
-    error: Optional[BaseException]
+    error: BaseException | None
     engine: RecordingEngine
 
     def of_type(self, typ: str) -> list[Registered]:
         return [resource for resource in self.resources if resource.type == typ]
 
-    def one(self, typ: str, name: Optional[str] = None) -> Registered:
+    def one(self, typ: str, name: str | None = None) -> Registered:
         found = [r for r in self.of_type(typ) if name is None or r.name == name]
         assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
         return found[0]
@@ -115,8 +125,14 @@ class ProgramRun:
         return documents
 
 
-def run_program(config: Optional[dict[str, Any]] = None, *, region: str = "us-west-2",
-                stack: str = "dev", account: str = ACCOUNT, base_stack_file: bool = True) -> ProgramRun:
+def run_program(
+    config: dict[str, Any] | None = None,
+    *,
+    region: str = "us-west-2",
+    stack: str = "dev",
+    account: str = ACCOUNT,
+    base_stack_file: bool = True,
+) -> ProgramRun:
     """Deploy `__main__.py` into a fresh emulator; `config` holds `training-pipeline:` keys without the namespace.
 
     The base is Pulumi.<stack>.yaml (as `pulumi up` would read it), then `config`, then
@@ -137,5 +153,11 @@ def run_program(config: Optional[dict[str, Any]] = None, *, region: str = "us-we
             os.environ.pop("MOTO_ACCOUNT_ID", None)
         else:
             os.environ["MOTO_ACCOUNT_ID"] = saved_account
-    return ProgramRun(resources=monitor.registrations, outputs=outputs, invokes=engine.invokes,
-                      component_outputs=monitor.component_outputs, error=error, engine=engine)
+    return ProgramRun(
+        resources=monitor.registrations,
+        outputs=outputs,
+        invokes=engine.invokes,
+        component_outputs=monitor.component_outputs,
+        error=error,
+        engine=engine,
+    )

@@ -16,8 +16,11 @@ OUTPUTS = {
     "region": "us-west-2",
     "consoleUrl": "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/statemachines",
     "jobNamePrefix": "xgb-dev",
-    "runDefaults": {"rows": 5000, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
-                    "training": {"image_version": "1.7-1"}},  # the trainingImage's
+    "runDefaults": {
+        "rows": 5000,
+        "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
+        "training": {"image_version": "1.7-1"},
+    },  # the trainingImage's
 }
 ARN = "arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--1"
 
@@ -30,14 +33,14 @@ def run(argv, capsys):
 
 class _StubbedClients:
     def __init__(self):
-        self.sagemaker = boto3.client("sagemaker", region_name="us-west-2",
-                                      aws_access_key_id="x", aws_secret_access_key="x")
+        self.sagemaker = boto3.client(
+            "sagemaker", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         self.sfn = self.s3 = None
 
 
 def _sfn_stub():
-    sfn = boto3.client("stepfunctions", region_name="us-west-2",
-                       aws_access_key_id="x", aws_secret_access_key="x")
+    sfn = boto3.client("stepfunctions", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
     clients = _StubbedClients()
     clients.sfn = sfn
     return clients, Stubber(sfn)

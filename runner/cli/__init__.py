@@ -1,19 +1,19 @@
 """run.py's command line: a parser, and one module per command.
 
-    parser.py     argument types and the parser each command adds its own subparser to
-    start.py      start a run (the default command: `run.py --local` is `run.py start --local`)
-    follow.py     attach to an execution and save its results
-    list.py, stop.py, cleanup.py, models.py (models, approve, reject): the deployed stack's executions and models
-    runs.py       the workbench over runs/ (no AWS call)
-    serve.py      the offline rehearsal as a local AWS endpoint
-  and what the commands share:
-    stack.py      which stack (AWS, a local endpoint, the emulator), its clients, what a new run is checked against
-    watch.py      following an execution to its end, Ctrl-C, its results saved
-    report.py     a run's result, printed
-    cost_gate.py  --max-cost, before anything starts
-    machine.py    whether this machine can hold a local run
-    exits.py      exit codes, and an error as one line
-    streams.py    stdout and stderr whose reader may leave
+  parser.py     argument types and the parser each command adds its own subparser to
+  start.py      start a run (the default command: `run.py --local` is `run.py start --local`)
+  follow.py     attach to an execution and save its results
+  list.py, stop.py, cleanup.py, models.py (models, approve, reject): the deployed stack's executions and models
+  runs.py       the workbench over runs/ (no AWS call)
+  serve.py      the offline rehearsal as a local AWS endpoint
+and what the commands share:
+  stack.py      which stack (AWS, a local endpoint, the emulator), its clients, what a new run is checked against
+  watch.py      following an execution to its end, Ctrl-C, its results saved
+  report.py     a run's result, printed
+  cost_gate.py  --max-cost, before anything starts
+  machine.py    whether this machine can hold a local run
+  exits.py      exit codes, and an error as one line
+  streams.py    stdout and stderr whose reader may leave
 """
 
 from __future__ import annotations

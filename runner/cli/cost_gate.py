@@ -31,10 +31,14 @@ def check(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> 
     if args.max_cost is None:
         return
     if worst["usd"] is None:
-        raise UsageError(f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
-                         f"({'; '.join(worst['unknown'])}), so nothing was started")
+        raise UsageError(
+            f"--max-cost {args.max_cost:.2f}: the worst case is unknown "
+            f"({'; '.join(worst['unknown'])}), so nothing was started"
+        )
     if worst["usd"] > args.max_cost:
         recorded = f" (at {cost.RECORDED_PRICES_NOTE}; AWS would refuse it too)" if local else ""
-        raise UsageError(f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}{recorded}; "
-                         "nothing was started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, "
-                         "or raise --max-cost)")
+        raise UsageError(
+            f"--max-cost {args.max_cost:.2f}: this run can cost up to ${worst['usd']:.2f}{recorded}; "
+            "nothing was started (lower maxRuntimeSeconds, maxWaitSeconds or the instance counts, "
+            "or raise --max-cost)"
+        )

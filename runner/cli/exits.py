@@ -33,13 +33,19 @@ def reported(work: Callable[[Phase], int]) -> int:
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except NoCredentialsError:
-        print("run.py: error: no AWS credentials found: configure them (aws configure, AWS_PROFILE "
-              "or environment variables), or rehearse offline with --local", file=sys.stderr)
+        print(
+            "run.py: error: no AWS credentials found: configure them (aws configure, AWS_PROFILE "
+            "or environment variables), or rehearse offline with --local",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            print(f"run.py: error: {shown(error.response['Error'].get('Message') or 'ExecutionAlreadyExists')}: "
-                  "that name was used before; pick another --name or leave --name out", file=sys.stderr)
+            print(
+                f"run.py: error: {shown(error.response['Error'].get('Message') or 'ExecutionAlreadyExists')}: "
+                "that name was used before; pick another --name or leave --name out",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         print(f"run.py: error: {shown(error)}", file=sys.stderr)
         return EXIT_FAILED

@@ -26,9 +26,14 @@ def executions(args: argparse.Namespace, clients: stack.Clients, outputs: StackO
     rows = []
     for item in page["executions"]:
         end = item.get("stopDate") or datetime.now(UTC)
-        rows.append({"name": item["name"], "status": item["status"],
-                     "started": item["startDate"].isoformat(),
-                     "seconds": round((end - item["startDate"]).total_seconds(), 1)})
+        rows.append(
+            {
+                "name": item["name"],
+                "status": item["status"],
+                "started": item["startDate"].isoformat(),
+                "seconds": round((end - item["startDate"]).total_seconds(), 1),
+            }
+        )
     if args.json:
         print(json.dumps({"executions": rows}))
     elif not rows:

@@ -40,7 +40,8 @@ def check_machine_size(rows: int) -> None:
         raise UsageError(
             f"--local with {rows:,} rows needs about {size(memory)} of memory ({size(disk)} of generated CSV + "
             f"{row_sizes.TRAINING_ROW_MEMORY_BYTES} bytes a training row for xgboost) but "
-            f"{size(available)} is free: use fewer --rows, or run it on AWS")
+            f"{size(available)} is free: use fewer --rows, or run it on AWS"
+        )
     temp_dir = tempfile.gettempdir()
     try:
         free_disk = shutil.disk_usage(temp_dir).free
@@ -50,4 +51,5 @@ def check_machine_size(rows: int) -> None:
         raise UsageError(
             f"--local with {rows:,} rows writes about {size(disk)} of generated CSV "
             f"to {temp_dir} but {size(free_disk)} is free there: use fewer --rows, free some "
-            "space (or set TMPDIR to a larger disk), or run it on AWS")
+            "space (or set TMPDIR to a larger disk), or run it on AWS"
+        )

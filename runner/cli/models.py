@@ -17,16 +17,24 @@ from runner.terminal import shown
 
 
 def add_parser(commands) -> None:
-    models = parser.add_command(commands, "models", run,
-                                help="the stack's registered models: versions, metrics, approval")
-    models.add_argument("--max", type=parser.list_size, default=20, metavar="N",
-                        help="how many of the latest versions, 1-1000 (default 20)")
+    models = parser.add_command(
+        commands, "models", run, help="the stack's registered models: versions, metrics, approval"
+    )
+    models.add_argument(
+        "--max",
+        type=parser.list_size,
+        default=20,
+        metavar="N",
+        help="how many of the latest versions, 1-1000 (default 20)",
+    )
     parser.stack_options(models, parser.SERVED_STACK_HELP)
     for name in ("approve", "reject"):
-        verdict = parser.add_command(commands, name, run,
-                                     help=f"{name} a registered model version (UpdateModelPackage)")
-        verdict.add_argument("version", type=parser.positive_int, metavar="VERSION",
-                             help="the version number run.py models lists")
+        verdict = parser.add_command(
+            commands, name, run, help=f"{name} a registered model version (UpdateModelPackage)"
+        )
+        verdict.add_argument(
+            "version", type=parser.positive_int, metavar="VERSION", help="the version number run.py models lists"
+        )
         verdict.add_argument("--note", metavar="TEXT", help="why (the version's ApprovalDescription)")
         parser.stack_options(verdict, parser.SERVED_STACK_HELP)
 
@@ -51,27 +59,40 @@ def _evaluation_metrics(s3, described: dict) -> dict:
     except (BotoCoreError, ClientError, ValueError):
         return {}
     groups = [value for value in statistics.values() if isinstance(value, dict)] if isinstance(statistics, dict) else []
-    return {name: metric["value"] for group in groups for name, metric in group.items()
-            if isinstance(metric, dict) and results.finite_number(metric.get("value"))}
+    return {
+        name: metric["value"]
+        for group in groups
+        for name, metric in group.items()
+        if isinstance(metric, dict) and results.finite_number(metric.get("value"))
+    }
 
 
 def _models(args: argparse.Namespace, clients: stack.Clients, outputs: StackOutputs) -> int:
     """The group's latest versions with their metrics (evaluation.json) and approval status."""
     group = _model_group(outputs)
     try:
-        page = clients.sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime",
-                                                     SortOrder="Descending", MaxResults=min(args.max, 100))
+        page = clients.sagemaker.list_model_packages(
+            ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=min(args.max, 100)
+        )
     except ClientError as error:
-        raise UsageError(f"cannot list the model package group {group}: {error}: deploy this project's "
-                         "stack (pulumi up) first") from None
+        raise UsageError(
+            f"cannot list the model package group {group}: {error}: deploy this project's stack (pulumi up) first"
+        ) from None
     rows = []
-    for item in page["ModelPackageSummaryList"][:args.max]:
+    for item in page["ModelPackageSummaryList"][: args.max]:
         described = clients.sagemaker.describe_model_package(ModelPackageName=item["ModelPackageArn"])
         metadata = described.get("CustomerMetadataProperties") or {}
-        rows.append({"version": item.get("ModelPackageVersion"), "arn": item["ModelPackageArn"],
-                     "status": item.get("ModelApprovalStatus"), "created": item["CreationTime"].isoformat(),
-                     "execution": metadata.get("execution"), "objective": metadata.get("objective"),
-                     "metrics": _evaluation_metrics(clients.s3, described)})
+        rows.append(
+            {
+                "version": item.get("ModelPackageVersion"),
+                "arn": item["ModelPackageArn"],
+                "status": item.get("ModelApprovalStatus"),
+                "created": item["CreationTime"].isoformat(),
+                "execution": metadata.get("execution"),
+                "objective": metadata.get("objective"),
+                "metrics": _evaluation_metrics(clients.s3, described),
+            }
+        )
     if args.json:
         print(json.dumps({"group": group, "models": rows}))
     elif not rows:
@@ -93,8 +114,9 @@ def _verdict(args: argparse.Namespace, clients: stack.Clients, outputs: StackOut
         clients.sagemaker.describe_model_package(ModelPackageName=arn)
     except ClientError:
         raise UsageError(f"{group} has no version {args.version}: run.py models lists them") from None
-    clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status,
-                                           **({"ApprovalDescription": args.note} if args.note else {}))
+    clients.sagemaker.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus=status, **({"ApprovalDescription": args.note} if args.note else {})
+    )
     if args.json:
         print(json.dumps({"arn": arn, "version": args.version, "status": status}))
     else:

@@ -99,13 +99,18 @@ def hyperparameter(text: str) -> tuple[str, str]:
 def stack_options(sub: argparse.ArgumentParser, local_help: str | None = None) -> argparse._ArgumentGroup:
     """--stack, --outputs-file and --json; with `local_help`, --local too (the stack `run.py serve` keeps up)."""
     group = sub.add_argument_group("where the stack is")
-    group.add_argument("--stack", metavar="NAME",
-                       help="Pulumi stack to read outputs from (default: the selected stack; "
-                            "with --local: the stack file whose settings to use, default dev)")
-    group.add_argument("--outputs-file", metavar="FILE",
-                       help="read outputs from FILE (`pulumi stack output --json`), - for stdin")
-    group.add_argument("--json", action="store_true",
-                       help="print exactly one JSON object on stdout and nothing else there")
+    group.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="Pulumi stack to read outputs from (default: the selected stack; "
+        "with --local: the stack file whose settings to use, default dev)",
+    )
+    group.add_argument(
+        "--outputs-file", metavar="FILE", help="read outputs from FILE (`pulumi stack output --json`), - for stdin"
+    )
+    group.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout and nothing else there"
+    )
     if local_help:
         group.add_argument("--local", action="store_true", help=local_help)
     return group
@@ -114,8 +119,9 @@ def stack_options(sub: argparse.ArgumentParser, local_help: str | None = None) -
 SERVED_STACK_HELP = "the stack `run.py serve` keeps up locally (a --local run's emulator ends with it)"
 
 
-def add_command(commands, name: str, run, *, elsewhere: str | None = None, hints: dict[str, str] | None = None,
-                **kwargs) -> argparse.ArgumentParser:
+def add_command(
+    commands, name: str, run, *, elsewhere: str | None = None, hints: dict[str, str] | None = None, **kwargs
+) -> argparse.ArgumentParser:
     """The subparser of command `name`, run by `run(args)`. Another command's flag given to it is refused
     as not applying (`elsewhere`: why, for a command that starts no run) or, for start's flags, as
     applying only when starting a run (`hints`: a flag's note there)."""
@@ -139,14 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _RunPy(
         prog="run.py",
         description="Start an execution of the training pipeline, follow it live, then fetch the predictions "
-                    "and score them; or look after the stack's executions, models and past runs. "
-                    "`run.py COMMAND --help` shows a command's options.",
+        "and score them; or look after the stack's executions, models and past runs. "
+        "`run.py COMMAND --help` shows a command's options.",
         epilog="exit codes: 0 success (or detached), 1 the execution failed or its results could "
-               "not be fetched or saved, 2 usage error, 130 interrupted")
+        "not be fetched or saved, 2 usage error, 130 interrupted",
+    )
     parser.add_argument("--version", action=VersionAction, help="print which code this is (git commit) and exit")
-    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
-                                     parser_class=argparse.ArgumentParser,
-                                     description="without a command, run.py starts a new execution (start)")
+    commands = parser.add_subparsers(
+        title="commands",
+        dest="command",
+        metavar="COMMAND",
+        parser_class=argparse.ArgumentParser,
+        description="without a command, run.py starts a new execution (start)",
+    )
     for module in (start, follow, listing, cleanup, stop, models, runs, serve):
         module.add_parser(commands)
     return parser
@@ -200,13 +211,13 @@ def with_command(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
         if word == "--":
             break
         if not _is_flag(word):  # the command, or a word argparse refuses as none
-            return first + [word] + rest + argv[index + 1:] if word in commands else argv
+            return first + [word] + rest + argv[index + 1 :] if word in commands else argv
         if _known(word, own):
             first.append(word)
         else:
             flag = _known(word, flags)
             takes_value = "=" not in word and flag is not None and flags[flag]
-            rest += argv[index:index + 1 + takes_value]
+            rest += argv[index : index + 1 + takes_value]
             index += takes_value
         index += 1
     return first + [DEFAULT_COMMAND] + rest + argv[index:]
@@ -253,7 +264,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     position = next((index for index, word in enumerate(argv) if not _is_flag(word)), None)
     if position is not None and argv[position] in commands:
         command = argv[position]
-        foreign = _foreign(commands[command], argv[position + 1:], _commands_flags(commands))
+        foreign = _foreign(commands[command], argv[position + 1 :], _commands_flags(commands))
         if foreign:
             parser.error(_not_applying(command, commands[command], foreign, _flags(commands[DEFAULT_COMMAND])))
     return parser.parse_args(argv)

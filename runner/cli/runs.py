@@ -16,11 +16,20 @@ from runner.errors import UsageError
 
 def add_parser(commands) -> None:
     past = parser.add_command(
-        commands, "runs", run, elsewhere="it reads past runs",
+        commands,
+        "runs",
+        run,
+        elsewhere="it reads past runs",
         help="past runs in runs/ (local and AWS): list them, show one, compare several",
-        description="Read the runs' summary.json files; no AWS call. Without a subcommand: one line per run.")
-    past.add_argument("--runs-dir", type=parser.runs_dir, default=parser.RUNS_DIR, metavar="DIR",
-                      help="where the runs are (default runs/ in the project directory)")
+        description="Read the runs' summary.json files; no AWS call. Without a subcommand: one line per run.",
+    )
+    past.add_argument(
+        "--runs-dir",
+        type=parser.runs_dir,
+        default=parser.RUNS_DIR,
+        metavar="DIR",
+        help="where the runs are (default runs/ in the project directory)",
+    )
     past.add_argument("--json", action="store_true", help="print one JSON object")
     # A view's own --runs-dir and --json are suppressed when not given: they would undo the ones before it.
     views = past.add_subparsers(dest="view", metavar="VIEW")
@@ -31,8 +40,11 @@ def add_parser(commands) -> None:
     one.add_argument("run_name", metavar="NAME", help="the run's folder name, or a prefix naming one run")
     several = views.add_parser("compare", help="runs side by side (rows that differ are marked *)")
     several.add_argument("run_names", metavar="NAME", nargs="+", help="two or more runs")
-    several.add_argument("--with-times", action="store_true",
-                         help="also compare start times and durations (always different, so left out)")
+    several.add_argument(
+        "--with-times",
+        action="store_true",
+        help="also compare start times and durations (always different, so left out)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.view == "compare":
             if len(args.run_names) < 2:
                 raise UsageError("compare needs two or more runs: run.py runs compare A B ...")
-            text, record = workbench.compare([workbench.find(args.runs_dir, name) for name in args.run_names],
-                                             with_times=args.with_times)
+            text, record = workbench.compare(
+                [workbench.find(args.runs_dir, name) for name in args.run_names], with_times=args.with_times
+            )
             print(strict_json(record) if args.json else text)
         else:
             text, records = workbench.list_runs(args.runs_dir)

@@ -16,17 +16,29 @@ from runner.errors import UsageError
 
 def add_parser(commands) -> None:
     sub = parser.add_command(
-        commands, "serve", run, elsewhere="it starts no run: clients do",
+        commands,
+        "serve",
+        run,
+        elsewhere="it starts no run: clients do",
         help="serve the offline rehearsal as a local AWS endpoint until Ctrl-C",
         description="Deploy the stack into the AWS emulator as --local does and serve it over HTTP on "
-                    "127.0.0.1, for the AWS CLI, boto3 and run.py --outputs-file (and run.py --local, "
-                    "which uses it while it is up). Runs until Ctrl-C or SIGTERM.")
+        "127.0.0.1, for the AWS CLI, boto3 and run.py --outputs-file (and run.py --local, "
+        "which uses it while it is up). Runs until Ctrl-C or SIGTERM.",
+    )
     sub.add_argument("--stack", metavar="NAME", help="the stack file whose settings to use (default dev)")
-    sub.add_argument("--port", type=parser.port, default=5000, metavar="N",
-                     help="port on 127.0.0.1 (default 5000; 0 picks a free one)")
-    sub.add_argument("--outputs-file", metavar="FILE",
-                     help="write the stack outputs and the endpoint's key there (`pulumi stack output --json` "
-                          "form, readable by you only) once it is up")
+    sub.add_argument(
+        "--port",
+        type=parser.port,
+        default=5000,
+        metavar="N",
+        help="port on 127.0.0.1 (default 5000; 0 picks a free one)",
+    )
+    sub.add_argument(
+        "--outputs-file",
+        metavar="FILE",
+        help="write the stack outputs and the endpoint's key there (`pulumi stack output --json` "
+        "form, readable by you only) once it is up",
+    )
     sub.add_argument("--verbose", action="store_true", help="log each request it answers")
 
 
@@ -53,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            print(f"run.py: error: port {args.port} on 127.0.0.1 is in use: pick another with --port N "
-                  "(0 picks a free one)", file=sys.stderr)
+            print(
+                f"run.py: error: port {args.port} on 127.0.0.1 is in use: pick another with --port N "
+                "(0 picks a free one)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         print(f"run.py: error: {error}", file=sys.stderr)
         return EXIT_FAILED

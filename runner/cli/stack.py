@@ -48,16 +48,21 @@ class Clients:
 
 def clients(outputs: StackOutputs) -> Clients:
     """Clients of the stack's region, or of its local endpoint."""
-    return Clients(outputs.region, outputs.endpoint_url, outputs.endpoint_key) if outputs.endpoint_url \
+    return (
+        Clients(outputs.region, outputs.endpoint_url, outputs.endpoint_key)
+        if outputs.endpoint_url
         else Clients(outputs.region)
+    )
 
 
 def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs, Polling]:
     """A stack on a local endpoint (`run.py serve`): its polling and its IAM report."""
     configured = os.environ.get("AWS_ENDPOINT_URL")
     if configured and configured.rstrip("/") != outputs.endpoint_url:
-        raise UsageError(f"AWS_ENDPOINT_URL is {configured} but {source} is served on {outputs.endpoint_url}: "
-                         "unset AWS_ENDPOINT_URL or use the outputs of that endpoint")
+        raise UsageError(
+            f"AWS_ENDPOINT_URL is {configured} but {source} is served on {outputs.endpoint_url}: "
+            "unset AWS_ENDPOINT_URL or use the outputs of that endpoint"
+        )
 
     def iam_report(execution_arn: str) -> dict:
         from urllib.parse import quote
@@ -74,6 +79,7 @@ def _endpoint_outputs(outputs: StackOutputs, source: str) -> tuple[StackOutputs,
 @dataclasses.dataclass(frozen=True)
 class RunChecks:
     """What a new run is checked against: the stack's job name prefix, bucket and run defaults."""
+
     job_name_prefix: str
     bucket_name: str
     run_defaults: dict
@@ -93,6 +99,7 @@ class StackSource:
     stack, from the outputs its deployment will export (`expected`, from
     `runner.emulator.preflight.expected_outputs`): every refusal comes before the first progress line
     (`announce`) and the deployment."""
+
     checks: RunChecks
     outputs: StackOutputs | None = None  # a deployed stack's (AWS, a local endpoint)
     polling: Polling | None = None
@@ -124,10 +131,14 @@ class StackSource:
                 preflight.check_deployed(self.expected, outputs)
             except (DeployError, preflight.UnexpectedOutputs) as error:
                 raise exits.LocalDeployFailed(
-                    f"the program could not be deployed to the local emulator: {error}") from None
-            yield (dataclasses.replace(StackOutputs.from_dict(outputs, "the local emulator"),
-                                       iam_report=outputs.iam_report),
-                   dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()))
+                    f"the program could not be deployed to the local emulator: {error}"
+                ) from None
+            yield (
+                dataclasses.replace(
+                    StackOutputs.from_dict(outputs, "the local emulator"), iam_report=outputs.iam_report
+                ),
+                dataclasses.replace(LOCAL_POLLING, sleep=outputs.execution_ends.sleeper()),
+            )
 
 
 def stack_source(args: argparse.Namespace, rows: int | None = None) -> StackSource:
@@ -150,9 +161,13 @@ def stack_source(args: argparse.Namespace, rows: int | None = None) -> StackSour
     if served is not None:
         source = f"the endpoint {served['localEndpoint']}"
         outputs, polling = _endpoint_outputs(StackOutputs.from_dict(served, source), source)
-        return StackSource(RunChecks.of(outputs), outputs=outputs, polling=polling,
-                           announce=f"using the local endpoint run.py serve holds stack {stack} on, "
-                                    f"{served['localEndpoint']}: no deployment")
+        return StackSource(
+            RunChecks.of(outputs),
+            outputs=outputs,
+            polling=polling,
+            announce=f"using the local endpoint run.py serve holds stack {stack} on, "
+            f"{served['localEndpoint']}: no deployment",
+        )
     from components.settings import SettingsError, load_stack_settings
     from runner.emulator import preflight
     from runner.emulator.workarounds import service_models
@@ -170,8 +185,12 @@ def stack_source(args: argparse.Namespace, rows: int | None = None) -> StackSour
     if rows is not None:
         machine.check_machine_size(rows or settings.rows)
     expected = preflight.expected_outputs(settings)
-    return StackSource(RunChecks.of(expected), settings=settings, expected=expected,
-                       announce=f"run.py: deploying stack {stack} into the local emulator ...")
+    return StackSource(
+        RunChecks.of(expected),
+        settings=settings,
+        expected=expected,
+        announce=f"run.py: deploying stack {stack} into the local emulator ...",
+    )
 
 
 def served_source(args: argparse.Namespace) -> StackSource:
@@ -179,8 +198,10 @@ def served_source(args: argparse.Namespace) -> StackSource:
     (a --local run's emulator ends with the run, so there is none to deploy for a command)."""
     if args.local and served_stack(args.stack or DEFAULT_STACK) is None:
         past = "; past runs: run.py runs" if args.command == "list" else ""
-        raise BadArguments(f"{args.command} --local needs the local stack `run.py serve` keeps up (a --local run's "
-                           f"emulator ends with the run): start run.py serve, then run.py {args.command} --local{past}")
+        raise BadArguments(
+            f"{args.command} --local needs the local stack `run.py serve` keeps up (a --local run's "
+            f"emulator ends with the run): start run.py serve, then run.py {args.command} --local{past}"
+        )
     source = stack_source(args)
     if source.announce:
         print(source.announce, file=sys.stderr, flush=True)
@@ -189,6 +210,7 @@ def served_source(args: argparse.Namespace) -> StackSource:
 
 def on_stack(args: argparse.Namespace, command: Callable[[argparse.Namespace, Clients, StackOutputs], int]) -> int:
     """Run `command` with the clients and outputs of the stack `args` names; its errors end run.py."""
+
     def work(phase: exits.Phase) -> int:
         with served_source(args).deployed() as (outputs, _):
             return command(args, clients(outputs), outputs)

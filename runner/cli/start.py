@@ -33,61 +33,109 @@ if TYPE_CHECKING:
 
 def add_parser(commands) -> None:
     sub = parser.add_command(
-        commands, parser.DEFAULT_COMMAND, run, prog="run.py",
+        commands,
+        parser.DEFAULT_COMMAND,
+        run,
+        prog="run.py",
         help="start a new execution, follow it live, fetch and score its predictions (the default)",
         description="Start an execution of the training pipeline, follow it live, then fetch the "
-                    "predictions and score them against the held-out labels. Reads the stack "
-                    "outputs with `pulumi stack output --json` unless --outputs-file is given; "
-                    "--local runs everything offline on an embedded AWS emulator instead. "
-                    "`run.py` without a command is `run.py start`.")
+        "predictions and score them against the held-out labels. Reads the stack "
+        "outputs with `pulumi stack output --json` unless --outputs-file is given; "
+        "--local runs everything offline on an embedded AWS emulator instead. "
+        "`run.py` without a command is `run.py start`.",
+    )
     parser.stack_options(sub)
     options = sub.add_argument_group("run options")
-    options.add_argument("--local", action="store_true",
-                         help="offline rehearsal: host an AWS emulator in this process, deploy the same "
-                              "definition there and train with local XGBoost (no AWS account needed)")
-    options.add_argument("--name", type=parser.execution_name,
-                         help="execution name (also the SageMaker job and model name): lower-case letters, "
-                              "digits and hyphens; `--name baseline` is <jobNamePrefix>--baseline (63 characters "
-                              "at most in all); default <prefix>--<UTC time>-<random>; used once (runs/<name>/)")
+    options.add_argument(
+        "--local",
+        action="store_true",
+        help="offline rehearsal: host an AWS emulator in this process, deploy the same "
+        "definition there and train with local XGBoost (no AWS account needed)",
+    )
+    options.add_argument(
+        "--name",
+        type=parser.execution_name,
+        help="execution name (also the SageMaker job and model name): lower-case letters, "
+        "digits and hyphens; `--name baseline` is <jobNamePrefix>--baseline (63 characters "
+        "at most in all); default <prefix>--<UTC time>-<random>; used once (runs/<name>/)",
+    )
     options.add_argument("--rows", type=parser.positive_int, help="training rows (overrides the stack default)")
-    options.add_argument("--hp", type=parser.hyperparameter, action="append", default=[], metavar="KEY=VALUE",
-                         help="XGBoost hyperparameter merged over the stack defaults (repeatable)")
-    options.add_argument("--seed", type=parser.seed, metavar="N",
-                         help="dataset seed, to repeat a run exactly (default: drawn, printed and recorded)")
-    options.add_argument("--input", metavar="JSON",
-                         help="raw execution input; --rows, --hp and --seed apply on top")
-    options.add_argument("--data", metavar="FILE|S3URI",
-                         help="train on this data instead of the generated sample: a CSV file with a header "
-                              "row (or Parquet), checked here and uploaded under the run's folder, or "
-                              "s3://bucket/key (or .../prefix/) inside the stack's dataSources, prepared in AWS")
+    options.add_argument(
+        "--hp",
+        type=parser.hyperparameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="XGBoost hyperparameter merged over the stack defaults (repeatable)",
+    )
+    options.add_argument(
+        "--seed",
+        type=parser.seed,
+        metavar="N",
+        help="dataset seed, to repeat a run exactly (default: drawn, printed and recorded)",
+    )
+    options.add_argument("--input", metavar="JSON", help="raw execution input; --rows, --hp and --seed apply on top")
+    options.add_argument(
+        "--data",
+        metavar="FILE|S3URI",
+        help="train on this data instead of the generated sample: a CSV file with a header "
+        "row (or Parquet), checked here and uploaded under the run's folder, or "
+        "s3://bucket/key (or .../prefix/) inside the stack's dataSources, prepared in AWS",
+    )
     options.add_argument("--label", metavar="COLUMN", help="with --data: the label column (default: label)")
-    options.add_argument("--test", metavar="FILE|S3URI",
-                         help="with --data: held-out rows to score, same columns (default: a seeded share of --data)")
-    options.add_argument("--split", type=parser.split, metavar="VALIDATION,TEST",
-                         help="with --data: fractions of its rows for validation and test (default 0.1,0.2; "
-                              "with --test: 0.1,0)")
-    options.add_argument("--categorical", choices=("auto", "off"),
-                         help="with --data: text feature columns are encoded (auto, the default: one-hot up to "
-                              "10 categories, ordinal beyond) or refused (off)")
-    options.add_argument("--max-cost", type=parser.usd, metavar="USD",
-                         help="refuse the run, before anything starts, when the most it can cost (at list prices) "
-                              "is above USD; rehearsed with --local at prices recorded in runner/cost.py")
+    options.add_argument(
+        "--test",
+        metavar="FILE|S3URI",
+        help="with --data: held-out rows to score, same columns (default: a seeded share of --data)",
+    )
+    options.add_argument(
+        "--split",
+        type=parser.split,
+        metavar="VALIDATION,TEST",
+        help="with --data: fractions of its rows for validation and test (default 0.1,0.2; with --test: 0.1,0)",
+    )
+    options.add_argument(
+        "--categorical",
+        choices=("auto", "off"),
+        help="with --data: text feature columns are encoded (auto, the default: one-hot up to "
+        "10 categories, ordinal beyond) or refused (off)",
+    )
+    options.add_argument(
+        "--max-cost",
+        type=parser.usd,
+        metavar="USD",
+        help="refuse the run, before anything starts, when the most it can cost (at list prices) "
+        "is above USD; rehearsed with --local at prices recorded in runner/cost.py",
+    )
     options.add_argument("--no-progress", action="store_true", help="plain progress lines, even on a terminal")
-    options.add_argument("--detach", action="store_true",
-                         help="on Ctrl-C leave the execution running instead of stopping it")
+    options.add_argument(
+        "--detach", action="store_true", help="on Ctrl-C leave the execution running instead of stopping it"
+    )
     options.add_argument("--keep-data", action="store_true", help="also download the generated dataset")
-    options.add_argument("--runs-dir", type=parser.runs_dir, default=parser.RUNS_DIR, metavar="DIR",
-                         help="where <name>/ with the run's files goes (default runs/ in the project "
-                              "directory, wherever run.py is started); never overwritten")
+    options.add_argument(
+        "--runs-dir",
+        type=parser.runs_dir,
+        default=parser.RUNS_DIR,
+        metavar="DIR",
+        help="where <name>/ with the run's files goes (default runs/ in the project "
+        "directory, wherever run.py is started); never overwritten",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.local and args.detach:
         raise BadArguments("--detach needs a deployed stack: the --local emulator ends with run.py")
     if not args.data:
-        given = [flag for flag, value in (("--label", args.label), ("--test", args.test),
-                                          ("--split", args.split), ("--categorical", args.categorical))
-                 if value is not None]
+        given = [
+            flag
+            for flag, value in (
+                ("--label", args.label),
+                ("--test", args.test),
+                ("--split", args.split),
+                ("--categorical", args.categorical),
+            )
+            if value is not None
+        ]
         if given:
             raise BadArguments(f"{agreeing(given, 'only applies', 'only apply')} with --data")
     elif args.rows is not None:
@@ -130,6 +178,7 @@ def _generated_rows(execution_input: dict) -> int | None:
 @dataclasses.dataclass
 class CheckedRun:
     """A new run that passed every check: its name, input, files to upload and claimed runs/<name>/."""
+
     name: str
     execution_input: dict
     uploads: dict[str, Path]
@@ -143,8 +192,11 @@ def _checked_run(args: argparse.Namespace, execution_input: dict, source: StackS
     claim runs/<name>/, before anything is deployed or started; the folder is given back unless
     the execution starts."""
     checks = source.checks
-    name = execution.full_name(args.name, checks.job_name_prefix) if args.name \
+    name = (
+        execution.full_name(args.name, checks.job_name_prefix)
+        if args.name
         else execution.new_name(checks.job_name_prefix)
+    )
     uploads: dict[str, Path] = {}
     if args.data:
         request = user_data.DataRequest(args.data, args.label, args.test, args.split, args.categorical)
@@ -156,15 +208,23 @@ def _checked_run(args: argparse.Namespace, execution_input: dict, source: StackS
     found = user_data.Findings()
     if count_classes:
         del execution_input["hyperparameters"]["num_class"], checked["hyperparameters"]["num_class"]
-    with user_data.checked_files(checked["data"], uploads, seed=checked["seed"],
-                                 shards=checks.run_defaults.get("shards", 1),
-                                 hyperparameters=checked["hyperparameters"], found=found) as files:
+    with user_data.checked_files(
+        checked["data"],
+        uploads,
+        seed=checked["seed"],
+        shards=checks.run_defaults.get("shards", 1),
+        hyperparameters=checked["hyperparameters"],
+        found=found,
+    ) as files:
         _say_merge_notes(args, execution_input, checks)  # once every check passed: a refusal stays one line
         if found.hyperparameters:
             execution_input["hyperparameters"].update(found.hyperparameters)
             execution.check_input(execution_input, name, checks)
-            print(f"run.py: num_class={found.hyperparameters['num_class']}: the classes of label column "
-                  f"{checked['data']['label']!r} (--hp num_class=N to set it)", file=sys.stderr)
+            print(
+                f"run.py: num_class={found.hyperparameters['num_class']}: the classes of label column "
+                f"{checked['data']['label']!r} (--hp num_class=N to set it)",
+                file=sys.stderr,
+            )
         for warning in found.warnings:
             print(f"run.py: warning: {warning}", file=sys.stderr)
         local = args.local or bool(source.outputs and source.outputs.endpoint_url)
@@ -190,8 +250,9 @@ def _say_merge_notes(args: argparse.Namespace, execution_input: dict, checks: Ru
         print(f"run.py: {note.replace('the stack', stack_file + ': the stack', 1)}", file=sys.stderr)
 
 
-def launch(args: argparse.Namespace, outputs: StackOutputs, polling: Polling, run: CheckedRun,
-           painter: plot.Painter | None) -> int:
+def launch(
+    args: argparse.Namespace, outputs: StackOutputs, polling: Polling, run: CheckedRun, painter: plot.Painter | None
+) -> int:
     """Upload the run's data, start its execution and watch it to the end; the upload is removed after."""
     name, execution_input, uploads, run_dir = run.name, run.execution_input, run.uploads, run.run_dir
     clients = None
@@ -202,29 +263,53 @@ def launch(args: argparse.Namespace, outputs: StackOutputs, polling: Polling, ru
         for uri, path in uploads.items():
             print(f"uploading {path} ({path.stat().st_size / 1e6:,.1f} MB) to {uri}", file=sys.stderr)
         user_data.upload(clients.s3, uploads, created)
-        started = clients.sfn.start_execution(stateMachineArn=outputs.state_machine_arn, name=name,
-                                              input=json.dumps(execution_input))
+        started = clients.sfn.start_execution(
+            stateMachineArn=outputs.state_machine_arn, name=name, input=json.dumps(execution_input)
+        )
     except user_data.UploadExists as exists:
         user_data.remove(clients.s3, created)
-        raise UsageError(f"{exists} already exists: another run named {name} uploaded it (it is starting or "
-                         "running, or its upload was left); it is left alone: pick another --name or leave "
-                         "--name out") from None
+        raise UsageError(
+            f"{exists} already exists: another run named {name} uploaded it (it is starting or "
+            "running, or its upload was left); it is left alone: pick another --name or leave "
+            "--name out"
+        ) from None
     except BaseException:
         if clients is not None:
             user_data.remove(clients.s3, created)
         raise
     run.started = True
-    where = f" (local endpoint {outputs.endpoint_url})" if outputs.endpoint_url else \
-        " (local emulator)" if args.local else f"\n  {outputs.console_url}"
+    where = (
+        f" (local endpoint {outputs.endpoint_url})"
+        if outputs.endpoint_url
+        else " (local emulator)"
+        if args.local
+        else f"\n  {outputs.console_url}"
+    )
     print(f"started {name}, seed {execution_input['seed']}{where}", file=sys.stderr)
     try:
-        return watch_execution(args, clients, outputs, started["executionArn"], polling, run_dir,
-                               stop_on_interrupt=not args.detach, painter=painter)
+        return watch_execution(
+            args,
+            clients,
+            outputs,
+            started["executionArn"],
+            polling,
+            run_dir,
+            stop_on_interrupt=not args.detach,
+            painter=painter,
+        )
     finally:
         try:
-            user_data.remove_after_end(clients.sfn, clients.s3, started["executionArn"], created,
-                                       wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS)
+            user_data.remove_after_end(
+                clients.sfn,
+                clients.s3,
+                started["executionArn"],
+                created,
+                wait_seconds=0 if args.detach else user_data.STOP_WAIT_SECONDS,
+            )
         except (BotoCoreError, ClientError, KeyboardInterrupt) as error:  # never the run's outcome
             for uri in created:
-                print(f"run.py: warning: could not delete the upload {uri} after the run "
-                      f"({error or 'interrupted'}): aws s3 rm {shlex.quote(uri)}", file=sys.stderr)
+                print(
+                    f"run.py: warning: could not delete the upload {uri} after the run "
+                    f"({error or 'interrupted'}): aws s3 rm {shlex.quote(uri)}",
+                    file=sys.stderr,
+                )

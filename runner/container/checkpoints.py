@@ -24,8 +24,9 @@ def load_checkpoint(checkpoint_dir: Path | None) -> tuple[str | None, int]:
     if not checkpoint_dir or not os.path.exists(checkpoint_dir):
         return None, 0
     pattern = re.compile(rf"^{CHECKPOINT_FILENAME}\.[0-9]+$")
-    checkpoints = sorted((name for name in os.listdir(checkpoint_dir) if pattern.match(name)),
-                         key=lambda name: int(name.split(".")[1]))
+    checkpoints = sorted(
+        (name for name in os.listdir(checkpoint_dir) if pattern.match(name)), key=lambda name: int(name.split(".")[1])
+    )
     if not checkpoints:
         return None, 0
     return os.path.join(checkpoint_dir, checkpoints[-1]), int(checkpoints[-1].split(".")[1]) + 1
@@ -34,5 +35,6 @@ def load_checkpoint(checkpoint_dir: Path | None) -> tuple[str | None, int]:
 def checkpoint_callback(image, checkpoint_dir: Path, iteration: int) -> xgb.callback.TrainingCallback:
     """callback.get_callbacks' TrainingCheckPoint(directory, <iteration>, name=CHECKPOINT_FILENAME)."""
     os.makedirs(checkpoint_dir, exist_ok=True)
-    return xgb.callback.TrainingCheckPoint(directory=str(checkpoint_dir), name=CHECKPOINT_FILENAME,
-                                           **{image.checkpoint_every: iteration})
+    return xgb.callback.TrainingCheckPoint(
+        directory=str(checkpoint_dir), name=CHECKPOINT_FILENAME, **{image.checkpoint_every: iteration}
+    )

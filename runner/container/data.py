@@ -18,8 +18,15 @@ from runner.container.failures import algorithm_error, client_error
 
 CSV_CONTENT_TYPES = ("text/csv", "csv")
 # What the real container accepts but this one does not read (it fails them explicitly).
-OTHER_CONTENT_TYPES = ("text/libsvm", "libsvm", "text/x-libsvm", "application/x-parquet", "parquet",
-                       "application/x-recordio-protobuf", "recordio-protobuf")
+OTHER_CONTENT_TYPES = (
+    "text/libsvm",
+    "libsvm",
+    "text/x-libsvm",
+    "application/x-parquet",
+    "parquet",
+    "application/x-recordio-protobuf",
+    "recordio-protobuf",
+)
 CHANNELS = ("train", "validation")
 MAX_FOLDER_DEPTH = 3  # data_utils.MAX_FOLDER_DEPTH
 
@@ -33,11 +40,15 @@ def validate_channels(data_config: dict[str, dict]) -> None:
             raise client_error(f"Extraneous channel found: {name}")
         content_type = (config.get("ContentType") or "text/libsvm").split(";")[0].strip().lower()
         if content_type in OTHER_CONTENT_TYPES:
-            raise client_error(f"Channel configuration for '{name}' channel uses "
-                               f"{content_type}: the local container reads text/csv only")
+            raise client_error(
+                f"Channel configuration for '{name}' channel uses "
+                f"{content_type}: the local container reads text/csv only"
+            )
         if content_type not in CSV_CONTENT_TYPES:
-            raise client_error(f"Channel configuration for '{name}' channel is not "
-                               f"supported: ContentType {config.get('ContentType')!r}")
+            raise client_error(
+                f"Channel configuration for '{name}' channel is not "
+                f"supported: ContentType {config.get('ContentType')!r}"
+            )
 
 
 def channel_size(path: Path) -> int:
@@ -89,8 +100,11 @@ def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | 
     """data_utils.get_dmatrix for text/csv in File mode; None when the channel holds no bytes."""
     if channel_size(path) == 0:
         return None
-    for file in ([path] if path.is_file() else [Path(root) / name for root, _, names in os.walk(path)
-                                                 for name in names if not name.startswith("_")]):
+    for file in (
+        [path]
+        if path.is_file()
+        else [Path(root) / name for root, _, names in os.walk(path) for name in names if not name.startswith("_")]
+    ):
         with open(file, errors="ignore") as handle:  # validate_data_file_path: each first line
             _sniff_delimiter(handle.readline())
     linked = Path(tempfile.mkdtemp(prefix="input_data_", dir=scratch))
@@ -109,15 +123,18 @@ def load_channel(path: Path, csv_weights: bool, scratch: Path) -> xgb.DMatrix | 
     except Exception as error:
         raise client_error(f"Failed to load csv data with exception:\n{error}") from None
     if matrix.get_label().size == 0:
-        raise client_error("Got input data without labels. Please check the input data set. If training "
-                           "job is running on multiple instances, please switch to using single instance "
-                           "if number of records in the data set is less than number of workers (16 * "
-                           "number of instance) in the cluster.")
+        raise client_error(
+            "Got input data without labels. Please check the input data set. If training "
+            "job is running on multiple instances, please switch to using single instance "
+            "if number of records in the data set is less than number of workers (16 * "
+            "number of instance) in the cluster."
+        )
     return matrix
 
 
-def read_channels(ml: Path, data_config: dict[str, dict], hyperparameters: dict[str, str], image,
-                  scratch: Path) -> tuple[xgb.DMatrix | None, xgb.DMatrix | None]:
+def read_channels(
+    ml: Path, data_config: dict[str, dict], hyperparameters: dict[str, str], image, scratch: Path
+) -> tuple[xgb.DMatrix | None, xgb.DMatrix | None]:
     """Validate the job, then this host's train and validation matrices (None: no data)."""
     try:  # the container's own checks; script-mode names are refused, not run
         xgboost_hyperparameters.validate_as_container(hyperparameters)
@@ -128,6 +145,9 @@ def read_channels(ml: Path, data_config: dict[str, dict], hyperparameters: dict[
         raise client_error(image.pipe_mode_refusal)
     csv_weights = hyperparameters.get("csv_weights") == "1"
     train = load_channel(ml / "input" / "data" / "train", csv_weights, scratch)
-    validation = (load_channel(ml / "input" / "data" / "validation", csv_weights, scratch)
-                  if "validation" in data_config else None)
+    validation = (
+        load_channel(ml / "input" / "data" / "validation", csv_weights, scratch)
+        if "validation" in data_config
+        else None
+    )
     return train, validation

@@ -46,16 +46,23 @@ class Round:
         self._address = ml.parent / self.hosts[0] / "output" / f"tracker-{round_name}"
         self._tracker = self._context = None
 
-    def __enter__(self) -> "Round":
+    def __enter__(self) -> Round:
         port = self._start_tracker() if self.is_master else self._tracker_port()
         rank = self.hosts.index(self.current_host)
         if self.image.tracker == "python":
-            collective.init(DMLC_NUM_WORKER=len(self.hosts), DMLC_TRACKER_URI="127.0.0.1",
-                            DMLC_TRACKER_PORT=port, DMLC_TASK_ID=self.current_host)
+            collective.init(
+                DMLC_NUM_WORKER=len(self.hosts),
+                DMLC_TRACKER_URI="127.0.0.1",
+                DMLC_TRACKER_PORT=port,
+                DMLC_TASK_ID=self.current_host,
+            )
         else:
             self._context = collective.CommunicatorContext(
-                dmlc_tracker_uri="127.0.0.1", dmlc_tracker_port=port, dmlc_task_id=str(rank),
-                dmlc_timeout=max(CONNECT_RETRY_TIMEOUT, self.image.dmlc_timeout_floor))
+                dmlc_tracker_uri="127.0.0.1",
+                dmlc_tracker_port=port,
+                dmlc_task_id=str(rank),
+                dmlc_timeout=max(CONNECT_RETRY_TIMEOUT, self.image.dmlc_timeout_floor),
+            )
             self._context.__enter__()
         return self
 
@@ -98,5 +105,7 @@ class Round:
 
     def synchronize(self, data: object) -> list:
         """Every host's `data`, in rank order (the container's RabitHelper.synchronize)."""
-        return [collective.broadcast(data if rank == collective.get_rank() else None, rank)
-                for rank in range(collective.get_world_size())]
+        return [
+            collective.broadcast(data if rank == collective.get_rank() else None, rank)
+            for rank in range(collective.get_world_size())
+        ]

@@ -6,7 +6,7 @@ margins into labels the container's way (argmax, or log-odds > 0).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -30,6 +30,7 @@ def _ratio(numerator, denominator):
 
 def _binary(kind: str):
     """sklearn's average='binary' score for class 1."""
+
     def score(labels, margins):
         classes, tp, predicted, actual = _per_class(labels, margins)
         index = np.flatnonzero(classes == 1)
@@ -42,6 +43,7 @@ def _binary(kind: str):
         if kind == "recall":
             return recall
         return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
     return score
 
 
@@ -56,6 +58,7 @@ def _averaged(kind: str, average: str):
         if kind == "recall":
             return float(recall.mean())
         return float(_ratio(2 * precision * recall, precision + recall).mean())
+
     return score
 
 
@@ -92,7 +95,9 @@ CUSTOM_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 def feval(names: list[str]):
     """custom_metrics.configure_feval: the container's metrics, computed on the raw margins."""
+
     def custom_feval(margins: np.ndarray, matrix):
         labels = matrix.get_label()
         return [(name, CUSTOM_METRICS[name](labels, margins)) for name in names]
+
     return custom_feval

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 
 def apply_openmp_defaults(environ: MutableMapping[str, str] = os.environ) -> None:

@@ -15,8 +15,9 @@ import os
 import re
 import struct
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import xgboost as xgb
@@ -35,8 +36,9 @@ def load_model(model_dir: Path) -> xgb.Booster:
     try:
         booster.load_model(bytearray(files[0].read_bytes()))
     except xgb.core.XGBoostError as error:
-        raise client_error(f"Unable to load model: Model {files[0].name} cannot be loaded:\n"
-                           f"XGB load model error={error}") from None
+        raise client_error(
+            f"Unable to load model: Model {files[0].name} cannot be loaded:\nXGB load model error={error}"
+        ) from None
     return booster
 
 
@@ -58,8 +60,9 @@ def csv_to_matrix(payload: bytes) -> np.ndarray:
             except ValueError:
                 pass  # an empty field or a malformed number: the container's own way decides
     lines = text.decode("utf-8").split("\n")
-    return np.array([["nan" if field == "" else field for field in line.split(delimiter)]
-                     for line in lines]).astype(float)
+    return np.array([["nan" if field == "" else field for field in line.split(delimiter)] for line in lines]).astype(
+        float
+    )
 
 
 def _predict(booster: xgb.Booster, features: xgb.DMatrix) -> np.ndarray:
@@ -82,8 +85,9 @@ def predict_batch(booster: xgb.Booster, payload: bytes) -> bytes:
     try:  # the DMatrix too: xgboost refuses inf there, inside the container's parse step
         features = xgb.DMatrix(csv_to_matrix(payload))
     except Exception as error:
-        raise client_error(f"Loading csv data failed with Exception, please ensure data is in csv format:\n"
-                           f" {type(error)}\n {error}") from None
+        raise client_error(
+            f"Loading csv data failed with Exception, please ensure data is in csv format:\n {type(error)}\n {error}"
+        ) from None
     try:
         predictions = _predict(booster, features)
     except Exception as error:
@@ -95,7 +99,7 @@ def format_predictions(predictions: np.ndarray, rows_per_piece: int = 1 << 16) -
     """`"\n".join(map(str, preds.tolist())) + "\n"`, in pieces of rows: a float32 prediction reads
     as the double it widens to (0.10133367776870728), a multi:softprob row as a Python list."""
     for start in range(0, len(predictions), rows_per_piece):
-        piece = predictions[start:start + rows_per_piece].tolist()
+        piece = predictions[start : start + rows_per_piece].tolist()
         yield ("\n".join(map(str, piece)) + "\n").encode("ascii")
 
 

@@ -23,12 +23,22 @@ from runner.container.failures import algorithm_error, client_error
 MODEL_FILE = "xgboost-model"
 LOG_FILE, ROWS_FILE = "evaluation.json", "rows.json"  # what a host reports beside output/failure
 # Hyperparameters the container consumes itself instead of passing them to xgboost.train.
-_CONTAINER_ONLY = ("num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
-                   "_kfold", "_num_cv_round", "_tuning_objective_metric", "use_dask_gpu_training")
+_CONTAINER_ONLY = (
+    "num_round",
+    "early_stopping_rounds",
+    "csv_weights",
+    "save_model_on_termination",
+    "_kfold",
+    "_num_cv_round",
+    "_tuning_objective_metric",
+    "use_dask_gpu_training",
+)
 # xgb_constants.CUSTOMER_ERRORS: xgboost messages the container reports as the user's fault.
 CUSTOMER_ERRORS = (
-    "label must be in [0,1] for logistic regression", "label must be in [0, num_class)",
-    "Target is multiclass but average='binary'", "feature_names mismatch",
+    "label must be in [0,1] for logistic regression",
+    "label must be in [0, num_class)",
+    "Target is multiclass but average='binary'",
+    "feature_names mismatch",
     "Check failed: preds.size() == info.labels_.size()",
     "Check failed: !auc_error AUC: the dataset only contains pos or neg samples",
     "Check failed: base_score > 0.0f && base_score < 1.0f base_score must be in (0,1) for logistic loss",
@@ -37,9 +47,24 @@ CUSTOMER_ERRORS = (
     "Parameter reg_lambda should be greater equal to 0",
 )
 # xgb_constants.XGB_MAXIMIZE_METRICS: early stopping maximises these.
-MAXIMIZE_METRICS = ("accuracy", "auc", "aucpr", "balanced_accuracy", "f1", "f1_binary", "f1_macro", "map",
-                    "ndcg", "precision", "r2", "recall", "precision_macro", "precision_micro",
-                    "recall_macro", "recall_micro")
+MAXIMIZE_METRICS = (
+    "accuracy",
+    "auc",
+    "aucpr",
+    "balanced_accuracy",
+    "f1",
+    "f1_binary",
+    "f1_macro",
+    "map",
+    "ndcg",
+    "precision",
+    "r2",
+    "recall",
+    "precision_macro",
+    "precision_micro",
+    "recall_macro",
+    "recall_micro",
+)
 
 
 def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object], int, list[str]]:
@@ -75,8 +100,9 @@ class EvaluationLog(xgb.callback.TrainingCallback):
         return False
 
 
-def train_job(image, hyperparameters: dict[str, str], train, validation, *, is_master: bool,
-              checkpoint_dir: Path | None):
+def train_job(
+    image, hyperparameters: dict[str, str], train, validation, *, is_master: bool, checkpoint_dir: Path | None
+):
     """algorithm_mode/train.py train_job: xgb.train with the container's callbacks and metrics.
     Returns the booster and the evaluation lines."""
     params, num_round, eval_metric = training_params(hyperparameters)
@@ -88,17 +114,30 @@ def train_job(image, hyperparameters: dict[str, str], train, validation, *, is_m
         callbacks.append(checkpoints.checkpoint_callback(image, checkpoint_dir, iteration))
     early_stopping_rounds = hyperparameters.get("early_stopping_rounds")
     if early_stopping_rounds and validation is not None and eval_metric:
-        callbacks.append(xgb.callback.EarlyStopping(
-            rounds=int(early_stopping_rounds), data_name="validation", metric_name=eval_metric[-1],
-            maximize=eval_metric[-1] in MAXIMIZE_METRICS, save_best=on_this_host))
+        callbacks.append(
+            xgb.callback.EarlyStopping(
+                rounds=int(early_stopping_rounds),
+                data_name="validation",
+                metric_name=eval_metric[-1],
+                maximize=eval_metric[-1] in MAXIMIZE_METRICS,
+                save_best=on_this_host,
+            )
+        )
     custom = [metric for metric in eval_metric if metric in metrics.CUSTOM_METRICS]
     watchlist = [(train, "train")] + ([(validation, "validation")] if validation is not None else [])
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="`feval` is deprecated", category=UserWarning)
-            booster = xgb.train(params, train, num_boost_round=num_round - iteration, evals=watchlist,
-                                callbacks=callbacks, xgb_model=xgb_model, verbose_eval=False,
-                                **({image.metric_keyword: metrics.feval(custom)} if custom else {}))
+            booster = xgb.train(
+                params,
+                train,
+                num_boost_round=num_round - iteration,
+                evals=watchlist,
+                callbacks=callbacks,
+                xgb_model=xgb_model,
+                verbose_eval=False,
+                **({image.metric_keyword: metrics.feval(custom)} if custom else {}),
+            )
     except Exception as error:
         message = str(error)
         if any(text in message for text in CUSTOMER_ERRORS):
@@ -118,8 +157,11 @@ def run_host(image, ml: Path) -> None:
     resources = json.loads((config_dir / "resourceconfig.json").read_text())
     hyperparameters = json.loads((config_dir / "hyperparameters.json").read_text())
     data_config = json.loads((config_dir / "inputdataconfig.json").read_text())
-    checkpoint_config = json.loads((config_dir / "checkpointconfig.json").read_text()) \
-        if (config_dir / "checkpointconfig.json").exists() else {}
+    checkpoint_config = (
+        json.loads((config_dir / "checkpointconfig.json").read_text())
+        if (config_dir / "checkpointconfig.json").exists()
+        else {}
+    )
     hosts, current = sorted(resources["hosts"]), resources["current_host"]
     scratch = ml / "scratch"
     scratch.mkdir(exist_ok=True)
@@ -139,12 +181,14 @@ def run_host(image, ml: Path) -> None:
     checkpoint_dir = Path(checkpoint_config["LocalPath"]) if checkpoint_config.get("LocalPath") else None
     if len(with_data) > 1:
         with distributed.Round(image, ml, "training", with_data, current) as cluster:
-            booster, log = train_job(image, hyperparameters, train, validation, is_master=cluster.is_master,
-                                     checkpoint_dir=checkpoint_dir)
+            booster, log = train_job(
+                image, hyperparameters, train, validation, is_master=cluster.is_master, checkpoint_dir=checkpoint_dir
+            )
             is_master = cluster.is_master
     else:
-        booster, log = train_job(image, hyperparameters, train, validation, is_master=True,
-                                 checkpoint_dir=checkpoint_dir)
+        booster, log = train_job(
+            image, hyperparameters, train, validation, is_master=True, checkpoint_dir=checkpoint_dir
+        )
         is_master = True
     rows = {"train": train.num_row(), **({"validation": validation.num_row()} if validation is not None else {})}
     (ml / "output" / ROWS_FILE).write_text(json.dumps(rows))

@@ -26,9 +26,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import io
 import json
 import logging
-import io
 import os
 import sys
 import tempfile
@@ -37,9 +37,10 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class LambdaContext:
     """The attributes of the Python runtime's context object that handlers use."""
+
     function_name: str
     function_version: str
     invoked_function_arn: str
@@ -99,7 +101,7 @@ class LocalLambdaRuntime:
         return (fn.run_time or "").startswith("python") and bool(getattr(fn, "code_bytes", b""))
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["LocalLambdaRuntime"]:
+    def installed(self) -> Iterator[LocalLambdaRuntime]:
         original = LambdaSimpleBackend.__dict__["invoke"]
         runtime = self
 
@@ -160,8 +162,9 @@ class LocalLambdaRuntime:
                 with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as package:
                     package.extractall(target)
             except zipfile.BadZipFile as error:
-                raise _RuntimeError("Runtime.InvalidEntrypoint", f"the deployment package is not a "
-                                    f"zip file: {error}") from None
+                raise _RuntimeError(
+                    "Runtime.InvalidEntrypoint", f"the deployment package is not a zip file: {error}"
+                ) from None
             self._functions[key] = _Function(target)
         return self._functions[key]
 
@@ -171,7 +174,8 @@ class LocalLambdaRuntime:
         """Run the handler; the payload bytes, with the headers real Lambda would send."""
         response_headers["X-Amz-Executed-Version"] = getattr(fn, "version", "$LATEST")
         invocation_type = {key.lower(): value for key, value in headers.items()}.get(
-            "x-amz-invocation-type", "RequestResponse")
+            "x-amz-invocation-type", "RequestResponse"
+        )
         if invocation_type == "DryRun":
             return b""
         request_id = str(uuid.uuid4())
@@ -180,8 +184,7 @@ class LocalLambdaRuntime:
             event = json.loads(body) if body else {}
         except (TypeError, ValueError) as error:
             response_headers["x-amz-function-error"] = "Unhandled"
-            return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}",
-                                  request_id, [])
+            return _error_payload("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}", request_id, [])
         with self._lock, _environment_set(self._environment(fn)), self._own_default_session(fn.role):
             context = LambdaContext(
                 function_name=fn.function_name,
@@ -206,16 +209,16 @@ class LocalLambdaRuntime:
                     return _timeout(context, request_id, response_headers)
                 log.info("local Lambda %s raised %s: %s", fn.function_name, type(error).__name__, error)
                 response_headers["x-amz-function-error"] = "Unhandled"
-                return _error_payload(type(error).__name__, str(error), request_id,
-                                      traceback.format_tb(error.__traceback__))
+                return _error_payload(
+                    type(error).__name__, str(error), request_id, traceback.format_tb(error.__traceback__)
+                )
             if timed_out(context):
                 return _timeout(context, request_id, response_headers)
         try:
             payload = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
             response_headers["x-amz-function-error"] = "Unhandled"
-            return _error_payload("Runtime.MarshalError", f"Unable to marshal response: {error}",
-                                  request_id, [])
+            return _error_payload("Runtime.MarshalError", f"Unable to marshal response: {error}", request_id, [])
         return b"" if invocation_type == "Event" else payload
 
     def _environment(self, fn) -> dict[str, str]:
@@ -238,18 +241,19 @@ class LocalLambdaRuntime:
         """`module.function` from the source directory; the module is imported once (warm start)."""
         module_name, _, attribute = (handler or "").rpartition(".")
         if not module_name or not attribute:
-            raise _RuntimeError("Runtime.MalformedHandlerName",
-                                f"Bad handler '{handler}': not enough values to unpack")
+            raise _RuntimeError("Runtime.MalformedHandlerName", f"Bad handler '{handler}': not enough values to unpack")
         if function.module is None:
             path = function.source_dir / (module_name.replace(".", "/") + ".py")
             if not path.is_file():
-                raise _RuntimeError("Runtime.ImportModuleError",
-                                    f"Unable to import module '{module_name}': No module named "
-                                    f"'{module_name}' (looked for {path})")
+                raise _RuntimeError(
+                    "Runtime.ImportModuleError",
+                    f"Unable to import module '{module_name}': No module named '{module_name}' (looked for {path})",
+                )
             # The unpacked code becomes a private package (each runtime, each local stack, gets a
             # fresh copy); `lambda_src.seed_dataset` is imported as `<private>.lambda_src.seed_dataset`.
-            root = importlib.util.module_from_spec(importlib.util.spec_from_loader(
-                f"_local_lambda_{uuid.uuid4().hex[:8]}", loader=None, is_package=True))
+            root = importlib.util.module_from_spec(
+                importlib.util.spec_from_loader(f"_local_lambda_{uuid.uuid4().hex[:8]}", loader=None, is_package=True)
+            )
             root.__path__ = [str(function.source_dir)]
             sys.modules[root.__name__] = root  # dataclasses, pickle, ... look modules up there
             sys.path.insert(0, str(function.source_dir))  # top-level sibling imports, as in /var/task
@@ -257,15 +261,15 @@ class LocalLambdaRuntime:
                 module = importlib.import_module(f"{root.__name__}.{module_name}")
             except Exception as error:
                 _forget(root.__name__)
-                raise _RuntimeError("Runtime.ImportModuleError",
-                                    f"Unable to import module '{module_name}': {error}") from error
+                raise _RuntimeError(
+                    "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
+                ) from error
             finally:
                 sys.path.remove(str(function.source_dir))
             function.package = root.__name__
             function.module = module
         if not callable(getattr(function.module, attribute, None)):
-            raise _RuntimeError("Runtime.HandlerNotFound",
-                                f"Handler '{attribute}' missing on module '{module_name}'")
+            raise _RuntimeError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'")
         return getattr(function.module, attribute)
 
 
@@ -302,10 +306,15 @@ def _timeout(context: LambdaContext, request_id: str, response_headers: dict) ->
     log.info("local Lambda %s ran past its timeout", context.function_name)
     response_headers["x-amz-function-error"] = "Unhandled"
     timeout = context.deadline - context.started
-    return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task "
-                       f"timed out after {timeout:.2f} seconds"}).encode()
+    return json.dumps(
+        {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+        }
+    ).encode()
 
 
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
-    return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
-                       "stackTrace": stack}).encode()
+    return json.dumps(
+        {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
+    ).encode()

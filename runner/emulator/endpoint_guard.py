@@ -27,8 +27,8 @@ import io
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, quote
 from xml.sax.saxutils import escape
 
@@ -45,7 +45,7 @@ _READ_CHUNK = 1 << 20
 # pipeline's own calls (the state machine's, the functions', the jobs') are made inside this
 # process and never pass here; these are run.py's and a person's: start, follow, stop, list,
 # read, and S3's data plane; and the registry's approval (run.py approve/reject: UpdateModelPackage).
-ALLOWED: dict[str, Optional[tuple[str, ...]]] = {
+ALLOWED: dict[str, tuple[str, ...] | None] = {
     "s3": None,
     "stepfunctions": ("Describe", "Get", "List", "Start", "Stop"),
     "sagemaker": ("Describe", "List", "Get", "Search", "Stop", "DeleteModel", "UpdateModelPackage"),
@@ -80,7 +80,7 @@ class Refusal(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _header(environ: dict, name: str) -> Optional[str]:
+def _header(environ: dict, name: str) -> str | None:
     """A request header as werkzeug put it in the WSGI environ (repeats joined with ',')."""
     key = name.upper().replace("-", "_")
     return environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
@@ -95,15 +95,26 @@ def _parse_authorization(value: str) -> dict[str, str]:
     scope = fields["Credential"].split("/")
     if len(scope) != 5 or scope[4] != "aws4_request" or not fields["SignedHeaders"] or not fields["Signature"]:
         raise ValueError
-    return {"key": scope[0], "date": scope[1], "region": scope[2], "service": scope[3],
-            "signed_headers": fields["SignedHeaders"], "signature": fields["Signature"]}
+    return {
+        "key": scope[0],
+        "date": scope[1],
+        "region": scope[2],
+        "service": scope[3],
+        "signed_headers": fields["SignedHeaders"],
+        "signature": fields["Signature"],
+    }
 
 
 class Guard:
     """The checks of one server: its port, its key, the roles' sessions (`session_secret`)."""
 
-    def __init__(self, port: int, key: EndpointKey,
-                 session_secret: Callable[[str], Optional[tuple[str, str]]], backend_of: Callable[[dict], str]):
+    def __init__(
+        self,
+        port: int,
+        key: EndpointKey,
+        session_secret: Callable[[str], tuple[str, str] | None],
+        backend_of: Callable[[dict], str],
+    ):
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"} | ({"127.0.0.1", "localhost"} if port == 80 else set())
         self._key, self._session_secret, self._backend_of = key, session_secret, backend_of
 
@@ -111,24 +122,37 @@ class Guard:
         """Check the request, read its body (bounded) into the environ; Refusal when refused."""
         host = (_header(environ, "Host") or "").lower()
         if host not in self.hosts:
-            raise Refusal("403 Forbidden", "AccessDenied",
-                          f"this endpoint answers requests addressed to {' or '.join(sorted(self.hosts))} only")
+            raise Refusal(
+                "403 Forbidden",
+                "AccessDenied",
+                f"this endpoint answers requests addressed to {' or '.join(sorted(self.hosts))} only",
+            )
         s3 = self._service(environ) == "s3"
         authorization = _header(environ, "Authorization")
         if not authorization:
             if "X-Amz-Signature=" in environ.get("QUERY_STRING", ""):
-                raise Refusal("403 Forbidden", "AccessDenied", "presigned URLs are not accepted here: "
-                              "sign requests in the Authorization header (as the AWS CLI and boto3 do)")
-            raise Refusal("403 Forbidden", "AccessDenied" if s3 else "MissingAuthenticationToken",
-                          "Access Denied: requests must be signed with the key run.py serve wrote "
-                          "(in its outputs file and credentials file)" if s3 else
-                          "Request is missing Authentication Token: sign it with the key run.py serve wrote")
+                raise Refusal(
+                    "403 Forbidden",
+                    "AccessDenied",
+                    "presigned URLs are not accepted here: "
+                    "sign requests in the Authorization header (as the AWS CLI and boto3 do)",
+                )
+            raise Refusal(
+                "403 Forbidden",
+                "AccessDenied" if s3 else "MissingAuthenticationToken",
+                "Access Denied: requests must be signed with the key run.py serve wrote "
+                "(in its outputs file and credentials file)"
+                if s3
+                else "Request is missing Authentication Token: sign it with the key run.py serve wrote",
+            )
         try:
             signed = _parse_authorization(authorization)
         except (ValueError, KeyError):
-            raise Refusal("403 Forbidden", "IncompleteSignature",
-                          "the Authorization header is not a SigV4 signature (AWS4-HMAC-SHA256 Credential=...)") \
-                from None
+            raise Refusal(
+                "403 Forbidden",
+                "IncompleteSignature",
+                "the Authorization header is not a SigV4 signature (AWS4-HMAC-SHA256 Credential=...)",
+            ) from None
         secret = self._secret(environ, signed["key"], s3)
         self._check_date(environ, s3)
         body = self._read_body(environ)
@@ -142,8 +166,11 @@ class Guard:
         try:
             return _parse_authorization(_header(environ, "Authorization") or "")["service"]
         except (ValueError, KeyError):
-            return "s3" if not (_header(environ, "X-Amz-Target") or "json" in (_header(environ, "Content-Type") or "")) \
+            return (
+                "s3"
+                if not (_header(environ, "X-Amz-Target") or "json" in (_header(environ, "Content-Type") or ""))
                 else ""
+            )
 
     def _secret(self, environ: dict, access_key: str, s3: bool) -> str:
         token = _header(environ, "X-Amz-Security-Token")
@@ -152,19 +179,26 @@ class Guard:
         session = self._session_secret(access_key)
         if session is not None and token is not None and _same(token, session[1]):
             return session[0]
-        raise Refusal("403 Forbidden", "InvalidAccessKeyId" if s3 else "InvalidClientTokenId",
-                      "The AWS Access Key Id you provided does not exist in our records." if s3 else
-                      "The security token included in the request is invalid.")
+        raise Refusal(
+            "403 Forbidden",
+            "InvalidAccessKeyId" if s3 else "InvalidClientTokenId",
+            "The AWS Access Key Id you provided does not exist in our records."
+            if s3
+            else "The security token included in the request is invalid.",
+        )
 
     @staticmethod
     def _check_date(environ: dict, s3: bool) -> None:
         try:
-            when = datetime.strptime(_header(environ, "X-Amz-Date") or "", "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            when = datetime.strptime(_header(environ, "X-Amz-Date") or "", "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
             raise Refusal("403 Forbidden", "IncompleteSignature", "the request has no X-Amz-Date header") from None
-        if abs(datetime.now(timezone.utc) - when) > MAX_CLOCK_SKEW:
-            raise Refusal("403 Forbidden", "RequestTimeTooSkewed" if s3 else "RequestExpired",
-                          "The difference between the request time and the current time is too large.")
+        if abs(datetime.now(UTC) - when) > MAX_CLOCK_SKEW:
+            raise Refusal(
+                "403 Forbidden",
+                "RequestTimeTooSkewed" if s3 else "RequestExpired",
+                "The difference between the request time and the current time is too large.",
+            )
 
     @staticmethod
     def _read_body(environ: dict) -> bytes:
@@ -186,14 +220,19 @@ class Guard:
                 parts.append(part)
                 got += len(part)
         except TimeoutError:
-            raise Refusal("408 Request Timeout", "RequestTimeout",
-                          "Your socket connection to the server was not read from or written to within "
-                          "the timeout period.") from None
+            raise Refusal(
+                "408 Request Timeout",
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            ) from None
         if got > MAX_BODY_BYTES:
             raise _too_large()
         if length and got < wanted:
-            raise Refusal("400 Bad Request", "IncompleteBody",
-                          "You did not provide the number of bytes specified by the Content-Length HTTP header")
+            raise Refusal(
+                "400 Bad Request",
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header",
+            )
         body = b"".join(parts)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         environ.pop("wsgi.input_terminated", None)
@@ -209,22 +248,30 @@ class Guard:
         names = signed["signed_headers"].split(";")
         headers = {name: _header(environ, name) for name in names}
         content_sha = _header(environ, "X-Amz-Content-SHA256")
-        mismatch = Refusal("403 Forbidden", "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match the signature you provided. "
-                           "Check your key and signing method.")
+        mismatch = Refusal(
+            "403 Forbidden",
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+        )
         if "host" not in names or any(value is None for value in headers.values()):
             raise mismatch
         if content_sha and len(content_sha) == 64 and not _same(content_sha.lower(), hashlib.sha256(body).hexdigest()):
-            raise Refusal("400 Bad Request", "XAmzContentSHA256Mismatch",
-                          "The provided 'x-amz-content-sha256' header does not match what was computed.")
+            raise Refusal(
+                "400 Bad Request",
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            )
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or "/"
         if "://" in raw.split("?", 1)[0]:  # an absolute request target: keep its path and query
             raw = "/" + raw.split("://", 1)[1].partition("/")[2]
-        request = AWSRequest(method=environ["REQUEST_METHOD"], url=f"http://{headers['host']}{raw}",
-                             headers=headers, data=body)
+        request = AWSRequest(
+            method=environ["REQUEST_METHOD"], url=f"http://{headers['host']}{raw}", headers=headers, data=body
+        )
         request.context["timestamp"] = _header(environ, "X-Amz-Date")
         signer = (S3SigV4Auth if signed["service"] == "s3" else SigV4Auth)(
-            Credentials(signed["key"], secret), signed["service"], signed["region"])
+            Credentials(signed["key"], secret), signed["service"], signed["region"]
+        )
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not _same(signed["signature"], expected):
@@ -241,15 +288,22 @@ class Guard:
         if allowed is None:
             return
         actions = _actions(backend, environ, body)
-        if actions and all(any(action == prefix if prefix in EXACT else action.startswith(prefix)
-                               for prefix in allowed) for action in actions):
+        if actions and all(
+            any(action == prefix if prefix in EXACT else action.startswith(prefix) for prefix in allowed)
+            for action in actions
+        ):
             _check_fields(actions, body)
             return
-        call = ", ".join(sorted(actions)) or f"{environ.get('REQUEST_METHOD')} {quote(environ.get('PATH_INFO', ''))[:120]}"
-        raise Refusal("403 Forbidden", "AccessDeniedException" if _json_protocol(environ) else "AccessDenied",
-                      f"run.py serve does not take {backend.removeprefix('aws')} {call[:200]} over HTTP: "
-                      "it serves the calls that start, follow, stop and read runs (the stack's resources "
-                      "are deployed by run.py serve itself)")
+        call = (
+            ", ".join(sorted(actions)) or f"{environ.get('REQUEST_METHOD')} {quote(environ.get('PATH_INFO', ''))[:120]}"
+        )
+        raise Refusal(
+            "403 Forbidden",
+            "AccessDeniedException" if _json_protocol(environ) else "AccessDenied",
+            f"run.py serve does not take {backend.removeprefix('aws')} {call[:200]} over HTTP: "
+            "it serves the calls that start, follow, stop and read runs (the stack's resources "
+            "are deployed by run.py serve itself)",
+        )
 
 
 def _check_fields(actions: set[str], body: bytes) -> None:
@@ -259,12 +313,18 @@ def _check_fields(actions: set[str], body: bytes) -> None:
             document = json.loads(body) if body else {}
         except ValueError:
             document = None
-        extra = (sorted(document.keys() - FIELDS[action]) if isinstance(document, dict)
-                 else ["a body that is no JSON object"])
+        extra = (
+            sorted(document.keys() - FIELDS[action])
+            if isinstance(document, dict)
+            else ["a body that is no JSON object"]
+        )
         if extra:
-            raise Refusal("403 Forbidden", "AccessDeniedException",
-                          f"run.py serve takes {action} over HTTP with {', '.join(sorted(FIELDS[action]))} only "
-                          f"(run.py approve/reject), not {', '.join(map(str, extra))[:200]}")
+            raise Refusal(
+                "403 Forbidden",
+                "AccessDeniedException",
+                f"run.py serve takes {action} over HTTP with {', '.join(sorted(FIELDS[action]))} only "
+                f"(run.py approve/reject), not {', '.join(map(str, extra))[:200]}",
+            )
 
 
 def _actions(backend: str, environ: dict, body: bytes) -> set[str]:
@@ -296,14 +356,20 @@ def _actions(backend: str, environ: dict, body: bytes) -> set[str]:
 
 
 def _json_protocol(environ: dict) -> bool:
-    return bool(_header(environ, "X-Amz-Target")) or "json" in (_header(environ, "Content-Type") or "") \
+    return (
+        bool(_header(environ, "X-Amz-Target"))
+        or "json" in (_header(environ, "Content-Type") or "")
         or environ.get("PATH_INFO", "").startswith("/2015-03-31/")
+    )
 
 
 def _too_large() -> Refusal:
-    return Refusal("413 Request Entity Too Large", "EntityTooLarge",
-                   f"Your proposed upload exceeds the maximum allowed size: {MAX_BODY_BYTES >> 20} MiB a request "
-                   "on run.py serve (upload larger objects in parts: aws s3 cp and boto3's upload_file do)")
+    return Refusal(
+        "413 Request Entity Too Large",
+        "EntityTooLarge",
+        f"Your proposed upload exceeds the maximum allowed size: {MAX_BODY_BYTES >> 20} MiB a request "
+        "on run.py serve (upload larger objects in parts: aws s3 cp and boto3's upload_file do)",
+    )
 
 
 def refusal_response(environ: dict, refusal: Refusal, start_response):
@@ -315,10 +381,14 @@ def refusal_response(environ: dict, refusal: Refusal, start_response):
         body = json.dumps({"__type": refusal.code, "message": refusal.message}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", refusal.code)]
     else:
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
-                f"<Code>{escape(refusal.code)}</Code><Message>{escape(refusal.message)}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+            f"<Code>{escape(refusal.code)}</Code><Message>{escape(refusal.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
         headers = [("Content-Type", "application/xml")]
-    start_response(refusal.status, headers + [("x-amzn-RequestId", request_id), ("Content-Length", str(len(body))),
-                                              ("Connection", "close")])
+    start_response(
+        refusal.status,
+        headers + [("x-amzn-RequestId", request_id), ("Content-Length", str(len(body))), ("Connection", "close")],
+    )
     return [body]

@@ -42,16 +42,17 @@ import dataclasses
 import json
 import re
 import threading
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import boto3
 from botocore.config import Config
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
+from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 from moto.s3.exceptions import S3AccessDeniedError
-from moto.iam.access_control import PermissionResult
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
 
@@ -68,9 +69,9 @@ UNEXERCISED = {
     "logs:DescribeLogGroups": "Step Functions log delivery is not emulated",
     "sagemaker:ListTags": "granted as AWS documents for .sync; the emulated integration does not call it",
     "logs:CreateLogStream": "the Lambda runtime's own log writes are not emulated (on AWS a refusal "
-                            "only drops the function's logs)",
+    "only drops the function's logs)",
     "logs:PutLogEvents": "the Lambda runtime's own log writes are not emulated (on AWS a refusal "
-                         "only drops the function's logs)",
+    "only drops the function's logs)",
 }
 # The seeding role's reads of a user's data (components/seed_policy.py): a generated run needs none.
 DATA_ONLY = {
@@ -80,10 +81,13 @@ DATA_ONLY = {
 }
 # Calls whose refusal AWS tolerates: the data is dropped, the run goes on.
 BEST_EFFORT_REASON = "only best-effort calls need it (logs, metrics): without it AWS drops them and the run goes on"
-_SERVICE_PRINCIPALS = {"states": "states.amazonaws.com", "sagemaker": "sagemaker.amazonaws.com",
-                       "lambda": "lambda.amazonaws.com"}
+_SERVICE_PRINCIPALS = {
+    "states": "states.amazonaws.com",
+    "sagemaker": "sagemaker.amazonaws.com",
+    "lambda": "lambda.amazonaws.com",
+}
 # The ARN of the execution the current thread works for (None: the deployment, the operator).
-EXECUTION: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("execution", default=None)
+EXECUTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("execution", default=None)
 _CLIENT_CONFIG = Config(parameter_validation=False, retries={"total_max_attempts": 1})
 
 
@@ -109,14 +113,17 @@ class Principal:
 
     def environment(self) -> dict[str, str]:
         """The variables Lambda sets for its execution role."""
-        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                "AWS_SESSION_TOKEN": self.session_token}
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
     allowed: bool
-    statement: Optional[tuple[str, str]]  # (policy, Sid or index) that allowed or denied
+    statement: tuple[str, str] | None  # (policy, Sid or index) that allowed or denied
     message: str  # AWS's refusal message when not allowed
 
 
@@ -134,6 +141,7 @@ class UnsupportedPolicy(Exception):
 
 # --- evaluation ----------------------------------------------------------------------------
 
+
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
@@ -146,7 +154,7 @@ def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
 
 def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
     if_exists = operator.endswith("IfExists")
-    base = operator[:-len("IfExists")] if if_exists else operator
+    base = operator[: -len("IfExists")] if if_exists else operator
     values = [str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(expected)]
     if ":" in base:
         raise UnsupportedPolicy(f"condition set operator {operator} is not evaluated locally")
@@ -162,13 +170,16 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
         "StringNotEqualsIgnoreCase": lambda v: actual.lower() != v.lower(),
         "StringLike": lambda v: _glob(v, actual),
         "StringNotLike": lambda v: not _glob(v, actual),
-        "ArnEquals": lambda v: _glob(v, actual), "ArnLike": lambda v: _glob(v, actual),
-        "ArnNotEquals": lambda v: not _glob(v, actual), "ArnNotLike": lambda v: not _glob(v, actual),
+        "ArnEquals": lambda v: _glob(v, actual),
+        "ArnLike": lambda v: _glob(v, actual),
+        "ArnNotEquals": lambda v: not _glob(v, actual),
+        "ArnNotLike": lambda v: not _glob(v, actual),
         "Bool": lambda v: actual.lower() == v.lower(),
     }
     if base not in tests:
-        raise UnsupportedPolicy(f"condition operator {operator} is not evaluated locally: "
-                                "add it to runner/emulator/iam.py")
+        raise UnsupportedPolicy(
+            f"condition operator {operator} is not evaluated locally: add it to runner/emulator/iam.py"
+        )
     negated = "Not" in base
     results = [tests[base](value) for value in values]
     return all(results) if negated else any(results)
@@ -183,8 +194,13 @@ def _principal_matches(statement: dict, principal: Principal, account: str) -> b
         return named == "*"
     for kind, identifiers in named.items():
         for identifier in _as_list(identifiers):
-            if kind == "AWS" and identifier in ("*", account, f"arn:{partition_of_arn(principal.arn)}:iam::{account}:root",
-                                                 principal.role_arn, principal.arn):
+            if kind == "AWS" and identifier in (
+                "*",
+                account,
+                f"arn:{partition_of_arn(principal.arn)}:iam::{account}:root",
+                principal.role_arn,
+                principal.arn,
+            ):
                 return True
     return False
 
@@ -205,9 +221,11 @@ def statement_applies(statement: dict, action: str, resource: str, context: dict
     elif "NotResource" in statement:
         if any(_glob(pattern, resource) for pattern in _as_list(statement["NotResource"])):
             return False
-    return all(_condition_holds(operator, key, expected, context)
-               for operator, keys in (statement.get("Condition") or {}).items()
-               for key, expected in keys.items())
+    return all(
+        _condition_holds(operator, key, expected, context)
+        for operator, keys in (statement.get("Condition") or {}).items()
+        for key, expected in keys.items()
+    )
 
 
 def _statement_id(statement: dict, index: int) -> str:
@@ -216,15 +234,16 @@ def _statement_id(statement: dict, index: int) -> str:
 
 # --- the access control ----------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class _Call:
     role: str
     action: str
     resource: str
-    statement: Optional[tuple[str, str]]
+    statement: tuple[str, str] | None
     allowed: bool
     best_effort: bool
-    execution: Optional[str] = None
+    execution: str | None = None
 
 
 class AccessControl:
@@ -236,7 +255,7 @@ class AccessControl:
         self._session = default_session()  # clients get the role's credentials explicitly
         self._lock = threading.Lock()
         self._sts = None
-        self._account: Optional[str] = None
+        self._account: str | None = None
         self._principals: dict[tuple[str, str], Principal] = {}
         self._by_key: dict[str, Principal] = {}
         self._clients: dict[tuple[str, str], Any] = {}
@@ -253,25 +272,32 @@ class AccessControl:
                     self._sts = self._session.client("sts", region_name=self.region)
                 assumed = self._sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
                 credentials = assumed["Credentials"]
-                found = Principal(role_arn=role_arn, session_name=session_name,
-                                  arn=assumed["AssumedRoleUser"]["Arn"],
-                                  access_key=credentials["AccessKeyId"],
-                                  secret_key=credentials["SecretAccessKey"],
-                                  session_token=credentials["SessionToken"])
+                found = Principal(
+                    role_arn=role_arn,
+                    session_name=session_name,
+                    arn=assumed["AssumedRoleUser"]["Arn"],
+                    access_key=credentials["AccessKeyId"],
+                    secret_key=credentials["SecretAccessKey"],
+                    session_token=credentials["SessionToken"],
+                )
                 self._principals[(role_arn, session_name)] = found
                 self._by_key[found.access_key] = found
                 self._account = role_arn.split(":")[4]
             return found
 
-    def client(self, service: str, principal: Principal, region: Optional[str] = None):
+    def client(self, service: str, principal: Principal, region: str | None = None):
         """One client per service and principal: its requests are checked against the role."""
         key = (service, principal.access_key)
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = self._session.client(
-                    service, region_name=region or self.region, aws_access_key_id=principal.access_key,
-                    aws_secret_access_key=principal.secret_key, aws_session_token=principal.session_token,
-                    config=_CLIENT_CONFIG)
+                    service,
+                    region_name=region or self.region,
+                    aws_access_key_id=principal.access_key,
+                    aws_secret_access_key=principal.secret_key,
+                    aws_session_token=principal.session_token,
+                    config=_CLIENT_CONFIG,
+                )
             return self._clients[key]
 
     def may_assume(self, role_arn: str, service: str, context: dict[str, str]) -> bool:
@@ -284,15 +310,19 @@ class AccessControl:
             services = _as_list(named.get("Service", [])) if isinstance(named, dict) else []
             if named != "*" and service not in services:
                 continue
-            if not statement_applies({key: value for key, value in statement.items() if key != "Resource"},
-                                     "sts:AssumeRole", role_arn, context):
+            if not statement_applies(
+                {key: value for key, value in statement.items() if key != "Resource"},
+                "sts:AssumeRole",
+                role_arn,
+                context,
+            ):
                 continue
             if statement.get("Effect") == "Deny":
                 return False
             allowed = True
         return allowed
 
-    def principal_for_key(self, access_key: Optional[str]) -> Optional[Principal]:
+    def principal_for_key(self, access_key: str | None) -> Principal | None:
         return self._by_key.get(access_key or "")
 
     # -- evaluation -----------------------------------------------------------------------------
@@ -314,10 +344,15 @@ class AccessControl:
                 resources.append((f"bucket policy of {bucket_name}", json.loads(bucket.policy)))
         return identity, resources
 
-    def evaluate(self, principal: Principal, action: str, resource: str,
-                 context: Optional[dict[str, str]] = None) -> Decision:
-        context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal.role_arn,
-                   "aws:PrincipalAccount": principal.role_arn.split(":")[4], **(context or {})}
+    def evaluate(
+        self, principal: Principal, action: str, resource: str, context: dict[str, str] | None = None
+    ) -> Decision:
+        context = {
+            "aws:SecureTransport": "true",
+            "aws:PrincipalArn": principal.role_arn,
+            "aws:PrincipalAccount": principal.role_arn.split(":")[4],
+            **(context or {}),
+        }
         identity, resources = self._documents(principal, resource)
         account = principal.role_arn.split(":")[4]
         shown = f'"{resource}"' if action.startswith("s3:") else resource  # S3 quotes it
@@ -331,32 +366,55 @@ class AccessControl:
                         continue
                     if statement.get("Effect") == "Deny":
                         article = "an" if kind == "identity-based" else "a"
-                        return Decision(False, (name, _statement_id(statement, index)),
-                                        f"User: {principal.arn} is not authorized to perform: {action} "
-                                        f"on resource: {shown} with an explicit deny in {article} "
-                                        f"{kind} policy")
+                        return Decision(
+                            False,
+                            (name, _statement_id(statement, index)),
+                            f"User: {principal.arn} is not authorized to perform: {action} "
+                            f"on resource: {shown} with an explicit deny in {article} "
+                            f"{kind} policy",
+                        )
                     if allowed_by is None:
                         allowed_by = (name, _statement_id(statement, index))
         if allowed_by:
             return Decision(True, allowed_by, "")
-        return Decision(False, None, f"User: {principal.arn} is not authorized to perform: {action} on "
-                                     f"resource: {shown} because no identity-based policy allows "
-                                     f"the {action} action")
+        return Decision(
+            False,
+            None,
+            f"User: {principal.arn} is not authorized to perform: {action} on "
+            f"resource: {shown} because no identity-based policy allows "
+            f"the {action} action",
+        )
 
-    def authorize(self, principal: Principal, action: str, resource: str,
-                  context: Optional[dict[str, str]] = None, *, best_effort: bool = False) -> Decision:
+    def authorize(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: dict[str, str] | None = None,
+        *,
+        best_effort: bool = False,
+    ) -> Decision:
         """Evaluate and record one call; raise AccessDenied when refused (unless best effort)."""
         decision = self.evaluate(principal, action, resource, context)
         with self._lock:
-            self.calls.append(_Call(principal.role_arn, action, resource, decision.statement,
-                                    decision.allowed, best_effort, EXECUTION.get()))
+            self.calls.append(
+                _Call(
+                    principal.role_arn,
+                    action,
+                    resource,
+                    decision.statement,
+                    decision.allowed,
+                    best_effort,
+                    EXECUTION.get(),
+                )
+            )
         if not decision.allowed and not best_effort:
             raise AccessDenied(action, decision.message)
         return decision
 
     # -- the report -----------------------------------------------------------------------------
 
-    def report(self, execution: Optional[str] = None) -> dict[str, Any]:
+    def report(self, execution: str | None = None) -> dict[str, Any]:
         """Per role: the calls made (action, resource, statement) and the statements no call needed;
         with `execution` (an ARN), only the calls made for that execution count."""
         with self._lock:
@@ -370,10 +428,17 @@ class AccessControl:
             seen: dict[tuple, dict] = {}
             for call in mine:
                 key = (call.action, call.resource, call.statement, call.allowed)
-                entry = seen.setdefault(key, {
-                    "action": call.action, "resource": call.resource, "allowed": call.allowed,
-                    "statement": "/".join(call.statement) if call.statement else None,
-                    "best_effort": call.best_effort, "count": 0})
+                entry = seen.setdefault(
+                    key,
+                    {
+                        "action": call.action,
+                        "resource": call.resource,
+                        "allowed": call.allowed,
+                        "statement": "/".join(call.statement) if call.statement else None,
+                        "best_effort": call.best_effort,
+                        "count": 0,
+                    },
+                )
                 entry["count"] += 1
             statements = []
             for name, document in role.policies.items():
@@ -382,23 +447,36 @@ class AccessControl:
                         continue
                     sid = _statement_id(statement, index)
                     used = [c for c in mine if c.allowed and c.statement == (name, sid)]
-                    entry = {"policy": name, "statement": sid,
-                             "actions": _as_list(statement.get("Action", [])),
-                             "calls": len(used), "required": any(not c.best_effort for c in used)}
+                    entry = {
+                        "policy": name,
+                        "statement": sid,
+                        "actions": _as_list(statement.get("Action", [])),
+                        "calls": len(used),
+                        "required": any(not c.best_effort for c in used),
+                    }
                     if not entry["required"]:
-                        entry["reason"] = BEST_EFFORT_REASON if used else (
-                            unexercised_reason(entry["actions"]) or DATA_ONLY.get(sid.rstrip("0123456789")))
+                        entry["reason"] = (
+                            BEST_EFFORT_REASON
+                            if used
+                            else (unexercised_reason(entry["actions"]) or DATA_ONLY.get(sid.rstrip("0123456789")))
+                        )
                     statements.append(entry)
             report[role_arn] = {"calls": list(seen.values()), "statements": statements}
         return report
 
 
-def unexercised_reason(actions: list[str]) -> Optional[str]:
+def unexercised_reason(actions: list[str]) -> str | None:
     """Why a statement with these actions is expected to go unused, or None if it is not."""
     reasons = []
     for action in actions:
-        reason = next((why for prefix, why in UNEXERCISED.items()
-                       if action == prefix or (prefix.endswith(":") and action.startswith(prefix))), None)
+        reason = next(
+            (
+                why
+                for prefix, why in UNEXERCISED.items()
+                if action == prefix or (prefix.endswith(":") and action.startswith(prefix))
+            ),
+            None,
+        )
         if reason is None:
             return None
         reasons.append(reason)
@@ -439,6 +517,7 @@ def attributed() -> Iterator[None]:
 
 # --- the request hook ----------------------------------------------------------------------------
 
+
 def _json_body(response) -> dict:
     try:
         return json.loads(response.body or "{}")
@@ -478,8 +557,9 @@ def _object_creation_keys(query: dict, headers) -> dict[str, str]:
     return keys
 
 
-def _request_checks(access: AccessControl, principal: Principal, service: str, api: str,
-                    response, resource: str) -> list[tuple[str, str, dict]]:
+def _request_checks(
+    access: AccessControl, principal: Principal, service: str, api: str, response, resource: str
+) -> list[tuple[str, str, dict]]:
     """(action, resource ARN, condition keys) AWS checks for this request, in order."""
     account = principal.role_arn.split(":")[4]
     region = access.region
@@ -507,8 +587,11 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
         group = _json_body(response)["ModelPackageGroupName"]
         from moto.sagemaker.models import sagemaker_backends
 
-        versions = [package for package in sagemaker_backends[account][region].model_packages.values()
-                    if package.model_package_group_name == group]
+        versions = [
+            package
+            for package in sagemaker_backends[account][region].model_packages.values()
+            if package.model_package_group_name == group
+        ]
         arn = _sagemaker_arn(access, account, "model-package", f"{group}/{len(versions) + 1}")
         checks = [("sagemaker:CreateModelPackage", arn, {})]
         if _json_body(response).get("Tags"):
@@ -522,15 +605,18 @@ def _request_checks(access: AccessControl, principal: Principal, service: str, a
                 checks = [(f"sagemaker:{api}", arn, {})]
                 for role_key in ("RoleArn", "ExecutionRoleArn"):
                     if body.get(role_key):
-                        checks.append(("iam:PassRole", body[role_key],
-                                       {"iam:PassedToService": "sagemaker.amazonaws.com"}))
-                        checks.append(("sts:AssumeRole", body[role_key],
-                                       {"aws:SourceAccount": account, "aws:SourceArn": arn}))
+                        checks.append(
+                            ("iam:PassRole", body[role_key], {"iam:PassedToService": "sagemaker.amazonaws.com"})
+                        )
+                        checks.append(
+                            ("sts:AssumeRole", body[role_key], {"aws:SourceAccount": account, "aws:SourceArn": arn})
+                        )
                 if api.startswith("Create") and body.get("Tags"):
                     checks.append(("sagemaker:AddTags", arn, {}))
                 return checks
-    raise UnsupportedPolicy(f"the local IAM check does not know the resource of {service}:{api}: "
-                            "add it to runner/emulator/iam.py")
+    raise UnsupportedPolicy(
+        f"the local IAM check does not know the resource of {service}:{api}: add it to runner/emulator/iam.py"
+    )
 
 
 @contextlib.contextmanager
@@ -542,16 +628,21 @@ def installed(access: AccessControl) -> Iterator[AccessControl]:
         principal = access.principal_for_key(response.get_access_key())
         if principal is None:
             return original(response, iam_request_cls, resource)
-        service = response.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")[3] \
-            if "Credential=" in response.headers.get("Authorization", "") else response.service_name
+        service = (
+            response.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")[3]
+            if "Credential=" in response.headers.get("Authorization", "")
+            else response.service_name
+        )
         api = response.data.get("Action") if service == "s3" else response._get_action()
         try:
             for action, arn, context in _request_checks(access, principal, service, api, response, resource):
                 if action == "sts:AssumeRole":  # SageMaker must be able to assume the role it is given
                     if not access.may_assume(arn, "sagemaker.amazonaws.com", context):
                         error = JsonRESTError(
-                            "ValidationException", f"Could not assume role {arn}. Please ensure that the "
-                            "role exists and allows principal 'sagemaker.amazonaws.com' to assume the role.")
+                            "ValidationException",
+                            f"Could not assume role {arn}. Please ensure that the "
+                            "role exists and allows principal 'sagemaker.amazonaws.com' to assume the role.",
+                        )
                         raise error
                     continue
                 access.authorize(principal, action, arn, context)
@@ -578,7 +669,8 @@ def installed(access: AccessControl) -> Iterator[AccessControl]:
         result = PermissionResult.NEUTRAL
         for statement in _as_list(json.loads(bucket.policy).get("Statement", [])):
             if statement.get("Principal") == "*" and statement_applies(
-                    statement, action, resource, {"aws:SecureTransport": "true"}):
+                statement, action, resource, {"aws:SecureTransport": "true"}
+            ):
                 if statement.get("Effect") == "Deny":
                     return PermissionResult.DENIED
                 result = PermissionResult.PERMITTED

@@ -43,8 +43,10 @@ def image_version(image_uri: str) -> str:
 
 def requirements_file(version: str) -> Path:
     if version not in IMAGE_VERSIONS:
-        raise EnvironmentUnavailable(f"no local environment for the SageMaker XGBoost image {version!r}; "
-                                     f"the local container runs {', '.join(IMAGE_VERSIONS)}")
+        raise EnvironmentUnavailable(
+            f"no local environment for the SageMaker XGBoost image {version!r}; "
+            f"the local container runs {', '.join(IMAGE_VERSIONS)}"
+        )
     return REQUIREMENTS / f"{version}.txt"
 
 
@@ -83,8 +85,12 @@ def _make(version: str, home: Path, progress) -> None:
     pins = requirements_file(version)
     building = home.parent / f".{version}.building"
     shutil.rmtree(building, ignore_errors=True)
-    print(f"Making the environment of the SageMaker XGBoost {version} image in {home} "
-          f"(first use; pip installs {pins.relative_to(ROOT)}) ...", file=progress, flush=True)
+    print(
+        f"Making the environment of the SageMaker XGBoost {version} image in {home} "
+        f"(first use; pip installs {pins.relative_to(ROOT)}) ...",
+        file=progress,
+        flush=True,
+    )
     # This machine's python3, not a venv's (a venv made from a venv's python is fine, but the
     # project's venv may itself be missing when `make` calls this through another interpreter).
     base = getattr(sys, "_base_executable", None) or sys.executable
@@ -92,22 +98,39 @@ def _make(version: str, home: Path, progress) -> None:
         subprocess.run([base, "-m", "venv", "--without-pip", str(building)], check=True, capture_output=True)
         # --without-pip + pip from this interpreter: no ensurepip run, no pip copy in each environment.
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "--python", str(building / "bin" / "python"), "install",
-             "--quiet", "--disable-pip-version-check", "--no-input", "--only-binary=:all:", "-r", str(pins)],
-            capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(building / "bin" / "python"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--only-binary=:all:",
+                "-r",
+                str(pins),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             errors = [line.strip() for line in done.stderr.splitlines() if line.startswith("ERROR")]
             cause = errors[-1] if errors else (done.stderr.strip().splitlines() or ["pip failed"])[-1]
             raise EnvironmentUnavailable(
                 f"cannot make the environment of the SageMaker XGBoost {version} image: pip could not install "
                 f"{pins.relative_to(ROOT)} ({cause.removeprefix('ERROR: ')[:200]}); check this machine's "
-                "network and package index, then run again")
+                "network and package index, then run again"
+            )
         (building / READY).write_text(_pins_hash(version))
         shutil.rmtree(home, ignore_errors=True)
         os.rename(building, home)
     except subprocess.CalledProcessError as error:
-        raise EnvironmentUnavailable(f"cannot make a venv for the SageMaker XGBoost {version} image with {base}: "
-                                     f"{(error.stderr or b'').decode(errors='replace').strip()[:200]}") from None
+        raise EnvironmentUnavailable(
+            f"cannot make a venv for the SageMaker XGBoost {version} image with {base}: "
+            f"{(error.stderr or b'').decode(errors='replace').strip()[:200]}"
+        ) from None
     finally:
         shutil.rmtree(building, ignore_errors=True)
 

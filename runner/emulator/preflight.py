@@ -48,8 +48,10 @@ def check_container_version(version: str) -> None:
     """Refuse, before anything starts, an image the rehearsal has no environment for; make the
     image's environment now if it is missing (one progress line), or refuse in one line if it cannot be made."""
     if version not in IMAGE_VERSIONS:
-        raise UnsupportedVersion(f"xgboostVersion {version!r}: the offline rehearsal runs the images "
-                                 f"{', '.join(IMAGE_VERSIONS)}; choose one of these, or run this version on AWS")
+        raise UnsupportedVersion(
+            f"xgboostVersion {version!r}: the offline rehearsal runs the images "
+            f"{', '.join(IMAGE_VERSIONS)}; choose one of these, or run this version on AWS"
+        )
     try:
         python_for(version)
     except EnvironmentUnavailable as error:
@@ -59,8 +61,10 @@ def check_container_version(version: str) -> None:
 def check_instance_count(count: int, setting: str = "InstanceCount") -> None:
     """Refuse, naming `setting`, a count of instances the rehearsal would not run."""
     if count > MAX_LOCAL_HOSTS:
-        raise TooManyHosts(f"{setting} {count}: the offline rehearsal runs one process per instance, "
-                           f"at most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)")
+        raise TooManyHosts(
+            f"{setting} {count}: the offline rehearsal runs one process per instance, "
+            f"at most {MAX_LOCAL_HOSTS}; rehearse with fewer instances (run this count on AWS)"
+        )
 
 
 def check_settings(settings) -> None:
@@ -71,13 +75,19 @@ def check_settings(settings) -> None:
 
 def expected_outputs(settings) -> dict:
     """The outputs of `settings`' stack deployed in the emulator that a run is checked against."""
-    return {"bucketName": auto_name(BUCKET_RESOURCE), "jobNamePrefix": settings.job_name_prefix,
-            "region": settings.region, "runDefaults": settings.run_defaults}
+    return {
+        "bucketName": auto_name(BUCKET_RESOURCE),
+        "jobNamePrefix": settings.job_name_prefix,
+        "region": settings.region,
+        "runDefaults": settings.run_defaults,
+    }
 
 
 def check_deployed(expected: dict, outputs: dict) -> None:
     """Raise UnexpectedOutputs naming the output a deployment exported otherwise than `expected_outputs` said."""
     for key in CHECKED_OUTPUTS:
         if outputs.get(key) != expected[key]:
-            raise UnexpectedOutputs(f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
-                             f"against {expected[key]!r} (runner/emulator/preflight.py no longer matches the program)")
+            raise UnexpectedOutputs(
+                f"the deployed stack's {key} is {outputs.get(key)!r}, where run.py checked the run "
+                f"against {expected[key]!r} (runner/emulator/preflight.py no longer matches the program)"
+            )

@@ -44,14 +44,26 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 from urllib.parse import parse_qs
 
-from runner.endpoint import (
-    CREDENTIALS_KEY, ENDPOINT_KEY, PROFILE, PROOF_HEADER, EndpointKey, RecordError, proof, read_private_json,
-    record_name, records_dir, stack_digest, write_private)
 from runner.emulator.endpoint_guard import CONTINUE_KEY, DISCARD_KEY, Guard, Refusal, refusal_response
+from runner.endpoint import (
+    CREDENTIALS_KEY,
+    ENDPOINT_KEY,
+    PROFILE,
+    PROOF_HEADER,
+    EndpointKey,
+    RecordError,
+    proof,
+    read_private_json,
+    record_name,
+    records_dir,
+    stack_digest,
+    write_private,
+)
 from runner.errors import UsageError
 
 HOST = "127.0.0.1"
@@ -67,8 +79,9 @@ MAX_CONNECTIONS = max(16, min(128, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 class EndpointApp:
     """The guard, then moto's server application or the rehearsal's own `/_rehearsal/` paths."""
 
-    def __init__(self, moto_app, guard: Guard, key: EndpointKey, stack: str, digest: str, outputs: dict,
-                 iam_report) -> None:
+    def __init__(
+        self, moto_app, guard: Guard, key: EndpointKey, stack: str, digest: str, outputs: dict, iam_report
+    ) -> None:
         self._moto_app, self._guard, self._key, self._iam_report = moto_app, guard, key, iam_report
         self._stack = {"stack": stack, "digest": digest, "outputs": outputs}
 
@@ -82,18 +95,27 @@ class EndpointApp:
         if path == "/_rehearsal/stack":
             body = json.dumps(self._stack).encode()
             nonce = query.get("nonce", [""])[0]
-            proven = [(PROOF_HEADER, proof(self._key.secret_access_key, nonce, body))] \
-                if re.fullmatch(r"[0-9a-f]{16,64}", nonce) else []
+            proven = (
+                [(PROOF_HEADER, proof(self._key.secret_access_key, nonce, body))]
+                if re.fullmatch(r"[0-9a-f]{16,64}", nonce)
+                else []
+            )
             return self._json(start_response, "200 OK", body, proven)
         if path == "/_rehearsal/iam-report":
             execution = query.get("execution", [""])[0]
             if not execution.startswith("arn:"):
-                return self._json(start_response, "400 Bad Request",
-                                  json.dumps({"message": "give the execution's ARN: ?execution=arn:..."}).encode())
+                return self._json(
+                    start_response,
+                    "400 Bad Request",
+                    json.dumps({"message": "give the execution's ARN: ?execution=arn:..."}).encode(),
+                )
             return self._json(start_response, "200 OK", json.dumps(self._iam_report(execution)).encode())
         if path.startswith("/moto-api"):
-            return self._json(start_response, "404 Not Found", json.dumps(
-                {"message": "the rehearsal's endpoint does not serve moto's control API"}).encode())
+            return self._json(
+                start_response,
+                "404 Not Found",
+                json.dumps({"message": "the rehearsal's endpoint does not serve moto's control API"}).encode(),
+            )
 
         def without_cors(status, headers, *rest):  # an S3 bucket's CORS rules answer no web page here
             kept = [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
@@ -122,8 +144,9 @@ def endpoint_app(outputs, stack: str, digest: str, shown: dict, port: int, key: 
         principal = outputs.access.principal_for_key(access_key)
         return (principal.secret_key, principal.session_token) if principal else None
 
-    return EndpointApp(moto_app, Guard(port, key, session_secret, backend_of), key, stack, digest, shown,
-                       outputs.iam_report)
+    return EndpointApp(
+        moto_app, Guard(port, key, session_secret, backend_of), key, stack, digest, shown, outputs.iam_report
+    )
 
 
 def served_outputs(outputs: dict, url: str) -> dict:
@@ -206,7 +229,7 @@ def _server_classes(verbose: bool):
 
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            self._held: dict[socket.socket, Optional[float]] = {}  # idle since (monotonic), None: busy
+            self._held: dict[socket.socket, float | None] = {}  # idle since (monotonic), None: busy
             self._held_lock = threading.Lock()
 
         def mark(self, connection: socket.socket, idle: bool) -> None:
@@ -228,8 +251,9 @@ def _server_classes(verbose: bool):
             if full and not idle:
                 with contextlib.suppress(OSError):
                     request.settimeout(1)
-                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                    b"Connection: close\r\n\r\n")
+                    request.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                 self.shutdown_request(request)
                 return
             super().process_request(request, client_address)
@@ -279,8 +303,10 @@ def held_record(stack: str) -> Iterator[Path]:
     try:
         folder = records_dir(create=True)
     except RecordError as error:
-        raise UsageError(f"cannot keep the endpoint's record where only you can write: {error} (remove it, "
-                         "or set XDG_RUNTIME_DIR to a folder only you can use)") from None
+        raise UsageError(
+            f"cannot keep the endpoint's record where only you can write: {error} (remove it, "
+            "or set XDG_RUNTIME_DIR to a folder only you can use)"
+        ) from None
     record = folder / f"{record_name(stack)}.json"
     lock = os.open(folder / f"{record_name(stack)}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
@@ -290,9 +316,13 @@ def held_record(stack: str) -> Iterator[Path]:
             if error.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             other = read_private_json(record) or {}
-            where = f" on {other['endpoint']} (pid {other.get('pid')})" if isinstance(other.get("endpoint"), str) else ""
-            raise UsageError(f"stack {stack} of this checkout is already served by run.py serve{where}: use "
-                             "that one, or stop it first") from None
+            where = (
+                f" on {other['endpoint']} (pid {other.get('pid')})" if isinstance(other.get("endpoint"), str) else ""
+            )
+            raise UsageError(
+                f"stack {stack} of this checkout is already served by run.py serve{where}: use "
+                "that one, or stop it first"
+            ) from None
         yield record
     finally:
         os.close(lock)
@@ -300,8 +330,7 @@ def held_record(stack: str) -> Iterator[Path]:
 
 def _credentials_file(key: EndpointKey) -> str:
     """The key in the AWS CLI's and boto3's shared-credentials form, under PROFILE."""
-    return (f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
-            f"aws_secret_access_key = {key.secret_access_key}\n")
+    return f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\naws_secret_access_key = {key.secret_access_key}\n"
 
 
 class Stop(KeyboardInterrupt):
@@ -323,8 +352,11 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout, verbos
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         with held_record(settings.stack) as record, bind(port) as listening:
-            print(f"run.py serve: deploying stack {settings.stack} into the local emulator ...", file=sys.stderr,
-                  flush=True)
+            print(
+                f"run.py serve: deploying stack {settings.stack} into the local emulator ...",
+                file=sys.stderr,
+                flush=True,
+            )
             try:
                 with local_stack(settings) as outputs:
                     bound = listening.getsockname()[1]
@@ -333,25 +365,42 @@ def serve(settings, port: int, outputs_file: Path | None, out=sys.stdout, verbos
                     app = endpoint_app(outputs, settings.stack, digest, shown, bound, key)
                     with http_server(app, listening, verbose):
                         credentials = record.with_suffix(".credentials")
-                        for path, text in ((credentials, _credentials_file(key)),
-                                           (record, json.dumps({"endpoint": url, "pid": os.getpid(),
-                                                                "stack": settings.stack,
-                                                                CREDENTIALS_KEY: key.as_dict()}) + "\n")):
+                        for path, text in (
+                            (credentials, _credentials_file(key)),
+                            (
+                                record,
+                                json.dumps(
+                                    {
+                                        "endpoint": url,
+                                        "pid": os.getpid(),
+                                        "stack": settings.stack,
+                                        CREDENTIALS_KEY: key.as_dict(),
+                                    }
+                                )
+                                + "\n",
+                            ),
+                        ):
                             write_private(path, text)
                             wrote.append(path)
                         if outputs_file is not None:
                             outputs_file.parent.mkdir(parents=True, exist_ok=True)
-                            write_private(outputs_file, json.dumps({**shown, CREDENTIALS_KEY: key.as_dict()},
-                                                                   indent=2) + "\n")
+                            write_private(
+                                outputs_file, json.dumps({**shown, CREDENTIALS_KEY: key.as_dict()}, indent=2) + "\n"
+                            )
                             wrote.append(outputs_file)
-                        _print_instructions(out, settings, shown, url, outputs_file, credentials,
-                                            metadata.version("moto"))
+                        _print_instructions(
+                            out, settings, shown, url, outputs_file, credentials, metadata.version("moto")
+                        )
                         try:
                             threading.Event().wait()  # until Ctrl-C or SIGTERM
                         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Stop)
                             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown below runs to its end
-                            print("run.py serve: stopping: no new requests; running executions are stopped, "
-                                  "their jobs and host processes end", file=sys.stderr, flush=True)
+                            print(
+                                "run.py serve: stopping: no new requests; running executions are stopped, "
+                                "their jobs and host processes end",
+                                file=sys.stderr,
+                                flush=True,
+                            )
             finally:
                 for path in wrote:  # a file naming an endpoint that is gone would only mislead
                     with contextlib.suppress(OSError):
@@ -364,24 +413,32 @@ def _raise_stop(signum, frame) -> None:
     raise Stop()
 
 
-def _print_instructions(out, settings, outputs: dict, url: str, outputs_file: Path | None, credentials: Path,
-                        moto_version: str) -> None:
+def _print_instructions(
+    out, settings, outputs: dict, url: str, outputs_file: Path | None, credentials: Path, moto_version: str
+) -> None:
     prefix = outputs["jobNamePrefix"]
     lines = [
         f"serving stack {settings.stack} on {url} (moto {moto_version}; every role under its deployed policies)",
-        f"it admits only requests signed with its key, in {credentials} (readable by you only); "
-        "point a client at it:",
+        f"it admits only requests signed with its key, in {credentials} (readable by you only); point a client at it:",
         f"  export AWS_ENDPOINT_URL={url} AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE={PROFILE} "
         f"AWS_DEFAULT_REGION={outputs['region']}",
     ]
     if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_SESSION_TOKEN"):
-        lines.append("  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN   "
-                     "# set here, they would be used instead of the profile")
-    lines.append(f"  aws stepfunctions start-execution --state-machine-arn {outputs['stateMachineArn']} "
-                 f"--name {prefix}--by-hand-1 --input '{{\"rows\": 1000}}'")
+        lines.append(
+            "  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN   "
+            "# set here, they would be used instead of the profile"
+        )
+    lines.append(
+        f"  aws stepfunctions start-execution --state-machine-arn {outputs['stateMachineArn']} "
+        f"--name {prefix}--by-hand-1 --input '{{\"rows\": 1000}}'"
+    )
     if outputs_file is not None:
-        lines += [f"stack outputs (pulumi stack output --json form, plus the key) in {outputs_file}:",
-                  f"  python run.py --outputs-file {outputs_file}          # and follow ARN, list, stop"]
-    lines += [f"run.py --local --stack {settings.stack} uses this endpoint while it is up",
-              "Ctrl-C (or SIGTERM) stops it"]
+        lines += [
+            f"stack outputs (pulumi stack output --json form, plus the key) in {outputs_file}:",
+            f"  python run.py --outputs-file {outputs_file}          # and follow ARN, list, stop",
+        ]
+    lines += [
+        f"run.py --local --stack {settings.stack} uses this endpoint while it is up",
+        "Ctrl-C (or SIGTERM) stops it",
+    ]
     print("\n".join(lines), file=out, flush=True)

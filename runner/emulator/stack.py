@@ -23,25 +23,25 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components.settings import PipelineSettings, project_name
-from runner.emulator import iam
-from runner.emulator import preflight
+from runner.emulator import iam, preflight
+from runner.emulator.awslambda import LocalLambdaRuntime
 from runner.emulator.sagemaker import container_pool
-from runner.emulator.workarounds import service_models
+from runner.emulator.sagemaker import model_registry as sagemaker_model_registry
+from runner.emulator.sagemaker.jobs import LocalSageMaker
 from runner.emulator.stepfunctions import definition_parse as sfn_definition_parse
 from runner.emulator.stepfunctions import execution_end as sfn_execution_end
 from runner.emulator.stepfunctions import fail_state as sfn_fail_state
 from runner.emulator.stepfunctions import sagemaker_integration as sfn_sagemaker
-from runner.emulator.awslambda import LocalLambdaRuntime
-from runner.emulator.sagemaker.jobs import LocalSageMaker
-from runner.emulator.sagemaker import model_registry as sagemaker_model_registry
+from runner.emulator.workarounds import service_models
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,14 @@ def _stop_executions(region: str, state_machine_arn: str) -> None:
     sfn = boto3.client("stepfunctions", region_name=region)
     try:
         for page in sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+            stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+        ):
             for execution in page["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackClosed",
-                                   cause="the local emulator was shut down")
+                sfn.stop_execution(
+                    executionArn=execution["executionArn"],
+                    error="LocalStackClosed",
+                    cause="the local emulator was shut down",
+                )
     except ClientError as error:  # e.g. the block deleted the state machine: nothing left to stop
         log.warning("could not stop the running executions: %s", error)
 

@@ -21,15 +21,16 @@ def outputs_file(tmp_path):
 @pytest.fixture
 def no_aws(monkeypatch):
     """Fail the test if anything creates an AWS client."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("an AWS client was created")
+
     monkeypatch.setattr(stack, "Clients", refuse)
 
 
 @pytest.fixture
 def pricing():
-    client = boto3.client("pricing", region_name=cost.PRICING_REGION, aws_access_key_id="x",
-                          aws_secret_access_key="x")
+    client = boto3.client("pricing", region_name=cost.PRICING_REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()

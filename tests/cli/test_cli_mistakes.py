@@ -1,16 +1,19 @@
 """A new user's mistakes get an answer that names them and what was meant (issue 27, items 2, 3)."""
 
 import pytest
+from dev_stack import PREFIX
 
 from lambda_src import data_preparation
 from lambda_src.execution_input import InvalidExecutionInput, validate_execution
 from runner import cli, execution
 from runner.cli import parser as cli_parser
 from runner.errors import UsageError
-from dev_stack import PREFIX
 
-DEFAULTS = {"rows": 100, "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
-            "training": {"image_version": "3.2-0"}}
+DEFAULTS = {
+    "rows": 100,
+    "hyperparameters": {"objective": "reg:logistic", "num_round": "5"},
+    "training": {"image_version": "3.2-0"},
+}
 
 
 def _refusal(capsys, argv) -> str:
@@ -20,12 +23,18 @@ def _refusal(capsys, argv) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--lable", "diagnosis"], "run.py: error: unknown flag --lable (did you mean --label?)"),
-    (["--local", "--hp=max_depth=3", "--stak", "dev"], "run.py: error: unknown flag --stak (did you mean --stack?)"),
-    (["runs", "--jsno"], "run.py: error: unknown flag --jsno (did you mean --json?)"),
-    (["--frobnicate"], "run.py: error: unknown flag --frobnicate: run.py --help lists them"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--lable", "diagnosis"], "run.py: error: unknown flag --lable (did you mean --label?)"),
+        (
+            ["--local", "--hp=max_depth=3", "--stak", "dev"],
+            "run.py: error: unknown flag --stak (did you mean --stack?)",
+        ),
+        (["runs", "--jsno"], "run.py: error: unknown flag --jsno (did you mean --json?)"),
+        (["--frobnicate"], "run.py: error: unknown flag --frobnicate: run.py --help lists them"),
+    ],
+)
 def test_an_unknown_flag_is_named_as_such_with_the_closest_one(capsys, argv, expected):
     assert _refusal(capsys, argv) == expected
 
@@ -37,21 +46,31 @@ def test_a_negative_number_and_an_abbreviation_are_no_unknown_flags(capsys):
     assert suggest.unknown_flag(["--seed", "-1", "--loc", "--outputs-file", "-"], parser) is None
 
 
-@pytest.mark.parametrize("hyperparameters, expected", [
-    ({"max_dpeth": "4"}, "Extraneous hyperparameter found: max_dpeth (did you mean 'max_depth'?)"),
-    ({"Eta": "0.1"}, "Extraneous hyperparameter found: Eta (did you mean 'eta'?)"),
-])
+@pytest.mark.parametrize(
+    "hyperparameters, expected",
+    [
+        ({"max_dpeth": "4"}, "Extraneous hyperparameter found: max_dpeth (did you mean 'max_depth'?)"),
+        ({"Eta": "0.1"}, "Extraneous hyperparameter found: Eta (did you mean 'eta'?)"),
+    ],
+)
 def test_a_mistyped_hyperparameter_gets_a_did_you_mean(hyperparameters, expected):
     with pytest.raises(InvalidExecutionInput) as error:
-        validate_execution({"hyperparameters": hyperparameters}, execution_name=f"{PREFIX}--a",
-                           job_name_prefix=PREFIX, defaults=DEFAULTS)
+        validate_execution(
+            {"hyperparameters": hyperparameters},
+            execution_name=f"{PREFIX}--a",
+            job_name_prefix=PREFIX,
+            defaults=DEFAULTS,
+        )
     assert str(error.value).endswith(expected)
 
 
-@pytest.mark.parametrize("execution_input, expected", [
-    ({"row": 2000}, "execution input: unknown field 'row' (did you mean 'rows'?); allowed: rows, seed,"),
-    ({"data": {"uri": "s3://b/k", "lable": "y"}}, "data: unknown field 'lable' (did you mean 'label'?); allowed:"),
-])
+@pytest.mark.parametrize(
+    "execution_input, expected",
+    [
+        ({"row": 2000}, "execution input: unknown field 'row' (did you mean 'rows'?); allowed: rows, seed,"),
+        ({"data": {"uri": "s3://b/k", "lable": "y"}}, "data: unknown field 'lable' (did you mean 'label'?); allowed:"),
+    ],
+)
 def test_a_mistyped_input_field_gets_a_did_you_mean(execution_input, expected):
     with pytest.raises(InvalidExecutionInput) as error:
         validate_execution(execution_input, execution_name=f"{PREFIX}--a", job_name_prefix=PREFIX, defaults=DEFAULTS)
@@ -61,15 +80,17 @@ def test_a_mistyped_input_field_gets_a_did_you_mean(execution_input, expected):
 def _prepare(text: str, label: str):
     import io
 
-    return data_preparation.prepare([("data.csv", io.StringIO(text))], data_preparation.CountingSink(),
-                                    label=label, seed=1)
+    return data_preparation.prepare(
+        [("data.csv", io.StringIO(text))], data_preparation.CountingSink(), label=label, seed=1
+    )
 
 
 def test_a_label_in_the_wrong_case_names_the_column_meant():
     with pytest.raises(data_preparation.InvalidData) as error:
         _prepare("mean_radius,mean_texture,diagnosis\n1,2,0\n", "Diagnosis")
-    assert str(error.value) == ("data.csv: no label column 'Diagnosis' in the header; did you mean 'diagnosis'? "
-                                "(--label diagnosis)")
+    assert str(error.value) == (
+        "data.csv: no label column 'Diagnosis' in the header; did you mean 'diagnosis'? (--label diagnosis)"
+    )
 
 
 def test_the_header_is_shown_whole_not_cut_after_eight_columns():

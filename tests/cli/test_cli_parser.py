@@ -13,23 +13,32 @@ def _refusal(capsys, argv) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv", [["--local", "--label", "y"], ["start", "--local", "--label", "y"]],
-                         ids=["no command", "start"])
+@pytest.mark.parametrize(
+    "argv", [["--local", "--label", "y"], ["start", "--local", "--label", "y"]], ids=["no command", "start"]
+)
 def test_start_is_the_command_run_py_runs_without_one(capsys, argv):
     assert _refusal(capsys, argv) == "run.py: error: --label only applies with --data"
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["list", "--dry-run"], "--dry-run does not apply to list"),
-    (["--dry-run"], "--dry-run does not apply when starting a run"),
-    (["runs", "--seed", "3"], "--seed does not apply to runs (it reads past runs)"),
-    (["runs", "show", "x", "--hp", "eta=1"], "--hp does not apply to runs (it reads past runs)"),
-    (["serve", "--name", "x", "--rows", "5"], "--name, --rows do not apply to serve (it starts no run: clients do)"),
-    (["models", "--note", "why"], "--note does not apply to models"),
-    (["follow", "arn:aws:states:x", "--detach", "--seed", "2"],
-     "--detach, --seed only apply when starting a run, not to follow "
-     "(follow detaches on Ctrl-C by default; --stop stops)"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["list", "--dry-run"], "--dry-run does not apply to list"),
+        (["--dry-run"], "--dry-run does not apply when starting a run"),
+        (["runs", "--seed", "3"], "--seed does not apply to runs (it reads past runs)"),
+        (["runs", "show", "x", "--hp", "eta=1"], "--hp does not apply to runs (it reads past runs)"),
+        (
+            ["serve", "--name", "x", "--rows", "5"],
+            "--name, --rows do not apply to serve (it starts no run: clients do)",
+        ),
+        (["models", "--note", "why"], "--note does not apply to models"),
+        (
+            ["follow", "arn:aws:states:x", "--detach", "--seed", "2"],
+            "--detach, --seed only apply when starting a run, not to follow "
+            "(follow detaches on Ctrl-C by default; --stop stops)",
+        ),
+    ],
+)
 def test_a_flag_another_command_takes_is_refused_by_name(capsys, argv, expected):
     assert _refusal(capsys, argv) == f"run.py: error: {expected}"
 

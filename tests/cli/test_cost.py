@@ -24,28 +24,45 @@ def _limits(**config) -> cost.RunLimits:
     return cost.RunLimits.from_definition(render_definition(_settings(**config), **TARGET), REGION)
 
 
-
-
 def test_the_cost_record_from_list_prices(pricing, tmp_path):
     client, stubber = pricing
     stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
     stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
-        _product("USW2-Lambda-GB-Second-ARM", "0.0000133334", "Lambda-GB-Second"),
-        _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
-        _product("USW2-TimedStorage-ByteHrs", "0.0230000000", "GB-Mo")]}, S3)
+    stubber.add_response(
+        "get_products",
+        {
+            "FormatVersion": "aws_v1",
+            "PriceList": [
+                _product("USW2-Lambda-GB-Second-ARM", "0.0000133334", "Lambda-GB-Second"),
+                _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second"),
+            ],
+        },
+        LAMBDA,
+    )
+    stubber.add_response(
+        "get_products",
+        {"FormatVersion": "aws_v1", "PriceList": [_product("USW2-TimedStorage-ByteHrs", "0.0230000000", "GB-Mo")]},
+        S3,
+    )
     prices = cost.PriceList(client, cache_dir=tmp_path)
-    record = cost.run_cost(region=REGION, training=TRAINING, transform=TRANSFORM, lambda_seconds=[0.5, 1.5],
-                           lambda_memory_mb=2048, stored_bytes=cost.GB // 2, prices=prices)
+    record = cost.run_cost(
+        region=REGION,
+        training=TRAINING,
+        transform=TRANSFORM,
+        lambda_seconds=[0.5, 1.5],
+        lambda_memory_mb=2048,
+        stored_bytes=cost.GB // 2,
+        prices=prices,
+    )
     assert record["training"]["price_per_hour"] == 0.2304  # Train:, not Host: nor the -Spot usage type
     assert record["training"]["usd"] == round(100 * 2 * 0.2304 / 3600, 6)
     assert record["training"]["spot_saving_usd"] == round(400 * 2 * 0.2304 / 3600, 6)
     assert record["transform"]["usd"] == round(360 * 0.231 / 3600, 6)
     assert record["lambda"]["gb_seconds"] == 4.0 and record["lambda"]["usd"] == round(4 * 0.0000166667, 6)
     assert record["storage"]["usd_per_month"] == round(0.5 * 0.023, 6)
-    assert record["total_usd"] == round(record["training"]["usd"] + record["transform"]["usd"]
-                                        + record["lambda"]["usd"], 6)
+    assert record["total_usd"] == round(
+        record["training"]["usd"] + record["transform"]["usd"] + record["lambda"]["usd"], 6
+    )
     assert record["unknown"] is None
     assert cost.describe(record).startswith(f"cost: ${record['total_usd']:.4f} (training ")
 
@@ -57,28 +74,38 @@ def test_prices_are_cached_per_region_and_item(pricing, tmp_path):
     assert cost.PriceList(client, cache_dir=tmp_path).price(item) == 0.2304
     assert cost.PriceList(client, cache_dir=tmp_path).price(item) == 0.2304  # no second request
     assert (tmp_path / REGION).is_dir()
-    stale = cost.PriceList(client, cache_dir=tmp_path, clock=lambda: 10 ** 12)
+    stale = cost.PriceList(client, cache_dir=tmp_path, clock=lambda: 10**12)
     stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
     assert stale.price(item) == 0.2304  # a week old: asked again
 
 
 def test_pages_are_followed(pricing, tmp_path):
     client, stubber = pricing
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS[:1], "NextToken": "t"},
-                         SAGEMAKER_M5)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS},
-                         {**SAGEMAKER_M5, "NextToken": "t"})
+    stubber.add_response(
+        "get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS[:1], "NextToken": "t"}, SAGEMAKER_M5
+    )
+    stubber.add_response(
+        "get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, {**SAGEMAKER_M5, "NextToken": "t"}
+    )
     assert cost.PriceList(client, cache_dir=tmp_path).price(cost.sagemaker_instance(REGION, M5, "transform")) == 0.231
 
 
 def test_no_permission_is_a_reason_not_a_guess(pricing, tmp_path):
     client, stubber = pricing
     stubber.add_client_error("get_products", "AccessDeniedException", "not authorized", 400)  # asked once
-    record = cost.run_cost(region=REGION, training=TRAINING, transform=TRANSFORM, lambda_seconds=[1.0],
-                           lambda_memory_mb=1769, stored_bytes=10, prices=cost.PriceList(client, cache_dir=tmp_path))
+    record = cost.run_cost(
+        region=REGION,
+        training=TRAINING,
+        transform=TRANSFORM,
+        lambda_seconds=[1.0],
+        lambda_memory_mb=1769,
+        stored_bytes=10,
+        prices=cost.PriceList(client, cache_dir=tmp_path),
+    )
     assert record["total_usd"] is None and record["training"]["usd"] is None
-    assert record["unknown"] == ["no permission: these credentials may not call pricing:GetProducts (allow it to "
-                                 "see prices)"]
+    assert record["unknown"] == [
+        "no permission: these credentials may not call pricing:GetProducts (allow it to see prices)"
+    ]
     assert cost.describe(record).startswith("cost: unknown (no permission: ")
 
 
@@ -96,8 +123,16 @@ def test_no_network_and_the_rehearsal(tmp_path):
 
     with pytest.raises(cost.PriceUnknown, match="^no network: cannot reach the Price List API in us-east-1$"):
         cost.PriceList(Offline(), cache_dir=tmp_path).price(cost.lambda_duration(REGION))
-    local = cost.run_cost(region=REGION, training=TRAINING, transform=TRANSFORM, lambda_seconds=[1.0],
-                          lambda_memory_mb=1769, stored_bytes=10, prices=None, local=True)
+    local = cost.run_cost(
+        region=REGION,
+        training=TRAINING,
+        transform=TRANSFORM,
+        lambda_seconds=[1.0],
+        lambda_memory_mb=1769,
+        stored_bytes=10,
+        prices=None,
+        local=True,
+    )
     assert local["unknown"] == [cost.LOCAL_REASON] and local["storage"]["unknown"] == cost.LOCAL_REASON
     assert not any(tmp_path.iterdir())
 
@@ -106,8 +141,14 @@ def test_the_worst_case_bounds_training_by_max_runtime_or_the_spot_wait(pricing,
     client, stubber = pricing
     for _ in range(2):
         stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
-        _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
+    stubber.add_response(
+        "get_products",
+        {
+            "FormatVersion": "aws_v1",
+            "PriceList": [_product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")],
+        },
+        LAMBDA,
+    )
     prices = cost.PriceList(client, cache_dir=tmp_path)
     on_demand = cost.worst_case(_limits(trainingInstanceCount=2), prices)
     training, warm_pool, transform, seeding = on_demand["parts"]
@@ -135,14 +176,28 @@ def test_jobs_that_never_started_cost_nothing(pricing, tmp_path):
     client, stubber = pricing
     for _ in range(2):
         stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": M5_PRODUCTS}, SAGEMAKER_M5)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
-        _product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")]}, LAMBDA)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
-        _product("USW2-TimedStorage-ByteHrs", "0.0230000000", "GB-Mo")]}, S3)
+    stubber.add_response(
+        "get_products",
+        {
+            "FormatVersion": "aws_v1",
+            "PriceList": [_product("USW2-Lambda-GB-Second", "0.0000166667", "Lambda-GB-Second")],
+        },
+        LAMBDA,
+    )
+    stubber.add_response(
+        "get_products",
+        {"FormatVersion": "aws_v1", "PriceList": [_product("USW2-TimedStorage-ByteHrs", "0.0230000000", "GB-Mo")]},
+        S3,
+    )
     # The input was refused: no training, no transform, one seeding invocation.
-    record = cost.run_cost(region=REGION, training={"job_name": None, "instance_type": M5, "instance_count": 1},
-                           transform={"job_name": None, "instance_type": M5, "instance_count": 1, "seconds": None},
-                           lambda_seconds=[0.2], lambda_memory_mb=1024, stored_bytes=0,
-                           prices=cost.PriceList(client, cache_dir=tmp_path))
+    record = cost.run_cost(
+        region=REGION,
+        training={"job_name": None, "instance_type": M5, "instance_count": 1},
+        transform={"job_name": None, "instance_type": M5, "instance_count": 1, "seconds": None},
+        lambda_seconds=[0.2],
+        lambda_memory_mb=1024,
+        stored_bytes=0,
+        prices=cost.PriceList(client, cache_dir=tmp_path),
+    )
     assert record["training"]["usd"] == record["transform"]["usd"] == 0.0
     assert record["total_usd"] == round(0.2 * 0.0000166667, 6) and record["unknown"] is None

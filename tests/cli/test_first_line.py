@@ -13,14 +13,13 @@ import subprocess
 import sys
 
 import pytest
+from dev_stack import PREFIX
 
-from components import PROJECT_DIR
 import runner.emulator
+from components import PROJECT_DIR
 from components.settings import load_stack_settings
 from runner import cli
-from runner.emulator import local_stack
-from runner.emulator import preflight
-from dev_stack import PREFIX
+from runner.emulator import local_stack, preflight
 
 DEPLOYING = "run.py: deploying stack dev into the local emulator ..."
 
@@ -53,9 +52,16 @@ def test_the_first_line_comes_before_moto_pulumi_and_xgboost_load(tmp_path, mode
         "    def flush(self): pass\n"
         "    def isatty(self): return False\n"
         "sys.stderr = FirstWrite()\n"
-        f"cli.main(['--local', '--rows', '100', '--runs-dir', {str(tmp_path)!r}] + {mode!r})\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+        f"cli.main(['--local', '--rows', '100', '--runs-dir', {str(tmp_path)!r}] + {mode!r})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
     assert result.returncode == 0, result.stderr
     first = json.loads(result.stdout)
     assert first == {"text": DEPLOYING, "loaded": []}
@@ -70,35 +76,66 @@ def _project_with(monkeypatch, tmp_path, config: str) -> None:
     monkeypatch.setattr("components.settings.load_stack_settings.__defaults__", ("dev", project))
 
 
-@pytest.mark.parametrize("argv, stack_config, expected", [
-    # Each of these was found only after the deployment before: they need the stack's outputs.
-    (["--name", "xgb-other--run-1"], None, "run.py: error: execution name 'xgb-other--run-1' must start with"),
-    (["--hp", "num_round=0"], None, "run.py: error: the execution would be refused: "),
-    (["--hp", "sagemaker_program=x.py"], None, "run.py: error: the execution would be refused: "),
-    (["--input", '{"rows": 0}'], None, "run.py: error: the execution would be refused: "),
-    (["--input", '{"data": {"uri": "s3://elsewhere/data.csv"}}'], None,
-     "run.py: error: the execution would be refused: "),
-    (["--data", "missing.csv"], None, "run.py: error: --data missing.csv: no such file"),
-    (["--data", "{bad}"], None, "run.py: error: "),
-    # The stack file's settings the rehearsal cannot run: they refused the deployment (exit 1) before.
-    ([], "  training-pipeline:xgboostVersion: 1.5-1\n",
-     "run.py: error: Pulumi.dev.yaml: training-pipeline:xgboostVersion: '1.5-1' is not one of 3.2-0, 3.0-5, 1.7-1 "),
-    # The rules of the stack's image: 1.7-1's xgboost builds with exact by default, which has no
-    # unlimited depth (3.x builds with hist: tests/lambda_functions/test_image_rules.py).
-    (["--hp", "max_depth=0"], "  training-pipeline:xgboostVersion: 1.7-1\n",
-     "run.py: error: the execution would be refused: hyperparameters: Hyperparameter max_depth: 0 (no limit) needs "
-     "tree_method approx or hist; tree_method auto builds with exact on xgboost 1.7.4"),
-    # and 3.2-0's (the dev stack's): its xgboost has no gpu_hist, which 1.7-1 and 3.0-5 take on GPU instances
-    (["--hp", "tree_method=gpu_hist"], None,
-     "run.py: error: the execution would be refused: hyperparameters: Hyperparameter tree_method: gpu_hist is not "
-     "in xgboost 3.2.0 (image 3.2-0), which fails it ('Invalid Input'): use hist"),
-    ([], "  training-pipeline:trainingInstanceCount: 17\n",
-     "run.py: error: Pulumi.dev.yaml: trainingInstanceCount 17: the offline rehearsal runs one process"),
-], ids=["name-prefix", "num_round", "script-mode", "rows", "data-outside", "data-missing", "data-bad", "xgboostVersion",
-        "image-rules", "image-rules-default", "instance-count"])
+@pytest.mark.parametrize(
+    "argv, stack_config, expected",
+    [
+        # Each of these was found only after the deployment before: they need the stack's outputs.
+        (["--name", "xgb-other--run-1"], None, "run.py: error: execution name 'xgb-other--run-1' must start with"),
+        (["--hp", "num_round=0"], None, "run.py: error: the execution would be refused: "),
+        (["--hp", "sagemaker_program=x.py"], None, "run.py: error: the execution would be refused: "),
+        (["--input", '{"rows": 0}'], None, "run.py: error: the execution would be refused: "),
+        (
+            ["--input", '{"data": {"uri": "s3://elsewhere/data.csv"}}'],
+            None,
+            "run.py: error: the execution would be refused: ",
+        ),
+        (["--data", "missing.csv"], None, "run.py: error: --data missing.csv: no such file"),
+        (["--data", "{bad}"], None, "run.py: error: "),
+        # The stack file's settings the rehearsal cannot run: they refused the deployment (exit 1) before.
+        (
+            [],
+            "  training-pipeline:xgboostVersion: 1.5-1\n",
+            "run.py: error: Pulumi.dev.yaml: training-pipeline:xgboostVersion: '1.5-1' is not one of 3.2-0, 3.0-5, 1.7-1 ",
+        ),
+        # The rules of the stack's image: 1.7-1's xgboost builds with exact by default, which has no
+        # unlimited depth (3.x builds with hist: tests/lambda_functions/test_image_rules.py).
+        (
+            ["--hp", "max_depth=0"],
+            "  training-pipeline:xgboostVersion: 1.7-1\n",
+            "run.py: error: the execution would be refused: hyperparameters: Hyperparameter max_depth: 0 (no limit) needs "
+            "tree_method approx or hist; tree_method auto builds with exact on xgboost 1.7.4",
+        ),
+        # and 3.2-0's (the dev stack's): its xgboost has no gpu_hist, which 1.7-1 and 3.0-5 take on GPU instances
+        (
+            ["--hp", "tree_method=gpu_hist"],
+            None,
+            "run.py: error: the execution would be refused: hyperparameters: Hyperparameter tree_method: gpu_hist is not "
+            "in xgboost 3.2.0 (image 3.2-0), which fails it ('Invalid Input'): use hist",
+        ),
+        (
+            [],
+            "  training-pipeline:trainingInstanceCount: 17\n",
+            "run.py: error: Pulumi.dev.yaml: trainingInstanceCount 17: the offline rehearsal runs one process",
+        ),
+    ],
+    ids=[
+        "name-prefix",
+        "num_round",
+        "script-mode",
+        "rows",
+        "data-outside",
+        "data-missing",
+        "data-bad",
+        "xgboostVersion",
+        "image-rules",
+        "image-rules-default",
+        "instance-count",
+    ],
+)
 @pytest.mark.parametrize("mode", [["--no-progress"], ["--json"]], ids=["plain", "json"])
 def test_a_refused_run_is_one_line_exit_2_with_nothing_deployed_or_written(
-        monkeypatch, capsys, tmp_path, no_deployment, argv, stack_config, expected, mode):
+    monkeypatch, capsys, tmp_path, no_deployment, argv, stack_config, expected, mode
+):
     runs = tmp_path / "runs"
     if "{bad}" in argv:  # a CSV the preparation's rules refuse: an infinite feature value
         (tmp_path / "bad.csv").write_text("label,x\n1,2\n0,inf\n")
@@ -141,6 +178,8 @@ def test_a_deployment_that_moved_a_checked_output_stops_the_run(monkeypatch, cap
     code = cli.main(["--local", "--no-progress", "--rows", "100", "--runs-dir", str(tmp_path)])
     deploying, error = capsys.readouterr().err.splitlines()
     assert code == 1 and deploying == DEPLOYING
-    assert error.startswith("run.py: error: the program could not be deployed to the local emulator: the deployed "
-                            "stack's bucketName is 'training-pipeline-data-")
+    assert error.startswith(
+        "run.py: error: the program could not be deployed to the local emulator: the deployed "
+        "stack's bucketName is 'training-pipeline-data-"
+    )
     assert list(tmp_path.iterdir()) == []  # nothing started, the claimed folder given back

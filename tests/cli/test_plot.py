@@ -18,19 +18,37 @@ def test_precision_recall_points_match_scikit_learn():
     assert precision.tolist() == pytest.approx(expected_precision[::-1].tolist())
 
 
-@pytest.mark.parametrize("kind, with_points", [
-    (metrics.PROBABILITY, True), (metrics.MARGIN, True), (metrics.MARGIN, False), (metrics.HINGE, True),
-    (metrics.MULTICLASS, False), (metrics.REGRESSION, False), (metrics.REGRESSION, True),
-])
+@pytest.mark.parametrize(
+    "kind, with_points",
+    [
+        (metrics.PROBABILITY, True),
+        (metrics.MARGIN, True),
+        (metrics.MARGIN, False),
+        (metrics.HINGE, True),
+        (metrics.MULTICLASS, False),
+        (metrics.REGRESSION, False),
+        (metrics.REGRESSION, True),
+    ],
+)
 def test_every_kind_is_drawn(tmp_path, kind, with_points):
     rng = np.random.default_rng(8)
     labels = rng.integers(0, 2, 300).astype(np.uint8)
-    scores = {metrics.MARGIN: labels * 2.0 - 1 + rng.standard_normal(300), metrics.HINGE: labels.copy(),
-              metrics.REGRESSION: labels + rng.random(300), metrics.MULTICLASS: labels.copy()}.get(kind, rng.random(300))
-    arrays = plot.arrays_for(kind, scores, labels, rng.integers(0, 101, (300, 2)).astype(float) if with_points else None,
-                             confusion={"counts": [[100, 50], [20, 130]]} if kind in (metrics.HINGE, metrics.MULTICLASS) else None)
-    path = plot.render(tmp_path / "plot.png", kind, arrays, title=kind, metrics={"accuracy": 0.5},
-                       classes=["no", r"$\notasymbol$"])  # names as written, not mathtext
+    scores = {
+        metrics.MARGIN: labels * 2.0 - 1 + rng.standard_normal(300),
+        metrics.HINGE: labels.copy(),
+        metrics.REGRESSION: labels + rng.random(300),
+        metrics.MULTICLASS: labels.copy(),
+    }.get(kind, rng.random(300))
+    arrays = plot.arrays_for(
+        kind,
+        scores,
+        labels,
+        rng.integers(0, 101, (300, 2)).astype(float) if with_points else None,
+        confusion={"counts": [[100, 50], [20, 130]]} if kind in (metrics.HINGE, metrics.MULTICLASS) else None,
+    )
+    path = plot.render(
+        tmp_path / "plot.png", kind, arrays, title=kind, metrics={"accuracy": 0.5}, classes=["no", r"$\notasymbol$"]
+    )  # names as written, not mathtext
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -39,8 +57,9 @@ def _binary_figure(rows: int, classes=("malignant", "benign")):
     labels = rng.integers(0, 2, rows).astype(np.uint8)
     scores = np.clip(labels * 0.5 + rng.random(rows) * 0.5, 0, 1)
     arrays = plot.arrays_for(metrics.PROBABILITY, scores, labels, rng.integers(0, 101, (rows, 2)).astype(float))
-    return plot.figure_for(metrics.PROBABILITY, arrays, title="cancer", metrics={"auc": 0.9},
-                           classes=list(classes) if classes else None)
+    return plot.figure_for(
+        metrics.PROBABILITY, arrays, title="cancer", metrics={"auc": 0.9}, classes=list(classes) if classes else None
+    )
 
 
 def test_the_binary_picture_fits_a_screen_and_names_the_classes_and_the_positive_one():
@@ -51,8 +70,12 @@ def test_the_binary_picture_fits_a_screen_and_names_the_classes_and_the_positive
     legends = [text.get_text() for ax in figure.axes if ax.get_legend() for text in ax.get_legend().get_texts()]
     assert "malignant" in legends and "benign (positive)" in legends
     assert "positive class: benign (label 1)" in figure._suptitle.get_text()
-    unnamed = [text.get_text() for ax in _binary_figure(77, classes=None).axes if ax.get_legend()
-               for text in ax.get_legend().get_texts()]
+    unnamed = [
+        text.get_text()
+        for ax in _binary_figure(77, classes=None).axes
+        if ax.get_legend()
+        for text in ax.get_legend().get_texts()
+    ]
     assert "class 1 (positive)" in unnamed and not any(text.startswith("label ") for text in unnamed)
 
 
@@ -76,8 +99,9 @@ def test_regression_dots_are_readable_at_50_rows_and_a_density_at_many():
 
     def drawn(rows):
         labels = rng.random(rows) * 300
-        figure = plot.figure_for(metrics.REGRESSION, {"scores": labels + rng.standard_normal(rows) * 30,
-                                                      "labels": labels}, title="diabetes")
+        figure = plot.figure_for(
+            metrics.REGRESSION, {"scores": labels + rng.standard_normal(rows) * 30, "labels": labels}, title="diabetes"
+        )
         return figure.axes[0].collections
 
     (dots,) = [c for c in drawn(50) if isinstance(c, PathCollection)]

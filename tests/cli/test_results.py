@@ -10,25 +10,34 @@ import numpy as np
 import pytest
 from ended_run import ARN, NAME, WHERE, _run, _t, strict_json
 
-from runner import metrics, results
 from components import PROJECT_DIR
-from runner.follow import ExecutionView, History, PlainDisplay, Polling, StateProgress, follow, job_status
+from runner import metrics, results
 from runner.errors import UsageError
+from runner.follow import ExecutionView, History, PlainDisplay, Polling, StateProgress, follow, job_status
 
 # -- parsing ------------------------------------------------------------------------------------
 
+
 def test_numbers_are_parsed_across_chunk_boundaries():
     text = b"".join(b"%d.25\n" % i for i in range(1000))
-    chunks = [text[i:i + 7] for i in range(0, len(text), 7)]  # cut inside lines
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]  # cut inside lines
     values = metrics.read_numbers(chunks, "x")
     assert np.array_equal(values, np.arange(1000) + 0.25)
     assert np.array_equal(metrics.read_numbers([b"1\n2"], "x"), [1.0, 2.0])  # no final newline
 
 
-@pytest.mark.parametrize("text, columns", [
-    (b"0.1\n  \n", 1), (b'0.1\n"0.5"\n', 1), (b"0.1\n0.5 0.6\n", 1), (b"0.1\n\n", 1),
-    (b"1,2\n3,4,5\n", 2), (b"1,2\n3,\n", 2), (b"1,2\n#3,4\n", 2),
-])
+@pytest.mark.parametrize(
+    "text, columns",
+    [
+        (b"0.1\n  \n", 1),
+        (b'0.1\n"0.5"\n', 1),
+        (b"0.1\n0.5 0.6\n", 1),
+        (b"0.1\n\n", 1),
+        (b"1,2\n3,4,5\n", 2),
+        (b"1,2\n3,\n", 2),
+        (b"1,2\n#3,4\n", 2),
+    ],
+)
 def test_only_plain_numbers_are_read(text, columns):
     with pytest.raises(metrics.NotScorable, match=f"x line 2 is not {columns} number"):
         metrics.read_numbers([text], "x", columns=columns)
@@ -36,8 +45,10 @@ def test_only_plain_numbers_are_read(text, columns):
 
 def test_numbers_are_read_exactly_as_python_reads_them():
     rng = np.random.default_rng(3)
-    text = ("".join("%.9g\n" % x for x in rng.random(20_000).astype(np.float32))  # the container's
-            + "".join("%.17g\n" % x for x in rng.standard_normal(20_000) * 1e5))
+    text = (
+        "".join(f"{x:.9g}\n" for x in rng.random(20_000).astype(np.float32))  # the container's
+        + "".join(f"{x:.17g}\n" for x in rng.standard_normal(20_000) * 1e5)
+    )
     assert metrics.read_numbers([text.encode()], "x").tolist() == [float(line) for line in text.split()]
 
 
@@ -59,30 +70,43 @@ def test_what_python_reads_as_a_number_is_read():
     assert np.isnan(values[[0, 5]]).all() and values[1:5].tolist() == [-np.inf, 0.5, 0.001, np.inf]
 
 
-@pytest.mark.parametrize("text, columns", [
-    (b"".join(b"%r\n" % (i / 7) for i in range(2000)), 1),
-    (b"".join(b"%d,%r\n" % (i, i / 3) for i in range(2000)), 2),
-    (b"nan\n-inf\n 0.5\n1e-3\r\nInfinity\n-NaN\n+.5\n1.\n", 1),
-    (b"0.1\n\n0.3\n", 1), (b"0.1,0.2\n0.3\n", 2), (b"0.1,0.2,0.3\n0.4,0.5\n", 2), (b"1,\n2,3\n", 2),
-    (b"0.1\n1e\n", 1), (b"0.1\n1e999\n", 1), (b",\n", 1), (b"1\n2\n" * 5, 1),
-])
+@pytest.mark.parametrize(
+    "text, columns",
+    [
+        (b"".join(b"%r\n" % (i / 7) for i in range(2000)), 1),
+        (b"".join(b"%d,%r\n" % (i, i / 3) for i in range(2000)), 2),
+        (b"nan\n-inf\n 0.5\n1e-3\r\nInfinity\n-NaN\n+.5\n1.\n", 1),
+        (b"0.1\n\n0.3\n", 1),
+        (b"0.1,0.2\n0.3\n", 2),
+        (b"0.1,0.2,0.3\n0.4,0.5\n", 2),
+        (b"1,\n2,3\n", 2),
+        (b"0.1\n1e\n", 1),
+        (b"0.1\n1e999\n", 1),
+        (b",\n", 1),
+        (b"1\n2\n" * 5, 1),
+    ],
+)
 def test_small_objects_are_read_without_pandas_as_pandas_reads_them(monkeypatch, text, columns):
     """Below 1 MiB, an object is read without importing pandas (0.3-0.6 s of a run's start):
     the same numbers, or the same refusal, as pandas' reading of larger ones."""
+
     def read(pandas_pays):
         monkeypatch.setattr(metrics, "_pandas_pays", lambda block: pandas_pays)
         try:
             return repr(metrics.read_numbers([text[:9], text[9:]], "x", columns=columns).tolist())
         except metrics.NotScorable as refused:
             return str(refused)
+
     assert read(False) == read(True)
 
 
 def test_scoring_a_small_object_does_not_import_pandas():
-    script = ("import sys; from runner import metrics; "
-              "metrics.read_numbers([b'0.5\\n' * 5000], 'p'); "
-              "metrics.read_numbers([b'1,2\\n' * 5000], 't', columns=2); "
-              "assert 'pandas' not in sys.modules, 'pandas was imported'")
+    script = (
+        "import sys; from runner import metrics; "
+        "metrics.read_numbers([b'0.5\\n' * 5000], 'p'); "
+        "metrics.read_numbers([b'1,2\\n' * 5000], 't', columns=2); "
+        "assert 'pandas' not in sys.modules, 'pandas was imported'"
+    )
     subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, check=True)
 
 
@@ -99,7 +123,7 @@ def test_a_bad_line_is_named_by_number():
 
 def test_two_column_rows_can_be_sampled_while_streaming():
     text = b"".join(b"%d,%d\n" % (i, 100 - i) for i in range(100))
-    chunks = [text[i:i + 10] for i in range(0, len(text), 10)]
+    chunks = [text[i : i + 10] for i in range(0, len(text), 10)]
     kept = metrics.read_numbers(chunks, "t", columns=2, every=7)
     assert kept[:, 0].tolist() == list(range(0, 100, 7))
     assert kept[:, 1].tolist() == [100 - i for i in range(0, 100, 7)]
@@ -144,8 +168,15 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
     for key in ("artifacts_dir", "predictions", "model", "plot", "summary"):
         assert summary[key].startswith("/"), key  # absolute, wherever run.py was started
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
-    assert files == ["data/test/test.csv", "data/train/part-00000.csv", "labels.csv", "model.tar.gz",
-                     "plot.png", "predictions.csv", "summary.json"]
+    assert files == [
+        "data/test/test.csv",
+        "data/train/part-00000.csv",
+        "labels.csv",
+        "model.tar.gz",
+        "plot.png",
+        "predictions.csv",
+        "summary.json",
+    ]
     assert strict_json((run_dir / "summary.json").read_text()) == summary
     assert (run_dir / "predictions.csv").read_bytes() == b"0.9\n0.2\n0.7\n0.1\n"
     assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
@@ -155,16 +186,39 @@ def test_a_successful_run_is_saved_scored_and_described(tmp_path):
 def test_a_run_refused_before_training_records_the_image_its_first_state_checked_it_against(tmp_path):
     """No training image to read the version from: the stack's, as the definition handed it to the
     validation function (runs compare sets runs of one image beside another's)."""
-    validate = StateProgress(name="Validate input", entered=_t(0), exited=_t(1), status="failed",
-                             resource="arn:aws:lambda:us-west-2:111122223333:function:validate",
-                             parameters={"executionName": NAME, "input": {"hyperparameters": {"max_depth": 0}},
-                                         "defaults": {"rows": 5, "training": {"image_version": "1.7-1"}}})
-    view = ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(2), states=[validate],
-                         output=None, input={"hyperparameters": {"max_depth": 0}})
+    validate = StateProgress(
+        name="Validate input",
+        entered=_t(0),
+        exited=_t(1),
+        status="failed",
+        resource="arn:aws:lambda:us-west-2:111122223333:function:validate",
+        parameters={
+            "executionName": NAME,
+            "input": {"hyperparameters": {"max_depth": 0}},
+            "defaults": {"rows": 5, "training": {"image_version": "1.7-1"}},
+        },
+    )
+    view = ExecutionView(
+        arn=ARN,
+        name=NAME,
+        status="FAILED",
+        started=_t(0),
+        stopped=_t(2),
+        states=[validate],
+        output=None,
+        input={"hyperparameters": {"max_depth": 0}},
+    )
     summary = results.summary_of(view, WHERE)
     assert summary["imageVersion"] == "1.7-1" and summary["training"]["image"] is None
-    assert results.summary_of(ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(2),
-                                            states=[], output=None, input={}), WHERE)["imageVersion"] is None
+    assert (
+        results.summary_of(
+            ExecutionView(
+                arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(2), states=[], output=None, input={}
+            ),
+            WHERE,
+        )["imageVersion"]
+        is None
+    )
 
 
 def test_a_fetch_failing_while_the_plot_is_drawn_ends_the_drawing_and_leaves_no_scratch(tmp_path):
@@ -184,8 +238,9 @@ def test_a_fetch_failing_while_the_plot_is_drawn_ends_the_drawing_and_leaves_no_
 
         drawing = []
         painter.start = start
-        summary = results.collect(s3, view, WHERE, results.claim(tmp_path / "runs", NAME, local=False),
-                                  keep_data=False, painter=painter)
+        summary = results.collect(
+            s3, view, WHERE, results.claim(tmp_path / "runs", NAME, local=False), keep_data=False, painter=painter
+        )
         assert summary["results_error"] and summary["plot"] is None
         [process] = drawing
         assert process.poll() is not None and process.stdin.closed  # ended by collect, not by the with-block
@@ -194,16 +249,24 @@ def test_a_fetch_failing_while_the_plot_is_drawn_ends_the_drawing_and_leaves_no_
 
 def test_artifacts_are_kept_when_the_predictions_cannot_be_scored(tmp_path):
     # The emulator's old comma-joined form of multi:softprob: AWS writes bracketed lists.
-    s3, view = _run(predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
-                    hyperparameters={"objective": "multi:softprob", "num_class": "2", "num_round": "5"})
+    s3, view = _run(
+        predictions=b"0.1,0.9\n0.8,0.2\n0.3,0.7\n0.9,0.1\n",
+        hyperparameters={"objective": "multi:softprob", "num_class": "2", "num_round": "5"},
+    )
     run_dir = results.claim(tmp_path, NAME, local=False)
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
     assert summary["results_error"] is None and summary["metrics"] is None
     assert summary["metrics_missing"] == (
         "cannot score: the batch transform output line 1 is not a bracketed list of numbers: '0.1,0.9' "
-        "(objective multi:softprob, num_class 2)")
-    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "labels.csv", "model.tar.gz",
-                                                         "predictions.csv", "summary.json"]
+        "(objective multi:softprob, num_class 2)"
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "data",
+        "labels.csv",
+        "model.tar.gz",
+        "predictions.csv",
+        "summary.json",
+    ]
     assert (run_dir / "data" / "test" / "test.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/test/test.csv"]
     assert (run_dir / "predictions.csv").read_bytes() == s3.objects[f"runs/{NAME}/predictions/test.csv.out"]
     assert (run_dir / "labels.csv").read_bytes() == s3.objects[f"runs/{NAME}/csv/labels/test_labels.csv"]
@@ -223,6 +286,7 @@ def test_a_save_failure_still_returns_the_record_and_leaves_nothing(tmp_path, mo
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(results, "_copy", disk_full)
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)
     assert summary["results_error"] == f"cannot save {NAME} under {tmp_path}: No space left on device"
@@ -231,14 +295,40 @@ def test_a_save_failure_still_returns_the_record_and_leaves_nothing(tmp_path, mo
 
 
 def test_a_failed_run_keeps_its_record_with_what_was_generated(tmp_path):
-    train_input = json.dumps({"run": {"rows": 4, "seed": 9, "hyperparameters": {"num_round": "5"}},
-                              "dataset": {"rows": {"train": 4, "test": 4}, "seed": 9}})
-    states = [StateProgress(name="Train model (XGBoost)", entered=_t(1), exited=None, status="retrying",
-                            error="States.TaskFailed", cause='{"FailureReason": "boom"}', input=train_input),
-              StateProgress(name="Pipeline failed", entered=_t(5), exited=_t(5), status="failed",
-                            input=json.dumps({"Error": "States.TaskFailed", "Cause": "boom"}))]
-    view = ExecutionView(arn=ARN, name=NAME, status="FAILED", started=_t(0), stopped=_t(5), states=states,
-                         error="States.TaskFailed", cause='{"FailureReason": "boom"}')
+    train_input = json.dumps(
+        {
+            "run": {"rows": 4, "seed": 9, "hyperparameters": {"num_round": "5"}},
+            "dataset": {"rows": {"train": 4, "test": 4}, "seed": 9},
+        }
+    )
+    states = [
+        StateProgress(
+            name="Train model (XGBoost)",
+            entered=_t(1),
+            exited=None,
+            status="retrying",
+            error="States.TaskFailed",
+            cause='{"FailureReason": "boom"}',
+            input=train_input,
+        ),
+        StateProgress(
+            name="Pipeline failed",
+            entered=_t(5),
+            exited=_t(5),
+            status="failed",
+            input=json.dumps({"Error": "States.TaskFailed", "Cause": "boom"}),
+        ),
+    ]
+    view = ExecutionView(
+        arn=ARN,
+        name=NAME,
+        status="FAILED",
+        started=_t(0),
+        stopped=_t(5),
+        states=states,
+        error="States.TaskFailed",
+        cause='{"FailureReason": "boom"}',
+    )
     summary = results.collect(None, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
     assert summary["rows"] == {"train": 4, "test": 4} and summary["seed"] == 9
     assert summary["cause"] == "boom" and summary["failed_state"] == "Train model (XGBoost)"
@@ -247,6 +337,7 @@ def test_a_failed_run_keeps_its_record_with_what_was_generated(tmp_path):
 
 
 # -- runs/<name>/ is claimed once ---------------------------------------------------------------
+
 
 def test_a_run_folder_is_claimed_once_even_by_concurrent_runs(tmp_path):
     outcomes = []
@@ -257,14 +348,18 @@ def test_a_run_folder_is_claimed_once_even_by_concurrent_runs(tmp_path):
             outcomes.append("claimed")
         except UsageError as error:
             outcomes.append(str(error))
+
     threads = [threading.Thread(target=attempt) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert outcomes.count("claimed") == 1
-    assert all(o.startswith("ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
-               for o in outcomes if o != "claimed")
+    assert all(
+        o.startswith("ExecutionAlreadyExists: an execution named xgb-dev--same already ran")
+        for o in outcomes
+        if o != "claimed"
+    )
 
 
 def test_a_run_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
@@ -274,6 +369,7 @@ def test_a_run_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
 
 
 # -- following ----------------------------------------------------------------------------------
+
 
 class FakeSfn:
     """An execution whose history grows by the events given per poll; pages newest first."""
@@ -285,15 +381,19 @@ class FakeSfn:
         if self.batches:
             self.events += self.batches.pop(0)
         status = "RUNNING" if self.batches else "SUCCEEDED"
-        return {"name": NAME, "status": status, "startDate": _t(0), "input": "{}",
-                **({"stopDate": _t(9), "output": "{}"} if status != "RUNNING" else {})}
+        return {
+            "name": NAME,
+            "status": status,
+            "startDate": _t(0),
+            "input": "{}",
+            **({"stopDate": _t(9), "output": "{}"} if status != "RUNNING" else {}),
+        }
 
-    def get_execution_history(self, executionArn, includeExecutionData, reverseOrder, maxResults,
-                              nextToken=None):
+    def get_execution_history(self, executionArn, includeExecutionData, reverseOrder, maxResults, nextToken=None):
         self.requests.append(nextToken)
         newest_first = list(reversed(self.events))
         start = int(nextToken or 0)
-        page = newest_first[start:start + self.page]
+        page = newest_first[start : start + self.page]
         more = start + self.page < len(newest_first)
         return {"events": page, **({"nextToken": str(start + self.page)} if more else {})}
 
@@ -306,8 +406,7 @@ def _event(number, kind, name=None, seconds=0):
 
 
 def test_history_is_fetched_incrementally():
-    first = [_event(i, "PassStateEntered" if i % 2 else "PassStateExited", f"s{(i + 1) // 2}", i)
-             for i in range(1, 9)]
+    first = [_event(i, "PassStateEntered" if i % 2 else "PassStateExited", f"s{(i + 1) // 2}", i) for i in range(1, 9)]
     sfn = FakeSfn([first])
     history = History(sfn, ARN)
     sfn.describe_execution(ARN)
@@ -345,8 +444,13 @@ def test_plain_progress_times_never_go_back_and_ended_jobs_are_not_shown_as_runn
 
         def describe_training_job(self, TrainingJobName):
             return {"TrainingJobStatus": "Completed", "SecondaryStatus": "Completed"}
-    assert job_status(SageMaker(), StateProgress(name="T", entered=_t(0), resource="createTrainingJob.sync",
-                                                 job_name=NAME)) == ""
+
+    assert (
+        job_status(
+            SageMaker(), StateProgress(name="T", entered=_t(0), resource="createTrainingJob.sync", job_name=NAME)
+        )
+        == ""
+    )
 
 
 def test_ctrl_c_while_following_carries_the_last_view():
@@ -354,6 +458,7 @@ def test_ctrl_c_while_following_carries_the_last_view():
 
     def ctrl_c(seconds):
         raise KeyboardInterrupt
+
     sfn = FakeSfn([[_event(1, "TaskStateEntered", "Generate dataset", 0)], []])
     with pytest.raises(Interrupted) as interrupted:
         follow(sfn, None, ARN, PlainDisplay(io.StringIO()), Polling(0.1, 0.5, sleep=ctrl_c))
@@ -378,6 +483,7 @@ def test_a_download_error_still_returns_the_record(tmp_path):
 
     def denied(Bucket, Key):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
     s3.get_object = denied
     summary = results.collect(s3, view, WHERE, results.claim(tmp_path, NAME, local=False), keep_data=False)
     assert summary["results_error"].startswith(f"cannot fetch the results of {NAME}: An error occurred (AccessDenied)")
@@ -401,10 +507,13 @@ def test_roc_and_calibration_points():
 def test_the_plot_is_drawn_even_for_a_single_row(tmp_path):
     from runner import plot
 
-    path = plot.render(tmp_path / "plot.png", metrics.PROBABILITY,
-                       {"scores": np.array([0.2]), "labels": np.array([0], dtype=np.uint8),
-                        "points": np.array([[3.0, 40.0]])}, title="one row",
-                       metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2})
+    path = plot.render(
+        tmp_path / "plot.png",
+        metrics.PROBABILITY,
+        {"scores": np.array([0.2]), "labels": np.array([0], dtype=np.uint8), "points": np.array([[3.0, 40.0]])},
+        title="one row",
+        metrics={"accuracy": 1.0, "auc": None, "rmse": 0.2, "logloss": 0.2},
+    )
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -434,8 +543,7 @@ def test_a_painter_draws_what_render_draws_says_why_it_cannot_draw_and_raises_it
             plot.render(tmp_path / "plot.png", metrics.PROBABILITY, one, title=r"$\notasymbol$")
 
         with pytest.raises(plot.PlotCrashed, match="IndexError"):  # points must be (x, y) rows
-            crashing.render(tmp_path / "plot.png", metrics.PROBABILITY,
-                            {**one, "points": np.array([1.0])}, title="t")
+            crashing.render(tmp_path / "plot.png", metrics.PROBABILITY, {**one, "points": np.array([1.0])}, title="t")
         assert not (tmp_path / "plot.png").exists()
 
 
@@ -479,25 +587,47 @@ def test_plain_progress_prints_each_change_at_its_event_time():
     from runner.follow import states_from_history
 
     def details(kind, **values):
-        key = {"TaskStateEntered": "stateEnteredEventDetails", "TaskStateExited": "stateExitedEventDetails",
-               "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
-               "LambdaFunctionSucceeded": "lambdaFunctionSucceededEventDetails"}[kind]
+        key = {
+            "TaskStateEntered": "stateEnteredEventDetails",
+            "TaskStateExited": "stateExitedEventDetails",
+            "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
+            "LambdaFunctionSucceeded": "lambdaFunctionSucceededEventDetails",
+        }[kind]
         return {key: values}
-    events = [{"type": "TaskStateEntered", "timestamp": _t(1), **details("TaskStateEntered", name="Generate dataset")},
-              {"type": "LambdaFunctionFailed", "timestamp": _t(3), **details("LambdaFunctionFailed", error="Lambda.ServiceException")},
-              {"type": "LambdaFunctionSucceeded", "timestamp": _t(7), **details("LambdaFunctionSucceeded", output="{}")},
-              {"type": "TaskStateExited", "timestamp": _t(8), **details("TaskStateExited", name="Generate dataset")}]
+
+    events = [
+        {"type": "TaskStateEntered", "timestamp": _t(1), **details("TaskStateEntered", name="Generate dataset")},
+        {
+            "type": "LambdaFunctionFailed",
+            "timestamp": _t(3),
+            **details("LambdaFunctionFailed", error="Lambda.ServiceException"),
+        },
+        {"type": "LambdaFunctionSucceeded", "timestamp": _t(7), **details("LambdaFunctionSucceeded", output="{}")},
+        {"type": "TaskStateExited", "timestamp": _t(8), **details("TaskStateExited", name="Generate dataset")},
+    ]
     stream = io.StringIO()
     display = PlainDisplay(stream)
     for seen in range(1, len(events) + 1):
-        display.update(ExecutionView(arn=ARN, name=NAME, status="RUNNING", started=_t(0), stopped=None,
-                                     states=states_from_history(events[:seen])))
+        display.update(
+            ExecutionView(
+                arn=ARN,
+                name=NAME,
+                status="RUNNING",
+                started=_t(0),
+                stopped=None,
+                states=states_from_history(events[:seen]),
+            )
+        )
     assert stream.getvalue().splitlines() == [
-        "[    1.0s] Generate dataset: running", "[    3.0s] Generate dataset: retrying",
-        "[    7.0s] Generate dataset: running", "[    8.0s] Generate dataset: succeeded"]
+        "[    1.0s] Generate dataset: running",
+        "[    3.0s] Generate dataset: retrying",
+        "[    7.0s] Generate dataset: running",
+        "[    8.0s] Generate dataset: succeeded",
+    ]
 
 
 # -- remote names stay inside runs/<name>/ (issue 25 finding 4) ---------------------------------
+
 
 @pytest.mark.parametrize("name", ["../../../../tmp/x", "..", "/tmp/x", "a/b", "xgb-dev--a\n"])
 def test_an_execution_name_from_the_endpoint_never_names_a_folder_outside_runs(tmp_path, name):
@@ -518,8 +648,12 @@ def test_a_planted_key_under_keep_data_is_skipped_never_written_outside(tmp_path
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=True)
     assert summary["results_error"] is None  # the run is saved all the same
     assert summary["data_skipped"]["count"] == 4 and planted in summary["data_skipped"]["keys"]
-    assert sorted(p.name for p in tmp_path.rglob("*.csv")) == ["labels.csv", "part-00000.csv", "predictions.csv",
-                                                               "test.csv"]
+    assert sorted(p.name for p in tmp_path.rglob("*.csv")) == [
+        "labels.csv",
+        "part-00000.csv",
+        "predictions.csv",
+        "test.csv",
+    ]
 
 
 def test_follow_takes_over_a_folder_left_empty_or_incomplete_never_a_saved_run(tmp_path):
@@ -535,11 +669,15 @@ def test_follow_takes_over_a_folder_left_empty_or_incomplete_never_a_saved_run(t
 
 # --- the transform output as SageMaker may assemble it (AssembleWith Line) ----------------------
 
-@pytest.mark.parametrize("predictions", [
-    b"0.9\n0.2\n\n0.7\n0.1\n\n",  # a blank line after each mini-batch answer (here two of them)
-    b"0.9\n\n0.2\n\n0.7\n\n0.1\n\n",  # mini-batches of one record
-    b"0.9\n0.2\n0.7\n0.1\n",  # no blank line: SageMaker skips its newline after one
-])
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        b"0.9\n0.2\n\n0.7\n0.1\n\n",  # a blank line after each mini-batch answer (here two of them)
+        b"0.9\n\n0.2\n\n0.7\n\n0.1\n\n",  # mini-batches of one record
+        b"0.9\n0.2\n0.7\n0.1\n",  # no blank line: SageMaker skips its newline after one
+    ],
+)
 def test_blank_lines_of_the_assembly_are_dropped_and_the_predictions_counted(tmp_path, predictions):
     s3, view = _run(predictions=predictions)
     run_dir = results.claim(tmp_path / "runs", NAME, local=False)
@@ -548,14 +686,18 @@ def test_blank_lines_of_the_assembly_are_dropped_and_the_predictions_counted(tmp
     assert (run_dir / "predictions.csv").read_bytes() == b"0.9\n0.2\n0.7\n0.1\n"  # line i: row i
 
 
-@pytest.mark.parametrize("predictions, problem", [
-    (b"\n0.9\n0.2\n0.7\n0.1\n", "line 1 is not 1 number(s): ''"),  # nothing precedes it: not assembly
-    (b"0.9\n0.2\n\n\n0.7\n0.1\n", "line 3 is not 1 number(s): ''"),  # one newline per answer, not two
-    (b"0.9\n0.2\n\n0.7\n", "has 3 lines, expected 4"),  # the count is on the predictions
-    (b"0.9\n0.2\n\n0.7\n0.1\n\n0.5\n", "has more than the 4 lines expected"),
-])
-def test_blank_lines_assembly_cannot_make_are_refused_and_the_count_stays_on_predictions(tmp_path, predictions,
-                                                                                        problem):
+@pytest.mark.parametrize(
+    "predictions, problem",
+    [
+        (b"\n0.9\n0.2\n0.7\n0.1\n", "line 1 is not 1 number(s): ''"),  # nothing precedes it: not assembly
+        (b"0.9\n0.2\n\n\n0.7\n0.1\n", "line 3 is not 1 number(s): ''"),  # one newline per answer, not two
+        (b"0.9\n0.2\n\n0.7\n", "has 3 lines, expected 4"),  # the count is on the predictions
+        (b"0.9\n0.2\n\n0.7\n0.1\n\n0.5\n", "has more than the 4 lines expected"),
+    ],
+)
+def test_blank_lines_assembly_cannot_make_are_refused_and_the_count_stays_on_predictions(
+    tmp_path, predictions, problem
+):
     s3, view = _run(predictions=predictions)
     run_dir = results.claim(tmp_path / "runs", NAME, local=False)
     summary = results.collect(s3, view, WHERE, run_dir, keep_data=False)

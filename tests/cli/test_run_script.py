@@ -3,7 +3,7 @@
 import io
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import numpy as np
@@ -71,18 +71,21 @@ def test_missing_stack(tmp_path, monkeypatch, no_aws, capsys):
     assert "no stack named 'nope' found" in err and "--stack NAME" in err
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--name=-starts-with-hyphen"], "invalid execution name"),
-    (["--name", "has_underscore"], "invalid execution name"),
-    (["--name", "x" * 64], "invalid execution name"),
-    (["--rows", "0"], "not a positive integer"),
-    (["--rows", "ten"], "not a positive integer"),
-    (["--hp", "num_round"], "expected key=value"),
-    (["--seed", "-1"], "expected an integer from 0 to"),
-    (["--seed", "seven"], "expected an integer from 0 to"),
-    (["--runs-dir", ""], "argument --runs-dir: is empty"),
-    (["--bogus-flag"], "unknown flag --bogus-flag"),
-])
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["--name=-starts-with-hyphen"], "invalid execution name"),
+        (["--name", "has_underscore"], "invalid execution name"),
+        (["--name", "x" * 64], "invalid execution name"),
+        (["--rows", "0"], "not a positive integer"),
+        (["--rows", "ten"], "not a positive integer"),
+        (["--hp", "num_round"], "expected key=value"),
+        (["--seed", "-1"], "expected an integer from 0 to"),
+        (["--seed", "seven"], "expected an integer from 0 to"),
+        (["--runs-dir", ""], "argument --runs-dir: is empty"),
+        (["--bogus-flag"], "unknown flag --bogus-flag"),
+    ],
+)
 def test_usage_errors_exit_2_before_any_call(argv, problem, outputs_file, no_aws, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv + ["--outputs-file", outputs_file])
@@ -97,17 +100,22 @@ def test_name_outside_the_prefix_is_refused_before_any_call(outputs_file, no_aws
         assert code == 2 and "must start with 'xgb-dev--'" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--hp", "sagemaker_program=train.py"], "sagemaker_program is not allowed: it switches the container to script"),
-    (["--hp", "eval_metric=auc"], "Metric 'auc' can only be applied for classification"),
-    (["--hp", "eta=2"], "Hyperparameter eta: 2.0 is not in [0, 1]"),
-    (["--hp", "bogus=1"], "Extraneous hyperparameter found: bogus"),
-    (["--input", '{"rows": "abc"}'], 'rows: "abc" is not an integer'),
-    (["--input", '{"hyperparameters": "x"}'], 'hyperparameters: expected an object'),
-    (["--input", '{"rowz": 5}'], "unknown field 'rowz'"),
-])
-def test_input_the_state_machine_would_refuse_is_refused_before_any_call(argv, problem, outputs_file, no_aws,
-                                                                        capsys):
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (
+            ["--hp", "sagemaker_program=train.py"],
+            "sagemaker_program is not allowed: it switches the container to script",
+        ),
+        (["--hp", "eval_metric=auc"], "Metric 'auc' can only be applied for classification"),
+        (["--hp", "eta=2"], "Hyperparameter eta: 2.0 is not in [0, 1]"),
+        (["--hp", "bogus=1"], "Extraneous hyperparameter found: bogus"),
+        (["--input", '{"rows": "abc"}'], 'rows: "abc" is not an integer'),
+        (["--input", '{"hyperparameters": "x"}'], "hyperparameters: expected an object"),
+        (["--input", '{"rowz": 5}'], "unknown field 'rowz'"),
+    ],
+)
+def test_input_the_state_machine_would_refuse_is_refused_before_any_call(argv, problem, outputs_file, no_aws, capsys):
     code, out, err = run(["--outputs-file", outputs_file, *argv], capsys)
     assert code == 2 and out == ""
     assert err.startswith("run.py: error: the execution would be refused: ") and problem in err, err
@@ -115,7 +123,7 @@ def test_input_the_state_machine_would_refuse_is_refused_before_any_call(argv, p
 
 
 def test_generated_names_are_unique_valid_job_names():
-    moment = datetime(2026, 11, 26, 17, 0, 0, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 26, 17, 0, 0, tzinfo=UTC)
     names = {new_name("p" * 39, moment) for _ in range(50)}  # the longest prefix settings allow
     assert len(names) == 50
     for name in names:
@@ -125,7 +133,10 @@ def test_generated_names_are_unique_valid_job_names():
 def test_execution_input_layers_rows_hyperparameters_and_seed_over_raw_input():
     raw = '{"rows": 5, "hyperparameters": {"eta": "0.3", "num_round": "2"}, "seed": 1}'
     assert build_input(raw, 100, [("num_round", "9")], 7) == {
-        "rows": 100, "hyperparameters": {"eta": "0.3", "num_round": "9"}, "seed": 7}
+        "rows": 100,
+        "hyperparameters": {"eta": "0.3", "num_round": "9"},
+        "seed": 7,
+    }
     assert build_input('{"seed": 7}', None, [])["seed"] == 7
 
 
@@ -161,29 +172,48 @@ def test_metrics_refuse_mismatched_lengths():
 
 
 def test_readable_cause_prefers_sagemaker_failure_reason():
-    cause = json.dumps({"TrainingJobStatus": "Failed", "FailureReason": "ClientError: Missing required hyperparameter: num_round"})
+    cause = json.dumps(
+        {"TrainingJobStatus": "Failed", "FailureReason": "ClientError: Missing required hyperparameter: num_round"}
+    )
     assert readable_cause(cause) == "ClientError: Missing required hyperparameter: num_round"
-    lambda_cause = json.dumps({"errorType": "InvalidSeedRequest", "errorMessage": "rows must be a positive integer, got 0"})
+    lambda_cause = json.dumps(
+        {"errorType": "InvalidSeedRequest", "errorMessage": "rows must be a positive integer, got 0"}
+    )
     assert readable_cause(lambda_cause) == "InvalidSeedRequest: rows must be a positive integer, got 0"
     assert readable_cause("plain words") == "plain words"
 
 
 def test_history_becomes_per_state_progress_with_retries_and_failures():
-    entered = lambda name, t, kind="Task": {"type": f"{kind}StateEntered", "timestamp": _t(t),
-                                           "stateEnteredEventDetails": {"name": name}}
-    exited = lambda name, t: {"type": "TaskStateExited", "timestamp": _t(t), "stateExitedEventDetails": {"name": name}}
+    def entered(name, t, kind="Task"):
+        return {"type": f"{kind}StateEntered", "timestamp": _t(t), "stateEnteredEventDetails": {"name": name}}
+
+    def exited(name, t):
+        return {"type": "TaskStateExited", "timestamp": _t(t), "stateExitedEventDetails": {"name": name}}
+
     events = [
         entered("Generate dataset", 0),
-        {"type": "LambdaFunctionFailed", "timestamp": _t(1),
-         "lambdaFunctionFailedEventDetails": {"error": "Lambda.ServiceException", "cause": "blip"}},
+        {
+            "type": "LambdaFunctionFailed",
+            "timestamp": _t(1),
+            "lambdaFunctionFailedEventDetails": {"error": "Lambda.ServiceException", "cause": "blip"},
+        },
         {"type": "LambdaFunctionSucceeded", "timestamp": _t(3), "lambdaFunctionSucceededEventDetails": {}},
         exited("Generate dataset", 3),
         entered("Train model (XGBoost)", 3),
-        {"type": "TaskScheduled", "timestamp": _t(3), "taskScheduledEventDetails": {
-            "resource": "createTrainingJob.sync", "resourceType": "sagemaker",
-            "parameters": json.dumps({"TrainingJobName": "xgb-dev-1"})}},
-        {"type": "TaskFailed", "timestamp": _t(60), "taskFailedEventDetails": {
-            "error": "States.TaskFailed", "cause": "{\"FailureReason\": \"boom\"}"}},
+        {
+            "type": "TaskScheduled",
+            "timestamp": _t(3),
+            "taskScheduledEventDetails": {
+                "resource": "createTrainingJob.sync",
+                "resourceType": "sagemaker",
+                "parameters": json.dumps({"TrainingJobName": "xgb-dev-1"}),
+            },
+        },
+        {
+            "type": "TaskFailed",
+            "timestamp": _t(60),
+            "taskFailedEventDetails": {"error": "States.TaskFailed", "cause": '{"FailureReason": "boom"}'},
+        },
         entered("Pipeline failed", 60, kind="Fail"),
     ]
     states = states_from_history(events)
@@ -196,20 +226,29 @@ def test_history_becomes_per_state_progress_with_retries_and_failures():
 
 
 def _t(seconds):
-    return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 def test_cleanup_dry_run_lists_tagged_models_and_deletes_nothing(outputs_file, monkeypatch, capsys):
     clients = _StubbedClients()
     stub = Stubber(clients.sagemaker)
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     arn = "arn:aws:sagemaker:us-west-2:111122223333:model/{}"
-    stub.add_response("list_models", {"Models": [
-        {"ModelName": "xgb-dev--1", "ModelArn": arn.format("xgb-dev--1"), "CreationTime": now},
-        {"ModelName": "xgb-dev--hand-made", "ModelArn": arn.format("xgb-dev--hand-made"), "CreationTime": now},
-    ]}, {"NameContains": "xgb-dev--"})
-    stub.add_response("list_tags", {"Tags": [{"Key": "training-pipeline:execution", "Value": "xgb-dev--1"}]},
-                      {"ResourceArn": arn.format("xgb-dev--1")})
+    stub.add_response(
+        "list_models",
+        {
+            "Models": [
+                {"ModelName": "xgb-dev--1", "ModelArn": arn.format("xgb-dev--1"), "CreationTime": now},
+                {"ModelName": "xgb-dev--hand-made", "ModelArn": arn.format("xgb-dev--hand-made"), "CreationTime": now},
+            ]
+        },
+        {"NameContains": "xgb-dev--"},
+    )
+    stub.add_response(
+        "list_tags",
+        {"Tags": [{"Key": "training-pipeline:execution", "Value": "xgb-dev--1"}]},
+        {"ResourceArn": arn.format("xgb-dev--1")},
+    )
     stub.add_response("list_tags", {"Tags": []}, {"ResourceArn": arn.format("xgb-dev--hand-made")})
     monkeypatch.setattr(stack, "Clients", lambda region: clients)
     with stub:  # any delete_model call would be an unexpected call and fail
@@ -223,13 +262,16 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--rows", "5", "list"], "--rows only applies when starting a run"),
-    (["--local", "--detach"], "--detach needs a deployed stack"),
-    (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
-    (["--keep-data", "list"], "--keep-data only applies when starting a run"),
-    (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
-])
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["--rows", "5", "list"], "--rows only applies when starting a run"),
+        (["--local", "--detach"], "--detach needs a deployed stack"),
+        (["--detach", "follow", "arn:aws:states:x"], "follow detaches on Ctrl-C by default; --stop stops"),
+        (["--keep-data", "list"], "--keep-data only applies when starting a run"),
+        (["list", "--max", "1001"], "argument --max: '1001' is more than 1000"),
+    ],
+)
 def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_aws, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
@@ -240,9 +282,15 @@ def test_options_that_cannot_apply_are_refused(argv, problem, outputs_file, no_a
 def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, monkeypatch, capsys, tmp_path):
     from runner.follow import ExecutionView
 
-    view = ExecutionView(arn="arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1",
-                         name="xgb-dev-1", status="SUCCEEDED", started=_t(0), stopped=_t(5),
-                         states=[], output={"hello": "world"})
+    view = ExecutionView(
+        arn="arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev-1",
+        name="xgb-dev-1",
+        status="SUCCEEDED",
+        started=_t(0),
+        stopped=_t(5),
+        states=[],
+        output={"hello": "world"},
+    )
     monkeypatch.setattr(stack, "Clients", lambda region: _StubbedClients())
     monkeypatch.setattr(watch, "follow", lambda *args: view)
     monkeypatch.setattr(parser, "RUNS_DIR", tmp_path / "runs")  # the default runs/ (the project's)
@@ -256,17 +304,31 @@ def test_an_output_without_the_pipeline_keys_is_one_line_exit_1(outputs_file, mo
 
 
 def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatch, capsys):
-    sfn = boto3.client("stepfunctions", region_name="us-west-2",
-                       aws_access_key_id="x", aws_secret_access_key="x")
+    sfn = boto3.client("stepfunctions", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(sfn)
     running = [f"arn:aws:states:us-west-2:111122223333:execution:pipeline-abc:xgb-dev--{i}" for i in (1, 2)]
-    stub.add_response("list_executions", {"executions": [
-        {"executionArn": arn, "stateMachineArn": OUTPUTS["stateMachineArn"], "name": arn.rsplit(":", 1)[1],
-         "status": "RUNNING", "startDate": datetime(2026, 1, 1)} for arn in running]},
-        {"stateMachineArn": OUTPUTS["stateMachineArn"], "statusFilter": "RUNNING"})
+    stub.add_response(
+        "list_executions",
+        {
+            "executions": [
+                {
+                    "executionArn": arn,
+                    "stateMachineArn": OUTPUTS["stateMachineArn"],
+                    "name": arn.rsplit(":", 1)[1],
+                    "status": "RUNNING",
+                    "startDate": datetime(2026, 1, 1),
+                }
+                for arn in running
+            ]
+        },
+        {"stateMachineArn": OUTPUTS["stateMachineArn"], "statusFilter": "RUNNING"},
+    )
     for arn in running:
-        stub.add_response("stop_execution", {"stopDate": datetime(2026, 1, 1)},
-                          {"executionArn": arn, "error": "Stopped", "cause": "stopped by run.py stop"})
+        stub.add_response(
+            "stop_execution",
+            {"stopDate": datetime(2026, 1, 1)},
+            {"executionArn": arn, "error": "Stopped", "cause": "stopped by run.py stop"},
+        )
     clients = _StubbedClients()
     clients.sfn = sfn
     monkeypatch.setattr(stack, "Clients", lambda region: clients)
@@ -276,12 +338,17 @@ def test_stop_stops_only_this_stacks_running_executions(outputs_file, monkeypatc
     assert code == 0 and json.loads(out) == {"dry_run": False, "executions": running}
 
 
-@pytest.mark.parametrize("make_args, problem", [
-    (lambda tmp: ["--data", "s3://someone-elses/data.csv"],
-     "the execution would be refused: data.uri: s3://someone-elses/data.csv is outside the stack's data sources"),
-    (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' holds 'inf', which is not finite"),
-    (lambda tmp: ["--data", str(tmp / "bad.csv"), "--label", "y"], "no label column 'y' in the header"),
-])
+@pytest.mark.parametrize(
+    "make_args, problem",
+    [
+        (
+            lambda tmp: ["--data", "s3://someone-elses/data.csv"],
+            "the execution would be refused: data.uri: s3://someone-elses/data.csv is outside the stack's data sources",
+        ),
+        (lambda tmp: ["--data", str(tmp / "bad.csv")], "line 3: column 'x' holds 'inf', which is not finite"),
+        (lambda tmp: ["--data", str(tmp / "bad.csv"), "--label", "y"], "no label column 'y' in the header"),
+    ],
+)
 def test_data_on_aws_is_checked_before_any_call(make_args, problem, outputs_file, no_aws, capsys, tmp_path):
     """Against a deployed stack too: no client (so nothing uploaded, nothing started) before the data passes."""
     (tmp_path / "bad.csv").write_text("x,label\n1,0\ninf,1\n")

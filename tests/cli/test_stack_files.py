@@ -6,9 +6,8 @@ import pytest
 
 from components import PROJECT_DIR
 from components.settings import SettingsError, load_stack_settings
-from runner.emulator import engine
 from runner import cli
-
+from runner.emulator import engine
 
 
 @pytest.fixture
@@ -47,12 +46,17 @@ def test_a_missing_stack_file_is_refused(project):
     assert "Pulumi.t.yaml" in message and "pulumi stack init prod" in message
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("config:\n  training-pipeline:rowz: 5\n",
-     "Pulumi.t.yaml: training-pipeline:rowz: unknown key (did you mean training-pipeline:rows?)"),
-    ("config:\n  aws:regoin: us-west-2\n", "Pulumi.t.yaml: aws:regoin: unknown key (did you mean aws:region?)"),
-    ("config:\n  rows: 5\n", "Pulumi.t.yaml: rows: unknown key (did you mean training-pipeline:rows?)"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "config:\n  training-pipeline:rowz: 5\n",
+            "Pulumi.t.yaml: training-pipeline:rowz: unknown key (did you mean training-pipeline:rows?)",
+        ),
+        ("config:\n  aws:regoin: us-west-2\n", "Pulumi.t.yaml: aws:regoin: unknown key (did you mean aws:region?)"),
+        ("config:\n  rows: 5\n", "Pulumi.t.yaml: rows: unknown key (did you mean training-pipeline:rows?)"),
+    ],
+)
 def test_unknown_and_misspelt_keys_are_refused(project, text, expected):
     assert problem(project, text) == expected
 
@@ -61,8 +65,9 @@ def test_a_yaml_syntax_error_is_one_line_with_its_position(project):
     message = problem(project, "config:\n  training-pipeline:rows: [5\n")
     assert message.startswith("Pulumi.t.yaml: not valid YAML at line 3, column 1:")
     message = problem(project, "config:\n\ttraining-pipeline:rows: 5\n")  # PyYAML's words, naming the tab
-    assert message == ("Pulumi.t.yaml: not valid YAML at line 2, column 1: "
-                       "found character '\\t' that cannot start any token")
+    assert message == (
+        "Pulumi.t.yaml: not valid YAML at line 2, column 1: found character '\\t' that cannot start any token"
+    )
 
 
 def test_a_bad_region_is_reported_under_aws_region(project):
@@ -73,7 +78,8 @@ def test_a_bad_region_is_reported_under_aws_region(project):
 
 def test_a_bad_value_names_the_file_and_the_namespaced_key(project):
     assert problem(project, "config:\n  training-pipeline:rows: 0\n").startswith(
-        "Pulumi.t.yaml: training-pipeline:rows: 0 is not an integer")
+        "Pulumi.t.yaml: training-pipeline:rows: 0 is not an integer"
+    )
 
 
 def test_other_providers_keys_are_left_alone(project):
@@ -89,6 +95,7 @@ def test_run_py_reports_a_bad_stack_file_in_one_line_exit_2(monkeypatch, capsys,
     code = cli.main(["--local", "--runs-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err == ("run.py: error: Pulumi.dev.yaml: training-pipeline:rowz: unknown key "
-                   "(did you mean training-pipeline:rows?)\n")
+    assert err == (
+        "run.py: error: Pulumi.dev.yaml: training-pipeline:rowz: unknown key (did you mean training-pipeline:rows?)\n"
+    )
     assert not (tmp_path / "runs").exists()

@@ -14,9 +14,13 @@ JOB = "xgb-dev--live"
 
 
 def _training_state(num_round="10") -> StateProgress:
-    return StateProgress(name="Train model (XGBoost)", entered=datetime(2026, 1, 1),
-                         resource="createTrainingJob.sync", job_name=JOB,
-                         parameters={"HyperParameters": {"num_round": num_round}})
+    return StateProgress(
+        name="Train model (XGBoost)",
+        entered=datetime(2026, 1, 1),
+        resource="createTrainingJob.sync",
+        job_name=JOB,
+        parameters={"HyperParameters": {"num_round": num_round}},
+    )
 
 
 class _CountingLogs:
@@ -55,14 +59,23 @@ def test_the_round_and_latest_evaluation_line_come_from_the_jobs_log_stream():
 def test_a_cloudwatch_line_with_the_consoles_tab_escape_is_read():
     logs = boto3.client("logs", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(logs)
-    stub.add_response("describe_log_streams", {"logStreams": [
-        {"logStreamName": f"{JOB}/algo-1-1700000000", "creationTime": 1}]})
-    stub.add_response("get_log_events", {"events": [
-        {"timestamp": 1, "message": "[41]#011train-logloss:0.1#011validation-logloss:0.2"},
-        {"timestamp": 2, "message": "[2026-01-01 00:00:00.000 ip-10-0-0-1:7 INFO train.py:123] still here"}]})
+    stub.add_response(
+        "describe_log_streams", {"logStreams": [{"logStreamName": f"{JOB}/algo-1-1700000000", "creationTime": 1}]}
+    )
+    stub.add_response(
+        "get_log_events",
+        {
+            "events": [
+                {"timestamp": 1, "message": "[41]#011train-logloss:0.1#011validation-logloss:0.2"},
+                {"timestamp": 2, "message": "[2026-01-01 00:00:00.000 ip-10-0-0-1:7 INFO train.py:123] still here"},
+            ]
+        },
+    )
     with stub:
-        assert TrainingLog(logs, every=0).progress_of(_training_state("5000")) == \
-            "round 42/5000  train-logloss:0.1 validation-logloss:0.2"
+        assert (
+            TrainingLog(logs, every=0).progress_of(_training_state("5000"))
+            == "round 42/5000  train-logloss:0.1 validation-logloss:0.2"
+        )
 
 
 def test_a_refused_log_read_is_said_once_and_not_tried_again():
@@ -82,8 +95,9 @@ def test_a_rehearsed_job_writes_every_round_to_its_log_stream(capsys, tmp_path, 
     logs = boto3.client("logs", region_name=shared_stack["region"])
     (stream,) = logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{name}/")["logStreams"]
     assert stream["logStreamName"].startswith(f"{name}/algo-1-")
-    events = logs.get_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=stream["logStreamName"],
-                                 startFromHead=True)["events"]
+    events = logs.get_log_events(
+        logGroupName=TRAINING_LOG_GROUP, logStreamName=stream["logStreamName"], startFromHead=True
+    )["events"]
     # Every line the container writes reaches the stream (the library's warnings too), each round's among them.
     rounds = [event["message"].split("\t")[0] for event in events if event["message"].startswith("[")]
     assert rounds == [f"[{i}]" for i in range(7)]

@@ -18,10 +18,10 @@ from moto import mock_aws
 
 from components import PROJECT_DIR
 from lambda_src import data_preparation as dp
+from runner import data as user_data
 from runner import model_file
 from runner.cli import models as cli_models
 from runner.cli import report as cli_report
-from runner import data as user_data
 from runner.errors import UsageError
 from runner.model_file import facts
 
@@ -30,6 +30,7 @@ KEY = "runs/xgb-dev--same/upload/data.csv"
 
 
 # -- finding 6: the upload is conditional; a run deletes only what it created ---------------------
+
 
 @pytest.fixture
 def s3():
@@ -60,6 +61,7 @@ def test_an_upload_never_replaces_another_runs_and_deletes_only_its_own(s3, tmp_
 
 # -- finding 8: each cell is checked -----------------------------------------------------------
 
+
 def _prepare(text):
     return dp.prepare([("f.csv", io.StringIO(text))], dp.CountingSink(), seed=1, validation=0.3, test=0.3)
 
@@ -78,14 +80,16 @@ def test_the_prepared_rows_have_one_value_per_feature():
         def train(self, shard, line):
             lines.append(line)
 
-    dp.prepare([("f.csv", io.StringIO('label,a,b\n' + '1,"2",3\n' * 30))], Sink(), seed=1)
+    dp.prepare([("f.csv", io.StringIO("label,a,b\n" + '1,"2",3\n' * 30))], Sink(), seed=1)
     assert lines and all(line == "1,2,3" for line in lines)
 
 
 # -- finding 9: memory and disk bounded ---------------------------------------------------------
 
+
 class Counted(io.StringIO):
     """A stream that records how much was read from it."""
+
     read_chars = 0
 
     def readline(self, size=-1):
@@ -109,8 +113,11 @@ def test_a_long_row_made_of_quoted_line_breaks_is_refused_too():
 
 def test_a_compressed_parquet_bomb_is_refused_from_its_footer_before_writing(tmp_path, monkeypatch):
     rows = 3_000_000
-    pq.write_table(pa.table({"label": pa.array(np.zeros(rows)), "a": pa.array(np.ones(rows))}),
-                   tmp_path / "bomb.parquet", compression="zstd")
+    pq.write_table(
+        pa.table({"label": pa.array(np.zeros(rows)), "a": pa.array(np.ones(rows))}),
+        tmp_path / "bomb.parquet",
+        compression="zstd",
+    )
     assert (tmp_path / "bomb.parquet").stat().st_size < 100_000
     monkeypatch.setattr(dp, "PREPARE_BYTES_PER_SECOND", 5000)  # limit 4.2 MB: 6 M cells cannot fit
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
@@ -127,8 +134,9 @@ def test_a_compressed_parquet_bomb_is_refused_from_its_footer_before_writing(tmp
 def test_a_parquet_value_longer_than_a_row_is_refused_before_it_is_written(tmp_path, monkeypatch):
     rows = 100_000  # one 2 MB string repeated: a few kB compressed, 200 GB as CSV
     repeated = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["x" * (2 << 20)]))
-    pq.write_table(pa.table({"label": pa.array(np.zeros(rows)), "a": repeated}), tmp_path / "long.parquet",
-                   compression="zstd")
+    pq.write_table(
+        pa.table({"label": pa.array(np.zeros(rows)), "a": repeated}), tmp_path / "long.parquet", compression="zstd"
+    )
     assert (tmp_path / "long.parquet").stat().st_size < 100_000
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     with pytest.raises(UsageError, match="column 'a' holds a value of 2,097,152 bytes"):
@@ -138,8 +146,9 @@ def test_a_parquet_value_longer_than_a_row_is_refused_before_it_is_written(tmp_p
 
 def test_parquet_writing_stops_at_the_bound(tmp_path, monkeypatch):
     rows = 20_000
-    pq.write_table(pa.table({"label": pa.array(np.zeros(rows)), "a": pa.array(["y" * 200] * rows)}),
-                   tmp_path / "wide.parquet")
+    pq.write_table(
+        pa.table({"label": pa.array(np.zeros(rows)), "a": pa.array(["y" * 200] * rows)}), tmp_path / "wide.parquet"
+    )
     monkeypatch.setattr(dp, "PREPARE_BYTES_PER_SECOND", 1000)  # limit 840 kB, the CSV would be 4 MB
     monkeypatch.setattr(user_data, "SLICE_BYTES", 64 << 10)
     written = []
@@ -160,9 +169,16 @@ def test_parquet_writing_stops_at_the_bound(tmp_path, monkeypatch):
 
 # -- rounds and best iteration, from the model file (no XGBoost) -------------------------------
 
-@pytest.mark.parametrize("name, rounds, trees, best", [
-    ("early-stopped-1.7.bin", 29, 29, 28), ("early-stopped-1.7.ubj", 29, 29, 28),
-    ("softprob-3-classes-1.7.bin", 4, 12, 3), ("softprob-3-classes-1.7.ubj", 4, 12, 3)])
+
+@pytest.mark.parametrize(
+    "name, rounds, trees, best",
+    [
+        ("early-stopped-1.7.bin", 29, 29, 28),
+        ("early-stopped-1.7.ubj", 29, 29, 28),
+        ("softprob-3-classes-1.7.bin", 4, 12, 3),
+        ("softprob-3-classes-1.7.ubj", 4, 12, 3),
+    ],
+)
 def test_rounds_and_best_iteration_are_read_from_either_model_format(name, rounds, trees, best):
     data = (MODELS / name).read_bytes()
     found = facts(data)
@@ -200,15 +216,22 @@ def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, ca
     reached the terminal raw, a text value was a traceback, NaN went into --json."""
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
     sagemaker.create_model_package_group(ModelPackageGroupName="xgb-dev")
-    for index, body in enumerate([json.dumps({"m": {"\x1b]0;retitled\x07auc": {"value": 0.5}}}).encode(),
-                                  b'{"m": {"auc": {"value": NaN}, "rmse": {"value": "high"}}}']):
+    for index, body in enumerate(
+        [
+            json.dumps({"m": {"\x1b]0;retitled\x07auc": {"value": 0.5}}}).encode(),
+            b'{"m": {"auc": {"value": NaN}, "rmse": {"value": "high"}}}',
+        ]
+    ):
         key = f"runs/xgb-dev--{index}/evaluation/evaluation.json"
         s3.put_object(Bucket="bucket-1", Key=key, Body=body)
         sagemaker.create_model_package(
-            ModelPackageGroupName="xgb-dev", ModelApprovalStatus="PendingManualApproval",
+            ModelPackageGroupName="xgb-dev",
+            ModelApprovalStatus="PendingManualApproval",
             CustomerMetadataProperties={"execution": f"xgb-dev--{index}\x1b[2J"},
-            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                          "S3Uri": f"s3://bucket-1/{key}"}}})
+            ModelMetrics={
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://bucket-1/{key}"}}
+            },
+        )
     clients, outputs = SimpleNamespace(s3=s3, sagemaker=sagemaker), SimpleNamespace(job_name_prefix="xgb-dev")
     assert cli_models._models(SimpleNamespace(max=10, json=True), clients, outputs) == 0
     listed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
@@ -222,10 +245,28 @@ def test_run_py_models_shows_a_planted_evaluation_json_escaped_and_strict(s3, ca
 def test_a_run_s_seed_and_rows_reach_the_terminal_escaped(status, capsys):
     """An execution's input is anyone's who may start one: its `seed` (a refused input keeps it) was
     printed raw by run.py and run.py follow (a retitle and a clear screen)."""
-    summary = dict.fromkeys(("metrics", "metrics_undefined", "metrics_missing", "cost", "artifacts_dir",
-                             "results_error", "failed_state", "error", "cause", "plot", "predictions"))
-    summary |= {"execution_name": "xgb-dev--x", "status": status, "seed": "\x1b]0;retitled\x07\x1b[2J",
-                "rows": {"train": "\x1b[31m", "test": 1}, "execution_arn": "arn"}
+    summary = dict.fromkeys(
+        (
+            "metrics",
+            "metrics_undefined",
+            "metrics_missing",
+            "cost",
+            "artifacts_dir",
+            "results_error",
+            "failed_state",
+            "error",
+            "cause",
+            "plot",
+            "predictions",
+        )
+    )
+    summary |= {
+        "execution_name": "xgb-dev--x",
+        "status": status,
+        "seed": "\x1b]0;retitled\x07\x1b[2J",
+        "rows": {"train": "\x1b[31m", "test": 1},
+        "execution_arn": "arn",
+    }
     cli_report.report(summary, SimpleNamespace(console_url="local endpoint", region="us-east-1"), as_json=False)
     text = capsys.readouterr().out
     assert "\x1b" not in text and "seed \\x1b]0;retitled\\x07\\x1b[2J" in text
@@ -233,14 +274,18 @@ def test_a_run_s_seed_and_rows_reach_the_terminal_escaped(status, capsys):
 
 # -- finding 12: a reader that leaves early never loses the run ----------------------------------
 
+
 @pytest.mark.rehearsal  # deploys the dev stack
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_a_pipe_closed_early_never_loses_a_finished_run(tmp_path, stream):
     runs = tmp_path / "runs"
     process = subprocess.Popen(
         [sys.executable, str(PROJECT_DIR / "run.py"), "--local", "--rows", "300", "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL,
-        cwd=tmp_path, env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "TMPDIR": str(tmp_path)},
+    )
     pipe = process.stdout if stream == "stdout" else process.stderr
     pipe.readline()  # `| head -n 1`
     pipe.close()

@@ -14,8 +14,8 @@ from local_container import channel, in_image, model_config, train
 from runner.container.failures import ContainerError
 from runner.container.images import IMAGES
 from runner.emulator import preflight
-from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.image_environments import IMAGE_VERSIONS
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.sagemaker.hosts import Stopped
 
 HYPERPARAMETERS = {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}
@@ -59,10 +59,13 @@ def test_the_local_stack_refuses_the_version_before_starting_anything(monkeypatc
             pass
 
 
-@pytest.mark.parametrize("version, updaters, base_score", [
-    ("1.7-1", "grow_colmaker,prune", 0.5),   # 1.7.4: auto is exact on one host, base_score 0.5
-    ("3.2-0", "grow_quantile_histmaker", None),  # 3.x: auto is hist, base_score estimated from the labels
-])
+@pytest.mark.parametrize(
+    "version, updaters, base_score",
+    [
+        ("1.7-1", "grow_colmaker,prune", 0.5),  # 1.7.4: auto is exact on one host, base_score 0.5
+        ("3.2-0", "grow_quantile_histmaker", None),  # 3.x: auto is hist, base_score estimated from the labels
+    ],
+)
 def test_tree_method_and_base_score_are_the_images_librarys_defaults(tmp_path, version, updaters, base_score):
     result = _train(tmp_path, {"part-00000.csv": _dataset(500)}, version=version)
     config = model_config(version, result.model)
@@ -95,14 +98,17 @@ print(json.dumps([matrix.num_row(), float(matrix.get_label()[0]), [None if np.is
 
 
 @pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
-@pytest.mark.parametrize("data, rows, label0, first_row", [
-    (b"label,x,y\n1,1,1\n0,1,2\n", 3, 0.0, [None, None]),      # a header: label 0, features missing
-    (b"1,nan,3\n0,2,3\n", 2, 1.0, [None, 3.0]),                 # nan: missing, not 0
-    (b'1,"2",3\n0,2,3\n', 2, 1.0, [None, 3.0]),                 # a quoted number is not a number
-    (b"1,2,3\n\n\n0,2,3\n", 2, 1.0, [2.0, 3.0]),                # blank lines are skipped
-    (b"1,2\n0,2,3\n", 2, 1.0, [2.0, None]),                     # ragged rows are sparse
-    (b"1;2;3\n0;4;5\n", 2, 1.0, [2.0, 3.0]),                    # the delimiter is sniffed
-])
+@pytest.mark.parametrize(
+    "data, rows, label0, first_row",
+    [
+        (b"label,x,y\n1,1,1\n0,1,2\n", 3, 0.0, [None, None]),  # a header: label 0, features missing
+        (b"1,nan,3\n0,2,3\n", 2, 1.0, [None, 3.0]),  # nan: missing, not 0
+        (b'1,"2",3\n0,2,3\n', 2, 1.0, [None, 3.0]),  # a quoted number is not a number
+        (b"1,2,3\n\n\n0,2,3\n", 2, 1.0, [2.0, 3.0]),  # blank lines are skipped
+        (b"1,2\n0,2,3\n", 2, 1.0, [2.0, None]),  # ragged rows are sparse
+        (b"1;2;3\n0;4;5\n", 2, 1.0, [2.0, 3.0]),  # the delimiter is sniffed
+    ],
+)
 def test_training_csv_is_read_by_xgboosts_own_parser(tmp_path, version, data, rows, label0, first_row):
     path = channel(tmp_path, "train", {"a.csv": data}).path
     assert json.loads(in_image(version, _MATRIX, str(path), str(tmp_path))) == [rows, label0, first_row]
@@ -133,17 +139,35 @@ def test_csv_weights_reads_column_one_as_the_weight(tmp_path):
     assert model_config("1.7-1", result.model)["features"] == 2
 
 
-@pytest.mark.parametrize("files, hyperparameters, name, content_type, reason", [
-    ({"a": b"2,1,1\n0,1,2\n"}, HYPERPARAMETERS, "train", "text/csv",
-     "ClientError: [??:??:??] ../src/objective/regression_obj.cu:148: label must be in [0,1] for logistic regression"),
-    ({"a": b"1,1,1\n"}, HYPERPARAMETERS, "extra", "text/csv", "ClientError: Missing required channel: train"),
-    ({"a": b"1,1,1\n"}, HYPERPARAMETERS, "train", "text/libsvm", "ClientError: Channel configuration for 'train'"),
-    ({"a": b"1,1,1\n"}, {"num_round": "0"}, "train", "text/csv",
-     "ClientError: Hyperparameter num_round: 0 is not in [1, +inf)"),
-    ({"a": b"1,1,1\n"}, {"num_round": "1", "sagemaker_program": "train.py"}, "train", "text/csv",
-     "ClientError: Hyperparameter sagemaker_program is not allowed: it switches the container to script mode"),
-    ({"a": b""}, HYPERPARAMETERS, "train", "text/csv", "ClientError: No data in train channel path"),
-])
+@pytest.mark.parametrize(
+    "files, hyperparameters, name, content_type, reason",
+    [
+        (
+            {"a": b"2,1,1\n0,1,2\n"},
+            HYPERPARAMETERS,
+            "train",
+            "text/csv",
+            "ClientError: [??:??:??] ../src/objective/regression_obj.cu:148: label must be in [0,1] for logistic regression",
+        ),
+        ({"a": b"1,1,1\n"}, HYPERPARAMETERS, "extra", "text/csv", "ClientError: Missing required channel: train"),
+        ({"a": b"1,1,1\n"}, HYPERPARAMETERS, "train", "text/libsvm", "ClientError: Channel configuration for 'train'"),
+        (
+            {"a": b"1,1,1\n"},
+            {"num_round": "0"},
+            "train",
+            "text/csv",
+            "ClientError: Hyperparameter num_round: 0 is not in [1, +inf)",
+        ),
+        (
+            {"a": b"1,1,1\n"},
+            {"num_round": "1", "sagemaker_program": "train.py"},
+            "train",
+            "text/csv",
+            "ClientError: Hyperparameter sagemaker_program is not allowed: it switches the container to script mode",
+        ),
+        ({"a": b""}, HYPERPARAMETERS, "train", "text/csv", "ClientError: No data in train channel path"),
+    ],
+)
 def test_container_fails_like_the_real_one(tmp_path, files, hyperparameters, name, content_type, reason):
     with pytest.raises(ContainerError) as failure:
         train("1.7-1", [channel(tmp_path, name, files, content_type)], hyperparameters)
@@ -154,15 +178,21 @@ def test_container_fails_like_the_real_one(tmp_path, files, hyperparameters, nam
 
 @pytest.mark.parametrize("version, accuracy_is_the_positive_share", [("1.7-1", False), ("3.2-0", True)])
 def test_every_round_is_logged_with_five_decimals_and_the_containers_metrics_see_what_the_image_gives(
-        tmp_path, version, accuracy_is_the_positive_share):
+    tmp_path, version, accuracy_is_the_positive_share
+):
     """1.7-1 hands its metrics to xgb.train as feval (raw margins); 3.x as custom_metric (the
     library gives it probabilities, which margin_to_class_label still compares with 0: every row
     is class 1, so accuracy is the share of positive labels)."""
     validation = _dataset(300, seed=8)
     rounds = []
-    result = _train(tmp_path, {"a.csv": _dataset(500)}, {"objective": "binary:logistic", "num_round": "3",
-                    "eval_metric": "auc,accuracy"}, validation={"v.csv": validation}, version=version,
-                    on_round=rounds.append)
+    result = _train(
+        tmp_path,
+        {"a.csv": _dataset(500)},
+        {"objective": "binary:logistic", "num_round": "3", "eval_metric": "auc,accuracy"},
+        validation={"v.csv": validation},
+        version=version,
+        on_round=rounds.append,
+    )
     assert rounds == [0, 1, 2] and len(result.log) == 3
     assert result.log[0].startswith("[0]\ttrain-auc:") and "\tvalidation-accuracy:" in result.log[0]
     fields = [field.split(":")[1] for field in result.log[-1].split("\t")[1:]]
@@ -176,16 +206,27 @@ def test_every_round_is_logged_with_five_decimals_and_the_containers_metrics_see
 
 
 def test_final_metrics_are_what_the_metric_definitions_read_float32_and_finite():
-    log = ["[0]\ttrain-rmse:0.50000\tvalidation-rmse:inf\ttrain-custom:0.1",
-           "[1]\ttrain-rmse:1.19876\tvalidation-rmse:nan\tvalidation-logloss:0.25000\ttrain-mae:1e39"]
+    log = [
+        "[0]\ttrain-rmse:0.50000\tvalidation-rmse:inf\ttrain-custom:0.1",
+        "[1]\ttrain-rmse:1.19876\tvalidation-rmse:nan\tvalidation-logloss:0.25000\ttrain-mae:1e39",
+    ]
     assert sagemaker_jobs.final_metrics(log) == {"train:rmse": 1.1987600326538086, "validation:logloss": 0.25}
 
 
 @pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
 def test_early_stopping_keeps_the_best_round_on_the_last_eval_metric(tmp_path, version):
-    result = _train(tmp_path, {"a.csv": _dataset(2000)},
-                    {"objective": "binary:logistic", "num_round": "200", "early_stopping_rounds": "3",
-                     "eval_metric": "error,logloss"}, validation={"v.csv": _dataset(500, seed=9)}, version=version)
+    result = _train(
+        tmp_path,
+        {"a.csv": _dataset(2000)},
+        {
+            "objective": "binary:logistic",
+            "num_round": "200",
+            "early_stopping_rounds": "3",
+            "eval_metric": "error,logloss",
+        },
+        validation={"v.csv": _dataset(500, seed=9)},
+        version=version,
+    )
     config = model_config(version, result.model)
     best = int(config["best_iteration"])
     scores = [float(line.split("validation-logloss:")[1].split("\t")[0]) for line in result.log]
@@ -196,8 +237,13 @@ def test_early_stopping_keeps_the_best_round_on_the_last_eval_metric(tmp_path, v
 def test_a_stop_request_ends_the_host(tmp_path):
     rounds = []
     with pytest.raises(Stopped):
-        _train(tmp_path, {"a.csv": _dataset(200)}, {**HYPERPARAMETERS, "num_round": "100000"},
-               on_round=rounds.append, stop_requested=lambda: len(rounds) >= 2)
+        _train(
+            tmp_path,
+            {"a.csv": _dataset(200)},
+            {**HYPERPARAMETERS, "num_round": "100000"},
+            on_round=rounds.append,
+            stop_requested=lambda: len(rounds) >= 2,
+        )
     assert 2 <= len(rounds) < 100000
 
 

@@ -17,17 +17,19 @@ import time
 from pathlib import Path
 
 import boto3
-from emulated_execution import start_and_wait
 import botocore.exceptions
 import numpy as np
 import pytest
+from emulated_execution import start_and_wait
 
 from components import PROJECT_DIR
 from components.settings import load_stack_settings
-from runner.emulator import local_stack
 from runner.container.failures import ContainerError
-from runner.emulator.sagemaker import container_pool, hosts as sagemaker_hosts, jobs as sagemaker_jobs
+from runner.emulator import local_stack
 from runner.emulator.image_environments import python_for
+from runner.emulator.sagemaker import container_pool
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.sagemaker.hosts import Channel, Stopped
 
 PLAIN = PROJECT_DIR / "bench" / "plain_distributed.py"
@@ -63,9 +65,19 @@ def _train(channels, config, count, hyperparameters, *args, version=VERSION, **k
 
 
 def _sharded(*names: str) -> list[dict]:
-    return [{"ChannelName": name, "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": f"s3://bucket/runs/x/csv/{name}/",
-        "S3DataDistributionType": "ShardedByS3Key"}}} for name in names]
+    return [
+        {
+            "ChannelName": name,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://bucket/runs/x/csv/{name}/",
+                    "S3DataDistributionType": "ShardedByS3Key",
+                }
+            },
+        }
+        for name in names
+    ]
 
 
 _PREDICT = """
@@ -92,26 +104,34 @@ def _predict(model: bytes, features: np.ndarray, version: str = VERSION, margin:
         file.flush()
         buffer = io.BytesIO()
         np.save(buffer, features)
-        done = subprocess.run([str(python_for(version)), "-W", "ignore", "-c", _PREDICT, file.name,
-                               "margin" if margin else "value"], input=buffer.getvalue(), capture_output=True,
-                              check=True)
+        done = subprocess.run(
+            [str(python_for(version)), "-W", "ignore", "-c", _PREDICT, file.name, "margin" if margin else "value"],
+            input=buffer.getvalue(),
+            capture_output=True,
+            check=True,
+        )
     return np.load(io.BytesIO(done.stdout))
 
 
-def _plain_distributed(tmp_path: Path, shards: list[Path], hyperparameters: dict[str, str],
-                       version: str = VERSION) -> bytes:
+def _plain_distributed(
+    tmp_path: Path, shards: list[Path], hyperparameters: dict[str, str], version: str = VERSION
+) -> bytes:
     model = tmp_path / "plain-model"
     hp = [argument for key, value in hyperparameters.items() for argument in ("--hp", f"{key}={value}")]
-    subprocess.run([str(python_for(version)), str(PLAIN), str(model), *map(str, shards), *hp], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(python_for(version)), str(PLAIN), str(model), *map(str, shards), *hp], check=True, capture_output=True
+    )
     return model.read_bytes()
 
 
 def _one_process(tmp_path: Path, data: Path, params: dict, version: str = VERSION) -> bytes:
     """Plain xgb.train in one process on `data` (5 rounds)."""
     model = tmp_path / "one-process-model"
-    subprocess.run([str(python_for(version)), "-W", "ignore", "-c", _ONE_PROCESS, str(data), str(model),
-                    json.dumps(params)], check=True, capture_output=True)
+    subprocess.run(
+        [str(python_for(version)), "-W", "ignore", "-c", _ONE_PROCESS, str(data), str(model), json.dumps(params)],
+        check=True,
+        capture_output=True,
+    )
     return model.read_bytes()
 
 
@@ -129,7 +149,8 @@ def test_matrix():
 
 @pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
 def test_two_instances_predict_what_plain_two_worker_xgboost_predicts_on_the_same_shards(
-        tmp_path, two_shards, test_matrix, version):
+    tmp_path, two_shards, test_matrix, version
+):
     result = _train([_channel(two_shards[0].parent)], _sharded("train"), 2, HYPERPARAMETERS, version=version)
     rehearsal = _predict(result.model, test_matrix, version)
 
@@ -148,36 +169,58 @@ def test_two_instances_predict_what_plain_two_worker_xgboost_predicts_on_the_sam
 
 
 def test_each_host_gets_its_sharded_by_s3_key_share_and_every_object_when_fully_replicated(tmp_path):
-    assert [sagemaker_hosts.shard(["d", "a", "c", "b", "e"], index, 2) for index in range(2)] == \
-        [["a", "c", "e"], ["b", "d"]]
+    assert [sagemaker_hosts.shard(["d", "a", "c", "b", "e"], index, 2) for index in range(2)] == [
+        ["a", "c", "e"],
+        ["b", "d"],
+    ]
     train, validation = tmp_path / "download" / "train", tmp_path / "download" / "validation"
     for name in ("part-00000.csv", "part-00001.csv", "deeper/part-00002.csv"):
         _write_csv(train / name, *_rows(1, 3))
     _write_csv(validation / "validation.csv", *_rows(2, 3))
-    config = _sharded("train") + [{"ChannelName": "validation", "DataSource": {"S3DataSource": {
-        "S3Uri": "s3://bucket/runs/x/csv/validation/", "S3DataDistributionType": "FullyReplicated"}}}]
+    config = _sharded("train") + [
+        {
+            "ChannelName": "validation",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3Uri": "s3://bucket/runs/x/csv/validation/",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+    ]
     hosts = sagemaker_hosts.host_names(2)
     distributions = sagemaker_hosts._distributions(config)
     layouts = {}
     for host in hosts:
-        host_dir = sagemaker_hosts._write_host(tmp_path / "hosts", host, hosts,
-                                               [_channel(train), _channel(validation, "validation")],
-                                               distributions, {"num_round": "1"})
+        host_dir = sagemaker_hosts._write_host(
+            tmp_path / "hosts",
+            host,
+            hosts,
+            [_channel(train), _channel(validation, "validation")],
+            distributions,
+            {"num_round": "1"},
+        )
         data = host_dir / "input" / "data"
         layouts[host] = sorted(path.relative_to(data).as_posix() for path in data.rglob("*") if path.is_file())
         resources = json.loads((host_dir / "input" / "config" / "resourceconfig.json").read_text())
         assert resources == {"current_host": host, "hosts": ["algo-1", "algo-2"]}
     # Keys in order: .../deeper/part-00002.csv sorts before .../part-00000.csv
-    assert layouts == {"algo-1": ["train/deeper/part-00002.csv", "train/part-00001.csv",
-                                  "validation/validation.csv"],
-                       "algo-2": ["train/part-00000.csv", "validation/validation.csv"]}
+    assert layouts == {
+        "algo-1": ["train/deeper/part-00002.csv", "train/part-00001.csv", "validation/validation.csv"],
+        "algo-2": ["train/part-00000.csv", "validation/validation.csv"],
+    }
 
 
 @pytest.mark.parametrize("version", ["1.7-1", "3.0-5", "3.2-0"])
 def test_tree_method_exact_fails_the_job_with_the_containers_algorithm_error(two_shards, version):
     with pytest.raises(ContainerError) as failed:
-        _train([_channel(two_shards[0].parent)], _sharded("train"), 2,
-               {**HYPERPARAMETERS, "tree_method": "exact"}, version=version)
+        _train(
+            [_channel(two_shards[0].parent)],
+            _sharded("train"),
+            2,
+            {**HYPERPARAMETERS, "tree_method": "exact"},
+            version=version,
+        )
     assert failed.value.reason.startswith("AlgorithmError: XGB train call failed with exception:\n")
     assert EXACT_REFUSED in failed.value.reason
 
@@ -194,8 +237,7 @@ def test_one_host_with_data_trains_alone_as_a_single_node_job_exact_included(tmp
     train = tmp_path / "download" / "train"
     shard = _write_csv(train / "part-00000.csv", *_rows(1, 10_000))
     (train / "part-00001.csv").write_bytes(b"")  # algo-2's share: no bytes, so it leaves
-    result = _train([_channel(train)], _sharded("train"), 2,
-                                   {**HYPERPARAMETERS, "tree_method": "exact"})
+    result = _train([_channel(train)], _sharded("train"), 2, {**HYPERPARAMETERS, "tree_method": "exact"})
     alone = _one_process(tmp_path, shard, {"objective": "binary:logistic", "tree_method": "exact"})
     assert np.array_equal(_predict(result.model, test_matrix), _predict(alone, test_matrix))
     assert result.rows == {"train": 10_000}
@@ -204,8 +246,12 @@ def test_one_host_with_data_trains_alone_as_a_single_node_job_exact_included(tmp
 def test_a_host_without_validation_data_leaves_too(tmp_path, two_shards, test_matrix):
     validation = tmp_path / "download" / "validation"
     _write_csv(validation / "validation.csv", *_rows(7, 1_000))  # one object: algo-2 gets none
-    result = _train([_channel(two_shards[0].parent), _channel(validation, "validation")],
-                                   _sharded("train", "validation"), 2, HYPERPARAMETERS)
+    result = _train(
+        [_channel(two_shards[0].parent), _channel(validation, "validation")],
+        _sharded("train", "validation"),
+        2,
+        HYPERPARAMETERS,
+    )
     assert result.rows == {"train": 10_000, "validation": 1_000}
     assert result.log[-1].startswith("[4]\ttrain-logloss:") and "\tvalidation-logloss:" in result.log[-1]
 
@@ -215,10 +261,11 @@ def test_metrics_are_averaged_over_the_hosts_as_xgboost_does_in_distributed_trai
     shards = [_rows(1, 3_000), _rows(2, 1_000, noise=0.2)]  # host 2 is far less accurate
     for index, (features, labels) in enumerate(shards):
         _write_csv(train / f"part-{index:05d}.csv", features, labels)
-    result = _train([_channel(train)], _sharded("train"), 2,
-                                   {**HYPERPARAMETERS, "eval_metric": "accuracy"})
-    per_host = [float(np.mean((_predict(result.model, features.astype(np.float32), margin=True) > 0) == labels))
-                for features, labels in shards]
+    result = _train([_channel(train)], _sharded("train"), 2, {**HYPERPARAMETERS, "eval_metric": "accuracy"})
+    per_host = [
+        float(np.mean((_predict(result.model, features.astype(np.float32), margin=True) > 0) == labels))
+        for features, labels in shards
+    ]
     reported = sagemaker_jobs.final_metrics(result.log)["train:accuracy"]
     assert reported == pytest.approx(round(np.mean(per_host), 5), abs=1e-7)
     overall = (per_host[0] * 3_000 + per_host[1] * 1_000) / 4_000  # not what the container reports
@@ -236,6 +283,7 @@ class _Recorder:
             process = real(*args, **kwargs)
             self.processes.append(process)
             return process
+
         monkeypatch.setattr(container_pool.subprocess, "Popen", popen)
         self.roots: list[Path] = []
         real_mkdtemp = sagemaker_hosts.tempfile.mkdtemp
@@ -243,6 +291,7 @@ class _Recorder:
         def mkdtemp(*args, **kwargs):
             self.roots.append(Path(real_mkdtemp(*args, **kwargs)))
             return str(self.roots[-1])
+
         monkeypatch.setattr(sagemaker_hosts.tempfile, "mkdtemp", mkdtemp)
 
     def all_ended(self) -> bool:
@@ -269,8 +318,7 @@ def test_a_host_failing_in_training_is_reported_not_the_peer_it_leaves_behind(tm
         features, labels = _rows(index, 2_000)
         _write_csv(train / f"part-{index:05d}.csv", features, labels * (2 if index == bad_host else 1))
     with pytest.raises(ContainerError) as failed:
-        _train([_channel(train)], _sharded("train"), 2,
-                              {"objective": "reg:logistic", "num_round": "5"})
+        _train([_channel(train)], _sharded("train"), 2, {"objective": "reg:logistic", "num_round": "5"})
     assert failed.value.reason.startswith("ClientError: ")
     assert "label must be in [0,1] for logistic regression" in failed.value.reason
 
@@ -281,10 +329,16 @@ def test_a_stop_request_ends_every_host(tmp_path, two_shards, monkeypatch):
 
     def stop_requested() -> bool:
         return started.is_set()
+
     threading.Timer(1.0, started.set).start()
     with pytest.raises(Stopped):
-        _train([_channel(two_shards[0].parent)], _sharded("train"), 2,
-                              {**HYPERPARAMETERS, "num_round": "100000"}, stop_requested)
+        _train(
+            [_channel(two_shards[0].parent)],
+            _sharded("train"),
+            2,
+            {**HYPERPARAMETERS, "num_round": "100000"},
+            stop_requested,
+        )
     assert len(recorder.processes) == 2 and recorder.all_ended()
 
 
@@ -296,9 +350,15 @@ def test_a_host_killed_from_outside_fails_the_job_as_an_algorithm_error(tmp_path
             time.sleep(0.5)
             recorder.processes[1].send_signal(signal.SIGKILL)
         return False
+
     with pytest.raises(ContainerError) as failed:
-        _train([_channel(two_shards[0].parent)], _sharded("train"), 2,
-                              {**HYPERPARAMETERS, "num_round": "100000"}, kill_algo_2)
+        _train(
+            [_channel(two_shards[0].parent)],
+            _sharded("train"),
+            2,
+            {**HYPERPARAMETERS, "num_round": "100000"},
+            kill_algo_2,
+        )
     assert failed.value.reason.startswith("AlgorithmError: host algo-2 was killed by signal 9")
     assert recorder.all_ended()
 
@@ -306,11 +366,13 @@ def test_a_host_killed_from_outside_fails_the_job_as_an_algorithm_error(tmp_path
 def test_more_instances_than_the_rehearsal_runs_fail_the_job_naming_the_limit(two_shards, monkeypatch):
     recorder = _Recorder(monkeypatch)
     with pytest.raises(ContainerError) as failed:
-        _train([_channel(two_shards[0].parent)], _sharded("train"),
-                              sagemaker_hosts.MAX_LOCAL_HOSTS + 1, HYPERPARAMETERS)
+        _train(
+            [_channel(two_shards[0].parent)], _sharded("train"), sagemaker_hosts.MAX_LOCAL_HOSTS + 1, HYPERPARAMETERS
+        )
     assert failed.value.reason == (
         "ClientError: InstanceCount 17: the offline rehearsal runs one process per instance, at most 16; "
-        "rehearse with fewer instances (run this count on AWS)")
+        "rehearse with fewer instances (run this count on AWS)"
+    )
     assert recorder.processes == [] and recorder.roots == []
 
 
@@ -322,17 +384,26 @@ def test_the_local_stack_refuses_more_instances_than_it_runs_before_starting_any
     with pytest.raises(stack.DeployError) as refused:
         with stack.local_stack(settings):
             pass
-    assert str(refused.value).startswith("trainingInstanceCount 17: the offline rehearsal runs one process "
-                                         "per instance, at most 16;")
+    assert str(refused.value).startswith(
+        "trainingInstanceCount 17: the offline rehearsal runs one process per instance, at most 16;"
+    )
 
 
 def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
     """A host waiting for the others (here for a tracker no one starts) exits once its stdin closes."""
     hosts = sagemaker_hosts.host_names(2)
-    host_dirs = [sagemaker_hosts._write_host(tmp_path / "hosts", host, hosts, [_channel(two_shards[0].parent)],
-                                             sagemaker_hosts._distributions(_sharded("train")), HYPERPARAMETERS,
-                                             None)
-                 for host in hosts]
+    host_dirs = [
+        sagemaker_hosts._write_host(
+            tmp_path / "hosts",
+            host,
+            hosts,
+            [_channel(two_shards[0].parent)],
+            sagemaker_hosts._distributions(_sharded("train")),
+            HYPERPARAMETERS,
+            None,
+        )
+        for host in hosts
+    ]
     process = container_pool.start(VERSION)
     process.stdin.write(json.dumps({"job": "train", "ml": str(host_dirs[1])}).encode() + b"\n")
     process.stdin.flush()
@@ -345,6 +416,7 @@ def test_a_host_process_ends_when_its_parent_goes_away(tmp_path, two_shards):
 
 # -- through the rehearsal's state machine ----------------------------------------------------------
 
+
 def _execute(outputs, execution_input, name, timeout=120):
     return start_and_wait(outputs, name, execution_input, timeout)
 
@@ -355,6 +427,7 @@ def two_instance_config(engine_module):
 
     def stack_config(stack: str = "dev", *args) -> dict:
         return {**dev(stack, *args), "training-pipeline:trainingInstanceCount": 2}
+
     return stack_config
 
 
@@ -383,12 +456,14 @@ def _download(outputs, uri: str, target: Path) -> list[Path]:
 class TestTwoInstanceRehearsal:
     """One deployed stack with trainingInstanceCount 2 (torn down before the next test deploys)."""
 
-    def test_the_rehearsal_trains_two_instances_as_plain_two_worker_xgboost_does(self, two_instance_stack,
-                                                                                 tmp_path):
+    def test_the_rehearsal_trains_two_instances_as_plain_two_worker_xgboost_does(self, two_instance_stack, tmp_path):
         outputs = two_instance_stack
         # max_bin 32: fewer bins than the generator's 101 values, so approx and exact split differently
-        described = _execute(outputs, {"rows": 20_000, "hyperparameters": {"max_bin": 32}},
-                             f"{outputs['jobNamePrefix']}--two-{int(time.time())}")
+        described = _execute(
+            outputs,
+            {"rows": 20_000, "hyperparameters": {"max_bin": 32}},
+            f"{outputs['jobNamePrefix']}--two-{int(time.time())}",
+        )
         assert described["status"] == "SUCCEEDED", described.get("cause")
         result = json.loads(described["output"])
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
@@ -411,19 +486,20 @@ class TestTwoInstanceRehearsal:
         predictions = _predict(rehearsal, test_matrix, version)
         assert np.array_equal(predictions, _predict(plain, test_matrix, version))
 
-
     def test_a_two_instance_run_with_tree_method_exact_is_refused_before_any_job(self, two_instance_stack):
         """On AWS it fails in training, billed (test_tree_method_exact_fails_the_job_with_the_containers_
         algorithm_error shows the hosts do the same); the first state refuses it before that."""
         outputs = two_instance_stack
         name = f"{outputs['jobNamePrefix']}--exact-{int(time.time())}"
-        described = _execute(outputs, {"rows": 400, "hyperparameters": {
-            "objective": "reg:logistic", "num_round": "5", "tree_method": "exact"}}, name)
+        described = _execute(
+            outputs,
+            {"rows": 400, "hyperparameters": {"objective": "reg:logistic", "num_round": "5", "tree_method": "exact"}},
+            name,
+        )
         assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
         assert "exact" in described["cause"] and "trainingInstanceCount" in described["cause"], described["cause"]
         with pytest.raises(botocore.exceptions.ClientError, match="Could not find training job"):
             boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(TrainingJobName=name)
-
 
     def test_max_runtime_stops_every_host_as_sagemaker_reports_it(self, two_instance_stack, tmp_path):
         outputs = two_instance_stack
@@ -431,23 +507,37 @@ class TestTwoInstanceRehearsal:
         name = f"{outputs['jobNamePrefix']}--deadline-{int(time.time())}"
         s3 = boto3.client("s3", region_name=region)
         for index in range(2):
-            s3.put_object(Bucket=bucket, Key=f"runs/{name}/csv/train/part-{index:05d}.csv",
-                          Body=_write_csv(tmp_path / f"{index}.csv", *_rows(index, 2_000)).read_bytes())
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"runs/{name}/csv/train/part-{index:05d}.csv",
+                Body=_write_csv(tmp_path / f"{index}.csv", *_rows(index, 2_000)).read_bytes(),
+            )
         sagemaker = boto3.client("sagemaker", region_name=region)
         sagemaker.create_training_job(
-            TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"],
+            TrainingJobName=name,
+            RoleArn=outputs["sageMakerRoleArn"],
             HyperParameters={"num_round": "1000000", "objective": "binary:logistic"},
             AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
-            InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/{name}/csv/train/",
-                                 "S3DataDistributionType": "ShardedByS3Key"}}}],
+            InputDataConfig=[
+                {
+                    "ChannelName": "train",
+                    "ContentType": "text/csv",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": f"s3://{bucket}/runs/{name}/csv/train/",
+                            "S3DataDistributionType": "ShardedByS3Key",
+                        }
+                    },
+                }
+            ],
             OutputDataConfig={"S3OutputPath": f"s3://{bucket}/runs/{name}/model"},
             ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 3})
+            StoppingCondition={"MaxRuntimeInSeconds": 3},
+        )
         deadline = time.monotonic() + 60
         hosts_seen = False
-        while (job := sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] \
-                == "InProgress":
+        while (job := sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] == "InProgress":
             assert time.monotonic() < deadline, "the job outlived its MaxRuntimeInSeconds by a minute"
             hosts_seen = hosts_seen or bool(_host_processes())
             time.sleep(0.1)
@@ -464,8 +554,11 @@ def _host_processes() -> list[int]:
             continue
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"runner.container" in (entry / "cmdline").read_bytes() \
-                    and int(entry.name) not in container_pool.spare_ids():  # a warm one waits for a job
+            if (
+                parent == os.getpid()
+                and b"runner.container" in (entry / "cmdline").read_bytes()
+                and int(entry.name) not in container_pool.spare_ids()
+            ):  # a warm one waits for a job
                 found.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from runner.container.images import IMAGES
-from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.image_environments import ROOT, python_for
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 
 BUCKET, REGION, ROLE = "image-test-bucket", "us-east-1", "arn:aws:iam::123456789012:role/r"
 HYPERPARAMETERS = {"objective": "binary:logistic", "num_round": "6", "max_depth": "3"}
@@ -36,7 +36,7 @@ def _rows(seed: int, count: int, labels: bool = True) -> bytes:
     rng = np.random.default_rng(seed)
     xy = rng.integers(0, 101, size=(count, 2))
     label = (xy[:, 1] >= 3 * xy[:, 0] + 5).astype(int)
-    return "".join((f"{l}," if labels else "") + f"{x},{y}\n" for l, (x, y) in zip(label, xy)).encode()
+    return "".join((f"{y_true}," if labels else "") + f"{x},{y}\n" for y_true, (x, y) in zip(label, xy)).encode()
 
 
 SHARDS = [_rows(1, 300), _rows(2, 300)]
@@ -68,25 +68,46 @@ def _wait(describe, status_key: str) -> dict:
 
 def _train(sagemaker, name: str, version: str, instances: int, prefix: str = "train/", channel: str = "train"):
     sagemaker.create_training_job(
-        TrainingJobName=name, RoleArn=ROLE, HyperParameters=HYPERPARAMETERS,
+        TrainingJobName=name,
+        RoleArn=ROLE,
+        HyperParameters=HYPERPARAMETERS,
         AlgorithmSpecification={"TrainingImage": _image(version), "TrainingInputMode": "File"},
-        InputDataConfig=[{"ChannelName": channel, "ContentType": "text/csv", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{prefix}", "S3DataDistributionType": "ShardedByS3Key"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": channel,
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{BUCKET}/{prefix}",
+                        "S3DataDistributionType": "ShardedByS3Key",
+                    }
+                },
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/model"},
         ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": instances, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
     return _wait(lambda: sagemaker.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
 
 
 def _transform(sagemaker, s3, name: str, version: str, model_url: str) -> tuple[dict, bytes | None]:
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                           PrimaryContainer={"Image": _image(version), "ModelDataUrl": model_url})
+    sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": _image(version), "ModelDataUrl": model_url}
+    )
     sagemaker.create_transform_job(
-        TransformJobName=name, ModelName=name, BatchStrategy="MultiRecord",
-        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/test/"}},
-                        "ContentType": "text/csv", "SplitType": "Line"},
+        TransformJobName=name,
+        ModelName=name,
+        BatchStrategy="MultiRecord",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/test/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
         TransformOutput={"S3OutputPath": f"s3://{BUCKET}/out/{name}"},
-        TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+        TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+    )
     job = _wait(lambda: sagemaker.describe_transform_job(TransformJobName=name), "TransformJobStatus")
     if job["TransformJobStatus"] != "Completed":
         return job, None
@@ -108,15 +129,29 @@ def _plain(version: str, tmp_path: Path, instances: int) -> bytes:
     (tmp_path / "held-out.csv").write_bytes(HELD_OUT)
     model = tmp_path / "plain-model"
     hp = [argument for key, value in HYPERPARAMETERS.items() for argument in ("--hp", f"{key}={value}")]
-    subprocess.run([str(python_for(version)), "-W", "ignore", str(ROOT / "bench" / "plain_distributed.py"),
-                    str(model), *map(str, shards), *hp, "--predict", str(tmp_path / "held-out.csv")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(python_for(version)),
+            "-W",
+            "ignore",
+            str(ROOT / "bench" / "plain_distributed.py"),
+            str(model),
+            *map(str, shards),
+            *hp,
+            "--predict",
+            str(tmp_path / "held-out.csv"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return Path(f"{model}.out").read_bytes()
 
 
 @pytest.mark.parametrize("instances", [1, 2])
 @pytest.mark.parametrize("version", list(IMAGES))
-def test_each_image_predicts_as_a_plain_script_on_its_library_and_saves_its_format(sagemaker, tmp_path, version, instances):
+def test_each_image_predicts_as_a_plain_script_on_its_library_and_saves_its_format(
+    sagemaker, tmp_path, version, instances
+):
     client, s3 = sagemaker
     # One instance: one object under the prefix (the plain script's one file); two: a shard each.
     prefix = "train/part-00000" if instances == 1 else "train/"
@@ -136,9 +171,18 @@ def _check_model_file(model: bytes, version: str, tmp_path: Path) -> None:
     """In the image's format (1.7.4: legacy binary, "binf"; 3.x: UBJSON), and it loads in the image's library."""
     assert model.startswith(IMAGES[version].model_magic)
     (tmp_path / "xgboost-model").write_bytes(model)
-    loaded = subprocess.run([str(python_for(version)), "-c", "import sys, xgboost; b = xgboost.Booster(); "
-                             "b.load_model(sys.argv[1]); print(xgboost.__version__, b.num_boosted_rounds())",
-                             str(tmp_path / "xgboost-model")], capture_output=True, text=True, check=True)
+    loaded = subprocess.run(
+        [
+            str(python_for(version)),
+            "-c",
+            "import sys, xgboost; b = xgboost.Booster(); "
+            "b.load_model(sys.argv[1]); print(xgboost.__version__, b.num_boosted_rounds())",
+            str(tmp_path / "xgboost-model"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert loaded.stdout.split() == [IMAGES[version].xgboost, HYPERPARAMETERS["num_round"]]
 
 
@@ -148,7 +192,9 @@ def test_a_1_7_1_model_does_not_load_in_the_3_2_0_image(sagemaker):
     job = _train(client, "legacy-model", "1.7-1", 1)
     transform, answer = _transform(client, s3, "legacy-model", "3.2-0", job["ModelArtifacts"]["S3ModelArtifacts"])
     assert transform["TransformJobStatus"] == "Failed" and answer is None
-    assert transform["FailureReason"].startswith("ClientError: Unable to load model: Model xgboost-model cannot be loaded")
+    assert transform["FailureReason"].startswith(
+        "ClientError: Unable to load model: Model xgboost-model cannot be loaded"
+    )
 
 
 def test_pipe_mode_is_refused_by_the_image_that_has_none(sagemaker):
@@ -156,25 +202,36 @@ def test_pipe_mode_is_refused_by_the_image_that_has_none(sagemaker):
     for version, refused in (("3.2-0", True), ("3.0-5", False)):
         name = f"pipe-{version.replace('.', '-')}"
         client.create_training_job(
-            TrainingJobName=name, RoleArn=ROLE, HyperParameters=HYPERPARAMETERS,
+            TrainingJobName=name,
+            RoleArn=ROLE,
+            HyperParameters=HYPERPARAMETERS,
             AlgorithmSpecification={"TrainingImage": _image(version), "TrainingInputMode": "Pipe"},
-            InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}}}],
+            InputDataConfig=[
+                {
+                    "ChannelName": "train",
+                    "ContentType": "text/csv",
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}},
+                }
+            ],
             OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/model"},
             ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 600})
-        job = _wait(lambda: client.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
+            StoppingCondition={"MaxRuntimeInSeconds": 600},
+        )
+        job = _wait(lambda name=name: client.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
         if refused:
-            assert job["FailureReason"] == ("ClientError: Pipe mode for CSV is no longer supported. Please use Fast "
-                                            "File mode (default) instead. Set input_mode='File' in your SageMaker "
-                                            "Estimator or TrainingInput.")
+            assert job["FailureReason"] == (
+                "ClientError: Pipe mode for CSV is no longer supported. Please use Fast "
+                "File mode (default) instead. Set input_mode='File' in your SageMaker "
+                "Estimator or TrainingInput."
+            )
         else:
             assert job["TrainingJobStatus"] == "Completed"
 
 
 @pytest.mark.parametrize("channel", ["../../x", "/tmp/escaped-channel", "a" * 65])
-def test_a_channel_name_outside_awss_pattern_is_refused_before_anything_is_downloaded(sagemaker, tmp_path,
-                                                                                     monkeypatch, channel):
+def test_a_channel_name_outside_awss_pattern_is_refused_before_anything_is_downloaded(
+    sagemaker, tmp_path, monkeypatch, channel
+):
     client, _ = sagemaker
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     with pytest.raises(ClientError, match="channelName' failed to satisfy constraint"):
@@ -184,8 +241,9 @@ def test_a_channel_name_outside_awss_pattern_is_refused_before_anything_is_downl
         client.describe_training_job(TrainingJobName="bad-channel")
 
 
-def test_an_s3_key_that_would_land_outside_its_channel_fails_the_job_and_writes_nothing(sagemaker, tmp_path,
-                                                                                        monkeypatch):
+def test_an_s3_key_that_would_land_outside_its_channel_fails_the_job_and_writes_nothing(
+    sagemaker, tmp_path, monkeypatch
+):
     client, s3 = sagemaker
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "work"))
     (tmp_path / "work").mkdir()
@@ -198,11 +256,23 @@ def test_an_s3_key_that_would_land_outside_its_channel_fails_the_job_and_writes_
 
 def test_an_image_environment_that_cannot_be_made_is_one_line_exit_2_and_nothing_started(tmp_path):
     """No index reachable: `run.py --local` says so in one line after its one progress line, exit 2."""
-    env = {**os.environ, "RUNNER_IMAGE_ENVS": str(tmp_path / "envs"), "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-           "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1"}
+    env = {
+        **os.environ,
+        "RUNNER_IMAGE_ENVS": str(tmp_path / "envs"),
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+    }
     runs_before = set((ROOT / "runs").glob("*")) if (ROOT / "runs").exists() else set()
-    done = subprocess.run([sys.executable, "run.py", "--local", "--name", "no-env-test"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "run.py", "--local", "--name", "no-env-test"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("Making the environment of the SageMaker XGBoost"), lines

@@ -32,12 +32,14 @@ def _reclaim_after(rounds: int):
     def hook(epoch: int) -> None:
         if epoch + 1 >= rounds:
             raise Reclaimed()
+
     return hook
 
 
 @pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
 def test_a_fresh_job_writes_the_one_checkpoint_its_image_writes_and_a_restart_trains_from_round_0(
-        tmp_path, channels, version):
+    tmp_path, channels, version
+):
     uninterrupted = train(version, channels, HYPERPARAMETERS, checkpoint_dir=tmp_path / "a")
     # TrainingCheckPoint(<interval>=0) saves after round 0 only, under a name load_checkpoint ignores.
     suffix = IMAGES[version].checkpoint_suffix

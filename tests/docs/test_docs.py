@@ -1,4 +1,5 @@
 """The documentation: a short README, links that lead somewhere, a settings reference that is Pulumi.yaml's."""
+
 import importlib.util
 import re
 import unicodedata
@@ -8,14 +9,19 @@ import yaml
 
 from components import PROJECT_DIR
 
-PAGES = [PROJECT_DIR / "README.md", PROJECT_DIR / "CONTRIBUTING.md", PROJECT_DIR / "CHANGELOG.md",
-         *sorted((PROJECT_DIR / "docs").glob("*.md"))]
+PAGES = [
+    PROJECT_DIR / "README.md",
+    PROJECT_DIR / "CONTRIBUTING.md",
+    PROJECT_DIR / "CHANGELOG.md",
+    *sorted((PROJECT_DIR / "docs").glob("*.md")),
+]
 README_WORD_LIMIT = 1500  # a newcomer's five minutes; the rest belongs in docs/
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("generate_configuration",
-                                                  PROJECT_DIR / "docs" / "generate_configuration.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_configuration", PROJECT_DIR / "docs" / "generate_configuration.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -31,8 +37,7 @@ def github_anchors(text: str) -> set[str]:
     """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to
     hyphens, a repeated anchor suffixed -1, -2, ..."""
     anchors, seen = set(), {}
-    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M),
-                              flags=re.M):
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M), flags=re.M):
         heading = re.sub(r"<[^>]+>", "", heading).lower()
         slug = "".join(c for c in heading if c in " -_" or unicodedata.category(c)[0] in "LN").replace(" ", "-")
         count = seen.get(slug, 0)
@@ -42,10 +47,16 @@ def github_anchors(text: str) -> set[str]:
 
 
 def test_github_anchor_rules():
-    text = "# The local endpoint: `run.py serve`\n## What it cannot reproduce\n## What it cannot reproduce\n" \
-           "```\n# not a heading\n```\n## Execution names and the roles' scope\n"
-    assert github_anchors(text) == {"the-local-endpoint-runpy-serve", "what-it-cannot-reproduce",
-                                    "what-it-cannot-reproduce-1", "execution-names-and-the-roles-scope"}
+    text = (
+        "# The local endpoint: `run.py serve`\n## What it cannot reproduce\n## What it cannot reproduce\n"
+        "```\n# not a heading\n```\n## Execution names and the roles' scope\n"
+    )
+    assert github_anchors(text) == {
+        "the-local-endpoint-runpy-serve",
+        "what-it-cannot-reproduce",
+        "what-it-cannot-reproduce-1",
+        "execution-names-and-the-roles-scope",
+    }
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(PROJECT_DIR)))

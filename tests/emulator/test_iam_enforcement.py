@@ -13,8 +13,8 @@ import time
 import zipfile
 
 import boto3
-from emulated_execution import deployed_with, start_and_wait
 import pytest
+from emulated_execution import deployed_with, start_and_wait
 from moto import mock_aws
 
 from components.settings import load_stack_settings
@@ -38,7 +38,8 @@ def _execute(outputs, rows=50, timeout=60, data=None):
     if data == "upload":
         key = f"runs/{name}/upload/data.csv"
         boto3.client("s3", region_name=outputs["region"]).put_object(
-            Bucket=outputs["bucketName"], Key=key, Body=CSV.encode())
+            Bucket=outputs["bucketName"], Key=key, Body=CSV.encode()
+        )
         execution_input = {"data": {"uri": f"s3://{outputs['bucketName']}/{key}"}}
     elif data == "source":
         execution_input = {"data": {"uri": DATA_SOURCE}}
@@ -56,6 +57,7 @@ def _role_policies(region):
 
 # -- the evaluator ----------------------------------------------------------------------------------
 
+
 def _allows(statement, action="s3:GetObject", resource="arn:aws:s3:::b/runs/x", context=None):
     return statement_applies({"Effect": "Allow", **statement}, action, resource, context or {})
 
@@ -63,25 +65,39 @@ def _allows(statement, action="s3:GetObject", resource="arn:aws:s3:::b/runs/x", 
 def test_statement_matching_follows_iam_rules():
     assert _allows({"Action": "S3:getobject", "Resource": "arn:aws:s3:::b/runs/*"})  # actions ignore case
     assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/runs/*"})  # resources do not
-    assert not _allows({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b.runs/*"},
-                       resource="arn:aws:s3:::bxruns/x")  # "." is literal
+    assert not _allows(
+        {"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b.runs/*"}, resource="arn:aws:s3:::bxruns/x"
+    )  # "." is literal
     assert _allows({"Action": "s3:Get?bject", "Resource": "*"})
     assert not _allows({"NotAction": "s3:Get*", "Resource": "*"})
     assert not _allows({"Action": "s3:*", "NotResource": "arn:aws:s3:::b/runs/*"})
     condition = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert not _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole")
-    assert _allows({"Action": "iam:PassRole", "Resource": "*", "Condition": condition}, "iam:PassRole",
-                   context={"iam:PassedToService": "sagemaker.amazonaws.com"})
+    assert _allows(
+        {"Action": "iam:PassRole", "Resource": "*", "Condition": condition},
+        "iam:PassRole",
+        context={"iam:PassedToService": "sagemaker.amazonaws.com"},
+    )
     prefix = {"StringLike": {"s3:prefix": ["runs/*"]}}
-    assert _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
-                   context={"s3:prefix": "runs/x/"})
-    assert not _allows({"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix}, "s3:ListBucket",
-                       context={"s3:prefix": "other/"})
-    assert not _allows({"Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-                       context={"aws:SecureTransport": "true"})
+    assert _allows(
+        {"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix},
+        "s3:ListBucket",
+        context={"s3:prefix": "runs/x/"},
+    )
+    assert not _allows(
+        {"Action": "s3:ListBucket", "Resource": "*", "Condition": prefix},
+        "s3:ListBucket",
+        context={"s3:prefix": "other/"},
+    )
+    assert not _allows(
+        {"Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        context={"aws:SecureTransport": "true"},
+    )
     with pytest.raises(UnsupportedPolicy, match="NumericLessThan"):
-        _allows({"Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
-                context={"s3:max-keys": "5"})
+        _allows(
+            {"Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
+            context={"s3:max-keys": "5"},
+        )
 
 
 def test_explicit_deny_wins_and_the_bucket_policy_applies():
@@ -89,17 +105,51 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
     with mock_aws():
         iam = boto3.client("iam", region_name=region)
         s3 = boto3.client("s3", region_name=region)
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        )
         role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [
-                {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-                {"Sid": "NotSecret", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/secret/*"}]}))
+        iam.put_role_policy(
+            RoleName="r",
+            PolicyName="p",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                        {
+                            "Sid": "NotSecret",
+                            "Effect": "Deny",
+                            "Action": "s3:GetObject",
+                            "Resource": "arn:aws:s3:::bkt/secret/*",
+                        },
+                    ],
+                }
+            ),
+        )
         s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": region})
-        s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
-             "Resource": "arn:aws:s3:::bkt/*"}]}))
+        s3.put_bucket_policy(
+            Bucket="bkt",
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "NoDeletes",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:DeleteObject",
+                            "Resource": "arn:aws:s3:::bkt/*",
+                        }
+                    ],
+                }
+            ),
+        )
         access = AccessControl(region)
         principal = access.principal(role, "SageMaker")
         assert access.authorize(principal, "s3:GetObject", "arn:aws:s3:::bkt/runs/x").statement == ("p", "All")
@@ -111,8 +161,11 @@ def test_explicit_deny_wins_and_the_bucket_policy_applies():
             access.authorize(principal, "sagemaker:CreateModel", "arn:aws:sagemaker:us-west-2:123456789012:model/m")
         report = access.report()[role]
         assert [(c["action"], c["allowed"]) for c in report["calls"]] == [
-            ("s3:GetObject", True), ("s3:GetObject", False), ("s3:DeleteObject", False),
-            ("sagemaker:CreateModel", False)]
+            ("s3:GetObject", True),
+            ("s3:GetObject", False),
+            ("s3:DeleteObject", False),
+            ("sagemaker:CreateModel", False),
+        ]
 
 
 def test_a_generated_run_reports_why_the_data_statements_went_unused():
@@ -128,6 +181,7 @@ def test_a_generated_run_reports_why_the_data_statements_went_unused():
 
 # -- the rehearsal (one stack for the module: these tests come after the ones above, which
 #    host their own emulator) -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stack():
@@ -151,9 +205,19 @@ def test_the_deployed_policies_together_allow_every_call(stack):
         assert refused == [], (role, refused)
         assert all(call["statement"] for call in entry["calls"])
     calls = {call["action"] for entry in report.values() for call in entry["calls"]}
-    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "lambda:InvokeFunction",
-            "sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateTransformJob",
-            "iam:PassRole", "events:PutRule", "ecr:BatchGetImage", "sagemaker:CreateModelPackage"} <= calls
+    assert {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "lambda:InvokeFunction",
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:CreateModel",
+        "sagemaker:CreateTransformJob",
+        "iam:PassRole",
+        "events:PutRule",
+        "ecr:BatchGetImage",
+        "sagemaker:CreateModelPackage",
+    } <= calls
 
 
 def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
@@ -180,9 +244,16 @@ def test_every_allow_statement_is_needed_or_reported_with_a_reason(stack):
     # Among them the statements least privilege by function added; the validation role's only
     # statement (its logs) went through the loop above as unused, with its reason.
     required = {sid for (_, sid), entry in entries.items() if entry["required"]}
-    assert {"InvokeValidationFunction", "InvokeSeedFunction", "ListRunPrefixes", "InvokeEvaluationFunction",
-            "RegisterModelPackage", "TagModelPackageAtCreation", "ReadLabelsAndPredictions",
-            "WriteEvaluation"} <= required
+    assert {
+        "InvokeValidationFunction",
+        "InvokeSeedFunction",
+        "ListRunPrefixes",
+        "InvokeEvaluationFunction",
+        "RegisterModelPackage",
+        "TagModelPackageAtCreation",
+        "ReadLabelsAndPredictions",
+        "WriteEvaluation",
+    } <= required
     validation = report[_function_role(outputs, "Validate input")]
     assert [(s["statement"], s["required"]) for s in validation["statements"]] == [("WriteOwnLogs", False)]
 
@@ -192,8 +263,9 @@ def _function_role(outputs, state: str) -> str:
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=outputs["stateMachineArn"])["definition"])
     function = definition["States"][state]["Resource"]
-    return boto3.client("lambda", region_name=outputs["region"]).get_function(
-        FunctionName=function)["Configuration"]["Role"]
+    return boto3.client("lambda", region_name=outputs["region"]).get_function(FunctionName=function)["Configuration"][
+        "Role"
+    ]
 
 
 def test_the_validation_role_makes_no_call_and_the_seeding_role_writes(stack):
@@ -235,8 +307,10 @@ def _remove_each_statement(outputs, entries, iam, problems):
             elif not any(f"is not authorized to perform: {action} on resource: " in cause for action in actions):
                 problems.append(f"{policy}/{sid}: failed, but the cause names none of {actions}: {cause[:300]}")
             elif actions == ["lambda:InvokeFunction"] and described["error"] != "Lambda.AWSLambdaException":
-                problems.append(f"{policy}/{sid}: Step Functions names a refused invoke "
-                                f"Lambda.AWSLambdaException, not {described['error']}")
+                problems.append(
+                    f"{policy}/{sid}: Step Functions names a refused invoke "
+                    f"Lambda.AWSLambdaException, not {described['error']}"
+                )
 
 
 def _function_with_the_seeding_role(outputs, name: str, handler_source: str):
@@ -246,12 +320,16 @@ def _function_with_the_seeding_role(outputs, name: str, handler_source: str):
         archive.writestr(f"{name}.py", handler_source)
     awslambda = boto3.client("lambda", region_name=outputs["region"])
     function = awslambda.get_function(FunctionName=outputs["seedFunctionName"])["Configuration"]
-    awslambda.create_function(FunctionName=name, Runtime="python3.13", Role=function["Role"],
-                              Handler=f"{name}.handler", Code={"ZipFile": package.getvalue()})
+    awslambda.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=function["Role"],
+        Handler=f"{name}.handler",
+        Code={"ZipFile": package.getvalue()},
+    )
 
     def invoke(**event):
-        response = awslambda.invoke(FunctionName=name, Payload=json.dumps(
-            {"bucket": outputs["bucketName"], **event}))
+        response = awslambda.invoke(FunctionName=name, Payload=json.dumps({"bucket": outputs["bucketName"], **event}))
         return json.loads(response["Payload"].read())
 
     return invoke
@@ -260,44 +338,59 @@ def _function_with_the_seeding_role(outputs, name: str, handler_source: str):
 def test_the_seeding_function_writes_as_its_role(stack):
     """Code deployed to the function acts with the function role's credentials, not the operator's."""
     outputs, _ = stack
-    invoke = _function_with_the_seeding_role(outputs, "probe", (
-        "import boto3\n"
-        "def handler(event, context):\n"
-        "    s3 = boto3.client('s3')\n"
-        "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x', IfNoneMatch='*')\n"
-        "    return 'written'\n"))
+    invoke = _function_with_the_seeding_role(
+        outputs,
+        "probe",
+        (
+            "import boto3\n"
+            "def handler(event, context):\n"
+            "    s3 = boto3.client('s3')\n"
+            "    s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x', IfNoneMatch='*')\n"
+            "    return 'written'\n"
+        ),
+    )
     assert invoke(key="runs/probe/csv/train/ok.txt") == "written"
     refused = invoke(key="elsewhere/no.txt")
     assert "AccessDenied" in refused["errorMessage"]
-    assert "is not authorized to perform: s3:PutObject on resource: " \
+    assert (
+        "is not authorized to perform: s3:PutObject on resource: "
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/no.txt"' in refused["errorMessage"]
+    )
 
 
-@pytest.mark.parametrize("call, key, action", [
-    ("put", "runs/{run}/model/{run}/output/model.tar.gz", "s3:PutObject"),
-    ("put", "runs/{run}/predictions/test.csv.out", "s3:PutObject"),
-    ("put", "runs/{run}/upload/data.csv", "s3:PutObject"),
-    ("delete", "runs/{run}/model/{run}/output/model.tar.gz", "s3:DeleteObject"),
-    ("delete", "runs/{run}/checkpoints/xgboost-checkpoint.5", "s3:DeleteObject"),
-    ("list", "runs/", "s3:ListBucket"),
-    ("list", "runs/xgb", "s3:ListBucket"),
-])
+@pytest.mark.parametrize(
+    "call, key, action",
+    [
+        ("put", "runs/{run}/model/{run}/output/model.tar.gz", "s3:PutObject"),
+        ("put", "runs/{run}/predictions/test.csv.out", "s3:PutObject"),
+        ("put", "runs/{run}/upload/data.csv", "s3:PutObject"),
+        ("delete", "runs/{run}/model/{run}/output/model.tar.gz", "s3:DeleteObject"),
+        ("delete", "runs/{run}/checkpoints/xgboost-checkpoint.5", "s3:DeleteObject"),
+        ("list", "runs/", "s3:ListBucket"),
+        ("list", "runs/xgb", "s3:ListBucket"),
+    ],
+)
 def test_the_seeding_role_touches_only_what_the_function_writes_and_deletes(stack, call, key, action):
     """Its writes are a run's csv/ objects, its deletes those and a run's upload, its listing one
     run's prefix: a model, predictions, checkpoints or an upload are not its to write or delete,
     and it cannot list runs/ to find the runs (finding F5)."""
     outputs, _ = stack
-    invoke = _function_with_the_seeding_role(outputs, f"scope{next(_names)}", (
-        "import boto3\n"
-        "def handler(event, context):\n"
-        "    s3 = boto3.client('s3')\n"
-        "    if event['call'] == 'put':\n"
-        "        s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
-        "    elif event['call'] == 'delete':\n"
-        "        s3.delete_object(Bucket=event['bucket'], Key=event['key'])\n"
-        "    else:\n"
-        "        s3.list_objects_v2(Bucket=event['bucket'], Prefix=event['key'], Delimiter='/')\n"
-        "    return 'done'\n"))
+    invoke = _function_with_the_seeding_role(
+        outputs,
+        f"scope{next(_names)}",
+        (
+            "import boto3\n"
+            "def handler(event, context):\n"
+            "    s3 = boto3.client('s3')\n"
+            "    if event['call'] == 'put':\n"
+            "        s3.put_object(Bucket=event['bucket'], Key=event['key'], Body=b'x')\n"
+            "    elif event['call'] == 'delete':\n"
+            "        s3.delete_object(Bucket=event['bucket'], Key=event['key'])\n"
+            "    else:\n"
+            "        s3.list_objects_v2(Bucket=event['bucket'], Prefix=event['key'], Delimiter='/')\n"
+            "    return 'done'\n"
+        ),
+    )
     run = f"{outputs['jobNamePrefix']}--victim-scope"
     s3 = boto3.client("s3", region_name=outputs["region"])
     key = key.format(run=run)
@@ -309,27 +402,34 @@ def test_the_seeding_role_touches_only_what_the_function_writes_and_deletes(stac
         assert s3.get_object(Bucket=outputs["bucketName"], Key=key)["Body"].read() == b"kept"
 
 
-@pytest.mark.parametrize("how, written", [
-    ("put", False), ("put-if-none-match", True), ("multipart", False), ("multipart-if-none-match", True)])
+@pytest.mark.parametrize(
+    "how, written",
+    [("put", False), ("put-if-none-match", True), ("multipart", False), ("multipart-if-none-match", True)],
+)
 def test_s3_refuses_the_seeding_roles_unconditional_writes_of_run_data(stack, how, written):
     """Write-once on the server (the bucket policy's SeedingWritesOnce): PutObject and
     CompleteMultipartUpload need If-None-Match; CreateMultipartUpload and UploadPart take no
     such header and pass (s3:ObjectCreationOperation false)."""
     outputs, _ = stack
-    invoke = _function_with_the_seeding_role(outputs, f"writer{next(_names)}", (
-        "import boto3\n"
-        "def handler(event, context):\n"
-        "    s3, how = boto3.client('s3'), event['how']\n"
-        "    target = dict(Bucket=event['bucket'], Key=event['key'])\n"
-        "    condition = {'IfNoneMatch': '*'} if how.endswith('if-none-match') else {}\n"
-        "    if how.startswith('put'):\n"
-        "        s3.put_object(**target, Body=b'x', **condition)\n"
-        "    else:\n"
-        "        upload = s3.create_multipart_upload(**target)['UploadId']\n"
-        "        etag = s3.upload_part(**target, UploadId=upload, PartNumber=1, Body=b'x')['ETag']\n"
-        "        s3.complete_multipart_upload(**target, UploadId=upload, **condition,\n"
-        "            MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': etag}]})\n"
-        "    return 'written'\n"))
+    invoke = _function_with_the_seeding_role(
+        outputs,
+        f"writer{next(_names)}",
+        (
+            "import boto3\n"
+            "def handler(event, context):\n"
+            "    s3, how = boto3.client('s3'), event['how']\n"
+            "    target = dict(Bucket=event['bucket'], Key=event['key'])\n"
+            "    condition = {'IfNoneMatch': '*'} if how.endswith('if-none-match') else {}\n"
+            "    if how.startswith('put'):\n"
+            "        s3.put_object(**target, Body=b'x', **condition)\n"
+            "    else:\n"
+            "        upload = s3.create_multipart_upload(**target)['UploadId']\n"
+            "        etag = s3.upload_part(**target, UploadId=upload, PartNumber=1, Body=b'x')['ETag']\n"
+            "        s3.complete_multipart_upload(**target, UploadId=upload, **condition,\n"
+            "            MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': etag}]})\n"
+            "    return 'written'\n"
+        ),
+    )
     key = f"runs/{outputs['jobNamePrefix']}--write-once-{how}/csv/train/part-00000.csv"
     result = invoke(how=how, key=key)
     if written:
@@ -342,41 +442,57 @@ def test_s3_refuses_the_seeding_roles_unconditional_writes_of_run_data(stack, ho
 def test_delete_objects_is_checked_on_each_key_as_aws_does(stack):
     """The seeding function cleans up with DeleteObjects: AWS checks s3:DeleteObject per object."""
     outputs, _ = stack
-    invoke = _function_with_the_seeding_role(outputs, "deleter", (
-        "import boto3\n"
-        "def handler(event, context):\n"
-        "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
-        "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n"))
+    invoke = _function_with_the_seeding_role(
+        outputs,
+        "deleter",
+        (
+            "import boto3\n"
+            "def handler(event, context):\n"
+            "    return boto3.client('s3').delete_objects(Bucket=event['bucket'], Delete={\n"
+            "        'Objects': [{'Key': key} for key in event['keys']]})['Deleted']\n"
+        ),
+    )
     s3 = boto3.client("s3", region_name=outputs["region"])
     for key in ("runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv", "elsewhere/c.csv"):
         s3.put_object(Bucket=outputs["bucketName"], Key=key, Body=b"x")
 
     assert [item["Key"] for item in invoke(keys=["runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv"])] == [
-        "runs/cleanup/csv/a.csv", "runs/cleanup/upload/b.csv"]
+        "runs/cleanup/csv/a.csv",
+        "runs/cleanup/upload/b.csv",
+    ]
     refused = invoke(keys=["runs/cleanup/csv/x.csv", "elsewhere/c.csv"])
-    assert "is not authorized to perform: s3:DeleteObject on resource: " \
+    assert (
+        "is not authorized to perform: s3:DeleteObject on resource: "
         f'"arn:aws:s3:::{outputs["bucketName"]}/elsewhere/c.csv"' in refused["errorMessage"]
+    )
 
 
 def test_the_seeding_function_reads_the_data_sources_and_nothing_else(stack):
     """Its role reads under dataSources (objects; listings with s3:prefix inside) and run uploads only."""
     outputs, _ = stack
-    invoke = _function_with_the_seeding_role(outputs, "reader", (
-        "import boto3\n"
-        "def handler(event, context):\n"
-        "    s3 = boto3.client('s3')\n"
-        "    try:\n"
-        "        if event.get('key') is None:\n"
-        "            return [o['Key'] for o in s3.list_objects_v2(Bucket=event['data_bucket'],\n"
-        "                    Prefix=event['prefix']).get('Contents', [])]\n"
-        "        return s3.get_object(Bucket=event['data_bucket'], Key=event['key'])['Body'].read().decode()[:5]\n"
-        "    except Exception as error:\n"
-        "        return str(error)\n"))
+    invoke = _function_with_the_seeding_role(
+        outputs,
+        "reader",
+        (
+            "import boto3\n"
+            "def handler(event, context):\n"
+            "    s3 = boto3.client('s3')\n"
+            "    try:\n"
+            "        if event.get('key') is None:\n"
+            "            return [o['Key'] for o in s3.list_objects_v2(Bucket=event['data_bucket'],\n"
+            "                    Prefix=event['prefix']).get('Contents', [])]\n"
+            "        return s3.get_object(Bucket=event['data_bucket'], Key=event['key'])['Body'].read().decode()[:5]\n"
+            "    except Exception as error:\n"
+            "        return str(error)\n"
+        ),
+    )
     assert invoke(data_bucket=DATA_BUCKET, key="datasets/part-1.csv") == "x,y,l"
     assert invoke(data_bucket=DATA_BUCKET, prefix="datasets/") == ["datasets/part-1.csv", "datasets/part-2.csv"]
     refused_get = invoke(data_bucket=DATA_BUCKET, key="private/secret.csv")
-    assert f"is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::{DATA_BUCKET}/private/secret.csv\"" \
+    assert (
+        f'is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::{DATA_BUCKET}/private/secret.csv"'
         in refused_get
+    )
     assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="private/")
     assert "s3:ListBucket" in invoke(data_bucket=DATA_BUCKET, prefix="")
     s3 = boto3.client("s3", region_name=outputs["region"])
@@ -411,4 +527,3 @@ def test_sagemaker_must_be_able_to_assume_the_role_it_is_given(stack):
     assert described["status"] == "FAILED"
     assert described["error"] == "SageMaker.AmazonSageMakerException"
     assert f"Could not assume role {outputs['sageMakerRoleArn']}" in described["cause"]
-

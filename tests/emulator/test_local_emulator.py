@@ -6,6 +6,7 @@ Everything goes through plain boto3 against `local_stack`, as the run script doe
 import io
 import itertools
 import json
+import subprocess
 import tarfile
 import threading
 import time
@@ -13,17 +14,14 @@ import zipfile
 from urllib.parse import urlparse
 
 import boto3
-from emulated_execution import start_and_wait
 import numpy as np
 import pytest
-import subprocess
-
+from dev_stack import PREFIX
+from emulated_execution import start_and_wait
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.s3.models import FakeBucket
 from moto.sagemaker.models import SageMakerModelBackend
-from moto.stepfunctions.parser.backend import execution_worker
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
@@ -31,17 +29,28 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from components.settings import load_stack_settings
-from runner.emulator import local_stack
 from runner.container.images import IMAGES
-from runner.emulator.sagemaker.serving import MODEL_FILE
-from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator import local_stack
 from runner.emulator.image_environments import image_version, python_for
-from dev_stack import PREFIX
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
+from runner.emulator.sagemaker.serving import MODEL_FILE
 
-OUTPUT_KEYS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName",
-               "sageMakerRoleArn", "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
+OUTPUT_KEYS = {
+    "bucketName",
+    "stateMachineArn",
+    "stateMachineName",
+    "seedFunctionName",
+    "sageMakerRoleArn",
+    "trainingImage",
+    "region",
+    "consoleUrl",
+    "jobNamePrefix",
+    "runDefaults",
+}
 _names = itertools.count(1)
 
 
@@ -102,10 +111,18 @@ class TestPipeline:
             raw = archive.extractfile(MODEL_FILE).read()
         version = image_version(outputs["trainingImage"])
         assert raw.startswith(IMAGES[version].model_magic)  # the format the stack's image saves
-        loaded = subprocess.run([str(python_for(version)), "-c", "import sys, xgboost; b = xgboost.Booster(); "
-                                 "b.load_model(bytearray(sys.stdin.buffer.read())); "
-                                 "print(b.num_boosted_rounds(), b.num_features())"],
-                                input=raw, capture_output=True, check=True)
+        loaded = subprocess.run(
+            [
+                str(python_for(version)),
+                "-c",
+                "import sys, xgboost; b = xgboost.Booster(); "
+                "b.load_model(bytearray(sys.stdin.buffer.read())); "
+                "print(b.num_boosted_rounds(), b.num_features())",
+            ],
+            input=raw,
+            capture_output=True,
+            check=True,
+        )
         assert loaded.stdout.split() == [b"5", b"2"]
 
     def test_execution_input_reaches_the_lambda_and_the_jobs(self, outputs):
@@ -118,11 +135,15 @@ class TestPipeline:
 
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
         job = sagemaker.describe_training_job(TrainingJobName=name)
-        assert job["HyperParameters"] == {"objective": "reg:logistic", "eval_metric": "rmse",
-                                          "num_round": "3"}
+        assert job["HyperParameters"] == {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "3"}
         assert job["TrainingJobStatus"] == "Completed" and "FailureReason" not in job
         assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
-            "Starting", "Downloading", "Training", "Uploading", "Completed"]
+            "Starting",
+            "Downloading",
+            "Training",
+            "Uploading",
+            "Completed",
+        ]
         assert job["FinalMetricDataList"][0]["MetricName"] == "train:rmse"
         assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "Completed"
 
@@ -132,8 +153,9 @@ class TestPipeline:
         sfn = boto3.client("stepfunctions", region_name=outputs["region"])
         arn = f"{outputs['stateMachineArn'].replace(':stateMachine:', ':execution:')}:{name}"
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        succeeded = [json.loads(e["taskSucceededEventDetails"]["output"]) for e in events
-                     if e["type"] == "TaskSucceeded"]
+        succeeded = [
+            json.loads(e["taskSucceededEventDetails"]["output"]) for e in events if e["type"] == "TaskSucceeded"
+        ]
         training = next(output for output in succeeded if "TrainingJobStatus" in output)
         assert training["TrainingJobStatus"] == "Completed"
         assert isinstance(training["CreationTime"], int)  # epoch milliseconds, not a datetime
@@ -148,16 +170,28 @@ class TestPipeline:
         labels are 0 and 1."""
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
         train = sagemaker_hosts.train
-        monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
-                            *args, **kwargs: train(version, channels, config, count, {
-                                **hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
-                                *args, **kwargs))
+        monkeypatch.setattr(
+            sagemaker_hosts,
+            "train",
+            lambda version, channels, config, count, hyperparameters, *args, **kwargs: train(
+                version,
+                channels,
+                config,
+                count,
+                {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
+                *args,
+                **kwargs,
+            ),
+        )
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED", described
         assert described["error"] == "States.TaskFailed"
         cause = json.loads(described["cause"])  # the DescribeTrainingJob response
         assert cause["TrainingJobStatus"] == "Failed"
-        assert cause["FailureReason"].startswith(("ClientError: ", "AlgorithmError: ")) and "label" in cause["FailureReason"], cause["FailureReason"]
+        assert (
+            cause["FailureReason"].startswith(("ClientError: ", "AlgorithmError: "))
+            and "label" in cause["FailureReason"]
+        ), cause["FailureReason"]
         assert sagemaker.describe_training_job(TrainingJobName=cause["TrainingJobName"])["FailureReason"]
 
     def test_a_taken_job_name_fails_as_resource_in_use_exception(self, outputs):
@@ -165,13 +199,21 @@ class TestPipeline:
         bucket, region = outputs["bucketName"], outputs["region"]
         sagemaker = boto3.client("sagemaker", region_name=region)
         sagemaker.create_training_job(  # someone else's job, with no data: it fails by itself
-            TrainingJobName=name, RoleArn=outputs["sageMakerRoleArn"], HyperParameters={"num_round": "1"},
+            TrainingJobName=name,
+            RoleArn=outputs["sageMakerRoleArn"],
+            HyperParameters={"num_round": "1"},
             AlgorithmSpecification={"TrainingImage": outputs["trainingImage"], "TrainingInputMode": "File"},
-            InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/nothing/"}}}],
+            InputDataConfig=[
+                {
+                    "ChannelName": "train",
+                    "ContentType": "text/csv",
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/runs/nothing/"}},
+                }
+            ],
             OutputDataConfig={"S3OutputPath": f"s3://{bucket}/adhoc/model"},
             ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 60})
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
         described = _execute(outputs, {"rows": 200}, name=name)
         assert described["status"] == "FAILED"
         assert described["error"] == "SageMaker.ResourceInUseException"
@@ -183,15 +225,17 @@ class TestPipeline:
     def test_a_taken_model_name_fails_as_amazon_sagemaker_exception_after_retries(self, outputs, retry_waits):
         name = _name(outputs, "model")
         sagemaker = boto3.client("sagemaker", region_name=outputs["region"])
-        sagemaker.create_model(ModelName=name, ExecutionRoleArn=outputs["sageMakerRoleArn"],
-                               PrimaryContainer={"Image": outputs["trainingImage"]})
+        sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=outputs["sageMakerRoleArn"],
+            PrimaryContainer={"Image": outputs["trainingImage"]},
+        )
         described = _execute(outputs, {"rows": 200}, name=name)
         assert described["status"] == "FAILED"
         assert described["error"] == "SageMaker.AmazonSageMakerException"  # after the retries
         assert "Cannot create already existing model" in described["cause"]
         # Two retries, 1 s then 2 s apart at most (BackoffRate 2, full jitter).
         assert len(retry_waits) == 2 and 0 <= retry_waits[0] <= 1 and 0 <= retry_waits[1] <= 2
-
 
     def test_transform_runs_as_the_model_role_and_rejects_rows_with_the_wrong_number_of_columns(self, outputs):
         described = _execute(outputs, {"rows": 200})
@@ -201,17 +245,26 @@ class TestPipeline:
 
         def transform(prefix):
             boto3.client("s3", region_name=region).put_object(
-                Bucket=bucket, Key=f"{prefix}/labelled/test.csv", Body=b"1,10,40\n0,50,20\n")
+                Bucket=bucket, Key=f"{prefix}/labelled/test.csv", Body=b"1,10,40\n0,50,20\n"
+            )
             name = _name(outputs, "transform")
             sagemaker.create_transform_job(
-                TransformJobName=name, ModelName=model_name,
-                TransformInput={"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/labelled/"}}},
+                TransformJobName=name,
+                ModelName=model_name,
+                TransformInput={
+                    "ContentType": "text/csv",
+                    "SplitType": "Line",
+                    "DataSource": {
+                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/labelled/"}
+                    },
+                },
                 TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/out"},
-                TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+                TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+            )
             deadline = time.monotonic() + 30
-            while (job := sagemaker.describe_transform_job(TransformJobName=name))["TransformJobStatus"] \
-                    == "InProgress":
+            while (job := sagemaker.describe_transform_job(TransformJobName=name))[
+                "TransformJobStatus"
+            ] == "InProgress":
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             assert job["TransformJobStatus"] == "Failed"
@@ -220,8 +273,10 @@ class TestPipeline:
         # The SageMaker role may read only under runs/: the job fails naming the refused access.
         reason = transform("adhoc")
         assert reason.startswith(f"ClientError: Data download failed: could not list s3://{bucket}/adhoc/labelled/")
-        assert ":assumed-role/" in reason and "is not authorized to perform: s3:ListBucket on resource: " \
-            f'"arn:aws:s3:::{bucket}"' in reason
+        assert (
+            ":assumed-role/" in reason
+            and f'is not authorized to perform: s3:ListBucket on resource: "arn:aws:s3:::{bucket}"' in reason
+        )
         # The container does not count columns itself: xgboost 1.7.4 refuses more than the model has.
         reason = transform(f"runs/{model_name}-adhoc")
         assert reason.startswith("ClientError: Unable to evaluate payload provided: ")
@@ -266,7 +321,8 @@ def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambda
         archive.writestr("lambda_src/seed_dataset.py", "raise ImportError('a missing dependency')\n")
     with local_stack(load_stack_settings("dev")) as outputs:
         boto3.client("lambda", region_name=outputs["region"]).update_function_code(
-            FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue())
+            FunctionName=outputs["seedFunctionName"], ZipFile=package.getvalue()
+        )
         described = _execute(outputs, {"rows": 200})
         assert described["status"] == "FAILED"
         assert described["error"] == "Runtime.ImportModuleError"
@@ -275,13 +331,17 @@ def test_lambda_runs_the_deployed_code_and_reports_runtime_failures_under_lambda
 
 # -- the local container on its own (no emulator) --------------------------------------------------
 
+
 def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed_once_per_execution(monkeypatch):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     parses = []
     parse = AmazonStateLanguageParser.parse
-    monkeypatch.setattr(AmazonStateLanguageParser, "parse",
-                        staticmethod(lambda definition: parses.append(definition) or parse(definition)))
+    monkeypatch.setattr(
+        AmazonStateLanguageParser,
+        "parse",
+        staticmethod(lambda definition: parses.append(definition) or parse(definition)),
+    )
     with local_stack(load_stack_settings("dev")) as outputs:
         assert len(parses) == 1  # CreateStateMachine validated it
         sleep = outputs.execution_ends.sleeper()
@@ -293,6 +353,7 @@ def test_the_end_of_an_execution_wakes_its_follower_and_the_definition_is_parsed
         def follower():
             sleep(60)  # the poll interval: ends with the execution, not after a minute
             ended.set()
+
         threading.Thread(target=follower, daemon=True).start()
         assert _execute(outputs, {"rows": 200})["status"] == "SUCCEEDED"
         assert ended.wait(10)
@@ -316,8 +377,9 @@ def test_every_session_shares_one_loader_which_loads_a_model_once_however_it_is_
         assert loader.load_service_model("sts", "service-2", "2011-06-15") is by_position
         # moto reads botocore's model where neither adds extras; S3 has both, and differs.
         moto_models = service_models.moto_loader()
-        assert moto_models.load_service_model("sagemaker", "service-2") is \
-            loader.load_service_model("sagemaker", "service-2")
+        assert moto_models.load_service_model("sagemaker", "service-2") is loader.load_service_model(
+            "sagemaker", "service-2"
+        )
         moto_s3, botocore_s3 = (side.load_service_model("s3", "service-2") for side in (moto_models, loader))
         assert moto_s3 is not botocore_s3 and moto_s3 != botocore_s3
 
@@ -329,5 +391,7 @@ def test_sagemaker_assembles_answers_with_a_newline_after_each_only_with_assembl
     answers = [b"0.1\n0.2\n", b"0.3\n"]  # two mini-batches, as the container answers them
     line = b"".join(assembled(answers, {"AssembleWith": "Line"}))
     assert line == b"0.1\n0.2\n\n0.3\n\n"
-    assert b"".join(assembled(answers, {})) == b"".join(assembled(answers, {"AssembleWith": "None"})) == b"0.1\n0.2\n0.3\n"
+    assert (
+        b"".join(assembled(answers, {})) == b"".join(assembled(answers, {"AssembleWith": "None"})) == b"0.1\n0.2\n0.3\n"
+    )
     assert b"".join(without_assembly_blanks([line])) == b"0.1\n0.2\n0.3\n"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from runner.emulator.sagemaker import jobs as sagemaker_jobs
 from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION, ROOT, python_for
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
 
 BUCKET = "transfer-test-bucket"
 
@@ -24,13 +24,20 @@ def container_text(predictions: np.ndarray) -> bytes:
 
 def format_predictions(predictions: np.ndarray, rows_per_piece: int = 1 << 16) -> list[bytes]:
     """runner.container.serving.format_predictions, run where it runs: in the default image's environment."""
-    code = ("import json, sys, numpy as np; from runner.container.serving import format_predictions; "
-            "import io; data = np.load(io.BytesIO(sys.stdin.buffer.read())); "
-            "print(json.dumps([p.decode() for p in format_predictions(data, int(sys.argv[1]))]))")
+    code = (
+        "import json, sys, numpy as np; from runner.container.serving import format_predictions; "
+        "import io; data = np.load(io.BytesIO(sys.stdin.buffer.read())); "
+        "print(json.dumps([p.decode() for p in format_predictions(data, int(sys.argv[1]))]))"
+    )
     buffer = io.BytesIO()
     np.save(buffer, predictions)
-    done = subprocess.run([str(python_for(DEFAULT_IMAGE_VERSION)), "-c", code, str(rows_per_piece)], cwd=ROOT,
-                          input=buffer.getvalue(), capture_output=True, check=True)
+    done = subprocess.run(
+        [str(python_for(DEFAULT_IMAGE_VERSION)), "-c", code, str(rows_per_piece)],
+        cwd=ROOT,
+        input=buffer.getvalue(),
+        capture_output=True,
+        check=True,
+    )
     return [piece.encode() for piece in json.loads(done.stdout)]
 
 
@@ -49,7 +56,7 @@ def test_predictions_are_the_containers_bytes():
 def test_predictions_text_is_the_containers_byte_for_byte_in_bounded_pieces(shape):
     rng = np.random.default_rng(7)
     predictions = rng.random(shape, dtype=np.float32)
-    predictions.flat[:3] = [0.0, 1.0, 1e-12][:predictions.size]  # no exponent / with exponent
+    predictions.flat[:3] = [0.0, 1.0, 1e-12][: predictions.size]  # no exponent / with exponent
     pieces = format_predictions(predictions, rows_per_piece=128)
     assert b"".join(pieces) == container_text(predictions)
     assert len(pieces) == -(-shape[0] // 128)
@@ -79,6 +86,7 @@ class Recording:
             if name == self.fail:
                 raise ConnectionError(f"injected failure in {name}")
             return getattr(self.client, name)(**kwargs)
+
         return call
 
 
@@ -94,8 +102,13 @@ def test_large_output_goes_up_in_parts_and_stays_whole(s3, monkeypatch):
     pieces = [bytes([65 + i]) * (1 << 20) for i in range(12)]  # 12 MiB: parts of 5, 5 and 2
     client = Recording(s3)
     sagemaker_jobs.upload(client, BUCKET, "out/big.out", iter(pieces))
-    assert client.calls == ["create_multipart_upload", "upload_part", "upload_part", "upload_part",
-                            "complete_multipart_upload"]
+    assert client.calls == [
+        "create_multipart_upload",
+        "upload_part",
+        "upload_part",
+        "upload_part",
+        "complete_multipart_upload",
+    ]
     assert s3.get_object(Bucket=BUCKET, Key="out/big.out")["Body"].read() == b"".join(pieces)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 

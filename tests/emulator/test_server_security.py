@@ -28,10 +28,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from runner import cli, endpoint as records
+from runner import cli
+from runner import endpoint as records
 from runner.cli import stack
-from runner.endpoint import EndpointKey, local_endpoint_url
 from runner.emulator import endpoint_guard, server
+from runner.endpoint import EndpointKey, local_endpoint_url
 from runner.errors import UsageError
 from runner.outputs import StackOutputs
 
@@ -48,9 +49,14 @@ class Served:
 
     def client(self, service: str, key: str | None = None, secret: str | None = None, token: str | None = None):
         return boto3.session.Session().client(
-            service, region_name=self.outputs["region"], endpoint_url=self.url, config=ONE_TRY,
+            service,
+            region_name=self.outputs["region"],
+            endpoint_url=self.url,
+            config=ONE_TRY,
             aws_access_key_id=key or self.key.access_key_id,
-            aws_secret_access_key=secret or self.key.secret_access_key, aws_session_token=token)
+            aws_secret_access_key=secret or self.key.secret_access_key,
+            aws_session_token=token,
+        )
 
     def raw(self, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, dict, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -61,12 +67,15 @@ class Served:
         finally:
             connection.close()
 
-    def signed_headers(self, method: str, path: str, service: str, headers: dict, body: bytes = b"",
-                       host: str | None = None) -> dict:
-        request = AWSRequest(method=method, url=f"http://{host or f'127.0.0.1:{self.port}'}{path}",
-                             headers=headers, data=body)
-        SigV4Auth(Credentials(self.key.access_key_id, self.key.secret_access_key), service,
-                  self.outputs["region"]).add_auth(request)
+    def signed_headers(
+        self, method: str, path: str, service: str, headers: dict, body: bytes = b"", host: str | None = None
+    ) -> dict:
+        request = AWSRequest(
+            method=method, url=f"http://{host or f'127.0.0.1:{self.port}'}{path}", headers=headers, data=body
+        )
+        SigV4Auth(
+            Credentials(self.key.access_key_id, self.key.secret_access_key), service, self.outputs["region"]
+        ).add_auth(request)
         return dict(request.headers.items()) | {"Host": host or f"127.0.0.1:{self.port}"}
 
 
@@ -88,23 +97,32 @@ def _error(call) -> dict:
 
 # --- who gets in -----------------------------------------------------------------------------------
 
+
 def test_only_requests_signed_with_the_serves_key_get_in(served):
     machine = served.outputs["stateMachineArn"]
-    status, _, body = served.raw("POST", "/", {"X-Amz-Target": "AWSStepFunctions.ListStateMachines",
-                                               "Content-Type": "application/x-amz-json-1.0"}, b"{}")
+    status, _, body = served.raw(
+        "POST",
+        "/",
+        {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"},
+        b"{}",
+    )
     assert status == 403 and json.loads(body)["__type"] == "MissingAuthenticationToken"
     wrong_key = _error(lambda: served.client("stepfunctions", "AKIAAAAAAAAAAAAAAAAA", "x").list_state_machines())
     assert (wrong_key["Code"], wrong_key["status"]) == ("InvalidClientTokenId", 403)
     wrong_secret = _error(lambda: served.client("stepfunctions", secret="not-the-secret").list_state_machines())
     assert (wrong_secret["Code"], wrong_secret["status"]) == ("SignatureDoesNotMatch", 403)
-    assert _error(lambda: served.client("s3", "AKIAAAAAAAAAAAAAAAAA", "x").list_buckets())["Code"] == "InvalidAccessKeyId"
+    assert (
+        _error(lambda: served.client("s3", "AKIAAAAAAAAAAAAAAAAA", "x").list_buckets())["Code"] == "InvalidAccessKeyId"
+    )
     # The old dummy keys are no key at all now.
     assert _error(lambda: served.client("s3", "testing", "testing").list_buckets())["Code"] == "InvalidAccessKeyId"
     assert served.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["stateMachineArn"] == machine
 
 
 def test_a_role_s_own_credentials_are_checked_against_its_policies(served, shared_stack):
-    role_arn = next(role["Arn"] for role in boto3.client("iam").list_roles()["Roles"] if "sagemaker" in role["RoleName"])
+    role_arn = next(
+        role["Arn"] for role in boto3.client("iam").list_roles()["Roles"] if "sagemaker" in role["RoleName"]
+    )
     principal = shared_stack.access.principal(role_arn, "over-http")
     s3 = served.client("s3", principal.access_key, principal.secret_key, principal.session_token)
     bucket = served.outputs["bucketName"]
@@ -120,19 +138,28 @@ def test_an_execution_started_over_http_runs_each_role_under_its_policies(served
     no client may change a policy): the training step is refused, and the report says so."""
     iam = boto3.client("iam")
     sfn = served.client("stepfunctions")
-    role_name = sfn.describe_state_machine(
-        stateMachineArn=served.outputs["stateMachineArn"])["roleArn"].rsplit("/", 1)[-1]
-    policies = {name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-                for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]}
+    role_name = sfn.describe_state_machine(stateMachineArn=served.outputs["stateMachineArn"])["roleArn"].rsplit("/", 1)[
+        -1
+    ]
+    policies = {
+        name: iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    }
     try:
         for name, document in policies.items():
-            statements = [statement for statement in document["Statement"]
-                          if "sagemaker:CreateTrainingJob" not in json.dumps(statement["Action"])]
-            iam.put_role_policy(RoleName=role_name, PolicyName=name,
-                                PolicyDocument=json.dumps({**document, "Statement": statements}))
-        arn = sfn.start_execution(stateMachineArn=served.outputs["stateMachineArn"],
-                                  name=f"{served.outputs['jobNamePrefix']}--refused-http",
-                                  input=json.dumps({"rows": 300}))["executionArn"]
+            statements = [
+                statement
+                for statement in document["Statement"]
+                if "sagemaker:CreateTrainingJob" not in json.dumps(statement["Action"])
+            ]
+            iam.put_role_policy(
+                RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": statements})
+            )
+        arn = sfn.start_execution(
+            stateMachineArn=served.outputs["stateMachineArn"],
+            name=f"{served.outputs['jobNamePrefix']}--refused-http",
+            input=json.dumps({"rows": 300}),
+        )["executionArn"]
         deadline = time.monotonic() + 120
         while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             assert time.monotonic() < deadline
@@ -148,12 +175,17 @@ def test_an_execution_started_over_http_runs_each_role_under_its_policies(served
 
 # --- addressed how -----------------------------------------------------------------------------------
 
+
 def test_a_request_addressed_to_another_host_is_refused_even_when_signed(served):
     """DNS rebinding: a page on rebind.example whose name now resolves to 127.0.0.1 sends its own Host."""
     body = b"{}"
     headers = {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"}
-    status, _, answer = served.raw("POST", "/", served.signed_headers(
-        "POST", "/", "states", headers, body, host=f"rebind.example:{served.port}"), body)
+    status, _, answer = served.raw(
+        "POST",
+        "/",
+        served.signed_headers("POST", "/", "states", headers, body, host=f"rebind.example:{served.port}"),
+        body,
+    )
     assert status == 403 and "answers requests addressed to 127.0.0.1:" in json.loads(answer)["message"]
     status, _, _ = served.raw("POST", "/", served.signed_headers("POST", "/", "states", headers, body), body)
     assert status == 200
@@ -161,19 +193,34 @@ def test_a_request_addressed_to_another_host_is_refused_even_when_signed(served)
 
 def test_no_response_carries_cors_headers_and_a_preflight_fails(served):
     origin = {"Origin": "http://page.example"}
-    status, headers, _ = served.raw("OPTIONS", f"/{served.outputs['bucketName']}/x", {
-        **origin, "Access-Control-Request-Method": "PUT",
-        "Access-Control-Request-Headers": "authorization,x-amz-target,content-type"})
+    status, headers, _ = served.raw(
+        "OPTIONS",
+        f"/{served.outputs['bucketName']}/x",
+        {
+            **origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization,x-amz-target,content-type",
+        },
+    )
     assert status == 403 and not [name for name in headers if name.startswith("access-control-")]
     # Not even a bucket's own CORS rules answer a page (a key holder could set them).
     s3 = served.client("s3")
     bucket = served.outputs["bucketName"]
-    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
-        {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "PUT", "POST"], "AllowedHeaders": ["*"]}]})
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={
+            "CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "PUT", "POST"], "AllowedHeaders": ["*"]}]
+        },
+    )
     try:
         path = f"/{bucket}?list-type=2"
-        status, headers, _ = served.raw("GET", path, served.signed_headers(
-            "GET", path, "s3", {**origin, "X-Amz-Content-SHA256": records.hashlib.sha256(b"").hexdigest()}))
+        status, headers, _ = served.raw(
+            "GET",
+            path,
+            served.signed_headers(
+                "GET", path, "s3", {**origin, "X-Amz-Content-SHA256": records.hashlib.sha256(b"").hexdigest()}
+            ),
+        )
         assert status == 200 and not [name for name in headers if name.startswith("access-control-")]
     finally:
         s3.delete_bucket_cors(Bucket=bucket)
@@ -181,9 +228,12 @@ def test_no_response_carries_cors_headers_and_a_preflight_fails(served):
 
 # --- which calls -------------------------------------------------------------------------------------
 
+
 def _function_zip(marker) -> bytes:
-    code = (f"import os, pathlib\npathlib.Path({str(marker)!r}).write_text(str(os.getpid()))\n"
-            "def handler(event, context):\n    return os.getpid()\n")
+    code = (
+        f"import os, pathlib\npathlib.Path({str(marker)!r}).write_text(str(os.getpid()))\n"
+        "def handler(event, context):\n    return os.getpid()\n"
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("attack.py", code)
@@ -194,35 +244,59 @@ def test_no_client_gets_its_code_into_the_serve_process(served, tmp_path):
     marker = tmp_path / "imported"
     lam = served.client("lambda")
     role = next(role["Arn"] for role in boto3.client("iam").list_roles()["Roles"])
-    created = _error(lambda: lam.create_function(FunctionName="attack", Runtime="python3.11", Role=role,
-                                                 Handler="attack.handler", Code={"ZipFile": _function_zip(marker)}))
+    created = _error(
+        lambda: lam.create_function(
+            FunctionName="attack",
+            Runtime="python3.11",
+            Role=role,
+            Handler="attack.handler",
+            Code={"ZipFile": _function_zip(marker)},
+        )
+    )
     assert (created["Code"], created["status"]) == ("AccessDeniedException", 403)
     assert "does not take lambda POST /2015-03-31/functions" in created["Message"]
-    assert _error(lambda: lam.invoke(FunctionName="attack"))["Code"] in ("ResourceNotFoundException",
-                                                                         "ResourceNotFound")
+    assert _error(lambda: lam.invoke(FunctionName="attack"))["Code"] in (
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+    )
     # The stack's own function keeps its code and its handler.
     seeding = next(function["FunctionName"] for function in lam.list_functions()["Functions"])
-    for call in (lambda: lam.update_function_code(FunctionName=seeding, ZipFile=_function_zip(marker)),
-                 lambda: lam.update_function_configuration(FunctionName=seeding, Handler="attack.handler"),
-                 lambda: lam.publish_layer_version(LayerName="attack", Content={"ZipFile": _function_zip(marker)})):
+    for call in (
+        lambda: lam.update_function_code(FunctionName=seeding, ZipFile=_function_zip(marker)),
+        lambda: lam.update_function_configuration(FunctionName=seeding, Handler="attack.handler"),
+        lambda: lam.publish_layer_version(LayerName="attack", Content={"ZipFile": _function_zip(marker)}),
+    ):
         assert _error(call)["status"] == 403
     # Nor does any client change what the stack's roles may do, or what its state machine runs.
     iam, sfn = served.client("iam"), served.client("stepfunctions")
     role_name = role.rsplit("/", 1)[-1]
-    for call in (lambda: iam.create_role(RoleName="attack", AssumeRolePolicyDocument="{}"),
-                 lambda: iam.put_role_policy(RoleName=role_name, PolicyName="attack", PolicyDocument="{}"),
-                 lambda: iam.attach_role_policy(RoleName=role_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"),
-                 lambda: sfn.create_state_machine(name="attack", definition="{}", roleArn=role),
-                 lambda: sfn.update_state_machine(stateMachineArn=served.outputs["stateMachineArn"], definition="{}"),
-                 lambda: served.client("sagemaker").create_model(ModelName="attack", ExecutionRoleArn=role)):
+    for call in (
+        lambda: iam.create_role(RoleName="attack", AssumeRolePolicyDocument="{}"),
+        lambda: iam.put_role_policy(RoleName=role_name, PolicyName="attack", PolicyDocument="{}"),
+        lambda: iam.attach_role_policy(RoleName=role_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"),
+        lambda: sfn.create_state_machine(name="attack", definition="{}", roleArn=role),
+        lambda: sfn.update_state_machine(stateMachineArn=served.outputs["stateMachineArn"], definition="{}"),
+        lambda: served.client("sagemaker").create_model(ModelName="attack", ExecutionRoleArn=role),
+    ):
         assert _error(call)["status"] == 403
     # moto takes an `Action` parameter before the X-Amz-Target and the method and path: so does the guard.
     for method, path, service, headers, body in (
-            ("GET", "/2015-03-31/functions?Action=CreateFunction", "lambda", {}, b""),
-            ("POST", "/?Action=CreateStateMachine", "states",
-             {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"}, b"{}"),
-            ("POST", "/", "iam", {"Content-Type": "application/x-www-form-urlencoded"},
-             b"Action=CreateRole&Action=ListRoles&RoleName=attack&AssumeRolePolicyDocument=%7B%7D")):
+        ("GET", "/2015-03-31/functions?Action=CreateFunction", "lambda", {}, b""),
+        (
+            "POST",
+            "/?Action=CreateStateMachine",
+            "states",
+            {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"},
+            b"{}",
+        ),
+        (
+            "POST",
+            "/",
+            "iam",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"Action=CreateRole&Action=ListRoles&RoleName=attack&AssumeRolePolicyDocument=%7B%7D",
+        ),
+    ):
         status, _, answer = served.raw(method, path, served.signed_headers(method, path, service, headers, body), body)
         assert status == 403 and b"does not take" in answer, answer
     assert not marker.exists()
@@ -230,14 +304,20 @@ def test_no_client_gets_its_code_into_the_serve_process(served, tmp_path):
     assert "attack" not in boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
 
 
-
 def test_a_path_under_rehearsal_does_not_skip_the_allowed_calls(served, tmp_path):
     """moto's Lambda takes an `Action` parameter whatever the path: `/_rehearsal/functions?Action=
     CreateFunction` created a function, which Invoke then imported into the serve process."""
     marker = tmp_path / "imported"
     role = next(role["Arn"] for role in boto3.client("iam").list_roles()["Roles"])
-    body = json.dumps({"FunctionName": "attack", "Runtime": "python3.11", "Role": role, "Handler": "attack.handler",
-                       "Code": {"ZipFile": base64.b64encode(_function_zip(marker)).decode()}}).encode()
+    body = json.dumps(
+        {
+            "FunctionName": "attack",
+            "Runtime": "python3.11",
+            "Role": role,
+            "Handler": "attack.handler",
+            "Code": {"ZipFile": base64.b64encode(_function_zip(marker)).decode()},
+        }
+    ).encode()
     for path in ("/_rehearsal/functions?Action=CreateFunction", "/_rehearsal/stack/../functions?Action=CreateFunction"):
         headers = served.signed_headers("POST", path, "lambda", {"Content-Type": "application/json"}, body)
         status, _, answer = served.raw("POST", path, headers, body)
@@ -250,7 +330,9 @@ def test_a_path_under_rehearsal_does_not_skip_the_allowed_calls(served, tmp_path
     status, headers, _ = served.raw("GET", path, served.signed_headers("GET", path, "rehearsal", {}))
     assert status == 200 and "x-rehearsal-proof" in headers
 
+
 # --- how much ----------------------------------------------------------------------------------------
+
 
 def test_idle_connections_are_closed_for_new_ones_and_a_normal_request_gets_through(shared_stack, monkeypatch):
     """At the bound, a new connection closes the one idle longest (a slowloris's among them)."""
@@ -281,10 +363,15 @@ def test_when_every_connection_is_busy_a_new_one_gets_a_503_and_the_server_goes_
             busy = []
             for _ in range(2):  # admitted uploads whose bodies are slow to come
                 held = socket.create_connection(("127.0.0.1", endpoint.port))
-                headers = endpoint.signed_headers("PUT", path, "s3", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
-                                                                      "Content-Length": "10"})
-                held.sendall((f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                              + "\r\n").encode() + b"12345")
+                headers = endpoint.signed_headers(
+                    "PUT", path, "s3", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Content-Length": "10"}
+                )
+                held.sendall(
+                    (
+                        f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+                    ).encode()
+                    + b"12345"
+                )
                 busy.append(held)
             try:
                 deadline = time.monotonic() + 30
@@ -335,21 +422,29 @@ def test_a_large_body_is_refused_before_it_is_read(served):
     """A 300 MB body announced and not sent: the answer comes without it (nothing was read); a
     client that asks first (Expect: 100-continue, as botocore does) is told before it sends."""
     path = f"/{served.outputs['bucketName']}/big"
-    for headers, status in (({}, b"403 Forbidden"),
-                            (served.signed_headers("PUT", path, "s3", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
-                                                                       "Expect": "100-continue"}),
-                             b"413 Request Entity Too Large")):
+    for headers, status in (
+        ({}, b"403 Forbidden"),
+        (
+            served.signed_headers(
+                "PUT", path, "s3", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Expect": "100-continue"}
+            ),
+            b"413 Request Entity Too Large",
+        ),
+    ):
         with socket.create_connection(("127.0.0.1", served.port)) as client:
-            lines = [f"PUT {path} HTTP/1.1", f"Host: 127.0.0.1:{served.port}", f"Content-Length: {300 << 20}"] + \
-                [f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")]
+            lines = [f"PUT {path} HTTP/1.1", f"Host: 127.0.0.1:{served.port}", f"Content-Length: {300 << 20}"] + [
+                f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")
+            ]
             client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
             client.settimeout(30)
             answer = client.recv(4096)
         assert answer.split(b"\r\n")[0] == b"HTTP/1.1 " + status, answer[:300]
     # A refused client that trickles its body on is not read on: the connection is closed.
     with socket.create_connection(("127.0.0.1", served.port)) as client:
-        client.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: 1000000\r\n\r\n"
-                       .encode() + b"x" * 100)
+        client.sendall(
+            f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: 1000000\r\n\r\n".encode()
+            + b"x" * 100
+        )
         client.settimeout(30)
         received = b""
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
@@ -365,8 +460,9 @@ def test_a_refused_connection_is_closed_with_its_answer(served):
     """A client refused while it sends a large body: the server stops reading and closes the
     connection (the client's next send fails), instead of holding it open, unread."""
     with socket.create_connection(("127.0.0.1", served.port)) as client:
-        client.sendall(f"PUT /b/k HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: {300 << 20}\r\n\r\n"
-                       .encode())
+        client.sendall(
+            f"PUT /b/k HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: {300 << 20}\r\n\r\n".encode()
+        )
         client.settimeout(30)
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             for _ in range(300):
@@ -386,6 +482,7 @@ def test_requests_are_logged_only_when_verbose(shared_stack, caplog):
 
 
 # --- the record and the proof ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def record_folder(tmp_path, monkeypatch):
@@ -431,8 +528,9 @@ class FakeServer:
 
 def _plant(folder, url: str, key: EndpointKey, mode: int = 0o600):
     record = folder / f"{records.record_name('dev')}.json"
-    records.write_private(record, json.dumps({"endpoint": url, "pid": 1, "stack": "dev",
-                                              "localEndpointCredentials": key.as_dict()}))
+    records.write_private(
+        record, json.dumps({"endpoint": url, "pid": 1, "stack": "dev", "localEndpointCredentials": key.as_dict()})
+    )
     os.chmod(record, mode)
     return record
 
@@ -458,8 +556,9 @@ def test_run_py_local_sends_a_fake_endpoint_only_the_challenge(record_folder, tm
     err = capsys.readouterr().err
     assert "using the local endpoint" not in err and len(no_deployment) == 1
     assert f"the server on {fake.url} cannot prove it is the run.py serve that wrote it" in err
-    assert [(method, path.split("?")[0], body) for method, path, body in fake.requests] == \
-        [("GET", "/_rehearsal/stack", b"")]
+    assert [(method, path.split("?")[0], body) for method, path, body in fake.requests] == [
+        ("GET", "/_rehearsal/stack", b"")
+    ]
     assert b"label,x" not in b"".join(body for _, _, body in fake.requests)
 
 
@@ -516,25 +615,50 @@ def test_a_second_serve_of_the_same_stack_is_refused_while_the_first_holds_the_r
 
 # --- URLs ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1@evil.example", "http://localhost.evil.example:5000",
-                                 "http://127.0.0.1:80@evil.example", "http://evil.example:5000",
-                                 "ftp://127.0.0.1:5000", "http://127.0.0.1", "http://127.0.0.1:5000/path",
-                                 "http://user:pw@127.0.0.1:5000", "http://10.0.0.1:5000", "http://127.0.0.1:99999",
-                                 "http://127.0.0.1:5000 ", "http://[::2]:5000"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1@evil.example",
+        "http://localhost.evil.example:5000",
+        "http://127.0.0.1:80@evil.example",
+        "http://evil.example:5000",
+        "ftp://127.0.0.1:5000",
+        "http://127.0.0.1",
+        "http://127.0.0.1:5000/path",
+        "http://user:pw@127.0.0.1:5000",
+        "http://10.0.0.1:5000",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:5000 ",
+        "http://[::2]:5000",
+    ],
+)
 def test_an_endpoint_url_that_is_not_a_loopback_host_and_port_is_refused_in_one_line(url):
-    values = {"bucketName": "b", "stateMachineArn": "arn:aws:states:us-west-2:1:stateMachine:m",
-              "stateMachineName": "m", "region": "us-west-2", "jobNamePrefix": "p", "consoleUrl": "c",
-              "runDefaults": {"rows": 1, "hyperparameters": {}}, "localEndpoint": url,
-              "localEndpointCredentials": EndpointKey.new().as_dict()}
+    values = {
+        "bucketName": "b",
+        "stateMachineArn": "arn:aws:states:us-west-2:1:stateMachine:m",
+        "stateMachineName": "m",
+        "region": "us-west-2",
+        "jobNamePrefix": "p",
+        "consoleUrl": "c",
+        "runDefaults": {"rows": 1, "hyperparameters": {}},
+        "localEndpoint": url,
+        "localEndpointCredentials": EndpointKey.new().as_dict(),
+    }
     with pytest.raises(UsageError) as refused:
         StackOutputs.from_dict(values, "outputs.json")
     assert "\n" not in str(refused.value) and "is not a local endpoint" in str(refused.value)
 
 
-@pytest.mark.parametrize("url, parsed", [("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-                                         ("http://localhost:5000/", "http://localhost:5000"),
-                                         ("https://127.9.8.7:443", "https://127.9.8.7:443"),
-                                         ("http://[::1]:5000", "http://[::1]:5000")])
+@pytest.mark.parametrize(
+    "url, parsed",
+    [
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("http://localhost:5000/", "http://localhost:5000"),
+        ("https://127.9.8.7:443", "https://127.9.8.7:443"),
+        ("http://[::1]:5000", "http://[::1]:5000"),
+    ],
+)
 def test_a_loopback_endpoint_url_is_taken(url, parsed):
     assert local_endpoint_url(url) == parsed
 
@@ -547,20 +671,33 @@ def test_run_py_refuses_an_outputs_file_naming_an_endpoint_that_others_can_chang
     assert capsys.readouterr().err.splitlines() == [
         f"run.py: error: {outputs} names a local endpoint and its key but is open to other users (mode 0666): "
         "anyone who can change it chooses where run.py sends your data; use the file run.py serve wrote "
-        "(yours, mode 0600)"]
+        "(yours, mode 0600)"
+    ]
 
 
 def test_run_py_refuses_an_outputs_file_whose_endpoint_is_elsewhere(tmp_path, capsys):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({
-        "bucketName": "b", "stateMachineArn": "arn:aws:states:us-west-2:1:stateMachine:m", "stateMachineName": "m",
-        "region": "us-west-2", "jobNamePrefix": "p", "consoleUrl": "c", "runDefaults": {"rows": 1, "hyperparameters": {}},
-        "localEndpoint": "http://127.0.0.1@evil.example", "localEndpointCredentials": EndpointKey.new().as_dict()}))
+    outputs.write_text(
+        json.dumps(
+            {
+                "bucketName": "b",
+                "stateMachineArn": "arn:aws:states:us-west-2:1:stateMachine:m",
+                "stateMachineName": "m",
+                "region": "us-west-2",
+                "jobNamePrefix": "p",
+                "consoleUrl": "c",
+                "runDefaults": {"rows": 1, "hyperparameters": {}},
+                "localEndpoint": "http://127.0.0.1@evil.example",
+                "localEndpointCredentials": EndpointKey.new().as_dict(),
+            }
+        )
+    )
     os.chmod(outputs, 0o600)
     assert cli.main(["list", "--outputs-file", str(outputs)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"run.py: error: {outputs}: localEndpoint 'http://127.0.0.1@evil.example' is not a local endpoint: "
-        "it has a user part (user@host) (run.py serve writes http://127.0.0.1:PORT)"]
+        "it has a user part (user@host) (run.py serve writes http://127.0.0.1:PORT)"
+    ]
 
 
 def test_run_py_reaches_a_local_endpoint_directly_whatever_proxy_the_environment_names(served, monkeypatch):

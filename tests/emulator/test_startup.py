@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from components import PROJECT_DIR
-from runner.emulator import moto_batch_deferred
 from runner.container.openmp import apply_openmp_defaults
-
+from runner.emulator import moto_batch_deferred
 
 
 def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_and_parses_endpoints_once():
@@ -37,9 +36,9 @@ def test_the_rehearsal_loads_neither_moto_batch_nor_ec2_nor_the_sagemaker_sdk_an
         "print(json.dumps(sorted({name.split('.')[0] if name.startswith('sagemaker') else name\n"
         "                         for name in sys.modules if name.startswith(('sagemaker', 'moto.batch',\n"
         "                                                                     'moto.ec2'))})))\n"
-        "print(len(parsed))\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True,
-                            text=True, check=True)
+        "print(len(parsed))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     loaded, endpoints_parsed = result.stdout.splitlines()
     assert json.loads(loaded) == []
     # The image's ECR host and every client read one parse of botocore's endpoint data (1.3 MB).
@@ -60,11 +59,14 @@ def test_a_batch_task_still_gets_motos_integration_built_when_first_needed(monke
     assert isinstance(service, RealBatchService) and service.args == ()
 
 
-@pytest.mark.parametrize("environ, expected", [
-    ({}, {"OMP_WAIT_POLICY": "PASSIVE"}),
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
-    ({"GOMP_SPINCOUNT": "10000"}, {"GOMP_SPINCOUNT": "10000"}),
-])
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({}, {"OMP_WAIT_POLICY": "PASSIVE"}),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
+        ({"GOMP_SPINCOUNT": "10000"}, {"GOMP_SPINCOUNT": "10000"}),
+    ],
+)
 def test_idle_openmp_threads_sleep_unless_the_user_chose(environ, expected):
     apply_openmp_defaults(environ)
     assert environ == expected
@@ -78,10 +80,12 @@ def test_only_run_py_freezes_the_collector():
     import runner.emulator  # noqa: F401
 
     assert gc.get_freeze_count() == 0
-    script = ("import atexit, gc, runpy, sys\n"
-              "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
-              "sys.argv = ['run.py', 'list', '--outputs-file', '/nonexistent/outputs.json']\n"
-              "runpy.run_path('run.py', run_name='__main__')\n")
+    script = (
+        "import atexit, gc, runpy, sys\n"
+        "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
+        "sys.argv = ['run.py', 'list', '--outputs-file', '/nonexistent/outputs.json']\n"
+        "runpy.run_path('run.py', run_name='__main__')\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 2, result.stderr  # a usage error, returned normally by main()
     assert int(result.stderr.strip().splitlines()[-1]) > 0  # what was alive at exit is frozen
@@ -90,9 +94,11 @@ def test_only_run_py_freezes_the_collector():
 def test_the_emulator_runs_without_xgboost_in_its_process():
     """XGBoost runs in the image environments' container processes only: the emulator and the
     CLI load without it (the project's venv has none)."""
-    code = ("import sys; sys.modules['xgboost'] = None; "
-            "import runner.cli.parser; runner.cli.parser.build_parser(); "  # every command's module
-            "import runner.emulator.stack, runner.emulator.sagemaker.jobs, runner.emulator.sagemaker.hosts, "
-            "runner.emulator.sagemaker.serving, runner.emulator.sagemaker.container_pool; print('ok')")
+    code = (
+        "import sys; sys.modules['xgboost'] = None; "
+        "import runner.cli.parser; runner.cli.parser.build_parser(); "  # every command's module
+        "import runner.emulator.stack, runner.emulator.sagemaker.jobs, runner.emulator.sagemaker.hosts, "
+        "runner.emulator.sagemaker.serving, runner.emulator.sagemaker.container_pool; print('ok')"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr

@@ -24,51 +24,97 @@ ACCEPTED = None
 # (hyperparameters over BASE, training instance type, {image: what its refusal says, or ACCEPTED})
 DIFFERENCES = [
     # 1.7.4's tree_method auto builds with exact below 2^22 rows, which has no unlimited depth; 3.x's is hist.
-    ({"max_depth": "0"}, "ml.m5.xlarge",
-     {"3.2-0": ACCEPTED, "3.0-5": ACCEPTED, "1.7-1": "tree_method auto builds with exact on xgboost 1.7.4"}),
+    (
+        {"max_depth": "0"},
+        "ml.m5.xlarge",
+        {"3.2-0": ACCEPTED, "3.0-5": ACCEPTED, "1.7-1": "tree_method auto builds with exact on xgboost 1.7.4"},
+    ),
     # xgboost 3.2.0 has no gpu_hist ("Invalid Input: 'gpu_hist'"), even on a GPU instance.
-    ({"tree_method": "gpu_hist"}, "ml.g4dn.xlarge",
-     {"3.2-0": "gpu_hist is not in xgboost 3.2.0", "3.0-5": ACCEPTED, "1.7-1": ACCEPTED}),
+    (
+        {"tree_method": "gpu_hist"},
+        "ml.g4dn.xlarge",
+        {"3.2-0": "gpu_hist is not in xgboost 3.2.0", "3.0-5": ACCEPTED, "1.7-1": ACCEPTED},
+    ),
     # 3.x ignores `predictor` ("Parameters: { predictor } are not used"); 1.7.4 needs a GPU for it.
-    ({"predictor": "gpu_predictor"}, "ml.m5.xlarge",
-     {"3.2-0": ACCEPTED, "3.0-5": ACCEPTED, "1.7-1": "predictor: gpu_predictor needs a GPU instance"}),
+    (
+        {"predictor": "gpu_predictor"},
+        "ml.m5.xlarge",
+        {"3.2-0": ACCEPTED, "3.0-5": ACCEPTED, "1.7-1": "predictor: gpu_predictor needs a GPU instance"},
+    ),
     # 3.2.0's CPU hist and approx sample gradient_based; 3.0.5 and 1.7.4 only on gpu_hist.
-    ({"sampling_method": "gradient_based", "subsample": "0.5"}, "ml.m5.xlarge",
-     {"3.2-0": ACCEPTED, "3.0-5": "gradient_based needs tree_method gpu_hist (xgboost 3.0.5's",
-      "1.7-1": "gradient_based needs tree_method gpu_hist (xgboost 1.7.4's"}),
-    ({"sampling_method": "gradient_based", "subsample": "0.5", "tree_method": "exact"}, "ml.m5.xlarge",
-     {"3.2-0": "gradient_based needs tree_method hist or approx (xgboost 3.2.0's",
-      "3.0-5": "gradient_based needs tree_method gpu_hist", "1.7-1": "gradient_based needs tree_method gpu_hist"}),
+    (
+        {"sampling_method": "gradient_based", "subsample": "0.5"},
+        "ml.m5.xlarge",
+        {
+            "3.2-0": ACCEPTED,
+            "3.0-5": "gradient_based needs tree_method gpu_hist (xgboost 3.0.5's",
+            "1.7-1": "gradient_based needs tree_method gpu_hist (xgboost 1.7.4's",
+        },
+    ),
+    (
+        {"sampling_method": "gradient_based", "subsample": "0.5", "tree_method": "exact"},
+        "ml.m5.xlarge",
+        {
+            "3.2-0": "gradient_based needs tree_method hist or approx (xgboost 3.2.0's",
+            "3.0-5": "gradient_based needs tree_method gpu_hist",
+            "1.7-1": "gradient_based needs tree_method gpu_hist",
+        },
+    ),
     # 3.2.0 takes a logistic objective's base_score in [0, 1], the others in (0, 1) (dmlc/xgboost#11499).
-    ({"base_score": "1"}, "ml.m5.xlarge",
-     {"3.2-0": ACCEPTED, "3.0-5": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 3.0.5",
-      "1.7-1": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 1.7.4"}),
-    ({"base_score": "1.00001"}, "ml.m5.xlarge",
-     {"3.2-0": "base_score: 1.00001 is not in [0, 1], as reg:logistic needs on xgboost 3.2.0",
-      "3.0-5": "base_score: 1.00001 is not in (0, 1)", "1.7-1": "base_score: 1.00001 is not in (0, 1)"}),
+    (
+        {"base_score": "1"},
+        "ml.m5.xlarge",
+        {
+            "3.2-0": ACCEPTED,
+            "3.0-5": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 3.0.5",
+            "1.7-1": "base_score: 1 is not in (0, 1), as reg:logistic needs on xgboost 1.7.4",
+        },
+    ),
+    (
+        {"base_score": "1.00001"},
+        "ml.m5.xlarge",
+        {
+            "3.2-0": "base_score: 1.00001 is not in [0, 1], as reg:logistic needs on xgboost 3.2.0",
+            "3.0-5": "base_score: 1.00001 is not in (0, 1)",
+            "1.7-1": "base_score: 1.00001 is not in (0, 1)",
+        },
+    ),
 ]
 
 
-def settings_of(version: str, hyperparameters: dict[str, str], instance_type: str = "ml.m5.xlarge",
-                **config) -> PipelineSettings:
-    values = {"xgboostVersion": version, "trainingInstanceType": instance_type,
-              "hyperparameters": [f"{name}={value}" for name, value in hyperparameters.items()], **config}
+def settings_of(
+    version: str, hyperparameters: dict[str, str], instance_type: str = "ml.m5.xlarge", **config
+) -> PipelineSettings:
+    values = {
+        "xgboostVersion": version,
+        "trainingInstanceType": instance_type,
+        "hyperparameters": [f"{name}={value}" for name, value in hyperparameters.items()],
+        **config,
+    }
     return PipelineSettings.from_config(values.get, stack="dev", region="us-west-2")
 
 
 def test_the_images_are_the_three_aws_ships_and_the_default_is_the_one_still_in_patch_support():
     assert {version: image.library for version, image in rules.IMAGES.items()} == {
-        "3.2-0": "3.2.0", "3.0-5": "3.0.5", "1.7-1": "1.7.4"}
+        "3.2-0": "3.2.0",
+        "3.0-5": "3.0.5",
+        "1.7-1": "1.7.4",
+    }
     assert project_defaults()["xgboostVersion"] == "3.2-0"
-    assert PipelineSettings.from_config(lambda key: None, stack="dev", region="us-west-2").training_image == \
-        "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0"
+    assert (
+        PipelineSettings.from_config(lambda key: None, stack="dev", region="us-west-2").training_image
+        == "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0"
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("region, registry", [
-    ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com"),
-    ("cn-north-1", "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn"),
-])
+@pytest.mark.parametrize(
+    "region, registry",
+    [
+        ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com"),
+        ("cn-north-1", "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+    ],
+)
 def test_each_image_resolves_to_its_regions_image(version, region, registry):
     """From sagemaker-core's own table, which lists all three (test_images.py holds both readings equal)."""
     settings = PipelineSettings.from_config({"xgboostVersion": version}.get, stack="dev", region=region)
@@ -80,30 +126,37 @@ def test_each_image_resolves_to_its_regions_image(version, region, registry):
 def test_any_other_version_is_refused_in_one_line_listing_the_images(version):
     with pytest.raises(SettingsError) as error:
         PipelineSettings.from_config({"xgboostVersion": version}.get, stack="dev", region="us-west-2")
-    assert str(error.value) == (f"xgboostVersion: {version!r} is not one of 3.2-0, 3.0-5, 1.7-1 "
-                                "(the SageMaker XGBoost images AWS ships)")
+    assert str(error.value) == (
+        f"xgboostVersion: {version!r} is not one of 3.2-0, 3.0-5, 1.7-1 (the SageMaker XGBoost images AWS ships)"
+    )
 
 
 def test_a_stack_pinning_1_7_1_keeps_its_image_and_its_rules(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.yaml").write_text(PROJECT_FILE.read_text())
-    (project / "Pulumi.old.yaml").write_text('config:\n  aws:region: us-west-2\n'
-                                             '  training-pipeline:xgboostVersion: "1.7-1"\n')
+    (project / "Pulumi.old.yaml").write_text(
+        'config:\n  aws:region: us-west-2\n  training-pipeline:xgboostVersion: "1.7-1"\n'
+    )
     settings = load_stack_settings("old", project)
     assert settings.training_image == "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"
     assert settings.run_defaults["training"]["image_version"] == "1.7-1"
-    (project / "Pulumi.old.yaml").write_text('config:\n  training-pipeline:xgboostVersion: "1.7-1"\n'
-                                             '  training-pipeline:hyperparameters: ["num_round=5", "max_depth=0"]\n')
+    (project / "Pulumi.old.yaml").write_text(
+        'config:\n  training-pipeline:xgboostVersion: "1.7-1"\n'
+        '  training-pipeline:hyperparameters: ["num_round=5", "max_depth=0"]\n'
+    )
     with pytest.raises(SettingsError) as error:
         load_stack_settings("old", project)
-    assert str(error.value) == ("Pulumi.old.yaml: training-pipeline:hyperparameters: Hyperparameter max_depth: 0 "
-                                "(no limit) needs tree_method approx or hist; tree_method auto builds with exact "
-                                "on xgboost 1.7.4")
+    assert str(error.value) == (
+        "Pulumi.old.yaml: training-pipeline:hyperparameters: Hyperparameter max_depth: 0 "
+        "(no limit) needs tree_method approx or hist; tree_method auto builds with exact "
+        "on xgboost 1.7.4"
+    )
 
 
-@pytest.mark.parametrize("overrides, instance_type, outcomes", DIFFERENCES,
-                         ids=[",".join(case[0]) for case in DIFFERENCES])
+@pytest.mark.parametrize(
+    "overrides, instance_type, outcomes", DIFFERENCES, ids=[",".join(case[0]) for case in DIFFERENCES]
+)
 def test_pulumi_up_checks_the_hyperparameters_against_the_chosen_images_rules(overrides, instance_type, outcomes):
     for version, refusal in outcomes.items():
         if refusal is ACCEPTED:
@@ -115,15 +168,22 @@ def test_pulumi_up_checks_the_hyperparameters_against_the_chosen_images_rules(ov
         assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("overrides, instance_type, outcomes", DIFFERENCES,
-                         ids=[",".join(case[0]) for case in DIFFERENCES])
+@pytest.mark.parametrize(
+    "overrides, instance_type, outcomes", DIFFERENCES, ids=[",".join(case[0]) for case in DIFFERENCES]
+)
 def test_the_first_state_checks_an_executions_hyperparameters_against_the_stacks_image(
-        overrides, instance_type, outcomes):
+    overrides, instance_type, outcomes
+):
     """The validation function's event carries the stack's runDefaults, the image version among them."""
     for version, refusal in outcomes.items():
         defaults = settings_of(version, BASE, instance_type).run_defaults
-        event = {"executionName": "xgb-dev--a", "input": {"hyperparameters": overrides}, "jobNamePrefix": "xgb-dev",
-                 "defaults": defaults, "bucket": "bucket"}
+        event = {
+            "executionName": "xgb-dev--a",
+            "input": {"hyperparameters": overrides},
+            "jobNamePrefix": "xgb-dev",
+            "defaults": defaults,
+            "bucket": "bucket",
+        }
         if refusal is ACCEPTED:
             assert execution_input.handle(event)["hyperparameters"] == {**BASE, **overrides}
             continue
@@ -137,11 +197,15 @@ def test_the_rules_the_first_state_applies_are_those_of_the_image_the_execution_
     version whose tag its training state runs (the function's environment is another resource,
     updated apart from the state machine)."""
     for version in VERSIONS:
-        definition = build_definition(settings_of(version, BASE), partition="aws", bucket="bucket",
-                                      sagemaker_role_arn="arn:aws:iam::111122223333:role/m",
-                                      validation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:v",
-                                      seed_function_arn="arn:aws:lambda:us-west-2:111122223333:function:s",
-                                      evaluation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:e")
+        definition = build_definition(
+            settings_of(version, BASE),
+            partition="aws",
+            bucket="bucket",
+            sagemaker_role_arn="arn:aws:iam::111122223333:role/m",
+            validation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:v",
+            seed_function_arn="arn:aws:lambda:us-west-2:111122223333:function:s",
+            evaluation_function_arn="arn:aws:lambda:us-west-2:111122223333:function:e",
+        )
         image = definition["States"]["Train model (XGBoost)"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
         checked = definition["States"][VALIDATE_STATE]["Parameters"]["defaults"]["training"]["image_version"]
         assert image.endswith(f":{version}") and checked == version
@@ -150,10 +214,12 @@ def test_the_rules_the_first_state_applies_are_those_of_the_image_the_execution_
 def test_defaults_naming_no_image_are_refused_in_one_line():
     """runDefaults of a stack deployed before the image was chosen (run.py reads them from its outputs)."""
     with pytest.raises(execution_input.InvalidExecutionInput) as error:
-        execution_input.validate_execution({}, execution_name="xgb-dev--a", job_name_prefix="xgb-dev",
-                                           defaults={"rows": 5, "hyperparameters": BASE})
-    assert str(error.value) == ("the stack's runDefaults name no image version (training.image_version): "
-                                "update the stack with `pulumi up`")
+        execution_input.validate_execution(
+            {}, execution_name="xgb-dev--a", job_name_prefix="xgb-dev", defaults={"rows": 5, "hyperparameters": BASE}
+        )
+    assert str(error.value) == (
+        "the stack's runDefaults name no image version (training.image_version): update the stack with `pulumi up`"
+    )
     with pytest.raises(rules.HyperparameterError, match=r"^xgboostVersion: '0.90-2' is not one of 3.2-0, 3.0-5, 1.7-1"):
         rules.validate(BASE, image_version="0.90-2")
 
@@ -169,7 +235,8 @@ def test_distributed_training_refuses_the_exact_updater_on_every_image():
 
 @pytest.mark.parametrize("version, refused", [("3.2-0", False), ("3.0-5", True), ("1.7-1", False)])
 def test_few_generated_rows_with_a_logistic_objective_are_refused_where_base_score_is_estimated_and_checked(
-        version, refused):
+    version, refused
+):
     """3.x estimates base_score from the training labels; on one label it is 0 or 1, which 3.0.5's
     logistic loss then fails (3.2.0 no longer checks it; 1.7.4 starts from 0.5)."""
     defaults = settings_of(version, BASE).run_defaults
@@ -177,19 +244,26 @@ def test_few_generated_rows_with_a_logistic_objective_are_refused_where_base_sco
         run = {"rows": 199, "hyperparameters": {"objective": objective}}
         if refused:
             with pytest.raises(execution_input.InvalidExecutionInput) as error:
-                execution_input.validate_execution(run, execution_name="xgb-dev--a", job_name_prefix="xgb-dev",
-                                                   defaults=defaults)
+                execution_input.validate_execution(
+                    run, execution_name="xgb-dev--a", job_name_prefix="xgb-dev", defaults=defaults
+                )
             assert str(error.value) == (
                 f"hyperparameters: Hyperparameter objective: {objective} on image 3.0-5 needs both labels among the "
                 "training rows (xgboost 3.0.5 estimates base_score from them, and fails 0 or 1): ask for at least "
-                "200 rows, not 199, or set base_score (e.g. 0.5)")
+                "200 rows, not 199, or set base_score (e.g. 0.5)"
+            )
         else:
-            execution_input.validate_execution(run, execution_name="xgb-dev--a", job_name_prefix="xgb-dev",
-                                               defaults=defaults)
-        for enough in ({"rows": 200}, {"rows": 1, "hyperparameters": {"objective": objective, "base_score": "0.5"}},
-                       {"rows": 1, "hyperparameters": {"objective": "binary:hinge"}}):
-            execution_input.validate_execution(enough, execution_name="xgb-dev--a", job_name_prefix="xgb-dev",
-                                               defaults=defaults)
+            execution_input.validate_execution(
+                run, execution_name="xgb-dev--a", job_name_prefix="xgb-dev", defaults=defaults
+            )
+        for enough in (
+            {"rows": 200},
+            {"rows": 1, "hyperparameters": {"objective": objective, "base_score": "0.5"}},
+            {"rows": 1, "hyperparameters": {"objective": "binary:hinge"}},
+        ):
+            execution_input.validate_execution(
+                enough, execution_name="xgb-dev--a", job_name_prefix="xgb-dev", defaults=defaults
+            )
 
 
 # What the container hands xgb.train for each difference, trained on each image's own library in its
@@ -219,9 +293,15 @@ def test_the_differences_are_the_libraries(version):
     cases = [overrides for overrides, instance_type, _ in DIFFERENCES if not instance_type.startswith("ml.g")]
     params = [rules.validate_as_container({**BASE, **overrides}) for overrides in cases]
     params = [{key: value for key, value in config.items() if key != "num_round"} for config in params]
+
     def train(params: list[dict], labels: str = "both") -> list[str | None]:
-        done = subprocess.run([str(python_for(version)), "-c", _TRAIN, json.dumps(params), labels],
-                              capture_output=True, text=True, check=True, env={"CUDA_VISIBLE_DEVICES": ""})
+        done = subprocess.run(
+            [str(python_for(version)), "-c", _TRAIN, json.dumps(params), labels],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"CUDA_VISIBLE_DEVICES": ""},
+        )
         return json.loads(done.stdout.splitlines()[-1])  # after what the library logs to stdout
 
     for overrides, outcome in zip(cases, train(params), strict=True):

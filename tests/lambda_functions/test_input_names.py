@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 
 import boto3
-from emulated_execution import start_and_wait, states_entered
 import pytest
+from dev_stack import PREFIX
+from emulated_execution import start_and_wait, states_entered
 
 from components.definition import FAILED_STATE, REFUSED_STATE, VALIDATE_STATE, build_definition
 from components.settings import load_stack_settings
 from lambda_src import execution_input
 from lambda_src.execution_input import InvalidExecutionInput, check_execution_name, handle
 from runner.execution import new_name
-from dev_stack import PREFIX
 
 
 def refusal(name) -> str:
@@ -41,7 +41,8 @@ def test_upper_case_is_refused_as_the_same_job_in_lower_case():
     assert refusal(f"{PREFIX}--BASELINE") == (
         f"execution name '{PREFIX}--BASELINE': upper-case letters are refused (SageMaker lower-cases names in "
         f"ARNs and compares job names case-insensitively, so it is the job '{PREFIX}--baseline'): "
-        f"use '{PREFIX}--baseline'")
+        f"use '{PREFIX}--baseline'"
+    )
 
 
 def test_upper_case_in_the_prefix_gets_the_same_hint():
@@ -60,13 +61,22 @@ DEFAULTS = load_stack_settings("dev").run_defaults
 
 def handled(execution_input_value, name=f"{PREFIX}--x") -> str:
     with pytest.raises(InvalidExecutionInput) as error:
-        handle({"input": execution_input_value, "executionName": name, "jobNamePrefix": PREFIX,
-                "defaults": DEFAULTS, "bucket": "bucket"})
+        handle(
+            {
+                "input": execution_input_value,
+                "executionName": name,
+                "jobNamePrefix": PREFIX,
+                "defaults": DEFAULTS,
+                "bucket": "bucket",
+            }
+        )
     return str(error.value)
 
 
-@pytest.mark.parametrize("execution_input_value", [
-    {"k" * 200_000: 1}, {"data": {"k" * 200_000: 1}}, {"hyperparameters": {"k" * 200_000: None}}])
+@pytest.mark.parametrize(
+    "execution_input_value",
+    [{"k" * 200_000: 1}, {"data": {"k" * 200_000: 1}}, {"hyperparameters": {"k" * 200_000: None}}],
+)
 def test_a_huge_field_name_is_echoed_short_with_its_length(execution_input_value):
     message = handled(execution_input_value)
     assert "k" * 64 in message and "k" * 65 not in message
@@ -76,6 +86,7 @@ def test_a_huge_field_name_is_echoed_short_with_its_length(execution_input_value
 def test_every_cause_is_cut_far_below_lambdas_limit(monkeypatch):
     def refuse(*args, **kwargs):
         raise InvalidExecutionInput("x" * 100_000)
+
     monkeypatch.setattr(execution_input, "validate_execution", refuse)
     message = handled({})
     assert len(message) <= execution_input.MAX_CAUSE and message.endswith("(cut from 100,000 characters)")
@@ -91,17 +102,26 @@ def test_input_nested_too_deep_to_check_is_refused():
 def test_a_bug_in_the_rules_is_a_refusal_not_a_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise TypeError("unsupported operand")
+
     monkeypatch.setattr(execution_input.hyperparameter_rules, "validate", broken)
-    assert handled({}) == ("execution input could not be checked (TypeError: unsupported operand): "
-                           "fix the input, or report this if it is valid")
+    assert handled({}) == (
+        "execution input could not be checked (TypeError: unsupported operand): "
+        "fix the input, or report this if it is valid"
+    )
 
 
 def test_an_input_the_lambda_runtime_cannot_parse_ends_refused():
     """The Lambda runtime refuses a 5,000-digit integer before the handler runs (Runtime.UnmarshalError):
     the input's fault, so a refusal; the first state's other failures are the platform's."""
-    states = build_definition(load_stack_settings("dev"), partition="aws", bucket="b", validation_function_arn="arn:v",
-                              seed_function_arn="arn:f",
-                              sagemaker_role_arn="arn:r", evaluation_function_arn="arn:e")["States"]
+    states = build_definition(
+        load_stack_settings("dev"),
+        partition="aws",
+        bucket="b",
+        validation_function_arn="arn:v",
+        seed_function_arn="arn:f",
+        sagemaker_role_arn="arn:r",
+        evaluation_function_arn="arn:e",
+    )["States"]
     catches = {tuple(catch["ErrorEquals"]): catch["Next"] for catch in states[VALIDATE_STATE]["Catch"]}
     assert catches[("States.ALL",)] == FAILED_STATE  # not the input's fault
     unreadable = states[catches[("Runtime.UnmarshalError",)]]
@@ -110,20 +130,32 @@ def test_an_input_the_lambda_runtime_cannot_parse_ends_refused():
 
 # --- through the deployed state machine, started directly ------------------------------------------
 
+
 def execute(outputs, name: str, payload: str) -> dict:
     described = start_and_wait(outputs, name, payload)
     described["entered"] = states_entered(outputs, described["executionArn"])
     return described
 
 
-@pytest.mark.parametrize("name, payload, cause", [
-    (f"{PREFIX}--" + "a" * (64 - len(PREFIX) - 2), '{"rows": 10}', "(64 characters) is not a valid SageMaker job name"),
-    (f"{PREFIX}--" + "b" * (80 - len(PREFIX) - 2), '{"rows": 10}', "(80 characters) is not a valid SageMaker job name"),
-    (f"{PREFIX}--" + "c" + "-" * 60 + "d", '{"rows": 10}', "is not a valid SageMaker job name"),
-    (f"{PREFIX}--nl\n", '{"rows": 10}', "is not a valid SageMaker job name"),
-    (f"{PREFIX}--BASELINE", '{"rows": 10}', "upper-case letters are refused"),
-    (f"{PREFIX}--long-key", json.dumps({"k" * 200_000: 1}), "unknown field 'kkkk"),
-])
+@pytest.mark.parametrize(
+    "name, payload, cause",
+    [
+        (
+            f"{PREFIX}--" + "a" * (64 - len(PREFIX) - 2),
+            '{"rows": 10}',
+            "(64 characters) is not a valid SageMaker job name",
+        ),
+        (
+            f"{PREFIX}--" + "b" * (80 - len(PREFIX) - 2),
+            '{"rows": 10}',
+            "(80 characters) is not a valid SageMaker job name",
+        ),
+        (f"{PREFIX}--" + "c" + "-" * 60 + "d", '{"rows": 10}', "is not a valid SageMaker job name"),
+        (f"{PREFIX}--nl\n", '{"rows": 10}', "is not a valid SageMaker job name"),
+        (f"{PREFIX}--BASELINE", '{"rows": 10}', "upper-case letters are refused"),
+        (f"{PREFIX}--long-key", json.dumps({"k" * 200_000: 1}), "unknown field 'kkkk"),
+    ],
+)
 def test_refused_by_the_first_state_with_nothing_written_and_no_job(stack, name, payload, cause):
     described = execute(stack, name, payload)
     assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
@@ -137,25 +169,38 @@ def test_refused_by_the_first_state_with_nothing_written_and_no_job(stack, name,
 
 # --- finding 3: generated rows must fit the training instances --------------------------------------
 
+
 def request_rows(rows, **training):
     volume = training.pop("volume", 30)
     return execution_input.validate_execution(
-        {"rows": rows}, execution_name=f"{PREFIX}--x", job_name_prefix=PREFIX,
-        defaults={**DEFAULTS, "volumeSizeGb": volume, "shards": training.get("instance_count", 1),
-                  "training": {**DEFAULTS["training"], **training}})
+        {"rows": rows},
+        execution_name=f"{PREFIX}--x",
+        job_name_prefix=PREFIX,
+        defaults={
+            **DEFAULTS,
+            "volumeSizeGb": volume,
+            "shards": training.get("instance_count", 1),
+            "training": {**DEFAULTS["training"], **training},
+        },
+    )
 
 
 def test_rows_beyond_the_instances_memory_are_refused_naming_the_limit():
-    limit = 16 * 2 ** 30 // 130  # ml.m5.xlarge: 16 GiB
+    limit = 16 * 2**30 // 130  # ml.m5.xlarge: 16 GiB
     assert request_rows(limit)["rows"] == limit
-    with pytest.raises(InvalidExecutionInput, match=rf"rows: {limit + 1:,} do not fit in memory: .* at most {limit:,} rows"):
+    with pytest.raises(
+        InvalidExecutionInput, match=rf"rows: {limit + 1:,} do not fit in memory: .* at most {limit:,} rows"
+    ):
         request_rows(limit + 1)
     assert request_rows(2 * limit, instance_count=2)["rows"] == 2 * limit  # the rows are sharded
 
 
 def test_rows_beyond_the_training_volume_are_refused_naming_volume_size():
-    limit = int(2 ** 30 // 7.8)  # ml.m5.4xlarge's 64 GiB hold more
-    with pytest.raises(InvalidExecutionInput, match=rf"do not fit on the training volumes: .*volumeSizeGb is 1 .* at most {limit:,} rows"):
+    limit = int(2**30 // 7.8)  # ml.m5.4xlarge's 64 GiB hold more
+    with pytest.raises(
+        InvalidExecutionInput,
+        match=rf"do not fit on the training volumes: .*volumeSizeGb is 1 .* at most {limit:,} rows",
+    ):
         request_rows(limit + 1, instance_type="ml.m5.4xlarge", volume=1)
     assert request_rows(limit, instance_type="ml.m5.4xlarge", volume=1)["rows"] == limit
 
@@ -181,9 +226,9 @@ def test_rows_the_instances_cannot_hold_are_refused_by_the_state_machine(stack):
 def test_run_py_and_the_emulators_sagemaker_check_names_as_sagemaker_does(name):
     from moto.sagemaker.exceptions import ValidationError
 
-    from runner.execution import check_name
     from runner.emulator.sagemaker.jobs import _check_name
     from runner.errors import UsageError
+    from runner.execution import check_name
 
     with pytest.raises(UsageError, match="invalid execution name"):
         check_name(name)

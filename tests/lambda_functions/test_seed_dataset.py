@@ -88,8 +88,7 @@ def test_layout_format_and_return_value(s3, monkeypatch):
         "shards": 4,
         "seed": 7,
         "objects": [f"s3://{BUCKET}/{k}" for k in (*train_keys, test_key, labels_key, validation_key)],
-        "source": {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"],
-                   "classes": None},
+        "source": {"kind": "generated", "uri": None, "label": "label", "features": ["x", "y"], "classes": None},
     }
     assert sorted(keys(s3)) == sorted([*train_keys, test_key, labels_key, validation_key])
     validation = parse(read(s3, result["validation_uri"] + "validation.csv"), 3)
@@ -190,8 +189,7 @@ def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
     the same seed gives through a single put_object."""
     calls = []
     original = s3.upload_part
-    monkeypatch.setattr(s3, "upload_part",
-                        lambda **kw: calls.append(kw["PartNumber"]) or original(**kw))
+    monkeypatch.setattr(s3, "upload_part", lambda **kw: calls.append(kw["PartNumber"]) or original(**kw))
     result = write_dataset(event(rows=1_500_000, test_rows=10, seed=5), s3)
     assert calls == [1, 2]
     data = read(s3, result["objects"][0])
@@ -206,42 +204,45 @@ def test_large_objects_use_multipart_and_stay_whole(s3, monkeypatch):
     assert read(s3, single["objects"][0]) == data
 
 
-@pytest.mark.parametrize("bad, field", [
-    # Where to write is the function's own: an event naming it is refused, whatever it names.
-    ({"bucket": BUCKET}, "^bucket: not taken from the event: .* send executionName instead$"),
-    ({"prefix": "runs/xgb-dev--victim/"}, "^prefix: not taken from the event"),
-    ({"bucket": "other", "prefix": PREFIX}, "^bucket and prefix: not taken from the event"),
-    ({"executionName": None}, "executionName: execution name null is not a valid SageMaker job name"),
-    ({"executionName": "xgb-other--1"}, "executionName: .* must start with 'xgb-dev--'"),
-    ({"executionName": "xgb-dev-2--1"}, "must start with 'xgb-dev--'"),  # another stack's prefix
-    ({"executionName": "xgb-dev--Victim"}, "upper-case letters are refused"),
-    ({"executionName": "xgb-dev--" + "a" * 60}, r"\(69 characters\) is not a valid SageMaker job name"),
-    ({"executionName": "xgb-dev--../x"}, "is not a valid SageMaker job name"),
-    ({"action": "validate"}, "the validation function checks execution input"),
-    ({"rows": 0}, "rows"),
-    ({"rows": -5}, "rows"),
-    ({"rows": 10.0}, "rows"),
-    ({"rows": True}, "rows"),
-    ({"rows": "100"}, "rows"),
-    ({"rows": None}, "rows"),
-    ({"test_rows": 0}, "test_rows"),
-    ({"test_rows": 2.5}, "test_rows"),
-    ({"shards": 0}, "shards"),
-    ({"shards": False}, "shards"),
-    ({"rows": 3, "shards": 4}, "shards"),
-    ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),  # MAX_ROWS, as the validator
-    ({"test_rows": 20_000_001}, "test_rows must be an integer from 1 to 20,000,000"),  # the evaluation's bound
-    ({"validation_rows": 10 ** 12}, "validation_rows must be an integer from 1 to 1,000,000,000"),
-    ({"rows": 400, "shards": 400}, "shards must be the stack's 1 .one per training instance., got 400"),
-    ({"shards": 2}, "shards must be the stack's 1"),
-    ({"seed": 1.5}, "seed"),
-    ({"seed": "7"}, "seed"),
-    ({"seed": True}, "seed"),
-    ({"seed": None}, "seed"),
-    ({"seed": -1}, "seed"),  # random.Random(-1) would equal random.Random(1)
-    ({"row": 10}, "row"),
-    ({"Rows": 10, "extra": 1}, "Rows"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        # Where to write is the function's own: an event naming it is refused, whatever it names.
+        ({"bucket": BUCKET}, "^bucket: not taken from the event: .* send executionName instead$"),
+        ({"prefix": "runs/xgb-dev--victim/"}, "^prefix: not taken from the event"),
+        ({"bucket": "other", "prefix": PREFIX}, "^bucket and prefix: not taken from the event"),
+        ({"executionName": None}, "executionName: execution name null is not a valid SageMaker job name"),
+        ({"executionName": "xgb-other--1"}, "executionName: .* must start with 'xgb-dev--'"),
+        ({"executionName": "xgb-dev-2--1"}, "must start with 'xgb-dev--'"),  # another stack's prefix
+        ({"executionName": "xgb-dev--Victim"}, "upper-case letters are refused"),
+        ({"executionName": "xgb-dev--" + "a" * 60}, r"\(69 characters\) is not a valid SageMaker job name"),
+        ({"executionName": "xgb-dev--../x"}, "is not a valid SageMaker job name"),
+        ({"action": "validate"}, "the validation function checks execution input"),
+        ({"rows": 0}, "rows"),
+        ({"rows": -5}, "rows"),
+        ({"rows": 10.0}, "rows"),
+        ({"rows": True}, "rows"),
+        ({"rows": "100"}, "rows"),
+        ({"rows": None}, "rows"),
+        ({"test_rows": 0}, "test_rows"),
+        ({"test_rows": 2.5}, "test_rows"),
+        ({"shards": 0}, "shards"),
+        ({"shards": False}, "shards"),
+        ({"rows": 3, "shards": 4}, "shards"),
+        ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),  # MAX_ROWS, as the validator
+        ({"test_rows": 20_000_001}, "test_rows must be an integer from 1 to 20,000,000"),  # the evaluation's bound
+        ({"validation_rows": 10**12}, "validation_rows must be an integer from 1 to 1,000,000,000"),
+        ({"rows": 400, "shards": 400}, "shards must be the stack's 1 .one per training instance., got 400"),
+        ({"shards": 2}, "shards must be the stack's 1"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": "7"}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"seed": None}, "seed"),
+        ({"seed": -1}, "seed"),  # random.Random(-1) would equal random.Random(1)
+        ({"row": 10}, "row"),
+        ({"Rows": 10, "extra": 1}, "Rows"),
+    ],
+)
 def test_bad_input_is_rejected_before_writing(s3, bad, field):
     with pytest.raises(InvalidSeedRequest, match=field) as raised:
         write_dataset(event(**bad), s3)
@@ -257,28 +258,46 @@ def test_missing_execution_name(s3):
 
 def test_without_its_configuration_the_function_names_what_is_missing(s3, monkeypatch):
     monkeypatch.delenv("RUNS_BUCKET")
-    with pytest.raises(seed_dataset.FunctionNotConfigured, match=r"^the function's environment has no "
-                                                                  r"RUNS_BUCKET: the TrainingPipeline component"):
+    with pytest.raises(
+        seed_dataset.FunctionNotConfigured,
+        match=r"^the function's environment has no "
+        r"RUNS_BUCKET: the TrainingPipeline component",
+    ):
         write_dataset(event(rows=10), s3)
     assert keys(s3) == []
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("DATA_SOURCES", '{"s3://team-data/": 1}', r"^DATA_SOURCES: expected a list of S3 locations"),
-    ("DATA_SOURCES", '"s3://team-data/"', r"^DATA_SOURCES: expected a list of S3 locations"),
-    ("DATA_SOURCES", '[["s3://team-data/"]]', r"^DATA_SOURCES: \[\"s3://team-data/\"\] is not an S3 URI"),
-    ("DATA_SOURCES", '["s3://team-data/tables"]', r"^DATA_SOURCES: \"s3://team-data/tables\" must end with '/'"),
-    ("DATA_SOURCES", '["s3://team-data\\n/tables/"]', r"does not name a valid S3 bucket"),
-    ("DATA_SOURCES", "s3://team-data/", r"^DATA_SOURCES: not JSON"),
-    # The function's own bucket's runs/: every run's data and uploads (finding F3).
-    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/"]', rf"^DATA_SOURCES: s3://{BUCKET}/runs/ overlaps s3://{BUCKET}/runs/"),
-    ("DATA_SOURCES", f'["{SOURCES}", "s3://{BUCKET}/"]', rf"^DATA_SOURCES: s3://{BUCKET}/ overlaps s3://{BUCKET}/runs/"),
-    ("DATA_SOURCES", f'["s3://{BUCKET}/runs/{NAME}/upload/"]', r"overlaps .*: name a location outside the stack's runs/"),
-    ("TRAINING_SHARDS", "0", r"^TRAINING_SHARDS: '0' is not a positive integer"),
-    ("TRAINING_SHARDS", "２", r"^TRAINING_SHARDS: '２' is not a positive integer"),
-    ("RUNS_BUCKET", "Seed_Bucket", r"^RUNS_BUCKET: 'Seed_Bucket' is not an S3 bucket name"),
-    ("RUNS_BUCKET", BUCKET + "\n", r"^RUNS_BUCKET: .* is not an S3 bucket name"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DATA_SOURCES", '{"s3://team-data/": 1}', r"^DATA_SOURCES: expected a list of S3 locations"),
+        ("DATA_SOURCES", '"s3://team-data/"', r"^DATA_SOURCES: expected a list of S3 locations"),
+        ("DATA_SOURCES", '[["s3://team-data/"]]', r"^DATA_SOURCES: \[\"s3://team-data/\"\] is not an S3 URI"),
+        ("DATA_SOURCES", '["s3://team-data/tables"]', r"^DATA_SOURCES: \"s3://team-data/tables\" must end with '/'"),
+        ("DATA_SOURCES", '["s3://team-data\\n/tables/"]', r"does not name a valid S3 bucket"),
+        ("DATA_SOURCES", "s3://team-data/", r"^DATA_SOURCES: not JSON"),
+        # The function's own bucket's runs/: every run's data and uploads (finding F3).
+        (
+            "DATA_SOURCES",
+            f'["s3://{BUCKET}/runs/"]',
+            rf"^DATA_SOURCES: s3://{BUCKET}/runs/ overlaps s3://{BUCKET}/runs/",
+        ),
+        (
+            "DATA_SOURCES",
+            f'["{SOURCES}", "s3://{BUCKET}/"]',
+            rf"^DATA_SOURCES: s3://{BUCKET}/ overlaps s3://{BUCKET}/runs/",
+        ),
+        (
+            "DATA_SOURCES",
+            f'["s3://{BUCKET}/runs/{NAME}/upload/"]',
+            r"overlaps .*: name a location outside the stack's runs/",
+        ),
+        ("TRAINING_SHARDS", "0", r"^TRAINING_SHARDS: '0' is not a positive integer"),
+        ("TRAINING_SHARDS", "２", r"^TRAINING_SHARDS: '２' is not a positive integer"),
+        ("RUNS_BUCKET", "Seed_Bucket", r"^RUNS_BUCKET: 'Seed_Bucket' is not an S3 bucket name"),
+        ("RUNS_BUCKET", BUCKET + "\n", r"^RUNS_BUCKET: .* is not an S3 bucket name"),
+    ],
+)
 def test_a_function_deployed_with_a_bad_environment_refuses_to_run(s3, monkeypatch, name, value, message):
     """The function checks its own configuration by the settings' rules: an entry without its
     trailing slash (s3://team-data/tables would let tables-private/ in), a JSON object read as
@@ -318,6 +337,7 @@ class FailingClient:
             if self.calls == self.fail_on:
                 raise ConnectionError(f"injected failure in {name} #{self.calls}")
             return attribute(**kwargs)
+
         return call
 
 
@@ -357,7 +377,9 @@ def test_deadline_stops_and_cleans_up(s3, monkeypatch):
     clock = iter([600_000] * 41 + [1_000] * 1000)  # plenty of time, then almost none
     spy = FailingClient(s3, "upload_part", fail_on=0)
     with pytest.raises(seed_dataset.DeadlineExceeded, match="rows"):
-        write_dataset(event(rows=3_000_000, shards=stack_shards(monkeypatch, 2), seed=1), spy, remaining_ms=lambda: next(clock))
+        write_dataset(
+            event(rows=3_000_000, shards=stack_shards(monkeypatch, 2), seed=1), spy, remaining_ms=lambda: next(clock)
+        )
     assert spy.calls == 3
     assert_nothing_left(s3)
 
@@ -384,8 +406,9 @@ def test_abort_waits_for_the_part_in_flight(s3):
             return s3.abort_multipart_upload(**kwargs)
 
     with pytest.raises(seed_dataset.DeadlineExceeded):
-        write_dataset(event(rows=3_000_000, seed=1), Recording(),
-                      remaining_ms=lambda: 1_000 if ("start", 2) in calls else 600_000)
+        write_dataset(
+            event(rows=3_000_000, seed=1), Recording(), remaining_ms=lambda: 1_000 if ("start", 2) in calls else 600_000
+        )
     assert calls == [("start", 1), ("end", 1), ("start", 2), ("end", 2), ("abort",)]
     assert_nothing_left(s3)
 
@@ -394,8 +417,7 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
     monkeypatch.setattr(seed_dataset, "_client", None)
     created = []
     real_client = boto3.client
-    monkeypatch.setattr(seed_dataset.boto3, "client",
-                        lambda *a, **kw: created.append(a) or real_client(*a, **kw))
+    monkeypatch.setattr(seed_dataset.boto3, "client", lambda *a, **kw: created.append(a) or real_client(*a, **kw))
 
     class Context:
         def get_remaining_time_in_millis(self):
@@ -411,23 +433,43 @@ def test_handler_uses_one_lazily_created_client(s3, monkeypatch):
 
 # -- the prepare action: a user's CSV in S3 into the same layout -----------------------------------
 
+
 def prepare_event(uri, **data):
-    return {"action": "prepare", "executionName": NAME, "seed": 4, "shards": 1,
-            "hyperparameters": {"objective": "binary:logistic"},
-            "data": {"kind": "s3", "uri": uri, "label": "label", "test": None,
-                     "split": {"validation": 0.1, "test": 0.2}, **data}}
+    return {
+        "action": "prepare",
+        "executionName": NAME,
+        "seed": 4,
+        "shards": 1,
+        "hyperparameters": {"objective": "binary:logistic"},
+        "data": {
+            "kind": "s3",
+            "uri": uri,
+            "label": "label",
+            "test": None,
+            "split": {"validation": 0.1, "test": 0.2},
+            **data,
+        },
+    }
 
 
 def test_prepare_writes_the_generators_layout_from_a_prefix(s3, monkeypatch):
     s3.put_object(Bucket=BUCKET, Key="sources/t/part-0.csv", Body=b"a,label,b\n" + b"1,0,2\n3,1,4\n" * 50)
     s3.put_object(Bucket=BUCKET, Key="sources/t/part-1.csv", Body=b"\xef\xbb\xbfa,label,b\n" + b"5,1,6\n" * 100)
     s3.put_object(Bucket=BUCKET, Key="sources/t/_SUCCESS", Body=b"")
-    result = seed_dataset.handler({**prepare_event(f"s3://{BUCKET}/sources/t/"), "shards": stack_shards(monkeypatch, 2)},
-                                  None)
-    assert result["source"] == {"kind": "s3", "uri": f"s3://{BUCKET}/sources/t/", "test_uri": None,
-                                "label": "label", "features": ["a", "b"], "classes": None,
-                                "split": {"validation": 0.1, "test": 0.2}, "identifier_like": [],
-                                "categorical": {}}
+    result = seed_dataset.handler(
+        {**prepare_event(f"s3://{BUCKET}/sources/t/"), "shards": stack_shards(monkeypatch, 2)}, None
+    )
+    assert result["source"] == {
+        "kind": "s3",
+        "uri": f"s3://{BUCKET}/sources/t/",
+        "test_uri": None,
+        "label": "label",
+        "features": ["a", "b"],
+        "classes": None,
+        "split": {"validation": 0.1, "test": 0.2},
+        "identifier_like": [],
+        "categorical": {},
+    }
     assert sum(result["rows"].values()) == 200 and result["shards"] == 2
     assert [uri.rsplit("/", 2)[-2] for uri in result["objects"]] == ["train", "train", "test", "labels", "validation"]
     shards = [read(s3, uri).decode().splitlines() for uri in result["objects"][:2]]
@@ -469,6 +511,7 @@ def test_an_empty_prefix_is_refused(s3):
 
 # -- write-once runs: nothing a later invocation writes replaces an earlier one's object -----------
 
+
 def snapshot(s3) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys(s3)}
 
@@ -478,15 +521,19 @@ def test_a_replayed_event_fails_and_keeps_the_old_runs_objects(s3):
     refused before anything is written, naming what the run holds."""
     write_dataset(event(rows=50, seed=1), s3)
     before = snapshot(s3)
-    with pytest.raises(seed_dataset.RunExists, match=rf"^s3://{BUCKET}/{PREFIX} exists already \(it holds "
-                                                     rf"{PREFIX}csv/\): .* start the run under a new name$"):
+    with pytest.raises(
+        seed_dataset.RunExists,
+        match=rf"^s3://{BUCKET}/{PREFIX} exists already \(it holds "
+        rf"{PREFIX}csv/\): .* start the run under a new name$",
+    ):
         write_dataset(event(rows=10, seed=2), s3)
     assert snapshot(s3) == before
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
-@pytest.mark.parametrize("key", [f"{PREFIX}csv/train/part-00002.csv", f"{PREFIX}model/x", f"{PREFIX}zzz",
-                                 f"{PREFIX}upload"])
+@pytest.mark.parametrize(
+    "key", [f"{PREFIX}csv/train/part-00002.csv", f"{PREFIX}model/x", f"{PREFIX}zzz", f"{PREFIX}upload"]
+)
 def test_a_run_holding_anything_but_its_upload_folder_is_not_added_to(s3, monkeypatch, key):
     """More shards than the run wrote would add objects under its csv/train/ (the training
     channel reads every object there): nothing is written into a run that holds anything."""
@@ -513,8 +560,11 @@ class Racing:
 def test_an_invocation_racing_past_the_check_is_stopped_by_the_conditional_write(s3):
     write_dataset(event(rows=50, seed=1), s3)
     before = snapshot(s3)
-    with pytest.raises(seed_dataset.RunExists, match=rf"s3://{BUCKET}/{PREFIX}csv/train/part-00000.csv "
-                                                     r"exists already: .* start the run under a new name"):
+    with pytest.raises(
+        seed_dataset.RunExists,
+        match=rf"s3://{BUCKET}/{PREFIX}csv/train/part-00000.csv "
+        r"exists already: .* start the run under a new name",
+    ):
         write_dataset(event(rows=10, seed=2), Racing(s3))
     assert snapshot(s3) == before
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
@@ -564,11 +614,14 @@ def test_prepare_reads_and_then_deletes_the_runs_own_upload(s3):
     assert sum(result["rows"].values()) == 100
 
 
-@pytest.mark.parametrize("uri, message", [
-    (f"s3://{BUCKET}/runs/{STACK_PREFIX}--victim/upload/data.csv", "outside the stack's data sources"),
-    (f"s3://{BUCKET}/elsewhere/data.csv", "outside the stack's data sources"),
-    (f"s3://{BUCKET}/runs/{NAME}/upload/", "is a prefix: name the uploaded object"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        (f"s3://{BUCKET}/runs/{STACK_PREFIX}--victim/upload/data.csv", "outside the stack's data sources"),
+        (f"s3://{BUCKET}/elsewhere/data.csv", "outside the stack's data sources"),
+        (f"s3://{BUCKET}/runs/{NAME}/upload/", "is a prefix: name the uploaded object"),
+    ],
+)
 def test_prepare_reads_only_the_stacks_data_sources_and_the_runs_own_upload(s3, uri, message):
     """Another run's upload is neither: it is not read into this run, and not deleted."""
     victim = upload(s3, f"{STACK_PREFIX}--victim")
@@ -587,7 +640,9 @@ def test_prepare_refuses_a_runs_upload_beside_a_data_source(s3, kind, own):
     source had the data source's object deleted, stopped by IAM only)."""
     s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n" + b"1,0\n2,1\n" * 50)
     uploaded = upload(s3)
-    uris = {"uri": uploaded, "test": f"{SOURCES}d.csv"} if own == "uri" else {"uri": f"{SOURCES}d.csv", "test": uploaded}
+    uris = (
+        {"uri": uploaded, "test": f"{SOURCES}d.csv"} if own == "uri" else {"uri": f"{SOURCES}d.csv", "test": uploaded}
+    )
     before = snapshot(s3)
     with pytest.raises(InvalidSeedRequest, match="both must be uploads of this run .* or both in dataSources"):
         seed_dataset.handler(prepare_event(uris["uri"], test=uris["test"], kind=kind, split={"validation": 0.1}), None)
@@ -608,8 +663,7 @@ def test_a_run_whose_upload_cannot_be_deleted_fails_and_writes_nothing(s3):
 def test_only_uris_inside_the_runs_own_upload_location_are_deleted(s3):
     s3.put_object(Bucket=BUCKET, Key="sources/d.csv", Body=b"a,label\n1,0\n")
     uploaded = upload(s3)
-    seed_dataset._delete_uploads(s3, {"uri": uploaded, "test": f"{SOURCES}d.csv"},
-                                 f"s3://{BUCKET}/runs/{NAME}/upload/")
+    seed_dataset._delete_uploads(s3, {"uri": uploaded, "test": f"{SOURCES}d.csv"}, f"s3://{BUCKET}/runs/{NAME}/upload/")
     assert keys(s3) == ["sources/d.csv"]
 
 
@@ -650,8 +704,10 @@ def test_the_generated_held_out_set_is_capped_at_what_the_evaluation_scores(s3, 
     assert whole["rows"]["test"] == 1000
     test_key, labels_key = "csv/test/test.csv", "csv/labels/test_labels.csv"
     for key in (test_key, labels_key):
-        assert read(s3, f"s3://{BUCKET}/{PREFIX}{key}").split(b"\n")[:300] == \
-            read(s3, f"s3://{BUCKET}/runs/{STACK_PREFIX}--whole/{key}").split(b"\n")[:300]
+        assert (
+            read(s3, f"s3://{BUCKET}/{PREFIX}{key}").split(b"\n")[:300]
+            == read(s3, f"s3://{BUCKET}/runs/{STACK_PREFIX}--whole/{key}").split(b"\n")[:300]
+        )
     assert read(s3, capped["objects"][0]) == read(s3, whole["objects"][0])  # the same training rows
     with pytest.raises(InvalidSeedRequest, match="test_rows must be an integer from 1 to 300, got 301"):
         write_dataset(event(executionName=f"{STACK_PREFIX}--more", rows=1000, test_rows=301), s3)

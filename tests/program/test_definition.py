@@ -15,8 +15,9 @@ import zipfile
 
 import pytest
 from definition_target import BUCKET, DEFAULT_HYPERPARAMETERS, FUNCTION_ARN, TARGET, VALIDATION_ARN, substitute
+from dev_stack import PREFIX  # noqa: E402
 
-from components.definition import (
+from components.definition import (  # noqa: E402
     EVALUATE_STATE,
     FAILED_STATE,
     GATE_FAILED_STATE,
@@ -24,16 +25,17 @@ from components.definition import (
     PREPARE_STATE,
     REFUSED_STATE,
     REGISTER_STATE,
+    SAVE_STATE,
     STATE_NAMES,
+    STOP_TRAINING_STATE,
+    STOP_TRANSFORM_STATE,
+    TRAIN_STATE,
+    TRANSFORM_STATE,
     VALIDATE_STATE,
     build_definition,
     render_definition,
 )
 from components.settings import PipelineSettings
-
-from components.definition import (  # noqa: E402
-    SAVE_STATE, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, TRAIN_STATE, TRANSFORM_STATE)
-from dev_stack import PREFIX  # noqa: E402
 
 SAGEMAKER_TASKS = {
     "Train model (XGBoost)": "CreateTrainingJob",
@@ -85,6 +87,7 @@ def walk(value, path=()):
 
 # --- structure -------------------------------------------------------------------------------
 
+
 def test_seed_states_in_order(definition):
     path = happy_path(definition)
     assert [name for name in path if name in STATE_NAMES] == list(STATE_NAMES)
@@ -97,7 +100,8 @@ def test_seed_states_in_order(definition):
 def test_every_written_path_is_under_the_execution(definition):
     """S3 locations are States.Format('s3://<bucket>/runs/{}/...', $$.Execution.Name); no fixed keys."""
     run_uri = re.compile(
-        r"^States\.Format\('s3://" + re.escape(BUCKET) + r"/runs/\{\}/[\w/.-]*', \$\$\.Execution\.Name\)$")
+        r"^States\.Format\('s3://" + re.escape(BUCKET) + r"/runs/\{\}/[\w/.-]*', \$\$\.Execution\.Name\)$"
+    )
     written = []
     for _, key, value in walk(definition["States"]):
         if isinstance(value, str) and "s3://" in value:
@@ -195,8 +199,10 @@ def test_sagemaker_parameters_match_the_api(definition, state, operation):
 
 
 def test_training_image_is_resolved_for_the_region():
-    for region, image in (("us-west-2", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0"),
-                          ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0")):
+    for region, image in (
+        ("us-west-2", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:3.2-0"),
+        ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"),
+    ):
         settings = PipelineSettings.from_config(lambda key: None, stack="dev", region=region)
         definition = build_definition(settings, **TARGET)
         states = definition["States"]
@@ -206,6 +212,7 @@ def test_training_image_is_resolved_for_the_region():
 
 # --- partitions ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
 def test_integration_arns_carry_the_partition(settings, partition):
     """`arn:aws:states:::...` in aws-cn or aws-us-gov fails every execution with States.Runtime."""
@@ -213,16 +220,22 @@ def test_integration_arns_carry_the_partition(settings, partition):
     resources = [state["Resource"] for state in definition["States"].values() if "Resource" in state]
     integrations = [arn for arn in resources if arn.split(":")[2] == "states"]
     assert len(integrations) == 6  # 3 SageMaker jobs and models, 2 stops, the registration
-    assert all(arn.startswith((f"arn:{partition}:states:::sagemaker:", f"arn:{partition}:states:::aws-sdk:sagemaker:"))
-               for arn in integrations)
+    assert all(
+        arn.startswith((f"arn:{partition}:states:::sagemaker:", f"arn:{partition}:states:::aws-sdk:sagemaker:"))
+        for arn in integrations
+    )
 
 
 # --- timeouts: a SageMaker state that times out stops its job ----------------------------------------
 
-@pytest.mark.parametrize("config, training_timeout", [
-    ({}, 3600 + 3600),  # maxRuntimeSeconds + an hour
-    ({"spotTraining": True, "maxWaitSeconds": 9000}, 9000 + 3600),  # a spot job's bound is MaxWaitTimeInSeconds
-])
+
+@pytest.mark.parametrize(
+    "config, training_timeout",
+    [
+        ({}, 3600 + 3600),  # maxRuntimeSeconds + an hour
+        ({"spotTraining": True, "maxWaitSeconds": 9000}, 9000 + 3600),  # a spot job's bound is MaxWaitTimeInSeconds
+    ],
+)
 def test_sagemaker_states_time_out_after_their_bound(config, training_timeout):
     states = build_definition(settings_with(**config, transformTimeoutSeconds=5400), **TARGET)["States"]
     assert states["Train model (XGBoost)"]["TimeoutSeconds"] == training_timeout
@@ -232,11 +245,16 @@ def test_sagemaker_states_time_out_after_their_bound(config, training_timeout):
     assert "TimeoutSeconds" not in states["Save Model"]  # a request-response call
 
 
-@pytest.mark.parametrize("state, stop_state, operation", [
-    ("Train model (XGBoost)", "Stop training job", "StopTrainingJob"),
-    ("Batch transform", "Stop transform job", "StopTransformJob"),
-])
-def test_a_failure_or_timeout_stops_the_job_then_fails_the_pipeline_with_its_error(definition, state, stop_state, operation):
+@pytest.mark.parametrize(
+    "state, stop_state, operation",
+    [
+        ("Train model (XGBoost)", "Stop training job", "StopTrainingJob"),
+        ("Batch transform", "Stop transform job", "StopTransformJob"),
+    ],
+)
+def test_a_failure_or_timeout_stops_the_job_then_fails_the_pipeline_with_its_error(
+    definition, state, stop_state, operation
+):
     import botocore.session
     from botocore.validate import ParamValidator
 
@@ -259,6 +277,7 @@ def test_a_failure_or_timeout_stops_the_job_then_fails_the_pipeline_with_its_err
 
 # --- the untrusted input: validated first, then dropped ---------------------------------------------
 
+
 def test_input_goes_only_to_the_validation_step(definition):
     """Only the validation step reads `$` as given; every later state reads what it returned."""
     validate = definition["States"][VALIDATE_STATE]
@@ -272,8 +291,11 @@ def test_input_goes_only_to_the_validation_step(definition):
 
 def _caught_by(state: dict, error: str) -> str:
     """The state a Task's Catch sends `error` to (the first catcher naming it, or States.ALL)."""
-    return next(catch["Next"] for catch in state["Catch"]
-                if error in catch["ErrorEquals"] or "States.ALL" in catch["ErrorEquals"])
+    return next(
+        catch["Next"]
+        for catch in state["Catch"]
+        if error in catch["ErrorEquals"] or "States.ALL" in catch["ErrorEquals"]
+    )
 
 
 def _ends_in(definition: dict, state: str) -> str:
@@ -290,23 +312,36 @@ def test_only_bad_input_is_reported_as_bad_input(definition):
     validate = definition["States"][VALIDATE_STATE]
     for error in ("InvalidExecutionInput", "Runtime.UnmarshalError"):
         assert _ends_in(definition, _caught_by(validate, error)) == REFUSED_STATE, error
-    for error in ("Lambda.Unknown", "Sandbox.Timedout", "States.Timeout", "Lambda.ClientExecutionTimeoutException",
-                  "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                  "Lambda.TooManyRequestsException", "Runtime.ImportModuleError", "KeyError"):
+    for error in (
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+        "States.Timeout",
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Runtime.ImportModuleError",
+        "KeyError",
+    ):
         assert _caught_by(validate, error) == FAILED_STATE, error
     assert definition["States"][FAILED_STATE]["ErrorPath"] == "$.Error"
     assert definition["States"][REFUSED_STATE]["Error"] == "InvalidExecutionInput"
 
 
 def test_lambda_states_retry_what_the_step_functions_guide_retries(definition):
-    """"Handle Lambda service exceptions" (Step Functions developer guide): retry
+    """ "Handle Lambda service exceptions" (Step Functions developer guide): retry
     ClientExecutionTimeoutException, ServiceException, AWSLambdaException, SdkClientException;
     TooManyRequestsException is Lambda's throttling. Not Lambda.Unknown: a timeout would recur."""
     for name in (VALIDATE_STATE, "Generate dataset", "Prepare dataset"):
         [retry] = definition["States"][name]["Retry"]
         assert set(retry["ErrorEquals"]) == {
-            "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
-            "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}, name
+            "Lambda.ClientExecutionTimeoutException",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.TooManyRequestsException",
+        }, name
         assert retry["IntervalSeconds"] == 2 and retry["BackoffRate"] == 2.0
 
 
@@ -318,6 +353,7 @@ def test_network_isolation(definition):
 
 # --- the data flow, executed by moto's ASL interpreter ---------------------------------------------
 
+
 def without_sagemaker(definition: dict) -> dict:
     """The definition with the training task as a Pass state that outputs its request and ends.
 
@@ -326,10 +362,22 @@ def without_sagemaker(definition: dict) -> dict:
     """
     changed = copy.deepcopy(definition)
     train = changed["States"][TRAIN_STATE]
-    changed["States"][TRAIN_STATE] = {"Type": "Pass", "Parameters": train["Parameters"],
-                                      "ResultPath": "$.trainingRequest", "End": True}
-    for name in (SAVE_STATE, TRANSFORM_STATE, STOP_TRAINING_STATE, STOP_TRANSFORM_STATE, EVALUATE_STATE, GATE_STATE,
-                 GATE_FAILED_STATE, REGISTER_STATE):
+    changed["States"][TRAIN_STATE] = {
+        "Type": "Pass",
+        "Parameters": train["Parameters"],
+        "ResultPath": "$.trainingRequest",
+        "End": True,
+    }
+    for name in (
+        SAVE_STATE,
+        TRANSFORM_STATE,
+        STOP_TRAINING_STATE,
+        STOP_TRANSFORM_STATE,
+        EVALUATE_STATE,
+        GATE_STATE,
+        GATE_FAILED_STATE,
+        REGISTER_STATE,
+    ):
         del changed["States"][name]
     return changed
 
@@ -347,13 +395,25 @@ def interpreter(settings):
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("seed_dataset.py", "def handler(event, context):\n    return event\n")
         function_arn = boto3.client("lambda", region_name="us-west-2").create_function(
-            FunctionName="seed", Runtime="python3.13", Role=role, Handler="seed_dataset.handler",
-            Code={"ZipFile": code.getvalue()})["FunctionArn"]
+            FunctionName="seed",
+            Runtime="python3.13",
+            Role=role,
+            Handler="seed_dataset.handler",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
         client = boto3.client("stepfunctions", region_name="us-west-2")
-        full = build_definition(settings, **{**TARGET, "validation_function_arn": function_arn,
-                                             "seed_function_arn": function_arn, "sagemaker_role_arn": role})
-        machine = client.create_state_machine(name="no-sagemaker", definition=json.dumps(without_sagemaker(full)),
-                                              roleArn=role)["stateMachineArn"]
+        full = build_definition(
+            settings,
+            **{
+                **TARGET,
+                "validation_function_arn": function_arn,
+                "seed_function_arn": function_arn,
+                "sagemaker_role_arn": role,
+            },
+        )
+        machine = client.create_state_machine(
+            name="no-sagemaker", definition=json.dumps(without_sagemaker(full)), roleArn=role
+        )["stateMachineArn"]
         yield client, machine
 
 
@@ -374,28 +434,46 @@ def execute(client, machine_arn: str, name: str, payload, lambda_results: list[d
 
 
 def lambda_inputs(run: dict) -> list[dict]:
-    return [json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
-            for event in run["events"] if event["type"] == "LambdaFunctionScheduled"]
+    return [
+        json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
+        for event in run["events"]
+        if event["type"] == "LambdaFunctionScheduled"
+    ]
 
 
 def test_validated_request_drives_every_later_state(interpreter):
     client, machine = interpreter
     name = f"{PREFIX}--flow-1"
     payload = {"rows": 10, "hyperparameters": {"num_round": 9}, "extra": "ignored by the stub"}
-    request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"},
-               "data": None}
-    dataset = {"train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
-               "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
-               "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/"}
+    request = {"rows": 10, "seed": 7, "hyperparameters": {**DEFAULT_HYPERPARAMETERS, "num_round": "9"}, "data": None}
+    dataset = {
+        "train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
+        "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
+        "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/",
+    }
     run = execute(client, machine, name, payload, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
     validate, seed = lambda_inputs(run)
-    assert validate == {"executionName": name, "input": payload, "jobNamePrefix": PREFIX,
-                        "defaults": {"rows": 5000, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1,
-                                     "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
-                                     "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                                                  "max_runtime_seconds": 3600}},
-                        "bucket": BUCKET}
+    assert validate == {
+        "executionName": name,
+        "input": payload,
+        "jobNamePrefix": PREFIX,
+        "defaults": {
+            "rows": 5000,
+            "hyperparameters": DEFAULT_HYPERPARAMETERS,
+            "shards": 1,
+            "dataSources": [],
+            "volumeSizeGb": 30,
+            "qualityGate": "",
+            "training": {
+                "image_version": "3.2-0",
+                "instance_type": "ml.m5.xlarge",
+                "instance_count": 1,
+                "max_runtime_seconds": 3600,
+            },
+        },
+        "bucket": BUCKET,
+    }
     assert seed == {"executionName": name, "rows": 10, "seed": 7, "shards": 1}
     output = json.loads(run["description"]["output"])
     assert "extra" not in output and "hyperparameters" not in output  # the raw input is gone
@@ -404,9 +482,10 @@ def test_validated_request_drives_every_later_state(interpreter):
     assert training["HyperParameters"] == request["hyperparameters"]
     assert training["TrainingJobName"] == name
     assert training["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/runs/{name}/model"
-    assert [(channel["ChannelName"], channel["DataSource"]["S3DataSource"]["S3Uri"])
-            for channel in training["InputDataConfig"]] == [
-        ("train", dataset["train_uri"]), ("validation", dataset["validation_uri"])]
+    assert [
+        (channel["ChannelName"], channel["DataSource"]["S3DataSource"]["S3Uri"])
+        for channel in training["InputDataConfig"]
+    ] == [("train", dataset["train_uri"]), ("validation", dataset["validation_uri"])]
     assert {"Key": "training-pipeline:execution", "Value": name} in training["Tags"]
 
 
@@ -415,17 +494,31 @@ def test_data_in_the_request_goes_to_prepare_not_generate(interpreter):
     which gets the checked data, seed, hyperparameters and shards; Generate never runs."""
     client, machine = interpreter
     name = f"{PREFIX}--flow-data"
-    data = {"kind": "s3", "uri": "s3://sources/iris.csv", "label": "species", "test": None,
-            "split": {"validation": 0.1, "test": 0.2}}
+    data = {
+        "kind": "s3",
+        "uri": "s3://sources/iris.csv",
+        "label": "species",
+        "test": None,
+        "split": {"validation": 0.1, "test": 0.2},
+    }
     request = {"rows": 5000, "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "data": data}
-    dataset = {"train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
-               "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
-               "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/"}
+    dataset = {
+        "train_uri": f"s3://{BUCKET}/runs/{name}/csv/train/",
+        "validation_uri": f"s3://{BUCKET}/runs/{name}/csv/validation/",
+        "test_uri": f"s3://{BUCKET}/runs/{name}/csv/test/",
+    }
     run = execute(client, machine, name, {"data": {"uri": data["uri"]}}, [request, dataset])
     assert run["description"]["status"] == "SUCCEEDED", run["description"]
-    entered = [event["stateEnteredEventDetails"]["name"] for event in run["events"]
-               if event["type"].endswith("StateEntered")]
+    entered = [
+        event["stateEnteredEventDetails"]["name"] for event in run["events"] if event["type"].endswith("StateEntered")
+    ]
     assert PREPARE_STATE in entered and "Generate dataset" not in entered
     _, prepare = lambda_inputs(run)
-    assert prepare == {"action": "prepare", "executionName": name, "data": data,
-                       "seed": 3, "hyperparameters": DEFAULT_HYPERPARAMETERS, "shards": 1}
+    assert prepare == {
+        "action": "prepare",
+        "executionName": name,
+        "data": data,
+        "seed": 3,
+        "hyperparameters": DEFAULT_HYPERPARAMETERS,
+        "shards": 1,
+    }

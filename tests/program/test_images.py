@@ -25,17 +25,19 @@ def test_the_table_answers_every_region_and_version_it_covers_as_the_sdk_does(mo
     assert len(pairs) > 300 and {"1", "1.0-1", "1.7-1", "3.0-5"} <= {version for _, version in pairs}
     answered = {pair: images._from_table(*pair) for pair in pairs}
     assert [pair for pair, uri in answered.items() if uri is None] == []
-    expected = {(region, version): image_uris.retrieve("xgboost", region, version)
-                for region, version in pairs}
+    expected = {(region, version): image_uris.retrieve("xgboost", region, version) for region, version in pairs}
     assert answered == expected
 
 
-@pytest.mark.parametrize("region, version, uri", [
-    ("us-west-2", "1.7-1", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"),
-    ("us-east-1", "1.7-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"),
-    ("cn-north-1", "1.7-1", "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-xgboost:1.7-1"),
-    ("us-west-2", "1.0-1", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"),
-])
+@pytest.mark.parametrize(
+    "region, version, uri",
+    [
+        ("us-west-2", "1.7-1", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"),
+        ("us-east-1", "1.7-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"),
+        ("cn-north-1", "1.7-1", "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-xgboost:1.7-1"),
+        ("us-west-2", "1.0-1", "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"),
+    ],
+)
 def test_known_images(region, version, uri):
     assert images.training_image(region, version) == uri
 
@@ -47,12 +49,15 @@ def test_the_table_cases_do_not_import_the_sdk(monkeypatch):
         images.training_image("eu-west-1", "9.9")
 
 
-@pytest.mark.parametrize("region, version, message", [
-    ("us-west-2", "9.9", "Unsupported xgboost version: 9.9"),
-    ("xx-nowhere-1", "1.7-1", "Unsupported region: xx-nowhere-1"),
-    ("us-west-2", "latest", "'latest' is deprecated"),
-    ("us-west-2", "1", "'1' is deprecated"),
-])
+@pytest.mark.parametrize(
+    "region, version, message",
+    [
+        ("us-west-2", "9.9", "Unsupported xgboost version: 9.9"),
+        ("xx-nowhere-1", "1.7-1", "Unsupported region: xx-nowhere-1"),
+        ("us-west-2", "latest", "'latest' is deprecated"),
+        ("us-west-2", "1", "'1' is deprecated"),
+    ],
+)
 def test_what_the_table_does_not_answer_fails_with_the_sdk_message(region, version, message):
     with pytest.raises(ValueError, match=message):
         images.training_image(region, version)

@@ -7,13 +7,10 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
-from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program
-
-
 import pulumi  # noqa: E402
+import pytest
 from dev_stack import PREFIX
+from pulumi_mocks import ACCOUNT, PROJECT_DIR, run_program
 
 # pulumi_aws warns about its own deprecated classes when their modules load; not about this program.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
@@ -42,14 +39,34 @@ PLACEHOLDERS = ("123456789012", "1jn1le6gadwfz", "433757028032", "ml.m4", "xgboo
 # Actions the Service Authorization Reference lists without resource-level permissions, plus
 # sagemaker:ListTags, which the AWS `.sync` policy (sagemaker-iam docs) grants on "*".
 STAR_OK = {
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-    "xray:GetSamplingRules", "xray:GetSamplingTargets", "ecr:GetAuthorizationToken",
-    "cloudwatch:PutMetricData", "sagemaker:ListTags",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "sagemaker:ListTags",
 }
-OUTPUTS = {"bucketName", "stateMachineArn", "stateMachineName", "seedFunctionName", "sageMakerRoleArn",
-           "trainingImage", "region", "consoleUrl", "jobNamePrefix", "runDefaults"}
+OUTPUTS = {
+    "bucketName",
+    "stateMachineArn",
+    "stateMachineName",
+    "seedFunctionName",
+    "sageMakerRoleArn",
+    "trainingImage",
+    "region",
+    "consoleUrl",
+    "jobNamePrefix",
+    "runDefaults",
+}
 
 
 def deployed(config=None, **kwargs):
@@ -72,11 +89,19 @@ def east():
 @pytest.fixture(scope="module")
 def custom():
     """Everything that can differ from the defaults, differing."""
-    return deployed({"tracing": True, "logLevel": "ALL", "forceDestroy": True,
-                     "trainingInstanceCount": 2, "logRetentionDays": 30, "jobNamePrefix": "team-a",
-                     "runsExpireDays": 7,
-                     "hyperparameters": ["objective=binary:logistic", "num_round=20"],
-                     "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"]})
+    return deployed(
+        {
+            "tracing": True,
+            "logLevel": "ALL",
+            "forceDestroy": True,
+            "trainingInstanceCount": 2,
+            "logRetentionDays": 30,
+            "jobNamePrefix": "team-a",
+            "runsExpireDays": 7,
+            "hyperparameters": ["objective=binary:logistic", "num_round=20"],
+            "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +140,7 @@ def trust(result, role_suffix):
 
 # --- shape and outputs ---------------------------------------------------------------------
 
+
 def test_component_parents_every_resource(run):
     component = run.one(COMPONENT, "training-pipeline")
     children = [r for r in run.resources if r is not component]
@@ -138,13 +164,23 @@ def test_outputs(run):
     assert run.outputs["region"] == "us-west-2"
     assert run.outputs["jobNamePrefix"] == PREFIX
     assert run.outputs["runDefaults"] == {
-        "rows": 5000, "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
-        "shards": 1, "dataSources": [], "volumeSizeGb": 30, "qualityGate": "",
-        "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                     "max_runtime_seconds": 3600}}
+        "rows": 5000,
+        "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"},
+        "shards": 1,
+        "dataSources": [],
+        "volumeSizeGb": 30,
+        "qualityGate": "",
+        "training": {
+            "image_version": "3.2-0",
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+            "max_runtime_seconds": 3600,
+        },
+    }
     assert run.outputs["consoleUrl"] == (
         "https://console.aws.amazon.com/states/home?region=us-west-2#/statemachines/view/"
-        + quote(machine["arn"], safe=""))
+        + quote(machine["arn"], safe="")
+    )
 
 
 def test_china_partition(china):
@@ -155,8 +191,9 @@ def test_china_partition(china):
             for resource in as_list(statement.get("Resource", [])):
                 assert resource == "*" or resource.startswith("arn:aws-cn:"), (name, resource)
     repository = china.outputs["trainingImage"].split(".")[0]
-    assert (f"arn:aws-cn:ecr:cn-north-1:{repository}:repository/sagemaker-xgboost"
-            in json.dumps(role_policy(china, "sagemaker")))
+    assert f"arn:aws-cn:ecr:cn-north-1:{repository}:repository/sagemaker-xgboost" in json.dumps(
+        role_policy(china, "sagemaker")
+    )
 
 
 @pytest.mark.parametrize("fixture,partition", [("run", "aws"), ("china", "aws-cn"), ("govcloud", "aws-us-gov")])
@@ -165,17 +202,29 @@ def test_every_arn_carries_the_stack_partition(request, fixture, partition):
     result = request.getfixturevalue(fixture)
     definition = json.loads(definition_of(result))
     arns = re.findall(r"arn:[a-z-]+:[^\"]*", definition_of(result)) + re.findall(
-        r"arn:[a-z-]+:[^\"]*", json.dumps(result.policy_documents()))
+        r"arn:[a-z-]+:[^\"]*", json.dumps(result.policy_documents())
+    )
     assert arns and {arn.split(":")[1] for arn in arns} == {partition}
-    integrations = [state["Resource"] for state in definition["States"].values()
-                    if state.get("Resource", "").split(":")[2:3] == ["states"]]
-    assert sorted(integrations) == sorted(f"arn:{partition}:states:::{action}" for action in (
-        "sagemaker:createTrainingJob.sync", "sagemaker:createModel", "sagemaker:createTransformJob.sync",
-        "aws-sdk:sagemaker:stopTrainingJob", "aws-sdk:sagemaker:stopTransformJob",
-        "aws-sdk:sagemaker:createModelPackage"))
+    integrations = [
+        state["Resource"]
+        for state in definition["States"].values()
+        if state.get("Resource", "").split(":")[2:3] == ["states"]
+    ]
+    assert sorted(integrations) == sorted(
+        f"arn:{partition}:states:::{action}"
+        for action in (
+            "sagemaker:createTrainingJob.sync",
+            "sagemaker:createModel",
+            "sagemaker:createTransformJob.sync",
+            "aws-sdk:sagemaker:stopTrainingJob",
+            "aws-sdk:sagemaker:stopTransformJob",
+            "aws-sdk:sagemaker:createModelPackage",
+        )
+    )
 
 
 # --- the definition ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fixture,region", [("run", "us-west-2"), ("east", "us-east-1")])
 def test_definition_is_rendered_from_the_stack(request, fixture, region):
@@ -207,12 +256,20 @@ def test_definition_follows_settings(custom):
     assert train["ResourceConfig"]["InstanceCount"] == 2
     validate = definition["States"]["Validate input"]["Parameters"]
     assert validate["jobNamePrefix"] == "team-a"
-    assert validate["defaults"] == {"rows": 5000, "shards": 2,
-                                    "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
-                                    "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"], "volumeSizeGb": 30,
-                                    "qualityGate": "",
-                                    "training": {"image_version": "3.2-0", "instance_type": "ml.m5.xlarge",
-                                                 "instance_count": 2, "max_runtime_seconds": 3600}}
+    assert validate["defaults"] == {
+        "rows": 5000,
+        "shards": 2,
+        "hyperparameters": {"objective": "binary:logistic", "num_round": "20"},
+        "dataSources": ["s3://team-data/datasets/", "s3://whole-bucket/"],
+        "volumeSizeGb": 30,
+        "qualityGate": "",
+        "training": {
+            "image_version": "3.2-0",
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 2,
+            "max_runtime_seconds": 3600,
+        },
+    }
 
 
 def test_definition_passes_statelint(run):
@@ -229,8 +286,8 @@ def test_definition_is_accepted_by_moto(run):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         client = boto3.client("stepfunctions", region_name="us-west-2")
         created = client.create_state_machine(
-            name="training-pipeline", definition=definition_of(run),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/states")
+            name="training-pipeline", definition=definition_of(run), roleArn=f"arn:aws:iam::{ACCOUNT}:role/states"
+        )
         assert created["stateMachineArn"]
 
 
@@ -243,6 +300,7 @@ def test_definition_is_compact_and_stable(run):
 
 # --- state machine, function, log groups -----------------------------------------------------
 
+
 def test_state_machine(run, custom):
     machine = run.one(STATE_MACHINE).inputs
     assert machine["type"] == "STANDARD"
@@ -251,7 +309,10 @@ def test_state_machine(run, custom):
     assert log_group["name"].startswith("/aws/vendedlogs/states/")
     assert log_group["retentionInDays"] == 14
     assert machine["loggingConfiguration"] == {
-        "level": "ERROR", "includeExecutionData": True, "logDestination": f"{log_group['arn']}:*"}
+        "level": "ERROR",
+        "includeExecutionData": True,
+        "logDestination": f"{log_group['arn']}:*",
+    }
     assert machine["tracingConfiguration"] == {"enabled": False}
     changed = custom.one(STATE_MACHINE).inputs
     assert changed["loggingConfiguration"]["level"] == "ALL"
@@ -294,11 +355,16 @@ def test_seed_function(run, custom):
         assert Path(asset.path).resolve().parent == source  # resolved from the project, not the cwd
     # Where it writes and the rules of names are its own configuration, never its events'.
     assert function["environment"]["variables"] == {
-        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"], "JOB_NAME_PREFIX": PREFIX, "DATA_SOURCES": "[]",
-        "TRAINING_SHARDS": "1"}
+        "RUNS_BUCKET": run.one(BUCKET).outputs["bucket"],
+        "JOB_NAME_PREFIX": PREFIX,
+        "DATA_SOURCES": "[]",
+        "TRAINING_SHARDS": "1",
+    }
     assert custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["TRAINING_SHARDS"] == "2"
     assert json.loads(custom.one(FUNCTION, SEED).inputs["environment"]["variables"]["DATA_SOURCES"]) == [
-        "s3://team-data/datasets/", "s3://whole-bucket/"]
+        "s3://team-data/datasets/",
+        "s3://whole-bucket/",
+    ]
 
 
 def test_validation_function(run, custom):
@@ -322,14 +388,23 @@ def test_the_validation_role_may_write_its_logs_and_nothing_else(run, custom):
     for result in (run, custom):
         log_group_arn = result.one(LOG_GROUP, "training-pipeline-validate-logs").outputs["arn"]
         document = role_policy(result, "validate")
-        granted = {(action, resource) for statement in statements(document)
-                   for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
+        granted = {
+            (action, resource)
+            for statement in statements(document)
+            for action in as_list(statement["Action"])
+            for resource in as_list(statement["Resource"])
+        }
         assert granted == {("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*")}
-        assert not [action for statement in statements(document) for action in as_list(statement["Action"])
-                    if action.lower().startswith("s3:")]
+        assert not [
+            action
+            for statement in statements(document)
+            for action in as_list(statement["Action"])
+            if action.lower().startswith("s3:")
+        ]
 
 
 # --- bucket --------------------------------------------------------------------------------
+
 
 def test_bucket_hardening(run, custom):
     bucket = run.one(BUCKET)
@@ -338,8 +413,10 @@ def test_bucket_hardening(run, custom):
     name = bucket.outputs["bucket"]
     block = run.one(PUBLIC_ACCESS).inputs
     assert block["bucket"] == name
-    assert all(block[key] is True for key in
-               ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        block[key] is True
+        for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     encryption = run.one(ENCRYPTION).inputs
     assert encryption["bucket"] == name
     [rule] = encryption["rules"]
@@ -351,11 +428,14 @@ def test_bucket_hardening(run, custom):
     deny, write_once = statements(json.loads(policy.inputs["policy"]))
     arn = bucket.outputs["arn"]
     # The seeding role's writes of run data must be conditional (If-None-Match): S3 enforces write-once.
-    assert write_once == {"Sid": "SeedingWritesOnce", "Effect": "Deny", "Action": "s3:PutObject",
-                          "Resource": f"{arn}/runs/*/csv/*",
-                          "Principal": {"AWS": run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]},
-                          "Condition": {"Null": {"s3:if-none-match": "true"},
-                                        "Bool": {"s3:ObjectCreationOperation": "true"}}}
+    assert write_once == {
+        "Sid": "SeedingWritesOnce",
+        "Effect": "Deny",
+        "Action": "s3:PutObject",
+        "Resource": f"{arn}/runs/*/csv/*",
+        "Principal": {"AWS": run.one(ROLE, "training-pipeline-seed-role").outputs["arn"]},
+        "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
+    }
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {arn, f"{arn}/*"}
@@ -372,7 +452,9 @@ def test_bucket_hardening(run, custom):
 
 def test_runs_expire_days_zero_keeps_runs_but_still_drops_incomplete_uploads():
     [rule] = deployed({"runsExpireDays": 0}).one(LIFECYCLE).inputs["rules"]
-    assert rule["filter"] == {"prefix": "runs/"} and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert rule["filter"] == {"prefix": "runs/"} and rule["abortIncompleteMultipartUpload"] == {
+        "daysAfterInitiation": 1
+    }
     assert "expiration" not in rule and "noncurrentVersionExpiration" not in rule
 
 
@@ -381,7 +463,8 @@ def test_a_run_longer_than_a_standard_execution_may_last_is_refused():
     result = run_program({"spotTraining": True, "maxWaitSeconds": 365 * 86400, "runsExpireDays": 0})
     assert str(result.error).startswith(
         "invalid config training-pipeline:maxWaitSeconds: a run could take 31554360 s with these settings, more "
-        "than the year (31536000 s) a Standard execution may run"), result.error
+        "than the year (31536000 s) a Standard execution may run"
+    ), result.error
     assert result.resources == []
 
 
@@ -390,15 +473,18 @@ def test_runs_expire_days_must_outlast_the_longest_run():
     # training state's hour of slack, an hour of transform: 3 days are too short, 4 are not.
     result = run_program({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 3})
     message = str(result.error)
-    assert message == ("invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
-                       "277560 s with these settings and its objects could expire while it runs; raise "
-                       "runsExpireDays, or set 0 to keep runs for good"), message
+    assert message == (
+        "invalid config training-pipeline:runsExpireDays: 3 is too short: a run can take up to "
+        "277560 s with these settings and its objects could expire while it runs; raise "
+        "runsExpireDays, or set 0 to keep runs for good"
+    ), message
     assert result.resources == []
     [rule] = deployed({"maxRuntimeSeconds": 3 * 86400, "runsExpireDays": 4}).one(LIFECYCLE).inputs["rules"]
     assert rule["expiration"] == {"days": 4}
 
 
 # --- IAM -----------------------------------------------------------------------------------
+
 
 def test_no_wildcard_actions_and_star_only_where_unavoidable(run, custom):
     for result in (run, custom):
@@ -423,8 +509,12 @@ def test_s3_resources_are_this_bucket(run):
 
 
 def test_trust_policies(run):
-    for suffix, service in (("seed", "lambda"), ("validate", "lambda"), ("sagemaker", "sagemaker"),
-                            ("states", "states")):
+    for suffix, service in (
+        ("seed", "lambda"),
+        ("validate", "lambda"),
+        ("sagemaker", "sagemaker"),
+        ("states", "states"),
+    ):
         [statement] = statements(trust(run, suffix))
         assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
         assert statement["Action"] == "sts:AssumeRole"
@@ -436,18 +526,28 @@ def test_trust_policies(run):
 def test_seed_function_policy(run):
     bucket_arn = run.one(BUCKET).outputs["arn"]
     log_group_arn = run.one(LOG_GROUP, "training-pipeline-seed-logs").outputs["arn"]
-    granted = {(action, resource) for statement in statements(role_policy(run, "seed"))
-               for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])}
+    granted = {
+        (action, resource)
+        for statement in statements(role_policy(run, "seed"))
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
     assert granted == {
-        ("logs:CreateLogStream", f"{log_group_arn}:*"), ("logs:PutLogEvents", f"{log_group_arn}:*"),
+        ("logs:CreateLogStream", f"{log_group_arn}:*"),
+        ("logs:PutLogEvents", f"{log_group_arn}:*"),
         # A run's csv/ objects, the only ones it writes; its upload, deleted once read.
-        ("s3:PutObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*/csv/*"),
-        ("s3:DeleteObject", f"{bucket_arn}/runs/*/csv/*"), ("s3:DeleteObject", f"{bucket_arn}/runs/*/upload/*"),
+        ("s3:PutObject", f"{bucket_arn}/runs/*/csv/*"),
+        ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*/csv/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*/csv/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*/upload/*"),
         ("s3:ListBucket", bucket_arn),  # one run's prefix only: does the run hold anything yet?
         ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*"),  # a file run.py uploaded for the run
     }
-    [listing] = [statement for statement in statements(role_policy(run, "seed"))
-                 if as_list(statement["Action"]) == ["s3:ListBucket"]]
+    [listing] = [
+        statement
+        for statement in statements(role_policy(run, "seed"))
+        if as_list(statement["Action"]) == ["s3:ListBucket"]
+    ]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*/"}}
 
 
@@ -455,33 +555,47 @@ def test_seed_function_reads_the_data_sources_and_nothing_else(custom):
     """Each dataSources location: GetObject under its prefix, ListBucket of its bucket with s3:prefix
     inside it (none for a whole bucket); no other bucket, no other action."""
     bucket_arn = custom.one(BUCKET).outputs["arn"]
-    reads = [statement for statement in statements(role_policy(custom, "seed"))
-             if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}]
-    simplified = sorted((action, resource, json.dumps(statement.get("Condition"), sort_keys=True))
-                        for statement in reads for action in as_list(statement["Action"])
-                        for resource in as_list(statement["Resource"]))
-    assert simplified == sorted([
-        ("s3:ListBucket", bucket_arn, json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
-        ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*", "null"),
-        ("s3:GetObject", "arn:aws:s3:::team-data/datasets/*", "null"),
-        ("s3:ListBucket", "arn:aws:s3:::team-data", json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
-        ("s3:GetObject", "arn:aws:s3:::whole-bucket/*", "null"),
-        ("s3:ListBucket", "arn:aws:s3:::whole-bucket", "null"),
-    ])
+    reads = [
+        statement
+        for statement in statements(role_policy(custom, "seed"))
+        if set(as_list(statement["Action"])) & {"s3:GetObject", "s3:ListBucket"}
+    ]
+    simplified = sorted(
+        (action, resource, json.dumps(statement.get("Condition"), sort_keys=True))
+        for statement in reads
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    )
+    assert simplified == sorted(
+        [
+            ("s3:ListBucket", bucket_arn, json.dumps({"StringLike": {"s3:prefix": "runs/*/"}})),
+            ("s3:GetObject", f"{bucket_arn}/runs/*/upload/*", "null"),
+            ("s3:GetObject", "arn:aws:s3:::team-data/datasets/*", "null"),
+            ("s3:ListBucket", "arn:aws:s3:::team-data", json.dumps({"StringLike": {"s3:prefix": "datasets/*"}})),
+            ("s3:GetObject", "arn:aws:s3:::whole-bucket/*", "null"),
+            ("s3:ListBucket", "arn:aws:s3:::whole-bucket", "null"),
+        ]
+    )
 
 
-@pytest.mark.parametrize("sources, message", [
-    (["s3://team-data/datasets"], "must end with '/'"),
-    (["https://team-data/datasets/"], "is not an S3 URI"),
-    (["s3://Team_Data/"], "does not name a valid S3 bucket"),
-    (["s3://team-data/a/../b/"], "'..' segments"),
-    ("s3://team-data/", "expected a list of S3 locations"),
-    ([f"s3://team-data/{index:03d}/" + "d" * 100 + "/" for index in range(30)],
-     "3,720 characters as JSON, more than the 3,584 the seeding function's environment can hold"),
-])
+@pytest.mark.parametrize(
+    "sources, message",
+    [
+        (["s3://team-data/datasets"], "must end with '/'"),
+        (["https://team-data/datasets/"], "is not an S3 URI"),
+        (["s3://Team_Data/"], "does not name a valid S3 bucket"),
+        (["s3://team-data/a/../b/"], "'..' segments"),
+        ("s3://team-data/", "expected a list of S3 locations"),
+        (
+            [f"s3://team-data/{index:03d}/" + "d" * 100 + "/" for index in range(30)],
+            "3,720 characters as JSON, more than the 3,584 the seeding function's environment can hold",
+        ),
+    ],
+)
 def test_bad_data_sources_stop_pulumi_up_naming_the_key(sources, message):
     result = run_program({"dataSources": sources})
     assert result.error is not None and "dataSources" in str(result.error) and message in str(result.error)
+
 
 @pytest.mark.parametrize("key", ["runs/", "", f"runs/{PREFIX}--victim/upload/"])
 def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
@@ -492,8 +606,10 @@ def test_a_data_source_overlapping_the_stacks_runs_stops_pulumi_up(key):
     bucket = auto_name("training-pipeline-data")
     result = run_program({"dataSources": ["s3://team-data/datasets/", f"s3://{bucket}/{key}"]})
     assert result.error is not None
-    assert str(result.error).startswith(f"invalid config training-pipeline:dataSources: s3://{bucket}/{key} overlaps "
-                                        f"s3://{bucket}/runs/, where the stack keeps every run's data"), result.error
+    assert str(result.error).startswith(
+        f"invalid config training-pipeline:dataSources: s3://{bucket}/{key} overlaps "
+        f"s3://{bucket}/runs/, where the stack keeps every run's data"
+    ), result.error
     assert not [r for r in result.of_type(FUNCTION) if r.name == SEED]
 
 
@@ -510,7 +626,10 @@ def test_sagemaker_policy(request, fixture, region):
     [pull] = by_action["ecr:BatchGetImage"]
     assert as_list(pull["Resource"]) == [f"arn:aws:ecr:{region}:{registry}:repository/sagemaker-xgboost"]
     assert set(as_list(pull["Action"])) == {
-        "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+    }
     assert as_list(by_action["ecr:GetAuthorizationToken"][0]["Resource"]) == ["*"]
     [listing] = by_action["s3:ListBucket"]
     assert as_list(listing["Resource"]) == [bucket_arn]
@@ -519,7 +638,8 @@ def test_sagemaker_policy(request, fixture, region):
         assert all(r.startswith(f"{bucket_arn}/") for r in as_list(by_action[action][0]["Resource"]))
     for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
         assert as_list(by_action[action][0]["Resource"]) == [
-            f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/sagemaker/*"]
+            f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/sagemaker/*"
+        ]
     [metrics] = by_action["cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
 
@@ -531,20 +651,25 @@ def test_state_machine_policy(run, custom):
         for action in as_list(statement["Action"]):
             by_action.setdefault(action, []).append(statement)
     sagemaker = f"arn:aws:sagemaker:us-west-2:{ACCOUNT}"
-    for kind, actions in (("training-job", ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")),
-                          ("transform-job", ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob")),
-                          ("model", ("CreateModel",))):
+    for kind, actions in (
+        ("training-job", ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")),
+        ("transform-job", ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob")),
+        ("model", ("CreateModel",)),
+    ):
         for action in actions:
             [statement] = by_action[f"sagemaker:{action}"]
             assert as_list(statement["Resource"]) == [f"{sagemaker}:{kind}/{PREFIX}--*"]
     jobs_tags, package_tags = by_action["sagemaker:AddTags"]
-    assert set(as_list(jobs_tags["Resource"])) == {f"{sagemaker}:{kind}/{PREFIX}--*"
-                                                   for kind in ("training-job", "transform-job", "model")}
+    assert set(as_list(jobs_tags["Resource"])) == {
+        f"{sagemaker}:{kind}/{PREFIX}--*" for kind in ("training-job", "transform-job", "model")
+    }
     # Registration: the stack's group and its versions, nothing else.
     assert as_list(package_tags["Resource"]) == [f"{sagemaker}:model-package/{PREFIX}/*"]
     [register] = by_action["sagemaker:CreateModelPackage"]
-    assert set(as_list(register["Resource"])) == {f"{sagemaker}:model-package-group/{PREFIX}",
-                                                  f"{sagemaker}:model-package/{PREFIX}/*"}
+    assert set(as_list(register["Resource"])) == {
+        f"{sagemaker}:model-package-group/{PREFIX}",
+        f"{sagemaker}:model-package/{PREFIX}/*",
+    }
     assert as_list(by_action["sagemaker:ListTags"][0]["Resource"]) == ["*"]
     [pass_role] = by_action["iam:PassRole"]
     assert as_list(pass_role["Resource"]) == [run.one(ROLE, "training-pipeline-sagemaker-role").outputs["arn"]]
@@ -552,11 +677,13 @@ def test_state_machine_policy(run, custom):
     for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
         assert set(as_list(by_action[action][0]["Resource"])) == {
             f"arn:aws:events:us-west-2:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule"
-            for kind in ("Training", "Transform")}
+            for kind in ("Training", "Transform")
+        }
     # The definition invokes the unqualified ARNs: no `:*` for versions and aliases it never uses.
     # The three functions, in a statement each, and no other.
     assert sorted(as_list(statement["Resource"]) for statement in by_action["lambda:InvokeFunction"]) == sorted(
-        [run.one(FUNCTION, name).outputs["arn"]] for name in (SEED, VALIDATE, EVALUATE))
+        [run.one(FUNCTION, name).outputs["arn"]] for name in (SEED, VALIDATE, EVALUATE)
+    )
     assert as_list(by_action["logs:CreateLogDelivery"][0]["Resource"]) == ["*"]
     assert not any(action.startswith("xray:") for action in by_action)
     # Tracing on: X-Ray; another prefix: its own pattern only.
@@ -578,29 +705,33 @@ def test_parliament_finds_nothing(run, custom):
 
 # --- bad config --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("config,key", [
-    ({"trainingInstanceCount": 0}, "trainingInstanceCount"),
-    ({"xgboostVersion": "latest"}, "xgboostVersion"),
-    ({"xgboostVersion": "9.9"}, "xgboostVersion"),
-    ({"hyperparameters": ["objective=reg:logistic"]}, "hyperparameters"),
-    ({"hyperparameters": ["objective=reg:nonsense", "num_round=5"]}, "hyperparameters"),
-    ({"rows": 0}, "rows"),
-    ({"logLevel": "DEBUG"}, "logLevel"),
-    ({"jobNamePrefix": "bad_prefix"}, "jobNamePrefix"),
-    ({"jobNamePrefix": "Team-A"}, "jobNamePrefix"),  # SageMaker ARNs are lower case
-    ({"jobNamePrefix": "team--a"}, "jobNamePrefix"),  # `--` ends a prefix
-    ({"hyperparameters": ["objective=reg:logistic", "eval_metric=auc", "num_round=5"]}, "hyperparameters"),
-    ({"hyperparameters": ["num_round=5", "eta=2"]}, "hyperparameters"),
-    ({"hyperparameters": ["num_round=5", "sagemaker_program=train.py"]}, "hyperparameters"),
-    ({"transformInstanceCount": 2}, "transformInstanceCount"),
-    ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
-    ({"logRetentionDays": 10}, "logRetentionDays"),
-    ({"runsExpireDays": -1}, "runsExpireDays"),
-    ({"runsExpireDays": "soon"}, "runsExpireDays"),
-    ({"runsExpireDays": 2 ** 31}, "runsExpireDays"),
-    ({"transformTimeoutSeconds": 0}, "transformTimeoutSeconds"),
-    ({"transformTimeoutSeconds": 365 * 24 * 3600 + 1}, "transformTimeoutSeconds"),
-])
+
+@pytest.mark.parametrize(
+    "config,key",
+    [
+        ({"trainingInstanceCount": 0}, "trainingInstanceCount"),
+        ({"xgboostVersion": "latest"}, "xgboostVersion"),
+        ({"xgboostVersion": "9.9"}, "xgboostVersion"),
+        ({"hyperparameters": ["objective=reg:logistic"]}, "hyperparameters"),
+        ({"hyperparameters": ["objective=reg:nonsense", "num_round=5"]}, "hyperparameters"),
+        ({"rows": 0}, "rows"),
+        ({"logLevel": "DEBUG"}, "logLevel"),
+        ({"jobNamePrefix": "bad_prefix"}, "jobNamePrefix"),
+        ({"jobNamePrefix": "Team-A"}, "jobNamePrefix"),  # SageMaker ARNs are lower case
+        ({"jobNamePrefix": "team--a"}, "jobNamePrefix"),  # `--` ends a prefix
+        ({"hyperparameters": ["objective=reg:logistic", "eval_metric=auc", "num_round=5"]}, "hyperparameters"),
+        ({"hyperparameters": ["num_round=5", "eta=2"]}, "hyperparameters"),
+        ({"hyperparameters": ["num_round=5", "sagemaker_program=train.py"]}, "hyperparameters"),
+        ({"transformInstanceCount": 2}, "transformInstanceCount"),
+        ({"maxRuntimeSeconds": 29 * 24 * 3600}, "maxRuntimeSeconds"),
+        ({"logRetentionDays": 10}, "logRetentionDays"),
+        ({"runsExpireDays": -1}, "runsExpireDays"),
+        ({"runsExpireDays": "soon"}, "runsExpireDays"),
+        ({"runsExpireDays": 2**31}, "runsExpireDays"),
+        ({"transformTimeoutSeconds": 0}, "transformTimeoutSeconds"),
+        ({"transformTimeoutSeconds": 365 * 24 * 3600 + 1}, "transformTimeoutSeconds"),
+    ],
+)
 def test_bad_config_fails_before_any_resource(config, key):
     result = run_program(config)
     assert isinstance(result.error, pulumi.RunError), repr(result.error)
@@ -611,6 +742,7 @@ def test_bad_config_fails_before_any_resource(config, key):
 
 
 # --- the deploy docs match the project -------------------------------------------------------
+
 
 def _table(text: str, heading: str) -> dict[str, list[str]]:
     """First-column key (without backticks) -> cells, of the table under `## <heading>`."""
@@ -636,6 +768,7 @@ def test_deploy_docs_match_pulumi_yaml_and_outputs():
 
 # --- the engine double ---------------------------------------------------------------------------
 
+
 def test_a_resource_type_the_engine_double_cannot_create_fails_the_deployment_naming_it(monkeypatch):
     from runner.emulator import engine
 
@@ -655,7 +788,6 @@ def test_outputs_come_from_the_emulator(run):
     assert function["sourceCodeHash"]  # moto's CodeSha256 of the package built from the AssetArchive
     role = run.one(ROLE, "training-pipeline-sagemaker-role").outputs
     assert role["uniqueId"].startswith("AROA")
-    assert ("aws:index/getCallerIdentity:getCallerIdentity", {}) in [
-        (token, dict(args)) for token, args in run.invokes]
+    assert ("aws:index/getCallerIdentity:getCallerIdentity", {}) in [(token, dict(args)) for token, args in run.invokes]
     with mock_aws():  # a fresh emulator knows none of it: the run's emulator was its own
         assert boto3.client("s3", region_name="us-west-2").list_buckets()["Buckets"] == []

@@ -8,7 +8,8 @@ from botocore.validate import ParamValidator
 from definition_target import BUCKET, EXECUTION, TARGET, substitute
 
 from components import settings as settings_module
-from components.definition import TRAIN_STATE as TRAIN, build_definition
+from components.definition import TRAIN_STATE as TRAIN
+from components.definition import build_definition
 from components.pipeline import _Scope, sagemaker_statements
 from components.settings import PipelineSettings, SettingsError, load_stack_settings
 from runner.emulator.iam import statement_applies
@@ -44,7 +45,8 @@ def test_spot_training_sets_the_wait_and_the_run_scoped_checkpoints():
     assert parameters["EnableManagedSpotTraining"] is True
     assert parameters["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 5400}
     assert parameters["CheckpointConfig"] == {
-        "S3Uri.$": f"States.Format('s3://{BUCKET}/runs/{{}}/checkpoints/', $$.Execution.Name)"}
+        "S3Uri.$": f"States.Format('s3://{BUCKET}/runs/{{}}/checkpoints/', $$.Execution.Name)"
+    }
     assert create_training_job_errors(parameters) == ""
 
 
@@ -67,17 +69,24 @@ def test_the_warm_pool_range_is_the_developer_guides_within_the_api_models():
         settings_with(warmPoolSeconds="3601")
 
 
-@pytest.mark.parametrize("config,message", [
-    ({"spotTraining": "true", "warmPoolSeconds": "60"},
-     "warmPoolSeconds: 60 with spotTraining true: SageMaker keeps no warm pool for spot instances"),
-    ({"spotTraining": "true", "maxWaitSeconds": "1800"},
-     "maxWaitSeconds: 1800 is below maxRuntimeSeconds (3600); SageMaker requires MaxWaitTimeInSeconds >= "
-     "MaxRuntimeInSeconds"),
-    ({"warmPoolSeconds": "21600"}, "warmPoolSeconds: '21600' is not an integer between 0 and 3600"),
-    ({"warmPoolSeconds": "-1"}, "warmPoolSeconds: '-1' is not an integer between 0 and 3600"),
-    ({"maxWaitSeconds": "0"}, "maxWaitSeconds: '0' is not an integer >= 1"),
-    ({"spotTraining": "yes"}, "spotTraining: 'yes' is not true or false"),
-])
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        (
+            {"spotTraining": "true", "warmPoolSeconds": "60"},
+            "warmPoolSeconds: 60 with spotTraining true: SageMaker keeps no warm pool for spot instances",
+        ),
+        (
+            {"spotTraining": "true", "maxWaitSeconds": "1800"},
+            "maxWaitSeconds: 1800 is below maxRuntimeSeconds (3600); SageMaker requires MaxWaitTimeInSeconds >= "
+            "MaxRuntimeInSeconds",
+        ),
+        ({"warmPoolSeconds": "21600"}, "warmPoolSeconds: '21600' is not an integer between 0 and 3600"),
+        ({"warmPoolSeconds": "-1"}, "warmPoolSeconds: '-1' is not an integer between 0 and 3600"),
+        ({"maxWaitSeconds": "0"}, "maxWaitSeconds: '0' is not an integer >= 1"),
+        ({"spotTraining": "yes"}, "spotTraining: 'yes' is not true or false"),
+    ],
+)
 def test_settings_refuse_what_sagemaker_refuses(config, message):
     with pytest.raises(SettingsError) as error:
         settings_with(**config)
@@ -93,19 +102,27 @@ def test_a_stack_file_error_names_the_file_and_the_key(tmp_path):
     project = tmp_path
     (project / "Pulumi.yaml").write_text(settings_module.PROJECT_FILE.read_text())
     (project / "Pulumi.spot.yaml").write_text(
-        "config:\n  training-pipeline:spotTraining: true\n  training-pipeline:warmPoolSeconds: 30\n")
+        "config:\n  training-pipeline:spotTraining: true\n  training-pipeline:warmPoolSeconds: 30\n"
+    )
     with pytest.raises(SettingsError, match=r"^Pulumi\.spot\.yaml: training-pipeline:warmPoolSeconds: 30 with"):
         load_stack_settings("spot", project)
 
 
 # -- the SageMaker role and the checkpoint prefix ----------------------------------------------------
 
+
 def _sagemaker_allows(action: str, resource: str, context: dict | None = None) -> bool:
     scope = _Scope(partition="aws", region="us-west-2", account="111122223333")
     statements = sagemaker_statements(scope, f"arn:aws:s3:::{BUCKET}", settings_with().training_image)
-    documents = [{"Effect": s.effect, "Action": s.actions, "Resource": s.resources,
-                  **({"Condition": {c.test: {c.variable: c.values} for c in s.conditions}} if s.conditions else {})}
-                 for s in statements]
+    documents = [
+        {
+            "Effect": s.effect,
+            "Action": s.actions,
+            "Resource": s.resources,
+            **({"Condition": {c.test: {c.variable: c.values} for c in s.conditions}} if s.conditions else {}),
+        }
+        for s in statements
+    ]
     return any(statement_applies(document, action, resource, context or {}) for document in documents)
 
 
@@ -113,8 +130,7 @@ def test_the_sagemaker_role_syncs_the_checkpoints_of_a_run_and_nothing_outside_r
     checkpoint = f"arn:aws:s3:::{BUCKET}/runs/{EXECUTION}/checkpoints/xgboost-checkpoint_0.json"
     assert _sagemaker_allows("s3:PutObject", checkpoint)
     assert _sagemaker_allows("s3:GetObject", checkpoint)
-    assert _sagemaker_allows("s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
-                             {"s3:prefix": f"runs/{EXECUTION}/checkpoints/"})
+    assert _sagemaker_allows("s3:ListBucket", f"arn:aws:s3:::{BUCKET}", {"s3:prefix": f"runs/{EXECUTION}/checkpoints/"})
     assert not _sagemaker_allows("s3:PutObject", f"arn:aws:s3:::{BUCKET}/checkpoints/xgboost-checkpoint_0.json")
     assert not _sagemaker_allows("s3:ListBucket", f"arn:aws:s3:::{BUCKET}", {"s3:prefix": "checkpoints/"})
     assert not _sagemaker_allows("s3:DeleteObject", checkpoint)

@@ -11,12 +11,11 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-
 from emulated_execution import deployed_with, start_and_wait
+from local_container import in_image
 from local_run import run
 
 from lambda_src import data_preparation
-from local_container import in_image
 from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION as DEFAULT_IMAGE
 
 SEED = 11
@@ -31,14 +30,16 @@ def frame(rows: int, seed: int, colours=COLOURS, cities=CITIES) -> pd.DataFrame:
     for _ in range(rows):
         colour, city, x = rng.choice(colours), rng.choice(cities), rng.random()
         score = x + (0.8 if colour == "red" else 0) + (0.5 if city in cities[:5] else 0)
-        records.append({"x": round(x, 4), "colour": colour, "city": city, "label": int(score + rng.random() * 0.5 > 1.1)})
+        records.append(
+            {"x": round(x, 4), "colour": colour, "city": city, "label": int(score + rng.random() * 0.5 > 1.1)}
+        )
     return pd.DataFrame(records)
 
 
 def encoded(data: pd.DataFrame, mapping_from: pd.DataFrame) -> pd.DataFrame:
     """The plain script's encoding, from the documented rule (not from the project's code)."""
     colours = list(dict.fromkeys(mapping_from.colour))  # 3 <= ONE_HOT_MAX: one-hot
-    cities = list(dict.fromkeys(mapping_from.city))     # 14 > ONE_HOT_MAX: ordinal
+    cities = list(dict.fromkeys(mapping_from.city))  # 14 > ONE_HOT_MAX: ordinal
     assert len(colours) <= data_preparation.ONE_HOT_MAX < len(cities)
     out = pd.DataFrame({"x": data.x})
     for colour in colours:
@@ -51,14 +52,14 @@ def encoded(data: pd.DataFrame, mapping_from: pd.DataFrame) -> pd.DataFrame:
 def split(data: pd.DataFrame, validation: float, test: float):
     rng = random.Random(SEED)
     draws = np.array([rng.random() for _ in range(len(data))])
-    return (data[draws >= test + validation], data[(draws >= test) & (draws < test + validation)],
-            data[draws < test])
+    return (data[draws >= test + validation], data[(draws >= test) & (draws < test + validation)], data[draws < test])
 
 
 def plain_predictions(train, validation, test):
     """A plain script on the default image's library (its environment), the same encoded rows."""
-    frames = {name: data.to_csv(index=False) for name, data in
-              (("train", train), ("validation", validation), ("test", test))}
+    frames = {
+        name: data.to_csv(index=False) for name, data in (("train", train), ("validation", validation), ("test", test))
+    }
     script = f"""
 import io, json, sys
 import numpy as np, pandas as pd, xgboost as xgb
@@ -78,23 +79,42 @@ def test_run_py_encodes_text_columns_and_applies_the_mapping_to_a_test_file(caps
     held_out = frame(60, seed=2, colours=COLOURS + ["purple"], cities=CITIES + ["elsewhere"])  # unseen ones
     data.to_csv(tmp_path / "data.csv", index=False)
     held_out.to_csv(tmp_path / "test.csv", index=False)
-    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "data.csv"), "--test", str(tmp_path / "test.csv"),
-                             "--split", "0.15,0", *[f"--hp={k}={v}" for k, v in PARAMS.items()],
-                             "--hp", f"num_round={ROUNDS}")
+    code, summary, err = run(
+        capsys,
+        tmp_path,
+        "--data",
+        str(tmp_path / "data.csv"),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--split",
+        "0.15,0",
+        *[f"--hp={k}={v}" for k, v in PARAMS.items()],
+        "--hp",
+        f"num_round={ROUNDS}",
+    )
     assert code == 0, err
     train, validation, _ = split(encoded(data, data), 0.15, 0.0)
     expected = plain_predictions(train, validation, encoded(held_out, data))
     np.testing.assert_allclose(np.loadtxt(summary["predictions"]), expected, rtol=1e-6, atol=1e-7)
     assert summary["data"]["categorical"] == {
         "colour": {"encoding": "one-hot", "categories": list(dict.fromkeys(data.colour)), "unseen": "every column 0"},
-        "city": {"encoding": "ordinal", "categories": list(dict.fromkeys(data.city)), "unseen": "missing"}}
+        "city": {"encoding": "ordinal", "categories": list(dict.fromkeys(data.city)), "unseen": "missing"},
+    }
     assert summary["data"]["features"] == ["x", *[f"colour={c}" for c in dict.fromkeys(data.colour)], "city"]
 
 
 def test_categorical_off_refuses_text_as_before(capsys, tmp_path, no_deployment):
     frame(50, seed=1).to_csv(tmp_path / "data.csv", index=False)
-    code, _, err = run(capsys, tmp_path, "--data", str(tmp_path / "data.csv"), "--categorical", "off",
-                       "--hp", "objective=binary:logistic")
+    code, _, err = run(
+        capsys,
+        tmp_path,
+        "--data",
+        str(tmp_path / "data.csv"),
+        "--categorical",
+        "off",
+        "--hp",
+        "objective=binary:logistic",
+    )
     assert code == 2 and "column 'colour' is not numeric ('" in err
     assert "categorical encoding is off (--categorical off): encode it yourself or drop the column" in err
 
@@ -114,20 +134,30 @@ def sourced_stack():
 def test_s3_data_is_encoded_in_the_seeding_function_the_same_way(sourced_stack):
     stack = sourced_stack
     name = f"{stack['jobNamePrefix']}--categorical-s3"
-    described = start_and_wait(stack, name, {"seed": SEED, "hyperparameters": {
-        **{k: str(v) for k, v in PARAMS.items()}, "num_round": str(ROUNDS)}, "data": {
-        "uri": f"s3://{DATA_BUCKET}/tables/shop.csv", "split": {"validation": 0.1, "test": 0.2}}})
+    described = start_and_wait(
+        stack,
+        name,
+        {
+            "seed": SEED,
+            "hyperparameters": {**{k: str(v) for k, v in PARAMS.items()}, "num_round": str(ROUNDS)},
+            "data": {"uri": f"s3://{DATA_BUCKET}/tables/shop.csv", "split": {"validation": 0.1, "test": 0.2}},
+        },
+    )
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
     data = frame(400, seed=3)
     assert output["dataset"]["source"]["categorical"]["colour"]["encoding"] == "one-hot"
     s3 = boto3.client("s3", region_name=stack["region"])
     bucket, _, prefix = output["transform"]["outputPath"].removeprefix("s3://").partition("/")
-    (key,) = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
-              if item["Key"].endswith(".out")]
+    (key,) = [
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        if item["Key"].endswith(".out")
+    ]
     predictions = np.loadtxt(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines())
-    np.testing.assert_allclose(predictions, plain_predictions(*split(encoded(data, data), 0.1, 0.2)),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        predictions, plain_predictions(*split(encoded(data, data), 0.1, 0.2)), rtol=1e-6, atol=1e-7
+    )
 
 
 class _Lines(data_preparation.CountingSink):

@@ -38,8 +38,15 @@ def test_a_runs_upload_beside_a_data_source_is_neither_read_nor_deleted(sourced_
     s3.put_object(Bucket=stack["bucketName"], Key=key, Body=TABLE.encode())
     uploaded, source = f"s3://{stack['bucketName']}/{key}", f"s3://{DATA_BUCKET}/tables/public.csv"
     data = {"uri": uploaded, "test": source} if upload_field == "uri" else {"uri": source, "test": uploaded}
-    error = invoke_seeding(stack, {"action": "prepare", "executionName": f"{VICTIM}-{upload_field}", "seed": 1,
-                                   "data": {**data, "label": "diagnosis", "split": {"validation": 0.1, "test": 0}}})
+    error = invoke_seeding(
+        stack,
+        {
+            "action": "prepare",
+            "executionName": f"{VICTIM}-{upload_field}",
+            "seed": 1,
+            "data": {**data, "label": "diagnosis", "split": {"validation": 0.1, "test": 0}},
+        },
+    )
     assert error["errorType"] == "InvalidSeedRequest" and "both must be uploads of this run" in error["errorMessage"]
     assert list(objects(stack, f"runs/{VICTIM}-{upload_field}/")) == [key]
     assert s3.get_object(Bucket=DATA_BUCKET, Key="tables/public.csv")["Body"].read() == TABLE.encode()

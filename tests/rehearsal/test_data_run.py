@@ -29,8 +29,11 @@ from runner.emulator.image_environments import python_for
 def split(frame: pd.DataFrame, validation: float, test: float):
     rng = random.Random(SEED)
     draws = np.array([rng.random() for _ in range(len(frame))])
-    return (frame[draws >= test + validation], frame[(draws >= test) & (draws < test + validation)],
-            frame[draws < test])
+    return (
+        frame[draws >= test + validation],
+        frame[(draws >= test) & (draws < test + validation)],
+        frame[draws < test],
+    )
 
 
 _PLAIN = """
@@ -54,8 +57,11 @@ def plain_predictions(train, validation, test, label, params, rounds):
             columns = [label] + [column for column in frame.columns if column != label]
             np.save(f"{folder}/{name}.npy", frame[columns].to_numpy(np.float32))
         Path(folder, "params.json").write_text(json.dumps([params, rounds]))
-        subprocess.run([str(python_for(load_stack_settings("dev").xgboost_version)), "-c", _PLAIN, folder],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(python_for(load_stack_settings("dev").xgboost_version)), "-c", _PLAIN, folder],
+            check=True,
+            capture_output=True,
+        )
         return np.load(f"{folder}/predictions.npy")
 
 
@@ -76,8 +82,15 @@ def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path, shared
     frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)
     params = {"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 3}
-    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "cancer.csv"),
-                             *[f"--hp={k}={v}" for k, v in params.items()], "--hp", "num_round=8")
+    code, summary, err = run(
+        capsys,
+        tmp_path,
+        "--data",
+        str(tmp_path / "cancer.csv"),
+        *[f"--hp={k}={v}" for k, v in params.items()],
+        "--hp",
+        "num_round=8",
+    )
     assert code == 0, err
     assert "] Prepare dataset: succeeded" in err and "Generate dataset" not in err  # the progress shows it
     # The label column was first in the frame's last place; the features keep their order.
@@ -86,8 +99,10 @@ def test_binary_breast_cancer_csv_matches_plain_xgboost(capsys, tmp_path, shared
     assert summary["data"]["kind"] == "file" and summary["data"]["label"] == "label"
     assert summary["data"]["split"] == {"validation": 0.1, "test": 0.2}
     assert summary["data"]["features"] == [c for c in frame.columns if c != "label"]
-    assert np.loadtxt(summary["predictions"].replace("predictions.csv", "labels.csv")).tolist() == \
-        split(frame, 0.1, 0.2)[2]["label"].tolist()
+    assert (
+        np.loadtxt(summary["predictions"].replace("predictions.csv", "labels.csv")).tolist()
+        == split(frame, 0.1, 0.2)[2]["label"].tolist()
+    )
 
 
 def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, tmp_path, shared_stack):
@@ -95,9 +110,19 @@ def test_multiclass_iris_parquet_with_class_names_matches_plain_xgboost(capsys, 
     frame = iris.frame.assign(species=[iris.target_names[t] for t in iris.frame.target]).drop(columns="target")
     frame.to_parquet(tmp_path / "iris.parquet")
     params = {"objective": "multi:softmax", "num_class": 3, "eval_metric": "mlogloss"}
-    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "iris.parquet"), "--label", "species",
-                             "--split", "0.2,0.2", *[f"--hp={k}={v}" for k, v in params.items()],
-                             "--hp", "num_round=4")
+    code, summary, err = run(
+        capsys,
+        tmp_path,
+        "--data",
+        str(tmp_path / "iris.parquet"),
+        "--label",
+        "species",
+        "--split",
+        "0.2,0.2",
+        *[f"--hp={k}={v}" for k, v in params.items()],
+        "--hp",
+        "num_round=4",
+    )
     assert code == 0, err
     # Class names map to 0..K-1 in order of first appearance (iris is sorted: setosa first).
     numbered = frame.assign(species=frame.species.map({"setosa": 0, "versicolor": 1, "virginica": 2}))
@@ -110,9 +135,21 @@ def test_regression_diabetes_with_a_test_file_matches_plain_xgboost(capsys, tmp_
     frame.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
     frame.iloc[400:].to_csv(tmp_path / "test.csv", index=False)
     params = {"objective": "reg:squarederror", "eval_metric": "rmse", "eta": 0.3}
-    code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / "train.csv"), "--test",
-                             str(tmp_path / "test.csv"), "--label", "progression", "--split", "0.15,0",
-                             *[f"--hp={k}={v}" for k, v in params.items()], "--hp", "num_round=6")
+    code, summary, err = run(
+        capsys,
+        tmp_path,
+        "--data",
+        str(tmp_path / "train.csv"),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--label",
+        "progression",
+        "--split",
+        "0.15,0",
+        *[f"--hp={k}={v}" for k, v in params.items()],
+        "--hp",
+        "num_round=6",
+    )
     assert code == 0, err
     train, validation, _ = split(frame.iloc[:400], 0.15, 0.0)
     check_run(summary, train, validation, frame.iloc[400:], "progression", params, 6)
@@ -122,8 +159,18 @@ def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path, s
     """The issue's item 3: early_stopping_rounds=3 now stops on the validation channel."""
     frame = datasets.load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)
-    common = ["--data", str(tmp_path / "cancer.csv"), "--hp", "objective=binary:logistic",
-              "--hp", "eval_metric=logloss", "--hp", "num_round=500", "--hp", "eta=0.9"]
+    common = [
+        "--data",
+        str(tmp_path / "cancer.csv"),
+        "--hp",
+        "objective=binary:logistic",
+        "--hp",
+        "eval_metric=logloss",
+        "--hp",
+        "num_round=500",
+        "--hp",
+        "eta=0.9",
+    ]
     code, stopped, err = run(capsys, tmp_path, *common, "--hp", "early_stopping_rounds=3")
     assert code == 0, err
     code, full, err = run(capsys, tmp_path, *common)
@@ -133,13 +180,17 @@ def test_early_stopping_works_through_the_validation_channel(capsys, tmp_path, s
 
 
 BAD = {
-    "non-numeric.csv": ("a,weight,label\n" + "1,2.5,0\n" * 20 + "2,?,1\n",
-                        "column 'weight' holds numbers but also text such as '?'"),
+    "non-numeric.csv": (
+        "a,weight,label\n" + "1,2.5,0\n" * 20 + "2,?,1\n",
+        "column 'weight' holds numbers but also text such as '?'",
+    ),
     "no-label.csv": ("a,b\n1,0\n2,1\n", "no label column 'label' in the header ('a', 'b'): pass --label"),
     "empty.csv": ("", "the file is empty: expected a header row"),
     "header-only.csv": ("a,label\n", "the header is there but no data rows follow it"),
-    "three-classes.csv": ("a,label\n" + "".join(f"{i},{i % 3}\n" for i in range(30)),
-                          "runs from 0 to 2, but objective binary:logistic needs labels from 0 to 1"),
+    "three-classes.csv": (
+        "a,label\n" + "".join(f"{i},{i % 3}\n" for i in range(30)),
+        "runs from 0 to 2, but objective binary:logistic needs labels from 0 to 1",
+    ),
     "inf.csv": ("a,label\n1,0\ninf,1\n", "line 3: column 'a' holds 'inf', which is not finite"),
     "ragged.csv": ("a,b,label\n1,2,0\n1,2\n", "line 3 has 2 fields, the header 3"),
 }
@@ -157,8 +208,9 @@ def test_bad_data_is_one_line_exit_2_nothing_uploaded_or_started(capsys, tmp_pat
     code, summary, err = run(capsys, tmp_path, "--data", str(tmp_path / file_name), "--hp", "objective=binary:logistic")
     assert code == 2 and summary is None
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"run.py: error: {tmp_path / file_name}" if
-                                                   file_name != "three-classes.csv" else "run.py: error: label"), err
+    assert len(lines) == 1 and lines[0].startswith(
+        f"run.py: error: {tmp_path / file_name}" if file_name != "three-classes.csv" else "run.py: error: label"
+    ), err
     assert expected in lines[0]
     assert calls == [] and started == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -180,18 +232,23 @@ def test_more_held_out_rows_than_the_evaluation_scores_are_refused_before_the_up
     assert code == 2 and summary is None and calls == []
     [line] = err.strip().splitlines()
     assert line.startswith(f"run.py: error: {tmp_path / 'many.csv'}: line ")
-    assert line.endswith("more than 100 held-out rows, the most the pipeline's evaluation scores within Lambda's "
-                         "memory and time: lower the split's test fraction (now 0.2: run.py --split, "
-                         "or data.split.test)")
+    assert line.endswith(
+        "more than 100 held-out rows, the most the pipeline's evaluation scores within Lambda's "
+        "memory and time: lower the split's test fraction (now 0.2: run.py --split, "
+        "or data.split.test)"
+    )
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--label", "y"], "--label only applies with --data"),
-    (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),
-    (["--data", "missing.csv"], "--data missing.csv: no such file"),
-    (["--data", "s3://b/a.csv", "--test", "t.csv"], "both be local files or both s3:// URIs"),
-    (["--data", "x.csv", "--split", "0.1"], "expected VALIDATION,TEST fractions"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--label", "y"], "--label only applies with --data"),
+        (["--data", "x.csv", "--rows", "10"], "--rows sizes the generated dataset"),
+        (["--data", "missing.csv"], "--data missing.csv: no such file"),
+        (["--data", "s3://b/a.csv", "--test", "t.csv"], "both be local files or both s3:// URIs"),
+        (["--data", "x.csv", "--split", "0.1"], "expected VALIDATION,TEST fractions"),
+    ],
+)
 def test_flag_mistakes_are_usage_errors(capsys, tmp_path, argv, expected):
     try:
         code = cli.main(["--local", "--runs-dir", str(tmp_path), *argv])
@@ -205,8 +262,11 @@ def test_a_parquet_file_too_large_as_csv_is_refused_without_converting_it_all(tm
     frame = pd.DataFrame({"a": np.arange(300_000, dtype=float), "label": np.arange(300_000) % 2})
     frame.to_parquet(tmp_path / "big.parquet")
     monkeypatch.setattr("lambda_src.data_preparation.PREPARE_BYTES_PER_SECOND", 100)  # limit 84 kB
-    with pytest.raises(user_data.UsageError, match=r"big.parquet: more than 0.0 GB as CSV, over what the seeding "
-                                                   r"function can prepare within Lambda's time limit"):
+    with pytest.raises(
+        user_data.UsageError,
+        match=r"big.parquet: more than 0.0 GB as CSV, over what the seeding "
+        r"function can prepare within Lambda's time limit",
+    ):
         with user_data.as_csv(tmp_path / "big.parquet"):
             pass
 

@@ -33,26 +33,38 @@ def _run_scoring(s3, output: dict):
     """run.py's scoring (runner.metrics, as runner/results.py reads the objects) of the run's predictions."""
     objective = metrics.objective_of(output["run"]["hyperparameters"])
     bucket, labels_key = results.split_uri(output["dataset"]["labels_uri"])
-    labels = metrics.read_numbers(results._chunks(s3, bucket, [labels_key]), "labels",
-                                  keep=metrics.label_reader(objective, "labels"))
+    labels = metrics.read_numbers(
+        results._chunks(s3, bucket, [labels_key]), "labels", keep=metrics.label_reader(objective, "labels")
+    )
     predictions_key = f"{results.split_uri(output['transform']['outputPath'])[1]}/test.csv.out"
     predictions = metrics.read_numbers(
-        metrics.without_assembly_blanks(results._chunks(s3, bucket, [predictions_key])), "predictions",
+        metrics.without_assembly_blanks(results._chunks(s3, bucket, [predictions_key])),
+        "predictions",
         expected=labels.size,
-        columns=objective.classes if objective.bracketed else 1, bracketed=objective.bracketed,
-        keep=metrics.prediction_reader(objective, labels, "predictions"))
+        columns=objective.classes if objective.bracketed else 1,
+        bracketed=objective.bracketed,
+        keep=metrics.prediction_reader(objective, labels, "predictions"),
+    )
     return metrics.score(labels, predictions, objective)[0]
 
 
-@pytest.mark.parametrize("hyperparameters,group", [
-    ({"objective": "binary:logistic", "eval_metric": "auc"}, "binary_classification_metrics"),
-    ({"objective": "multi:softprob", "num_class": 2, "eval_metric": "mlogloss"}, "multiclass_classification_metrics"),
-    ({"objective": "reg:squarederror", "eval_metric": "rmse"}, "regression_metrics")])
+@pytest.mark.parametrize(
+    "hyperparameters,group",
+    [
+        ({"objective": "binary:logistic", "eval_metric": "auc"}, "binary_classification_metrics"),
+        (
+            {"objective": "multi:softprob", "num_class": 2, "eval_metric": "mlogloss"},
+            "multiclass_classification_metrics",
+        ),
+        ({"objective": "reg:squarederror", "eval_metric": "rmse"}, "regression_metrics"),
+    ],
+)
 def test_a_run_that_passes_is_registered_with_run_py_s_metrics(stack, hyperparameters, group):
     region = stack["region"]
     gate = {} if hyperparameters["objective"] != "reg:squarederror" else {"qualityGate": "rmse <= 0.5"}
-    described = start_and_wait(stack, _name(stack, "pass"), {"rows": 400, "seed": 3,
-                                                              "hyperparameters": hyperparameters, **gate}, timeout=120)
+    described = start_and_wait(
+        stack, _name(stack, "pass"), {"rows": 400, "seed": 3, "hyperparameters": hyperparameters, **gate}, timeout=120
+    )
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
     assert output["evaluation"]["gate"]["passed"] is True
@@ -70,8 +82,9 @@ def test_a_run_that_passes_is_registered_with_run_py_s_metrics(stack, hyperparam
     assert key == f"runs/{described['name']}/evaluation/evaluation.json"
     registered = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     scored = _run_scoring(s3, output)
-    assert {name: value["value"] for name, value in registered[group].items()} == \
-        {name: value for name, value in scored.items() if value is not None}
+    assert {name: value["value"] for name, value in registered[group].items()} == {
+        name: value for name, value in scored.items() if value is not None
+    }
     assert output["evaluation"]["metrics"] == scored
 
 
@@ -82,13 +95,19 @@ def test_a_run_below_the_gate_fails_and_registers_nothing(stack):
         return sagemaker.list_model_packages(ModelPackageGroupName=stack["jobNamePrefix"])["ModelPackageSummaryList"]
 
     before = len(versions())
-    described = start_and_wait(stack, _name(stack, "below"), {"rows": 200, "seed": 3,
-                                                               "qualityGate": "logloss <= 0.000001"}, timeout=120)
+    described = start_and_wait(
+        stack, _name(stack, "below"), {"rows": 200, "seed": 3, "qualityGate": "logloss <= 0.000001"}, timeout=120
+    )
     assert described["status"] == "FAILED" and described["error"] == "QualityGateFailed"
-    assert described["cause"].startswith("Quality gate failed: logloss is ") and "the gate is logloss <= 1e-06" in \
-        described["cause"]
-    assert states_entered(stack, described["executionArn"])[-3:] == ["Evaluate model", "Quality gate",
-                                                                      "Quality gate failed"]
+    assert (
+        described["cause"].startswith("Quality gate failed: logloss is ")
+        and "the gate is logloss <= 1e-06" in described["cause"]
+    )
+    assert states_entered(stack, described["executionArn"])[-3:] == [
+        "Evaluate model",
+        "Quality gate",
+        "Quality gate failed",
+    ]
     assert len(versions()) == before
 
 
@@ -100,14 +119,19 @@ def test_a_registration_repeated_with_the_run_s_client_token_adds_no_version(sta
     assert described["status"] == "SUCCEEDED", described.get("cause")
     arn = json.loads(described["output"])["registration"]["modelPackageArn"]
     package = sagemaker.describe_model_package(ModelPackageName=arn)
-    request = {"ModelPackageGroupName": package["ModelPackageGroupName"],
-               "InferenceSpecification": package["InferenceSpecification"],
-               "ModelApprovalStatus": package["ModelApprovalStatus"],
-               "CustomerMetadataProperties": package["CustomerMetadataProperties"]}
+    request = {
+        "ModelPackageGroupName": package["ModelPackageGroupName"],
+        "InferenceSpecification": package["InferenceSpecification"],
+        "ModelApprovalStatus": package["ModelApprovalStatus"],
+        "CustomerMetadataProperties": package["CustomerMetadataProperties"],
+    }
 
     def versions():
-        return len(sagemaker.list_model_packages(ModelPackageGroupName=stack["jobNamePrefix"],
-                                                 MaxResults=100)["ModelPackageSummaryList"])
+        return len(
+            sagemaker.list_model_packages(ModelPackageGroupName=stack["jobNamePrefix"], MaxResults=100)[
+                "ModelPackageSummaryList"
+            ]
+        )
 
     before = versions()
     token = hashlib.md5(described["name"].encode()).hexdigest()
@@ -140,9 +164,11 @@ def test_run_py_models_lists_versions_and_approve_changes_one(stack, outputs_fil
     assert cli.main(["models", "--outputs-file", outputs_file, "--json"]) == 0
     listed = {row["version"]: row for row in json.loads(capsys.readouterr().out)["models"]}
     assert listed[version]["status"] == "PendingManualApproval" and listed[version]["execution"] == described["name"]
-    assert listed[version]["metrics"] == {key: value for key, value in
-                                          json.loads(described["output"])["evaluation"]["metrics"].items()
-                                          if value is not None}
+    assert listed[version]["metrics"] == {
+        key: value
+        for key, value in json.loads(described["output"])["evaluation"]["metrics"].items()
+        if value is not None
+    }
     assert cli.main(["approve", str(version), "--outputs-file", outputs_file, "--note", "checked"]) == 0
     assert capsys.readouterr().out.strip() == f"{stack['jobNamePrefix']} version {version}: Approved"
     package = boto3.client("sagemaker", region_name=stack["region"]).describe_model_package(ModelPackageName=arn)

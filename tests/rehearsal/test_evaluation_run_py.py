@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import json
 
-from runner import cli
 from dev_stack import PREFIX
+
+from runner import cli
 
 
 def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_path):
     runs = tmp_path / "runs"
     name = f"{PREFIX}--gated-1"
-    code = cli.main(["--local", "--rows", "400", "--seed", "5", "--name", name, "--runs-dir", str(runs),
-                     "--no-progress", "--input", json.dumps({"qualityGate": "auc >= 0.5"})])
+    code = cli.main(
+        [
+            "--local",
+            "--rows",
+            "400",
+            "--seed",
+            "5",
+            "--name",
+            name,
+            "--runs-dir",
+            str(runs),
+            "--no-progress",
+            "--input",
+            json.dumps({"qualityGate": "auc >= 0.5"}),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     summary = json.loads((runs / name / "summary.json").read_text())
@@ -34,8 +49,22 @@ def test_run_py_prints_the_gate_and_the_package_and_records_them(capsys, tmp_pat
 def test_run_py_reports_a_run_the_gate_stopped_with_its_metrics(capsys, tmp_path):
     runs = tmp_path / "runs"
     name = f"{PREFIX}--gated-2"
-    code = cli.main(["--local", "--rows", "300", "--seed", "5", "--name", name, "--runs-dir", str(runs),
-                     "--no-progress", "--input", json.dumps({"qualityGate": "logloss <= 0.000001"})])
+    code = cli.main(
+        [
+            "--local",
+            "--rows",
+            "300",
+            "--seed",
+            "5",
+            "--name",
+            name,
+            "--runs-dir",
+            str(runs),
+            "--no-progress",
+            "--input",
+            json.dumps({"qualityGate": "logloss <= 0.000001"}),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     summary = json.loads((runs / name / "summary.json").read_text())

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from emulated_execution import invoke_seeding, objects, start_and_wait, states_entered
-
 from dev_stack import PREFIX
+from emulated_execution import invoke_seeding, objects, start_and_wait, states_entered
 
 VICTIM = f"{PREFIX}--victim"
 
@@ -29,27 +28,37 @@ def no_job_started(outputs, name: str) -> bool:
     return not sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
 
 
-@pytest.mark.parametrize("event, message", [
-    ({"bucket": "{bucket}", "prefix": f"runs/{VICTIM}/", "rows": 10, "shards": 3},
-     "bucket and prefix: not taken from the event"),
-    ({"prefix": f"runs/{VICTIM}/csv/train/", "rows": 10}, "prefix: not taken from the event"),
-    ({"executionName": VICTIM, "bucket": "{bucket}", "rows": 10}, "bucket: not taken from the event"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        (
+            {"bucket": "{bucket}", "prefix": f"runs/{VICTIM}/", "rows": 10, "shards": 3},
+            "bucket and prefix: not taken from the event",
+        ),
+        ({"prefix": f"runs/{VICTIM}/csv/train/", "rows": 10}, "prefix: not taken from the event"),
+        ({"executionName": VICTIM, "bucket": "{bucket}", "rows": 10}, "bucket: not taken from the event"),
+    ],
+)
 def test_an_event_naming_a_location_is_refused_and_writes_nothing(stack, event, message):
-    event = {key: value.format(bucket=stack["bucketName"]) if isinstance(value, str) else value
-             for key, value in event.items()}
+    event = {
+        key: value.format(bucket=stack["bucketName"]) if isinstance(value, str) else value
+        for key, value in event.items()
+    }
     error = invoke_seeding(stack, event)
     assert error["errorType"] == "InvalidSeedRequest" and message in error["errorMessage"], error
     assert victims_objects(stack) == []
 
 
-@pytest.mark.parametrize("name, message", [
-    ("xgb-prod--victim", f"must start with '{PREFIX}--'"),  # another stack's prefix
-    (f"{PREFIX}-2--victim", f"must start with '{PREFIX}--'"),
-    (f"{PREFIX}--Victim", "upper-case letters are refused"),
-    (f"{PREFIX}--" + "v" * 60, "is not a valid SageMaker job name"),
-    (f"{PREFIX}--victim/../other", "is not a valid SageMaker job name"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("xgb-prod--victim", f"must start with '{PREFIX}--'"),  # another stack's prefix
+        (f"{PREFIX}-2--victim", f"must start with '{PREFIX}--'"),
+        (f"{PREFIX}--Victim", "upper-case letters are refused"),
+        (f"{PREFIX}--" + "v" * 60, "is not a valid SageMaker job name"),
+        (f"{PREFIX}--victim/../other", "is not a valid SageMaker job name"),
+    ],
+)
 def test_an_execution_name_the_validator_refuses_is_refused_and_writes_nothing(stack, name, message):
     error = invoke_seeding(stack, {"executionName": name, "rows": 10})
     assert error["errorType"] == "InvalidSeedRequest" and message in error["errorMessage"], error
@@ -60,8 +69,7 @@ def test_a_stale_caller_sending_bucket_and_prefix_through_the_state_machine_is_r
     """The caller's input is only `$`, checked by the validation function: a location in it is an
     unknown field, refused in the first state."""
     name = f"{PREFIX}--stale-caller"
-    described = start_and_wait(stack, name, {"rows": 10, "bucket": stack["bucketName"],
-                                             "prefix": f"runs/{VICTIM}/"})
+    described = start_and_wait(stack, name, {"rows": 10, "bucket": stack["bucketName"], "prefix": f"runs/{VICTIM}/"})
     assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
     assert "unknown field 'bucket'" in described["cause"]
     assert objects(stack, f"runs/{name}/") == {} and victims_objects(stack) == []
@@ -95,11 +103,14 @@ def test_a_run_whose_prefix_holds_a_planted_object_is_refused_before_writing_and
     assert no_job_started(stack, name)
 
 
-@pytest.mark.parametrize("event, message", [
-    ({"rows": 400, "shards": 400}, "shards must be the stack's 1 (one per training instance), got 400"),
-    ({"rows": 10, "test_rows": 10 ** 12}, "test_rows must be an integer from 1 to 1,000,000,000"),
-    ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        ({"rows": 400, "shards": 400}, "shards must be the stack's 1 (one per training instance), got 400"),
+        ({"rows": 10, "test_rows": 10**12}, "test_rows must be an integer from 1 to 1,000,000,000"),
+        ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),
+    ],
+)
 def test_a_direct_invoker_gets_the_validators_bounds(stack, event, message):
     """The first state bounds rows (MAX_ROWS) and sends the stack's shard count: invoked directly,
     the function applies the same bounds (its environment carries the shard count)."""
@@ -107,4 +118,3 @@ def test_a_direct_invoker_gets_the_validators_bounds(stack, event, message):
     error = invoke_seeding(stack, {"executionName": name, "seed": 1, **event})
     assert error["errorType"] == "InvalidSeedRequest" and message in error["errorMessage"], error
     assert objects(stack, f"runs/{name}/") == {}
-

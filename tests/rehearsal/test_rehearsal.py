@@ -1,9 +1,9 @@
 """The offline rehearsal end to end: `run.py --local` drives the real definition on the emulator."""
 
 import json
-from pathlib import Path
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 from local_container import model_config
@@ -13,8 +13,18 @@ from runner import cli
 from runner.cli import stack, watch
 from runner.emulator import engine as engine_module
 
-SUMMARY_KEYS = {"execution_name", "execution_arn", "status", "states", "rows", "metrics",
-                "predictions", "artifacts_dir", "error", "cause"}
+SUMMARY_KEYS = {
+    "execution_name",
+    "execution_arn",
+    "status",
+    "states",
+    "rows",
+    "metrics",
+    "predictions",
+    "artifacts_dir",
+    "error",
+    "cause",
+}
 
 
 def boosted_rounds(path) -> int:
@@ -38,8 +48,14 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["status"] == "SUCCEEDED" and summary["error"] is None
     assert [s["name"] for s in summary["states"]][-7:] == [
-        "Generate dataset", "Train model (XGBoost)", "Save Model", "Batch transform", "Evaluate model",
-        "Quality gate", "Register model"]
+        "Generate dataset",
+        "Train model (XGBoost)",
+        "Save Model",
+        "Batch transform",
+        "Evaluate model",
+        "Quality gate",
+        "Register model",
+    ]
     assert all(s["status"] == "succeeded" for s in summary["states"])
     assert summary["rows"] == {"train": 2000, "validation": 200, "test": 2000}
     assert summary["metrics"]["accuracy"] >= 0.97 and summary["metrics"]["auc"] >= 0.97
@@ -55,8 +71,9 @@ def test_pipeline_succeeds_and_scores_the_held_out_rows(capsys, tmp_path, shared
     report = json.loads((run_dir / "iam.json").read_text())
     assert summary["iam_report"] == str(run_dir / "iam.json") and len(report) == 5
     calls = [call for role in report.values() for call in role["calls"]]
-    assert {"s3:PutObject", "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "iam:PassRole",
-            "s3:GetObject"} <= {call["action"] for call in calls}
+    assert {"s3:PutObject", "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "iam:PassRole", "s3:GetObject"} <= {
+        call["action"] for call in calls
+    }
     assert all(call["allowed"] and call["statement"] for call in calls)
 
 
@@ -77,11 +94,21 @@ def make_training_fail(monkeypatch):
     so the container is made to train gamma regression, which needs positive labels (the seeded
     labels are 0 and 1)."""
     from runner.emulator.sagemaker import hosts as sagemaker_hosts
+
     train = sagemaker_hosts.train
-    monkeypatch.setattr(sagemaker_hosts, "train", lambda version, channels, config, count, hyperparameters,
-                        *args, **kwargs: train(version, channels, config, count, {
-                            **hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
-                            *args, **kwargs))
+    monkeypatch.setattr(
+        sagemaker_hosts,
+        "train",
+        lambda version, channels, config, count, hyperparameters, *args, **kwargs: train(
+            version,
+            channels,
+            config,
+            count,
+            {**hyperparameters, "objective": "reg:gamma", "eval_metric": "gamma-nloglik"},
+            *args,
+            **kwargs,
+        ),
+    )
 
 
 def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypatch, shared_stack):
@@ -97,11 +124,14 @@ def test_failed_training_reports_the_container_reason(capsys, tmp_path, monkeypa
     assert "label" in summary["cause"]
     assert summary["metrics"] is None and summary["predictions"] is None
     # The failed run left its record only, and the earlier run's artifacts as they were.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["execution_name"],
-                                                                 summary["execution_name"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["execution_name"], summary["execution_name"]])
     assert sorted(p.name for p in (tmp_path / summary["execution_name"]).iterdir()) == ["iam.json", "summary.json"]
     assert json.loads((tmp_path / summary["execution_name"] / "summary.json").read_text()) == summary
-    assert summary["rows"] == {"train": 200, "validation": 20, "test": 200}  # the dataset was generated before the failure
+    assert summary["rows"] == {
+        "train": 200,
+        "validation": 20,
+        "test": 200,
+    }  # the dataset was generated before the failure
     assert sorted(p.name for p in (tmp_path / first["execution_name"]).iterdir()) == earlier
 
 
@@ -114,11 +144,14 @@ def test_human_report_of_a_failed_run(capsys, tmp_path, monkeypatch, shared_stac
     assert "label" in out
 
 
-@pytest.mark.parametrize("execution_input, field", [
-    ('{"rows": 0}', "rows"),
-    ('{"rows": 2.5}', "rows"),
-    ('{"hyperparameters": {"sagemaker_program": "x.py"}}', "sagemaker_program"),
-])
+@pytest.mark.parametrize(
+    "execution_input, field",
+    [
+        ('{"rows": 0}', "rows"),
+        ('{"rows": 2.5}', "rows"),
+        ('{"hyperparameters": {"sagemaker_program": "x.py"}}', "sagemaker_program"),
+    ],
+)
 def test_input_the_state_machine_would_refuse_starts_nothing(capsys, tmp_path, execution_input, field):
     code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--input", execution_input])
     captured = capsys.readouterr()
@@ -145,13 +178,16 @@ def test_ctrl_c_stops_the_execution_and_says_so(capsys, tmp_path, monkeypatch):
                         break
                     time.sleep(0.05)
                 return response
+
             self.sfn.stop_execution = recording_stop
 
     def interrupted_follow(sfn, sagemaker, arn, display, polling):
         """Ctrl-C once training has started."""
         seen["name"] = arn.rsplit(":", 1)[-1]
-        while not any(event.get("stateEnteredEventDetails", {}).get("name") == "Train model (XGBoost)"
-                      for event in sfn.get_execution_history(executionArn=arn)["events"]):
+        while not any(
+            event.get("stateEnteredEventDetails", {}).get("name") == "Train model (XGBoost)"
+            for event in sfn.get_execution_history(executionArn=arn)["events"]
+        ):
             time.sleep(0.01)
         raise KeyboardInterrupt
 
@@ -196,8 +232,7 @@ def test_run_py_local_fails_naming_the_action_a_role_lacks(capsys, tmp_path, mon
 
 def test_a_resource_the_local_engine_cannot_create_is_one_line_exit_1(capsys, tmp_path, monkeypatch):
     """A new resource type in the component is never skipped silently by the rehearsal."""
-    monkeypatch.delitem(engine_module.RESOURCES,
-                        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    monkeypatch.delitem(engine_module.RESOURCES, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     code = cli.main(["--local", "--json", "--runs-dir", str(tmp_path), "--rows", "50"])
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""

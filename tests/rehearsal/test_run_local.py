@@ -10,19 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
+from dev_stack import PREFIX
 
-from components import PROJECT_DIR
-from components import lambda_functions
+from components import PROJECT_DIR, lambda_functions
 from runner import cli
 from runner.cli import machine, watch
 from runner.emulator import awslambda as lambda_runtime
-from dev_stack import PREFIX
-
 
 
 def strict_json(text):
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -49,8 +48,9 @@ def test_the_same_seed_gives_byte_identical_predictions_and_identical_metrics(ca
 
 def test_summary_describes_the_run(capsys, tmp_path, monkeypatch, shared_stack):
     monkeypatch.chdir(tmp_path)  # paths in the record do not depend on where run.py started
-    code, out, err = rehearse(capsys, "runs", "--rows", "500", "--hp", "num_round=3",
-                              "--input", '{"hyperparameters": {"max_depth": "4"}}')
+    code, out, err = rehearse(
+        capsys, "runs", "--rows", "500", "--hp", "num_round=3", "--input", '{"hyperparameters": {"max_depth": "4"}}'
+    )
     assert code == 0, err
     assert len(out.splitlines()) == 1
     summary = strict_json(out)
@@ -61,7 +61,9 @@ def test_summary_describes_the_run(capsys, tmp_path, monkeypatch, shared_stack):
         assert Path(summary[key]).is_absolute() and Path(summary[key]).is_file(), key
     assert summary["where"]["local"] is True and summary["where"]["region"] == "us-west-2"
     assert summary["input"]["rows"] == 500 and summary["input"]["hyperparameters"] == {
-        "max_depth": "4", "num_round": "3"}
+        "max_depth": "4",
+        "num_round": "3",
+    }
     assert isinstance(summary["seed"], int) and summary["input"]["seed"] == summary["seed"]  # drawn
     assert f", seed {summary['seed']}" in err
     assert summary["rows"] == {"train": 500, "validation": 50, "test": 500}
@@ -91,9 +93,18 @@ def test_one_row_gives_strict_json_with_the_reason_auc_is_missing(capsys, tmp_pa
 
 
 def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(capsys, tmp_path, shared_stack):
-    code, out, err = rehearse(capsys, tmp_path, "--rows", "300",
-                              "--hp", "objective=multi:softprob", "--hp", "num_class=2",
-                              "--hp", "eval_metric=mlogloss")
+    code, out, err = rehearse(
+        capsys,
+        tmp_path,
+        "--rows",
+        "300",
+        "--hp",
+        "objective=multi:softprob",
+        "--hp",
+        "num_class=2",
+        "--hp",
+        "eval_metric=mlogloss",
+    )
     assert code == 0, err
     summary = strict_json(out)
     assert summary["metrics_missing"] is None and summary["metrics"]["accuracy"] > 0.9
@@ -101,7 +112,8 @@ def test_a_multiclass_objective_is_scored_from_the_containers_bracketed_lists(ca
     assert sum(map(sum, summary["confusion_matrix"]["counts"])) == 300
     run_dir = Path(summary["artifacts_dir"])
     assert {"predictions.csv", "model.tar.gz", "labels.csv", "summary.json", "plot.png"} <= {
-        p.name for p in run_dir.iterdir()}
+        p.name for p in run_dir.iterdir()
+    }
     lines = (run_dir / "predictions.csv").read_text().splitlines()
     assert len(lines) == 300 and re.fullmatch(r"\[[0-9.e-]+, [0-9.e-]+\]", lines[0])
 
@@ -169,8 +181,13 @@ def test_the_documented_snippet_loads_the_model(capsys, tmp_path, shared_stack):
     page = (PROJECT_DIR / "docs" / "results.md").read_text()
     snippet = re.search(r"<!-- load-model -->\s*```python\n(.*?)```", page, re.S).group(1)
     script = snippet.replace("runs/<name>", str(run_dir))
-    result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no format warning
     with tarfile.open(run_dir / "model.tar.gz") as archive:
@@ -196,14 +213,26 @@ def test_follow_saves_a_run_started_elsewhere(capsys, tmp_path, shared_stack):
     outputs = shared_stack
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
     sfn = boto3.client("stepfunctions", region_name=outputs["region"])
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=f"{PREFIX}--followed",
-                              input=json.dumps({"rows": 400, "seed": 3}))["executionArn"]
+    arn = sfn.start_execution(
+        stateMachineArn=outputs["stateMachineArn"],
+        name=f"{PREFIX}--followed",
+        input=json.dumps({"rows": 400, "seed": 3}),
+    )["executionArn"]
     # Followed once it has ended: while the seeding function runs, the emulator swaps boto3's
     # default session for the function role's, and clients made then would act as that role.
     while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
         time.sleep(0.05)
-    code = cli.main(["follow", arn, "--json", "--outputs-file", str(tmp_path / "outputs.json"),
-                     "--runs-dir", str(tmp_path / "runs")])
+    code = cli.main(
+        [
+            "follow",
+            arn,
+            "--json",
+            "--outputs-file",
+            str(tmp_path / "outputs.json"),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = strict_json(captured.out)

@@ -12,8 +12,9 @@ from runner.emulator.sagemaker.jobs import SPOT_RECLAIM_VARIABLE
 
 @pytest.fixture(scope="module")
 def spot_stack():
-    with deployed_with(spotTraining=True,
-                       hyperparameters=["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]) as outputs:
+    with deployed_with(
+        spotTraining=True, hyperparameters=["objective=reg:logistic", "eval_metric=rmse", "num_round=6"]
+    ) as outputs:
         yield outputs
 
 
@@ -32,14 +33,28 @@ def test_an_interrupted_spot_job_restarts_and_predicts_byte_for_byte_the_same(sp
     assert list(checkpoints) == list(plain_checkpoints) == ["xgboost-checkpoint_0.ubj"]
 
     statuses = [item["Status"] for item in job["SecondaryStatusTransitions"]]
-    assert statuses == ["Starting", "Downloading", "Training", "Interrupted", "Starting", "Downloading",
-                        "Training", "Uploading", "Completed"]
+    assert statuses == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Interrupted",
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert all("EndTime" in item for item in job["SecondaryStatusTransitions"])
     assert job["TrainingJobStatus"] == "Completed"
     assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
     assert job["TrainingTimeInSeconds"] >= sagemaker_jobs.SPOT_CAPACITY_WAIT_SECONDS
     assert [item["Status"] for item in plain["SecondaryStatusTransitions"]] == [
-        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert plain["BillableTimeInSeconds"] == plain["TrainingTimeInSeconds"]
     assert "WarmPoolStatus" not in job
 

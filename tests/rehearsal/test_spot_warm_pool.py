@@ -17,5 +17,6 @@ def test_a_warm_pool_job_reports_its_pool():
         assert job["WarmPoolStatus"] == {"Status": "Available"}
         time.sleep(3.3)
         released = boto3.client("sagemaker", region_name=outputs["region"]).describe_training_job(
-            TrainingJobName=job["TrainingJobName"])
+            TrainingJobName=job["TrainingJobName"]
+        )
         assert released["WarmPoolStatus"] == {"Status": "Terminated", "ResourceRetainedBillableTimeInSeconds": 3}

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from emulated_execution import deployed_with, start_and_wait, states_entered
 
-from runner.emulator.sagemaker import jobs as sagemaker_jobs, serving as sagemaker_serving
+from runner.emulator.sagemaker import jobs as sagemaker_jobs
+from runner.emulator.sagemaker import serving as sagemaker_serving
 
 TIMEOUT = 8  # room for a 200-row transform on a loaded 2-core machine; the endless one runs a minute
 _names = itertools.count(1)
@@ -35,8 +36,11 @@ def test_a_transform_past_its_timeout_is_stopped_by_the_state_machine(stack, mon
     stops = []
     request_stop = sagemaker_jobs.LocalSageMaker.request_stop
     monkeypatch.setattr(sagemaker_serving.Serving, "transform", endless)
-    monkeypatch.setattr(sagemaker_jobs.LocalSageMaker, "request_stop",
-                        lambda self, kind, name: (stops.append((kind, name)), request_stop(self, kind, name)))
+    monkeypatch.setattr(
+        sagemaker_jobs.LocalSageMaker,
+        "request_stop",
+        lambda self, kind, name: (stops.append((kind, name)), request_stop(self, kind, name)),
+    )
 
     name = f"{stack['jobNamePrefix']}--timeout-{next(_names)}-{int(time.time())}"
     started = time.monotonic()
@@ -55,13 +59,18 @@ def test_a_transform_past_its_timeout_is_stopped_by_the_state_machine(stack, mon
         assert job["TransformJobStatus"] == "Stopping" and time.monotonic() < deadline, job["TransformJobStatus"]
         time.sleep(0.1)
     listed = boto3.client("s3", region_name=stack["region"]).list_objects_v2(
-        Bucket=stack["bucketName"], Prefix=f"runs/{name}/predictions/")
+        Bucket=stack["bucketName"], Prefix=f"runs/{name}/predictions/"
+    )
     assert listed.get("KeyCount") == 0  # a stopped transform stores no output
     report = stack.iam_report(execution=described["executionArn"])
     calls = [call for entry in report.values() for call in entry["calls"]]
-    assert any(call["action"] == "sagemaker:StopTransformJob" and call["allowed"]
-               and call["resource"].endswith(f":transform-job/{name}") and call["statement"].endswith("/TransformJobs")
-               for call in calls), calls
+    assert any(
+        call["action"] == "sagemaker:StopTransformJob"
+        and call["allowed"]
+        and call["resource"].endswith(f":transform-job/{name}")
+        and call["statement"].endswith("/TransformJobs")
+        for call in calls
+    ), calls
 
 
 def test_a_transform_within_its_timeout_succeeds(stack):

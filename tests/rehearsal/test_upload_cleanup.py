@@ -12,13 +12,13 @@ from datetime import datetime
 import boto3
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from dev_stack import PREFIX
 
 from components import lambda_functions
 from runner import cli
 from runner import data as user_data
 from runner.cli import watch
 from runner.emulator import awslambda as lambda_runtime
-from dev_stack import PREFIX
 
 CSV = "x,y,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(80))
 
@@ -65,8 +65,11 @@ def test_nothing_is_removed_while_the_execution_runs():
     sfn = boto3.client("stepfunctions", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
     arn = "arn:aws:states:us-west-2:111122223333:execution:pipeline:xgb-dev--1"
     with Stubber(sfn) as stub:
-        stub.add_response("describe_execution", {"executionArn": arn, "stateMachineArn": arn, "status": "RUNNING",
-                                                 "startDate": datetime(2026, 1, 1)}, {"executionArn": arn})
+        stub.add_response(
+            "describe_execution",
+            {"executionArn": arn, "stateMachineArn": arn, "status": "RUNNING", "startDate": datetime(2026, 1, 1)},
+            {"executionArn": arn},
+        )
         deleted = []
         s3 = types.SimpleNamespace(delete_object=lambda **call: deleted.append(call))
         assert user_data.remove_after_end(sfn, s3, arn, {"s3://b/runs/xgb-dev--1/upload/data.csv": None}) is False
@@ -74,12 +77,15 @@ def test_nothing_is_removed_while_the_execution_runs():
     assert deleted == []
 
 
-def test_a_failed_deletion_of_the_upload_is_a_warning_never_the_runs_outcome(shared_stack, monkeypatch, capsys,
-                                                                          tmp_path):
+def test_a_failed_deletion_of_the_upload_is_a_warning_never_the_runs_outcome(
+    shared_stack, monkeypatch, capsys, tmp_path
+):
     """Say, credentials that expired during a long run: the run's result and exit code stand."""
+
     def expired(*_, **__):
-        raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token is expired"}},
-                          "DescribeExecution")
+        raise ClientError(
+            {"Error": {"Code": "ExpiredToken", "Message": "The security token is expired"}}, "DescribeExecution"
+        )
 
     monkeypatch.setattr(user_data, "remove_after_end", expired)
     data = tmp_path / "data.csv"
@@ -111,8 +117,18 @@ def test_a_reused_name_never_overwrites_or_deletes_the_other_runs_upload(capsys,
     monkeypatch.setattr(user_data, "remove", observed_remove)
     data = tmp_path / "data.csv"
     data.write_text(CSV)
-    code = cli.main(["--local", "--no-progress", "--runs-dir", str(tmp_path / "runs"), "--data", str(data),
-                     "--name", f"{PREFIX}--reused"])
+    code = cli.main(
+        [
+            "--local",
+            "--no-progress",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--data",
+            str(data),
+            "--name",
+            f"{PREFIX}--reused",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"upload/data.csv already exists: another run named {PREFIX}--reused" in err, err
     assert seen["left"] == b"the other run's data"

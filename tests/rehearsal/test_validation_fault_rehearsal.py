@@ -7,10 +7,10 @@ import io
 import zipfile
 
 import boto3
+from dev_stack import PREFIX
 from emulated_execution import start_and_wait, states_entered
 
 from components import lambda_functions
-from dev_stack import PREFIX
 
 # The deployed package's validation module, replaced by one that outlasts a 1-second Timeout.
 SLOW_VALIDATION = "import time\n\ndef handler(event, context):\n    time.sleep(1.2)\n    return {}\n"
@@ -18,8 +18,11 @@ SLOW_VALIDATION = "import time\n\ndef handler(event, context):\n    time.sleep(1
 
 def test_a_validation_function_that_times_out_is_a_platform_fault_not_bad_input(stack):
     lambda_client = boto3.client("lambda", region_name=stack["region"])
-    [validation] = [function["FunctionName"] for function in lambda_client.list_functions()["Functions"]
-                    if function["Handler"] == lambda_functions.VALIDATION_HANDLER]
+    [validation] = [
+        function["FunctionName"]
+        for function in lambda_client.list_functions()["Functions"]
+        if function["Handler"] == lambda_functions.VALIDATION_HANDLER
+    ]
     package = io.BytesIO()
     module = lambda_functions.VALIDATION_HANDLER.rsplit(".", 1)[0].split(".")  # lambda_src.execution_input
     with zipfile.ZipFile(package, "w") as archive:

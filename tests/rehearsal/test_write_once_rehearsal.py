@@ -17,8 +17,9 @@ def test_a_replayed_generate_event_fails_and_keeps_the_old_run(shared_stack):
     region, bucket = outputs["region"], outputs["bucketName"]
     sfn, s3 = boto3.client("stepfunctions", region_name=region), boto3.client("s3", region_name=region)
     name = f"{outputs['jobNamePrefix']}--victim"
-    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name,
-                              input=json.dumps({"rows": 50}))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=outputs["stateMachineArn"], name=name, input=json.dumps({"rows": 50}))[
+        "executionArn"
+    ]
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         time.sleep(0.05)
     assert described["status"] == "SUCCEEDED", described.get("cause")
@@ -27,7 +28,8 @@ def test_a_replayed_generate_event_fails_and_keeps_the_old_run(shared_stack):
 
     replay = {"executionName": name, "rows": 10, "seed": 1, "shards": 1}
     response = boto3.client("lambda", region_name=region).invoke(
-        FunctionName=outputs["seedFunctionName"], Payload=json.dumps(replay))
+        FunctionName=outputs["seedFunctionName"], Payload=json.dumps(replay)
+    )
     error = json.loads(response["Payload"].read())
     assert response.get("FunctionError") and error["errorType"] == "RunExists", error
     assert "exists already" in error["errorMessage"]

@@ -34,8 +34,14 @@ def _environment(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def _popen(version: str, extra: dict[str, str] | None) -> subprocess.Popen:
-    return subprocess.Popen([str(python_for(version)), "-m", "runner.container"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(extra), cwd=ROOT)
+    return subprocess.Popen(
+        [str(python_for(version)), "-m", "runner.container"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_environment(extra),
+        cwd=ROOT,
+    )
 
 
 def start(version: str, extra_environment: dict[str, str] | None = None) -> subprocess.Popen:

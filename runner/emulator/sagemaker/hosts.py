@@ -43,12 +43,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from runner.container.failures import ContainerError, client_error
-from runner.emulator.sagemaker import container_pool
 from runner.emulator.preflight import MAX_LOCAL_HOSTS, TooManyHosts, check_instance_count  # noqa: F401
+from runner.emulator.sagemaker import container_pool
 
 HOST_PREFIX = "algo-"
 FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
@@ -63,6 +63,7 @@ _ROUND_LINE = re.compile(r"^\[([0-9]+)\]\t")
 @dataclasses.dataclass(frozen=True)
 class Channel:
     """One input channel as the job describes it, downloaded to `path` (a directory or one file)."""
+
     name: str
     content_type: str | None
     path: Path
@@ -71,9 +72,9 @@ class Channel:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingResult:
-    model: bytes | None           # xgboost-model as the image's library saved it
-    log: list[str]                # the evaluation lines, one per round: "[0]\ttrain-rmse:0.40000\t..."
-    rows: dict[str, int]          # rows read per channel
+    model: bytes | None  # xgboost-model as the image's library saved it
+    log: list[str]  # the evaluation lines, one per round: "[0]\ttrain-rmse:0.40000\t..."
+    rows: dict[str, int]  # rows read per channel
 
 
 class Stopped(Exception):
@@ -102,9 +103,15 @@ def _channel_files(path: Path) -> dict[str, Path]:
     return {file.relative_to(path).as_posix(): file for file in path.rglob("*") if file.is_file()}
 
 
-def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel],
-                distributions: dict[str, str], hyperparameters: dict[str, str],
-                checkpoint_dir: Path | None = None) -> Path:
+def _write_host(
+    root: Path,
+    host: str,
+    hosts: list[str],
+    channels: list[Channel],
+    distributions: dict[str, str],
+    hyperparameters: dict[str, str],
+    checkpoint_dir: Path | None = None,
+) -> Path:
     """The host's /opt/ml: input/config/*.json and input/data/<channel>/ (hard links, not copies)."""
     host_dir = root / host
     config_dir = host_dir / "input" / "config"
@@ -113,8 +120,9 @@ def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel]
     for channel in channels:
         files = _channel_files(channel.path)
         distribution = distributions.get(channel.name, FULLY_REPLICATED)
-        names = (shard(list(files), hosts.index(host), len(hosts)) if distribution == SHARDED_BY_S3_KEY
-                 else sorted(files))
+        names = (
+            shard(list(files), hosts.index(host), len(hosts)) if distribution == SHARDED_BY_S3_KEY else sorted(files)
+        )
         channel_dir = host_dir / "input" / "data" / channel.name
         channel_dir.mkdir(parents=True)
         for name in names:
@@ -126,8 +134,11 @@ def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel]
                 os.link(files[name], target)
             except OSError:  # another file system
                 shutil.copyfile(files[name], target)
-        data_config[channel.name] = {"ContentType": channel.content_type, "TrainingInputMode": channel.input_mode,
-                                     "S3DistributionType": distribution}
+        data_config[channel.name] = {
+            "ContentType": channel.content_type,
+            "TrainingInputMode": channel.input_mode,
+            "S3DistributionType": distribution,
+        }
     (config_dir / "inputdataconfig.json").write_text(json.dumps(data_config))
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
@@ -139,8 +150,12 @@ def _write_host(root: Path, host: str, hosts: list[str], channels: list[Channel]
 
 
 def _distributions(input_data_config: list[dict]) -> dict[str, str]:
-    return {entry.get("ChannelName", ""): entry.get("DataSource", {}).get("S3DataSource", {})
-            .get("S3DataDistributionType", FULLY_REPLICATED) for entry in input_data_config or []}
+    return {
+        entry.get("ChannelName", ""): entry.get("DataSource", {})
+        .get("S3DataSource", {})
+        .get("S3DataDistributionType", FULLY_REPLICATED)
+        for entry in input_data_config or []
+    }
 
 
 def _host_environment(host_count: int) -> dict[str, str] | None:
@@ -163,10 +178,17 @@ def _follow(process: subprocess.Popen, log: Path, on_line: Callable[[str], None]
                 failed.append(error)
 
 
-def train(version: str, channels: list[Channel], input_data_config: list[dict], instance_count: int,
-          hyperparameters: dict[str, str], stop_requested: Callable[[], bool] = lambda: False,
-          checkpoint_dir: Path | None = None, on_round: Callable[[int], None] | None = None,
-          on_log: Callable[[str], None] | None = None) -> TrainingResult:
+def train(
+    version: str,
+    channels: list[Channel],
+    input_data_config: list[dict],
+    instance_count: int,
+    hyperparameters: dict[str, str],
+    stop_requested: Callable[[], bool] = lambda: False,
+    checkpoint_dir: Path | None = None,
+    on_round: Callable[[int], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
+) -> TrainingResult:
     """Train on `instance_count` local hosts of image `version`, one container process each; the
     master host's model and log. `on_round(epoch)` runs as each round's evaluation line arrives; what
     it raises ends every host and is raised here. `on_log(line)` gets algo-1's log lines as they come.
@@ -184,8 +206,9 @@ def train(version: str, channels: list[Channel], input_data_config: list[dict], 
     raised: list[BaseException] = []
     try:
         distributions = _distributions(input_data_config)
-        host_dirs = [_write_host(root, host, hosts, channels, distributions, hyperparameters, checkpoint_dir)
-                     for host in hosts]
+        host_dirs = [
+            _write_host(root, host, hosts, channels, distributions, hyperparameters, checkpoint_dir) for host in hosts
+        ]
         environment = _host_environment(instance_count)
         for index, host_dir in enumerate(host_dirs):
             process = container_pool.start(version, environment)
@@ -199,8 +222,10 @@ def train(version: str, channels: list[Channel], input_data_config: list[dict], 
                 match = _ROUND_LINE.match(line)
                 if match and on_round is not None:
                     on_round(int(match.group(1)))
-            reader = threading.Thread(target=_follow, args=(process, host_dir / "output" / "log", on_line, raised),
-                                      daemon=True)
+
+            reader = threading.Thread(
+                target=_follow, args=(process, host_dir / "output" / "log", on_line, raised), daemon=True
+            )
             reader.start()
             readers.append(reader)
         while True:
@@ -261,12 +286,14 @@ def _result(host_dirs: list[Path]) -> TrainingResult:
     if not masters:
         # On AWS every host leaves after the first round and the job completes with an empty
         # model.tar.gz, which CreateModel accepts and the transform cannot load: failed here instead.
-        raise client_error("No hosts received training data: every host's train (or "
-                           "validation) files are empty")
+        raise client_error("No hosts received training data: every host's train (or validation) files are empty")
     rows: dict[str, int] = {}
     for host_dir in trained:
         for channel, count in json.loads((host_dir / "output" / _ROWS).read_text()).items():
             rows[channel] = rows.get(channel, 0) + count
     master = masters[0]
-    return TrainingResult(model=(master / "model" / MODEL_FILE).read_bytes(),
-                          log=json.loads((master / "output" / _LOG).read_text()), rows=rows)
+    return TrainingResult(
+        model=(master / "model" / MODEL_FILE).read_bytes(),
+        log=json.loads((master / "output" / _LOG).read_text()),
+        rows=rows,
+    )

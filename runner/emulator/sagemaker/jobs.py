@@ -55,14 +55,15 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from moto.core.utils import utcnow
 from moto.core.responses import EmptyResult
+from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
@@ -70,8 +71,8 @@ from moto.sagemaker.responses import SageMakerResponse
 from lambda_src import xgboost_hyperparameters
 from lambda_src.execution_input import is_job_name
 from runner.container.failures import ContainerError, client_error
-from runner.emulator.sagemaker import hosts as sagemaker_hosts
 from runner.emulator.image_environments import EnvironmentUnavailable, image_version
+from runner.emulator.sagemaker import hosts as sagemaker_hosts
 from runner.emulator.sagemaker.hosts import Channel, Stopped
 from runner.emulator.sagemaker.serving import Serving, decompress, model_archive
 
@@ -93,7 +94,9 @@ _METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 # name of xgb_constants, each regex reading the tab-escaped ("#011") evaluation line.
 METRIC_DEFINITIONS = [
     {"Name": f"{channel}:{metric}", "Regex": f".*\\[[0-9]+\\].*#011{channel}-{metric}:{_METRIC_VALUE}.*"}
-    for channel in ("train", "validation") for metric in xgboost_hyperparameters.METRICS]
+    for channel in ("train", "validation")
+    for metric in xgboost_hyperparameters.METRICS
+]
 
 
 # Local only: a managed spot job's instance is reclaimed once, after this many boosting rounds.
@@ -132,7 +135,8 @@ def _check_name(name: Any, member: str) -> None:
         raise ValidationError(
             f"1 validation error detected: Value '{name}' at '{member}' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: "
-            "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+            "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+        )
 
 
 def _check_channel_names(input_data_config) -> None:
@@ -143,7 +147,8 @@ def _check_channel_names(input_data_config) -> None:
             raise ValidationError(
                 f"1 validation error detected: Value '{name}' at 'inputDataConfig.{index}.member.channelName' "
                 f"failed to satisfy constraint: Member must satisfy regular expression pattern: "
-                f"[A-Za-z0-9\\.\\-_]+ and have length less than or equal to {CHANNEL_NAME_MAX}")
+                f"[A-Za-z0-9\\.\\-_]+ and have length less than or equal to {CHANNEL_NAME_MAX}"
+            )
 
 
 def final_metrics(log: Iterable[str]) -> dict[str, float]:
@@ -210,7 +215,7 @@ class LocalSageMaker:
     # -- installation ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["LocalSageMaker"]:
+    def installed(self) -> Iterator[LocalSageMaker]:
         """Patch moto's SageMaker backend for the duration; stop and join the job threads on exit."""
         originals = {name: SageMakerModelBackend.__dict__[name] for name in _PATCHED}
         local = self
@@ -222,7 +227,8 @@ class LocalSageMaker:
             if name in backend.training_jobs:
                 raise ResourceInUseException(
                     "Training job names must be unique within an AWS account and region, and a "
-                    f"training job with this name already exists ({_arn(backend, TRAINING, name)})")
+                    f"training job with this name already exists ({_arn(backend, TRAINING, name)})"
+                )
             job = originals["create_training_job"](backend, *args, **kwargs)
             _begin_training(job)  # before Create returns: moto made it "Completed" already
             local._start(TRAINING, name, local._run_training, backend, job)
@@ -234,7 +240,8 @@ class LocalSageMaker:
             if name in backend.transform_jobs:
                 raise ResourceInUseException(
                     "Job name must be unique within an AWS account and region, and a job with "
-                    f"this name already exists ({_arn(backend, TRANSFORM, name)})")
+                    f"this name already exists ({_arn(backend, TRANSFORM, name)})"
+                )
             if model not in backend._models:
                 raise ValidationError(f'Could not find model "{_arn(backend, "model", model)}".')
             job = originals["create_transform_job"](backend, *args, **kwargs)
@@ -246,12 +253,12 @@ class LocalSageMaker:
             name = kwargs.get("model_name")
             _check_name(name, "modelName")
             if name in backend._models:
-                raise ValidationError(
-                    f'Cannot create already existing model "{_arn(backend, "model", name)}".')
+                raise ValidationError(f'Cannot create already existing model "{_arn(backend, "model", name)}".')
             return originals["create_model"](backend, *args, **kwargs)
 
         def stopper(kind: str, name_key: str, status_attribute: str):
             """StopTrainingJob / StopTransformJob: the backend method and moto's action for it."""
+
             def stop(backend, name: str) -> None:
                 job = (backend.training_jobs if kind == TRAINING else backend.transform_jobs).get(name)
                 if job is None:
@@ -263,13 +270,19 @@ class LocalSageMaker:
             def action(response) -> EmptyResult:
                 stop(response.sagemaker_backend, response._get_param(name_key))
                 return EmptyResult()
+
             return stop, action
 
-        patches = {"create_training_job": create_training_job,
-                   "create_transform_job": create_transform_job, "create_model": create_model}
+        patches = {
+            "create_training_job": create_training_job,
+            "create_transform_job": create_transform_job,
+            "create_model": create_model,
+        }
         actions = {}
-        for kind, name_key, status in ((TRAINING, "TrainingJobName", "training_job_status"),
-                                       (TRANSFORM, "TransformJobName", "transform_job_status")):
+        for kind, name_key, status in (
+            (TRAINING, "TrainingJobName", "training_job_status"),
+            (TRANSFORM, "TransformJobName", "transform_job_status"),
+        ):
             attribute = f"stop_{kind.replace('-', '_')}"
             patches[attribute], actions[attribute] = stopper(kind, name_key, status)
         for name, function in patches.items():
@@ -314,8 +327,9 @@ class LocalSageMaker:
                 done.set()
 
         # The job's calls belong to the execution that created it (iam.EXECUTION).
-        thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
-                                  name=f"local-sagemaker-{kind}-{name}", daemon=True)
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(target,), name=f"local-sagemaker-{kind}-{name}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -325,14 +339,12 @@ class LocalSageMaker:
         the lock). That session is the jobs' own; the service models it reads are those the
         deployment loaded (`service_models`)."""
         if self._access is not None:
-            return self._access.client("s3", self._access.principal(role_arn, "SageMaker"),
-                                       backend.region_name)
+            return self._access.client("s3", self._access.principal(role_arn, "SageMaker"), backend.region_name)
         with self._lock:
             if self._session is None:
                 self._session = boto3.session.Session()
             if backend.region_name not in self._clients:
-                self._clients[backend.region_name] = self._session.client(
-                    "s3", region_name=backend.region_name)
+                self._clients[backend.region_name] = self._session.client("s3", region_name=backend.region_name)
             return self._clients[backend.region_name]
 
     # training
@@ -362,13 +374,18 @@ class LocalSageMaker:
             checkpoints = _checkpoint_uri(job)
             while True:
                 try:
-                    result = self._train_once(backend, job, s3, checkpoints, stop_requested, deadline, limit,
-                                              reclaim_after)
+                    result = self._train_once(
+                        backend, job, s3, checkpoints, stop_requested, deadline, limit, reclaim_after
+                    )
                     break
                 except _Reclaimed:
                     reclaim_after = None  # once: the next instance keeps running
-                    _transition(job, "Interrupted", "The Spot instance was reclaimed: the job restarts "
-                                "from its checkpoints when capacity is available")
+                    _transition(
+                        job,
+                        "Interrupted",
+                        "The Spot instance was reclaimed: the job restarts "
+                        "from its checkpoints when capacity is available",
+                    )
                     began = time.monotonic()
                     while time.monotonic() - began < SPOT_CAPACITY_WAIT_SECONDS:
                         if stop_requested():
@@ -385,8 +402,9 @@ class LocalSageMaker:
             job.model_artifacts = {"S3ModelArtifacts": artifact}
             metrics = final_metrics(result.log)
             now = utcnow()
-            job.final_metric_data_list = [{"MetricName": metric, "Value": value, "Timestamp": now}
-                                          for metric, value in metrics.items()]
+            job.final_metric_data_list = [
+                {"MetricName": metric, "Value": value, "Timestamp": now} for metric, value in metrics.items()
+            ]
             if metrics:
                 self._put_metrics(job.role_arn, "/aws/sagemaker/TrainingJobs")
             _end_training(job, "Completed", "Training job completed", unbilled_seconds=waited)
@@ -395,26 +413,57 @@ class LocalSageMaker:
             if self._should_stop(TRAINING, name):
                 _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
             elif out_of_wait():
-                _end_training(job, "MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds "
-                              "provided", status="Stopped", unbilled_seconds=waited)
+                _end_training(
+                    job,
+                    "MaxWaitTimeExceeded",
+                    "Training job exceeded MaxWaitTimeInSeconds provided",
+                    status="Stopped",
+                    unbilled_seconds=waited,
+                )
             elif out_of_time():
-                _end_training(job, "MaxRuntimeExceeded", "Training job exceeded MaxRuntimeInSeconds "
-                              "provided", status="Stopped", unbilled_seconds=waited)
+                _end_training(
+                    job,
+                    "MaxRuntimeExceeded",
+                    "Training job exceeded MaxRuntimeInSeconds provided",
+                    status="Stopped",
+                    unbilled_seconds=waited,
+                )
             else:
                 _end_training(job, "Stopped", "Training job stopped", status="Stopped", unbilled_seconds=waited)
         except ContainerError as error:
-            _end_training(job, "Failed", "Training job failed", status="Failed", reason=error.reason,
-                          unbilled_seconds=waited)
+            _end_training(
+                job, "Failed", "Training job failed", status="Failed", reason=error.reason, unbilled_seconds=waited
+            )
         except EnvironmentUnavailable as error:
-            _end_training(job, "Failed", "Training job failed", status="Failed", reason=f"ClientError: {error}",
-                          unbilled_seconds=waited)
+            _end_training(
+                job,
+                "Failed",
+                "Training job failed",
+                status="Failed",
+                reason=f"ClientError: {error}",
+                unbilled_seconds=waited,
+            )
         except Exception as error:  # a bug here must still end the job, as a platform error would
             log.exception("local training job %s crashed", name)
-            _end_training(job, "Failed", "Training job failed", status="Failed",
-                          reason=f"AlgorithmError: {type(error).__name__}: {error}")
+            _end_training(
+                job,
+                "Failed",
+                "Training job failed",
+                status="Failed",
+                reason=f"AlgorithmError: {type(error).__name__}: {error}",
+            )
 
-    def _train_once(self, backend, job, s3, checkpoints: str | None, stop_requested, deadline: list[float],
-                    limit, reclaim_after: int | None) -> sagemaker_hosts.TrainingResult:
+    def _train_once(
+        self,
+        backend,
+        job,
+        s3,
+        checkpoints: str | None,
+        stop_requested,
+        deadline: list[float],
+        limit,
+        reclaim_after: int | None,
+    ) -> sagemaker_hosts.TrainingResult:
         """One run of the job on fresh instances: download, restore the checkpoints, train. A spot
         reclaim after `reclaim_after` rounds raises _Reclaimed once that round's checkpoints are synced."""
         name = job.training_job_name
@@ -424,8 +473,10 @@ class LocalSageMaker:
             if not deadline:
                 deadline.append(time.monotonic() + float(limit or 0))
             mode = job.algorithm_specification.get("TrainingInputMode") or "File"
-            channels = [_download_channel(s3, channel, job.role_arn, backend.region_name, Path(host), mode)
-                        for channel in job.input_data_config or []]
+            channels = [
+                _download_channel(s3, channel, job.role_arn, backend.region_name, Path(host), mode)
+                for channel in job.input_data_config or []
+            ]
             local_checkpoints = Path(host) / CHECKPOINT_LOCAL_PATH if checkpoints else None
             if local_checkpoints is not None:
                 _restore_checkpoints(s3, checkpoints, local_checkpoints)
@@ -445,10 +496,17 @@ class LocalSageMaker:
 
             version = image_version(job.algorithm_specification.get("TrainingImage", ""))
             try:
-                return sagemaker_hosts.train(version, channels, job.input_data_config, instances,
-                                             dict(job.hyper_parameters or {}), stop_requested,
-                                             checkpoint_dir=local_checkpoints, on_round=on_round,
-                                             on_log=training_log(backend, name))
+                return sagemaker_hosts.train(
+                    version,
+                    channels,
+                    job.input_data_config,
+                    instances,
+                    dict(job.hyper_parameters or {}),
+                    stop_requested,
+                    checkpoint_dir=local_checkpoints,
+                    on_round=on_round,
+                    on_log=training_log(backend, name),
+                )
             finally:
                 if local_checkpoints is not None and local_checkpoints.exists():
                     _sync_checkpoints(s3, local_checkpoints, checkpoints, synced)
@@ -484,8 +542,10 @@ class LocalSageMaker:
             if not model_url:
                 raise client_error(f"Model {job.model_name} has no ModelDataUrl")
             bucket, key = _split_s3_uri(model_url)
-            model_tar_gz = _s3_call(lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
-                                    f"Failed to download model data from {model_url}")
+            model_tar_gz = _s3_call(
+                lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                f"Failed to download model data from {model_url}",
+            )
             transform_input = job.transform_input or {}
             source = transform_input.get("DataSource", {}).get("S3DataSource", {})
             output_path = job.transform_output["S3OutputPath"].rstrip("/")
@@ -496,8 +556,10 @@ class LocalSageMaker:
             with Serving(image_version(container_spec.get("Image", "")), model_tar_gz) as serving:
                 for in_key, relative in inputs:
                     self._checkpoint(TRANSFORM, name)
-                    body = _s3_call(lambda: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"],
-                                    f"Failed to download s3://{in_bucket}/{in_key}")
+                    body = _s3_call(
+                        lambda in_key=in_key: s3.get_object(Bucket=in_bucket, Key=in_key)["Body"],
+                        f"Failed to download s3://{in_bucket}/{in_key}",
+                    )
                     if (transform_input.get("CompressionType") or "None") == "Gzip":
                         chunks = [decompress(body.read(), "Gzip", in_key)]
                     else:
@@ -505,8 +567,10 @@ class LocalSageMaker:
                     answers = serving.transform(chunks, max_payload)
                     predictions = self._until_stopped(TRANSFORM, name, assembled(answers, job.transform_output))
                     out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
-                    _s3_call(lambda: upload(s3, out_bucket, out_key, predictions),
-                             f"Failed to upload s3://{out_bucket}/{out_key}")
+                    _s3_call(
+                        lambda out_key=out_key, predictions=predictions: upload(s3, out_bucket, out_key, predictions),
+                        f"Failed to upload s3://{out_bucket}/{out_key}",
+                    )
             _end_transform(job, "Completed")
         except _Stopped:
             _end_transform(job, "Stopped")
@@ -542,15 +606,22 @@ class LocalSageMaker:
         if self._access is None:
             return
         principal = self._access.principal(role_arn, "SageMaker")
-        arn = (f"arn:{backend.partition}:logs:{backend.region_name}:{backend.account_id}:"
-               f"log-group:/aws/sagemaker/{group}:log-stream:{stream}-{int(time.time())}")
+        arn = (
+            f"arn:{backend.partition}:logs:{backend.region_name}:{backend.account_id}:"
+            f"log-group:/aws/sagemaker/{group}:log-stream:{stream}-{int(time.time())}"
+        )
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
             self._access.authorize(principal, action, arn, best_effort=True)
 
     def _put_metrics(self, role_arn: str, namespace: str) -> None:
         if self._access is not None:
-            self._access.authorize(self._access.principal(role_arn, "SageMaker"), "cloudwatch:PutMetricData",
-                                   "*", {"cloudwatch:namespace": namespace}, best_effort=True)
+            self._access.authorize(
+                self._access.principal(role_arn, "SageMaker"),
+                "cloudwatch:PutMetricData",
+                "*",
+                {"cloudwatch:namespace": namespace},
+                best_effort=True,
+            )
 
     def _checkpoint(self, kind: str, name: str) -> None:
         if self._should_stop(kind, name):
@@ -579,20 +650,23 @@ def _check_transform_request(job) -> None:
     """What the local serving container cannot do fails the job rather than giving other output."""
     content_type = ((job.transform_input or {}).get("ContentType") or "").split(";")[0].strip().lower()
     if content_type not in CSV_CONTENT_TYPES:
-        raise client_error(f"Content-type {content_type or '(none)'} not supported by "
-                                     "the local container: use text/csv")
+        raise client_error(
+            f"Content-type {content_type or '(none)'} not supported by the local container: use text/csv"
+        )
     accept = (job.transform_output or {}).get("Accept") or "text/csv"
     if accept.split(";")[0].strip().lower() not in CSV_CONTENT_TYPES:
-        raise client_error(f"Accept {accept} not supported by the local container: "
-                                     "use text/csv")
+        raise client_error(f"Accept {accept} not supported by the local container: use text/csv")
     processing = job.data_processing or {}
-    if processing.get("InputFilter", "$") != "$" or processing.get("OutputFilter", "$") != "$" \
-            or processing.get("JoinSource", "None") != "None":
-        raise client_error("DataProcessing (input/output filters, JoinSource) is not "
-                                     "supported by the local container")
+    if (
+        processing.get("InputFilter", "$") != "$"
+        or processing.get("OutputFilter", "$") != "$"
+        or processing.get("JoinSource", "None") != "None"
+    ):
+        raise client_error("DataProcessing (input/output filters, JoinSource) is not supported by the local container")
 
 
 # -- S3 -----------------------------------------------------------------------------------------
+
 
 def _s3_call(call: Callable[[], Any], what: str) -> Any:
     try:
@@ -605,8 +679,9 @@ def _list_keys(s3, uri: str) -> tuple[str, list[str]]:
     bucket, prefix = _split_s3_uri(uri)
     keys: list[str] = []
     paginator = s3.get_paginator("list_objects_v2")
-    for page in _s3_call(lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)),
-                         f"Data download failed: could not list {uri}"):
+    for page in _s3_call(
+        lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)), f"Data download failed: could not list {uri}"
+    ):
         keys += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
     return prefix, keys
 
@@ -617,7 +692,8 @@ def _no_objects(uri: str, region: str, role_arn: str | None) -> ContainerError:
         f'Data download failed: No S3 objects found under S3 URL "{uri}" given in input data '
         f"source. Please ensure that the bucket exists in the selected region ({region}), that "
         f'objects exist under that S3 prefix, and that the role "{role_arn}" has '
-        f'"s3:ListBucket" permissions on bucket "{bucket}".')
+        f'"s3:ListBucket" permissions on bucket "{bucket}".'
+    )
 
 
 def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host: Path, mode: str) -> Channel:
@@ -628,29 +704,30 @@ def _download_channel(s3, channel: dict, role_arn: str | None, region: str, host
     if not source:
         raise client_error(f"Channel {name}: only S3DataSource is supported locally")
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-        raise client_error(f"Channel {name}: S3DataType {source['S3DataType']} is not "
-                                     "supported locally (use S3Prefix)")
+        raise client_error(f"Channel {name}: S3DataType {source['S3DataType']} is not supported locally (use S3Prefix)")
     uri = source["S3Uri"]
     bucket = _split_s3_uri(uri)[0]
     prefix, keys = _list_keys(s3, uri)
     if not keys:
         raise _no_objects(uri, region, role_arn)
-    base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+    base = prefix if not prefix or prefix.endswith("/") else prefix[: prefix.rfind("/") + 1]
     directory = host / "data" / name
     if name in ("", ".", "..") or directory.resolve().parent != (host / "data").resolve():
         raise client_error(f"Channel {name!r}: not a folder name (the container's /opt/ml/input/data/<channel>)")
     directory.mkdir(parents=True, exist_ok=True)
     for key in keys:
-        target = directory / (key[len(base):] or key.rsplit("/", 1)[-1])
+        target = directory / (key[len(base) :] or key.rsplit("/", 1)[-1])
         if not target.resolve().is_relative_to(directory.resolve()):
-            raise client_error(f"Data download failed: s3://{bucket}/{key} would land "
-                                         "outside the channel directory")
+            raise client_error(f"Data download failed: s3://{bucket}/{key} would land outside the channel directory")
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = _s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
-                        f"Data download failed: s3://{bucket}/{key}")
+        data = _s3_call(
+            lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+            f"Data download failed: s3://{bucket}/{key}",
+        )
         target.write_bytes(decompress(data, channel.get("CompressionType"), key))
-    return Channel(name=name, content_type=channel.get("ContentType"), path=directory,
-                   input_mode=channel.get("InputMode") or mode)
+    return Channel(
+        name=name, content_type=channel.get("ContentType"), path=directory, input_mode=channel.get("InputMode") or mode
+    )
 
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -673,14 +750,16 @@ def training_log(backend, job_name: str) -> Callable[[str], None]:
 
     def write(line: str) -> None:
         logs.put_log_events(TRAINING_LOG_GROUP, stream, [{"timestamp": int(time.time() * 1000), "message": line}])
+
     return write
 
 
 def _checkpoint_uri(job) -> str | None:
     uri = (job.checkpoint_config or {}).get("S3Uri")
     if uri and (job.checkpoint_config or {}).get("LocalPath", "/opt/ml/checkpoints") != "/opt/ml/checkpoints":
-        raise client_error("CheckpointConfig.LocalPath other than /opt/ml/checkpoints is not "
-                                     "supported by the local container")
+        raise client_error(
+            "CheckpointConfig.LocalPath other than /opt/ml/checkpoints is not supported by the local container"
+        )
     return uri or None
 
 
@@ -689,16 +768,21 @@ def _restore_checkpoints(s3, uri: str, local: Path) -> None:
     under CheckpointConfig.S3Uri (none on a first start)."""
     bucket = _split_s3_uri(uri)[0]
     prefix, keys = _list_keys(s3, uri)
-    base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+    base = prefix if not prefix or prefix.endswith("/") else prefix[: prefix.rfind("/") + 1]
     local.mkdir(parents=True, exist_ok=True)
     for key in keys:
-        target = local / key[len(base):]
+        target = local / key[len(base) :]
         if not target.resolve().is_relative_to(local.resolve()):
-            raise client_error(f"Checkpoint download failed: s3://{bucket}/{key} would land "
-                                         "outside the checkpoint folder")
+            raise client_error(
+                f"Checkpoint download failed: s3://{bucket}/{key} would land outside the checkpoint folder"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_s3_call(lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
-                                    f"Checkpoint download failed: s3://{bucket}/{key}"))
+        target.write_bytes(
+            _s3_call(
+                lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                f"Checkpoint download failed: s3://{bucket}/{key}",
+            )
+        )
 
 
 def _sync_checkpoints(s3, local: Path, uri: str, synced: dict[str, tuple[int, int]]) -> None:
@@ -714,23 +798,24 @@ def _sync_checkpoints(s3, local: Path, uri: str, synced: dict[str, tuple[int, in
         if synced.get(relative) == (stat.st_size, stat.st_mtime_ns):
             continue
         data = path.read_bytes()
-        _s3_call(lambda: s3.put_object(Bucket=bucket, Key=prefix + relative, Body=data),
-                 f"Checkpoint upload failed: s3://{bucket}/{prefix}{relative}")
+        _s3_call(
+            lambda relative=relative, data=data: s3.put_object(Bucket=bucket, Key=prefix + relative, Body=data),
+            f"Checkpoint upload failed: s3://{bucket}/{prefix}{relative}",
+        )
         synced[relative] = (stat.st_size, stat.st_mtime_ns)
 
 
 def _list_inputs(s3, source: dict, region: str) -> list[tuple[str, str]]:
     """(key, output name) of every transform input; the output name keeps the path under the prefix."""
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-        raise client_error(f"S3DataType {source.get('S3DataType')} is not supported "
-                                     "locally (use S3Prefix)")
+        raise client_error(f"S3DataType {source.get('S3DataType')} is not supported locally (use S3Prefix)")
     uri = source["S3Uri"]
     prefix, keys = _list_keys(s3, uri)
     if not keys:
         raise _no_objects(uri, region, None)
     # "s3://b/runs/x/test/" -> "test.csv"; "s3://b/runs/x/test.csv" -> "test.csv"
-    base = prefix if not prefix or prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
-    return [(key, key[len(base):]) for key in keys]
+    base = prefix if not prefix or prefix.endswith("/") else prefix[: prefix.rfind("/") + 1]
+    return [(key, key[len(base) :]) for key in keys]
 
 
 def upload(s3, bucket: str, key: str, pieces: Iterable[bytes]) -> None:
@@ -748,10 +833,12 @@ def upload(s3, bucket: str, key: str, pieces: Iterable[bytes]) -> None:
     def send_part() -> None:
         nonlocal buffer, size
         body, buffer, size = b"".join(buffer), [], 0
-        response = s3.upload_part(**target, UploadId=upload_id, PartNumber=len(parts) + 1, Body=body,
-                                  ChecksumAlgorithm="CRC32")
-        parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"],
-                      "ChecksumCRC32": response["ChecksumCRC32"]})
+        response = s3.upload_part(
+            **target, UploadId=upload_id, PartNumber=len(parts) + 1, Body=body, ChecksumAlgorithm="CRC32"
+        )
+        parts.append(
+            {"PartNumber": len(parts) + 1, "ETag": response["ETag"], "ChecksumCRC32": response["ChecksumCRC32"]}
+        )
 
     try:
         for piece in pieces:
@@ -776,13 +863,15 @@ def upload(s3, bucket: str, key: str, pieces: Iterable[bytes]) -> None:
 
 # -- status bookkeeping (attributes moto's Describe* serialises) ----------------------------------
 
+
 def _begin_training(job) -> None:
     now = utcnow()
     job.training_job_status = "InProgress"
     job.secondary_status = "Starting"
     job.secondary_status_transitions = [
-        {"Status": "Starting", "StartTime": now, "StatusMessage": "Preparing the instances for training"}]
-    job.model_artifacts = None        # appears once the model is uploaded
+        {"Status": "Starting", "StartTime": now, "StatusMessage": "Preparing the instances for training"}
+    ]
+    job.model_artifacts = None  # appears once the model is uploaded
     job.final_metric_data_list = None
     job.training_start_time = job.training_end_time = None
     job.failure_reason = None
@@ -803,8 +892,14 @@ def _transition(job, status: str, message: str) -> None:
     job.last_modified_time = now
 
 
-def _end_training(job, secondary: str, message: str, status: str = "Completed",
-                  reason: str | None = None, unbilled_seconds: float = 0.0) -> None:
+def _end_training(
+    job,
+    secondary: str,
+    message: str,
+    status: str = "Completed",
+    reason: str | None = None,
+    unbilled_seconds: float = 0.0,
+) -> None:
     """Ends the job. TrainingTimeInSeconds runs from Downloading to the end; BillableTimeInSeconds
     leaves out a spot job's waits for capacity (AWS's also reflects the spot discount: the rehearsal
     has no spot market, so here it is the seconds on instances, lost rounds included)."""

@@ -28,26 +28,43 @@ from moto.sagemaker.models import SageMakerModelBackend
 def installed() -> Iterator[None]:
     original = SageMakerModelBackend.__dict__["update_model_package"]
 
-    def update_model_package(backend, model_package_arn, model_approval_status, approval_description,
-                             customer_metadata_properties, customer_metadata_properties_to_remove,
-                             additional_inference_specifications_to_add):
-        package = backend.model_packages.get(backend.model_package_name_mapping.get(
-            model_package_arn, model_package_arn))
+    def update_model_package(
+        backend,
+        model_package_arn,
+        model_approval_status,
+        approval_description,
+        customer_metadata_properties,
+        customer_metadata_properties_to_remove,
+        additional_inference_specifications_to_add,
+    ):
+        package = backend.model_packages.get(
+            backend.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        )
         if package is not None:  # what the request leaves out stays as it was
             model_approval_status = model_approval_status or package.model_approval_status
             approval_description = approval_description or package.approval_description
-            customer_metadata_properties = {**(package.customer_metadata_properties or {}),
-                                            **(customer_metadata_properties or {})}
-        return original(backend, model_package_arn, model_approval_status, approval_description,
-                        customer_metadata_properties, customer_metadata_properties_to_remove,
-                        additional_inference_specifications_to_add)
+            customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **(customer_metadata_properties or {}),
+            }
+        return original(
+            backend,
+            model_package_arn,
+            model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            customer_metadata_properties_to_remove,
+            additional_inference_specifications_to_add,
+        )
 
     original_create = SageMakerModelBackend.__dict__["create_model_package"]
 
     def create_model_package(backend, **request):
         token = request.get("client_token")
-        created = next((package.arn for package in backend.model_packages.values()
-                        if token and package.client_token == token), None)
+        created = next(
+            (package.arn for package in backend.model_packages.values() if token and package.client_token == token),
+            None,
+        )
         return created or original_create(backend, **request)
 
     SageMakerModelBackend.update_model_package = update_model_package

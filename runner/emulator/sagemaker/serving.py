@@ -16,8 +16,8 @@ import struct
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from runner.container.failures import ContainerError, client_error
 from runner.emulator.sagemaker import container_pool
@@ -41,7 +41,7 @@ def decompress(data: bytes, compression: str | None, where: str) -> bytes:
         try:
             return gzip.decompress(data)
         except OSError as error:
-            raise client_error(f"{where}: CompressionType Gzip but the object is not gzip ({error})")
+            raise client_error(f"{where}: CompressionType Gzip but the object is not gzip ({error})") from None
     return data
 
 
@@ -68,10 +68,11 @@ def mini_batches(chunks: Iterable[bytes], max_payload: int) -> Iterator[bytes]:
         while len(pending) > max_payload:
             cut = pending.rfind(b"\n", 0, max_payload + 1)
             if cut < 0:
-                raise client_error(f"A record is larger than MaxPayloadInMB ({max_payload >> 20} MB): "
-                                   "split it or raise MaxPayloadInMB")
-            yield pending[:cut + 1]
-            pending = pending[cut + 1:]
+                raise client_error(
+                    f"A record is larger than MaxPayloadInMB ({max_payload >> 20} MB): split it or raise MaxPayloadInMB"
+                )
+            yield pending[: cut + 1]
+            pending = pending[cut + 1 :]
     if pending:
         yield pending
 
@@ -112,10 +113,11 @@ class Serving:
 
     def _died(self) -> ContainerError:
         code = self._process.wait()
-        log = (self._root / "output" / "log")
+        log = self._root / "output" / "log"
         last = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        return ContainerError(f"AlgorithmError: the serving container exited with code {code}"
-                              + (f": {last[0]}" if last else ""))
+        return ContainerError(
+            f"AlgorithmError: the serving container exited with code {code}" + (f": {last[0]}" if last else "")
+        )
 
     def predict(self, payload: bytes) -> bytes:
         self._send(struct.pack(">I", len(payload)) + payload)
@@ -139,7 +141,7 @@ class Serving:
             self._process = None
         shutil.rmtree(self._root, ignore_errors=True)
 
-    def __enter__(self) -> "Serving":
+    def __enter__(self) -> Serving:
         return self
 
     def __exit__(self, *exc_info) -> None:

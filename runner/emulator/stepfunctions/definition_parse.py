@@ -15,7 +15,7 @@ moto/stepfunctions/parser/backend/execution_worker.py (used only by
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from moto.stepfunctions.parser import models
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -42,8 +42,7 @@ class _ExecutionParser(AmazonStateLanguageParser):
 @contextlib.contextmanager
 def installed() -> Iterator[None]:
     originals = models.AmazonStateLanguageParser, execution_worker.AmazonStateLanguageParser
-    models.AmazonStateLanguageParser, execution_worker.AmazonStateLanguageParser = \
-        _ValidationParser, _ExecutionParser
+    models.AmazonStateLanguageParser, execution_worker.AmazonStateLanguageParser = _ValidationParser, _ExecutionParser
     try:
         yield
     finally:

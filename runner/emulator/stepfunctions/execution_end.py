@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
@@ -42,6 +42,7 @@ class ExecutionEnds:
             with self._changed:
                 self._changed.wait_for(lambda: self._ended != seen, seconds)
                 seen = self._ended
+
         return sleep
 
 

@@ -13,7 +13,7 @@ the module-level name `CustomErrorName` (used only by `StateFail._eval_state`).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail

@@ -42,7 +42,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
-from typing import Any, Callable, Final, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import (
@@ -67,11 +68,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
-    StateTaskLambda,
-)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
     StateCredentials,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
     ResourceCondition,
@@ -80,12 +81,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_aws_sdk,
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+    StateTaskLambda,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
@@ -115,8 +116,7 @@ _SYNC_RULES: Final = {
 
 # SageMaker's modelled exceptions (botocore's sagemaker service model), named by Step Functions
 # after the exception class; every other API error is SageMaker.AmazonSageMakerException.
-_MODELLED_ERRORS: Final = ("ConflictException", "ResourceInUse", "ResourceLimitExceeded",
-                           "ResourceNotFound")
+_MODELLED_ERRORS: Final = ("ConflictException", "ResourceInUse", "ResourceLimitExceeded", "ResourceNotFound")
 
 
 def lambda_error_name(code: str) -> str:
@@ -148,7 +148,7 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(item) for item in value]
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
+            value = value.replace(tzinfo=datetime.UTC)
         return int(value.timestamp() * 1000)
     return value
 
@@ -174,8 +174,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _client(self, runtime: ResourceRuntimePart, credentials: StateCredentials):
         return _client_for(region=runtime.region, service=SERVICE_NAME, state_credentials=credentials)
 
-    def _check_sync_rule(self, env: Environment, runtime: ResourceRuntimePart,
-                         credentials: StateCredentials) -> None:
+    def _check_sync_rule(self, env: Environment, runtime: ResourceRuntimePart, credentials: StateCredentials) -> None:
         """Step Functions puts and describes the managed rule of a .sync job as the state machine role."""
         access = StateTaskServiceSageMaker.access
         rule = _SYNC_RULES.get(self.resource.api_action.lower())
@@ -189,14 +188,21 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule"):
                 access.authorize(principal, action, arn)
         except AccessDenied as denied:
-            raise FailureEventException(FailureEvent(
-                env=env,
-                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
-                    error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=str(denied))),
-            )) from None
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                            cause=str(denied),
+                        )
+                    ),
+                )
+            ) from None
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
@@ -204,21 +210,33 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             code = error.get("Code", "Unknown")
             name = sfn_error_name(code)
             metadata = ex.response.get("ResponseMetadata", {})
-            cause = (f"{error.get('Message', '')} (Service: AmazonSageMaker; Status Code: "
-                     f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
-                     f"{metadata.get('RequestId', '')}; Proxy: null)")
+            cause = (
+                f"{error.get('Message', '')} (Service: AmazonSageMaker; Status Code: "
+                f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
+                f"{metadata.get('RequestId', '')}; Proxy: null)"
+            )
             return FailureEvent(
                 env=env,
                 error_name=CustomErrorName(name),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                    error=name, cause=cause, resource=self._get_sfn_resource(),
-                    resourceType=self._get_sfn_resource_type())),
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error=name,
+                        cause=cause,
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                    )
+                ),
             )
         return super()._from_error(env=env, ex=ex)
 
-    def _eval_service_task(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
-                           normalised_parameters: dict, state_credentials: StateCredentials):
+    def _eval_service_task(
+        self,
+        env: Environment,
+        resource_runtime_part: ResourceRuntimePart,
+        normalised_parameters: dict,
+        state_credentials: StateCredentials,
+    ):
         self._check_sync_rule(env, resource_runtime_part, state_credentials)
         client = self._client(resource_runtime_part, state_credentials)
         call = getattr(client, self._get_boto_service_action())
@@ -226,9 +244,13 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         response.pop("ResponseMetadata", None)
         env.stack.append(to_json_value(response))
 
-    def _build_sync_resolver(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
-                             normalised_parameters: dict,
-                             state_credentials: StateCredentials) -> Callable[[], Any]:
+    def _build_sync_resolver(
+        self,
+        env: Environment,
+        resource_runtime_part: ResourceRuntimePart,
+        normalised_parameters: dict,
+        state_credentials: StateCredentials,
+    ) -> Callable[[], Any]:
         env.stack.pop()  # the Create response; .sync outputs the Describe response instead
         kind, name_key, describe_name, status_key = _SYNC_JOBS[self.resource.api_action.lower()]
         name = normalised_parameters[name_key]
@@ -251,15 +273,17 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             # branch or Map iteration fails); not when the state's own TimeoutSeconds ends it
             # (the frame's ProgramEnded): then the job runs on, as the definition must expect.
             timed_out = isinstance(env.program_state(), ProgramEnded)
-            if jobs is not None and not timed_out and self._may_stop(resource_runtime_part, state_credentials,
-                                                                      kind, name):
+            if (
+                jobs is not None
+                and not timed_out
+                and self._may_stop(resource_runtime_part, state_credentials, kind, name)
+            ):
                 jobs.request_stop(kind, name)
             return None
 
         return resolver
 
-    def _may_stop(self, runtime: ResourceRuntimePart, credentials: StateCredentials,
-                  kind: str, name: str) -> bool:
+    def _may_stop(self, runtime: ResourceRuntimePart, credentials: StateCredentials, kind: str, name: str) -> bool:
         """Step Functions stops the job as the state machine role (StopTrainingJob, ...); refused,
         the job runs on (moto has no Stop* API, so this is the check alone)."""
         access = StateTaskServiceSageMaker.access
@@ -273,27 +297,34 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _outcome(self, env: Environment, response: dict, status: str) -> dict:
         if status == "Completed":
             return response
-        raise FailureEventException(FailureEvent(
-            env=env,
-            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-            event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                resource=self._get_sfn_resource(),
-                resourceType=self._get_sfn_resource_type(),
-                error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                cause=to_json_str(response),
-            )),
-        ))
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=to_json_str(response),
+                    )
+                ),
+            )
+        )
 
-    def _eval_integration_pattern(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
-                                  normalised_parameters: dict,
-                                  state_credentials: StateCredentials) -> None:
+    def _eval_integration_pattern(
+        self,
+        env: Environment,
+        resource_runtime_part: ResourceRuntimePart,
+        normalised_parameters: dict,
+        state_credentials: StateCredentials,
+    ) -> None:
         # Replaces StateTaskServiceCallback's version, whose `finally:` calls
         # `callback_endpoint.interrupt_all()` on a None endpoint for services without
         # .waitForTaskToken (an AttributeError that would mask every .sync outcome), and whose
         # loop sleeps a fixed 0.5 s between resolver calls.
-        resolver = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters,
-                                             state_credentials)
+        resolver = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
         outcome = resolver()
         env.stack.append(outcome)
 
@@ -332,13 +363,19 @@ def installed(jobs: LocalSageMaker | None = None, access=None) -> Iterator[None]
         code = error.get("Code", "Unknown")
         metadata = ex.response.get("ResponseMetadata", {})
         name = lambda_error_name(code)
-        cause = (f"{error.get('Message', '')} (Service: AWSLambda; Status Code: "
-                 f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
-                 f"{metadata.get('RequestId', '')}; Proxy: null)")
-        return FailureEvent(env=env, error_name=CustomErrorName(name),
-                            event_type=HistoryEventType.LambdaFunctionFailed,
-                            event_details=EventDetails(lambdaFunctionFailedEventDetails=(
-                                LambdaFunctionFailedEventDetails(error=name, cause=cause))))
+        cause = (
+            f"{error.get('Message', '')} (Service: AWSLambda; Status Code: "
+            f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
+            f"{metadata.get('RequestId', '')}; Proxy: null)"
+        )
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=(LambdaFunctionFailedEventDetails(error=name, cause=cause))
+            ),
+        )
 
     state_task_factory.state_task_service_for = state_task_service_for
     StateTaskServiceSageMaker.jobs = jobs

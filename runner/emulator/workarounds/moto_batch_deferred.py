@@ -20,8 +20,7 @@ import importlib
 import sys
 import types
 
-BATCH_INTEGRATION = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
-                     "state_task_service_batch")
+BATCH_INTEGRATION = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch"
 FACTORY = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory"
 
 

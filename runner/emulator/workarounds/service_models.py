@@ -22,7 +22,7 @@ import contextlib
 import functools
 import os
 import threading
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import botocore.loaders
 import botocore.session
@@ -63,17 +63,20 @@ class _BotocoreLoader(_SerialLoads, botocore.loaders.Loader):
     pass
 
 
-def botocore_loader(search_path_string: Optional[str] = None) -> botocore.loaders.Loader:
+def botocore_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
     """`botocore.loaders.create_loader`, one instance per search path."""
     return _botocore_loader(search_path_string)  # one cache key for () and (None,)
 
 
 @functools.cache
-def _botocore_loader(search_path_string: Optional[str]) -> botocore.loaders.Loader:
+def _botocore_loader(search_path_string: str | None) -> botocore.loaders.Loader:
     if search_path_string is None:
         return _BotocoreLoader()
-    return _BotocoreLoader(extra_search_paths=[os.path.expanduser(os.path.expandvars(path))
-                                               for path in search_path_string.split(os.pathsep)])
+    return _BotocoreLoader(
+        extra_search_paths=[
+            os.path.expanduser(os.path.expandvars(path)) for path in search_path_string.split(os.pathsep)
+        ]
+    )
 
 
 @functools.cache
@@ -89,11 +92,18 @@ def moto_loader():
                 botocore_side = botocore_loader()
                 if api_version is None:
                     api_version = self.determine_latest_version(service_name, type_name)
-                own_copy = any(os.path.exists(os.path.join(moto.core.loaders.moto_root, service_name, api_version,
-                                                           f"{type_name}{suffix}")) for suffix in (".json", ".json.gz"))
-                if (own_copy or api_version != botocore_side.determine_latest_version(service_name, type_name)
-                        or any(self._find_extras(service_name, type_name, api_version))
-                        or any(botocore_side._find_extras(service_name, type_name, api_version))):
+                own_copy = any(
+                    os.path.exists(
+                        os.path.join(moto.core.loaders.moto_root, service_name, api_version, f"{type_name}{suffix}")
+                    )
+                    for suffix in (".json", ".json.gz")
+                )
+                if (
+                    own_copy
+                    or api_version != botocore_side.determine_latest_version(service_name, type_name)
+                    or any(self._find_extras(service_name, type_name, api_version))
+                    or any(botocore_side._find_extras(service_name, type_name, api_version))
+                ):
                     return super().load_service_model(service_name, type_name, api_version)
                 return botocore_side.load_service_model(service_name, type_name, api_version)
 
