@@ -107,7 +107,7 @@ def test_a_run_whose_prefix_holds_a_planted_object_is_refused_before_writing_and
     "event, message",
     [
         ({"rows": 400, "shards": 400}, "shards must be the stack's 1 (one per training instance), got 400"),
-        ({"rows": 10, "test_rows": 10**12}, "test_rows must be an integer from 1 to 1,000,000,000"),
+        ({"rows": 10, "test_rows": 10**12}, "test_rows must be an integer from 1 to 20,000,000"),
         ({"rows": 1_000_000_001}, "rows must be an integer from 1 to 1,000,000,000"),
     ],
 )
