@@ -3,7 +3,6 @@
 import json
 import re
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -16,6 +15,7 @@ from components import PROJECT_DIR, lambda_functions
 from runner import cli
 from runner.cli import machine, watch
 from runner.emulator import awslambda as lambda_runtime
+from runner.emulator.image_environments import DEFAULT_IMAGE_VERSION, python_for
 
 
 def strict_json(text):
@@ -182,7 +182,7 @@ def test_the_documented_snippet_loads_the_model(capsys, tmp_path, shared_stack):
     snippet = re.search(r"<!-- load-model -->\s*```python\n(.*?)```", page, re.S).group(1)
     script = snippet.replace("runs/<name>", str(run_dir))
     result = subprocess.run(
-        [sys.executable, "-W", "error::UserWarning", "-c", script],
+        [str(python_for(DEFAULT_IMAGE_VERSION)), "-W", "error::UserWarning", "-c", script],  # the image's library
         capture_output=True,
         text=True,
         cwd=tmp_path,
