@@ -256,6 +256,10 @@ class Guard:
         )
         if "host" not in names or any(value is None for value in headers.values()):
             raise mismatch
+        # The header that names the action is signed when sent (botocore signs every header it
+        # sends but a few transport ones): unsigned, a captured request could be replayed as another call.
+        if _header(environ, "X-Amz-Target") is not None and "x-amz-target" not in names:
+            raise mismatch
         if content_sha and len(content_sha) == 64 and not _same(content_sha.lower(), hashlib.sha256(body).hexdigest()):
             raise Refusal(
                 "400 Bad Request",

@@ -191,6 +191,14 @@ def test_a_request_addressed_to_another_host_is_refused_even_when_signed(served)
     assert status == 200
 
 
+def test_the_header_that_names_the_action_must_be_signed(served):
+    """A request signed without X-Amz-Target, the target added after: refused, not served as that call."""
+    body = b"{}"
+    signed = served.signed_headers("POST", "/", "states", {"Content-Type": "application/x-amz-json-1.0"}, body)
+    status, _, answer = served.raw("POST", "/", signed | {"X-Amz-Target": "AWSStepFunctions.ListStateMachines"}, body)
+    assert status == 403 and json.loads(answer)["__type"] == "SignatureDoesNotMatch"
+
+
 def test_no_response_carries_cors_headers_and_a_preflight_fails(served):
     origin = {"Origin": "http://page.example"}
     status, headers, _ = served.raw(
