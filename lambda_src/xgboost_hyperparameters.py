@@ -42,8 +42,8 @@ from .suggestions import did_you_mean
 MAX_HYPERPARAMETERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH = 100, 256, 2500
 SCRIPT_MODE_NAMES = ("sagemaker_program", "sagemaker_submit_directory")
 
-# xgb_constants.XGB_MAXIMIZE_METRICS + XGB_MINIMIZE_METRICS
-METRICS = (
+# xgb_constants.XGB_MAXIMIZE_METRICS (early stopping maximises these) and XGB_MINIMIZE_METRICS
+MAXIMIZE_METRICS = (
     "accuracy",
     "auc",
     "aucpr",
@@ -60,6 +60,8 @@ METRICS = (
     "precision_micro",
     "recall_macro",
     "recall_micro",
+)
+MINIMIZE_METRICS = (
     "aft-nloglik",
     "cox-nloglik",
     "error",
@@ -78,6 +80,7 @@ METRICS = (
     "rmsle",
     "tweedie-nloglik",
 )
+METRICS = MAXIMIZE_METRICS + MINIMIZE_METRICS
 # The container's list, "aft_loss_distribution" (a container bug) included.
 OBJECTIVES = (
     "aft_loss_distribution",

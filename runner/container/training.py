@@ -46,25 +46,6 @@ CUSTOMER_ERRORS = (
     "Check failed: label_correct TweedieRegression: label must be nonnegative",
     "Parameter reg_lambda should be greater equal to 0",
 )
-# xgb_constants.XGB_MAXIMIZE_METRICS: early stopping maximises these.
-MAXIMIZE_METRICS = (
-    "accuracy",
-    "auc",
-    "aucpr",
-    "balanced_accuracy",
-    "f1",
-    "f1_binary",
-    "f1_macro",
-    "map",
-    "ndcg",
-    "precision",
-    "r2",
-    "recall",
-    "precision_macro",
-    "precision_micro",
-    "recall_macro",
-    "recall_micro",
-)
 
 
 def training_params(hyperparameters: dict[str, str]) -> tuple[dict[str, object], int, list[str]]:
@@ -119,7 +100,7 @@ def train_job(
                 rounds=int(early_stopping_rounds),
                 data_name="validation",
                 metric_name=eval_metric[-1],
-                maximize=eval_metric[-1] in MAXIMIZE_METRICS,
+                maximize=eval_metric[-1] in xgboost_hyperparameters.MAXIMIZE_METRICS,
                 save_best=on_this_host,
             )
         )
