@@ -188,21 +188,25 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule"):
                 access.authorize(principal, action, arn)
         except AccessDenied as denied:
-            raise FailureEventException(
-                FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
-                        taskFailedEventDetails=TaskFailedEventDetails(
-                            resource=self._get_sfn_resource(),
-                            resourceType=self._get_sfn_resource_type(),
-                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                            cause=str(denied),
-                        )
-                    ),
-                )
-            ) from None
+            raise self._task_failed(env, str(denied)) from None
+
+    def _task_failed(self, env: Environment, cause: str) -> FailureEventException:
+        """States.TaskFailed with `cause`, as Step Functions reports a failed task."""
+        return FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=cause,
+                    )
+                ),
+            )
+        )
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
@@ -297,21 +301,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _outcome(self, env: Environment, response: dict, status: str) -> dict:
         if status == "Completed":
             return response
-        raise FailureEventException(
-            FailureEvent(
-                env=env,
-                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
-                    taskFailedEventDetails=TaskFailedEventDetails(
-                        resource=self._get_sfn_resource(),
-                        resourceType=self._get_sfn_resource_type(),
-                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                        cause=to_json_str(response),
-                    )
-                ),
-            )
-        )
+        raise self._task_failed(env, to_json_str(response))
 
     def _eval_integration_pattern(
         self,
